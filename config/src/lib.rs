@@ -1,0 +1,80 @@
+//! Declarative TOML configuration for `vcped`, the vcpe router daemon.
+//!
+//! [`load`] / [`parse`] read a file into the typed [`Config`] model, or
+//! return [`Diagnostics`] listing *every* problem found, each with
+//! `file:line:column`, the key path (`bgp.neighbor[2].remote_as`, 0-based
+//! indices), what is wrong and what would be right. The schema is
+//! documented in `examples/single-vpc.toml` and on the model types.
+
+mod diagnostic;
+mod model;
+mod prefix_filter;
+mod reader;
+mod secret;
+mod sections;
+mod validate;
+
+use std::path::Path;
+
+pub use diagnostic::{Diagnostic, Diagnostics};
+pub use model::{
+    Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
+    NeighborMode, Peer, RouteTarget, Router, StaticRoute,
+};
+pub use prefix_filter::{PrefixFilter, PrefixFilterError};
+pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
+pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_UDP_PORT, VXLAN_UDP_PORT};
+
+/// Where `vcped` looks for its configuration by default.
+pub const DEFAULT_PATH: &str = "/etc/vcpe/vcpe.toml";
+
+/// Reads and validates the configuration file at `path`. Relative key-file
+/// paths inside it are resolved against the file's directory.
+pub fn load(path: &Path) -> Result<Config, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse(&source, path),
+        Err(e) => Err(Diagnostics {
+            file: path.to_path_buf(),
+            errors: vec![Diagnostic {
+                file: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                path: String::new(),
+                message: format!("cannot read configuration file: {e}"),
+                help: None,
+            }],
+        }),
+    }
+}
+
+/// Validates configuration text. `origin` names the file in diagnostics and
+/// is the base for relative key-file paths (its parent directory).
+pub fn parse(source: &str, origin: &Path) -> Result<Config, Diagnostics> {
+    let mut ctx = reader::Ctx::new(source, origin);
+    let doc = match toml::de::DeTable::parse(source) {
+        Ok(doc) => doc,
+        Err(e) => {
+            let span = e.span().unwrap_or(0..0);
+            let message = format!("invalid TOML: {}", e.message().trim_end());
+            ctx.error(&span, "", reader::bad(message, None));
+            return Err(finish(ctx));
+        }
+    };
+    let root = reader::Table {
+        inner: doc.get_ref(),
+        span: 0..0,
+        path: String::new(),
+    };
+    let (config, locs) = sections::build(&mut ctx, &root);
+    validate::cross_check(&mut ctx, &config, &locs);
+    if ctx.has_errors() {
+        Err(finish(ctx))
+    } else {
+        Ok(config)
+    }
+}
+
+fn finish(ctx: reader::Ctx<'_>) -> Diagnostics {
+    let (file, errors) = ctx.finish();
+    Diagnostics { file, errors }
+}

@@ -1,0 +1,213 @@
+//! The typed, validated configuration model handed to the daemon.
+//!
+//! Every value here has passed validation: prefixes are networks, names are
+//! unique, references resolve, key files were read. The model serializes to
+//! JSON (for `vcpectl`) without any secret material.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use ipnet::IpNet;
+use serde::Serialize;
+
+use crate::prefix_filter::PrefixFilter;
+use crate::secret::{KeyFile, PasswordFile, PublicKey};
+
+/// A complete vcped configuration.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// `[router]`: identity of this router.
+    pub router: Router,
+    /// `[control]`: the management socket used by `vcpectl`.
+    pub control: Control,
+    /// `[metrics]`: Prometheus endpoint; `None` when the section is absent.
+    pub metrics: Option<Metrics>,
+    /// `[kernel]`: synchronisation of routes into the kernel FIB.
+    pub kernel: Kernel,
+    /// `[forwarding]`: dataplane tunables.
+    pub forwarding: Forwarding,
+    /// `[[interface]]`: TUN devices the daemon creates and owns.
+    pub interfaces: Vec<Interface>,
+    /// `[[route]]`: static routes.
+    pub routes: Vec<StaticRoute>,
+    /// `[bgp]`: the BGP speaker; `None` when the section is absent.
+    pub bgp: Option<Bgp>,
+    /// `[[peer]]`: tunnel peers (other vCPEs).
+    pub peers: Vec<Peer>,
+}
+
+/// `[router]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Router {
+    /// BGP router identifier (a non-zero IPv4 address).
+    pub id: Ipv4Addr,
+    /// Local autonomous system number (1..=4294967295, not 23456).
+    pub asn: u32,
+}
+
+/// `[control]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Control {
+    /// Path of the Unix control socket.
+    pub socket: PathBuf,
+    /// Group allowed to use the socket (mode 0660); `None` means mode 0600.
+    pub group: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metrics {
+    /// Address the Prometheus `/metrics` HTTP endpoint listens on.
+    pub listen: SocketAddr,
+}
+
+/// `[kernel]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Kernel {
+    /// Install routes into the kernel routing table.
+    pub route_sync: bool,
+    /// Kernel routing table id (254 = main).
+    pub table: u32,
+    /// rtnetlink protocol number marking routes installed by vcped.
+    pub protocol: u8,
+}
+
+/// `[forwarding]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forwarding {
+    /// Clamp TCP MSS on forwarded SYNs to the egress MTU.
+    pub mss_clamp: bool,
+    /// ICMP errors originated per second (0 = never originate ICMP errors).
+    pub icmp_rate_limit: u32,
+    /// Dataplane worker threads (0 = one per CPU core).
+    pub workers: u16,
+}
+
+/// `[[interface]]`: a TUN device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Interface {
+    /// Linux interface name.
+    pub name: String,
+    /// Addresses with prefix length, `ip addr` style (host bits allowed).
+    pub addresses: Vec<IpNet>,
+    /// Device MTU.
+    pub mtu: u16,
+}
+
+/// `[[route]]`: a static route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StaticRoute {
+    /// Unique route name.
+    pub name: String,
+    /// Destination network (host bits zero).
+    pub prefix: IpNet,
+    /// Optional gateway.
+    pub next_hop: Option<IpAddr>,
+    /// Where matching packets are sent.
+    pub target: RouteTarget,
+    /// Whether BGP announces this route.
+    pub advertise: bool,
+}
+
+/// Where a static route sends traffic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteTarget {
+    /// Out of the named `[[interface]]`.
+    Interface(String),
+    /// Into the tunnel to the named `[[peer]]`.
+    Peer(String),
+}
+
+/// `[bgp]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Bgp {
+    /// Address and port the speaker accepts sessions on.
+    pub listen: SocketAddr,
+    /// Configured neighbors.
+    pub neighbors: Vec<Neighbor>,
+}
+
+/// `[[bgp.neighbor]]`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Neighbor {
+    /// Neighbor address.
+    pub address: IpAddr,
+    /// Neighbor AS.
+    pub remote_as: u32,
+    /// Free-form description.
+    pub description: Option<String>,
+    /// Whether we connect out or only accept.
+    pub mode: NeighborMode,
+    /// Proposed hold time in seconds (0, or 3..=65535).
+    pub hold_time: u16,
+    /// Keepalive interval in seconds (defaults to hold_time / 3; 0 iff hold_time is 0).
+    pub keepalive: u16,
+    /// TCP-MD5 (RFC 2385) secret read from a file.
+    pub password: Option<PasswordFile>,
+    /// Import filter; `None` accepts everything.
+    pub import: Option<Vec<PrefixFilter>>,
+    /// Export filter; `None` exports every advertised or learned route.
+    pub export: Option<Vec<PrefixFilter>>,
+    /// Tear the session down (Cease) when more prefixes are received.
+    pub max_prefixes: Option<u32>,
+    /// Tunnel peer the session runs over.
+    pub peer: Option<String>,
+    /// Local source address for the TCP session.
+    pub local_address: Option<IpAddr>,
+}
+
+/// How a BGP session is established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeighborMode {
+    /// Connect to the neighbor and accept its connections.
+    Active,
+    /// Only accept connections from the neighbor.
+    Passive,
+}
+
+/// `[[peer]]`: a tunnel to another vCPE.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Peer {
+    /// Unique peer name.
+    pub name: String,
+    /// Remote underlay address and UDP port.
+    pub endpoint: SocketAddr,
+    /// Local underlay bind address.
+    pub bind: Option<SocketAddr>,
+    /// Tunnel encapsulation and its parameters.
+    pub encapsulation: Encapsulation,
+    /// Networks this peer may send from and that may be routed to it.
+    pub allowed_prefixes: Vec<IpNet>,
+    /// Tunnel MTU.
+    pub mtu: Option<u16>,
+}
+
+/// Tunnel encapsulation.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Encapsulation {
+    /// WireGuard-compatible (Noise IK, ChaCha20-Poly1305) over UDP.
+    #[serde(rename = "wireguard")]
+    WireGuard {
+        /// Our private key.
+        private_key: KeyFile,
+        /// The peer's public key.
+        public_key: PublicKey,
+        /// Optional pre-shared symmetric key.
+        preshared_key: Option<KeyFile>,
+        /// Persistent keepalive interval in seconds.
+        keepalive: Option<u16>,
+    },
+    /// Plain GRE-in-UDP (RFC 8086), no encryption.
+    Gre {
+        /// Optional GRE key.
+        key: Option<u32>,
+    },
+    /// Plain VXLAN-compatible UDP, no encryption.
+    Vxlan {
+        /// VXLAN network identifier (1..=16777215).
+        vni: u32,
+    },
+}

@@ -1,0 +1,214 @@
+//! Secret material read from files (WireGuard keys, TCP-MD5 passwords) and
+//! the checks applied to those files: existence, regular file, no group or
+//! other permission bits, and content format. Secrets never appear in
+//! `Debug` output or serialized output.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde::{Serialize, Serializer};
+
+/// Maximum TCP-MD5 key length (Linux `TCP_MD5SIG_MAXKEYLEN`).
+pub const MD5_MAX_KEY_LEN: usize = 80;
+
+/// A 32-byte key read from a file (WireGuard private or pre-shared key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyFile {
+    /// Path the key was read from (resolved against the config directory).
+    pub path: PathBuf,
+    key: [u8; 32],
+}
+
+impl KeyFile {
+    /// Wraps key material read from `path`.
+    pub fn new(path: PathBuf, key: [u8; 32]) -> Self {
+        Self { path, key }
+    }
+
+    /// The raw key bytes.
+    pub fn key(&self) -> &[u8; 32] {
+        &self.key
+    }
+}
+
+impl fmt::Debug for KeyFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyFile")
+            .field("path", &self.path)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Serialize for KeyFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.path.display())
+    }
+}
+
+/// A TCP-MD5 password read from a file (trailing newline stripped).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordFile {
+    /// Path the password was read from.
+    pub path: PathBuf,
+    secret: Vec<u8>,
+}
+
+impl PasswordFile {
+    /// Wraps a password read from `path`.
+    pub fn new(path: PathBuf, secret: Vec<u8>) -> Self {
+        Self { path, secret }
+    }
+
+    /// The password bytes (1..=80 bytes).
+    pub fn secret(&self) -> &[u8] {
+        &self.secret
+    }
+}
+
+impl fmt::Debug for PasswordFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasswordFile")
+            .field("path", &self.path)
+            .field("secret", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Serialize for PasswordFile {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.path.display())
+    }
+}
+
+/// A WireGuard public key (not secret; shown as base64).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&STANDARD.encode(self.0))
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({self})")
+    }
+}
+
+impl Serialize for PublicKey {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// Why a secret file or key string was rejected: message and help.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub(crate) struct SecretError {
+    pub message: String,
+    pub help: Option<String>,
+}
+
+impl SecretError {
+    fn new(message: String, help: impl Into<Option<String>>) -> Self {
+        Self {
+            message,
+            help: help.into(),
+        }
+    }
+}
+
+/// Decodes a base64 WireGuard key (32 bytes) from text such as `wg genkey` output.
+pub(crate) fn decode_key(text: &str) -> Option<[u8; 32]> {
+    let bytes = STANDARD.decode(text.trim()).ok()?;
+    bytes.try_into().ok()
+}
+
+/// Reads `path` after checking that it is a regular file with no group or
+/// other permission bits. `shown` is the path as written in the config.
+fn read_private_file(path: &Path, shown: &str) -> Result<Vec<u8>, SecretError> {
+    let meta = fs::metadata(path).map_err(|e| {
+        if e.kind() == io::ErrorKind::NotFound {
+            SecretError::new(
+                format!("file '{shown}' does not exist (looked for {})", path.display()),
+                "create it, or fix the path; relative paths are resolved against the configuration file's directory".to_string(),
+            )
+        } else {
+            SecretError::new(format!("cannot access '{shown}': {e}"), None)
+        }
+    })?;
+    if !meta.is_file() {
+        return Err(SecretError::new(
+            format!("'{shown}' is not a regular file"),
+            "point this at a file containing the secret".to_string(),
+        ));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::new(
+            format!("secret file '{shown}' is accessible by group or others (mode {mode:04o})"),
+            format!("restrict it to its owner: chmod 600 {}", path.display()),
+        ));
+    }
+    fs::read(path).map_err(|e| SecretError::new(format!("cannot read '{shown}': {e}"), None))
+}
+
+/// Reads and decodes a 32-byte base64 key file.
+pub(crate) fn read_key_file(path: &Path, shown: &str) -> Result<KeyFile, SecretError> {
+    let bytes = read_private_file(path, shown)?;
+    let key = std::str::from_utf8(&bytes).ok().and_then(decode_key);
+    match key {
+        Some(key) => Ok(KeyFile::new(path.to_path_buf(), key)),
+        None => Err(SecretError::new(
+            format!("'{shown}' does not contain a base64-encoded 32-byte key"),
+            format!("generate one with: wg genkey > {}", path.display()),
+        )),
+    }
+}
+
+/// Reads a TCP-MD5 password file (one line; trailing newline stripped).
+pub(crate) fn read_password_file(path: &Path, shown: &str) -> Result<PasswordFile, SecretError> {
+    let mut bytes = read_private_file(path, shown)?;
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.is_empty() || bytes.len() > MD5_MAX_KEY_LEN {
+        return Err(SecretError::new(
+            format!(
+                "password in '{shown}' is {} bytes long; TCP-MD5 keys must be 1 to {MD5_MAX_KEY_LEN} bytes",
+                bytes.len()
+            ),
+            "put the password on a single line in the file".to_string(),
+        ));
+    }
+    Ok(PasswordFile::new(path.to_path_buf(), bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let k = KeyFile::new("k".into(), [7; 32]);
+        let p = PasswordFile::new("p".into(), b"hunter2".to_vec());
+        let shown = format!("{k:?} {p:?}");
+        assert!(shown.contains("<redacted>"));
+        assert!(!shown.contains("hunter2") && !shown.contains('7'));
+    }
+
+    #[test]
+    fn decode_key_requires_32_bytes() {
+        assert!(decode_key("AAAA").is_none());
+        assert!(decode_key("not base64!").is_none());
+        let k = STANDARD.encode([1u8; 32]);
+        assert_eq!(decode_key(&format!("{k}\n")), Some([1; 32]));
+    }
+}

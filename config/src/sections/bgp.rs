@@ -1,0 +1,166 @@
+//! Builder for `[bgp]` and its `[[bgp.neighbor]]` entries: session mode,
+//! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use super::global::asn;
+use super::names::object_name;
+use crate::diagnostic::Span;
+use crate::model::{Bgp, Neighbor, NeighborMode};
+use crate::prefix_filter::PrefixFilter;
+use crate::reader::{Ctx, Field, Table, bad, int_in, parsed, string};
+use crate::secret::read_password_file;
+
+/// Where a neighbor's checked fields are, for cross-reference checks.
+#[derive(Debug)]
+pub(crate) struct NeighborLoc {
+    pub path: String,
+    pub address: Option<Span>,
+    pub peer: Option<Span>,
+    pub local_address: Option<Span>,
+}
+
+const NEIGHBOR_KEYS: &[&str] = &[
+    "address",
+    "remote_as",
+    "description",
+    "mode",
+    "hold_time",
+    "keepalive",
+    "password_file",
+    "import",
+    "export",
+    "max_prefixes",
+    "peer",
+    "local_address",
+];
+
+pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
+    let t = root.table(ctx, "bgp")?;
+    t.check_keys(ctx, &["listen", "neighbor"]);
+    let listen = t
+        .field(ctx, "listen", |v| {
+            parsed::<SocketAddr>(v, "an address:port", "[::]:179")
+        })
+        .or(SocketAddr::from(([0u16; 8], 179)));
+    let (neighbors, locs) = t
+        .tables(ctx, "neighbor")
+        .iter()
+        .map(|n| neighbor(ctx, n))
+        .unzip();
+    Some((Bgp { listen, neighbors }, locs))
+}
+
+fn filters(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<PrefixFilter>> {
+    let list = t.list(ctx, key, |v| {
+        string(v)?
+            .parse::<PrefixFilter>()
+            .map_err(|e| bad(e.to_string(), e.help()))
+    });
+    list.opt()
+        .map(|(l, _)| l.into_iter().map(|(f, _)| f).collect())
+}
+
+fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
+    t.check_keys(ctx, NEIGHBOR_KEYS);
+    let address = t
+        .field(ctx, "address", |v| {
+            parsed::<IpAddr>(v, "an IP address", "10.255.0.2")
+        })
+        .required(ctx, t, "address", "\"10.255.0.2\"");
+    let remote_as = t
+        .field(ctx, "remote_as", asn)
+        .required(ctx, t, "remote_as", "65002");
+    let description = t.field(ctx, "description", string).opt().map(|(d, _)| d);
+    let mode = t
+        .field(ctx, "mode", |v| match string(v)?.as_str() {
+            "active" => Ok(NeighborMode::Active),
+            "passive" => Ok(NeighborMode::Passive),
+            other => Err(bad(
+                format!("unknown mode '{other}'"),
+                "use \"active\" (connect and accept) or \"passive\" (accept only)".to_string(),
+            )),
+        })
+        .or(NeighborMode::Active);
+    let hold = t.field(ctx, "hold_time", |v| {
+        let help = "use 0 to disable keepalives or a value of 3 or more, e.g. 90";
+        match int_in::<u16>(v, 0, u16::MAX, help)? {
+            n @ (1 | 2) => Err(bad(
+                format!("hold time {n} is not allowed (RFC 4271 §4.2: 0 or at least 3 seconds)"),
+                help.to_string(),
+            )),
+            n => Ok(n),
+        }
+    });
+    let hold_valid = !matches!(hold, Field::Invalid);
+    let hold_time = hold.or(90);
+    let keepalive = t
+        .field(ctx, "keepalive", |v| {
+            let k = int_in::<u16>(v, 0, u16::MAX, "use a keepalive below the hold time, usually hold_time / 3")?;
+            if !hold_valid {
+                return Ok(k);
+            }
+            if hold_time == 0 && k != 0 {
+                return Err(bad(
+                    format!("keepalive {k} with hold_time 0: keepalives are disabled when the hold time is 0"),
+                    "remove keepalive or set it to 0".to_string(),
+                ));
+            }
+            if hold_time != 0 && (k == 0 || k >= hold_time) {
+                return Err(bad(
+                    format!("keepalive {k} must be between 1 and the hold time ({hold_time}) exclusive"),
+                    format!("use {} (hold_time / 3), or remove the key for that default", (hold_time / 3).max(1)),
+                ));
+            }
+            Ok(k)
+        })
+        .or(hold_time / 3);
+    let base = ctx.base_dir();
+    let password = t
+        .field(ctx, "password_file", |v| {
+            let shown = string(v)?;
+            read_password_file(&base.join(&shown), &shown).map_err(|e| bad(e.message, e.help))
+        })
+        .opt()
+        .map(|(p, _)| p);
+    let import = filters(ctx, t, "import");
+    let export = filters(ctx, t, "export");
+    let max_prefixes = t
+        .field(ctx, "max_prefixes", |v| {
+            int_in::<u32>(
+                v,
+                1,
+                u32::MAX,
+                "use a positive limit such as 10000, or remove the key for no limit",
+            )
+        })
+        .opt()
+        .map(|(m, _)| m);
+    let peer = t.field(ctx, "peer", object_name).opt();
+    let local_address = t
+        .field(ctx, "local_address", |v| {
+            parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
+        })
+        .opt();
+    let loc = NeighborLoc {
+        path: t.path.clone(),
+        address: address.as_ref().map(|(_, s)| s.clone()),
+        peer: peer.as_ref().map(|(_, s)| s.clone()),
+        local_address: local_address.as_ref().map(|(_, s)| s.clone()),
+    };
+    let n = Neighbor {
+        address: address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |(a, _)| a),
+        remote_as: remote_as.map_or(0, |(a, _)| a),
+        description,
+        mode,
+        hold_time,
+        keepalive,
+        password,
+        import,
+        export,
+        max_prefixes,
+        peer: peer.map(|(p, _)| p),
+        local_address: local_address.map(|(a, _)| a),
+    };
+    (n, loc)
+}

@@ -1,0 +1,97 @@
+//! Builds the typed [`Config`] from the parsed TOML tree, section by
+//! section, recording where each cross-referenced field is in [`Locs`].
+
+mod bgp;
+mod global;
+mod interface;
+pub(crate) mod names;
+mod peer;
+mod route;
+
+pub use global::{AS_TRANS, DEFAULT_SOCKET};
+pub use peer::{GRE_UDP_PORT, VXLAN_UDP_PORT};
+
+pub(crate) use bgp::NeighborLoc;
+pub(crate) use interface::InterfaceLoc;
+pub(crate) use peer::PeerLoc;
+pub(crate) use route::RouteLoc;
+
+use crate::model::Config;
+use crate::reader::{Ctx, Table};
+
+/// Spans of cross-referenced fields, parallel to the vectors in [`Config`].
+#[derive(Debug, Default)]
+pub(crate) struct Locs {
+    pub interfaces: Vec<InterfaceLoc>,
+    pub routes: Vec<RouteLoc>,
+    pub neighbors: Vec<NeighborLoc>,
+    pub peers: Vec<PeerLoc>,
+}
+
+/// Top-level keys.
+const TOP_KEYS: &[&str] = &[
+    "router",
+    "control",
+    "metrics",
+    "kernel",
+    "forwarding",
+    "interface",
+    "route",
+    "bgp",
+    "peer",
+];
+
+/// Reads every section. Invalid values are reported to `ctx` and replaced
+/// by placeholders; the result is only used when `ctx` has no errors.
+pub(crate) fn build(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> (Config, Locs) {
+    root.check_keys(ctx, TOP_KEYS);
+    let mut locs = Locs::default();
+    let router = global::router(ctx, root);
+    let control = global::control(ctx, root);
+    let metrics = global::metrics(ctx, root);
+    let kernel = global::kernel(ctx, root);
+    let forwarding = global::forwarding(ctx, root);
+    let interfaces = root
+        .tables(ctx, "interface")
+        .iter()
+        .map(|t| {
+            let (i, l) = interface::interface(ctx, t);
+            locs.interfaces.push(l);
+            i
+        })
+        .collect();
+    let routes = root
+        .tables(ctx, "route")
+        .iter()
+        .map(|t| {
+            let (r, l) = route::route(ctx, t);
+            locs.routes.push(l);
+            r
+        })
+        .collect();
+    let bgp = bgp::bgp(ctx, root).map(|(b, l)| {
+        locs.neighbors = l;
+        b
+    });
+    let peers = root
+        .tables(ctx, "peer")
+        .iter()
+        .map(|t| {
+            let (p, l) = peer::peer(ctx, t);
+            locs.peers.push(l);
+            p
+        })
+        .collect();
+    let config = Config {
+        router,
+        control,
+        metrics,
+        kernel,
+        forwarding,
+        interfaces,
+        routes,
+        bgp,
+        peers,
+    };
+    (config, locs)
+}

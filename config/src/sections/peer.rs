@@ -1,0 +1,217 @@
+//! Builder for `[[peer]]`: tunnel peers (other vCPEs), their underlay
+//! endpoint, encapsulation (WireGuard, GRE-in-UDP, VXLAN) and key files.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use ipnet::IpNet;
+
+use super::names::{network, object_name};
+use crate::diagnostic::Span;
+use crate::model::{Encapsulation, Peer};
+use crate::reader::{Bad, Ctx, Field, Table, bad, int_in, parsed, string};
+use crate::secret::{KeyFile, PublicKey, decode_key, read_key_file};
+
+/// Default UDP port for GRE-in-UDP (RFC 8086).
+pub const GRE_UDP_PORT: u16 = 4754;
+/// Default UDP port for VXLAN (RFC 7348).
+pub const VXLAN_UDP_PORT: u16 = 4789;
+
+/// Where a peer's checked fields are, for cross-reference checks.
+#[derive(Debug)]
+pub(crate) struct PeerLoc {
+    pub path: String,
+    pub name: Option<Span>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    WireGuard,
+    Gre,
+    Vxlan,
+}
+
+/// Keys that only make sense for one encapsulation.
+const SPECIFIC: &[(&str, Kind, &str)] = &[
+    ("private_key_file", Kind::WireGuard, "wireguard"),
+    ("public_key", Kind::WireGuard, "wireguard"),
+    ("preshared_key_file", Kind::WireGuard, "wireguard"),
+    ("keepalive", Kind::WireGuard, "wireguard"),
+    ("gre_key", Kind::Gre, "gre"),
+    ("vni", Kind::Vxlan, "vxlan"),
+];
+
+fn kind(v: &toml::de::DeValue<'_>) -> Result<Kind, Bad> {
+    match string(v)?.as_str() {
+        "wireguard" => Ok(Kind::WireGuard),
+        "gre" => Ok(Kind::Gre),
+        "vxlan" => Ok(Kind::Vxlan),
+        other => Err(bad(
+            format!("unknown encapsulation '{other}'"),
+            "use \"wireguard\" (encrypted), \"gre\" or \"vxlan\" (both plain UDP)".to_string(),
+        )),
+    }
+}
+
+fn endpoint(v: &toml::de::DeValue<'_>, kind: Kind) -> Result<SocketAddr, Bad> {
+    let s = string(v)?;
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let default_port = match kind {
+        Kind::WireGuard => None,
+        Kind::Gre => Some(GRE_UDP_PORT),
+        Kind::Vxlan => Some(VXLAN_UDP_PORT),
+    };
+    match (s.parse::<IpAddr>(), default_port) {
+        (Ok(ip), Some(port)) => Ok(SocketAddr::new(ip, port)),
+        (Ok(_), None) => Err(bad(
+            format!("endpoint '{s}' has no port; wireguard needs one"),
+            format!("write address:port, e.g. \"{s}:51820\""),
+        )),
+        _ => Err(bad(
+            format!("'{s}' is not an underlay address:port"),
+            "write e.g. \"198.51.100.2:51820\" (IPv6: \"[2001:db8::2]:51820\")".to_string(),
+        )),
+    }
+}
+
+pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
+    let mut known = vec![
+        "name",
+        "endpoint",
+        "bind",
+        "encapsulation",
+        "allowed_prefixes",
+        "mtu",
+    ];
+    known.extend(SPECIFIC.iter().map(|(k, _, _)| *k));
+    t.check_keys(ctx, &known);
+    let name = t
+        .field(ctx, "name", object_name)
+        .required(ctx, t, "name", "\"vpc02\"");
+    // `None` when the encapsulation itself is invalid: skip its specific checks.
+    let kind = match t.field(ctx, "encapsulation", kind) {
+        Field::Ok(k, _) => Some(k),
+        Field::Absent => Some(Kind::WireGuard),
+        Field::Invalid => None,
+    };
+    for (key, for_kind, label) in SPECIFIC {
+        if kind.is_some_and(|k| k != *for_kind)
+            && let Some((k, _)) = t.inner.get_key_value(*key)
+        {
+            ctx.error(
+                &k.span(),
+                t.key_path(key),
+                bad(
+                    format!("'{key}' only applies to encapsulation = \"{label}\""),
+                    "remove it, or change the encapsulation".to_string(),
+                ),
+            );
+        }
+    }
+    let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+    let endpoint = t
+        // Unknown encapsulation (already reported): accept a bare address too.
+        .field(ctx, "endpoint", |v| endpoint(v, kind.unwrap_or(Kind::Gre)))
+        .required(ctx, t, "endpoint", "\"198.51.100.2:51820\"")
+        .map_or(unspecified, |(e, _)| e);
+    let bind = t
+        .field(ctx, "bind", |v| {
+            parsed::<SocketAddr>(v, "an address:port", "0.0.0.0:51820")
+        })
+        .opt()
+        .map(|(b, _)| b);
+    let encapsulation = match kind {
+        None => Encapsulation::Gre { key: None },
+        Some(Kind::WireGuard) => wireguard(ctx, t),
+        Some(Kind::Gre) => Encapsulation::Gre {
+            key: t
+                .field(ctx, "gre_key", |v| {
+                    int_in::<u32>(v, 0, u32::MAX, "use a 32-bit GRE key, 0..=4294967295")
+                })
+                .opt()
+                .map(|(k, _)| k),
+        },
+        Some(Kind::Vxlan) => Encapsulation::Vxlan {
+            vni: t
+                .field(ctx, "vni", |v| {
+                    int_in::<u32>(
+                        v,
+                        1,
+                        16_777_215,
+                        "use a VXLAN network identifier, 1..=16777215",
+                    )
+                })
+                .required(ctx, t, "vni", "100")
+                .map_or(0, |(v, _)| v),
+        },
+    };
+    let allowed_prefixes: Vec<IpNet> = t
+        .list(ctx, "allowed_prefixes", network)
+        .required(ctx, t, "allowed_prefixes", "[\"10.2.0.0/16\"]")
+        .map(|(l, _)| l.into_iter().map(|(n, _)| n).collect())
+        .unwrap_or_default();
+    let mtu = t
+        .field(ctx, "mtu", |v| {
+            int_in::<u16>(v, 576, u16::MAX, "use an MTU from 576 to 65535, e.g. 1420")
+        })
+        .opt()
+        .map(|(m, _)| m);
+    let loc = PeerLoc {
+        path: t.path.clone(),
+        name: name.as_ref().map(|(_, s)| s.clone()),
+    };
+    let peer = Peer {
+        name: name.map(|(n, _)| n).unwrap_or_default(),
+        endpoint,
+        bind,
+        encapsulation,
+        allowed_prefixes,
+        mtu,
+    };
+    (peer, loc)
+}
+
+fn key_file(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Field<KeyFile> {
+    let base = ctx.base_dir();
+    t.field(ctx, key, |v| {
+        let shown = string(v)?;
+        read_key_file(&base.join(&shown), &shown).map_err(|e| bad(e.message, e.help))
+    })
+}
+
+fn wireguard(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Encapsulation {
+    let private_key = key_file(ctx, t, "private_key_file")
+        .required(ctx, t, "private_key_file", "\"/etc/vcpe/wg.key\"")
+        .map_or_else(|| KeyFile::new(Default::default(), [0; 32]), |(k, _)| k);
+    let public_key = t
+        .field(ctx, "public_key", |v| {
+            let s = string(v)?;
+            decode_key(&s).map(PublicKey).ok_or_else(|| {
+                bad(
+                    format!("'{s}' is not a base64-encoded 32-byte WireGuard public key"),
+                    "use the output of `wg pubkey < PEER_PRIVATE_KEY_FILE` on the peer".to_string(),
+                )
+            })
+        })
+        .required(ctx, t, "public_key", "\"<base64 public key of the peer>\"")
+        .map_or(PublicKey([0; 32]), |(k, _)| k);
+    let preshared_key = key_file(ctx, t, "preshared_key_file").opt().map(|(k, _)| k);
+    let keepalive = t
+        .field(ctx, "keepalive", |v| {
+            int_in::<u16>(
+                v,
+                0,
+                u16::MAX,
+                "use seconds between keepalives, e.g. 25 (0 = off)",
+            )
+        })
+        .opt()
+        .and_then(|(k, _)| (k != 0).then_some(k));
+    Encapsulation::WireGuard {
+        private_key,
+        public_key,
+        preshared_key,
+        keepalive,
+    }
+}

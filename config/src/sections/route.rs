@@ -1,0 +1,88 @@
+//! Builder for `[[route]]`: static routes (name, prefix, optional next hop,
+//! target interface or tunnel peer, advertise flag).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use super::names::{ifname, network, object_name};
+use crate::diagnostic::Span;
+use crate::model::{RouteTarget, StaticRoute};
+use crate::reader::{Ctx, Table, bad, boolean, parsed};
+
+/// Where a route's checked fields are, for cross-reference checks.
+#[derive(Debug)]
+pub(crate) struct RouteLoc {
+    pub path: String,
+    pub name: Option<Span>,
+    /// Span of the `interface` or `peer` value, when valid.
+    pub target: Option<Span>,
+    pub next_hop: Option<Span>,
+}
+
+pub(crate) fn route(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (StaticRoute, RouteLoc) {
+    t.check_keys(
+        ctx,
+        &[
+            "name",
+            "prefix",
+            "next_hop",
+            "interface",
+            "peer",
+            "advertise",
+        ],
+    );
+    let name = t
+        .field(ctx, "name", object_name)
+        .required(ctx, t, "name", "\"vxnet-a\"");
+    let prefix = t
+        .field(ctx, "prefix", network)
+        .required(ctx, t, "prefix", "\"10.1.1.0/24\"");
+    let next_hop = t
+        .field(ctx, "next_hop", |v| {
+            parsed::<IpAddr>(v, "an IP address", "10.1.255.2")
+        })
+        .opt();
+    let iface = t.field(ctx, "interface", ifname);
+    let peer = t.field(ctx, "peer", object_name);
+    let has_iface = t.inner.contains_key("interface");
+    let has_peer = t.inner.contains_key("peer");
+    let target = match (iface.opt(), peer.opt()) {
+        (Some((i, s)), None) if !has_peer => Some((RouteTarget::Interface(i), s)),
+        (None, Some((p, s))) if !has_iface => Some((RouteTarget::Peer(p), s)),
+        _ => None,
+    };
+    if has_iface && has_peer {
+        let span = t.inner.get("peer").map_or(t.span.clone(), |v| v.span());
+        ctx.error(
+            &span,
+            t.key_path("peer"),
+            bad("a route has either 'interface' or 'peer', not both", "keep 'interface' for a directly attached network or 'peer' to send it into a tunnel".to_string()),
+        );
+    } else if !has_iface && !has_peer {
+        ctx.error(
+            &t.span,
+            t.key_path("interface"),
+            bad(
+                format!("{} says nothing about where the traffic goes", t.path),
+                "add interface = \"vcpe0\" (a [[interface]] name) or peer = \"vpc02\" (a [[peer]] name)".to_string(),
+            ),
+        );
+    }
+    let advertise = t.field(ctx, "advertise", boolean).or(false);
+    let loc = RouteLoc {
+        path: t.path.clone(),
+        name: name.as_ref().map(|(_, s)| s.clone()),
+        target: target.as_ref().map(|(_, s)| s.clone()),
+        next_hop: next_hop.as_ref().map(|(_, s)| s.clone()),
+    };
+    let placeholder = IpNet::from(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let route = StaticRoute {
+        name: name.map(|(n, _)| n).unwrap_or_default(),
+        prefix: prefix.map_or(placeholder, |(p, _)| p),
+        next_hop: next_hop.map(|(n, _)| n),
+        target: target.map_or(RouteTarget::Interface(String::new()), |(t, _)| t),
+        advertise,
+    };
+    (route, loc)
+}

@@ -1,0 +1,218 @@
+//! Cross-reference checks over the whole configuration: unique names and
+//! neighbor addresses, route targets that exist, next hops that some
+//! interface or tunnel reaches, BGP neighbors tied to existing peers.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+
+use crate::diagnostic::Span;
+use crate::model::{Config, Interface, Peer, RouteTarget};
+use crate::reader::{Ctx, bad, nearest};
+use crate::sections::Locs;
+
+/// Runs every cross-reference check, reporting to `ctx`.
+pub(crate) fn cross_check(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
+    let iface_names = cfg
+        .interfaces
+        .iter()
+        .zip(&locs.interfaces)
+        .filter_map(|(i, l)| Some((i.name.clone(), l.name.clone()?, l.path.clone())));
+    duplicates(
+        ctx,
+        iface_names,
+        "name",
+        "interface name",
+        "rename one of them",
+    );
+    let route_names = cfg
+        .routes
+        .iter()
+        .zip(&locs.routes)
+        .filter_map(|(r, l)| Some((r.name.clone(), l.name.clone()?, l.path.clone())));
+    duplicates(ctx, route_names, "name", "route name", "rename one of them");
+    let peer_names = cfg
+        .peers
+        .iter()
+        .zip(&locs.peers)
+        .filter_map(|(p, l)| Some((p.name.clone(), l.name.clone()?, l.path.clone())));
+    duplicates(ctx, peer_names, "name", "peer name", "rename one of them");
+    if let Some(bgp) = &cfg.bgp {
+        let addrs = bgp
+            .neighbors
+            .iter()
+            .zip(&locs.neighbors)
+            .filter_map(|(n, l)| Some((n.address, l.address.clone()?, l.path.clone())));
+        duplicates(
+            ctx,
+            addrs,
+            "address",
+            "neighbor address",
+            "merge the two [[bgp.neighbor]] entries into one",
+        );
+    }
+    routes(ctx, cfg, locs);
+    neighbors(ctx, cfg, locs);
+}
+
+/// Reports every repeated key at its second and later occurrences.
+fn duplicates<K: Eq + Hash + std::fmt::Display>(
+    ctx: &mut Ctx<'_>,
+    items: impl Iterator<Item = (K, Span, String)>,
+    field: &str,
+    what: &str,
+    fix: &str,
+) {
+    let mut seen: HashMap<K, (usize, String)> = HashMap::new();
+    for (key, span, path) in items {
+        if let Some((line, first)) = seen.get(&key) {
+            ctx.error(
+                &span,
+                format!("{path}.{field}"),
+                bad(
+                    format!("duplicate {what} '{key}' (first used by {first} on line {line})"),
+                    format!("each {what} must be unique; {fix}"),
+                ),
+            );
+        } else {
+            let line = ctx.line_of(&span);
+            seen.insert(key, (line, path));
+        }
+    }
+}
+
+fn unknown_help(name: &str, known: &[&str], kind: &str) -> String {
+    match nearest(name, known) {
+        Some(k) => format!(
+            "did you mean '{k}'? (defined {kind}s: {})",
+            known.join(", ")
+        ),
+        None if known.is_empty() => {
+            format!("no {kind} is defined; add a [[{kind}]] section named '{name}'")
+        }
+        None => format!("defined {kind}s: {}", known.join(", ")),
+    }
+}
+
+fn subnets(iface: &Interface) -> String {
+    let nets: Vec<String> = iface
+        .addresses
+        .iter()
+        .map(|a| a.trunc().to_string())
+        .collect();
+    if nets.is_empty() {
+        "none".into()
+    } else {
+        nets.join(", ")
+    }
+}
+
+fn on_interface(iface: &Interface, ip: IpAddr) -> bool {
+    iface.addresses.iter().any(|a| a.contains(&ip))
+}
+
+fn in_peer(peer: &Peer, ip: IpAddr) -> bool {
+    peer.allowed_prefixes.iter().any(|a| a.contains(&ip))
+}
+
+fn routes(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
+    let iface_names: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
+    let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
+    for (r, l) in cfg.routes.iter().zip(&locs.routes) {
+        let Some(target_span) = &l.target else {
+            continue;
+        };
+        match &r.target {
+            RouteTarget::Interface(name) => {
+                let Some(iface) = cfg.interfaces.iter().find(|i| &i.name == name) else {
+                    ctx.error(
+                        target_span,
+                        format!("{}.interface", l.path),
+                        bad(
+                            format!("route '{}' uses unknown interface '{name}'", r.name),
+                            unknown_help(name, &iface_names, "interface"),
+                        ),
+                    );
+                    continue;
+                };
+                if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
+                    && !on_interface(iface, nh)
+                {
+                    ctx.error(
+                        span,
+                        format!("{}.next_hop", l.path),
+                        bad(
+                            format!("next hop {nh} is not reachable through interface '{name}'"),
+                            format!("use a gateway inside {name}'s subnets ({})", subnets(iface)),
+                        ),
+                    );
+                }
+            }
+            RouteTarget::Peer(name) => {
+                let Some(peer) = cfg.peers.iter().find(|p| &p.name == name) else {
+                    ctx.error(
+                        target_span,
+                        format!("{}.peer", l.path),
+                        bad(
+                            format!("route '{}' uses unknown peer '{name}'", r.name),
+                            unknown_help(name, &peer_names, "peer"),
+                        ),
+                    );
+                    continue;
+                };
+                if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
+                    && !in_peer(peer, nh)
+                    && !cfg.interfaces.iter().any(|i| on_interface(i, nh))
+                {
+                    ctx.error(
+                        span,
+                        format!("{}.next_hop", l.path),
+                        bad(
+                            format!("next hop {nh} is not reachable: it is in neither peer '{name}''s allowed_prefixes nor any interface subnet"),
+                            "use the peer's tunnel address (inside an interface subnet or its allowed_prefixes), or remove next_hop".to_string(),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
+    let Some(bgp) = &cfg.bgp else { return };
+    let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
+    for (n, l) in bgp.neighbors.iter().zip(&locs.neighbors) {
+        if let (Some(name), Some(span)) = (&n.peer, &l.peer) {
+            match cfg.peers.iter().find(|p| &p.name == name) {
+                None => ctx.error(span, format!("{}.peer", l.path), bad(format!("neighbor {} refers to unknown peer '{name}'", n.address), unknown_help(name, &peer_names, "peer"))),
+                Some(peer) if l.address.is_some() && !in_peer(peer, n.address) => ctx.error(
+                    span,
+                    format!("{}.peer", l.path),
+                    bad(
+                        format!("neighbor address {} is outside peer '{name}''s allowed_prefixes, so the tunnel would drop the session", n.address),
+                        format!("add \"{}/{}\" to the allowed_prefixes of peer '{name}'", n.address, if n.address.is_ipv4() { 32 } else { 128 }),
+                    ),
+                ),
+                Some(_) => {}
+            }
+        }
+        if let (Some(local), Some(span)) = (n.local_address, &l.local_address) {
+            let ours = cfg
+                .interfaces
+                .iter()
+                .any(|i| i.addresses.iter().any(|a| a.addr() == local));
+            if local.is_ipv4() != n.address.is_ipv4() {
+                ctx.error(span, format!("{}.local_address", l.path), bad(format!("local address {local} and neighbor address {} are of different address families", n.address), "use a local address of the same family".to_string()));
+            } else if !ours {
+                ctx.error(
+                    span,
+                    format!("{}.local_address", l.path),
+                    bad(
+                        format!("local address {local} is not configured on any [[interface]]"),
+                        "use one of the interface addresses, or remove local_address".to_string(),
+                    ),
+                );
+            }
+        }
+    }
+}
