@@ -1,0 +1,57 @@
+//! The ECMP flow hash: addresses, protocol and (for unfragmented TCP/UDP)
+//! ports, mixed so that every next hop of a group gets an even share.
+
+use crate::wire::proto;
+
+/// Murmur3's 32-bit finaliser: full avalanche in five cheap operations.
+#[inline(always)]
+fn fmix32(mut h: u32) -> u32 {
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^ (h >> 16)
+}
+
+/// The 32-bit ports word of a TCP/UDP header at `l4`, or 0.
+#[inline(always)]
+pub(crate) fn ports(protocol: u8, l4: &[u8]) -> u32 {
+    if protocol == proto::TCP || protocol == proto::UDP {
+        crate::wire::be32(l4, 0)
+    } else {
+        0
+    }
+}
+
+/// Flow hash from already-folded address words, protocol and ports.
+#[inline(always)]
+pub(crate) fn hash(src: u32, dst: u32, protocol: u8, ports: u32) -> u32 {
+    let mut h = src.wrapping_mul(0x9e37_79b1);
+    h = (h ^ dst).rotate_left(13).wrapping_mul(0x85eb_ca77);
+    h = (h ^ ports).rotate_left(11).wrapping_mul(0xc2b2_ae3d);
+    fmix32(h ^ u32::from(protocol))
+}
+
+/// Folds an IPv6 address to 32 bits for [`hash`].
+#[inline(always)]
+pub(crate) fn fold_v6(o: [u8; 16]) -> u32 {
+    let w = u128::from_be_bytes(o);
+    let x = ((w >> 64) as u64) ^ (w as u64).rotate_left(29);
+    (x as u32) ^ ((x >> 32) as u32).rotate_left(7)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_change_the_hash() {
+        let a = hash(1, 2, proto::TCP, 0x1234_0050);
+        assert_eq!(a, hash(1, 2, proto::TCP, 0x1234_0050));
+        assert_ne!(a, hash(1, 2, proto::TCP, 0x1235_0050));
+        assert_ne!(a, hash(2, 1, proto::TCP, 0x1234_0050));
+        assert_eq!(ports(proto::ICMP, &[1, 2, 3, 4]), 0);
+        assert_eq!(ports(proto::UDP, &[1, 2]), 0);
+        assert_ne!(fold_v6([1; 16]), fold_v6([2; 16]));
+    }
+}
