@@ -1,0 +1,93 @@
+//! `vcpectl`: the operator CLI of a running `vcped`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vcpe_daemon::control::{Client, Reply, Request, Status};
+
+/// vcpectl — inspect and manage a running vcpe router (vcped).
+///
+/// Talks to the daemon over its control socket. Every command takes --json
+/// for scripts; exit status is 0 on success, 1 when the daemon refused the
+/// request, 2 on usage errors, 3 when the daemon cannot be reached.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Control socket of the daemon (the `[control] socket` of its config).
+    #[arg(
+        short,
+        long,
+        global = true,
+        default_value = "/run/vcpe/vcped.sock",
+        env = "VCPE_SOCKET"
+    )]
+    socket: PathBuf,
+
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show the daemon's version, uptime and what it runs.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut client = match Client::connect(&cli.socket) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("vcpectl: {e:#}");
+            return ExitCode::from(3);
+        }
+    };
+    let request = match cli.command {
+        Command::Status => Request::Status,
+    };
+    let reply = match client.call(request) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("vcpectl: {e:#}");
+            return ExitCode::from(3);
+        }
+    };
+    if cli.json {
+        match serde_json::to_string_pretty(&reply) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("vcpectl: cannot encode reply: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return match reply {
+            Reply::Error { .. } => ExitCode::FAILURE,
+            _ => ExitCode::SUCCESS,
+        };
+    }
+    match reply {
+        Reply::Status(s) => {
+            print_status(&s);
+            ExitCode::SUCCESS
+        }
+        Reply::Error { message } => {
+            eprintln!("vcpectl: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_status(s: &Status) {
+    println!("vcped {} (pid {}), up {}s", s.version, s.pid, s.uptime_secs);
+    println!("config      {}", s.config_path);
+    println!("router      id {} AS {}", s.router_id, s.asn);
+    println!(
+        "configured  {} interfaces, {} static routes, {} tunnel peers, {} BGP neighbors",
+        s.interfaces, s.static_routes, s.peers, s.bgp_neighbors
+    );
+}

@@ -1,0 +1,97 @@
+//! `vcped`: the vcpe router daemon.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use vcpe_daemon::logging::{self, LogFormat};
+
+/// vcped — the vcpe virtual CPE router daemon.
+///
+/// Runs one vCPE: reads IP packets from its TUN interfaces, forwards them by
+/// longest-prefix match, carries cross-VPC traffic over tunnels to peer
+/// vCPEs, and exchanges routes with them (and with BIRD, FRR, GoBGP) by BGP.
+/// Operate a running daemon with `vcpectl`.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    /// Log line format.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t,
+        global = true,
+        env = "VCPE_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon (the default when no command is given).
+    Run {
+        /// Config file to run.
+        #[arg(short, long, default_value = vcpe_config::DEFAULT_PATH, env = "VCPE_CONFIG")]
+        config: PathBuf,
+    },
+    /// Validate config files and print every error; exit 0 if all are valid, 1 otherwise.
+    ///
+    /// Like `nginx -t`: run it before deploying a changed file.
+    CheckConfig {
+        /// Config files to check.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { files }) => check_config(&files),
+        Some(Command::Run { config }) => run(cli.log_format, &config),
+        None => run(cli.log_format, Path::new(vcpe_config::DEFAULT_PATH)),
+    }
+}
+
+fn check_config(files: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    for file in files {
+        match vcpe_config::load(file) {
+            Ok(_) => println!("{}: ok", file.display()),
+            Err(diagnostics) => {
+                ok = false;
+                eprint!("{diagnostics}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run(format: LogFormat, config: &Path) -> ExitCode {
+    logging::init(format, "info");
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vcped-ctl")
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(vcpe_daemon::daemon::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! The control API: a versioned request/response protocol spoken over a Unix
+//! socket between `vcped` and its clients (`vcpectl`, the integration tests).
+//!
+//! Framing is one JSON object per line in each direction. Every request
+//! carries the protocol version; the daemon refuses versions it does not
+//! speak with an error that says which it does.
+
+pub mod client;
+pub mod proto;
+pub mod server;
+
+pub use client::Client;
+pub use proto::{API_VERSION, Reply, Request, Status};

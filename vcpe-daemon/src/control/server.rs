@@ -1,0 +1,188 @@
+//! The daemon side of the control socket: accepts connections and answers
+//! requests through a handler supplied by the daemon's wiring.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, warn};
+
+use super::proto::{API_VERSION, Envelope, Reply, Request};
+
+/// Longest request line accepted, so a stuck client cannot grow our memory.
+const MAX_REQUEST: usize = 1 << 20;
+
+/// Answers control requests. Implemented by the daemon's state.
+pub trait Handler: Send + Sync + 'static {
+    /// Produces the reply to one request.
+    fn handle(&self, request: Request) -> Reply;
+}
+
+/// A bound control socket; the socket file is removed on drop.
+#[derive(Debug)]
+pub struct Server {
+    listener: UnixListener,
+    path: PathBuf,
+}
+
+impl Server {
+    /// Binds the socket at `path` with the given file mode (0o600 or 0o660).
+    ///
+    /// A stale socket file left by a crashed run is replaced; a socket some
+    /// live daemon still answers on is refused.
+    pub fn bind(path: &Path, mode: u32) -> anyhow::Result<Server> {
+        if path.exists() {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                anyhow::bail!(
+                    "another vcped already answers on {}; stop it first or choose another \
+                     [control] socket",
+                    path.display()
+                );
+            }
+            fs::remove_file(path)
+                .with_context(|| format!("removing stale socket {}", path.display()))?;
+        }
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let listener =
+            UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode))
+            .with_context(|| format!("setting mode on {}", path.display()))?;
+        Ok(Server {
+            listener,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Serves connections forever, one task per connection.
+    pub async fn serve<H: Handler>(self, handler: Arc<H>) {
+        loop {
+            match self.listener.accept().await {
+                Ok((stream, _)) => {
+                    let handler = Arc::clone(&handler);
+                    tokio::spawn(async move {
+                        if let Err(e) = connection(stream, handler).await {
+                            debug!(error = %e, "control connection ended");
+                        }
+                    });
+                }
+                Err(e) => warn!(error = %e, "control socket accept failed"),
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+async fn connection<H: Handler>(stream: UnixStream, handler: Arc<H>) -> anyhow::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
+    while let Some(line) = lines.next_line().await? {
+        let reply = answer(&line, handler.as_ref());
+        let mut text = serde_json::to_string(&reply)?;
+        text.push('\n');
+        write.write_all(text.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+fn answer<H: Handler>(line: &str, handler: &H) -> Reply {
+    let value: serde_json::Value = match serde_json::from_str(line) {
+        Ok(v) => v,
+        Err(e) => {
+            return Reply::Error {
+                message: format!("request is not JSON ({e}); send one JSON object per line"),
+            };
+        }
+    };
+    let version = value.get("version").and_then(|v| v.as_u64());
+    if version != Some(u64::from(API_VERSION)) {
+        return Reply::Error {
+            message: format!(
+                "control API version {version:?} is not supported; this vcped speaks version \
+                 {API_VERSION} (use the vcpectl of the same release)"
+            ),
+        };
+    }
+    match serde_json::from_value::<Envelope>(value) {
+        Ok(env) => handler.handle(env.request),
+        Err(e) => Reply::Error {
+            message: format!("unknown or malformed command ({e}); see `vcpectl --help`"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{Client, Status};
+
+    struct Fixed;
+    impl Handler for Fixed {
+        fn handle(&self, request: Request) -> Reply {
+            match request {
+                Request::Status => Reply::Status(Status {
+                    version: "t".into(),
+                    pid: 1,
+                    uptime_secs: 2,
+                    config_path: "c".into(),
+                    router_id: "10.0.0.1".into(),
+                    asn: 65001,
+                    interfaces: 1,
+                    static_routes: 2,
+                    peers: 3,
+                    bgp_neighbors: 4,
+                }),
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_version_and_garbage_get_errors_that_say_what_to_do() {
+        let Reply::Error { message } = answer(r#"{"version":9,"command":"status"}"#, &Fixed) else {
+            panic!("expected error")
+        };
+        assert!(message.contains("speaks version 1"), "{message}");
+        let Reply::Error { message } = answer("not json", &Fixed) else {
+            panic!("expected error")
+        };
+        assert!(message.contains("not JSON"), "{message}");
+        let Reply::Error { message } = answer(r#"{"version":1,"command":"fly"}"#, &Fixed) else {
+            panic!("expected error")
+        };
+        assert!(message.contains("unknown"), "{message}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn client_and_server_talk_over_a_real_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let server = Server::bind(&path, 0o600).unwrap();
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        tokio::spawn(server.serve(Arc::new(Fixed)));
+        let p = path.clone();
+        let reply = tokio::task::spawn_blocking(move || {
+            let mut c = Client::connect(&p).unwrap();
+            c.call(Request::Status).unwrap()
+        })
+        .await
+        .unwrap();
+        let Reply::Status(s) = reply else {
+            panic!("{reply:?}")
+        };
+        assert_eq!(s.bgp_neighbors, 4);
+        // A second bind on a live socket is refused rather than stealing it.
+        let err = Server::bind(&path, 0o600).unwrap_err().to_string();
+        assert!(err.contains("already answers"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Wiring of the vcpe router: the `vcped` daemon and the `vcpectl` client.
+//!
+//! Owns process concerns — command-line parsing, logging, signals, the
+//! control socket — and connects the protocol crates (`vcpe-config`,
+//! `vcpe-forwarding`, `vcpe-bgp`) to each other. Protocol logic lives in
+//! those crates, never here.
+
+pub mod control;
+pub mod daemon;
+pub mod logging;
