@@ -1,0 +1,297 @@
+//! Path attributes (RFC 4271 §4.3, §5; RFC 1997, RFC 8092, RFC 4760,
+//! RFC 6793) as they appear in an UPDATE ([`Attribute`]), and the
+//! normalized set a route carries in the RIB ([`PathAttributes`]).
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use ipnet::IpNet;
+
+use super::open::AddrFamily;
+
+/// AS_TRANS (RFC 6793): the 2-octet stand-in for a 4-octet AS.
+pub const AS_TRANS: u16 = 23456;
+
+/// Attribute flags octet (RFC 4271 §4.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct AttrFlags(pub u8);
+
+impl AttrFlags {
+    /// Optional (1) or well-known (0).
+    pub const OPTIONAL: u8 = 0x80;
+    /// Transitive.
+    pub const TRANSITIVE: u8 = 0x40;
+    /// Partial.
+    pub const PARTIAL: u8 = 0x20;
+    /// Two-octet length field.
+    pub const EXTENDED_LENGTH: u8 = 0x10;
+
+    /// Whether the optional bit is set.
+    pub fn optional(self) -> bool {
+        self.0 & Self::OPTIONAL != 0
+    }
+    /// Whether the transitive bit is set.
+    pub fn transitive(self) -> bool {
+        self.0 & Self::TRANSITIVE != 0
+    }
+    /// Whether the partial bit is set.
+    pub fn partial(self) -> bool {
+        self.0 & Self::PARTIAL != 0
+    }
+    /// Whether the extended length bit is set.
+    pub fn extended_length(self) -> bool {
+        self.0 & Self::EXTENDED_LENGTH != 0
+    }
+}
+
+/// Attribute type codes (IANA). A newtype so unknown codes survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AttrType(pub u8);
+
+impl AttrType {
+    /// 1.
+    pub const ORIGIN: AttrType = AttrType(1);
+    /// 2.
+    pub const AS_PATH: AttrType = AttrType(2);
+    /// 3.
+    pub const NEXT_HOP: AttrType = AttrType(3);
+    /// 4.
+    pub const MED: AttrType = AttrType(4);
+    /// 5.
+    pub const LOCAL_PREF: AttrType = AttrType(5);
+    /// 6.
+    pub const ATOMIC_AGGREGATE: AttrType = AttrType(6);
+    /// 7.
+    pub const AGGREGATOR: AttrType = AttrType(7);
+    /// 8 (RFC 1997).
+    pub const COMMUNITIES: AttrType = AttrType(8);
+    /// 14 (RFC 4760).
+    pub const MP_REACH_NLRI: AttrType = AttrType(14);
+    /// 15 (RFC 4760).
+    pub const MP_UNREACH_NLRI: AttrType = AttrType(15);
+    /// 17 (RFC 6793).
+    pub const AS4_PATH: AttrType = AttrType(17);
+    /// 18 (RFC 6793).
+    pub const AS4_AGGREGATOR: AttrType = AttrType(18);
+    /// 32 (RFC 8092).
+    pub const LARGE_COMMUNITIES: AttrType = AttrType(32);
+}
+
+/// ORIGIN values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Origin {
+    /// 0: IGP (preferred).
+    #[default]
+    Igp,
+    /// 1: EGP.
+    Egp,
+    /// 2: INCOMPLETE.
+    Incomplete,
+}
+
+/// One AS_PATH segment.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AsSegment {
+    /// Type 2: AS_SEQUENCE.
+    Sequence(Vec<u32>),
+    /// Type 1: AS_SET.
+    Set(Vec<u32>),
+    /// Type 3: AS_CONFED_SEQUENCE (RFC 5065), kept but not interpreted.
+    ConfedSequence(Vec<u32>),
+    /// Type 4: AS_CONFED_SET (RFC 5065), kept but not interpreted.
+    ConfedSet(Vec<u32>),
+}
+
+/// An AS path: segments in order, AS numbers always 32-bit here.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct AsPath(pub Vec<AsSegment>);
+
+impl AsPath {
+    /// A path of one AS_SEQUENCE.
+    pub fn sequence(asns: impl Into<Vec<u32>>) -> AsPath {
+        let asns = asns.into();
+        if asns.is_empty() {
+            AsPath::default()
+        } else {
+            AsPath(vec![AsSegment::Sequence(asns)])
+        }
+    }
+
+    /// Path length for best-path selection (RFC 4271 §9.1.2.2 a): each AS
+    /// in a sequence counts 1, each AS_SET counts 1, confederation segments
+    /// count 0 (RFC 5065 §5.3).
+    pub fn path_len(&self) -> usize {
+        self.0
+            .iter()
+            .map(|s| match s {
+                AsSegment::Sequence(v) => v.len(),
+                AsSegment::Set(_) => 1,
+                AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => 0,
+            })
+            .sum()
+    }
+
+    /// The neighbor AS (first AS of a leading AS_SEQUENCE), used for MED
+    /// comparison; `None` for an empty path (a locally originated or iBGP
+    /// route from inside the AS).
+    pub fn first_as(&self) -> Option<u32> {
+        match self.0.first() {
+            Some(AsSegment::Sequence(v)) => v.first().copied(),
+            _ => None,
+        }
+    }
+
+    /// Whether `asn` appears anywhere in the path (eBGP loop detection).
+    pub fn contains(&self, asn: u32) -> bool {
+        self.0.iter().any(|s| match s {
+            AsSegment::Sequence(v)
+            | AsSegment::Set(v)
+            | AsSegment::ConfedSequence(v)
+            | AsSegment::ConfedSet(v) => v.contains(&asn),
+        })
+    }
+
+    /// This path with `asn` prepended (what an eBGP speaker sends).
+    pub fn prepend(&self, asn: u32) -> AsPath {
+        let mut segs = self.0.clone();
+        match segs.first_mut() {
+            Some(AsSegment::Sequence(v)) if v.len() < 255 => v.insert(0, asn),
+            _ => segs.insert(0, AsSegment::Sequence(vec![asn])),
+        }
+        AsPath(segs)
+    }
+}
+
+/// A standard community (RFC 1997), as its 32-bit value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Community(pub u32);
+
+impl Community {
+    /// NO_EXPORT.
+    pub const NO_EXPORT: Community = Community(0xFFFF_FF01);
+    /// NO_ADVERTISE.
+    pub const NO_ADVERTISE: Community = Community(0xFFFF_FF02);
+}
+
+/// A large community (RFC 8092): global administrator, two local data parts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LargeCommunity(pub u32, pub u32, pub u32);
+
+/// MP_REACH_NLRI value (RFC 4760 §3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MpReach {
+    /// AFI/SAFI of the NLRI.
+    pub family: AddrFamily,
+    /// Next hop(s): for IPv6 a global address, optionally followed by a
+    /// link-local one (length 16 or 32).
+    pub next_hops: Vec<IpAddr>,
+    /// The reserved octet (SNPA count in RFC 2858), kept for re-encoding.
+    pub reserved: u8,
+    /// Reachable prefixes.
+    pub nlri: Vec<IpNet>,
+}
+
+/// MP_UNREACH_NLRI value (RFC 4760 §4).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MpUnreach {
+    /// AFI/SAFI of the withdrawn prefixes.
+    pub family: AddrFamily,
+    /// Withdrawn prefixes (empty: End-of-RIB marker for this family).
+    pub withdrawn: Vec<IpNet>,
+}
+
+/// An attribute whose value is kept as raw bytes (unknown or not
+/// interpreted), for byte-exact pass-through.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RawAttribute {
+    /// Flags as received (the Partial bit is set when passed on, per
+    /// RFC 4271 §5 for optional transitive attributes).
+    pub flags: AttrFlags,
+    /// Type code.
+    pub type_code: AttrType,
+    /// Value bytes.
+    pub value: Vec<u8>,
+}
+
+/// The value of one path attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AttrValue {
+    /// ORIGIN.
+    Origin(Origin),
+    /// AS_PATH (2- or 4-octet on the wire per session).
+    AsPath(AsPath),
+    /// NEXT_HOP.
+    NextHop(Ipv4Addr),
+    /// MULTI_EXIT_DISC.
+    Med(u32),
+    /// LOCAL_PREF.
+    LocalPref(u32),
+    /// ATOMIC_AGGREGATE.
+    AtomicAggregate,
+    /// AGGREGATOR: AS (2 or 4 octets on the wire per session) and address.
+    Aggregator {
+        /// Aggregating AS.
+        asn: u32,
+        /// Aggregating router's address.
+        addr: Ipv4Addr,
+    },
+    /// COMMUNITIES.
+    Communities(Vec<Community>),
+    /// LARGE_COMMUNITIES.
+    LargeCommunities(Vec<LargeCommunity>),
+    /// AS4_PATH (always 4-octet).
+    As4Path(AsPath),
+    /// AS4_AGGREGATOR (always 4-octet AS).
+    As4Aggregator {
+        /// Aggregating AS.
+        asn: u32,
+        /// Aggregating router's address.
+        addr: Ipv4Addr,
+    },
+    /// MP_REACH_NLRI.
+    MpReach(MpReach),
+    /// MP_UNREACH_NLRI.
+    MpUnreach(MpUnreach),
+    /// Anything else, byte-exact.
+    Raw(RawAttribute),
+}
+
+/// One attribute as it appears in an UPDATE: flags as received (so the
+/// extended-length choice re-encodes byte-exact) plus the value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Attribute {
+    /// The flags octet. For [`AttrValue::Raw`] the raw attribute's own flags
+    /// are authoritative.
+    pub flags: AttrFlags,
+    /// The value.
+    pub value: AttrValue,
+}
+
+/// The attributes a route carries in the RIB: normalized (AS4_PATH merged
+/// into AS_PATH, NLRI and MP attributes removed), hashable so that routes
+/// sharing attributes share one interned copy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct PathAttributes {
+    /// ORIGIN.
+    pub origin: Origin,
+    /// AS_PATH with 32-bit AS numbers.
+    pub as_path: AsPath,
+    /// The next hop: NEXT_HOP for IPv4 NLRI, the MP_REACH global next hop
+    /// otherwise.
+    pub next_hop: Option<IpAddr>,
+    /// IPv6 link-local next hop from MP_REACH, if present.
+    pub link_local_next_hop: Option<std::net::Ipv6Addr>,
+    /// MULTI_EXIT_DISC.
+    pub med: Option<u32>,
+    /// LOCAL_PREF (iBGP).
+    pub local_pref: Option<u32>,
+    /// ATOMIC_AGGREGATE present.
+    pub atomic_aggregate: bool,
+    /// AGGREGATOR (AS, address), AS4_AGGREGATOR merged in.
+    pub aggregator: Option<(u32, Ipv4Addr)>,
+    /// COMMUNITIES.
+    pub communities: Vec<Community>,
+    /// LARGE_COMMUNITIES.
+    pub large_communities: Vec<LargeCommunity>,
+    /// Unknown optional transitive attributes, passed on with Partial set.
+    pub unknown: Vec<RawAttribute>,
+}
