@@ -81,11 +81,17 @@ pub enum Event {
     GsoForwarded,
     /// A port id outside the counter table (its rx/tx were not counted).
     UnknownPort,
+    /// Writing a forwarded packet or ICMP error to its egress failed (the
+    /// egress queue was full or the device went away).
+    TxError,
+    /// A GSO super-packet was split into segments because its egress has no
+    /// segmentation offload.
+    GsoSplit,
 }
 
 impl Event {
     /// Number of events.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 9;
     /// All events, in counter order.
     pub const ALL: [Event; Self::COUNT] = [
         Event::IcmpSent,
@@ -95,6 +101,8 @@ impl Event {
         Event::MssClamped,
         Event::GsoForwarded,
         Event::UnknownPort,
+        Event::TxError,
+        Event::GsoSplit,
     ];
 
     /// Stable snake_case name for stats output and metric labels.
@@ -107,6 +115,8 @@ impl Event {
             Event::MssClamped => "mss_clamped",
             Event::GsoForwarded => "gso_forwarded",
             Event::UnknownPort => "unknown_port",
+            Event::TxError => "tx_error",
+            Event::GsoSplit => "gso_split",
         }
     }
 }

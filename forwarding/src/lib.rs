@@ -6,6 +6,8 @@
 //! `vcpe-bgp` and the config) nor any configuration parsing.
 
 pub mod counters;
+pub mod dataplane;
 pub mod fib;
 pub mod pipeline;
+pub mod tun;
 pub mod wire;

@@ -303,6 +303,14 @@ impl Daemon {
         self.status.is_none() && !child_exited(self.child.id())
     }
 
+    /// Prints the daemon's log to stderr, framed by a banner naming the
+    /// daemon, its namespace and command line. The log is printed on drop
+    /// only when the test panics; call this before returning an `Err` from a
+    /// test so the log shows up there too.
+    pub fn print_log(&self) {
+        let _ = writeln!(std::io::stderr(), "{}", self.banner(&self.log()));
+    }
+
     /// Waits until the log contains `pattern` and returns the log. Fails early
     /// if the daemon exits first, or after `timeout`; the error holds the log.
     pub fn wait_for_log(&self, pattern: &str, timeout: Duration) -> Result<String> {

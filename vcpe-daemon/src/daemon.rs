@@ -4,7 +4,7 @@
 //! Dataplane, BGP and tunnel tasks are wired in here as they land.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use vcpe_config::Config;
 
 use crate::control::server::{Handler, Server};
 use crate::control::{Reply, Request, Status};
+use crate::dataplane::Forwarding;
 
 /// State the control API reads.
 #[derive(Debug)]
@@ -21,6 +22,9 @@ struct State {
     started: Instant,
     config_path: PathBuf,
     config: Config,
+    /// Control-plane side of the forwarding plane (FIB writer, counters).
+    /// The mutex serializes control requests only; workers never take it.
+    forwarding: Mutex<Option<Forwarding>>,
 }
 
 impl Handler for State {
@@ -38,26 +42,35 @@ impl Handler for State {
                 peers: self.config.peers.len(),
                 bgp_neighbors: self.config.bgp.as_ref().map_or(0, |b| b.neighbors.len()),
             }),
+            Request::Stats => match &*self.forwarding.lock().unwrap_or_else(|e| e.into_inner()) {
+                Some(f) => Reply::Stats(f.stats()),
+                None => Reply::Error {
+                    message: "the dataplane is stopping; try again after restart".into(),
+                },
+            },
         }
     }
 }
 
-/// Runs the daemon with the config at `path` until SIGTERM or SIGINT.
-pub async fn run(path: &Path) -> anyhow::Result<()> {
+/// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
+/// `socket` overrides the config's `[control] socket`.
+pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     let config = vcpe_config::load(path).map_err(|d| {
         anyhow::anyhow!("{d}refusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
     })?;
-    let socket = config.control.socket.clone();
+    let socket = socket.map_or_else(|| config.control.socket.clone(), Path::to_owned);
     let mode = if config.control.group.is_some() {
         0o660
     } else {
         0o600
     };
     let server = Server::bind(&socket, mode)?;
+    let forwarding = Forwarding::start(&config).await?;
     let state = Arc::new(State {
         started: Instant::now(),
         config_path: path.to_owned(),
         config,
+        forwarding: Mutex::new(Some(forwarding)),
     });
     info!(
         config = %path.display(),
@@ -77,6 +90,14 @@ pub async fn run(path: &Path) -> anyhow::Result<()> {
     serve.abort();
     // Dropping the aborted task drops the server, which removes the socket.
     let _ = serve.await;
+    let forwarding = state
+        .forwarding
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(f) = forwarding {
+        f.stop();
+    }
     info!("vcped stopped");
     Ok(())
 }

@@ -7,4 +7,5 @@
 
 pub mod control;
 pub mod daemon;
+pub mod dataplane;
 pub mod logging;

@@ -16,17 +16,17 @@ use super::poptrie::{Key, Route, Shard};
 #[derive(Debug)]
 pub(crate) struct Family<K: Key> {
     routes: BTreeMap<(K, u8), u32>,
-    shards: Vec<Arc<Shard>>,
+    shards: Vec<Arc<Shard<K>>>,
     dirty: Vec<bool>,
     dirty_count: usize,
     /// Shared all-one-leaf shards, by leaf, so empty shards cost nothing.
-    uniform: HashMap<u32, Arc<Shard>>,
+    uniform: HashMap<u32, Arc<Shard<K>>>,
     scratch: Vec<Route<K>>,
 }
 
 impl<K: Key> Family<K> {
     pub(crate) fn new() -> Self {
-        let empty = Arc::new(Shard::uniform::<K>(0));
+        let empty = Arc::new(Shard::<K>::uniform(0));
         let n = 1usize << K::SHARD_BITS;
         Self {
             routes: BTreeMap::new(),
@@ -112,7 +112,7 @@ impl<K: Key> Family<K> {
                 let uniform = self
                     .uniform
                     .entry(inherited)
-                    .or_insert_with(|| Arc::new(Shard::uniform::<K>(inherited)));
+                    .or_insert_with(|| Arc::new(Shard::<K>::uniform(inherited)));
                 Arc::clone(uniform)
             } else {
                 Arc::new(Shard::build(&self.scratch, inherited))
@@ -126,18 +126,20 @@ impl<K: Key> Family<K> {
     }
 
     /// The shards for a new snapshot (call after [`Family::rebuild`]).
-    pub(crate) fn publish(&self) -> Box<[Arc<Shard>]> {
+    pub(crate) fn publish(&self) -> Box<[Arc<Shard<K>>]> {
         self.shards.iter().map(Arc::clone).collect()
     }
 }
 
 /// Heap bytes of a published shard array, counting shared shards once.
-pub(crate) fn shards_bytes(shards: &[Arc<Shard>]) -> usize {
+pub(crate) fn shards_bytes<K: Key>(shards: &[Arc<Shard<K>>]) -> usize {
     let mut seen = HashSet::new();
     let unique: usize = shards
         .iter()
         .filter(|s| seen.insert(Arc::as_ptr(s)))
-        .map(|s| s.heap_bytes() + std::mem::size_of::<Shard>() + 2 * std::mem::size_of::<usize>())
+        .map(|s| {
+            s.heap_bytes() + std::mem::size_of::<Shard<K>>() + 2 * std::mem::size_of::<usize>()
+        })
         .sum();
     unique + std::mem::size_of_val(shards)
 }
@@ -146,7 +148,7 @@ pub(crate) fn shards_bytes(shards: &[Arc<Shard>]) -> usize {
 mod tests {
     use super::*;
 
-    fn lookup(shards: &[Arc<Shard>], key: u32) -> u32 {
+    fn lookup(shards: &[Arc<Shard<u32>>], key: u32) -> u32 {
         shards[key.bits(0, u32::SHARD_BITS)].lookup(key)
     }
 

@@ -11,9 +11,28 @@
 //! spends 32 MiB on its first level alone (over our 32 bytes per route budget
 //! at 1M routes) and does not extend to IPv6, over tree bitmap because
 //! Poptrie's single popcount per level is simpler and faster, and over SAIL
-//! because SAIL's pivot-level arrays are also memory-hungry; Poptrie's nodes
-//! are 24 bytes, a lookup touches one cache line per 6 bits, and one generic
-//! implementation ([`poptrie::Key`]) serves both `u32` and `u128` keys.
+//! because SAIL's pivot-level arrays are also memory-hungry; a lookup touches one
+//! cache line per 6 bits past the direct-pointing level, and one generic
+//! implementation (`poptrie::Key`) serves both `u32` and `u128` keys.
+//!
+//! Two departures from the paper, both for cache misses: each node carries
+//! its leaves inline as 16-bit group ids (an IPv4 node is one 64-byte cache
+//! line with 20 leaf runs, an IPv6 node half a line with 4), so a lookup
+//! ending in a node costs one miss instead of two; and batch lookups
+//! ([`FibSnapshot::lookup_v4_batch`]) walk 32 lanes a trie level at a time,
+//! prefetching every lane's next node before reading any. The popcount-heavy
+//! lookup code is also compiled with POPCNT/BMI1/BMI2 and picked at run time,
+//! since the baseline x86-64 target emulates popcount.
+//!
+//! Measured by the `fib` bench (2-core VM, DFZ-shaped 1M IPv4 / 200k IPv6
+//! routes, random destinations, side by side with the `prefix-trie` crate):
+//! IPv4 ~82 M lookups/s batched and ~63 M/s one at a time against ~7 M/s for
+//! `prefix-trie` (about 11× and 9×), IPv6 ~35 M/s batched and 20-29 M/s
+//! one at a time against ~6 M/s (about 6× and 3.5-5×); 16.2 bytes per IPv4
+//! route at 1M routes (`prefix-trie`: 42.3), 71.5 per IPv6 route at 200k; a
+//! full 1M-route load ~450 ms. Before the two changes above the same bench
+//! gave ~37 M/s batched IPv4 (5×) and ~16 M/s batched IPv6 (3×) at 14.1 bytes
+//! per IPv4 route.
 //!
 //! The direct-pointing level is split into shards by the top 8 (IPv4) or 12
 //! (IPv6) bits. Each shard is an immutable `Arc`, so a snapshot shares every
@@ -28,7 +47,7 @@
 //! [`FibWriter`] (single owner, on the control task) keeps the authoritative
 //! route set per family in a `BTreeMap` ordered by (network, length) — the
 //! order the shard builder consumes — plus an interned, refcounted table of
-//! next-hop groups ([`groups`]). [`FibWriter::apply`] applies a batch, rebuilds
+//! next-hop groups (`groups`). [`FibWriter::apply`] applies a batch, rebuilds
 //! the dirty shards and publishes one new [`FibSnapshot`] with
 //! `arc_swap::ArcSwap`. Readers ([`Fib`], `Clone + Send + Sync`) load a
 //! snapshot without locks or waiting and keep it for a batch of packets; old

@@ -14,12 +14,14 @@ use arc_swap::{ArcSwap, Guard};
 
 use super::groups::PublishedGroups;
 use super::nexthop::NextHopGroup;
-use super::poptrie::{Key, LANES, Shard, lookup_lanes};
+use super::poptrie::{Cpu, LANES, Shard, lookup, lookup_lanes};
 
 /// One published, immutable version of the FIB.
 pub struct FibSnapshot {
-    pub(crate) v4: Box<[Arc<Shard>]>,
-    pub(crate) v6: Box<[Arc<Shard>]>,
+    pub(crate) v4: Box<[Arc<Shard<u32>>]>,
+    pub(crate) v6: Box<[Arc<Shard<u128>>]>,
+    /// Which lookup code to run, detected once per snapshot.
+    pub(crate) cpu: Cpu,
     pub(crate) groups: PublishedGroups,
     pub(crate) v4_routes: usize,
     pub(crate) v6_routes: usize,
@@ -33,7 +35,7 @@ impl FibSnapshot {
     #[inline]
     pub fn lookup_v4(&self, addr: Ipv4Addr) -> Option<&NextHopGroup> {
         let key = u32::from(addr);
-        let id = self.v4[key.bits(0, u32::SHARD_BITS)].lookup(key);
+        let id = lookup(self.cpu, &self.v4, key);
         self.group(id)
     }
 
@@ -41,7 +43,7 @@ impl FibSnapshot {
     #[inline]
     pub fn lookup_v6(&self, addr: Ipv6Addr) -> Option<&NextHopGroup> {
         let key = u128::from(addr);
-        let id = self.v6[key.bits(0, u128::SHARD_BITS)].lookup(key);
+        let id = lookup(self.cpu, &self.v6, key);
         self.group(id)
     }
 
@@ -66,7 +68,7 @@ impl FibSnapshot {
             for (k, a) in keys.iter_mut().zip(addrs) {
                 *k = u32::from(*a);
             }
-            lookup_lanes(&self.v4, &keys[..addrs.len()], &mut ids);
+            lookup_lanes(self.cpu, &self.v4, &keys[..addrs.len()], &mut ids);
             for (o, &id) in out.iter_mut().zip(&ids[..addrs.len()]) {
                 *o = self.group(id);
             }
@@ -82,7 +84,7 @@ impl FibSnapshot {
             for (k, a) in keys.iter_mut().zip(addrs) {
                 *k = u128::from(*a);
             }
-            lookup_lanes(&self.v6, &keys[..addrs.len()], &mut ids);
+            lookup_lanes(self.cpu, &self.v6, &keys[..addrs.len()], &mut ids);
             for (o, &id) in out.iter_mut().zip(&ids[..addrs.len()]) {
                 *o = self.group(id);
             }

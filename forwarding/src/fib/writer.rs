@@ -16,6 +16,7 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use super::family::{Family, shards_bytes};
 use super::groups::GroupTable;
 use super::nexthop::NextHopGroup;
+use super::poptrie::Cpu;
 use super::snapshot::{Fib, FibSnapshot};
 
 /// One route change.
@@ -85,6 +86,7 @@ fn empty_snapshot() -> FibSnapshot {
     FibSnapshot {
         v4: Box::new([]),
         v6: Box::new([]),
+        cpu: Cpu::detect(),
         groups: Arc::from(vec![None]),
         v4_routes: 0,
         v6_routes: 0,
@@ -203,6 +205,7 @@ impl FibWriter {
             memory_bytes: shards_bytes(&v4) + shards_bytes(&v6) + group_bytes,
             v4,
             v6,
+            cpu: Cpu::detect(),
             groups,
             v4_routes: self.v4.len(),
             v6_routes: self.v6.len(),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vcpe_daemon::control::{Client, Reply, Request, Status};
+use vcpe_daemon::control::{Client, Reply, Request, Stats, Status};
 
 /// vcpectl — inspect and manage a running vcpe router (vcped).
 ///
@@ -36,6 +36,9 @@ struct Cli {
 enum Command {
     /// Show the daemon's version, uptime and what it runs.
     Status,
+    /// Show dataplane counters: packets and bytes per interface, drops by
+    /// reason, ICMP errors sent, MSS clamps, GSO super-packets.
+    Stats,
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
     };
     let request = match cli.command {
         Command::Status => Request::Status,
+        Command::Stats => Request::Stats,
     };
     let reply = match client.call(request) {
         Ok(r) => r,
@@ -75,6 +79,10 @@ fn main() -> ExitCode {
             print_status(&s);
             ExitCode::SUCCESS
         }
+        Reply::Stats(s) => {
+            print_stats(&s);
+            ExitCode::SUCCESS
+        }
         Reply::Error { message } => {
             eprintln!("vcpectl: {message}");
             ExitCode::FAILURE
@@ -90,4 +98,32 @@ fn print_status(s: &Status) {
         "configured  {} interfaces, {} static routes, {} tunnel peers, {} BGP neighbors",
         s.interfaces, s.static_routes, s.peers, s.bgp_neighbors
     );
+}
+
+fn print_stats(s: &Stats) {
+    println!(
+        "FIB: {} IPv4 + {} IPv6 routes, {} workers",
+        s.fib_v4_routes, s.fib_v6_routes, s.workers
+    );
+    println!();
+    println!(
+        "{:<16} {:>12} {:>14} {:>12} {:>14}",
+        "INTERFACE", "RX PACKETS", "RX BYTES", "TX PACKETS", "TX BYTES"
+    );
+    for i in &s.interfaces {
+        println!(
+            "{:<16} {:>12} {:>14} {:>12} {:>14}",
+            i.name, i.rx_packets, i.rx_bytes, i.tx_packets, i.tx_bytes
+        );
+    }
+    println!();
+    println!("{:<20} {:>12}", "DROP REASON", "PACKETS");
+    for (k, v) in &s.drops {
+        println!("{k:<20} {v:>12}");
+    }
+    println!();
+    println!("{:<20} {:>12}", "EVENT", "COUNT");
+    for (k, v) in &s.events {
+        println!("{k:<20} {v:>12}");
+    }
 }

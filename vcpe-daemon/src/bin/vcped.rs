@@ -36,6 +36,10 @@ enum Command {
         /// Config file to run.
         #[arg(short, long, default_value = vcpe_config::DEFAULT_PATH, env = "VCPE_CONFIG")]
         config: PathBuf,
+        /// Control socket path, overriding the config's `[control] socket`
+        /// (e.g. to run several daemons on one host).
+        #[arg(short, long, env = "VCPE_SOCKET")]
+        socket: Option<PathBuf>,
     },
     /// Validate config files and print every error; exit 0 if all are valid, 1 otherwise.
     ///
@@ -51,8 +55,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
-        Some(Command::Run { config }) => run(cli.log_format, &config),
-        None => run(cli.log_format, Path::new(vcpe_config::DEFAULT_PATH)),
+        Some(Command::Run { config, socket }) => run(cli.log_format, &config, socket.as_deref()),
+        None => run(cli.log_format, Path::new(vcpe_config::DEFAULT_PATH), None),
     }
 }
 
@@ -74,7 +78,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(format: LogFormat, config: &Path) -> ExitCode {
+fn run(format: LogFormat, config: &Path, socket: Option<&Path>) -> ExitCode {
     logging::init(format, "info");
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -87,7 +91,7 @@ fn run(format: LogFormat, config: &Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(vcpe_daemon::daemon::run(config)) {
+    match runtime.block_on(vcpe_daemon::daemon::run(config, socket)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -10,4 +10,4 @@ pub mod proto;
 pub mod server;
 
 pub use client::Client;
-pub use proto::{API_VERSION, Reply, Request, Status};
+pub use proto::{API_VERSION, PortCounters, Reply, Request, Stats, Status};

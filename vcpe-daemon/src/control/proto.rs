@@ -1,5 +1,7 @@
 //! Control protocol message types (serialized as JSON lines).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 /// Version of the control protocol spoken by this build.
@@ -21,6 +23,8 @@ pub struct Envelope {
 pub enum Request {
     /// Daemon identity, uptime and a summary of what it runs.
     Status,
+    /// Dataplane counters: per interface, drops by reason, events.
+    Stats,
 }
 
 /// The daemon's answer to one request.
@@ -29,6 +33,8 @@ pub enum Request {
 pub enum Reply {
     /// Answer to [`Request::Status`].
     Status(Status),
+    /// Answer to [`Request::Stats`].
+    Stats(Stats),
     /// The request failed; `message` says why and what to do.
     Error {
         /// Human-readable reason, including the next step to take.
@@ -59,6 +65,39 @@ pub struct Status {
     pub peers: usize,
     /// Number of BGP neighbors configured.
     pub bgp_neighbors: usize,
+}
+
+/// Dataplane counters, summed over the workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// Number of dataplane worker threads.
+    pub workers: usize,
+    /// IPv4 routes in the FIB.
+    pub fib_v4_routes: usize,
+    /// IPv6 routes in the FIB.
+    pub fib_v6_routes: usize,
+    /// Per TUN interface, in config order.
+    pub interfaces: Vec<PortCounters>,
+    /// Dropped packets by reason (`no_route`, `ttl_expired`, ...).
+    pub drops: BTreeMap<String, u64>,
+    /// Other dataplane events (`icmp_sent`, `mss_clamped`, ...).
+    pub events: BTreeMap<String, u64>,
+}
+
+/// Packet and byte counters of one port. A GSO super-packet counts as one
+/// packet with all its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortCounters {
+    /// Interface name.
+    pub name: String,
+    /// Packets read from the interface.
+    pub rx_packets: u64,
+    /// Bytes read from the interface.
+    pub rx_bytes: u64,
+    /// Packets written to the interface (forwarded and ICMP errors).
+    pub tx_packets: u64,
+    /// Bytes written to the interface.
+    pub tx_bytes: u64,
 }
 
 #[cfg(test)]

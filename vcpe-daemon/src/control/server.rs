@@ -142,6 +142,9 @@ mod tests {
                     peers: 3,
                     bgp_neighbors: 4,
                 }),
+                Request::Stats => Reply::Error {
+                    message: "no dataplane in this test".into(),
+                },
             }
         }
     }

@@ -1,0 +1,184 @@
+//! The running dataplane: worker threads that move packets between TUN
+//! queues through the [`pipeline`](crate::pipeline).
+//!
+//! Each worker is a plain OS thread pinned to a core. It owns queue *i* of
+//! every TUN device (devices are multi-queue, one queue per worker), so a
+//! worker reads, decides and writes without sharing anything mutable with
+//! the others: the FIB is a lock-free snapshot, counters are its own shard,
+//! the ICMP rate limiter is one atomic. The kernel spreads flows over the
+//! queues by hash, so packets of one flow stay on one worker (no reordering).
+//!
+//! Workers sleep in `poll(2)` when idle and drain a bounded batch from each
+//! readable queue when busy: no per-packet wake-up, no async runtime.
+//!
+//! Tunnels are the seam left open here: a route whose egress is
+//! [`Egress::Tunnel`](crate::fib::Egress::Tunnel) is dropped and counted as
+//! `no_egress` until the tunnel issue lands a transmit path.
+
+mod packet_io;
+mod worker;
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use crate::counters::Counters;
+use crate::fib::Fib;
+use crate::pipeline::{EgressMtus, ForwardConfig, Ingress, TokenBucket};
+use crate::tun::TunQueue;
+
+pub use worker::BATCH;
+
+/// One TUN interface as the dataplane sees it.
+#[derive(Debug)]
+pub struct PortSpec {
+    /// The port id (its `Egress::Interface` id) and the router's own
+    /// addresses on it (sources of ICMP errors sent out of it).
+    pub ingress: Ingress,
+    /// One queue per worker, in worker order.
+    pub queues: Vec<TunQueue>,
+    /// Whether the queues carry a virtio-net header (offloads on).
+    pub offload: bool,
+}
+
+/// Everything the dataplane needs to start.
+#[derive(Debug)]
+pub struct DataplaneSpec {
+    /// TUN interfaces, indexed by interface id (`ports[i].ingress.port` is
+    /// `Port::Interface(i)`).
+    pub ports: Vec<PortSpec>,
+    /// Egress MTUs by interface and tunnel id.
+    pub mtus: EgressMtus,
+    /// Pipeline knobs.
+    pub config: ForwardConfig,
+    /// ICMP errors originated per second (0 = none).
+    pub icmp_rate_per_sec: u32,
+    /// Number of worker threads; every port must have this many queues.
+    pub workers: usize,
+    /// Pin worker *i* to CPU *i* mod the number of CPUs.
+    pub pin: bool,
+}
+
+/// A running dataplane; stops its workers on [`Dataplane::stop`] or drop.
+#[derive(Debug)]
+pub struct Dataplane {
+    threads: Vec<JoinHandle<()>>,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+}
+
+/// Why the dataplane could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A port has a different number of queues than there are workers.
+    #[error(
+        "interface {port} has {queues} queues but the dataplane runs {workers} workers; create each TUN with one queue per worker"
+    )]
+    QueueCount {
+        /// The interface id.
+        port: usize,
+        /// Its queue count.
+        queues: usize,
+        /// The worker count.
+        workers: usize,
+    },
+    /// Spawning a worker thread failed.
+    #[error("cannot start dataplane worker thread: {0}")]
+    Spawn(#[source] io::Error),
+}
+
+impl Dataplane {
+    /// Starts `spec.workers` threads forwarding with routes from `fib`.
+    pub fn start(spec: DataplaneSpec, fib: Fib) -> Result<Dataplane, StartError> {
+        let workers = spec.workers.max(1);
+        for (i, p) in spec.ports.iter().enumerate() {
+            if p.queues.len() != workers {
+                return Err(StartError::QueueCount {
+                    port: i,
+                    queues: p.queues.len(),
+                    workers,
+                });
+            }
+        }
+        let counters = Arc::new(Counters::new(
+            workers,
+            spec.ports.len(),
+            spec.mtus.tunnels.len(),
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(worker::Shared {
+            fib,
+            mtus: spec.mtus,
+            config: spec.config,
+            limiter: TokenBucket::new(spec.icmp_rate_per_sec, spec.icmp_rate_per_sec.clamp(1, 100)),
+            counters: Arc::clone(&counters),
+            stop: Arc::clone(&stop),
+            epoch: std::time::Instant::now(),
+        });
+        // Deal queue i of every port to worker i.
+        let mut per_worker: Vec<Vec<worker::PortQueue>> =
+            (0..workers).map(|_| Vec::new()).collect();
+        for p in spec.ports {
+            for (w, q) in p.queues.into_iter().enumerate() {
+                per_worker[w].push(worker::PortQueue {
+                    ingress: p.ingress,
+                    queue: q,
+                    offload: p.offload,
+                });
+            }
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut threads = Vec::with_capacity(workers);
+        for (index, ports) in per_worker.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let cpu = spec.pin.then_some(index % cpus);
+            let t = std::thread::Builder::new()
+                .name(format!("vcpe-fwd-{index}"))
+                .spawn(move || worker::run(index, cpu, ports, &shared));
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(StartError::Spawn(e));
+                }
+            }
+        }
+        Ok(Dataplane {
+            threads,
+            stop,
+            counters,
+        })
+    }
+
+    /// The counters the workers write; snapshot them from any thread.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Stops the workers and waits for them (at most one poll interval).
+    pub fn stop(mut self) {
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Dataplane {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}

@@ -1,0 +1,197 @@
+//! One worker thread's loop: poll its queues, drain a batch from each
+//! readable one through the pipeline, write the results.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::counters::{Counters, DropReason, WorkerCounters};
+use crate::fib::{Egress, Fib};
+use crate::pipeline::{
+    EgressMtus, ForwardConfig, ForwardCtx, Ingress, REPLY_BUF_LEN, TokenBucket, Verdict, forward,
+};
+use crate::tun::{GsoType, TunQueue, VnetHdr};
+
+use super::packet_io::{ip_len, transmit};
+
+/// Packets read from one queue before the worker looks at the others (and
+/// at the stop flag, and takes a fresh FIB snapshot).
+pub const BATCH: usize = 64;
+
+/// How long an idle worker sleeps before it re-checks the stop flag.
+const POLL_TIMEOUT_MS: i32 = 100;
+
+/// Largest packet a TUN hands over: a 64 KiB GSO super-packet plus the
+/// virtio-net header.
+const BUF_LEN: usize = crate::tun::RECV_BUF_LEN;
+
+/// State all workers read.
+pub(super) struct Shared {
+    pub fib: Fib,
+    pub mtus: EgressMtus,
+    pub config: ForwardConfig,
+    pub limiter: TokenBucket,
+    pub counters: Arc<Counters>,
+    pub stop: Arc<AtomicBool>,
+    pub epoch: Instant,
+}
+
+/// This worker's queue of one TUN interface.
+#[derive(Debug)]
+pub(super) struct PortQueue {
+    pub ingress: Ingress,
+    pub queue: TunQueue,
+    pub offload: bool,
+}
+
+/// The worker thread body; returns when `shared.stop` is set.
+pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, shared: &Shared) {
+    if let Some(cpu) = cpu {
+        pin_to_cpu(cpu);
+    }
+    let Some(counters) = shared.counters.worker(index) else {
+        tracing::error!(
+            worker = index,
+            "no counter shard for this worker; worker not started"
+        );
+        return;
+    };
+    let mut buf = vec![0u8; BUF_LEN];
+    let mut reply = [0u8; REPLY_BUF_LEN];
+    let mut pollfds: Vec<libc::pollfd> = ports
+        .iter()
+        .map(|p| libc::pollfd {
+            fd: p.queue.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let mut reported_error = false;
+    tracing::debug!(
+        worker = index,
+        queues = ports.len(),
+        ?cpu,
+        "dataplane worker running"
+    );
+    while !shared.stop.load(Ordering::Relaxed) {
+        if !wait(&mut pollfds) {
+            continue;
+        }
+        let fib = shared.fib.snapshot();
+        let ctx = ForwardCtx {
+            fib: &fib,
+            mtus: &shared.mtus,
+            config: &shared.config,
+            icmp_limiter: &shared.limiter,
+            counters,
+            now_ns: u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        };
+        for (i, pfd) in pollfds.iter().enumerate() {
+            if pfd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) == 0 {
+                continue;
+            }
+            let port = &ports[i];
+            for _ in 0..BATCH {
+                match port.queue.recv(&mut buf) {
+                    Ok(n) => handle(&ports, i, &mut buf[..n], &ctx, &mut reply, counters),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        if !reported_error {
+                            tracing::warn!(worker = index, port = ?port.ingress.port, error = %e,
+                                "reading from TUN queue failed; is the interface gone? (further errors are not logged)");
+                            reported_error = true;
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    tracing::debug!(worker = index, "dataplane worker stopped");
+}
+
+/// Waits until a queue is readable or the poll interval passed; `true` if
+/// any is readable.
+fn wait(pollfds: &mut [libc::pollfd]) -> bool {
+    for p in pollfds.iter_mut() {
+        p.revents = 0;
+    }
+    // SAFETY: `pollfds` is a valid, exclusively borrowed array of pollfd
+    // structs of the given length for the duration of the call.
+    let n = unsafe {
+        libc::poll(
+            pollfds.as_mut_ptr(),
+            pollfds.len() as libc::nfds_t,
+            POLL_TIMEOUT_MS,
+        )
+    };
+    n > 0
+}
+
+/// Runs one packet (`frame`: virtio-net header if the port has offloads,
+/// then the IP packet) through the pipeline and writes the outcome.
+fn handle(
+    ports: &[PortQueue],
+    ingress: usize,
+    frame: &mut [u8],
+    ctx: &ForwardCtx<'_>,
+    reply: &mut [u8; REPLY_BUF_LEN],
+    counters: &WorkerCounters,
+) {
+    let port = &ports[ingress];
+    let (hdr, pkt) = if port.offload {
+        if frame.len() < VnetHdr::LEN {
+            counters.drop_packet(DropReason::BadHeader);
+            return;
+        }
+        let (h, p) = frame.split_at_mut(VnetHdr::LEN);
+        match VnetHdr::parse(h) {
+            Some(h) => (Some(h), p),
+            None => {
+                counters.drop_packet(DropReason::BadHeader);
+                return;
+            }
+        }
+    } else {
+        (None, frame)
+    };
+    let gso = hdr
+        .as_ref()
+        .filter(|h| h.gso_type != GsoType::None)
+        .map(|h| h.gso_size);
+    match forward(pkt, &port.ingress, gso, ctx, reply) {
+        Verdict::Forward {
+            egress: Egress::Interface(e),
+            ..
+        } => {
+            let Some(out) = ports.get(e as usize) else {
+                counters.drop_packet(DropReason::NoEgress);
+                return;
+            };
+            let len = ip_len(pkt, gso.is_some());
+            transmit(out, hdr.as_ref(), &mut pkt[..len], counters);
+        }
+        // The tunnel transmit path is the next issue's seam.
+        Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
+        Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters),
+        Verdict::Drop(_) => {}
+    }
+}
+
+/// Pins the calling thread to `cpu`; failure only costs cache locality.
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; CPU_ZERO/CPU_SET write inside it and
+    // sched_setaffinity(0, ..) only reads it for the calling thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        tracing::debug!(cpu, error = %io::Error::last_os_error(), "could not pin worker");
+    }
+}

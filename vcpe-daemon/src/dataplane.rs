@@ -1,0 +1,290 @@
+//! Wires the forwarding plane from the config: creates the TUN devices,
+//! computes the FIB's initial routes (connected prefixes of the interfaces,
+//! then static routes) and starts the worker threads.
+//!
+//! The FIB writer stays here, with the daemon: BGP and tunnel routes arrive
+//! through it later (one route-update path for every source).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use anyhow::Context;
+use ipnet::IpNet;
+use tracing::info;
+use vcpe_config::{Config, RouteTarget};
+use vcpe_forwarding::counters::Port;
+use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
+use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
+use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
+use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
+
+use crate::control::{PortCounters, Stats};
+
+/// The running forwarding plane.
+pub struct Forwarding {
+    dataplane: Dataplane,
+    fib: FibWriter,
+    interfaces: Vec<String>,
+}
+
+impl std::fmt::Debug for Forwarding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Forwarding")
+            .field("interfaces", &self.interfaces)
+            .field("workers", &self.dataplane.workers())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Number of worker threads for a `[forwarding] workers` value (0 = one
+/// per core).
+pub fn worker_count(configured: u16) -> usize {
+    match configured {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => usize::from(n),
+    }
+}
+
+/// Where a route of the config sends packets, before it becomes a FIB entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteSource {
+    /// A prefix of an interface address.
+    Connected,
+    /// A `[[route]]`.
+    Static,
+}
+
+/// The FIB routes the config implies: every interface address's network
+/// (connected), then every static route. A static route for exactly a
+/// connected prefix does not override it (connected routes win, as in the
+/// kernel and in BIRD's default preferences).
+pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSource)> {
+    let iface_id = |name: &str| config.interfaces.iter().position(|i| i.name == name);
+    let peer_id = |name: &str| config.peers.iter().position(|p| p.name == name);
+    let mut routes = BTreeMap::new();
+    for r in &config.routes {
+        let hop = match &r.target {
+            RouteTarget::Interface(name) => iface_id(name).map(|i| NextHop::interface(i as u32)),
+            RouteTarget::Peer(name) => peer_id(name).map(|i| NextHop::tunnel(i as u32)),
+        };
+        // Validation guarantees the target exists; skip defensively if not.
+        let Some(hop) = hop else { continue };
+        let hop = match r.next_hop {
+            Some(gw) => hop.via(gw),
+            None => hop,
+        };
+        routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
+    }
+    for (i, iface) in config.interfaces.iter().enumerate() {
+        for addr in &iface.addresses {
+            routes.insert(
+                addr.trunc(),
+                (
+                    NextHopGroup::single(NextHop::interface(i as u32)),
+                    RouteSource::Connected,
+                ),
+            );
+        }
+    }
+    routes
+}
+
+/// The router's own addresses on an interface, used as ICMP error sources:
+/// the first IPv4 address and the first global (non link-local) IPv6 one.
+fn own_addresses(addrs: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let v4 = addrs.iter().find_map(|a| match a.addr() {
+        IpAddr::V4(v) => Some(v),
+        IpAddr::V6(_) => None,
+    });
+    let v6 = addrs.iter().find_map(|a| match a.addr() {
+        IpAddr::V6(v) if !v.is_unicast_link_local() => Some(v),
+        _ => None,
+    });
+    (v4, v6)
+}
+
+impl Forwarding {
+    /// Creates the TUN devices of `config`, installs the initial routes and
+    /// starts the workers.
+    pub async fn start(config: &Config) -> anyhow::Result<Forwarding> {
+        let workers = worker_count(config.forwarding.workers);
+        let mut ports = Vec::with_capacity(config.interfaces.len());
+        let mut mtus = EgressMtus::default();
+        for (i, iface) in config.interfaces.iter().enumerate() {
+            let tun = Tun::create(&TunConfig {
+                name: iface.name.clone(),
+                queues: workers,
+                offload: true,
+            })
+            .with_context(|| format!("creating TUN interface {}", iface.name))?;
+            configure_link(tun.ifindex(), iface.mtu, &iface.addresses)
+                .await
+                .with_context(|| format!("configuring interface {}", iface.name))?;
+            let (v4, v6) = own_addresses(&iface.addresses);
+            info!(
+                interface = %iface.name,
+                ifindex = tun.ifindex(),
+                mtu = iface.mtu,
+                queues = workers,
+                offloads = ?tun.offloads(),
+                "TUN interface up"
+            );
+            mtus.interfaces.push(iface.mtu);
+            let offload = tun.offloads().csum;
+            ports.push(PortSpec {
+                ingress: Ingress {
+                    port: Port::Interface(i as u32),
+                    v4,
+                    v6,
+                },
+                queues: tun.into_queues(),
+                offload,
+            });
+        }
+        let (mut fib, reader) = Fib::new();
+        let routes = initial_routes(config);
+        let report = fib.apply(
+            routes
+                .into_iter()
+                .map(|(prefix, (group, _))| FibChange::Upsert { prefix, group }),
+        );
+        info!(routes = fib.route_count(), ?report, "FIB loaded");
+        let dataplane = Dataplane::start(
+            DataplaneSpec {
+                ports,
+                mtus,
+                config: ForwardConfig {
+                    mss_clamp: config.forwarding.mss_clamp,
+                },
+                icmp_rate_per_sec: config.forwarding.icmp_rate_limit,
+                workers,
+                pin: true,
+            },
+            reader,
+        )?;
+        info!(workers, "dataplane started");
+        Ok(Forwarding {
+            dataplane,
+            fib,
+            interfaces: config.interfaces.iter().map(|i| i.name.clone()).collect(),
+        })
+    }
+
+    /// Counters for `vcpectl stats`.
+    pub fn stats(&self) -> Stats {
+        let snap = self.dataplane.counters().snapshot();
+        let fib = self.fib.reader().stats();
+        Stats {
+            workers: self.dataplane.workers(),
+            fib_v4_routes: fib.v4_routes,
+            fib_v6_routes: fib.v6_routes,
+            interfaces: self
+                .interfaces
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let p = snap.port(Port::Interface(i as u32));
+                    PortCounters {
+                        name: name.clone(),
+                        rx_packets: p.rx_packets,
+                        rx_bytes: p.rx_bytes,
+                        tx_packets: p.tx_packets,
+                        tx_bytes: p.tx_bytes,
+                    }
+                })
+                .collect(),
+            drops: snap.named_drops().map(|(k, v)| (k.to_owned(), v)).collect(),
+            events: snap
+                .named_events()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+        }
+    }
+
+    /// Stops the workers. The TUN devices disappear with their last fd.
+    pub fn stop(self) {
+        self.dataplane.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use vcpe_forwarding::fib::Egress;
+
+    const CONFIG: &str = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "tuna"
+addresses = ["10.0.1.1/24", "fd00:1::1/64"]
+[[interface]]
+name = "tunb"
+addresses = ["10.0.2.1/24"]
+[[route]]
+name = "far"
+prefix = "10.9.0.0/16"
+interface = "tunb"
+next_hop = "10.0.2.7"
+[[route]]
+name = "shadowed"
+prefix = "10.0.1.0/24"
+interface = "tunb"
+"#;
+
+    #[test]
+    fn connected_prefixes_and_static_routes_become_fib_routes() {
+        let config = vcpe_config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let routes = initial_routes(&config);
+        let egress = |p: &str| {
+            let (g, src) = &routes[&p.parse::<IpNet>().unwrap()];
+            (g.hops()[0].egress, g.hops()[0].gateway, *src)
+        };
+        assert_eq!(routes.len(), 4);
+        assert_eq!(
+            egress("10.0.1.0/24"),
+            (Egress::Interface(0), None, RouteSource::Connected),
+            "connected wins over a static route for the same prefix"
+        );
+        assert_eq!(
+            egress("fd00:1::/64"),
+            (Egress::Interface(0), None, RouteSource::Connected)
+        );
+        assert_eq!(
+            egress("10.0.2.0/24"),
+            (Egress::Interface(1), None, RouteSource::Connected)
+        );
+        assert_eq!(
+            egress("10.9.0.0/16"),
+            (
+                Egress::Interface(1),
+                Some("10.0.2.7".parse().unwrap()),
+                RouteSource::Static
+            )
+        );
+    }
+
+    #[test]
+    fn icmp_sources_skip_link_local() {
+        let addrs: Vec<IpNet> = vec![
+            "fe80::1/64".parse().unwrap(),
+            "fd00::1/64".parse().unwrap(),
+            "10.0.0.1/24".parse().unwrap(),
+        ];
+        assert_eq!(
+            own_addresses(&addrs),
+            (
+                Some("10.0.0.1".parse().unwrap()),
+                Some("fd00::1".parse().unwrap())
+            )
+        );
+    }
+
+    #[test]
+    fn zero_workers_means_one_per_core() {
+        assert!(worker_count(0) >= 1);
+        assert_eq!(worker_count(3), 3);
+    }
+}
