@@ -54,6 +54,7 @@ pub mod lab;
 pub mod link;
 pub mod names;
 pub mod netns;
+pub mod peers;
 pub mod process;
 pub mod skip;
 
