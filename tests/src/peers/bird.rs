@@ -180,7 +180,7 @@ Table master4:\n\
 \tBGP.origin: IGP\n\
 \tBGP.as_path: 65009 65010\n\
 \tBGP.next_hop: 10.99.0.9\n\
-                     unicast [n_10_99_0_3 20:10:12.000] (100) [AS65003i]\n\
+\x20                    unicast [n_10_99_0_3 20:10:12.000] (100) [AS65003i]\n\
 \tBGP.as_path: 65003\n\
 \tBGP.next_hop: 10.99.0.3\n\
 192.0.2.0/24         blackhole [s4 20:10:10.000] * (200)\n\
