@@ -31,11 +31,13 @@ pub(super) fn ip_len(pkt: &[u8], gso: bool) -> usize {
 
 /// Sends `pkt` (an IP packet, with the virtio-net header `hdr` it arrived
 /// with, if any) out of `out`. Counts write failures as `tx_error`.
+/// `scratch` is the worker's segment buffer, reused by software GSO.
 pub(super) fn transmit(
     out: &PortQueue,
     hdr: Option<&VnetHdr>,
     pkt: &mut [u8],
     counters: &WorkerCounters,
+    scratch: &mut Vec<u8>,
 ) {
     let ok = if out.offload {
         // The kernel on the egress side understands the header: a GSO
@@ -46,8 +48,7 @@ pub(super) fn transmit(
             Some(h) if h.gso_type != GsoType::None => {
                 counters.event(Event::GsoSplit);
                 let mut ok = true;
-                let mut scratch = Vec::new();
-                let split = gso::split(pkt, h, &mut scratch, |seg: &[u8]| {
+                let split = gso::split(pkt, h, scratch, |seg: &[u8]| {
                     ok &= out.queue.send(None, seg).is_ok();
                 });
                 ok && split.is_ok()

@@ -60,6 +60,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
     };
     let mut buf = vec![0u8; BUF_LEN];
     let mut reply = [0u8; REPLY_BUF_LEN];
+    let mut scratch = Vec::with_capacity(crate::tun::RECV_BUF_LEN);
     let mut pollfds: Vec<libc::pollfd> = ports
         .iter()
         .map(|p| libc::pollfd {
@@ -95,7 +96,15 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
             let port = &ports[i];
             for _ in 0..BATCH {
                 match port.queue.recv(&mut buf) {
-                    Ok(n) => handle(&ports, i, &mut buf[..n], &ctx, &mut reply, counters),
+                    Ok(n) => handle(
+                        &ports,
+                        i,
+                        &mut buf[..n],
+                        &ctx,
+                        &mut reply,
+                        counters,
+                        &mut scratch,
+                    ),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -140,6 +149,7 @@ fn handle(
     ctx: &ForwardCtx<'_>,
     reply: &mut [u8; REPLY_BUF_LEN],
     counters: &WorkerCounters,
+    scratch: &mut Vec<u8>,
 ) {
     let port = &ports[ingress];
     let (hdr, pkt) = if port.offload {
@@ -172,11 +182,11 @@ fn handle(
                 return;
             };
             let len = ip_len(pkt, gso.is_some());
-            transmit(out, hdr.as_ref(), &mut pkt[..len], counters);
+            transmit(out, hdr.as_ref(), &mut pkt[..len], counters, scratch);
         }
         // The tunnel transmit path is the next issue's seam.
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
-        Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters),
+        Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters, scratch),
         Verdict::Drop(_) => {}
     }
 }
