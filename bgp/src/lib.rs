@@ -15,4 +15,5 @@
 pub mod fsm;
 pub mod model;
 pub mod rib;
+pub mod speaker;
 pub mod wire;

@@ -12,6 +12,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 use vcpe_config::Config;
 
+use crate::bgp::BgpHandle;
 use crate::control::server::{Handler, Server};
 use crate::control::{Reply, Request, Status};
 use crate::dataplane::Forwarding;
@@ -24,7 +25,9 @@ struct State {
     config: Config,
     /// Control-plane side of the forwarding plane (FIB writer, counters).
     /// The mutex serializes control requests only; workers never take it.
-    forwarding: Mutex<Option<Forwarding>>,
+    forwarding: Arc<Mutex<Option<Forwarding>>>,
+    /// The BGP speaker task, if `[bgp]` is configured.
+    bgp: Option<BgpHandle>,
 }
 
 impl Handler for State {
@@ -42,6 +45,11 @@ impl Handler for State {
                 peers: self.config.peers.len(),
                 bgp_neighbors: self.config.bgp.as_ref().map_or(0, |b| b.neighbors.len()),
             }),
+            Request::BgpSummary => crate::control::bgp::summary(self.bgp.as_ref()),
+            Request::BgpRoutes { prefix } => crate::control::bgp::routes(self.bgp.as_ref(), prefix),
+            Request::BgpNeighbor { address, action } => {
+                crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
+            }
             Request::Stats => match &*self.forwarding.lock().unwrap_or_else(|e| e.into_inner()) {
                 Some(f) => Reply::Stats(f.stats()),
                 None => Reply::Error {
@@ -65,12 +73,25 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         0o600
     };
     let server = Server::bind(&socket, mode)?;
-    let forwarding = Forwarding::start(&config).await?;
+    let forwarding = Arc::new(Mutex::new(Some(Forwarding::start(&config).await?)));
+    let bgp = match &config.bgp {
+        Some(_) => {
+            let fwd = Arc::clone(&forwarding);
+            Some(crate::bgp::start(&config, move |changes| {
+                if let Some(f) = fwd.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                    let r = f.apply_bgp(changes);
+                    tracing::debug!(?r, "BGP routes applied to the FIB");
+                }
+            })?)
+        }
+        None => None,
+    };
     let state = Arc::new(State {
         started: Instant::now(),
         config_path: path.to_owned(),
         config,
-        forwarding: Mutex::new(Some(forwarding)),
+        forwarding,
+        bgp,
     });
     info!(
         config = %path.display(),

@@ -1,1 +1,300 @@
-//! (being written)
+//! The RIBs and best-path selection: Adj-RIBs-In (after import policy),
+//! the Loc-RIB, per-peer Adj-RIBs-Out, interned attributes, prefix
+//! policies, and the change feeds towards the FIB and towards each peer.
+//!
+//! Pure logic: no tokio, no clock, no I/O, no codec. The session layer
+//! hands in decoded UPDATE contents ([`Rib::apply`]) and session events
+//! ([`Rib::peer_up`], [`Rib::peer_down`], ...); the daemon takes best-route
+//! changes for the FIB ([`Rib::take_fib_changes`]) and, per peer, the
+//! pending announcements and withdrawals with outgoing attributes already
+//! transformed for that peer ([`Rib::take_exports`]), which another layer
+//! encodes.
+//!
+//! | file           | holds                                                     |
+//! |----------------|-----------------------------------------------------------|
+//! | `best_path.rs` | [`compare`], [`select`], [`Reason`]                       |
+//! | `policy.rs`    | [`PrefixPolicy`] (ordered prefix-list rules)              |
+//! | `intern.rs`    | the attribute interner and the outgoing-transform cache   |
+//! | `loc_rib.rs`   | the per-prefix table of candidate paths, best first       |
+//! | `peer.rs`      | per-peer configuration and session state, counters        |
+//! | `adj_in.rs`    | applying UPDATEs, sessions going down, graceful restart   |
+//! | `local.rs`     | locally originated routes                                 |
+//! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
+//! | `hash.rs`      | the fast seeded hasher of the tables                      |
+//! | `export.rs`    | export rules, per-peer pending changes, [`Export`]        |
+//! | `fib.rs`       | [`BestChange`] feed                                       |
+//! | `view.rs`      | inspection for the CLI                                    |
+//!
+//! Not modeled: next-hop reachability, recursive next-hop resolution and
+//! IGP cost (every next hop is taken as usable and handed to the FIB as
+//! is), route reflection and confederations, ADD-PATH, policy beyond
+//! prefix lists.
+//!
+//! Adj-RIB-In is kept after import policy only (as part of the table);
+//! rejected prefixes are remembered only to count them. Adj-RIB-Out is
+//! implicit: once a peer's changes have been taken, what it holds is by
+//! definition the export of the current best path, so only pending
+//! changes (the value the peer held before) are stored per peer.
+
+mod adj_in;
+mod best_path;
+mod change;
+mod export;
+mod fib;
+mod hash;
+mod intern;
+mod loc_rib;
+mod local;
+mod peer;
+mod policy;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+pub use best_path::{
+    Candidate, CandidateSource, DEFAULT_LOCAL_PREF, Reason, compare, local_pref, same_neighbor_as,
+    select,
+};
+pub use export::Export;
+pub use fib::BestChange;
+pub use peer::PeerCounts;
+pub use policy::{Action, PrefixPolicy, PrefixRule};
+pub use view::{AdjRoute, RibCounts, RouteView};
+
+use crate::model::{AddrFamily, PathAttributes};
+use hash::FastMap;
+use intern::{Interner, TransformCache};
+use loc_rib::{BestKey, LOCAL, PrefixMap, Table};
+use peer::Peer;
+
+/// A peer's handle, chosen by the caller (e.g. an index into its config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerId(pub u32);
+
+/// This speaker's identity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalConfig {
+    /// Our AS.
+    pub asn: u32,
+    /// Our BGP identifier.
+    pub router_id: Ipv4Addr,
+}
+
+/// One configured neighbor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerConfig {
+    /// The peer's AS; equal to ours means iBGP.
+    pub asn: u32,
+    /// The peer's address.
+    pub addr: IpAddr,
+    /// Prefixes accepted from the peer.
+    pub import: PrefixPolicy,
+    /// Prefixes sent to the peer.
+    pub export: PrefixPolicy,
+    /// Most accepted prefixes before the session must go down (Cease/1).
+    pub max_prefixes: Option<u32>,
+    /// Set the next hop to our address when sending learned routes
+    /// (always done on eBGP and for locally originated routes).
+    pub next_hop_self: bool,
+    /// Our IPv4 address on the session: the next hop we send for IPv4.
+    pub local_addr_v4: Option<Ipv4Addr>,
+    /// Our IPv6 address on the session: the next hop we send for IPv6.
+    pub local_addr_v6: Option<Ipv6Addr>,
+}
+
+impl PeerConfig {
+    /// A peer with accept-all policies, no limit, no local addresses.
+    pub fn new(asn: u32, addr: IpAddr) -> PeerConfig {
+        PeerConfig {
+            asn,
+            addr,
+            import: PrefixPolicy::default(),
+            export: PrefixPolicy::default(),
+            max_prefixes: None,
+            next_hop_self: false,
+            local_addr_v4: None,
+            local_addr_v6: None,
+        }
+    }
+}
+
+/// What the session learned from the peer's OPEN when it got established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerUp {
+    /// The peer's BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// The address families negotiated (both sides announced them).
+    pub families: Vec<AddrFamily>,
+    /// Whether both sides support 4-octet AS numbers (for the encoder; the
+    /// RIB always works with 32-bit AS numbers).
+    pub four_octet_as: bool,
+}
+
+/// Where a route comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RouteSource {
+    /// Originated here ([`Rib::originate`]).
+    Local,
+    /// Learned from a peer.
+    Peer(PeerId),
+}
+
+/// A best route, as handed to the FIB and the CLI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BestRoute {
+    /// Where to forward (`None`: a local route without a gateway).
+    pub next_hop: Option<IpAddr>,
+    /// Where the route comes from.
+    pub source: RouteSource,
+    /// Its attributes (interned).
+    pub attrs: Arc<PathAttributes>,
+    /// Why it beat the runner-up.
+    pub reason: Reason,
+}
+
+/// What one [`Rib::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ApplyOutcome {
+    /// The peer is unknown or not established: nothing was applied.
+    pub ignored: bool,
+    /// Announced prefixes accepted into the Adj-RIB-In.
+    pub accepted: u32,
+    /// Announced prefixes rejected by import policy (treated as withdrawn).
+    pub filtered: u32,
+    /// Announced prefixes ignored because our AS is in the AS path (eBGP
+    /// loop prevention; treated as withdrawn).
+    pub looped: u32,
+    /// Withdrawn prefixes that removed a path.
+    pub withdrawn: u32,
+    /// Prefixes whose best path changed.
+    pub best_changed: u32,
+}
+
+/// The peer went over its configured prefix limit. The UPDATE was applied;
+/// the caller sends Cease/1 (Maximum Number of Prefixes Reached) and calls
+/// [`Rib::peer_down`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("peer {peer:?} sent {accepted} prefixes, more than its limit of {limit}")]
+pub struct MaxPrefixExceeded {
+    /// The peer.
+    pub peer: PeerId,
+    /// The configured limit.
+    pub limit: u32,
+    /// Accepted prefixes now held.
+    pub accepted: u64,
+}
+
+/// The RIBs of one speaker. See the module doc.
+#[derive(Debug)]
+pub struct Rib {
+    local: LocalConfig,
+    table: Table,
+    interner: Interner,
+    cache: TransformCache,
+    /// Peers by slot (a slot is the source id stored in each path).
+    peers: Vec<Option<Peer>>,
+    slots: FastMap<PeerId, u32>,
+    /// Best path per prefix as of the last `take_fib_changes`, for the
+    /// prefixes that changed since.
+    fib_dirty: PrefixMap<Option<BestKey>>,
+    local_routes: usize,
+}
+
+impl Rib {
+    /// An empty RIB.
+    pub fn new(local: LocalConfig) -> Rib {
+        Rib {
+            local,
+            table: Table::default(),
+            interner: Interner::default(),
+            cache: TransformCache::default(),
+            peers: Vec::new(),
+            slots: FastMap::default(),
+            fib_dirty: PrefixMap::default(),
+            local_routes: 0,
+        }
+    }
+
+    /// Our identity.
+    pub fn local_config(&self) -> &LocalConfig {
+        &self.local
+    }
+
+    /// Register a peer (not established yet). An existing peer of that id
+    /// is removed first (its routes withdrawn).
+    pub fn add_peer(&mut self, id: PeerId, config: PeerConfig) {
+        self.remove_peer(id);
+        let ebgp = config.asn != self.local.asn;
+        let peer = Peer::new(id, config, ebgp);
+        // Slots are not reused: a change pending for the FIB or a peer may
+        // still name the old slot's source.
+        self.peers.push(Some(peer));
+        let slot = self.peers.len() - 1;
+        // Slots stay far below u32::MAX (LOCAL): one per peer ever added.
+        self.slots.insert(id, slot as u32);
+    }
+
+    /// Forget a peer: its routes are withdrawn (as by [`Rib::peer_down`]).
+    pub fn remove_peer(&mut self, id: PeerId) {
+        if let Some(slot) = self.slot(id) {
+            self.drop_session(slot, &[]);
+            self.peers[slot as usize] = None;
+            self.slots.remove(&id);
+        }
+    }
+
+    /// Configured peers, in id order.
+    pub fn peer_ids(&self) -> Vec<PeerId> {
+        let mut ids: Vec<PeerId> = self.slots.keys().copied().collect();
+        ids.sort();
+        ids
+    }
+
+    fn slot(&self, id: PeerId) -> Option<u32> {
+        self.slots.get(&id).copied()
+    }
+
+    fn peer(&self, slot: u32) -> Option<&Peer> {
+        self.peers.get(slot as usize).and_then(Option::as_ref)
+    }
+
+    fn peer_mut(&mut self, slot: u32) -> Option<&mut Peer> {
+        self.peers.get_mut(slot as usize).and_then(Option::as_mut)
+    }
+
+    /// The public source of a slot.
+    fn source_of(&self, src: u32) -> RouteSource {
+        match self.peer(src) {
+            Some(p) if src != LOCAL => RouteSource::Peer(p.id),
+            _ => RouteSource::Local,
+        }
+    }
+
+    /// Sweep unused interned attributes when the interner has doubled.
+    fn maybe_sweep(&mut self) {
+        if self.interner.sweep_due() {
+            self.cache.clear();
+            self.interner.sweep();
+        }
+    }
+}
+
+/// What best-path selection needs about a source slot, and its tie-break
+/// key (the peer id; local routes never tie).
+fn candidate_info(peers: &[Option<Peer>], src: u32) -> (CandidateSource, u64) {
+    match peers.get(src as usize).and_then(Option::as_ref) {
+        Some(p) => (
+            CandidateSource::Peer {
+                ebgp: p.ebgp,
+                router_id: p.router_id,
+                addr: p.config.addr,
+            },
+            u64::from(p.id.0),
+        ),
+        None => (CandidateSource::Local, u64::MAX),
+    }
+}

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use vcpe_daemon::control::{Client, Reply, Request, Stats, Status};
+use vcpe_daemon::control::{
+    BgpNeighbor, BgpRoute, Client, NeighborAction, Reply, Request, Stats, Status,
+};
 
 /// vcpectl — inspect and manage a running vcpe router (vcped).
 ///
@@ -39,6 +41,49 @@ enum Command {
     /// Show dataplane counters: packets and bytes per interface, drops by
     /// reason, ICMP errors sent, MSS clamps, GSO super-packets.
     Stats,
+    /// BGP sessions: summary, and enable/disable/refresh of a neighbor.
+    Bgp {
+        #[command(subcommand)]
+        command: BgpCommand,
+    },
+    /// Show routes.
+    Show {
+        #[command(subcommand)]
+        command: ShowCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum BgpCommand {
+    /// One line per neighbor: AS, state, time in state, prefixes received /
+    /// accepted / advertised, and why it last went down.
+    Summary,
+    /// Start a neighbor's session again after `disable` (or max-prefix).
+    Enable {
+        /// Neighbor address.
+        address: String,
+    },
+    /// Stop a neighbor's session (Cease / Administrative Shutdown) until
+    /// `enable`.
+    Disable {
+        /// Neighbor address.
+        address: String,
+    },
+    /// Ask a neighbor to send its routes again (ROUTE-REFRESH).
+    Refresh {
+        /// Neighbor address.
+        address: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ShowCommand {
+    /// The BGP RIB: every candidate path, `*>` marks the best, with the
+    /// reason it won (or lost).
+    Route {
+        /// Only this prefix.
+        prefix: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +98,24 @@ fn main() -> ExitCode {
     let request = match cli.command {
         Command::Status => Request::Status,
         Command::Stats => Request::Stats,
+        Command::Bgp { command } => match command {
+            BgpCommand::Summary => Request::BgpSummary,
+            BgpCommand::Enable { address } => Request::BgpNeighbor {
+                address,
+                action: NeighborAction::Enable,
+            },
+            BgpCommand::Disable { address } => Request::BgpNeighbor {
+                address,
+                action: NeighborAction::Disable,
+            },
+            BgpCommand::Refresh { address } => Request::BgpNeighbor {
+                address,
+                action: NeighborAction::Refresh,
+            },
+        },
+        Command::Show {
+            command: ShowCommand::Route { prefix },
+        } => Request::BgpRoutes { prefix },
     };
     let reply = match client.call(request) {
         Ok(r) => r,
@@ -83,10 +146,72 @@ fn main() -> ExitCode {
             print_stats(&s);
             ExitCode::SUCCESS
         }
+        Reply::BgpSummary { neighbors } => {
+            print_bgp_summary(&neighbors);
+            ExitCode::SUCCESS
+        }
+        Reply::BgpRoutes { routes } => {
+            print_routes(&routes);
+            ExitCode::SUCCESS
+        }
+        Reply::Done { message } => {
+            println!("{message}");
+            ExitCode::SUCCESS
+        }
         Reply::Error { message } => {
             eprintln!("vcpectl: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn print_bgp_summary(list: &[BgpNeighbor]) {
+    println!(
+        "{:<26} {:>10} {:<14} {:>8} {:>9} {:>9} {:>9}  LAST ERROR",
+        "NEIGHBOR", "AS", "STATE", "UP/DOWN", "RECEIVED", "ACCEPTED", "ADVERTISED"
+    );
+    for n in list {
+        let since = n.since_secs.map_or_else(|| "never".to_owned(), duration);
+        println!(
+            "{:<26} {:>10} {:<14} {:>8} {:>9} {:>9} {:>9}  {}",
+            n.address,
+            n.asn,
+            n.state,
+            since,
+            n.received,
+            n.accepted,
+            n.advertised,
+            n.last_error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+fn print_routes(routes: &[BgpRoute]) {
+    println!(
+        "   {:<24} {:<24} {:<18} {:<6} PATH / REASON",
+        "PREFIX", "NEXT HOP", "FROM", "ORIGIN"
+    );
+    for r in routes {
+        let path: Vec<String> = r.as_path.iter().map(u32::to_string).collect();
+        println!(
+            "{:<2} {:<24} {:<24} {:<18} {:<6} [{}] {}",
+            if r.best { "*>" } else { "*" },
+            r.prefix,
+            r.next_hop.as_deref().unwrap_or("-"),
+            r.source,
+            r.origin,
+            path.join(" "),
+            r.reason
+        );
     }
 }
 

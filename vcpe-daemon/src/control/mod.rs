@@ -5,9 +5,12 @@
 //! carries the protocol version; the daemon refuses versions it does not
 //! speak with an error that says which it does.
 
+pub mod bgp;
 pub mod client;
 pub mod proto;
 pub mod server;
 
 pub use client::Client;
-pub use proto::{API_VERSION, PortCounters, Reply, Request, Stats, Status};
+pub use proto::{
+    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, Stats, Status,
+};

@@ -25,6 +25,32 @@ pub enum Request {
     Status,
     /// Dataplane counters: per interface, drops by reason, events.
     Stats,
+    /// `vcpectl bgp summary`: every neighbor.
+    BgpSummary,
+    /// `vcpectl show route [PREFIX]`: BGP candidate paths with best markers.
+    BgpRoutes {
+        /// Only this prefix (or all).
+        prefix: Option<String>,
+    },
+    /// `vcpectl bgp enable|disable|refresh ADDR`.
+    BgpNeighbor {
+        /// Neighbor address.
+        address: String,
+        /// What to do.
+        action: NeighborAction,
+    },
+}
+
+/// What `vcpectl bgp ... ADDR` does to a neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeighborAction {
+    /// Start the session again.
+    Enable,
+    /// Stop it (Cease / Administrative Shutdown) until enabled.
+    Disable,
+    /// Ask the neighbor to resend its routes (ROUTE-REFRESH).
+    Refresh,
 }
 
 /// The daemon's answer to one request.
@@ -35,6 +61,21 @@ pub enum Reply {
     Status(Status),
     /// Answer to [`Request::Stats`].
     Stats(Stats),
+    /// Answer to [`Request::BgpSummary`].
+    BgpSummary {
+        /// One entry per neighbor.
+        neighbors: Vec<BgpNeighbor>,
+    },
+    /// Answer to [`Request::BgpRoutes`].
+    BgpRoutes {
+        /// Candidate paths, grouped by prefix.
+        routes: Vec<BgpRoute>,
+    },
+    /// A command that changes something succeeded.
+    Done {
+        /// What was done.
+        message: String,
+    },
     /// The request failed; `message` says why and what to do.
     Error {
         /// Human-readable reason, including the next step to take.
@@ -98,6 +139,54 @@ pub struct PortCounters {
     pub tx_packets: u64,
     /// Bytes written to the interface.
     pub tx_bytes: u64,
+}
+
+/// One BGP neighbor, as `vcpectl bgp summary` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpNeighbor {
+    /// Address.
+    pub address: String,
+    /// AS.
+    pub asn: u32,
+    /// FSM state.
+    pub state: String,
+    /// Seconds in the current up/down state.
+    pub since_secs: Option<u64>,
+    /// Prefixes received.
+    pub received: u64,
+    /// Prefixes accepted by import policy.
+    pub accepted: u64,
+    /// Prefixes advertised.
+    pub advertised: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Why the session last went down.
+    pub last_error: Option<String>,
+}
+
+/// One candidate path of a prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BgpRoute {
+    /// The prefix.
+    pub prefix: String,
+    /// Whether this path is the best.
+    pub best: bool,
+    /// "local" or the neighbor address.
+    pub source: String,
+    /// AS path, left to right.
+    pub as_path: Vec<u32>,
+    /// BGP next hop.
+    pub next_hop: Option<String>,
+    /// ORIGIN ("igp", "egp", "incomplete").
+    pub origin: String,
+    /// LOCAL_PREF, if present.
+    pub local_pref: Option<u32>,
+    /// MED, if present.
+    pub med: Option<u32>,
+    /// Why the best path won, or why this one lost.
+    pub reason: String,
 }
 
 #[cfg(test)]

@@ -142,8 +142,8 @@ mod tests {
                     peers: 3,
                     bgp_neighbors: 4,
                 }),
-                Request::Stats => Reply::Error {
-                    message: "no dataplane in this test".into(),
+                _ => Reply::Error {
+                    message: "not answered in this test".into(),
                 },
             }
         }

@@ -1,0 +1,274 @@
+//! The receiving side: sessions coming up and going down, UPDATEs applied
+//! to the Adj-RIB-In (import policy, eBGP loop prevention, max-prefix),
+//! and the graceful-restart helper (RFC 4724: stale routes).
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::loc_rib::Path;
+use super::peer::{OutState, Session};
+use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
+use crate::model::{AddrFamily, PathAttributes};
+
+/// The family of a prefix (unicast).
+pub(crate) fn family_of(p: &IpNet) -> AddrFamily {
+    match p {
+        IpNet::V4(_) => AddrFamily::IPV4_UNICAST,
+        IpNet::V6(_) => AddrFamily::IPV6_UNICAST,
+    }
+}
+
+impl Rib {
+    /// The session with `id` is established: its Adj-RIB-Out is queued with
+    /// every best route it may receive, then End-of-RIB for each negotiated
+    /// family (all delivered by the next [`Rib::take_exports`]). Calling it
+    /// on an established peer restarts the dump. Unknown peers are ignored.
+    pub fn peer_up(&mut self, id: PeerId, up: PeerUp) {
+        let Some(slot) = self.slot(id) else { return };
+        let Rib { peers, cache, .. } = self;
+        let Some(p) = peers.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        let rid_changed = p.router_id != up.router_id;
+        p.router_id = up.router_id;
+        p.session = Some(Session::new(&up, &p.config, p.ebgp, cache));
+        p.out = OutState {
+            full: true,
+            empty: true,
+            eor: up.families.clone(),
+            ..OutState::default()
+        };
+        // Stale paths from before a graceful restart compete with the new
+        // router id.
+        let has_stale = p.stale > 0;
+        if rid_changed && has_stale {
+            for prefix in self.table.prefixes_of(slot, |_, _| true) {
+                self.reselect(prefix);
+            }
+        }
+    }
+
+    /// The session went down: every route learned from it is withdrawn
+    /// (best paths recomputed) and its Adj-RIB-Out is dropped.
+    pub fn peer_down(&mut self, id: PeerId) {
+        if let Some(slot) = self.slot(id) {
+            self.drop_session(slot, &[]);
+        }
+    }
+
+    /// The session went down and the peer can restart gracefully (RFC 4724
+    /// helper): routes of the `preserved` families (those the peer's GR
+    /// capability marked as forwarding-preserved) are kept, marked stale,
+    /// still used; the others are withdrawn. Stale routes go when the peer,
+    /// re-established, sends End-of-RIB for the family
+    /// ([`Rib::end_of_rib`]), or when the caller's restart/stale timer
+    /// fires ([`Rib::purge_stale`]). New announcements replace them.
+    pub fn peer_down_graceful(&mut self, id: PeerId, preserved: &[AddrFamily]) {
+        if let Some(slot) = self.slot(id) {
+            self.drop_session(slot, preserved);
+        }
+    }
+
+    /// Take down the session of `slot`, keeping the `preserved` families'
+    /// paths as stale.
+    pub(crate) fn drop_session(&mut self, slot: u32, preserved: &[AddrFamily]) {
+        let Some(p) = self.peer_mut(slot) else { return };
+        p.session = None;
+        p.out = OutState::default();
+        p.filtered.clear();
+        let mut remaining = 0u64;
+        self.table.for_each_path_mut(slot, |n, path| {
+            if preserved.contains(&family_of(n)) {
+                path.stale = true;
+                remaining += 1;
+            }
+        });
+        let doomed = self
+            .table
+            .prefixes_of(slot, |n, _| !preserved.contains(&family_of(n)));
+        for prefix in doomed {
+            self.set_path(prefix, slot, None);
+        }
+        if let Some(p) = self.peer_mut(slot) {
+            p.accepted = 0;
+            p.stale = remaining;
+        }
+        self.maybe_sweep();
+    }
+
+    /// The peer sent End-of-RIB for `family`: its stale paths of that
+    /// family (kept over a graceful restart) are removed.
+    pub fn end_of_rib(&mut self, id: PeerId, family: AddrFamily) {
+        if let Some(slot) = self.slot(id) {
+            self.purge(slot, Some(family));
+        }
+    }
+
+    /// The restart or stale timer fired: remove all of the peer's stale
+    /// paths.
+    pub fn purge_stale(&mut self, id: PeerId) {
+        if let Some(slot) = self.slot(id) {
+            self.purge(slot, None);
+        }
+    }
+
+    fn purge(&mut self, slot: u32, family: Option<AddrFamily>) {
+        if self.peer(slot).is_none_or(|p| p.stale == 0) {
+            return;
+        }
+        let doomed = self.table.prefixes_of(slot, |n, path| {
+            path.stale && family.is_none_or(|f| f == family_of(n))
+        });
+        let removed = doomed.len() as u64;
+        for prefix in doomed {
+            self.set_path(prefix, slot, None);
+        }
+        if let Some(p) = self.peer_mut(slot) {
+            p.stale = p.stale.saturating_sub(removed);
+        }
+        self.maybe_sweep();
+    }
+
+    /// Apply one decoded UPDATE from peer `id`: `withdrawn` prefixes, then
+    /// `announced` prefixes with `attrs` (ignored when `attrs` is `None`).
+    /// Import policy applies to each announced prefix; from an eBGP peer,
+    /// a path containing our AS is ignored (and counted), and a LOCAL_PREF
+    /// is dropped (RFC 4271 §5.1.5). A rejected prefix counts as a
+    /// withdrawal of what the peer announced before.
+    ///
+    /// Errors when the peer now has more accepted prefixes than its
+    /// `max_prefixes`; the update has been applied, the caller sends
+    /// Cease/1 and calls [`Rib::peer_down`].
+    pub fn apply(
+        &mut self,
+        id: PeerId,
+        withdrawn: &[IpNet],
+        announced: &[IpNet],
+        attrs: Option<&PathAttributes>,
+    ) -> Result<ApplyOutcome, MaxPrefixExceeded> {
+        let mut out = ApplyOutcome::default();
+        let Some(slot) = self.slot(id) else {
+            out.ignored = true;
+            return Ok(out);
+        };
+        let Some(p) = self.peer(slot) else {
+            out.ignored = true;
+            return Ok(out);
+        };
+        if p.session.is_none() {
+            out.ignored = true;
+            return Ok(out);
+        }
+        let ebgp = p.ebgp;
+        let accept_all = p.config.import.is_accept_all();
+        let limit = p.config.max_prefixes;
+
+        for w in withdrawn {
+            let prefix = w.trunc();
+            self.unfilter(slot, &prefix);
+            if self.remove_learned(slot, prefix, &mut out) {
+                out.withdrawn += 1;
+            }
+        }
+
+        if let (Some(attrs), false) = (attrs, announced.is_empty()) {
+            let looped = ebgp && attrs.as_path.contains(self.local.asn);
+            let shared: Option<Arc<PathAttributes>> = (!looped).then(|| {
+                if ebgp && attrs.local_pref.is_some() {
+                    let mut a = attrs.clone();
+                    a.local_pref = None;
+                    self.interner.intern_owned(a)
+                } else {
+                    self.interner.intern(attrs)
+                }
+            });
+            for a in announced {
+                let prefix = a.trunc();
+                let permitted = accept_all
+                    || self
+                        .peer(slot)
+                        .is_some_and(|p| p.config.import.permits(&prefix));
+                match (&shared, permitted) {
+                    (Some(shared), true) => {
+                        self.unfilter(slot, &prefix);
+                        let path = Path {
+                            attrs: shared.clone(),
+                            src: slot,
+                            stale: false,
+                        };
+                        let d = self.set_path(prefix, slot, Some(path));
+                        if d.best_changed {
+                            out.best_changed += 1;
+                        }
+                        if let Some(p) = self.peer_mut(slot) {
+                            match d.previous {
+                                None => p.accepted += 1,
+                                Some(true) => {
+                                    p.stale = p.stale.saturating_sub(1);
+                                    p.accepted += 1;
+                                }
+                                Some(false) => {}
+                            }
+                        }
+                        out.accepted += 1;
+                    }
+                    _ => {
+                        if shared.is_none() {
+                            out.looped += 1;
+                        } else {
+                            out.filtered += 1;
+                        }
+                        if let Some(p) = self.peer_mut(slot) {
+                            p.filtered.insert(prefix);
+                            if shared.is_none() {
+                                p.looped_total += 1;
+                            }
+                        }
+                        self.remove_learned(slot, prefix, &mut out);
+                    }
+                }
+            }
+        }
+        self.maybe_sweep();
+
+        let accepted = self.peer(slot).map_or(0, |p| p.accepted);
+        match limit {
+            Some(limit) if accepted > u64::from(limit) => Err(MaxPrefixExceeded {
+                peer: id,
+                limit,
+                accepted,
+            }),
+            _ => Ok(out),
+        }
+    }
+
+    /// Forget that `prefix` was filtered for `slot`.
+    fn unfilter(&mut self, slot: u32, prefix: &IpNet) {
+        if let Some(p) = self.peer_mut(slot) {
+            if !p.filtered.is_empty() {
+                p.filtered.remove(prefix);
+            }
+        }
+    }
+
+    /// Remove the path of `slot` for `prefix`, keeping counters; whether
+    /// there was one.
+    fn remove_learned(&mut self, slot: u32, prefix: IpNet, out: &mut ApplyOutcome) -> bool {
+        let d = self.set_path(prefix, slot, None);
+        if d.best_changed {
+            out.best_changed += 1;
+        }
+        let Some(prev_stale) = d.previous else {
+            return false;
+        };
+        if let Some(p) = self.peer_mut(slot) {
+            if prev_stale {
+                p.stale = p.stale.saturating_sub(1);
+            } else {
+                p.accepted = p.accepted.saturating_sub(1);
+            }
+        }
+        true
+    }
+}

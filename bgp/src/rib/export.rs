@@ -1,0 +1,359 @@
+//! Export: which best routes a peer may receive, with which outgoing
+//! attributes, and the per-peer pending changes drained by
+//! [`Rib::take_exports`].
+//!
+//! Rules, in order (a route failing one is not sent, and a peer that held
+//! it gets a withdrawal):
+//! - only families the peer negotiated;
+//! - never back to the peer it was learned from;
+//! - iBGP split horizon: learned from iBGP, not sent to iBGP;
+//! - NO_ADVERTISE: sent to nobody; NO_EXPORT and NO_EXPORT_SUBCONFED: not
+//!   to eBGP (no confederations);
+//! - towards eBGP, not when the peer's AS is already in the path (it would
+//!   drop it as a loop);
+//! - the peer's export policy;
+//! - there must be a next hop to send (see below).
+//!
+//! Outgoing attributes: towards eBGP our AS is prepended, the next hop is
+//! our session address of the prefix's family (a family without one is not
+//! sent), LOCAL_PREF is stripped and MED too (never propagated to eBGP:
+//! RFC 4271 §5.1.4, and we set none). Towards iBGP: LOCAL_PREF kept
+//! (default 100 filled in), no prepend, next hop unchanged unless
+//! `next_hop_self`; locally originated routes always get our session
+//! address when it is known. Transforms are cached per (incoming
+//! attributes, class), see [`super::intern`].
+
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::hash::FastMap;
+use super::intern::{ClassId, Interner, TransformCache};
+use super::loc_rib::{BestKey, LOCAL, PrefixMap};
+use super::peer::{OutState, Peer, Session};
+use super::{PeerId, Rib};
+use crate::model::{AddrFamily, PathAttributes};
+
+/// The pending Adj-RIB-Out changes for one peer. Encode the withdrawals
+/// and announcements (each prefix appears at most once overall), then the
+/// End-of-RIB markers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Export {
+    /// Announcements grouped by identical outgoing attributes (already
+    /// transformed for this peer); each group holds one family only.
+    pub announce: Vec<(Arc<PathAttributes>, Vec<IpNet>)>,
+    /// Withdrawn prefixes.
+    pub withdraw: Vec<IpNet>,
+    /// End-of-RIB markers (after the initial table dump).
+    pub end_of_rib: Vec<AddrFamily>,
+}
+
+impl Export {
+    /// Whether there is nothing to send.
+    pub fn is_empty(&self) -> bool {
+        self.announce.is_empty() && self.withdraw.is_empty() && self.end_of_rib.is_empty()
+    }
+
+    /// Number of announced prefixes.
+    pub fn announced_len(&self) -> usize {
+        self.announce.iter().map(|(_, v)| v.len()).sum()
+    }
+}
+
+/// What the export rules need about the target peer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub(crate) slot: u32,
+    pub(crate) ebgp: bool,
+    pub(crate) session: &'a Session,
+    pub(crate) policy: &'a super::PrefixPolicy,
+}
+
+impl<'a> Target<'a> {
+    /// The target view of an established peer.
+    pub(crate) fn of(slot: u32, p: &'a Peer) -> Option<Target<'a>> {
+        Some(Target {
+            slot,
+            ebgp: p.ebgp,
+            session: p.session.as_ref()?,
+            policy: &p.config.export,
+        })
+    }
+}
+
+/// Whether the source slot is an eBGP peer (`None`: local route).
+pub(crate) fn src_ebgp(peers: &[Option<Peer>], src: u32) -> Option<bool> {
+    if src == LOCAL {
+        return None;
+    }
+    // A path's source peer exists while it has paths; treat a missing one
+    // as iBGP-learned (the most restrictive).
+    Some(
+        peers
+            .get(src as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(|p| p.ebgp),
+    )
+}
+
+/// The export decision for one prefix, the part that does not look at the
+/// attributes: the transform class, or `None` when the peer must not hold
+/// the route. The rest (communities, AS loop, next hop) is decided with
+/// the cached transform ([`super::intern::transform`]).
+pub(crate) fn decide(
+    t: &Target<'_>,
+    prefix: &IpNet,
+    src: u32,
+    src_ebgp: Option<bool>,
+) -> Option<ClassId> {
+    let classes = t.session.classes(prefix)?;
+    if src == t.slot {
+        return None;
+    }
+    if src_ebgp == Some(false) && !t.ebgp {
+        return None;
+    }
+    if !t.policy.is_accept_all() && !t.policy.permits(prefix) {
+        return None;
+    }
+    if src == LOCAL {
+        classes.local
+    } else {
+        classes.learned
+    }
+}
+
+/// The outgoing attributes for one prefix, interned (`None`: not sent).
+pub(crate) fn export_attrs(
+    cache: &mut TransformCache,
+    interner: &mut Interner,
+    asn: u32,
+    t: &Target<'_>,
+    prefix: &IpNet,
+    best: Option<(u32, &Arc<PathAttributes>)>,
+    src_ebgp: Option<bool>,
+) -> Option<Arc<PathAttributes>> {
+    let (src, attrs) = best?;
+    let class = decide(t, prefix, src, src_ebgp)?;
+    cache.get(interner, asn, attrs, class)
+}
+
+/// The address of the outgoing attributes for one prefix (`None`: not
+/// sent), from the incoming attributes' address, without taking a
+/// reference count; `fetch` gives the attributes on a cache miss.
+#[allow(clippy::too_many_arguments)]
+fn export_addr(
+    cache: &mut TransformCache,
+    interner: &mut Interner,
+    asn: u32,
+    t: &Target<'_>,
+    prefix: &IpNet,
+    best: Option<(u32, usize)>,
+    src_ebgp: Option<bool>,
+    fetch: &dyn Fn() -> Option<Arc<PathAttributes>>,
+) -> Option<usize> {
+    let (src, addr) = best?;
+    let class = decide(t, prefix, src, src_ebgp)?;
+    cache.get_addr(interner, asn, addr, class, fetch)
+}
+
+/// The best path of `prefix` changed from `old` to `new`: for every peer
+/// whose export changes and that has nothing pending for the prefix yet,
+/// record what it held. (A peer whose export is unchanged needs nothing:
+/// for a prefix not pending, what the peer holds is by definition the
+/// export of the current best path.)
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn record_old(
+    peers: &mut [Option<Peer>],
+    cache: &mut TransformCache,
+    interner: &mut Interner,
+    asn: u32,
+    prefix: IpNet,
+    old: &Option<BestKey>,
+    new: Option<(u32, usize)>,
+    fetch_new: &dyn Fn() -> Option<Arc<PathAttributes>>,
+) {
+    let old_src_ebgp = old.as_ref().and_then(|(s, _)| src_ebgp(peers, *s));
+    let new_src_ebgp = new.and_then(|(s, _)| src_ebgp(peers, s));
+    for (slot, p) in peers.iter_mut().enumerate() {
+        let Some(Peer {
+            ebgp,
+            config,
+            session: Some(session),
+            out,
+            ..
+        }) = p
+        else {
+            continue;
+        };
+        if !out.recording() || session.classes(&prefix).is_none() {
+            continue;
+        }
+        let t = Target {
+            slot: slot as u32,
+            ebgp: *ebgp,
+            session,
+            policy: &config.export,
+        };
+        out.pending.insert_with(prefix, || {
+            let ob = old.as_ref().map(|(s, a)| (*s, a));
+            let was = export_attrs(cache, interner, asn, &t, &prefix, ob, old_src_ebgp);
+            let now = export_addr(
+                cache,
+                interner,
+                asn,
+                &t,
+                &prefix,
+                new,
+                new_src_ebgp,
+                fetch_new,
+            );
+            let was_addr = was.as_ref().map(|a| Arc::as_ptr(a) as usize);
+            (was_addr != now).then_some(was)
+        });
+    }
+}
+
+/// Groups announcements by outgoing attributes (interned: same address,
+/// same value) and family.
+#[derive(Debug, Default)]
+struct Grouper {
+    index: FastMap<(usize, bool), usize>,
+    last: Option<((usize, bool), usize)>,
+    announce: Vec<(Arc<PathAttributes>, Vec<IpNet>)>,
+}
+
+impl Grouper {
+    fn add(&mut self, attrs: Arc<PathAttributes>, prefix: IpNet) {
+        let key = (Arc::as_ptr(&attrs) as usize, matches!(prefix, IpNet::V4(_)));
+        let i = match self.last {
+            Some((k, i)) if k == key => i,
+            _ => {
+                let next = self.announce.len();
+                let i = *self.index.entry(key).or_insert(next);
+                if i == next {
+                    self.announce.push((attrs, Vec::new()));
+                }
+                self.last = Some((key, i));
+                i
+            }
+        };
+        self.announce[i].1.push(prefix);
+    }
+}
+
+impl Rib {
+    /// Take the pending Adj-RIB-Out changes for peer `id` (empty when the
+    /// peer is unknown or not established). After the first call following
+    /// [`Rib::peer_up`] the peer has the full table and End-of-RIB.
+    pub fn take_exports(&mut self, id: PeerId) -> Export {
+        let Some(slot) = self.slot(id) else {
+            return Export::default();
+        };
+        let Rib {
+            table,
+            peers,
+            cache,
+            interner,
+            local,
+            ..
+        } = self;
+        let asn = local.asn;
+        let Some(peer) = peers.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return Export::default();
+        };
+        if peer.session.is_none() {
+            return Export::default();
+        }
+        let out = std::mem::take(&mut peer.out);
+        let peers: &[Option<Peer>] = peers;
+        let Some(t) = peers
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .and_then(|p| Target::of(slot, p))
+        else {
+            return Export::default();
+        };
+        let mut g = Grouper::default();
+        let mut withdraw = Vec::new();
+        let mut advertised = out.advertised;
+        let current = |cache: &mut TransformCache, interner: &mut Interner, prefix: &IpNet| {
+            let paths = table.get(prefix)?;
+            let b = paths.best();
+            let se = src_ebgp(peers, b.src);
+            export_attrs(
+                cache,
+                interner,
+                asn,
+                &t,
+                prefix,
+                Some((b.src, &b.attrs)),
+                se,
+            )
+        };
+        if out.full {
+            advertised = 0;
+            for (prefix, paths) in table.map.iter() {
+                if t.session.classes(&prefix).is_none() {
+                    continue;
+                }
+                let b = paths.best();
+                let se = src_ebgp(peers, b.src);
+                let best = Some((b.src, &b.attrs));
+                if let Some(a) = export_attrs(cache, interner, asn, &t, &prefix, best, se) {
+                    g.add(a, prefix);
+                    advertised += 1;
+                }
+            }
+            for (prefix, old) in out.pending.into_entries() {
+                if old.is_some() && current(cache, interner, &prefix).is_none() {
+                    withdraw.push(prefix);
+                }
+            }
+        } else {
+            for (prefix, old) in out.pending.into_entries() {
+                let new = current(cache, interner, &prefix);
+                match (old, new) {
+                    (Some(o), Some(n)) if Arc::ptr_eq(&o, &n) => {}
+                    (old, Some(n)) => {
+                        if old.is_none() {
+                            advertised += 1;
+                        }
+                        g.add(n, prefix);
+                    }
+                    (Some(_), None) => {
+                        advertised = advertised.saturating_sub(1);
+                        withdraw.push(prefix);
+                    }
+                    (None, None) => {}
+                }
+            }
+        }
+        let export = Export {
+            announce: g.announce,
+            withdraw,
+            end_of_rib: out.eor,
+        };
+        if let Some(p) = self.peer_mut(slot) {
+            p.out = OutState {
+                pending: PrefixMap::default(),
+                full: false,
+                empty: false,
+                eor: Vec::new(),
+                advertised,
+            };
+        }
+        self.maybe_sweep();
+        export
+    }
+
+    /// Re-send the full Adj-RIB-Out to peer `id` at the next
+    /// [`Rib::take_exports`] (the peer sent a ROUTE-REFRESH).
+    pub fn refresh(&mut self, id: PeerId) {
+        if let Some(p) = self.slot(id).and_then(|s| self.peer_mut(s)) {
+            if p.session.is_some() {
+                p.out.full = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,311 @@
+//! Interned path attributes: every distinct [`PathAttributes`] value is
+//! stored once, behind an `Arc`, however many routes carry it; and the
+//! cache of per-peer-class outgoing transforms, so that the export
+//! transform runs once per distinct attribute set, not once per prefix.
+//!
+//! Cleanup is by reference count: an entry that only the interner (and the
+//! transform cache) still holds is garbage. Sweeps run when the table has
+//! doubled since the last one, so they cost O(1) amortized per intern.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use std::hash::BuildHasher;
+
+use super::hash::{FastMap, FastState};
+use crate::model::{Community, PathAttributes};
+
+/// Below this size the interner never sweeps.
+const SWEEP_FLOOR: usize = 1024;
+
+/// The interned values sharing one 64-bit hash (almost always one).
+#[derive(Debug)]
+enum Slot {
+    One(Arc<PathAttributes>),
+    Many(Vec<Arc<PathAttributes>>),
+}
+
+impl Slot {
+    fn find(&self, attrs: &PathAttributes) -> Option<&Arc<PathAttributes>> {
+        match self {
+            Slot::One(a) => (**a == *attrs).then_some(a),
+            Slot::Many(v) => v.iter().find(|a| ***a == *attrs),
+        }
+    }
+
+    fn push(&mut self, a: Arc<PathAttributes>) {
+        match self {
+            Slot::One(first) => *self = Slot::Many(vec![first.clone(), a]),
+            Slot::Many(v) => v.push(a),
+        }
+    }
+
+    /// Keep the values someone else holds; how many are left.
+    fn retain_used(&mut self) -> usize {
+        match self {
+            Slot::One(a) => usize::from(Arc::strong_count(a) > 1),
+            Slot::Many(v) => {
+                v.retain(|a| Arc::strong_count(a) > 1);
+                v.len()
+            }
+        }
+    }
+}
+
+/// The attribute interner. Keyed by the attributes' hash, computed once
+/// per intern: growing or sweeping the table never rehashes attributes.
+#[derive(Debug, Default)]
+pub(crate) struct Interner {
+    map: FastMap<u64, Slot>,
+    state: FastState,
+    len: usize,
+    /// The table size right after the last sweep.
+    swept_len: usize,
+}
+
+impl Interner {
+    /// The shared copy of `attrs`, cloning it on first sight.
+    pub(crate) fn intern(&mut self, attrs: &PathAttributes) -> Arc<PathAttributes> {
+        self.intern_with(attrs, || attrs.clone())
+    }
+
+    /// The shared copy of `attrs`, taking ownership (no clone on first sight).
+    pub(crate) fn intern_owned(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
+        let hash = self.state.hash_one(&attrs);
+        if let Some(a) = self.map.get(&hash).and_then(|s| s.find(&attrs)) {
+            return a.clone();
+        }
+        self.insert(hash, Arc::new(attrs))
+    }
+
+    fn intern_with(
+        &mut self,
+        attrs: &PathAttributes,
+        make: impl FnOnce() -> PathAttributes,
+    ) -> Arc<PathAttributes> {
+        let hash = self.state.hash_one(attrs);
+        if let Some(a) = self.map.get(&hash).and_then(|s| s.find(attrs)) {
+            return a.clone();
+        }
+        self.insert(hash, Arc::new(make()))
+    }
+
+    fn insert(&mut self, hash: u64, a: Arc<PathAttributes>) -> Arc<PathAttributes> {
+        self.len += 1;
+        match self.map.get_mut(&hash) {
+            Some(slot) => slot.push(a.clone()),
+            None => {
+                self.map.insert(hash, Slot::One(a.clone()));
+            }
+        }
+        a
+    }
+
+    /// Number of distinct attribute sets held.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether a sweep is due (the table doubled since the last one).
+    pub(crate) fn sweep_due(&self) -> bool {
+        self.len > SWEEP_FLOOR.max(2 * self.swept_len)
+    }
+
+    /// Drop every entry nobody else holds. The caller clears the transform
+    /// cache first (it holds references too).
+    pub(crate) fn sweep(&mut self) {
+        let mut len = 0;
+        self.map.retain(|_, slot| {
+            let n = slot.retain_used();
+            len += n;
+            n > 0
+        });
+        self.map.shrink_to_fit();
+        self.len = len;
+        self.swept_len = len;
+    }
+}
+
+/// What the outgoing transform depends on, besides the attributes: one
+/// value per kind of session, next-hop choice and (towards eBGP) peer AS.
+/// Peers that share it share the cached transforms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct OutClass {
+    /// Towards an eBGP peer: prepend our AS, strip LOCAL_PREF and MED,
+    /// honour NO_EXPORT, skip paths holding the peer's AS.
+    pub(crate) ebgp: bool,
+    /// The next hop to set (next-hop-self), or `None` to keep it.
+    pub(crate) next_hop: Option<IpAddr>,
+    /// The peer's AS (eBGP only; 0 for iBGP).
+    pub(crate) peer_asn: u32,
+}
+
+/// A registered [`OutClass`], small so that cache keys hash fast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ClassId(u32);
+
+/// A cached transform: the incoming attributes (kept alive so that their
+/// address, the key, is not reused) and the outgoing ones.
+type Cached = (Arc<PathAttributes>, Option<Arc<PathAttributes>>);
+
+/// Cache of outgoing attributes per (incoming attributes' address, class).
+/// Keyed by address so that a lookup does not touch the attributes.
+#[derive(Debug, Default)]
+pub(crate) struct TransformCache {
+    map: FastMap<(usize, ClassId), Cached>,
+    /// Registered classes, by id (never cleared: a handful per peer).
+    classes: Vec<OutClass>,
+    class_ids: FastMap<OutClass, ClassId>,
+    /// The last hit: consecutive prefixes often share attributes. The
+    /// address is valid because `map` holds the `Arc` it came from (and
+    /// `clear` resets this).
+    last: Option<(usize, ClassId, Option<Arc<PathAttributes>>)>,
+}
+
+impl TransformCache {
+    /// The id of `class`, registering it on first sight.
+    pub(crate) fn class_id(&mut self, class: OutClass) -> ClassId {
+        if let Some(id) = self.class_ids.get(&class) {
+            return *id;
+        }
+        let id = ClassId(self.classes.len() as u32);
+        self.classes.push(class);
+        self.class_ids.insert(class, id);
+        id
+    }
+
+    /// The class of a registered id.
+    pub(crate) fn class(&self, id: ClassId) -> Option<OutClass> {
+        self.classes.get(id.0 as usize).copied()
+    }
+
+    /// The outgoing attributes for `attrs` in `class` (local AS `asn`), or
+    /// `None` when the route must not be sent in that class.
+    pub(crate) fn get(
+        &mut self,
+        interner: &mut Interner,
+        asn: u32,
+        attrs: &Arc<PathAttributes>,
+        class: ClassId,
+    ) -> Option<Arc<PathAttributes>> {
+        let addr = Arc::as_ptr(attrs) as usize;
+        if let Some((a, c, out)) = &self.last {
+            if *a == addr && *c == class {
+                return out.clone();
+            }
+        }
+        let out = match self.map.get(&(addr, class)) {
+            Some((_, out)) => out.clone(),
+            None => {
+                let out = self
+                    .class(class)
+                    .and_then(|c| transform(attrs, asn, c))
+                    .map(|o| interner.intern_owned(o));
+                self.map.insert((addr, class), (attrs.clone(), out.clone()));
+                out
+            }
+        };
+        self.last = Some((addr, class, out.clone()));
+        out
+    }
+
+    /// Like [`TransformCache::get`], by the incoming attributes' address,
+    /// and giving only the address of the outgoing ones: no reference
+    /// count is taken on a hit. `fetch` gives the attributes on a miss.
+    pub(crate) fn get_addr(
+        &mut self,
+        interner: &mut Interner,
+        asn: u32,
+        addr: usize,
+        class: ClassId,
+        fetch: &dyn Fn() -> Option<Arc<PathAttributes>>,
+    ) -> Option<usize> {
+        let out_addr =
+            |o: &Option<Arc<PathAttributes>>| o.as_ref().map(|o| Arc::as_ptr(o) as usize);
+        if let Some((a, c, out)) = &self.last {
+            if *a == addr && *c == class {
+                return out_addr(out);
+            }
+        }
+        if let Some((_, out)) = self.map.get(&(addr, class)) {
+            return out_addr(out);
+        }
+        let attrs = fetch()?;
+        out_addr(&self.get(interner, asn, &attrs, class))
+    }
+
+    /// The cached result, without computing it (`None`: not cached).
+    pub(crate) fn peek(
+        &self,
+        attrs: &Arc<PathAttributes>,
+        class: ClassId,
+    ) -> Option<Option<Arc<PathAttributes>>> {
+        let addr = Arc::as_ptr(attrs) as usize;
+        self.map.get(&(addr, class)).map(|(_, out)| out.clone())
+    }
+
+    /// Forget everything (before an interner sweep).
+    pub(crate) fn clear(&mut self) {
+        self.map = FastMap::default();
+        self.last = None;
+    }
+
+    /// Number of cached transforms.
+    pub(crate) fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
+/// NO_EXPORT_SUBCONFED (RFC 1997), not among the model's constants.
+const NO_EXPORT_SUBCONFED: Community = Community(0xFFFF_FF03);
+
+/// The outgoing transform, and the export rules that depend on the
+/// attributes only (see [`super::export`]); `None`: not sent in `class`.
+pub(crate) fn transform(
+    attrs: &PathAttributes,
+    asn: u32,
+    class: OutClass,
+) -> Option<PathAttributes> {
+    let comms = &attrs.communities;
+    if comms.contains(&Community::NO_ADVERTISE) {
+        return None;
+    }
+    if class.ebgp
+        && (comms.contains(&Community::NO_EXPORT)
+            || comms.contains(&NO_EXPORT_SUBCONFED)
+            || attrs.as_path.contains(class.peer_asn))
+    {
+        return None;
+    }
+    let next_hop = class.next_hop.or(attrs.next_hop);
+    next_hop?;
+    Some(PathAttributes {
+        origin: attrs.origin,
+        as_path: if class.ebgp {
+            attrs.as_path.prepend(asn)
+        } else {
+            attrs.as_path.clone()
+        },
+        next_hop,
+        // Our own link-local address is not known here.
+        link_local_next_hop: if class.next_hop.is_some() {
+            None
+        } else {
+            attrs.link_local_next_hop
+        },
+        // RFC 4271 §5.1.4: a MED received from a neighboring AS must not go
+        // to other neighboring ASes. Simplest safe rule: never send MED to
+        // eBGP (we set none ourselves).
+        med: if class.ebgp { None } else { attrs.med },
+        local_pref: if class.ebgp {
+            None
+        } else {
+            Some(super::best_path::local_pref(attrs))
+        },
+        atomic_aggregate: attrs.atomic_aggregate,
+        aggregator: attrs.aggregator,
+        communities: attrs.communities.clone(),
+        large_communities: attrs.large_communities.clone(),
+        unknown: attrs.unknown.clone(),
+    })
+}

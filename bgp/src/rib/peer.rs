@@ -1,0 +1,210 @@
+//! Per-peer state: configuration, the established session (negotiated
+//! families and the outgoing transform classes they imply), the pending
+//! Adj-RIB-Out changes, and counters.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use ipnet::IpNet;
+
+use super::hash::FastSet;
+use super::intern::{ClassId, OutClass, TransformCache};
+use super::loc_rib::PrefixMap;
+use super::{PeerConfig, PeerId, PeerUp};
+use crate::model::{AddrFamily, PathAttributes};
+
+/// How routes of one family go out to a peer; `None` where a family cannot
+/// be sent (no local address to use as next hop towards an eBGP peer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Classes {
+    /// For routes learned from other peers.
+    pub(crate) learned: Option<ClassId>,
+    /// For locally originated routes (next hop always ours when known).
+    pub(crate) local: Option<ClassId>,
+}
+
+/// The classes before registration.
+struct ClassSpec {
+    learned: Option<OutClass>,
+    local: Option<OutClass>,
+}
+
+impl ClassSpec {
+    fn register(self, cache: &mut TransformCache) -> Classes {
+        Classes {
+            learned: self.learned.map(|c| cache.class_id(c)),
+            local: self.local.map(|c| cache.class_id(c)),
+        }
+    }
+
+    fn new(
+        ebgp: bool,
+        peer_asn: u32,
+        next_hop_self: bool,
+        local_addr: Option<IpAddr>,
+    ) -> ClassSpec {
+        if ebgp {
+            let c = local_addr.map(|a| OutClass {
+                ebgp: true,
+                next_hop: Some(a),
+                peer_asn,
+            });
+            ClassSpec {
+                learned: c,
+                local: c,
+            }
+        } else {
+            ClassSpec {
+                learned: Some(OutClass {
+                    ebgp: false,
+                    next_hop: if next_hop_self { local_addr } else { None },
+                    peer_asn: 0,
+                }),
+                local: Some(OutClass {
+                    ebgp: false,
+                    next_hop: local_addr,
+                    peer_asn: 0,
+                }),
+            }
+        }
+    }
+}
+
+/// An established session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    /// IPv4 unicast export classes, if negotiated.
+    pub(crate) v4: Option<Classes>,
+    /// IPv6 unicast export classes, if negotiated.
+    pub(crate) v6: Option<Classes>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        up: &PeerUp,
+        config: &PeerConfig,
+        ebgp: bool,
+        cache: &mut TransformCache,
+    ) -> Session {
+        let has = |f: AddrFamily| up.families.contains(&f);
+        let nhs = config.next_hop_self;
+        let asn = config.asn;
+        Session {
+            v4: has(AddrFamily::IPV4_UNICAST)
+                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v4.map(IpAddr::V4)))
+                .map(|c| c.register(cache)),
+            v6: has(AddrFamily::IPV6_UNICAST)
+                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v6.map(IpAddr::V6)))
+                .map(|c| c.register(cache)),
+        }
+    }
+
+    /// The classes for `prefix`'s family, if negotiated.
+    pub(crate) fn classes(&self, prefix: &IpNet) -> Option<&Classes> {
+        match prefix {
+            IpNet::V4(_) => self.v4.as_ref(),
+            IpNet::V6(_) => self.v6.as_ref(),
+        }
+    }
+}
+
+/// Pending Adj-RIB-Out changes of one peer.
+#[derive(Debug, Default)]
+pub(crate) struct OutState {
+    /// For each prefix whose export may have changed since the last
+    /// `take_exports`: what the peer held then (`None`: nothing).
+    pub(crate) pending: PrefixMap<Option<Arc<PathAttributes>>>,
+    /// The next `take_exports` walks the whole table (initial dump or
+    /// route refresh).
+    pub(crate) full: bool,
+    /// The peer holds nothing from us yet (fresh session): changes need no
+    /// recording, the full walk sends what exists.
+    pub(crate) empty: bool,
+    /// End-of-RIB markers to send after the initial dump.
+    pub(crate) eor: Vec<AddrFamily>,
+    /// Prefixes the peer holds from us (as of the last `take_exports`).
+    pub(crate) advertised: u64,
+}
+
+impl OutState {
+    /// Whether changes must be recorded in `pending`.
+    pub(crate) fn recording(&self) -> bool {
+        !self.empty
+    }
+}
+
+/// One peer.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub(crate) id: PeerId,
+    pub(crate) config: PeerConfig,
+    pub(crate) ebgp: bool,
+    /// The last BGP identifier seen (kept while stale routes live on).
+    pub(crate) router_id: Ipv4Addr,
+    /// `Some` while established.
+    pub(crate) session: Option<Session>,
+    pub(crate) out: OutState,
+    /// Accepted (non-stale) paths in the table.
+    pub(crate) accepted: u64,
+    /// Stale paths in the table (graceful restart).
+    pub(crate) stale: u64,
+    /// Announced prefixes currently rejected (import policy or AS loop).
+    pub(crate) filtered: FastSet<IpNet>,
+    /// Prefixes ignored for an AS loop, since the peer was added.
+    pub(crate) looped_total: u64,
+}
+
+impl Peer {
+    pub(crate) fn new(id: PeerId, config: PeerConfig, ebgp: bool) -> Peer {
+        Peer {
+            id,
+            config,
+            ebgp,
+            router_id: Ipv4Addr::UNSPECIFIED,
+            session: None,
+            out: OutState::default(),
+            accepted: 0,
+            stale: 0,
+            filtered: FastSet::default(),
+            looped_total: 0,
+        }
+    }
+
+    /// The counters for the CLI.
+    pub(crate) fn counts(&self) -> PeerCounts {
+        let filtered = self.filtered.len() as u64;
+        PeerCounts {
+            established: self.session.is_some(),
+            received: self.accepted + filtered,
+            accepted: self.accepted,
+            filtered,
+            stale: self.stale,
+            advertised: self.out.advertised,
+            pending_out: self.out.pending.len() as u64,
+            looped_total: self.looped_total,
+        }
+    }
+}
+
+/// Per-peer route counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerCounts {
+    /// The session is established.
+    pub established: bool,
+    /// Prefixes the peer currently announces to us (before import policy):
+    /// `accepted + filtered`.
+    pub received: u64,
+    /// Prefixes accepted into the Adj-RIB-In (what max-prefix counts).
+    pub accepted: u64,
+    /// Announced prefixes rejected by import policy or AS loop detection.
+    pub filtered: u64,
+    /// Stale paths kept from a previous session (graceful restart).
+    pub stale: u64,
+    /// Prefixes the peer holds from us, as of the last
+    /// [`super::Rib::take_exports`].
+    pub advertised: u64,
+    /// Prefixes with a change pending towards the peer.
+    pub pending_out: u64,
+    /// Announced prefixes ignored for an AS loop, since the peer was added.
+    pub looped_total: u64,
+}

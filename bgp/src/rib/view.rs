@@ -1,0 +1,234 @@
+//! Inspection for the CLI: candidate paths with the decision explained,
+//! best routes, longest-prefix lookup, per-peer Adj-RIBs and counters.
+//! Read-only, and allowed to be slower than the hot paths.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::best_path::{Candidate, Reason, beaten_by, compare};
+use super::export::{Target, decide, src_ebgp};
+use super::intern::transform;
+use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
+use crate::model::PathAttributes;
+
+/// One candidate path of a prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteView {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Where the path comes from.
+    pub source: RouteSource,
+    /// Its attributes (as stored after import).
+    pub attrs: Arc<PathAttributes>,
+    /// Kept over a graceful restart of its peer.
+    pub stale: bool,
+    /// It is the best path.
+    pub best: bool,
+    /// For the best path: why it beat the runner-up. Otherwise: why it lost
+    /// to `beaten_by`.
+    pub reason: Reason,
+    /// For a non-best path: the path that eliminated it (the best of its
+    /// neighbor AS, or the overall best).
+    pub beaten_by: Option<RouteSource>,
+}
+
+/// One route of a peer's Adj-RIB-In or Adj-RIB-Out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdjRoute {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// Attributes: as accepted (Adj-RIB-In), or as sent (Adj-RIB-Out).
+    pub attrs: Arc<PathAttributes>,
+    /// Kept over a graceful restart (Adj-RIB-In only).
+    pub stale: bool,
+}
+
+/// Totals over the whole RIB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RibCounts {
+    /// Prefixes with a best route (the Loc-RIB size).
+    pub prefixes: u64,
+    /// IPv4 prefixes among them.
+    pub prefixes_v4: u64,
+    /// IPv6 prefixes among them.
+    pub prefixes_v6: u64,
+    /// Candidate paths, all prefixes.
+    pub paths: u64,
+    /// Locally originated routes.
+    pub local_routes: u64,
+    /// Configured peers.
+    pub peers: u64,
+    /// Established peers.
+    pub established: u64,
+    /// Distinct interned attribute sets (incoming and outgoing).
+    pub attr_sets: u64,
+    /// Cached outgoing transforms.
+    pub transforms: u64,
+}
+
+impl Rib {
+    /// Every candidate path for `prefix`, best first, each with the
+    /// decision explained.
+    pub fn routes(&self, prefix: IpNet) -> Vec<RouteView> {
+        let prefix = prefix.trunc();
+        let Some(paths) = self.table.get(&prefix) else {
+            return Vec::new();
+        };
+        let all = paths.as_slice();
+        let cands: Vec<(Candidate<'_>, u64)> = all
+            .iter()
+            .map(|p| {
+                let (source, key) = candidate_info(&self.peers, p.src);
+                (
+                    Candidate {
+                        attrs: &p.attrs,
+                        source,
+                    },
+                    key,
+                )
+            })
+            .collect();
+        let win = self.win_reason(paths);
+        all.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let (reason, beaten) = if i == 0 {
+                    (win, None)
+                } else {
+                    let by = beaten_by(&cands, 0, i);
+                    let reason = compare(&cands[by].0, &cands[i].0).1;
+                    (reason, Some(self.source_of(all[by].src)))
+                };
+                RouteView {
+                    prefix,
+                    source: self.source_of(p.src),
+                    attrs: p.attrs.clone(),
+                    stale: p.stale,
+                    best: i == 0,
+                    reason,
+                    beaten_by: beaten,
+                }
+            })
+            .collect()
+    }
+
+    /// The best route for exactly `prefix`.
+    pub fn best(&self, prefix: IpNet) -> Option<BestRoute> {
+        self.table
+            .get(&prefix.trunc())
+            .map(|ps| self.best_route(ps))
+    }
+
+    /// Longest-prefix match of `addr` among the best routes (one hash probe
+    /// per prefix length).
+    pub fn lookup(&self, addr: IpAddr) -> Option<(IpNet, BestRoute)> {
+        let hit = match addr {
+            IpAddr::V4(a) => (0..=32u8).rev().find_map(|len| {
+                let n = Ipv4Net::new(a, len).ok()?.trunc();
+                self.table.map.v4.get(&n).map(|ps| (IpNet::V4(n), ps))
+            }),
+            IpAddr::V6(a) => (0..=128u8).rev().find_map(|len| {
+                let n = Ipv6Net::new(a, len).ok()?.trunc();
+                self.table.map.v6.get(&n).map(|ps| (IpNet::V6(n), ps))
+            }),
+        };
+        hit.map(|(n, ps)| (n, self.best_route(ps)))
+    }
+
+    /// The routes accepted from peer `id` (after import policy), including
+    /// stale ones; sorted by prefix.
+    pub fn adj_in(&self, id: PeerId) -> Vec<AdjRoute> {
+        let Some(slot) = self.slot(id) else {
+            return Vec::new();
+        };
+        let mut v: Vec<AdjRoute> = self
+            .table
+            .map
+            .iter()
+            .filter_map(|(prefix, ps)| {
+                ps.get(slot).map(|p| AdjRoute {
+                    prefix,
+                    attrs: p.attrs.clone(),
+                    stale: p.stale,
+                })
+            })
+            .collect();
+        v.sort_by_key(|r| r.prefix);
+        v
+    }
+
+    /// What peer `id` holds from us, as of the last
+    /// [`Rib::take_exports`] (attributes as sent); sorted by prefix.
+    pub fn adj_out(&self, id: PeerId) -> Vec<AdjRoute> {
+        let Some(slot) = self.slot(id) else {
+            return Vec::new();
+        };
+        let Some(peer) = self.peer(slot) else {
+            return Vec::new();
+        };
+        let Some(t) = Target::of(slot, peer) else {
+            return Vec::new();
+        };
+        if peer.out.empty {
+            return Vec::new();
+        }
+        let pending = &peer.out.pending;
+        let mut v = Vec::new();
+        for (prefix, ps) in self.table.map.iter() {
+            let held = match pending.get(&prefix) {
+                Some(old) => old.clone(),
+                None => {
+                    let b = ps.best();
+                    let se = src_ebgp(&self.peers, b.src);
+                    decide(&t, &prefix, b.src, se).and_then(|class| {
+                        self.cache.peek(&b.attrs, class).unwrap_or_else(|| {
+                            let c = self.cache.class(class)?;
+                            transform(&b.attrs, self.local.asn, c).map(Arc::new)
+                        })
+                    })
+                }
+            };
+            if let Some(attrs) = held {
+                v.push(AdjRoute {
+                    prefix,
+                    attrs,
+                    stale: false,
+                });
+            }
+        }
+        for (prefix, old) in pending.iter() {
+            if let (Some(attrs), false) = (old, self.table.get(&prefix).is_some()) {
+                v.push(AdjRoute {
+                    prefix,
+                    attrs: attrs.clone(),
+                    stale: false,
+                });
+            }
+        }
+        v.sort_by_key(|r| r.prefix);
+        v
+    }
+
+    /// Counters of peer `id`.
+    pub fn peer_counts(&self, id: PeerId) -> Option<PeerCounts> {
+        self.slot(id).and_then(|s| self.peer(s)).map(|p| p.counts())
+    }
+
+    /// Totals.
+    pub fn counts(&self) -> RibCounts {
+        let peers = self.peers.iter().flatten();
+        RibCounts {
+            prefixes: self.table.map.len() as u64,
+            prefixes_v4: self.table.map.v4.len() as u64,
+            prefixes_v6: self.table.map.v6.len() as u64,
+            paths: self.table.paths as u64,
+            local_routes: self.local_routes as u64,
+            peers: peers.clone().count() as u64,
+            established: peers.filter(|p| p.session.is_some()).count() as u64,
+            attr_sets: self.interner.len() as u64,
+            transforms: self.cache.len() as u64,
+        }
+    }
+}

@@ -1,0 +1,416 @@
+//! The speaker: every neighbor's session ([`crate::fsm::Peer`]), the codec
+//! ([`crate::wire`]) and the RIBs ([`crate::rib::Rib`]) put together,
+//! still sans-IO.
+//!
+//! Owns the glue between the three: framing the byte stream of each
+//! connection, decoding with the session's negotiated context, handing
+//! messages to the FSM, UPDATEs to the RIB (RFC 7606 issues included), and
+//! turning the RIB's per-peer exports back into encoded UPDATEs. The caller
+//! (the daemon's tokio driver) only moves bytes and time:
+//!
+//! ```text
+//!   driver                       Speaker
+//!   accept()/connect() ───────▶  accept / connected / connect_failed
+//!   read(conn) bytes  ────────▶  received(now, key, &bytes)
+//!   sleep_until(poll_timeout) ▶  handle_timeout(now)
+//!   poll_action() ◀────────────  Connect / Write / Close / Up / Down
+//!   FIB ◀──────────────────────  take_fib_changes()
+//! ```
+//!
+//! Fairness: `received` handles whatever complete messages the bytes
+//! hold; the driver reads at most one socket buffer at a time, so a table
+//! dump of a million routes arrives as thousands of small calls and timers
+//! (keepalives of every session) run between them.
+
+mod neighbor;
+mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use ipnet::IpNet;
+
+use crate::fsm::{ConnId, SessionConfig};
+use crate::rib::{BestChange, LocalConfig, PeerConfig, PeerId, Rib};
+
+pub use view::NeighborSummary;
+
+use neighbor::Neighbor;
+
+/// One connection of one neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnKey {
+    /// The neighbor.
+    pub peer: PeerId,
+    /// The connection, as its session names it.
+    pub conn: ConnId,
+}
+
+/// A neighbor to run.
+#[derive(Debug, Clone)]
+pub struct NeighborConfig {
+    /// Session parameters (AS numbers, timers, passive, families).
+    pub session: SessionConfig,
+    /// RIB parameters (policies, max prefixes, our addresses as next hop).
+    pub rib: PeerConfig,
+}
+
+/// What the speaker wants the driver to do, or to know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Open a TCP connection to `addr` port 179 and report it under `key`.
+    Connect {
+        /// Names the connection from now on.
+        key: ConnKey,
+        /// The neighbor's address.
+        addr: IpAddr,
+    },
+    /// Write these bytes on the connection, in order.
+    Write {
+        /// The connection.
+        key: ConnKey,
+        /// One or more encoded messages.
+        bytes: Bytes,
+    },
+    /// Close the connection (after writing what was queued before).
+    Close {
+        /// The connection.
+        key: ConnKey,
+    },
+    /// A session reached Established (for the log).
+    Up {
+        /// The neighbor.
+        peer: PeerId,
+        /// Its address.
+        addr: IpAddr,
+        /// Its AS.
+        asn: u32,
+        /// Negotiated hold time.
+        hold_time: u16,
+    },
+    /// A session went down (for the log): one clear line.
+    Down {
+        /// The neighbor.
+        peer: PeerId,
+        /// Its address.
+        addr: IpAddr,
+        /// Why, in words.
+        reason: String,
+        /// Whether it had been Established.
+        was_established: bool,
+    },
+}
+
+/// The BGP speaker: all neighbors and the RIBs.
+#[derive(Debug)]
+pub struct Speaker {
+    rib: Rib,
+    neighbors: Vec<Neighbor>,
+    actions: VecDeque<Action>,
+    next_id: u32,
+}
+
+impl Speaker {
+    /// A speaker with no neighbors.
+    pub fn new(local: LocalConfig) -> Speaker {
+        Speaker {
+            rib: Rib::new(local),
+            neighbors: Vec::new(),
+            actions: VecDeque::new(),
+            next_id: 0,
+        }
+    }
+
+    /// Adds a neighbor and starts its session.
+    pub fn add_neighbor(&mut self, now: Instant, config: NeighborConfig) -> PeerId {
+        let id = PeerId(self.next_id);
+        self.next_id += 1;
+        self.rib.add_peer(id, config.rib.clone());
+        let mut n = Neighbor::new(id, config);
+        n.fsm.start(now);
+        self.neighbors.push(n);
+        self.drain(now, id);
+        id
+    }
+
+    /// Stops and removes a neighbor (Cease / Peer De-configured); its
+    /// routes are withdrawn.
+    pub fn remove_neighbor(&mut self, now: Instant, id: PeerId) {
+        let Some(i) = self.index(id) else { return };
+        let n = crate::model::Notification::new(
+            crate::model::error_code::CEASE,
+            crate::model::subcode::cease::PEER_DECONFIGURED,
+        );
+        self.neighbors[i].fsm.stop(now, Some(n));
+        self.drain(now, id);
+        self.neighbors.remove(i);
+        self.rib.remove_peer(id);
+        self.flush_exports(now);
+    }
+
+    /// The neighbor configured with this address.
+    pub fn neighbor_by_addr(&self, addr: IpAddr) -> Option<PeerId> {
+        self.neighbors.iter().find(|n| n.addr == addr).map(|n| n.id)
+    }
+
+    /// The driver accepted a TCP connection from neighbor `peer`. If the
+    /// session does not want it, a `Close` for the key follows at once.
+    pub fn accept(&mut self, now: Instant, peer: PeerId) -> Option<ConnKey> {
+        let i = self.index(peer)?;
+        let conn = self.neighbors[i].fsm.accept(now);
+        self.neighbors[i].open_conn(conn);
+        self.drain(now, peer);
+        Some(ConnKey { peer, conn })
+    }
+
+    /// The outgoing connection asked for by [`Action::Connect`] is up.
+    pub fn connected(&mut self, now: Instant, key: ConnKey) {
+        self.conn_event(now, key, crate::fsm::ConnEvent::Connected);
+    }
+
+    /// The outgoing connection attempt failed.
+    pub fn connect_failed(&mut self, now: Instant, key: ConnKey) {
+        self.conn_event(now, key, crate::fsm::ConnEvent::Failed);
+    }
+
+    /// The connection was closed or reset by the other side.
+    pub fn closed(&mut self, now: Instant, key: ConnKey) {
+        self.conn_event(now, key, crate::fsm::ConnEvent::Closed);
+    }
+
+    /// Writes to the connection are blocked (RFC 9687 send hold timer).
+    pub fn send_stalled(&mut self, now: Instant, key: ConnKey) {
+        self.conn_event(now, key, crate::fsm::ConnEvent::SendStalled);
+    }
+
+    /// Writes to the connection progress again.
+    pub fn send_progress(&mut self, now: Instant, key: ConnKey) {
+        self.conn_event(now, key, crate::fsm::ConnEvent::SendProgress);
+    }
+
+    /// Bytes read from the connection: every complete message in them is
+    /// decoded and handled; a partial one waits for more.
+    pub fn received(&mut self, now: Instant, key: ConnKey, bytes: &[u8]) {
+        let Some(i) = self.index(key.peer) else {
+            return;
+        };
+        let n = &mut self.neighbors[i];
+        n.buffer(key.conn, bytes);
+        loop {
+            let Some(i) = self.index(key.peer) else {
+                return;
+            };
+            let Some(event) = self.neighbors[i].next_message(key.conn) else {
+                break;
+            };
+            self.neighbors[i].fsm.handle_input(now, key.conn, event);
+            self.drain(now, key.peer);
+        }
+        self.flush_exports(now);
+    }
+
+    /// Fires due timers (keepalives, hold, connect retry, stale routes).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let ids: Vec<PeerId> = self.neighbors.iter().map(|n| n.id).collect();
+        for id in ids {
+            let Some(i) = self.index(id) else { continue };
+            self.neighbors[i].fsm.handle_timeout(now);
+            if self.neighbors[i].stale_until.is_some_and(|t| t <= now) {
+                self.neighbors[i].stale_until = None;
+                self.rib.purge_stale(id);
+            }
+            self.drain(now, id);
+        }
+        self.flush_exports(now);
+    }
+
+    /// When to call [`Speaker::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.neighbors
+            .iter()
+            .flat_map(|n| [n.fsm.poll_timeout(), n.stale_until])
+            .flatten()
+            .min()
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Originates `prefix` (a static route with `advertise = true`, or one
+    /// added at run time) to every neighbor.
+    pub fn originate(&mut self, now: Instant, prefix: IpNet, next_hop: Option<IpAddr>) {
+        self.rib.originate(prefix, next_hop);
+        self.flush_exports(now);
+    }
+
+    /// Withdraws a locally originated prefix; `false` if there was none.
+    pub fn withdraw_local(&mut self, now: Instant, prefix: IpNet) -> bool {
+        let had = self.rib.withdraw_local(prefix);
+        self.flush_exports(now);
+        had
+    }
+
+    /// Best-route changes since the last call, for the FIB.
+    pub fn take_fib_changes(&mut self) -> Vec<BestChange> {
+        self.rib.take_fib_changes()
+    }
+
+    /// The RIBs, for inspection (`vcpectl show route`, `explain`).
+    pub fn rib(&self) -> &Rib {
+        &self.rib
+    }
+
+    /// Stops a neighbor's session (Cease / Administrative Shutdown) and
+    /// keeps it down until [`Speaker::enable`].
+    pub fn disable(&mut self, now: Instant, id: PeerId, message: Option<&str>) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let n = message.map(|m| {
+            crate::model::Notification::cease_with_message(
+                crate::model::subcode::cease::ADMIN_SHUTDOWN,
+                m,
+            )
+        });
+        self.neighbors[i].fsm.stop(now, n);
+        self.neighbors[i].disabled = true;
+        self.drain(now, id);
+        self.flush_exports(now);
+        true
+    }
+
+    /// Starts a neighbor's session again.
+    pub fn enable(&mut self, now: Instant, id: PeerId) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        self.neighbors[i].disabled = false;
+        self.neighbors[i].fsm.start(now);
+        self.drain(now, id);
+        true
+    }
+
+    /// Asks the neighbor to send its routes again (ROUTE-REFRESH, RFC 2918)
+    /// for every negotiated family; `false` if the session is not
+    /// Established or the neighbor did not announce route refresh.
+    pub fn refresh(&mut self, now: Instant, id: PeerId) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let Some(neg) = self.neighbors[i].fsm.negotiated().cloned() else {
+            return false;
+        };
+        if !neg.route_refresh {
+            return false;
+        }
+        for family in neg.families {
+            let m = crate::model::Message::RouteRefresh { family, subtype: 0 };
+            if self.neighbors[i].fsm.send(now, m).is_err() {
+                return false;
+            }
+        }
+        self.drain(now, id);
+        true
+    }
+
+    fn index(&self, id: PeerId) -> Option<usize> {
+        self.neighbors.iter().position(|n| n.id == id)
+    }
+
+    fn conn_event(&mut self, now: Instant, key: ConnKey, event: crate::fsm::ConnEvent) {
+        let Some(i) = self.index(key.peer) else {
+            return;
+        };
+        self.neighbors[i].fsm.handle_input(now, key.conn, event);
+        self.drain(now, key.peer);
+        self.flush_exports(now);
+    }
+
+    /// Acts on everything neighbor `id`'s FSM queued.
+    fn drain(&mut self, now: Instant, id: PeerId) {
+        while let Some(i) = self.index(id) {
+            let Some(out) = self.neighbors[i].fsm.poll_output() else {
+                break;
+            };
+            neighbor::act(self, i, now, out);
+        }
+    }
+
+    /// Encodes every neighbor's pending Adj-RIB-Out changes.
+    fn flush_exports(&mut self, now: Instant) {
+        for i in 0..self.neighbors.len() {
+            if self.neighbors[i].established.is_none() {
+                continue;
+            }
+            let id = self.neighbors[i].id;
+            let export = self.rib.take_exports(id);
+            if export.is_empty() {
+                continue;
+            }
+            let n = &mut self.neighbors[i];
+            let ctx = n.ctx;
+            let mut updates = Vec::new();
+            if !export.withdraw.is_empty() {
+                crate::wire::build_withdrawals(&export.withdraw, &ctx, &mut updates);
+            }
+            for (attrs, prefixes) in &export.announce {
+                crate::wire::build_updates(attrs, prefixes, &ctx, &mut updates);
+            }
+            for family in &export.end_of_rib {
+                updates.push(crate::wire::end_of_rib(*family));
+            }
+            let mut out = BytesMut::new();
+            let Some(conn) = n.established else { continue };
+            for u in updates {
+                // Through the FSM, so that it counts the message and its
+                // keepalive timer restarts (RFC 4271 §4.4).
+                if n.fsm.send(now, crate::model::Message::Update(u)).is_err() {
+                    break;
+                }
+                while let Some(o) = n.fsm.poll_output() {
+                    match o {
+                        crate::fsm::PeerOutput::Send(c, m) if c == conn => {
+                            if let Err(e) = m.encode(&ctx, &mut out) {
+                                n.encode_errors += 1;
+                                n.last_encode_error = Some(e.to_string());
+                            }
+                        }
+                        other => n.deferred.push_back(other),
+                    }
+                }
+            }
+            if !out.is_empty() {
+                self.actions.push_back(Action::Write {
+                    key: ConnKey { peer: id, conn },
+                    bytes: out.freeze(),
+                });
+            }
+            self.drain_deferred(now, i);
+        }
+    }
+
+    fn drain_deferred(&mut self, now: Instant, i: usize) {
+        while let Some(out) = self
+            .neighbors
+            .get_mut(i)
+            .and_then(|n| n.deferred.pop_front())
+        {
+            neighbor::act(self, i, now, out);
+        }
+    }
+
+    /// Summaries of every neighbor, for `vcpectl bgp summary`.
+    pub fn summaries(&self, now: Instant) -> Vec<NeighborSummary> {
+        self.neighbors
+            .iter()
+            .map(|n| view::summary(n, &self.rib, now))
+            .collect()
+    }
+}

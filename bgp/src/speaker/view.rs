@@ -1,0 +1,69 @@
+//! What the speaker shows of a neighbor (`vcpectl bgp summary`).
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::neighbor::Neighbor;
+use crate::rib::{PeerId, Rib};
+
+/// One line of `vcpectl bgp summary`, plus the detail of `bgp neighbor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NeighborSummary {
+    /// The neighbor's id in the speaker.
+    pub id: PeerId,
+    /// Its address.
+    pub addr: IpAddr,
+    /// Its AS.
+    pub asn: u32,
+    /// Session state ("Established", "Active", ...).
+    pub state: String,
+    /// Seconds since the state last changed between up and down.
+    pub since_secs: Option<u64>,
+    /// Negotiated hold time, when Established.
+    pub hold_time: Option<u16>,
+    /// Prefixes received (Adj-RIB-In).
+    pub received: u64,
+    /// Prefixes accepted by import policy.
+    pub accepted: u64,
+    /// Prefixes advertised to it (Adj-RIB-Out).
+    pub advertised: u64,
+    /// Messages received and sent.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Times the session reached Established.
+    pub established_transitions: u64,
+    /// UPDATEs that had RFC 7606 issues (treat-as-withdraw or discard).
+    pub malformed_updates: u64,
+    /// Administratively down (`vcpectl bgp disable`, or max-prefix).
+    pub disabled: bool,
+    /// Why it last went down, and what to do.
+    pub last_error: Option<String>,
+}
+
+pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary {
+    let counts = rib.peer_counts(n.id);
+    let c = n.fsm.counters();
+    NeighborSummary {
+        id: n.id,
+        addr: n.addr,
+        asn: n.asn,
+        state: if n.disabled {
+            format!("Idle (admin)/{}", n.fsm.state())
+        } else {
+            n.fsm.state().to_string()
+        }
+        .replace("Idle (admin)/Idle", "Idle (admin)"),
+        since_secs: n.since.map(|t| now.saturating_duration_since(t).as_secs()),
+        hold_time: n.fsm.negotiated().map(|x| x.hold_time),
+        received: counts.as_ref().map_or(0, |c| c.received),
+        accepted: counts.as_ref().map_or(0, |c| c.accepted),
+        advertised: counts.as_ref().map_or(0, |c| c.advertised),
+        messages_in: c.messages_in,
+        messages_out: c.messages_out,
+        established_transitions: c.established_transitions,
+        malformed_updates: n.issues_seen,
+        disabled: n.disabled,
+        last_error: n.last_down.clone(),
+    }
+}

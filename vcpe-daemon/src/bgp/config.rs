@@ -1,0 +1,90 @@
+//! From the config file's `[bgp]` section to the speaker's neighbor
+//! settings.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use vcpe_bgp::fsm::SessionConfig;
+use vcpe_bgp::model::AddrFamily;
+use vcpe_bgp::rib::{Action, PeerConfig, PrefixPolicy, PrefixRule};
+use vcpe_bgp::speaker::NeighborConfig;
+use vcpe_config::{Config, Neighbor, NeighborMode, PrefixFilter};
+
+/// The speaker settings of `n` in `config`.
+///
+/// Our next hop towards the neighbor (next-hop-self on eBGP): its
+/// `local_address` if set; else our addresses on the interface whose subnet
+/// holds the neighbor (`link`, from the host's interfaces); else the router
+/// id for IPv4 and the first global IPv6 address of our TUN interfaces.
+pub fn neighbor_config(
+    config: &Config,
+    n: &Neighbor,
+    index: usize,
+    link: Option<(Option<Ipv4Addr>, Option<Ipv6Addr>)>,
+) -> NeighborConfig {
+    let local_as = config.router.asn;
+    let mut s = SessionConfig::new(local_as, config.router.id, n.remote_as, n.address);
+    s.passive = n.mode == NeighborMode::Passive;
+    s.hold_time = n.hold_time;
+    s.keepalive = Some(n.keepalive);
+    s.families = vec![AddrFamily::IPV4_UNICAST, AddrFamily::IPV6_UNICAST];
+    // Deterministic per neighbor, different between neighbors.
+    s.jitter_seed = u64::from(u32::from(config.router.id)) << 16 | index as u64;
+    s.connect_retry = Duration::from_secs(5);
+    let mut r = PeerConfig::new(n.remote_as, n.address);
+    r.import = policy(n.import.as_deref());
+    r.export = policy(n.export.as_deref());
+    r.max_prefixes = n.max_prefixes;
+    r.next_hop_self = true;
+    let (v4, v6) = local_addresses(config, n.local_address);
+    let (link_v4, link_v6) = link.unwrap_or_default();
+    r.local_addr_v4 = match n.local_address {
+        Some(IpAddr::V4(a)) => Some(a),
+        _ => link_v4.or(v4),
+    };
+    r.local_addr_v6 = match n.local_address {
+        Some(IpAddr::V6(a)) => Some(a),
+        _ => link_v6.or(v6),
+    };
+    NeighborConfig { session: s, rib: r }
+}
+
+/// A config filter list as a RIB policy: accept what matches an entry,
+/// reject the rest; no list accepts everything.
+fn policy(filters: Option<&[PrefixFilter]>) -> PrefixPolicy {
+    match filters {
+        None => PrefixPolicy::accept_all(),
+        Some(list) => PrefixPolicy::new(
+            list.iter()
+                .map(|f| {
+                    PrefixRule::range(
+                        f.prefix(),
+                        Some(f.min_len()),
+                        Some(f.max_len()),
+                        Action::Accept,
+                    )
+                })
+                .collect(),
+            Action::Reject,
+        ),
+    }
+}
+
+fn local_addresses(config: &Config, local: Option<IpAddr>) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    let v4 = match local {
+        Some(IpAddr::V4(a)) => a,
+        _ => config.router.id,
+    };
+    let v6 = match local {
+        Some(IpAddr::V6(a)) => Some(a),
+        _ => config
+            .interfaces
+            .iter()
+            .flat_map(|i| i.addresses.iter())
+            .find_map(|a| match a.addr() {
+                IpAddr::V6(v) if !v.is_unicast_link_local() => Some(v),
+                _ => None,
+            }),
+    };
+    (Some(v4), v6)
+}

@@ -1,0 +1,210 @@
+//! Socket I/O for BGP: the listener, outgoing connects (with TCP-MD5 keys
+//! set before the SYN), and one reader and one writer task per connection.
+//! These tasks only move bytes; every decision is the speaker's.
+//!
+//! ```text
+//!   listener ──Accepted(stream)──┐
+//!   connect  ──Connected/Failed──┤
+//!   reader   ──Data/Closed───────┼──▶ events ──▶ speaker task
+//!   writer   ──Stalled/Progress──┘
+//!   speaker task ──Bytes──▶ writer (per connection, unbounded, in order)
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+use vcpe_bgp::speaker::ConnKey;
+
+use super::md5::set_md5_key;
+
+/// The BGP port.
+pub const BGP_PORT: u16 = 179;
+
+/// Bytes read per read call: one socket buffer's worth at a time, so the
+/// speaker handles a big table dump in small steps and its timers run in
+/// between.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// A write that has not completed after this long reports the connection
+/// stalled (RFC 9687: the speaker's send hold timer takes it from there).
+const STALL_AFTER: Duration = Duration::from_secs(2);
+
+/// What the I/O tasks tell the speaker task.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// The listener accepted a connection.
+    Accepted(TcpStream, SocketAddr),
+    /// An outgoing connection is up.
+    Connected(ConnKey, TcpStream),
+    /// An outgoing connection failed.
+    ConnectFailed(ConnKey, std::io::Error),
+    /// Bytes arrived.
+    Data(ConnKey, Vec<u8>),
+    /// The peer closed or reset the connection.
+    Closed(ConnKey),
+    /// A write is stuck.
+    Stalled(ConnKey),
+    /// The stuck write completed.
+    Progress(ConnKey),
+}
+
+/// Binds the BGP listener, with the MD5 key of every neighbor that has one.
+pub fn listen(addr: SocketAddr, keys: &[(IpAddr, Vec<u8>)]) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    for (peer, key) in keys {
+        // An IPv4 neighbor on a dual-stack IPv6 listener arrives as a
+        // v4-mapped address.
+        let peer = match (addr.is_ipv6(), peer) {
+            (true, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+            _ => *peer,
+        };
+        set_md5_key(&socket, peer, key)?;
+    }
+    socket.bind(addr)?;
+    socket.listen(64)
+}
+
+/// Accepts connections forever.
+pub async fn accept_loop(listener: TcpListener, events: mpsc::UnboundedSender<NetEvent>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, from)) => {
+                if events.send(NetEvent::Accepted(stream, from)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                warn!(error = %e, "BGP listener accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Connects to `addr`:179 (from `local`, with `key` if set) and reports.
+pub fn connect(
+    key: ConnKey,
+    addr: IpAddr,
+    local: Option<IpAddr>,
+    md5: Option<Vec<u8>>,
+    events: mpsc::UnboundedSender<NetEvent>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let r = async {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()?
+            } else {
+                TcpSocket::new_v6()?
+            };
+            if let Some(k) = &md5 {
+                set_md5_key(&socket, addr, k)?;
+            }
+            if let Some(l) = local {
+                socket.bind(SocketAddr::new(l, 0))?;
+            }
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                socket.connect(SocketAddr::new(addr, BGP_PORT)),
+            )
+            .await
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
+        }
+        .await;
+        let _ = events.send(match r {
+            Ok(s) => NetEvent::Connected(key, s),
+            Err(e) => NetEvent::ConnectFailed(key, e),
+        });
+    })
+}
+
+/// The I/O tasks of one connection.
+#[derive(Debug)]
+pub struct ConnTasks {
+    writer: mpsc::UnboundedSender<Bytes>,
+    reader: JoinHandle<()>,
+}
+
+impl ConnTasks {
+    /// Starts the reader and the writer of `stream`.
+    pub fn start(
+        key: ConnKey,
+        stream: TcpStream,
+        events: mpsc::UnboundedSender<NetEvent>,
+    ) -> ConnTasks {
+        let _ = stream.set_nodelay(true);
+        let (mut rd, mut wr) = stream.into_split();
+        let ev = events.clone();
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                match rd.read(&mut buf).await {
+                    Ok(0) | Err(_) => {
+                        let _ = ev.send(NetEvent::Closed(key));
+                        return;
+                    }
+                    Ok(n) => {
+                        if ev.send(NetEvent::Data(key, buf[..n].to_vec())).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        tokio::spawn(async move {
+            while let Some(bytes) = rx.recv().await {
+                let mut write = pin!(wr.write_all(&bytes));
+                let mut stalled = false;
+                let r = loop {
+                    tokio::select! {
+                        r = &mut write => break r,
+                        _ = tokio::time::sleep(STALL_AFTER), if !stalled => {
+                            stalled = true;
+                            let _ = events.send(NetEvent::Stalled(key));
+                        }
+                    }
+                };
+                if stalled {
+                    let _ = events.send(NetEvent::Progress(key));
+                }
+                if let Err(e) = r {
+                    debug!(error = %e, "BGP write failed");
+                    return;
+                }
+            }
+            // The speaker closed the connection: everything queued is
+            // written (a NOTIFICATION included); now say goodbye.
+            let _ = wr.shutdown().await;
+        });
+        ConnTasks { writer: tx, reader }
+    }
+
+    /// Queues bytes for writing.
+    pub fn write(&self, bytes: Bytes) {
+        let _ = self.writer.send(bytes);
+    }
+}
+
+impl Drop for ConnTasks {
+    fn drop(&mut self) {
+        // The writer ends by itself once its channel closes (after writing
+        // what is queued); the reader would wait for the peer forever.
+        self.reader.abort();
+    }
+}
+
+/// The live connections, by key.
+pub type Conns = HashMap<ConnKey, ConnTasks>;

@@ -1,0 +1,305 @@
+//! The BGP driver: a tokio task that owns the sans-IO
+//! [`vcpe_bgp::speaker::Speaker`] and moves bytes and time for it.
+//!
+//! ```text
+//!  control API ──Command──▶ ┌──────────────┐ ──BestChange batches──▶ FIB sink
+//!  io tasks ────NetEvent──▶ │ speaker task │ ──bytes──▶ io writers
+//!  timer (poll_timeout) ──▶ └──────────────┘ ──connect──▶ io::connect
+//! ```
+//!
+//! The task never blocks on route processing for long: each `NetEvent::Data`
+//! holds at most one socket read (64 KiB), so timers (keepalives of every
+//! session) are serviced between chunks of a big table dump.
+
+mod config;
+mod ifaddrs;
+mod io;
+mod md5;
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use anyhow::Context;
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+use vcpe_bgp::rib::{BestChange, LocalConfig, RouteView};
+use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
+use vcpe_config::Config;
+
+use io::{ConnTasks, Conns, NetEvent};
+
+/// Requests from the control API to the speaker task.
+#[derive(Debug)]
+pub enum Command {
+    /// Every neighbor's summary.
+    Summary(oneshot::Sender<Vec<NeighborSummary>>),
+    /// Every candidate path of `prefix`, or of every prefix if `None`.
+    Routes(Option<IpNet>, oneshot::Sender<Vec<(IpNet, Vec<RouteView>)>>),
+    /// Originate a prefix (a route added with `advertise`).
+    Originate(IpNet, Option<IpAddr>),
+    /// Stop originating a prefix.
+    Withdraw(IpNet),
+    /// `bgp enable ADDR`.
+    Enable(IpAddr, oneshot::Sender<bool>),
+    /// `bgp disable ADDR`.
+    Disable(IpAddr, oneshot::Sender<bool>),
+    /// `bgp refresh ADDR` (send ROUTE-REFRESH).
+    Refresh(IpAddr, oneshot::Sender<bool>),
+}
+
+/// The control side's handle on the BGP task.
+#[derive(Debug, Clone)]
+pub struct BgpHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl BgpHandle {
+    /// Sends a command; `false` if the BGP task is gone.
+    pub fn send(&self, c: Command) -> bool {
+        self.commands.send(c).is_ok()
+    }
+}
+
+/// Starts BGP for `config` (which must have a `[bgp]` section): binds the
+/// listener, originates the static routes with `advertise = true`, starts
+/// every neighbor. `fib` receives every batch of best-route changes.
+pub fn start(
+    config: &Config,
+    fib: impl FnMut(Vec<BestChange>) + Send + 'static,
+) -> anyhow::Result<BgpHandle> {
+    let bgp = config.bgp.as_ref().context("no [bgp] section")?;
+    let keys: Vec<(IpAddr, Vec<u8>)> = bgp
+        .neighbors
+        .iter()
+        .filter_map(|n| {
+            n.password
+                .as_ref()
+                .map(|p| (n.address, p.secret().to_vec()))
+        })
+        .collect();
+    let listener = io::listen(bgp.listen, &keys).with_context(|| {
+        format!(
+            "binding the BGP listener on {}; is another BGP daemon running? set [bgp] listen to \
+             another address",
+            bgp.listen
+        )
+    })?;
+    let now = Instant::now();
+    let mut speaker = Speaker::new(LocalConfig {
+        asn: config.router.asn,
+        router_id: config.router.id,
+    });
+    let mut local_addrs = Vec::new();
+    let ifaces = ifaddrs::interface_addresses();
+    for (i, n) in bgp.neighbors.iter().enumerate() {
+        let link = ifaddrs::link_addresses(&ifaces, n.address);
+        let id = speaker.add_neighbor(now, config::neighbor_config(config, n, i, link));
+        local_addrs.push((
+            id,
+            n.local_address,
+            n.password.as_ref().map(|p| p.secret().to_vec()),
+        ));
+    }
+    let mut originated = std::collections::BTreeSet::new();
+    for r in config.routes.iter().filter(|r| r.advertise) {
+        speaker.originate(now, r.prefix, r.next_hop);
+        originated.insert(r.prefix);
+    }
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    info!(listen = %bgp.listen, neighbors = bgp.neighbors.len(), "BGP speaker started");
+    tokio::spawn(io::accept_loop(listener, ev_tx.clone()));
+    let task = Task {
+        speaker,
+        conns: Conns::new(),
+        events_tx: ev_tx,
+        neighbors: local_addrs,
+        originated,
+        fib: Box::new(fib),
+    };
+    tokio::spawn(task.run(ev_rx, cmd_rx));
+    Ok(BgpHandle { commands: cmd_tx })
+}
+
+type NeighborIo = (vcpe_bgp::rib::PeerId, Option<IpAddr>, Option<Vec<u8>>);
+
+struct Task {
+    speaker: Speaker,
+    conns: Conns,
+    events_tx: mpsc::UnboundedSender<NetEvent>,
+    neighbors: Vec<NeighborIo>,
+    originated: std::collections::BTreeSet<IpNet>,
+    fib: Box<dyn FnMut(Vec<BestChange>) + Send>,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut events: mpsc::UnboundedReceiver<NetEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        self.act();
+        loop {
+            let deadline = self.speaker.poll_timeout();
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Some(ev) => self.net(ev),
+                    None => return,
+                },
+                cmd = commands.recv() => match cmd {
+                    Some(c) => self.command(c),
+                    None => {
+                        debug!("BGP command channel closed; speaker task ends");
+                        return;
+                    }
+                },
+                () = sleep => self.speaker.handle_timeout(Instant::now()),
+            }
+            self.act();
+        }
+    }
+
+    fn net(&mut self, ev: NetEvent) {
+        let now = Instant::now();
+        match ev {
+            NetEvent::Accepted(stream, from) => {
+                let ip = match from.ip() {
+                    IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+                    v4 => v4,
+                };
+                let Some(peer) = self.speaker.neighbor_by_addr(ip) else {
+                    debug!(%from, "BGP connection from an address that is not a configured neighbor; closed");
+                    return;
+                };
+                if let Some(key) = self.speaker.accept(now, peer) {
+                    let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
+                    self.conns.insert(key, tasks);
+                }
+            }
+            NetEvent::Connected(key, stream) => {
+                let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
+                self.conns.insert(key, tasks);
+                self.speaker.connected(now, key);
+            }
+            NetEvent::ConnectFailed(key, e) => {
+                debug!(peer = ?key.peer, error = %e, "BGP connect failed");
+                self.speaker.connect_failed(now, key);
+            }
+            NetEvent::Data(key, bytes) => self.speaker.received(now, key, &bytes),
+            NetEvent::Closed(key) => {
+                self.conns.remove(&key);
+                self.speaker.closed(now, key);
+            }
+            NetEvent::Stalled(key) => self.speaker.send_stalled(now, key),
+            NetEvent::Progress(key) => self.speaker.send_progress(now, key),
+        }
+    }
+
+    fn command(&mut self, c: Command) {
+        let now = Instant::now();
+        match c {
+            Command::Summary(reply) => {
+                let _ = reply.send(self.speaker.summaries(now));
+            }
+            Command::Routes(prefix, reply) => {
+                let rib = self.speaker.rib();
+                let rows = match prefix {
+                    Some(p) => vec![(p, rib.routes(p))],
+                    None => {
+                        // Every prefix some peer sent or we originate.
+                        let mut all = std::collections::BTreeSet::new();
+                        for s in self.speaker.summaries(now) {
+                            all.extend(rib.adj_in(s.id).into_iter().map(|r| r.prefix));
+                        }
+                        all.extend(self.originated.iter().copied());
+                        all.into_iter().map(|p| (p, rib.routes(p))).collect()
+                    }
+                };
+                let _ = reply.send(rows);
+            }
+            Command::Originate(p, nh) => {
+                self.originated.insert(p);
+                self.speaker.originate(now, p, nh);
+            }
+            Command::Withdraw(p) => {
+                self.originated.remove(&p);
+                self.speaker.withdraw_local(now, p);
+            }
+            Command::Enable(addr, reply) => {
+                let ok = self
+                    .speaker
+                    .neighbor_by_addr(addr)
+                    .is_some_and(|id| self.speaker.enable(now, id));
+                let _ = reply.send(ok);
+            }
+            Command::Disable(addr, reply) => {
+                let ok = self.speaker.neighbor_by_addr(addr).is_some_and(|id| {
+                    self.speaker.disable(
+                        now,
+                        id,
+                        Some("disabled by the operator (vcpectl bgp disable)"),
+                    )
+                });
+                let _ = reply.send(ok);
+            }
+            Command::Refresh(addr, reply) => {
+                let ok = self
+                    .speaker
+                    .neighbor_by_addr(addr)
+                    .is_some_and(|id| self.speaker.refresh(now, id));
+                let _ = reply.send(ok);
+            }
+        }
+    }
+
+    /// Carries out everything the speaker asked for, then hands the FIB
+    /// its changes.
+    fn act(&mut self) {
+        while let Some(a) = self.speaker.poll_action() {
+            match a {
+                Action::Connect { key, addr } => {
+                    let (local, md5) = self
+                        .neighbors
+                        .iter()
+                        .find(|n| n.0 == key.peer)
+                        .map(|n| (n.1, n.2.clone()))
+                        .unwrap_or_default();
+                    io::connect(key, addr, local, md5, self.events_tx.clone());
+                }
+                Action::Write { key, bytes } => match self.conns.get(&key) {
+                    Some(c) => c.write(bytes),
+                    None => debug!(?key, "write for a connection that is gone"),
+                },
+                Action::Close { key } => {
+                    self.conns.remove(&key);
+                }
+                Action::Up {
+                    addr,
+                    asn,
+                    hold_time,
+                    ..
+                } => info!(neighbor = %addr, asn, hold_time, "BGP session established"),
+                Action::Down {
+                    addr,
+                    reason,
+                    was_established: true,
+                    ..
+                } => warn!(neighbor = %addr, %reason, "BGP session down; its routes are withdrawn"),
+                Action::Down { addr, reason, .. } => {
+                    debug!(neighbor = %addr, %reason, "BGP session attempt failed")
+                }
+            }
+        }
+        let changes = self.speaker.take_fib_changes();
+        if !changes.is_empty() {
+            (self.fib)(changes);
+        }
+    }
+}
