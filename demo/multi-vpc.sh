@@ -31,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-in() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+at() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
 
 say "building vcped and vcpectl (release)"
 cargo build --release -q -p vcpe-daemon --bins
@@ -44,40 +44,40 @@ say "validating the three configs"
 
 say "building the topology (namespaces $P-*)"
 ip netns add "$P-inet"
-in inet ip link set lo up
-in inet ip link add inet0 type bridge
-in inet ip link set inet0 up
+at inet ip link set lo up
+at inet ip link add inet0 type bridge
+at inet ip link set inet0 up
 # vpc: number and its vxnets (third octet of 10.N.K.0/24)
 declare -A vxnets=([1]="1 2" [2]="1" [3]="1")
 for n in 1 2 3; do
     v="vpc0$n"
     ip netns add "$P-$v"
-    in "$v" ip link set lo up
-    in "$v" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+    at "$v" ip link set lo up
+    at "$v" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
     ip link add wan0 netns "$P-$v" type veth peer name "w$n" netns "$P-inet"
-    in inet ip link set "w$n" master inet0 up
-    in "$v" ip addr add "198.51.100.$n/24" dev wan0
-    in "$v" ip link set wan0 up
+    at inet ip link set "w$n" master inet0 up
+    at "$v" ip addr add "198.51.100.$n/24" dev wan0
+    at "$v" ip link set wan0 up
     for k in ${vxnets[$n]}; do
         vm="vm$n$k"
         ip netns add "$P-$vm"
-        in "$vm" ip link set lo up
+        at "$vm" ip link set lo up
         ip link add "eth$k" netns "$P-$v" type veth peer name eth0 netns "$P-$vm"
-        in "$v" ip addr add "10.$n.$k.1/24" dev "eth$k"
-        in "$v" ip -6 addr add "fd00:$n:$k::1/64" dev "eth$k" nodad
-        in "$v" ip link set "eth$k" up
-        in "$vm" ip addr add "10.$n.$k.10/24" dev eth0
-        in "$vm" ip -6 addr add "fd00:$n:$k::10/64" dev eth0 nodad
-        in "$vm" ip link set eth0 up
-        in "$vm" ip route add default via "10.$n.$k.1"
-        in "$vm" ip -6 route add default via "fd00:$n:$k::1"
+        at "$v" ip addr add "10.$n.$k.1/24" dev "eth$k"
+        at "$v" ip -6 addr add "fd00:$n:$k::1/64" dev "eth$k" nodad
+        at "$v" ip link set "eth$k" up
+        at "$vm" ip addr add "10.$n.$k.10/24" dev eth0
+        at "$vm" ip -6 addr add "fd00:$n:$k::10/64" dev eth0 nodad
+        at "$vm" ip link set eth0 up
+        at "$vm" ip route add default via "10.$n.$k.1"
+        at "$vm" ip -6 route add default via "fd00:$n:$k::1"
     done
 done
 
 say "starting one vcped per VPC"
 for n in 1 2 3; do
     v="vpc0$n"
-    in "$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
+    at "$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
     pids+=($!)
 done
 for n in 1 2 3; do
@@ -92,22 +92,24 @@ for n in 1 2 3; do
         exit 1
     fi
     # Until kernel route sync lands, route the other VPCs into vcpe0 by hand.
-    in "$v" ip route add 10.0.0.0/8 dev vcpe0
-    in "$v" ip -6 route add fd00::/16 dev vcpe0
+    at "$v" ip route add 10.0.0.0/8 dev vcpe0
+    at "$v" ip -6 route add fd00::/16 dev vcpe0
 done
 for v in vpc01 vpc02 vpc03; do
     echo "--- $v"
     "$vcpectl" --socket "$work/$v.sock" status
+    "$vcpectl" --socket "$work/$v.sock" bgp summary
 done
 
 say "inside VPC 01: vm11 -> vm12 (two vxnets served by one vCPE)"
-in vm11 ping -c 2 -i 0.2 -W 2 10.1.2.10
-in vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:1:2::10
+at vm11 ping -c 2 -i 0.2 -W 2 10.1.2.10
+at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:1:2::10
 
 say "across VPCs: vm11 -> vm21 goes into vcped of VPC 01"
-echo "(tunnels and BGP are not built yet: vcped has no route to 10.2.1.0/24 and says so with ICMP)"
-in vm11 ping -c 2 -i 0.2 -W 2 10.2.1.10 || true
-in vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:2:1::10 || true
+echo "(tunnels are not built yet, so the BGP sessions between the vCPEs, which run over"
+echo " the tunnels, stay down: vcped has no route to 10.2.1.0/24 and says so with ICMP)"
+at vm11 ping -c 2 -i 0.2 -W 2 10.2.1.10 || true
+at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:2:1::10 || true
 
 say "vcped counters of VPC 01"
 "$vcpectl" --socket "$work/vpc01.sock" stats
