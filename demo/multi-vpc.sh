@@ -24,9 +24,19 @@ work=$(mktemp -d /tmp/vcpe-demo.XXXXXX)
 pids=()
 cleanup() {
     set +e
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    local ns nspids
+    # The vcped processes (and anything else) inside our namespaces: the
+    # background jobs' pids are subshells, so ask the namespaces.
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do
+        nspids=$(ip netns pids "$ns")
+        [[ -n $nspids ]] && kill $nspids 2>/dev/null
+    done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do ip netns del "$ns"; done
+    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do
+        nspids=$(ip netns pids "$ns")
+        [[ -n $nspids ]] && kill -KILL $nspids 2>/dev/null
+        ip netns del "$ns"
+    done
     echo "== cleaned up (logs were in $work)"
 }
 trap cleanup EXIT
@@ -77,7 +87,7 @@ done
 say "starting one vcped per VPC"
 for n in 1 2 3; do
     v="vpc0$n"
-    at "$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
+    ip netns exec "$P-$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
     pids+=($!)
 done
 for n in 1 2 3; do
