@@ -6,7 +6,9 @@
 //!   (250 000 distinct sets).
 //!
 //! Timed with criterion: `ingest` (every `apply` plus `take_fib_changes`)
-//! and `export` (`take_exports` for the second peer). Memory is measured
+//! and `export` (`take_exports` for the second peer, then for the source
+//! peer, which gets nothing back but, like every established peer in the
+//! daemon, takes its queue so the change journal can be trimmed). Memory is measured
 //! once per profile with a counting global allocator and printed: live
 //! heap bytes per route after ingest and after export (change queues
 //! drained), and the peak during the run, excluding the input UPDATEs.
@@ -144,7 +146,9 @@ fn report(name: &str, ups: &Updates) {
     let t1 = Instant::now();
     let after_ingest = LIVE.load(Ordering::Relaxed) - base;
     let export = rib.take_exports(DST);
+    let back = rib.take_exports(SRC);
     let t2 = Instant::now();
+    assert!(back.is_empty(), "nothing goes back to the source");
     let groups = export.announce.len();
     let sent = export.announced_len();
     let peak = PEAK.load(Ordering::Relaxed) - base;
@@ -192,7 +196,8 @@ fn bench(c: &mut Criterion) {
                 },
                 |mut rib| {
                     let e = rib.take_exports(DST);
-                    (rib, e)
+                    let back = rib.take_exports(SRC);
+                    (rib, e, back)
                 },
                 BatchSize::PerIteration,
             )

@@ -31,6 +31,8 @@ const PREFIXES: [&str; 5] = [
 /// Peers that announce: (n, AS). 1 and 3 share a neighbor AS (MED
 /// compared), 4 is iBGP.
 const PEERS: [(u8, u32); 4] = [(1, 64501), (2, 64502), (3, 64501), (4, LOCAL_AS)];
+/// Untouched local routes originated first.
+const BACKGROUND: u32 = 64;
 /// The observer: eBGP, never announces, always up.
 const OBSERVER: (u8, u32) = (9, 64509);
 
@@ -199,9 +201,11 @@ impl Reference {
     }
 
     fn bests(&self) -> BTreeMap<IpNet, (RouteSource, PathAttributes)> {
-        PREFIXES
-            .iter()
-            .filter_map(|p| self.best(&net(p)).map(|b| (net(p), b)))
+        let prefixes: std::collections::BTreeSet<IpNet> =
+            self.paths.keys().map(|(p, _)| *p).collect();
+        prefixes
+            .into_iter()
+            .filter_map(|p| self.best(&p).map(|b| (p, b)))
             .collect()
     }
 }
@@ -213,6 +217,26 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         rib.add_peer(PeerId(u32::from(n)), peer_config(asn, n));
     }
     let observer = add_up(&mut rib, OBSERVER.0, peer_config(OBSERVER.1, OBSERVER.0));
+    // Background routes nobody touches: the table is large compared to the
+    // changes between takes, so the RIB reads changes from its journal
+    // (small windows) as well as by walking the table (large ones).
+    for i in 0..BACKGROUND {
+        let p = net(&format!("10.99.{i}.0/24"));
+        rib.originate(p, None);
+        reference.paths.insert(
+            (p, None),
+            RefPath {
+                attrs: PathAttributes {
+                    origin: Origin::Igp,
+                    as_path: AsPath::default(),
+                    next_hop: None,
+                    local_pref: Some(100),
+                    ..PathAttributes::default()
+                },
+                stale: false,
+            },
+        );
+    }
     let mut fib: BTreeMap<IpNet, (RouteSource, PathAttributes)> = BTreeMap::new();
     let mut adj_out: BTreeMap<IpNet, PathAttributes> = BTreeMap::new();
     let id = |i: usize| PeerId(u32::from(PEERS[i].0));

@@ -26,7 +26,12 @@ impl Rib {
     /// on an established peer restarts the dump. Unknown peers are ignored.
     pub fn peer_up(&mut self, id: PeerId, up: PeerUp) {
         let Some(slot) = self.slot(id) else { return };
-        let Rib { peers, cache, .. } = self;
+        let Rib {
+            peers,
+            cache,
+            journal,
+            ..
+        } = self;
         let Some(p) = peers.get_mut(slot as usize).and_then(Option::as_mut) else {
             return;
         };
@@ -37,6 +42,7 @@ impl Rib {
             full: true,
             empty: true,
             eor: up.families.clone(),
+            cursor: journal.next_seq(),
             ..OutState::default()
         };
         // Stale paths from before a graceful restart compete with the new
@@ -94,6 +100,8 @@ impl Rib {
             p.accepted = 0;
             p.stale = remaining;
         }
+        // This peer no longer holds back the journal.
+        self.trim_journal();
         self.maybe_sweep();
     }
 

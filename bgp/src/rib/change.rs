@@ -1,13 +1,12 @@
 //! One path change: update the table, and when the best path of the prefix
-//! changed, note it for the FIB feed and for every peer's pending exports
-//! (recording what each held before, so changes coalesce).
-
-use std::sync::Arc;
+//! changed, record it in the journal and keep, for each consumer (FIB
+//! feed, peers) seeing its first change of the prefix since its last take,
+//! what it held then, so changes coalesce.
 
 use ipnet::IpNet;
 
 use super::export::record_old;
-use super::loc_rib::{Delta, Path};
+use super::loc_rib::{Delta, Path, same_best};
 use super::{Rib, candidate_info};
 
 impl Rib {
@@ -20,21 +19,24 @@ impl Rib {
             cache,
             interner,
             local,
-            fib_dirty,
+            journal,
+            fib_cursor,
+            fib_held,
             ..
         } = self;
         let info = |s: u32| candidate_info(peers, s);
-        let mut delta = table.update(prefix, src, new, &info);
+        let mut delta = table.update(prefix, src, new, &info, journal.hint());
         if delta.best_changed {
-            // The new best's attributes are fetched from the table only if
-            // a transform is not cached yet.
-            let fetch = || table.get(&prefix).map(|ps| ps.best().attrs.clone());
-            let now = delta.now;
+            let before = delta.stamp_before;
             record_old(
-                peers, cache, interner, local.asn, prefix, &delta.old, now, &fetch,
+                peers, cache, interner, local.asn, prefix, &delta.old, before,
             );
-            let old = delta.old.take();
-            fib_dirty.insert_if_absent(prefix, || old);
+            if let (Some(old), true) = (delta.old.take(), before < *fib_cursor) {
+                fib_held.insert(prefix, old);
+            }
+            if delta.journal {
+                journal.push(prefix);
+            }
         }
         delta
     }
@@ -51,24 +53,25 @@ impl Rib {
             cache,
             interner,
             local,
-            fib_dirty,
+            journal,
+            fib_cursor,
+            fib_held,
             ..
         } = self;
         let info = |s: u32| candidate_info(peers, s);
-        let changed = match prefix {
-            IpNet::V4(n) => table.map.v4.get_mut(&n).map(|ps| ps.reselect(&info)),
-            IpNet::V6(n) => table.map.v6.get_mut(&n).map(|ps| ps.reselect(&info)),
-        };
-        if changed.is_none() {
-            return;
-        }
+        table.reselect(&prefix, &info);
         let now = table.best_key(&prefix);
         let old = Some(old);
-        if !super::loc_rib::same_best(&old, &now) {
-            let new = now.as_ref().map(|(s, a)| (*s, Arc::as_ptr(a) as usize));
-            let fetch = || now.as_ref().map(|(_, a)| a.clone());
-            record_old(peers, cache, interner, local.asn, prefix, &old, new, &fetch);
-            fib_dirty.insert_if_absent(prefix, || old);
+        if same_best(&old, &now) {
+            return;
+        }
+        let (before, push) = table.stamp(&prefix, journal.hint());
+        record_old(peers, cache, interner, local.asn, prefix, &old, before);
+        if let (Some(old), true) = (old, before < *fib_cursor) {
+            fib_held.insert(prefix, old);
+        }
+        if push {
+            journal.push(prefix);
         }
     }
 }

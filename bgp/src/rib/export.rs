@@ -29,7 +29,8 @@ use ipnet::IpNet;
 
 use super::hash::FastMap;
 use super::intern::{ClassId, Interner, TransformCache};
-use super::loc_rib::{BestKey, LOCAL, PrefixMap};
+use super::journal::for_each_changed;
+use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap};
 use super::peer::{OutState, Peer, Session};
 use super::{PeerId, Rib};
 use crate::model::{AddrFamily, PathAttributes};
@@ -138,31 +139,10 @@ pub(crate) fn export_attrs(
     cache.get(interner, asn, attrs, class)
 }
 
-/// The address of the outgoing attributes for one prefix (`None`: not
-/// sent), from the incoming attributes' address, without taking a
-/// reference count; `fetch` gives the attributes on a cache miss.
-#[allow(clippy::too_many_arguments)]
-fn export_addr(
-    cache: &mut TransformCache,
-    interner: &mut Interner,
-    asn: u32,
-    t: &Target<'_>,
-    prefix: &IpNet,
-    best: Option<(u32, usize)>,
-    src_ebgp: Option<bool>,
-    fetch: &dyn Fn() -> Option<Arc<PathAttributes>>,
-) -> Option<usize> {
-    let (src, addr) = best?;
-    let class = decide(t, prefix, src, src_ebgp)?;
-    cache.get_addr(interner, asn, addr, class, fetch)
-}
-
-/// The best path of `prefix` changed from `old` to `new`: for every peer
-/// whose export changes and that has nothing pending for the prefix yet,
-/// record what it held. (A peer whose export is unchanged needs nothing:
-/// for a prefix not pending, what the peer holds is by definition the
-/// export of the current best path.)
-#[allow(clippy::too_many_arguments)]
+/// The best path of `prefix` changed from `old`; the entry's stamp was
+/// `stamp_before`. Every peer for which this is the first change of the
+/// prefix since its last take, and that held a route for it, gets that
+/// route kept.
 pub(crate) fn record_old(
     peers: &mut [Option<Peer>],
     cache: &mut TransformCache,
@@ -170,11 +150,13 @@ pub(crate) fn record_old(
     asn: u32,
     prefix: IpNet,
     old: &Option<BestKey>,
-    new: Option<(u32, usize)>,
-    fetch_new: &dyn Fn() -> Option<Arc<PathAttributes>>,
+    stamp_before: u64,
 ) {
-    let old_src_ebgp = old.as_ref().and_then(|(s, _)| src_ebgp(peers, *s));
-    let new_src_ebgp = new.and_then(|(s, _)| src_ebgp(peers, s));
+    // No best route before: nobody held anything.
+    let Some((old_src, old_attrs)) = old else {
+        return;
+    };
+    let old_src_ebgp = src_ebgp(peers, *old_src);
     for (slot, p) in peers.iter_mut().enumerate() {
         let Some(Peer {
             ebgp,
@@ -186,7 +168,7 @@ pub(crate) fn record_old(
         else {
             continue;
         };
-        if !out.recording() || session.classes(&prefix).is_none() {
+        if !out.recording() || stamp_before >= out.cursor {
             continue;
         }
         let t = Target {
@@ -195,22 +177,10 @@ pub(crate) fn record_old(
             session,
             policy: &config.export,
         };
-        out.pending.insert_with(prefix, || {
-            let ob = old.as_ref().map(|(s, a)| (*s, a));
-            let was = export_attrs(cache, interner, asn, &t, &prefix, ob, old_src_ebgp);
-            let now = export_addr(
-                cache,
-                interner,
-                asn,
-                &t,
-                &prefix,
-                new,
-                new_src_ebgp,
-                fetch_new,
-            );
-            let was_addr = was.as_ref().map(|a| Arc::as_ptr(a) as usize);
-            (was_addr != now).then_some(was)
-        });
+        let best = Some((*old_src, old_attrs));
+        if let Some(held) = export_attrs(cache, interner, asn, &t, &prefix, best, old_src_ebgp) {
+            out.held.insert(prefix, held);
+        }
     }
 }
 
@@ -256,6 +226,7 @@ impl Rib {
             cache,
             interner,
             local,
+            journal,
             ..
         } = self;
         let asn = local.asn;
@@ -277,9 +248,12 @@ impl Rib {
         let mut g = Grouper::default();
         let mut withdraw = Vec::new();
         let mut advertised = out.advertised;
-        let current = |cache: &mut TransformCache, interner: &mut Interner, prefix: &IpNet| {
-            let paths = table.get(prefix)?;
-            let b = paths.best();
+        let mut held = out.held;
+        let current = |cache: &mut TransformCache,
+                       interner: &mut Interner,
+                       prefix: &IpNet,
+                       paths: Option<&Paths>| {
+            let b = paths?.best();
             let se = src_ebgp(peers, b.src);
             export_attrs(
                 cache,
@@ -293,26 +267,33 @@ impl Rib {
         };
         if out.full {
             advertised = 0;
-            for (prefix, paths) in table.map.iter() {
+            for (prefix, paths) in table.iter() {
                 if t.session.classes(&prefix).is_none() {
                     continue;
                 }
-                let b = paths.best();
-                let se = src_ebgp(peers, b.src);
-                let best = Some((b.src, &b.attrs));
-                if let Some(a) = export_attrs(cache, interner, asn, &t, &prefix, best, se) {
+                if let Some(a) = current(cache, interner, &prefix, Some(paths)) {
                     g.add(a, prefix);
                     advertised += 1;
                 }
             }
-            for (prefix, old) in out.pending.into_entries() {
-                if old.is_some() && current(cache, interner, &prefix).is_none() {
-                    withdraw.push(prefix);
-                }
+            if !out.empty && !held.is_empty() {
+                // What the peer held and may no longer have.
+                for_each_changed(table, journal, out.cursor, |prefix, paths| {
+                    if held.remove(&prefix).is_some()
+                        && current(cache, interner, &prefix, paths).is_none()
+                    {
+                        withdraw.push(prefix);
+                    }
+                });
             }
         } else {
-            for (prefix, old) in out.pending.into_entries() {
-                let new = current(cache, interner, &prefix);
+            let has_held = !held.is_empty();
+            for_each_changed(table, journal, out.cursor, |prefix, paths| {
+                if t.session.classes(&prefix).is_none() {
+                    return;
+                }
+                let old = if has_held { held.remove(&prefix) } else { None };
+                let new = current(cache, interner, &prefix, paths);
                 match (old, new) {
                     (Some(o), Some(n)) if Arc::ptr_eq(&o, &n) => {}
                     (old, Some(n)) => {
@@ -327,22 +308,25 @@ impl Rib {
                     }
                     (None, None) => {}
                 }
-            }
+            });
         }
         let export = Export {
             announce: g.announce,
             withdraw,
             end_of_rib: out.eor,
         };
+        let cursor = self.journal.take();
         if let Some(p) = self.peer_mut(slot) {
             p.out = OutState {
-                pending: PrefixMap::default(),
+                held: PrefixMap::default(),
+                cursor,
                 full: false,
                 empty: false,
                 eor: Vec::new(),
                 advertised,
             };
         }
+        self.trim_journal();
         self.maybe_sweep();
         export
     }

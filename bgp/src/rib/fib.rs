@@ -7,8 +7,10 @@ use std::sync::Arc;
 use ipnet::IpNet;
 
 use super::best_path::{Candidate, Reason, compare, select};
+use super::journal::for_each_changed;
 use super::loc_rib::Paths;
-use super::{BestRoute, Rib, candidate_info};
+use super::peer::Peer;
+use super::{BestRoute, Rib, candidate_info, source_of};
 
 /// One change of a prefix's best route.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,63 +53,84 @@ impl Rib {
     /// a prefix whose best route went away and came back unchanged (same
     /// source, same attributes) yields nothing.
     pub fn take_fib_changes(&mut self) -> Vec<BestChange> {
-        let dirty = self.fib_dirty.take();
-        let mut changes = Vec::with_capacity(dirty.len());
-        for (prefix, old) in dirty.into_entries() {
-            let entry = self.table.get(&prefix);
-            let now = entry.map(|ps| ps.best());
+        let Rib {
+            table,
+            journal,
+            fib_cursor,
+            fib_held,
+            peers,
+            ..
+        } = self;
+        let mut held = std::mem::take(fib_held);
+        let has_held = !held.is_empty();
+        let mut changes = Vec::new();
+        for_each_changed(table, journal, *fib_cursor, |prefix, paths| {
+            let old = if has_held { held.remove(&prefix) } else { None };
+            let now = paths.map(|ps| ps.best());
             let unchanged = match (&old, now) {
                 (None, None) => true,
                 (Some((s, a)), Some(b)) => *s == b.src && Arc::ptr_eq(a, &b.attrs),
                 _ => false,
             };
             if unchanged {
-                continue;
+                return;
             }
-            let route = entry.map(|ps| self.best_route(ps));
+            let route = paths.map(|ps| best_route_of(peers, ps));
             changes.push(match (old, route) {
                 (None, Some(route)) => BestChange::Add { prefix, route },
                 (Some(_), Some(route)) => BestChange::Replace { prefix, route },
                 (_, None) => BestChange::Remove { prefix },
             });
-        }
+        });
+        *fib_cursor = journal.take();
+        self.trim_journal();
         changes
     }
 
     /// The best route of an entry, with why it beat the runner-up.
     pub(crate) fn best_route(&self, paths: &Paths) -> BestRoute {
-        let best = paths.best();
-        BestRoute {
-            next_hop: best.attrs.next_hop,
-            source: self.source_of(best.src),
-            attrs: best.attrs.clone(),
-            reason: self.win_reason(paths),
-        }
+        best_route_of(&self.peers, paths)
     }
 
     /// Why the best path of an entry beat the runner-up.
     pub(crate) fn win_reason(&self, paths: &Paths) -> Reason {
-        let all = paths.as_slice();
-        if all.len() < 2 {
-            return Reason::OnlyPath;
-        }
-        let cands: Vec<(Candidate<'_>, u64)> = all
-            .iter()
-            .map(|p| {
-                let (source, key) = candidate_info(&self.peers, p.src);
-                (
-                    Candidate {
-                        attrs: &p.attrs,
-                        source,
-                    },
-                    key,
-                )
-            })
-            .collect();
-        let rest = &cands[1..];
-        let runner = select(rest).map_or(0, |i| i + 1);
-        let (ord, reason) = compare(&cands[0].0, &cands[runner].0);
-        debug_assert_ne!(ord, Ordering::Greater, "best path lost to the runner-up");
-        reason
+        win_reason_of(&self.peers, paths)
     }
+}
+
+/// The best route of an entry, with why it beat the runner-up.
+fn best_route_of(peers: &[Option<Peer>], paths: &Paths) -> BestRoute {
+    let best = paths.best();
+    BestRoute {
+        next_hop: best.attrs.next_hop,
+        source: source_of(peers, best.src),
+        attrs: best.attrs.clone(),
+        reason: win_reason_of(peers, paths),
+    }
+}
+
+/// Why the best path of an entry beat the runner-up.
+fn win_reason_of(peers: &[Option<Peer>], paths: &Paths) -> Reason {
+    let all = paths.as_slice();
+    if all.len() < 2 {
+        return Reason::OnlyPath;
+    }
+    let cands: Vec<(Candidate<'_>, u64)> = all
+        .iter()
+        .map(|p| {
+            let (source, key) = candidate_info(peers, p.src);
+            (
+                Candidate {
+                    attrs: &p.attrs,
+                    source,
+                },
+                key,
+            )
+        })
+        .collect();
+    let rest = &cands[1..];
+    let runner = select(rest).map_or(0, |i| i + 1);
+    let (ord, reason) = compare(&cands[0].0, &cands[runner].0);
+    debug_assert_ne!(ord, Ordering::Greater, "best path lost to the runner-up");
+    reason
 }

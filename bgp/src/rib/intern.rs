@@ -209,31 +209,6 @@ impl TransformCache {
         out
     }
 
-    /// Like [`TransformCache::get`], by the incoming attributes' address,
-    /// and giving only the address of the outgoing ones: no reference
-    /// count is taken on a hit. `fetch` gives the attributes on a miss.
-    pub(crate) fn get_addr(
-        &mut self,
-        interner: &mut Interner,
-        asn: u32,
-        addr: usize,
-        class: ClassId,
-        fetch: &dyn Fn() -> Option<Arc<PathAttributes>>,
-    ) -> Option<usize> {
-        let out_addr =
-            |o: &Option<Arc<PathAttributes>>| o.as_ref().map(|o| Arc::as_ptr(o) as usize);
-        if let Some((a, c, out)) = &self.last {
-            if *a == addr && *c == class {
-                return out_addr(out);
-            }
-        }
-        if let Some((_, out)) = self.map.get(&(addr, class)) {
-            return out_addr(out);
-        }
-        let attrs = fetch()?;
-        out_addr(&self.get(interner, asn, &attrs, class))
-    }
-
     /// The cached result, without computing it (`None`: not cached).
     pub(crate) fn peek(
         &self,

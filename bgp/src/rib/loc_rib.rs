@@ -5,16 +5,18 @@
 //! Storage is compact: IPv4 and IPv6 prefixes in separate hash maps keyed
 //! by `Ipv4Net` / `Ipv6Net`; a path is 16 bytes (interned attributes, a
 //! source slot, a stale flag); the common single-path entry is inline (16
-//! bytes, no allocation), several paths go to one boxed `Vec`.
+//! bytes, no allocation), several paths go to one boxed `Vec`; with the
+//! journal stamp an entry is 24 bytes, 32 per IPv4 table slot.
 
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use ipnet::IpNet;
 
 use super::best_path::{self, Candidate, CandidateSource};
 use super::hash::FastMap;
+pub(crate) use super::prefix_map::PrefixMap;
 use crate::model::PathAttributes;
 
 /// The source slot of locally originated paths.
@@ -160,6 +162,18 @@ fn candidate<'p>(
     )
 }
 
+/// One table entry: the paths, and the journal stamp (the sequence number
+/// of the prefix's last journal record, [`super::journal`]). An entry
+/// without paths is a tombstone, kept until every consumer has seen the
+/// removal.
+#[derive(Debug, Clone)]
+pub(crate) struct TableEntry {
+    /// The paths, best first; `None` for a tombstone.
+    pub(crate) paths: Option<Paths>,
+    /// Sequence number of the last journal record (0: none).
+    pub(crate) stamp: u64,
+}
+
 /// What a table update did.
 #[derive(Debug)]
 pub(crate) struct Delta {
@@ -167,42 +181,90 @@ pub(crate) struct Delta {
     pub(crate) best_changed: bool,
     /// When it changed: the previous best path (`None`: there was none).
     pub(crate) old: Option<BestKey>,
-    /// When it changed: the new best path's source and attributes'
-    /// address (`None`: no path left).
-    pub(crate) now: Option<(u32, usize)>,
     /// The path of that source that was there before: `Some(its stale
     /// flag)`.
     pub(crate) previous: Option<bool>,
+    /// The entry's stamp before the update.
+    pub(crate) stamp_before: u64,
+    /// The change must be appended to the journal (the entry's stamp was
+    /// set to `next_seq`).
+    pub(crate) journal: bool,
+    /// Live prefixes added (+1) or removed (-1).
+    pub(crate) live: i8,
+}
+
+impl Delta {
+    fn unchanged(previous: Option<bool>, stamp: u64) -> Delta {
+        Delta {
+            best_changed: false,
+            old: None,
+            previous,
+            stamp_before: stamp,
+            journal: false,
+            live: 0,
+        }
+    }
 }
 
 /// Set (`Some`) or remove (`None`) the path of `src` for `key`, reselect,
-/// and report whether the best path changed. Reference counts are touched
-/// only where ownership really moves (each atomic operation is a fence that
-/// would serialize the cache misses of consecutive prefixes).
+/// and report whether the best path changed. On a change the entry is
+/// stamped with `next_seq` when the journal must record it (its stamp is
+/// older than `last_take`). Reference counts are touched only where
+/// ownership moves (atomics are fences that serialize cache misses).
 fn update<K: Hash + Eq>(
-    map: &mut FastMap<K, Paths>,
+    map: &mut FastMap<K, TableEntry>,
     key: K,
     src: u32,
     new: Option<Path>,
     info: &dyn Fn(u32) -> (CandidateSource, u64),
+    (last_take, next_seq): (u64, u64),
 ) -> Delta {
+    let stamped = |stamp: u64| {
+        if stamp < last_take {
+            (next_seq, true)
+        } else {
+            (stamp, false)
+        }
+    };
     match map.entry(key) {
         Entry::Vacant(e) => {
-            let now = new
-                .as_ref()
-                .map(|p| (p.src, Arc::as_ptr(&p.attrs) as usize));
-            if let Some(p) = new {
-                e.insert(Paths::One(p));
-            }
+            let Some(p) = new else {
+                return Delta::unchanged(None, 0);
+            };
+            let (stamp, journal) = stamped(0);
+            e.insert(TableEntry {
+                paths: Some(Paths::One(p)),
+                stamp,
+            });
             Delta {
-                best_changed: now.is_some(),
+                best_changed: true,
                 old: None,
-                now,
                 previous: None,
+                stamp_before: 0,
+                journal,
+                live: 1,
             }
         }
         Entry::Occupied(mut e) => {
-            let paths = e.get_mut();
+            let entry = e.get_mut();
+            let stamp_before = entry.stamp;
+            let Some(paths) = entry.paths.as_mut() else {
+                // A tombstone: revived by an announcement.
+                let Some(p) = new else {
+                    return Delta::unchanged(None, stamp_before);
+                };
+                entry.paths = Some(Paths::One(p));
+                let (stamp, journal) = stamped(stamp_before);
+                entry.stamp = stamp;
+                return Delta {
+                    best_changed: true,
+                    old: None,
+                    previous: None,
+                    stamp_before,
+                    journal,
+                    live: 1,
+                };
+            };
             let (old_src, old_ptr) = {
                 let b = paths.best();
                 (b.src, Arc::as_ptr(&b.attrs))
@@ -211,14 +273,21 @@ fn update<K: Hash + Eq>(
                 Some(p) => paths.upsert(p),
                 None => {
                     let (removed, empty) = paths.remove(src);
+                    if removed.is_none() {
+                        return Delta::unchanged(None, stamp_before);
+                    }
                     if empty {
-                        e.remove();
+                        entry.paths = None;
+                        let (stamp, journal) = stamped(stamp_before);
+                        entry.stamp = stamp;
                         let previous = removed.as_ref().map(|p| p.stale);
                         return Delta {
                             best_changed: true,
                             old: removed.map(|p| (p.src, p.attrs)),
-                            now: None,
                             previous,
+                            stamp_before,
+                            journal,
+                            live: -1,
                         };
                     }
                     removed
@@ -227,140 +296,121 @@ fn update<K: Hash + Eq>(
             paths.reselect(info);
             let b = paths.best();
             let changed = b.src != old_src || Arc::as_ptr(&b.attrs) != old_ptr;
-            let now = Some((b.src, Arc::as_ptr(&b.attrs) as usize));
             let stale = previous.as_ref().map(|p| p.stale);
-            let old = if !changed {
-                None
-            } else {
-                match previous {
-                    // The replaced or removed path was the best: move it.
-                    Some(p) if p.src == old_src && Arc::as_ptr(&p.attrs) == old_ptr => {
-                        Some((p.src, p.attrs))
-                    }
-                    _ => paths.get(old_src).map(|p| (p.src, p.attrs.clone())),
+            if !changed {
+                return Delta::unchanged(stale, stamp_before);
+            }
+            let old = match previous {
+                // The replaced or removed path was the best: move it.
+                Some(p) if p.src == old_src && Arc::as_ptr(&p.attrs) == old_ptr => {
+                    Some((p.src, p.attrs))
                 }
+                _ => paths.get(old_src).map(|p| (p.src, p.attrs.clone())),
             };
+            let (stamp, journal) = stamped(stamp_before);
+            entry.stamp = stamp;
             Delta {
-                best_changed: changed,
+                best_changed: true,
                 old,
-                now,
                 previous: stale,
+                stamp_before,
+                journal,
+                live: 0,
             }
         }
-    }
-}
-
-/// A map with separate IPv4 and IPv6 halves, addressed by `IpNet`.
-#[derive(Debug)]
-pub(crate) struct PrefixMap<V> {
-    pub(crate) v4: FastMap<Ipv4Net, V>,
-    pub(crate) v6: FastMap<Ipv6Net, V>,
-}
-
-impl<V> Default for PrefixMap<V> {
-    fn default() -> Self {
-        PrefixMap {
-            v4: FastMap::default(),
-            v6: FastMap::default(),
-        }
-    }
-}
-
-impl<V> PrefixMap<V> {
-    /// The value for `p`.
-    pub(crate) fn get(&self, p: &IpNet) -> Option<&V> {
-        match p {
-            IpNet::V4(n) => self.v4.get(n),
-            IpNet::V6(n) => self.v6.get(n),
-        }
-    }
-
-    /// Unless `p` already has a value, insert what `f` returns, if any.
-    pub(crate) fn insert_with(&mut self, p: IpNet, f: impl FnOnce() -> Option<V>) {
-        match p {
-            IpNet::V4(n) => {
-                if let Entry::Vacant(e) = self.v4.entry(n) {
-                    if let Some(v) = f() {
-                        e.insert(v);
-                    }
-                }
-            }
-            IpNet::V6(n) => {
-                if let Entry::Vacant(e) = self.v6.entry(n) {
-                    if let Some(v) = f() {
-                        e.insert(v);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Insert `f()` under `p` unless `p` already has a value.
-    pub(crate) fn insert_if_absent(&mut self, p: IpNet, f: impl FnOnce() -> V) {
-        self.insert_with(p, || Some(f()));
-    }
-
-    /// Number of entries.
-    pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-
-    /// Take everything out, leaving an empty map that holds no memory.
-    pub(crate) fn take(&mut self) -> PrefixMap<V> {
-        std::mem::take(self)
-    }
-
-    /// Every entry by value, IPv4 first. Iterating a map in its own order
-    /// visits the table (same keys, same hasher) nearly sequentially.
-    pub(crate) fn into_entries(self) -> impl Iterator<Item = (IpNet, V)> {
-        self.v4
-            .into_iter()
-            .map(|(k, v)| (IpNet::V4(k), v))
-            .chain(self.v6.into_iter().map(|(k, v)| (IpNet::V6(k), v)))
-    }
-
-    /// Every entry, IPv4 first.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &V)> + '_ {
-        self.v4
-            .iter()
-            .map(|(k, v)| (IpNet::V4(*k), v))
-            .chain(self.v6.iter().map(|(k, v)| (IpNet::V6(*k), v)))
     }
 }
 
 /// The route table.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
-    pub(crate) map: PrefixMap<Paths>,
+    /// Entries, tombstones included.
+    pub(crate) map: PrefixMap<TableEntry>,
     /// Total number of paths (all prefixes).
     pub(crate) paths: usize,
+    /// Live (non-tombstone) IPv4 entries.
+    pub(crate) live_v4: usize,
+    /// Live (non-tombstone) IPv6 entries.
+    pub(crate) live_v6: usize,
 }
 
 impl Table {
-    /// Set or remove the path of `src` for `prefix` (see [`update`]).
+    /// Set or remove the path of `src` for `prefix` (see [`update`]);
+    /// `journal` is (last take, next sequence number).
     pub(crate) fn update(
         &mut self,
         prefix: IpNet,
         src: u32,
         new: Option<Path>,
         info: &dyn Fn(u32) -> (CandidateSource, u64),
+        journal: (u64, u64),
     ) -> Delta {
         let adding = new.is_some();
         let d = match prefix {
-            IpNet::V4(n) => update(&mut self.map.v4, n, src, new, info),
-            IpNet::V6(n) => update(&mut self.map.v6, n, src, new, info),
+            IpNet::V4(n) => update(&mut self.map.v4, n, src, new, info, journal),
+            IpNet::V6(n) => update(&mut self.map.v6, n, src, new, info, journal),
         };
         match (adding, d.previous.is_some()) {
             (true, false) => self.paths += 1,
             (false, true) => self.paths -= 1,
             _ => {}
         }
+        let live = match prefix {
+            IpNet::V4(_) => &mut self.live_v4,
+            IpNet::V6(_) => &mut self.live_v6,
+        };
+        match d.live {
+            1 => *live += 1,
+            -1 => *live -= 1,
+            _ => {}
+        }
         d
     }
 
-    /// The entry of `prefix`.
+    /// The paths of `prefix` (`None` also for a tombstone).
     pub(crate) fn get(&self, prefix: &IpNet) -> Option<&Paths> {
+        self.map.get(prefix).and_then(|e| e.paths.as_ref())
+    }
+
+    /// The raw entry of `prefix` (tombstones included).
+    pub(crate) fn entry(&self, prefix: &IpNet) -> Option<&TableEntry> {
         self.map.get(prefix)
+    }
+
+    /// Remove a tombstone whose last journal record is `seq` (or older).
+    pub(crate) fn drop_tombstone(&mut self, prefix: &IpNet, seq: u64) {
+        let dead = |e: &TableEntry| e.paths.is_none() && e.stamp <= seq;
+        match prefix {
+            IpNet::V4(n) => {
+                if self.map.v4.get(n).is_some_and(dead) {
+                    self.map.v4.remove(n);
+                }
+            }
+            IpNet::V6(n) => {
+                if self.map.v6.get(n).is_some_and(dead) {
+                    self.map.v6.remove(n);
+                }
+            }
+        }
+    }
+
+    /// Remove every tombstone whose last journal record is before `seq`.
+    pub(crate) fn drop_tombstones_before(&mut self, seq: u64) {
+        let keep = |e: &mut TableEntry| e.paths.is_some() || e.stamp >= seq;
+        self.map.v4.retain(|_, e| keep(e));
+        self.map.v6.retain(|_, e| keep(e));
+    }
+
+    /// Number of live prefixes.
+    pub(crate) fn len(&self) -> usize {
+        self.live_v4 + self.live_v6
+    }
+
+    /// Every live entry, IPv4 first.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (IpNet, &Paths)> + '_ {
+        self.map
+            .iter()
+            .filter_map(|(n, e)| e.paths.as_ref().map(|ps| (n, ps)))
     }
 
     /// The best path's key for `prefix`.
@@ -368,24 +418,55 @@ impl Table {
         self.get(prefix).map(Paths::best_key)
     }
 
+    /// Recompute the best path of `prefix`.
+    pub(crate) fn reselect(
+        &mut self,
+        prefix: &IpNet,
+        info: &dyn Fn(u32) -> (CandidateSource, u64),
+    ) {
+        let e = match prefix {
+            IpNet::V4(n) => self.map.v4.get_mut(n),
+            IpNet::V6(n) => self.map.v6.get_mut(n),
+        };
+        if let Some(ps) = e.and_then(|e| e.paths.as_mut()) {
+            ps.reselect(info);
+        }
+    }
+
+    /// Stamp `prefix` for the journal as [`update`] does; whether it must
+    /// be appended.
+    pub(crate) fn stamp(
+        &mut self,
+        prefix: &IpNet,
+        (last_take, next_seq): (u64, u64),
+    ) -> (u64, bool) {
+        let e = match prefix {
+            IpNet::V4(n) => self.map.v4.get_mut(n),
+            IpNet::V6(n) => self.map.v6.get_mut(n),
+        };
+        let Some(e) = e else { return (0, false) };
+        let before = e.stamp;
+        if before < last_take {
+            e.stamp = next_seq;
+            (before, true)
+        } else {
+            (before, false)
+        }
+    }
+
     /// Prefixes that have a path from `src` matching `pred`.
     pub(crate) fn prefixes_of(&self, src: u32, pred: impl Fn(&IpNet, &Path) -> bool) -> Vec<IpNet> {
-        self.map
-            .iter()
+        self.iter()
             .filter_map(|(n, ps)| ps.get(src).filter(|p| pred(&n, p)).map(|_| n))
             .collect()
     }
 
     /// Apply `f` to every path from `src`.
     pub(crate) fn for_each_path_mut(&mut self, src: u32, mut f: impl FnMut(&IpNet, &mut Path)) {
-        for (n, ps) in self.map.v4.iter_mut() {
-            let n = IpNet::V4(*n);
-            for p in ps.paths_mut().iter_mut().filter(|p| p.src == src) {
-                f(&n, p);
-            }
-        }
-        for (n, ps) in self.map.v6.iter_mut() {
-            let n = IpNet::V6(*n);
+        let v4 = self.map.v4.iter_mut().map(|(n, e)| (IpNet::V4(*n), e));
+        let v6 = self.map.v6.iter_mut().map(|(n, e)| (IpNet::V6(*n), e));
+        for (n, e) in v4.chain(v6) {
+            let Some(ps) = e.paths.as_mut() else { continue };
             for p in ps.paths_mut().iter_mut().filter(|p| p.src == src) {
                 f(&n, p);
             }

@@ -20,7 +20,9 @@
 //! | `adj_in.rs`    | applying UPDATEs, sessions going down, graceful restart   |
 //! | `local.rs`     | locally originated routes                                 |
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
+//! | `journal.rs`   | the change journal and the consumers' cursors             |
 //! | `hash.rs`      | the fast seeded hasher of the tables                      |
+//! | `prefix_map.rs`| maps keyed by prefix (IPv4 and IPv6 halves)              |
 //! | `export.rs`    | export rules, per-peer pending changes, [`Export`]        |
 //! | `fib.rs`       | [`BestChange`] feed                                       |
 //! | `view.rs`      | inspection for the CLI                                    |
@@ -32,9 +34,9 @@
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
-//! implicit: once a peer's changes have been taken, what it holds is by
-//! definition the export of the current best path, so only pending
-//! changes (the value the peer held before) are stored per peer.
+//! implicit: for a prefix unchanged since a peer's last take, what it holds
+//! is by definition the export of the current best path; for changed ones
+//! (see [`journal`]) the value it held is stored when it held one.
 
 mod adj_in;
 mod best_path;
@@ -43,10 +45,12 @@ mod export;
 mod fib;
 mod hash;
 mod intern;
+mod journal;
 mod loc_rib;
 mod local;
 mod peer;
 mod policy;
+mod prefix_map;
 mod view;
 
 #[cfg(test)]
@@ -68,6 +72,7 @@ pub use view::{AdjRoute, RibCounts, RouteView};
 use crate::model::{AddrFamily, PathAttributes};
 use hash::FastMap;
 use intern::{Interner, TransformCache};
+use journal::Journal;
 use loc_rib::{BestKey, LOCAL, PrefixMap, Table};
 use peer::Peer;
 
@@ -198,9 +203,13 @@ pub struct Rib {
     /// Peers by slot (a slot is the source id stored in each path).
     peers: Vec<Option<Peer>>,
     slots: FastMap<PeerId, u32>,
-    /// Best path per prefix as of the last `take_fib_changes`, for the
-    /// prefixes that changed since.
-    fib_dirty: PrefixMap<Option<BestKey>>,
+    /// The change journal (pending changes of every consumer).
+    journal: Journal,
+    /// The FIB feed's journal cursor.
+    fib_cursor: u64,
+    /// For prefixes changed since the last `take_fib_changes` that had a
+    /// best route then: that route.
+    fib_held: PrefixMap<BestKey>,
     local_routes: usize,
 }
 
@@ -214,7 +223,9 @@ impl Rib {
             cache: TransformCache::default(),
             peers: Vec::new(),
             slots: FastMap::default(),
-            fib_dirty: PrefixMap::default(),
+            journal: Journal::default(),
+            fib_cursor: 1,
+            fib_held: PrefixMap::default(),
             local_routes: 0,
         }
     }
@@ -268,10 +279,19 @@ impl Rib {
 
     /// The public source of a slot.
     fn source_of(&self, src: u32) -> RouteSource {
-        match self.peer(src) {
-            Some(p) if src != LOCAL => RouteSource::Peer(p.id),
-            _ => RouteSource::Local,
-        }
+        source_of(&self.peers, src)
+    }
+
+    /// Drop the journal records every consumer has taken.
+    fn trim_journal(&mut self) {
+        let min = self
+            .peers
+            .iter()
+            .flatten()
+            .filter(|p| p.session.is_some() && p.out.recording())
+            .map(|p| p.out.cursor)
+            .fold(self.fib_cursor, u64::min);
+        self.journal.trim(min, &mut self.table);
     }
 
     /// Sweep unused interned attributes when the interner has doubled.
@@ -280,6 +300,14 @@ impl Rib {
             self.cache.clear();
             self.interner.sweep();
         }
+    }
+}
+
+/// The public source of a slot.
+fn source_of(peers: &[Option<Peer>], src: u32) -> RouteSource {
+    match peers.get(src as usize).and_then(Option::as_ref) {
+        Some(p) if src != LOCAL => RouteSource::Peer(p.id),
+        _ => RouteSource::Local,
     }
 }
 

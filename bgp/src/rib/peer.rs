@@ -111,9 +111,11 @@ impl Session {
 /// Pending Adj-RIB-Out changes of one peer.
 #[derive(Debug, Default)]
 pub(crate) struct OutState {
-    /// For each prefix whose export may have changed since the last
-    /// `take_exports`: what the peer held then (`None`: nothing).
-    pub(crate) pending: PrefixMap<Option<Arc<PathAttributes>>>,
+    /// For prefixes changed since the last `take_exports` (journal records
+    /// at or after `cursor`) that the peer held then: what it held.
+    pub(crate) held: PrefixMap<Arc<PathAttributes>>,
+    /// The peer's journal cursor.
+    pub(crate) cursor: u64,
     /// The next `take_exports` walks the whole table (initial dump or
     /// route refresh).
     pub(crate) full: bool,
@@ -127,7 +129,7 @@ pub(crate) struct OutState {
 }
 
 impl OutState {
-    /// Whether changes must be recorded in `pending`.
+    /// Whether changes must be tracked (held values, journal cursor).
     pub(crate) fn recording(&self) -> bool {
         !self.empty
     }
@@ -171,7 +173,7 @@ impl Peer {
     }
 
     /// The counters for the CLI.
-    pub(crate) fn counts(&self) -> PeerCounts {
+    pub(crate) fn counts(&self, pending_out: u64) -> PeerCounts {
         let filtered = self.filtered.len() as u64;
         PeerCounts {
             established: self.session.is_some(),
@@ -180,7 +182,7 @@ impl Peer {
             filtered,
             stale: self.stale,
             advertised: self.out.advertised,
-            pending_out: self.out.pending.len() as u64,
+            pending_out,
             looped_total: self.looped_total,
         }
     }
@@ -203,7 +205,8 @@ pub struct PeerCounts {
     /// Prefixes the peer holds from us, as of the last
     /// [`super::Rib::take_exports`].
     pub advertised: u64,
-    /// Prefixes with a change pending towards the peer.
+    /// Changes queued towards the peer (journal records since its last
+    /// take; a prefix changed in several rounds may count more than once).
     pub pending_out: u64,
     /// Announced prefixes ignored for an AS loop, since the peer was added.
     pub looped_total: u64,

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use ipnet::Ipv4Net;
 
 use super::best_path::CandidateSource;
-use super::loc_rib::{Path, Paths};
+use super::loc_rib::{Path, Paths, TableEntry};
 use crate::model::PathAttributes;
 
 #[test]
 fn storage_is_compact() {
     assert_eq!(std::mem::size_of::<Path>(), 16);
     assert_eq!(std::mem::size_of::<Paths>(), 16);
-    // One IPv4 table slot: key and inline path.
-    assert_eq!(std::mem::size_of::<(Ipv4Net, Paths)>(), 24);
+    // A table entry: paths (tombstone = None) and the journal stamp.
+    assert_eq!(std::mem::size_of::<TableEntry>(), 24);
+    // One IPv4 table slot: key and entry.
+    assert_eq!(std::mem::size_of::<(Ipv4Net, TableEntry)>(), 32);
 }
 
 fn path(src: u32, med: u32) -> Path {
@@ -47,4 +49,46 @@ fn reselect_puts_best_first() {
     v2.reselect(&info);
     // Empty AS paths: same (internal) neighbor AS, so MED decides.
     assert_eq!(v2.best().src, 2);
+}
+
+#[test]
+fn journal_and_tombstones_are_trimmed_once_everyone_took() {
+    use super::{LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
+    use crate::model::AddrFamily;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut rib = Rib::new(LocalConfig {
+        asn: 65000,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+    });
+    let mut cfg = PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    cfg.local_addr_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
+    let p = PeerId(1);
+    rib.add_peer(p, cfg);
+    rib.peer_up(
+        p,
+        PeerUp {
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            families: vec![AddrFamily::IPV4_UNICAST],
+            four_octet_as: true,
+        },
+    );
+    rib.take_exports(p);
+    let n: ipnet::IpNet = "10.1.0.0/16".parse().expect("prefix");
+    rib.originate(n, None);
+    rib.withdraw_local(n);
+    // A tombstone and a record wait for the FIB feed and the peer.
+    assert_eq!(rib.table.map.len(), 1);
+    assert_eq!(rib.table.len(), 0);
+    rib.take_fib_changes();
+    assert_eq!(rib.counts().journal, 1, "the peer has not taken yet");
+    rib.take_exports(p);
+    assert_eq!(rib.counts().journal, 0);
+    assert_eq!(rib.table.map.len(), 0, "tombstone dropped");
+    // A peer going down no longer holds the journal back.
+    rib.originate(n, None);
+    rib.take_fib_changes();
+    assert_eq!(rib.counts().journal, 1);
+    rib.peer_down(p);
+    assert_eq!(rib.counts().journal, 0);
 }

@@ -66,6 +66,8 @@ pub struct RibCounts {
     pub attr_sets: u64,
     /// Cached outgoing transforms.
     pub transforms: u64,
+    /// Change-journal records not yet taken by every consumer.
+    pub journal: u64,
 }
 
 impl Rib {
@@ -127,11 +129,13 @@ impl Rib {
         let hit = match addr {
             IpAddr::V4(a) => (0..=32u8).rev().find_map(|len| {
                 let n = Ipv4Net::new(a, len).ok()?.trunc();
-                self.table.map.v4.get(&n).map(|ps| (IpNet::V4(n), ps))
+                let n = IpNet::V4(n);
+                self.table.get(&n).map(|ps| (n, ps))
             }),
             IpAddr::V6(a) => (0..=128u8).rev().find_map(|len| {
                 let n = Ipv6Net::new(a, len).ok()?.trunc();
-                self.table.map.v6.get(&n).map(|ps| (IpNet::V6(n), ps))
+                let n = IpNet::V6(n);
+                self.table.get(&n).map(|ps| (n, ps))
             }),
         };
         hit.map(|(n, ps)| (n, self.best_route(ps)))
@@ -145,7 +149,6 @@ impl Rib {
         };
         let mut v: Vec<AdjRoute> = self
             .table
-            .map
             .iter()
             .filter_map(|(prefix, ps)| {
                 ps.get(slot).map(|p| AdjRoute {
@@ -174,35 +177,27 @@ impl Rib {
         if peer.out.empty {
             return Vec::new();
         }
-        let pending = &peer.out.pending;
+        let out = &peer.out;
         let mut v = Vec::new();
-        for (prefix, ps) in self.table.map.iter() {
-            let held = match pending.get(&prefix) {
-                Some(old) => old.clone(),
-                None => {
+        for (prefix, e) in self.table.map.iter() {
+            let held = if e.stamp >= out.cursor {
+                // Changed since the last take: what it held then, if any.
+                out.held.get(&prefix).cloned()
+            } else {
+                e.paths.as_ref().and_then(|ps| {
                     let b = ps.best();
                     let se = src_ebgp(&self.peers, b.src);
-                    decide(&t, &prefix, b.src, se).and_then(|class| {
-                        self.cache.peek(&b.attrs, class).unwrap_or_else(|| {
-                            let c = self.cache.class(class)?;
-                            transform(&b.attrs, self.local.asn, c).map(Arc::new)
-                        })
+                    let class = decide(&t, &prefix, b.src, se)?;
+                    self.cache.peek(&b.attrs, class).unwrap_or_else(|| {
+                        let c = self.cache.class(class)?;
+                        transform(&b.attrs, self.local.asn, c).map(Arc::new)
                     })
-                }
+                })
             };
             if let Some(attrs) = held {
                 v.push(AdjRoute {
                     prefix,
                     attrs,
-                    stale: false,
-                });
-            }
-        }
-        for (prefix, old) in pending.iter() {
-            if let (Some(attrs), false) = (old, self.table.get(&prefix).is_some()) {
-                v.push(AdjRoute {
-                    prefix,
-                    attrs: attrs.clone(),
                     stale: false,
                 });
             }
@@ -213,22 +208,29 @@ impl Rib {
 
     /// Counters of peer `id`.
     pub fn peer_counts(&self, id: PeerId) -> Option<PeerCounts> {
-        self.slot(id).and_then(|s| self.peer(s)).map(|p| p.counts())
+        let p = self.slot(id).and_then(|s| self.peer(s))?;
+        let pending = if p.session.is_some() && p.out.recording() {
+            self.journal.window_len(p.out.cursor)
+        } else {
+            0
+        };
+        Some(p.counts(pending))
     }
 
     /// Totals.
     pub fn counts(&self) -> RibCounts {
         let peers = self.peers.iter().flatten();
         RibCounts {
-            prefixes: self.table.map.len() as u64,
-            prefixes_v4: self.table.map.v4.len() as u64,
-            prefixes_v6: self.table.map.v6.len() as u64,
+            prefixes: self.table.len() as u64,
+            prefixes_v4: self.table.live_v4 as u64,
+            prefixes_v6: self.table.live_v6 as u64,
             paths: self.table.paths as u64,
             local_routes: self.local_routes as u64,
             peers: peers.clone().count() as u64,
             established: peers.filter(|p| p.session.is_some()).count() as u64,
             attr_sets: self.interner.len() as u64,
             transforms: self.cache.len() as u64,
+            journal: self.journal.len() as u64,
         }
     }
 }
