@@ -1,0 +1,492 @@
+//! The two ends of the BGP benchmark (`bench/bgp.sh`): a feeder that
+//! announces N IPv4 /24 prefixes over one session as fast as TCP takes
+//! them, and a sink that counts the prefixes a device under test passes on.
+//!
+//! ```text
+//! bgp_feed feed --connect ADDR --local-as AS --peer-as AS --router-id ID
+//!               --prefixes N [--profile packed|spread] [--next-hop IP]
+//! bgp_feed sink (--connect ADDR | --listen ADDR) --local-as AS --peer-as AS
+//!               --router-id ID --expect N
+//! common:       [--port 179] [--hold 240] [--wait SECS] [--base 16.0.0.0]
+//! ```
+//!
+//! The feeder establishes the session (OPEN with 4-octet AS and IPv4
+//! unicast, hold time 240), then encodes every UPDATE into one buffer
+//! *before* starting the clock, prints `{"t_first_update_ns": ...}` (UNIX
+//! time in ns) and writes the buffer and an End-of-RIB. Profiles: `packed`
+//! puts as many prefixes as fit 4096 octets (about 1000) under one shared
+//! attribute set; `spread` sends 4 prefixes per UPDATE, each UPDATE with
+//! its own AS path (`PEER_AS 4200000000+i`). It then keeps the session up
+//! (a KEEPALIVE every 30 s) until killed.
+//!
+//! The sink establishes its session, decodes every UPDATE with the crate's
+//! codec ([`decode`] + [`routes`]), marks each announced /24 of the feed
+//! range in a bitmap, and when all N distinct prefixes have arrived prints
+//! `{"t_last_prefix_ns": ...}` and exits 0.
+//!
+//! Both print JSON lines on stdout (`"event"` says which) and diagnostics
+//! on stderr; a connection refused or closed before the session is up is
+//! retried for `--wait` seconds (BIRD drops connections for a moment after
+//! start), anything after that (a NOTIFICATION, EOF) exits 1.
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use ipnet::{IpNet, Ipv4Net};
+use vcpe_bgp::model::{
+    AS_TRANS, AddrFamily, AsPath, Capability, Message, Open, Origin, ParamLayout, PathAttributes,
+    Update,
+};
+use vcpe_bgp::wire::{Ctx, HEADER_LEN, build_updates, decode, end_of_rib, frame_len, routes};
+
+const USAGE: &str = "usage:
+  bgp_feed feed --connect ADDR --local-as AS --peer-as AS --router-id ID --prefixes N
+                [--profile packed|spread] [--next-hop IP]
+  bgp_feed sink (--connect ADDR | --listen ADDR) --local-as AS --peer-as AS --router-id ID
+                --expect N
+  common: [--port 179] [--hold 240] [--wait SECS] [--base 16.0.0.0]";
+
+/// Prefixes per UPDATE in the `spread` profile.
+const SPREAD: usize = 4;
+/// The first private 4-octet AS (RFC 6996): the `spread` AS paths.
+const PRIVATE_AS4: u32 = 4_200_000_000;
+/// How often we send a KEEPALIVE (hold time 240 s negotiated).
+const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
+
+type Result<T> = std::result::Result<T, String>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Feed,
+    Sink,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Profile {
+    Packed,
+    Spread,
+}
+
+#[derive(Debug)]
+struct Args {
+    mode: Mode,
+    connect: Option<IpAddr>,
+    listen: Option<IpAddr>,
+    port: u16,
+    local_as: u32,
+    peer_as: u32,
+    router_id: Ipv4Addr,
+    hold: u16,
+    wait: Duration,
+    base: Ipv4Addr,
+    count: u32,
+    profile: Profile,
+    next_hop: Option<Ipv4Addr>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let mode = match it.next().as_deref() {
+        Some("feed") => Mode::Feed,
+        Some("sink") => Mode::Sink,
+        Some("-h" | "--help") | None => return Err(USAGE.to_owned()),
+        Some(other) => return Err(format!("unknown mode {other:?}\n{USAGE}")),
+    };
+    let mut a = Args {
+        mode,
+        connect: None,
+        listen: None,
+        port: 179,
+        local_as: 0,
+        peer_as: 0,
+        router_id: Ipv4Addr::UNSPECIFIED,
+        hold: 240,
+        wait: Duration::from_secs(60),
+        base: Ipv4Addr::new(16, 0, 0, 0),
+        count: 0,
+        profile: Profile::Packed,
+        next_hop: None,
+    };
+    while let Some(flag) = it.next() {
+        let value = it
+            .next()
+            .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
+        let bad = |e: &dyn std::fmt::Display| format!("{flag} {value:?}: {e}");
+        match flag.as_str() {
+            "--connect" => a.connect = Some(value.parse().map_err(|e| bad(&e))?),
+            "--listen" => a.listen = Some(value.parse().map_err(|e| bad(&e))?),
+            "--port" => a.port = value.parse().map_err(|e| bad(&e))?,
+            "--local-as" => a.local_as = value.parse().map_err(|e| bad(&e))?,
+            "--peer-as" => a.peer_as = value.parse().map_err(|e| bad(&e))?,
+            "--router-id" => a.router_id = value.parse().map_err(|e| bad(&e))?,
+            "--hold" => a.hold = value.parse().map_err(|e| bad(&e))?,
+            "--wait" => a.wait = Duration::from_secs(value.parse().map_err(|e| bad(&e))?),
+            "--base" => a.base = value.parse().map_err(|e| bad(&e))?,
+            "--prefixes" | "--expect" => a.count = value.parse().map_err(|e| bad(&e))?,
+            "--next-hop" => a.next_hop = Some(value.parse().map_err(|e| bad(&e))?),
+            "--profile" => {
+                a.profile = match value.as_str() {
+                    "packed" => Profile::Packed,
+                    "spread" => Profile::Spread,
+                    _ => return Err(bad(&"want packed or spread")),
+                }
+            }
+            _ => return Err(format!("unknown option {flag}\n{USAGE}")),
+        }
+    }
+    if a.local_as == 0 || a.peer_as == 0 || a.router_id.is_unspecified() {
+        return Err(format!(
+            "--local-as, --peer-as and --router-id are required\n{USAGE}"
+        ));
+    }
+    if a.connect.is_some() == a.listen.is_some() || (a.mode == Mode::Feed && a.listen.is_some()) {
+        return Err(format!(
+            "give exactly one of --connect and --listen (feed: --connect)\n{USAGE}"
+        ));
+    }
+    if a.count == 0 {
+        return Err(format!("--prefixes / --expect must be at least 1\n{USAGE}"));
+    }
+    // The feed range must stay inside IPv4: base + count /24s.
+    if u64::from(u32::from(a.base)) + (u64::from(a.count) << 8) > 1 << 32 {
+        return Err(format!(
+            "{} /24s from {} run past 255.255.255.0",
+            a.count, a.base
+        ));
+    }
+    Ok(a)
+}
+
+fn unix_ns() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+fn keepalive_bytes() -> BytesMut {
+    let mut out = BytesMut::new();
+    Message::Keepalive
+        .encode(&Ctx::default(), &mut out)
+        .expect("a KEEPALIVE always encodes");
+    out
+}
+
+/// A framed reader of BGP messages on a stream.
+struct Reader {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("buffered", &(self.end - self.start))
+            .finish()
+    }
+}
+
+impl Reader {
+    fn new(stream: TcpStream) -> Reader {
+        Reader {
+            stream,
+            buf: vec![0; 1 << 20],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next whole message (header included), or an error on EOF or a
+    /// framing error.
+    fn next(&mut self, ctx: &Ctx) -> Result<&[u8]> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            if let Some(len) = frame_len(avail, ctx).map_err(|e| format!("framing: {e}"))? {
+                if avail.len() >= len {
+                    let at = self.start;
+                    self.start += len;
+                    return Ok(&self.buf[at..at + len]);
+                }
+            }
+            if self.start == self.end {
+                self.start = 0;
+                self.end = 0;
+            } else if self.buf.len() - self.end < 65536 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            let n = self
+                .stream
+                .read(&mut self.buf[self.end..])
+                .map_err(|e| format!("read: {e}"))?;
+            if n == 0 {
+                return Err("the peer closed the connection".to_owned());
+            }
+            self.end += n;
+        }
+    }
+}
+
+/// Connects (or accepts) and runs the OPEN/KEEPALIVE exchange; retries
+/// what fails before the session is up until `args.wait` has passed.
+fn establish(args: &Args) -> Result<(Reader, TcpStream, Ctx)> {
+    let deadline = Instant::now() + args.wait;
+    let listener = match args.listen {
+        Some(ip) => {
+            let l = TcpListener::bind(SocketAddr::new(ip, args.port))
+                .map_err(|e| format!("bind {ip}:{}: {e}", args.port))?;
+            Some(l)
+        }
+        None => None,
+    };
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        let stream = match (&listener, args.connect) {
+            (Some(l), _) => l.accept().map(|(s, _)| s),
+            (None, Some(ip)) => {
+                TcpStream::connect_timeout(&SocketAddr::new(ip, args.port), Duration::from_secs(5))
+            }
+            (None, None) => unreachable!("checked in parse_args"),
+        };
+        let r = stream
+            .map_err(|e| format!("connect: {e}"))
+            .and_then(|s| handshake(args, s));
+        match r {
+            Ok(x) => {
+                eprintln!("bgp_feed: session up after {attempts} attempt(s)");
+                return Ok(x);
+            }
+            Err(e) if Instant::now() < deadline => {
+                if attempts == 1 || attempts % 10 == 0 {
+                    eprintln!("bgp_feed: {e}; retrying");
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => return Err(format!("no session after {attempts} attempts: {e}")),
+        }
+    }
+}
+
+fn handshake(args: &Args, stream: TcpStream) -> Result<(Reader, TcpStream, Ctx)> {
+    let io = |e: std::io::Error| format!("socket: {e}");
+    stream.set_nodelay(true).map_err(io)?;
+    let mut writer = stream.try_clone().map_err(io)?;
+    let open = Open {
+        version: 4,
+        my_as: u16::try_from(args.local_as).unwrap_or(AS_TRANS),
+        hold_time: args.hold,
+        bgp_id: args.router_id,
+        capabilities: vec![
+            Capability::Multiprotocol(AddrFamily::IPV4_UNICAST),
+            Capability::FourOctetAs(args.local_as),
+        ],
+        layout: ParamLayout::Single,
+        other_params: Vec::new(),
+    };
+    let mut out = BytesMut::new();
+    Message::Open(open)
+        .encode(&Ctx::default(), &mut out)
+        .map_err(|e| format!("encoding OPEN: {e}"))?;
+    writer.write_all(&out).map_err(io)?;
+    let mut reader = Reader::new(stream);
+    let mut ctx = Ctx::default();
+    let mut got_open = false;
+    loop {
+        let msg = reader.next(&ctx)?;
+        match decode(msg, &ctx).map_err(|e| format!("decoding: {e}"))?.0 {
+            Message::Open(o) if !got_open => {
+                if o.asn() != args.peer_as {
+                    return Err(format!(
+                        "the peer is AS {}, expected {}",
+                        o.asn(),
+                        args.peer_as
+                    ));
+                }
+                ctx.four_octet_as = o.four_octet_as().is_some();
+                got_open = true;
+                writer.write_all(&keepalive_bytes()).map_err(io)?;
+            }
+            Message::Keepalive if got_open => return Ok((reader, writer, ctx)),
+            Message::Notification(n) => {
+                return Err(format!(
+                    "NOTIFICATION during the handshake: {}",
+                    n.describe()
+                ));
+            }
+            m => return Err(format!("unexpected {} during the handshake", m.name())),
+        }
+    }
+}
+
+/// Sends a KEEPALIVE every [`KEEPALIVE_EVERY`] on `writer`, forever.
+fn keepalives(mut writer: TcpStream) {
+    let k = keepalive_bytes();
+    loop {
+        std::thread::sleep(KEEPALIVE_EVERY);
+        if writer.write_all(&k).is_err() {
+            return;
+        }
+    }
+}
+
+fn prefix(base: Ipv4Addr, i: u32) -> IpNet {
+    let addr = Ipv4Addr::from(u32::from(base) + (i << 8));
+    IpNet::V4(Ipv4Net::new(addr, 24).expect("24 is a valid length"))
+}
+
+/// Every UPDATE of the feed, End-of-RIB last, encoded back to back.
+fn encode_feed(args: &Args, ctx: &Ctx, next_hop: Ipv4Addr) -> Result<(BytesMut, usize)> {
+    let prefixes: Vec<IpNet> = (0..args.count).map(|i| prefix(args.base, i)).collect();
+    let base_attrs = PathAttributes {
+        origin: Origin::Igp,
+        as_path: AsPath::sequence(vec![args.local_as]),
+        next_hop: Some(IpAddr::V4(next_hop)),
+        ..PathAttributes::default()
+    };
+    let mut updates: Vec<Update> = Vec::new();
+    match args.profile {
+        Profile::Packed => build_updates(&base_attrs, &prefixes, ctx, &mut updates),
+        Profile::Spread => {
+            for (i, chunk) in prefixes.chunks(SPREAD).enumerate() {
+                let attrs = PathAttributes {
+                    as_path: AsPath::sequence(vec![args.local_as, PRIVATE_AS4 + i as u32]),
+                    ..base_attrs.clone()
+                };
+                build_updates(&attrs, chunk, ctx, &mut updates);
+            }
+        }
+    }
+    let n = updates.len();
+    updates.push(end_of_rib(AddrFamily::IPV4_UNICAST));
+    let mut out = BytesMut::with_capacity(n * 64 + (args.count as usize) * 4);
+    for u in &updates {
+        u.encode(ctx, &mut out)
+            .map_err(|e| format!("encoding an UPDATE: {e}"))?;
+    }
+    Ok((out, n))
+}
+
+fn feed(args: &Args) -> Result<()> {
+    let (mut reader, mut writer, ctx) = establish(args)?;
+    let next_hop = match (args.next_hop, writer.local_addr().map(|a| a.ip())) {
+        (Some(nh), _) => nh,
+        (None, Ok(IpAddr::V4(a))) => a,
+        (None, other) => return Err(format!("give --next-hop (local address {other:?})")),
+    };
+    println!(r#"{{"event":"established","t_ns":{}}}"#, unix_ns());
+    // Discard whatever the peer sends (keepalives, its own routes) so it
+    // never blocks on us; a NOTIFICATION or EOF ends the run.
+    std::thread::spawn(move || {
+        loop {
+            match reader.next(&ctx) {
+                Ok(m) if m.get(HEADER_LEN - 1) == Some(&3) => {
+                    let why = decode(m, &ctx).map(|(m, _)| m);
+                    eprintln!("bgp_feed feed: the peer sent a NOTIFICATION: {why:?}");
+                    std::process::exit(1);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("bgp_feed feed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let (bytes, updates) = encode_feed(args, &ctx, next_hop)?;
+    let encode_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let _ = std::io::stdout().flush();
+    let t_first = unix_ns();
+    println!(
+        r#"{{"event":"feeding","t_first_update_ns":{t_first},"prefixes":{},"updates":{updates},"bytes":{},"encode_ms":{encode_ms:.1}}}"#,
+        args.count,
+        bytes.len()
+    );
+    writer
+        .write_all(&bytes)
+        .map_err(|e| format!("writing the feed: {e}"))?;
+    let t_done = unix_ns();
+    println!(
+        r#"{{"event":"written","t_written_ns":{t_done},"write_s":{:.3}}}"#,
+        (t_done - t_first) as f64 / 1e9
+    );
+    let _ = std::io::stdout().flush();
+    keepalives(writer);
+    Err("the connection failed while idle".to_owned())
+}
+
+fn sink(args: &Args) -> Result<()> {
+    let (mut reader, writer, ctx) = establish(args)?;
+    println!(r#"{{"event":"established","t_ns":{}}}"#, unix_ns());
+    let _ = std::io::stdout().flush();
+    std::thread::spawn(move || keepalives(writer));
+    let base = u32::from(args.base);
+    let n = args.count;
+    let mut seen = vec![0u64; (n as usize).div_ceil(64)];
+    let mut count = 0u32;
+    let (mut updates, mut announced, mut other) = (0u64, 0u64, 0u64);
+    let mut t_first_rx = None;
+    loop {
+        let msg = reader.next(&ctx)?;
+        let (m, issues) = decode(msg, &ctx).map_err(|e| format!("decoding: {e}"))?;
+        let u = match m {
+            Message::Update(u) => u,
+            Message::Keepalive => continue,
+            Message::Notification(n) => {
+                return Err(format!("the peer sent a NOTIFICATION: {}", n.describe()));
+            }
+            _ => continue,
+        };
+        updates += 1;
+        for r in routes(&u, &issues) {
+            for p in &r.announced {
+                announced += 1;
+                let IpNet::V4(v4) = p else {
+                    other += 1;
+                    continue;
+                };
+                let off = u32::from(v4.network()).wrapping_sub(base);
+                let i = off >> 8;
+                if v4.prefix_len() != 24 || off & 0xff != 0 || i >= n {
+                    other += 1;
+                    continue;
+                }
+                t_first_rx.get_or_insert_with(unix_ns);
+                let (w, b) = ((i / 64) as usize, 1u64 << (i % 64));
+                if seen[w] & b == 0 {
+                    seen[w] |= b;
+                    count += 1;
+                }
+            }
+        }
+        if count == n {
+            let t_last = unix_ns();
+            println!(
+                r#"{{"event":"done","t_last_prefix_ns":{t_last},"t_first_rx_ns":{},"prefixes":{n},"updates":{updates},"announced":{announced},"other":{other}}}"#,
+                t_first_rx.unwrap_or(t_last)
+            );
+            let _ = std::io::stdout().flush();
+            return Ok(());
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let r = parse_args().and_then(|a| match a.mode {
+        Mode::Feed => feed(&a),
+        Mode::Sink => sink(&a),
+    });
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bgp_feed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
