@@ -334,7 +334,7 @@ fn tcp_md5_session_with_bird() -> Result<()> {
     std::fs::write(&key, "s3cret-md5\n")?;
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let extra = format!("password_file = \"{}\"", key.display());
-    let (vcped, bird, bns) = vcped_and_bird(&lab, &extra, Some("s3cret-md5"))?;
+    let (vcped, bird, _bns) = vcped_and_bird(&lab, &extra, Some("s3cret-md5"))?;
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
@@ -344,7 +344,6 @@ fn tcp_md5_session_with_bird() -> Result<()> {
         // here the keys match and BIRD says so in its protocol details.
         let details = bird.birdc("show protocols all")?;
         ensure!(details.contains("Established"), "{details}");
-        let _ = &bns;
         Ok(())
     })();
     if r.is_err() {

@@ -241,7 +241,7 @@ fn garbage_on_the_wire_gets_a_notification_and_the_session_drops() {
     let mut p = Pair::new();
     p.advance(Duration::from_secs(1));
     assert!(p.established());
-    let (ak, bk) = p.links[0];
+    let (_, bk) = p.links[0];
     p.b.received(p.now, bk, &[0u8; 19]);
     // b answers with NOTIFICATION 1/1 (connection not synchronized).
     let mut notified = false;
@@ -254,7 +254,6 @@ fn garbage_on_the_wire_gets_a_notification_and_the_session_drops() {
         }
     }
     assert!(notified);
-    let _ = ak;
     assert_ne!(p.b.summaries(p.now)[0].state, "Established");
 }
 

@@ -48,12 +48,11 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         id: n.id,
         addr: n.addr,
         asn: n.asn,
-        state: if n.disabled {
-            format!("Idle (admin)/{}", n.fsm.state())
-        } else {
-            n.fsm.state().to_string()
-        }
-        .replace("Idle (admin)/Idle", "Idle (admin)"),
+        state: match (n.disabled, n.fsm.state()) {
+            (true, crate::fsm::State::Idle) => "Idle (admin)".to_owned(),
+            (true, s) => format!("Idle (admin)/{s}"),
+            (false, s) => s.to_string(),
+        },
         since_secs: n.since.map(|t| now.saturating_duration_since(t).as_secs()),
         hold_time: n.fsm.negotiated().map(|x| x.hold_time),
         received: counts.as_ref().map_or(0, |c| c.received),
