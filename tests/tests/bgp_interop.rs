@@ -184,6 +184,7 @@ fn peer_spec(i: u8, asn: u32, v4: &str, v6: &str, dir: &Path) -> PeerSpec {
         originate: vec![v4.to_owned(), v6.to_owned()],
         v6_next_hop: Some(format!("fd00:99::{i}")),
         dir: dir.to_owned(),
+        graceful_restart: false,
     }
 }
 
@@ -306,9 +307,18 @@ fn vcped_peers_with_bird_gobgp_frr_and_openbgpd() -> Result<()> {
     result
 }
 
-/// One vcped and one BIRD on a veth pair; `extra` goes into vcped's
-/// neighbor block, `password` into BIRD's.
-fn vcped_and_bird(lab: &Lab, extra: &str, password: Option<&str>) -> Result<(Vcped, Bird, Netns)> {
+/// BIRD's side of [`vcped_and_bird`]: AS 65001 at 10.99.0.1, originating
+/// 10.201.0.0/24 and fd00:201::/48.
+fn bird_spec(lab: &Lab, password: Option<&str>) -> PeerSpec {
+    let mut spec = peer_spec(1, 65001, "10.201.0.0/24", "fd00:201::/48", lab.dir());
+    spec.neighbors[0].password = password.map(str::to_owned);
+    spec.v6_next_hop = None;
+    spec
+}
+
+/// One vcped and one BIRD (started from `spec`) on a veth pair; `extra`
+/// goes into vcped's neighbor block.
+fn vcped_and_bird(lab: &Lab, extra: &str, spec: &PeerSpec) -> Result<(Vcped, Bird, Netns)> {
     let vns = lab.netns("vcpe")?;
     let bns = lab.netns("bird")?;
     lab.veth(&vns, "eth0", &bns, "eth0")?;
@@ -319,10 +329,7 @@ fn vcped_and_bird(lab: &Lab, extra: &str, password: Option<&str>) -> Result<(Vcp
         lan(1)
     );
     let vcped = Vcped::start(&vns, lab.dir(), &neighbors)?;
-    let mut spec = peer_spec(1, 65001, "10.201.0.0/24", "fd00:201::/48", lab.dir());
-    spec.neighbors[0].password = password.map(str::to_owned);
-    spec.v6_next_hop = None;
-    let bird = Bird::start(&bns, &spec)?;
+    let bird = Bird::start(&bns, spec)?;
     Ok((vcped, bird, bns))
 }
 
@@ -334,7 +341,7 @@ fn tcp_md5_session_with_bird() -> Result<()> {
     std::fs::write(&key, "s3cret-md5\n")?;
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let extra = format!("password_file = \"{}\"", key.display());
-    let (vcped, bird, _bns) = vcped_and_bird(&lab, &extra, Some("s3cret-md5"))?;
+    let (vcped, bird, _bns) = vcped_and_bird(&lab, &extra, &bird_spec(&lab, Some("s3cret-md5")))?;
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
@@ -360,7 +367,7 @@ fn tcp_md5_mismatch_keeps_the_session_down() -> Result<()> {
     std::fs::write(&key, "right-key\n")?;
     std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     let extra = format!("password_file = \"{}\"", key.display());
-    let (vcped, bird, _bns) = vcped_and_bird(&lab, &extra, Some("wrong-key"))?;
+    let (vcped, bird, _bns) = vcped_and_bird(&lab, &extra, &bird_spec(&lab, Some("wrong-key")))?;
     std::thread::sleep(Duration::from_secs(6));
     ensure!(
         !bird.established(IpAddr::V4(VCPE))?,
@@ -375,7 +382,7 @@ fn tcp_md5_mismatch_keeps_the_session_down() -> Result<()> {
 fn a_frozen_peer_is_dropped_by_the_hold_timer_and_comes_back() -> Result<()> {
     require_root!();
     let lab = Lab::new("bgpstop")?;
-    let (vcped, mut bird, _bns) = vcped_and_bird(&lab, "", None)?;
+    let (vcped, mut bird, _bns) = vcped_and_bird(&lab, "", &bird_spec(&lab, None))?;
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
@@ -418,6 +425,73 @@ fn a_frozen_peer_is_dropped_by_the_hold_timer_and_comes_back() -> Result<()> {
         ensure!(err.contains("hold timer"), "last_error: {err:?}");
         // Thawed, BIRD reconnects and the route is relearned.
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
+        Ok(())
+    })();
+    if r.is_err() {
+        vcped.daemon.print_log();
+    }
+    r
+}
+
+#[test]
+fn graceful_restart_keeps_a_restarting_peer_s_routes_in_the_fib() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("bgpgr")?;
+    let mut spec = bird_spec(&lab, None);
+    spec.graceful_restart = true;
+    let (vcped, mut bird, bns) = vcped_and_bird(&lab, "", &spec)?;
+    let r = (|| -> Result<()> {
+        wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
+        vcped.wait_route("10.201.0.0/24", &[65001], true)?;
+        let fib_routes = || -> Result<u64> {
+            Ok(vcped.json(&["stats"])?["fib_v4_routes"]
+                .as_u64()
+                .unwrap_or(0))
+        };
+        let stale = || -> Result<Option<bool>> {
+            let v = vcped.json(&["show", "route", "10.201.0.0/24"])?;
+            Ok(v["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["best"] == true)
+                .map(|r| r["stale"] == true))
+        };
+        let with_bird = fib_routes()?;
+        ensure!(stale()? == Some(false), "fresh route marked stale");
+        // BIRD dies without a NOTIFICATION (its restart time is 60 s): the
+        // kernel closes the TCP connection; vcped, as RFC 4724 helper,
+        // keeps the route as stale and keeps forwarding on it.
+        std::process::Command::new("kill")
+            .args(["-KILL", &bird.daemon().pid().to_string()])
+            .status()?;
+        let down = wait_until(Duration::from_secs(20), || {
+            vcped
+                .json(&["bgp", "summary"])
+                .is_ok_and(|s| s["neighbors"][0]["state"] != "Established")
+        });
+        ensure!(down, "vcped did not notice BIRD's connection closing");
+        std::thread::sleep(Duration::from_secs(2));
+        ensure!(
+            stale()? == Some(true),
+            "the restarting peer's route is gone or not stale: {:?}",
+            vcped.routes()?
+        );
+        ensure!(fib_routes()? == with_bird, "the stale route left the FIB");
+        // BIRD comes back, re-sends its table and End-of-RIB: the route is
+        // fresh again.
+        drop(bird);
+        let bird = Bird::start(&bns, &spec)?;
+        wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
+        let fresh = wait_until(Duration::from_secs(20), || {
+            stale().is_ok_and(|s| s == Some(false))
+        });
+        ensure!(
+            fresh,
+            "route still stale after BIRD's End-of-RIB: {:?}",
+            vcped.routes()?
+        );
+        ensure!(fib_routes()? == with_bird, "FIB changed across the restart");
         Ok(())
     })();
     if r.is_err() {

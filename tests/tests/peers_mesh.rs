@@ -47,6 +47,7 @@ fn four_daemons_mesh_and_their_ribs_parse() -> Result<()> {
             originate: vec![prefix.to_owned()],
             v6_next_hop: None,
             dir: lab.dir().to_owned(),
+            graceful_restart: false,
         };
         let peer: Box<dyn BgpPeer> = match name {
             "bird" => Box::new(Bird::start(&ns, &spec)?),

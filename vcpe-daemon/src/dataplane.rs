@@ -15,6 +15,8 @@ use vcpe_config::{Config, RouteTarget};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
+
+use crate::bgp_fib::{BgpFib, BgpFibReport, FibUpdate};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
 
@@ -25,13 +27,8 @@ pub struct Forwarding {
     dataplane: Dataplane,
     fib: FibWriter,
     interfaces: Vec<String>,
-    /// Prefixes the config installs (connected and static): BGP never
-    /// overrides or removes them.
-    config_prefixes: std::collections::HashSet<IpNet>,
-    /// Prefixes currently in the FIB because BGP chose them.
-    bgp_prefixes: std::collections::HashSet<IpNet>,
-    /// BGP best routes whose next hop no FIB route reaches.
-    bgp_unresolved: std::collections::HashSet<IpNet>,
+    /// BGP's routes in the FIB.
+    bgp: BgpFib,
 }
 
 impl std::fmt::Debug for Forwarding {
@@ -96,17 +93,6 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
     routes
 }
 
-/// What one [`Forwarding::apply_bgp`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BgpFibReport {
-    /// FIB entries added, replaced or removed.
-    pub changed: usize,
-    /// BGP routes in the FIB now.
-    pub installed: usize,
-    /// BGP best routes left out because no route reaches their next hop.
-    pub unresolved: usize,
-}
-
 /// The router's own addresses on an interface, used as ICMP error sources:
 /// the first IPv4 address and the first global (non link-local) IPv6 one.
 fn own_addresses(addrs: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
@@ -161,7 +147,7 @@ impl Forwarding {
         }
         let (mut fib, reader) = Fib::new();
         let routes = initial_routes(config);
-        let config_prefixes = routes.keys().copied().collect();
+        let bgp = BgpFib::new(routes.keys().copied());
         let report = fib.apply(
             routes
                 .into_iter()
@@ -186,67 +172,14 @@ impl Forwarding {
             dataplane,
             fib,
             interfaces: config.interfaces.iter().map(|i| i.name.clone()).collect(),
-            config_prefixes,
-            bgp_prefixes: Default::default(),
-            bgp_unresolved: Default::default(),
+            bgp,
         })
     }
 
-    /// Installs BGP best-route changes. A learned route's next hop is
-    /// resolved through the FIB as it stands (connected, static, tunnel
-    /// routes): the packet leaves where the next hop is reached, with the
-    /// next hop as gateway. Routes whose next hop nothing reaches are kept
-    /// out of the FIB and counted; connected and static prefixes always win
-    /// over BGP. Locally originated routes are already in the FIB.
-    pub fn apply_bgp(&mut self, changes: Vec<vcpe_bgp::rib::BestChange>) -> BgpFibReport {
-        use vcpe_bgp::rib::{BestChange, RouteSource};
-        let snapshot = self.fib.reader().snapshot_arc();
-        let mut batch = Vec::new();
-        for c in changes {
-            let (prefix, route) = match c {
-                BestChange::Add { prefix, route } | BestChange::Replace { prefix, route } => {
-                    (prefix, Some(route))
-                }
-                BestChange::Remove { prefix } => (prefix, None),
-            };
-            if self.config_prefixes.contains(&prefix) {
-                continue;
-            }
-            let group = route
-                .filter(|r| r.source != RouteSource::Local)
-                .and_then(|r| r.next_hop)
-                .and_then(|nh| {
-                    let via = snapshot.lookup(nh)?.hops().first().copied()?;
-                    Some(NextHopGroup::single(NextHop {
-                        egress: via.egress,
-                        gateway: Some(via.gateway.unwrap_or(nh)),
-                    }))
-                });
-            let had = self.bgp_prefixes.contains(&prefix);
-            match group {
-                Some(group) => {
-                    self.bgp_unresolved.remove(&prefix);
-                    self.bgp_prefixes.insert(prefix);
-                    batch.push(FibChange::Upsert { prefix, group });
-                }
-                None => {
-                    if had {
-                        self.bgp_prefixes.remove(&prefix);
-                        batch.push(FibChange::Remove { prefix });
-                    }
-                    self.bgp_unresolved.insert(prefix);
-                }
-            }
-        }
-        let changed = batch.len();
-        if changed > 0 {
-            self.fib.apply(batch);
-        }
-        BgpFibReport {
-            changed,
-            installed: self.bgp_prefixes.len(),
-            unresolved: self.bgp_unresolved.len(),
-        }
+    /// Installs BGP best-route changes (see [`BgpFib`]: next hops are
+    /// resolved through the FIB, config prefixes win).
+    pub fn apply_bgp(&mut self, changes: Vec<FibUpdate>) -> BgpFibReport {
+        self.bgp.apply(&mut self.fib, changes)
     }
 
     /// Counters for `vcpectl stats`.

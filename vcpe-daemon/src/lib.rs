@@ -6,6 +6,7 @@
 //! those crates, never here.
 
 pub mod bgp;
+pub mod bgp_fib;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;

@@ -53,6 +53,16 @@ impl Rib {
     /// a prefix whose best route went away and came back unchanged (same
     /// source, same attributes) yields nothing.
     pub fn take_fib_changes(&mut self) -> Vec<BestChange> {
+        let mut changes = Vec::new();
+        self.take_fib_changes_with(|c| changes.push(c));
+        changes
+    }
+
+    /// [`Rib::take_fib_changes`], handing each change to `f` instead of
+    /// collecting them: a consumer that keeps less than a [`BestChange`]
+    /// per prefix (the FIB keeps a prefix and a next hop) needs no buffer
+    /// of full changes for a million-route batch.
+    pub fn take_fib_changes_with(&mut self, mut f: impl FnMut(BestChange)) {
         let Rib {
             table,
             journal,
@@ -63,7 +73,6 @@ impl Rib {
         } = self;
         let mut held = std::mem::take(fib_held);
         let has_held = !held.is_empty();
-        let mut changes = Vec::new();
         for_each_changed(table, journal, *fib_cursor, |prefix, paths| {
             let old = if has_held { held.remove(&prefix) } else { None };
             let now = paths.map(|ps| ps.best());
@@ -76,7 +85,7 @@ impl Rib {
                 return;
             }
             let route = paths.map(|ps| best_route_of(peers, ps));
-            changes.push(match (old, route) {
+            f(match (old, route) {
                 (None, Some(route)) => BestChange::Add { prefix, route },
                 (Some(_), Some(route)) => BestChange::Replace { prefix, route },
                 (_, None) => BestChange::Remove { prefix },
@@ -84,7 +93,6 @@ impl Rib {
         });
         *fib_cursor = journal.take();
         self.trim_journal();
-        changes
     }
 
     /// The best route of an entry, with why it beat the runner-up.

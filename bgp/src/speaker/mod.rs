@@ -21,6 +21,11 @@
 //! hold; the driver reads at most one socket buffer at a time, so a table
 //! dump of a million routes arrives as thousands of small calls and timers
 //! (keepalives of every session) run between them.
+//!
+//! Batching: route changes are encoded towards the neighbors only when the
+//! driver next calls [`Speaker::poll_action`], so a driver that hands in
+//! several reads before polling gets one export pass for all of them (the
+//! pass walks every changed prefix; fewer, larger passes are cheaper).
 
 mod neighbor;
 mod view;
@@ -113,6 +118,9 @@ pub struct Speaker {
     neighbors: Vec<Neighbor>,
     actions: VecDeque<Action>,
     next_id: u32,
+    /// Route changes wait to be encoded towards the neighbors (at the next
+    /// `poll_action`); the time of the latest call that made them.
+    exports_due: Option<Instant>,
 }
 
 impl Speaker {
@@ -123,6 +131,7 @@ impl Speaker {
             neighbors: Vec::new(),
             actions: VecDeque::new(),
             next_id: 0,
+            exports_due: None,
         }
     }
 
@@ -240,6 +249,9 @@ impl Speaker {
 
     /// The next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action> {
+        if let Some(now) = self.exports_due.take() {
+            self.encode_exports(now);
+        }
         self.actions.pop_front()
     }
 
@@ -260,6 +272,11 @@ impl Speaker {
     /// Best-route changes since the last call, for the FIB.
     pub fn take_fib_changes(&mut self) -> Vec<BestChange> {
         self.rib.take_fib_changes()
+    }
+
+    /// [`Speaker::take_fib_changes`], one change at a time.
+    pub fn take_fib_changes_with(&mut self, f: impl FnMut(BestChange)) {
+        self.rib.take_fib_changes_with(f)
     }
 
     /// The RIBs, for inspection (`vcpectl show route`, `explain`).
@@ -343,8 +360,14 @@ impl Speaker {
         }
     }
 
-    /// Encodes every neighbor's pending Adj-RIB-Out changes.
+    /// Notes that the neighbors' Adj-RIBs-Out may have changed: they are
+    /// encoded at the next [`Speaker::poll_action`].
     fn flush_exports(&mut self, now: Instant) {
+        self.exports_due = Some(now);
+    }
+
+    /// Encodes every neighbor's pending Adj-RIB-Out changes.
+    fn encode_exports(&mut self, now: Instant) {
         for i in 0..self.neighbors.len() {
             if self.neighbors[i].established.is_none() {
                 continue;

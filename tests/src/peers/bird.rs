@@ -100,6 +100,9 @@ fn config(spec: &PeerSpec) -> String {
         if n.passive {
             c.push_str("  passive on;\n");
         }
+        if spec.graceful_restart {
+            c.push_str("  graceful restart on;\n  graceful restart time 60;\n");
+        }
         if let Some(pw) = &n.password {
             let _ = writeln!(c, "  password \"{pw}\";");
         }

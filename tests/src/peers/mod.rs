@@ -69,6 +69,10 @@ pub struct PeerSpec {
     pub v6_next_hop: Option<String>,
     /// Directory for configs, sockets and pid files.
     pub dir: PathBuf,
+    /// Announce graceful restart (RFC 4724) with preserved forwarding
+    /// state, so that its neighbors keep its routes while it restarts
+    /// (BIRD only, for now).
+    pub graceful_restart: bool,
 }
 
 /// A route as a peer daemon shows it.

@@ -9,6 +9,11 @@
 //!   writer   ──Stalled/Progress──┘
 //!   speaker task ──Bytes──▶ writer (per connection, unbounded, in order)
 //! ```
+//!
+//! The event channel is bounded ([`EVENT_QUEUE`] reads): when the speaker
+//! falls behind a big table dump, the readers stop reading and TCP flow
+//! control slows the sender down, instead of the whole dump piling up in
+//! memory.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -32,6 +37,13 @@ pub const BGP_PORT: u16 = 179;
 /// speaker handles a big table dump in small steps and its timers run in
 /// between.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// Events (each at most one [`READ_CHUNK`] read) queued towards the
+/// speaker task before the readers wait: 4 MiB of unprocessed input.
+pub const EVENT_QUEUE: usize = 64;
+
+/// The sending side of the event channel.
+pub type Events = mpsc::Sender<NetEvent>;
 
 /// A write that has not completed after this long reports the connection
 /// stalled (RFC 9687: the speaker's send hold timer takes it from there).
@@ -78,11 +90,11 @@ pub fn listen(addr: SocketAddr, keys: &[(IpAddr, Vec<u8>)]) -> std::io::Result<T
 }
 
 /// Accepts connections forever.
-pub async fn accept_loop(listener: TcpListener, events: mpsc::UnboundedSender<NetEvent>) {
+pub async fn accept_loop(listener: TcpListener, events: Events) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
-                if events.send(NetEvent::Accepted(stream, from)).is_err() {
+                if events.send(NetEvent::Accepted(stream, from)).await.is_err() {
                     return;
                 }
             }
@@ -100,7 +112,7 @@ pub fn connect(
     addr: IpAddr,
     local: Option<IpAddr>,
     md5: Option<Vec<u8>>,
-    events: mpsc::UnboundedSender<NetEvent>,
+    events: Events,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let r = async {
@@ -123,10 +135,12 @@ pub fn connect(
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))?
         }
         .await;
-        let _ = events.send(match r {
-            Ok(s) => NetEvent::Connected(key, s),
-            Err(e) => NetEvent::ConnectFailed(key, e),
-        });
+        let _ = events
+            .send(match r {
+                Ok(s) => NetEvent::Connected(key, s),
+                Err(e) => NetEvent::ConnectFailed(key, e),
+            })
+            .await;
     })
 }
 
@@ -139,11 +153,7 @@ pub struct ConnTasks {
 
 impl ConnTasks {
     /// Starts the reader and the writer of `stream`.
-    pub fn start(
-        key: ConnKey,
-        stream: TcpStream,
-        events: mpsc::UnboundedSender<NetEvent>,
-    ) -> ConnTasks {
+    pub fn start(key: ConnKey, stream: TcpStream, events: Events) -> ConnTasks {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let ev = events.clone();
@@ -152,11 +162,12 @@ impl ConnTasks {
             loop {
                 match rd.read(&mut buf).await {
                     Ok(0) | Err(_) => {
-                        let _ = ev.send(NetEvent::Closed(key));
+                        let _ = ev.send(NetEvent::Closed(key)).await;
                         return;
                     }
                     Ok(n) => {
-                        if ev.send(NetEvent::Data(key, buf[..n].to_vec())).is_err() {
+                        let data = NetEvent::Data(key, buf[..n].to_vec());
+                        if ev.send(data).await.is_err() {
                             return;
                         }
                     }
@@ -173,12 +184,12 @@ impl ConnTasks {
                         r = &mut write => break r,
                         _ = tokio::time::sleep(STALL_AFTER), if !stalled => {
                             stalled = true;
-                            let _ = events.send(NetEvent::Stalled(key));
+                            let _ = events.send(NetEvent::Stalled(key)).await;
                         }
                     }
                 };
                 if stalled {
-                    let _ = events.send(NetEvent::Progress(key));
+                    let _ = events.send(NetEvent::Progress(key)).await;
                 }
                 if let Err(e) = r {
                     debug!(error = %e, "BGP write failed");

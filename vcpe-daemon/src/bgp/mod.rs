@@ -2,16 +2,20 @@
 //! [`vcpe_bgp::speaker::Speaker`] and moves bytes and time for it.
 //!
 //! ```text
-//!  control API ──Command──▶ ┌──────────────┐ ──BestChange batches──▶ FIB sink
+//!  control API ──Command──▶ ┌──────────────┐ ──BestChange batches──▶ FIB thread
 //!  io tasks ────NetEvent──▶ │ speaker task │ ──bytes──▶ io writers
 //!  timer (poll_timeout) ──▶ └──────────────┘ ──connect──▶ io::connect
 //! ```
 //!
 //! The task never blocks on route processing for long: each `NetEvent::Data`
 //! holds at most one socket read (64 KiB), so timers (keepalives of every
-//! session) are serviced between chunks of a big table dump.
+//! session) are serviced between chunks of a big table dump. FIB
+//! installation runs on its own thread ([`fib_feed`]). (Handing the
+//! speaker several queued reads before each export pass was tried: no
+//! measurable gain with the per-read export.)
 
 mod config;
+mod fib_feed;
 mod ifaddrs;
 mod io;
 mod md5;
@@ -23,11 +27,13 @@ use anyhow::Context;
 use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
-use vcpe_bgp::rib::{BestChange, LocalConfig, RouteView};
+use vcpe_bgp::rib::{LocalConfig, RouteView};
 use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
 use vcpe_config::Config;
 
-use io::{ConnTasks, Conns, NetEvent};
+use crate::bgp_fib::FibUpdate;
+use fib_feed::FibFeed;
+use io::{ConnTasks, Conns, Events, NetEvent};
 
 /// Requests from the control API to the speaker task.
 #[derive(Debug)]
@@ -63,10 +69,11 @@ impl BgpHandle {
 
 /// Starts BGP for `config` (which must have a `[bgp]` section): binds the
 /// listener, originates the static routes with `advertise = true`, starts
-/// every neighbor. `fib` receives every batch of best-route changes.
+/// every neighbor. `fib` receives every batch of best-route changes, on a
+/// thread of its own.
 pub fn start(
     config: &Config,
-    fib: impl FnMut(Vec<BestChange>) + Send + 'static,
+    fib: impl FnMut(Vec<FibUpdate>) + Send + 'static,
 ) -> anyhow::Result<BgpHandle> {
     let bgp = config.bgp.as_ref().context("no [bgp] section")?;
     let keys: Vec<(IpAddr, Vec<u8>)> = bgp
@@ -106,7 +113,7 @@ pub fn start(
         speaker.originate(now, r.prefix, r.next_hop);
         originated.insert(r.prefix);
     }
-    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let (ev_tx, ev_rx) = mpsc::channel(io::EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     info!(listen = %bgp.listen, neighbors = bgp.neighbors.len(), "BGP speaker started");
     tokio::spawn(io::accept_loop(listener, ev_tx.clone()));
@@ -116,7 +123,7 @@ pub fn start(
         events_tx: ev_tx,
         neighbors: local_addrs,
         originated,
-        fib: Box::new(fib),
+        fib: FibFeed::start(fib),
     };
     tokio::spawn(task.run(ev_rx, cmd_rx));
     Ok(BgpHandle { commands: cmd_tx })
@@ -127,19 +134,20 @@ type NeighborIo = (vcpe_bgp::rib::PeerId, Option<IpAddr>, Option<Vec<u8>>);
 struct Task {
     speaker: Speaker,
     conns: Conns,
-    events_tx: mpsc::UnboundedSender<NetEvent>,
+    events_tx: Events,
     neighbors: Vec<NeighborIo>,
     originated: std::collections::BTreeSet<IpNet>,
-    fib: Box<dyn FnMut(Vec<BestChange>) + Send>,
+    fib: FibFeed,
 }
 
 impl Task {
     async fn run(
         mut self,
-        mut events: mpsc::UnboundedReceiver<NetEvent>,
+        mut events: mpsc::Receiver<NetEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         self.act();
+        let fib_ready = self.fib.ready();
         loop {
             let deadline = self.speaker.poll_timeout();
             let sleep = async {
@@ -161,6 +169,8 @@ impl Task {
                     }
                 },
                 () = sleep => self.speaker.handle_timeout(Instant::now()),
+                // The FIB thread is idle again: hand it what waited.
+                () = fib_ready.notified() => {}
             }
             self.act();
         }
@@ -260,7 +270,8 @@ impl Task {
     }
 
     /// Carries out everything the speaker asked for, then hands the FIB
-    /// its changes.
+    /// thread the changes since its last batch if it is idle (else they
+    /// wait in the RIB until it says it is ready).
     fn act(&mut self) {
         while let Some(a) = self.speaker.poll_action() {
             match a {
@@ -297,9 +308,13 @@ impl Task {
                 }
             }
         }
-        let changes = self.speaker.take_fib_changes();
-        if !changes.is_empty() {
-            (self.fib)(changes);
+        if self.fib.idle() {
+            let mut batch = Vec::new();
+            self.speaker
+                .take_fib_changes_with(|c| batch.push(FibUpdate::from(c)));
+            if !batch.is_empty() {
+                self.fib.send(batch);
+            }
         }
     }
 }

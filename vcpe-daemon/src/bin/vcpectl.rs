@@ -203,14 +203,19 @@ fn print_routes(routes: &[BgpRoute]) {
     for r in routes {
         let path: Vec<String> = r.as_path.iter().map(u32::to_string).collect();
         println!(
-            "{:<2} {:<24} {:<24} {:<18} {:<6} [{}] {}",
+            "{:<2} {:<24} {:<24} {:<18} {:<6} [{}] {}{}",
             if r.best { "*>" } else { "*" },
             r.prefix,
             r.next_hop.as_deref().unwrap_or("-"),
             r.source,
             r.origin,
             path.join(" "),
-            r.reason
+            r.reason,
+            if r.stale {
+                " (stale: peer restarting)"
+            } else {
+                ""
+            }
         );
     }
 }

@@ -115,6 +115,7 @@ pub fn routes(bgp: Option<&BgpHandle>, prefix: Option<String>) -> Reply {
                     local_pref: v.attrs.local_pref,
                     med: v.attrs.med,
                     reason: v.reason.to_string(),
+                    stale: v.stale,
                 })
                 .collect(),
         },

@@ -187,6 +187,11 @@ pub struct BgpRoute {
     pub med: Option<u32>,
     /// Why the best path won, or why this one lost.
     pub reason: String,
+    /// Kept from a session that went down while its peer restarts
+    /// (graceful restart, RFC 4724): still used until the peer is back and
+    /// refreshed it, or its restart time runs out.
+    #[serde(default)]
+    pub stale: bool,
 }
 
 #[cfg(test)]

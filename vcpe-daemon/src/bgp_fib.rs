@@ -1,0 +1,287 @@
+//! BGP's share of the FIB: which prefixes BGP installed, the resolution of
+//! each learned route's next hop through the FIB (connected, static and
+//! tunnel routes, or other BGP routes), and the retry of routes whose next
+//! hop nothing reached yet whenever the FIB changes.
+//!
+//! Connected and static prefixes of the config always win: BGP never
+//! replaces or removes them. Locally originated routes are already in the
+//! FIB (they are config routes) and are skipped. The config's prefixes are
+//! all in the FIB, so every other FIB prefix is BGP's: no second set of
+//! prefixes is kept (a million-route table would pay ~20 bytes a route).
+//!
+//! Not done: a resolved route keeps the egress it resolved to when the
+//! route that reached its next hop goes away later (no next-hop tracking
+//! of resolved routes); the peer's own session going down withdraws them.
+
+use std::net::IpAddr;
+
+use ipnet::IpNet;
+use rustc_hash::{FxHashMap, FxHashSet};
+use vcpe_bgp::rib::{BestChange, RouteSource};
+use vcpe_forwarding::fib::{FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
+
+/// What one [`BgpFib::apply`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BgpFibReport {
+    /// FIB entries added, replaced or removed.
+    pub changed: usize,
+    /// BGP routes in the FIB now.
+    pub installed: usize,
+    /// BGP best routes left out because no route reaches their next hop.
+    pub unresolved: usize,
+}
+
+/// BGP's routes in the FIB.
+#[derive(Debug, Default)]
+pub struct BgpFib {
+    /// Prefixes the config installs: BGP leaves them alone.
+    config_prefixes: FxHashSet<IpNet>,
+    /// Best routes no FIB route reaches, by next hop.
+    unresolved: FxHashMap<IpAddr, FxHashSet<IpNet>>,
+    /// The next hop of each unresolved prefix.
+    unresolved_nh: FxHashMap<IpNet, IpAddr>,
+}
+
+impl BgpFib {
+    /// BGP's share next to the config's `config_prefixes`.
+    pub fn new(config_prefixes: impl IntoIterator<Item = IpNet>) -> BgpFib {
+        BgpFib {
+            config_prefixes: config_prefixes.into_iter().collect(),
+            ..BgpFib::default()
+        }
+    }
+
+    /// Applies a batch of best-route changes to `fib` (one publish, two if
+    /// it let waiting routes resolve). The batch is streamed into the FIB,
+    /// not copied: a million-route batch costs no second million-entry
+    /// buffer.
+    pub fn apply(&mut self, fib: &mut FibWriter, changes: Vec<FibUpdate>) -> BgpFibReport {
+        let snapshot = fib.reader().snapshot_arc();
+        let config = &self.config_prefixes;
+        let unresolved = &mut self.unresolved;
+        let unresolved_nh = &mut self.unresolved_nh;
+        let stream = changes.into_iter().filter_map(|c| {
+            if config.contains(&c.prefix) {
+                return None;
+            }
+            forget_unresolved(unresolved, unresolved_nh, c.prefix);
+            let group = c.next_hop.and_then(|nh| resolve(&snapshot, nh));
+            Some(match group {
+                Some(group) => FibChange::Upsert {
+                    prefix: c.prefix,
+                    group,
+                },
+                None => {
+                    if let Some(nh) = c.next_hop {
+                        unresolved.entry(nh).or_default().insert(c.prefix);
+                        unresolved_nh.insert(c.prefix, nh);
+                    }
+                    // Every FIB prefix outside the config's is BGP's; a
+                    // removal of one that is not there is a no-op.
+                    FibChange::Remove { prefix: c.prefix }
+                }
+            })
+        });
+        let report = fib.apply(stream);
+        let mut changed = report.upserted + report.removed;
+        if changed > 0 {
+            changed += self.retry_unresolved(fib);
+        }
+        BgpFibReport {
+            changed,
+            installed: fib.route_count().saturating_sub(self.config_prefixes.len()),
+            unresolved: self.unresolved_nh.len(),
+        }
+    }
+
+    /// Installs the waiting routes whose next hop the FIB reaches now.
+    fn retry_unresolved(&mut self, fib: &mut FibWriter) -> usize {
+        if self.unresolved.is_empty() {
+            return 0;
+        }
+        let snapshot = fib.reader().snapshot_arc();
+        let reachable: Vec<(IpAddr, NextHopGroup)> = self
+            .unresolved
+            .keys()
+            .filter_map(|nh| Some((*nh, resolve(&snapshot, *nh)?)))
+            .collect();
+        let mut batch = Vec::new();
+        for (nh, group) in reachable {
+            for prefix in self.unresolved.remove(&nh).unwrap_or_default() {
+                self.unresolved_nh.remove(&prefix);
+                batch.push(FibChange::Upsert {
+                    prefix,
+                    group: group.clone(),
+                });
+            }
+        }
+        let n = batch.len();
+        if n > 0 {
+            fib.apply(batch);
+        }
+        n
+    }
+}
+
+/// One best-route change as the FIB needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FibUpdate {
+    /// The prefix.
+    pub prefix: IpNet,
+    /// The learned route's next hop; `None`: BGP has no route for the FIB
+    /// (withdrawn, or locally originated and already a config route).
+    pub next_hop: Option<IpAddr>,
+}
+
+impl From<BestChange> for FibUpdate {
+    fn from(c: BestChange) -> FibUpdate {
+        match c {
+            BestChange::Add { prefix, route } | BestChange::Replace { prefix, route } => {
+                FibUpdate {
+                    prefix,
+                    next_hop: route
+                        .next_hop
+                        .filter(|_| route.source != RouteSource::Local),
+                }
+            }
+            BestChange::Remove { prefix } => FibUpdate {
+                prefix,
+                next_hop: None,
+            },
+        }
+    }
+}
+
+/// Drops `prefix` from the routes waiting for their next hop.
+fn forget_unresolved(
+    unresolved: &mut FxHashMap<IpAddr, FxHashSet<IpNet>>,
+    unresolved_nh: &mut FxHashMap<IpNet, IpAddr>,
+    prefix: IpNet,
+) {
+    if unresolved_nh.is_empty() {
+        return;
+    }
+    if let Some(nh) = unresolved_nh.remove(&prefix) {
+        if let Some(set) = unresolved.get_mut(&nh) {
+            set.remove(&prefix);
+            if set.is_empty() {
+                unresolved.remove(&nh);
+            }
+        }
+    }
+}
+
+/// Where the FIB sends packets for `nh`: that egress, with `nh` as the
+/// gateway unless the covering route names one.
+fn resolve(snapshot: &FibSnapshot, nh: IpAddr) -> Option<NextHopGroup> {
+    let via = snapshot.lookup(nh)?.hops().first().copied()?;
+    Some(NextHopGroup::single(NextHop {
+        egress: via.egress,
+        gateway: Some(via.gateway.unwrap_or(nh)),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use vcpe_bgp::model::PathAttributes;
+    use vcpe_bgp::rib::{BestRoute, PeerId, Reason};
+    use vcpe_forwarding::fib::{Egress, Fib};
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+
+    fn learned(prefix: &str, nh: &str) -> FibUpdate {
+        FibUpdate::from(BestChange::Add {
+            prefix: net(prefix),
+            route: BestRoute {
+                next_hop: Some(nh.parse().unwrap()),
+                source: RouteSource::Peer(PeerId(0)),
+                attrs: Arc::new(PathAttributes::default()),
+                reason: Reason::OnlyPath,
+            },
+        })
+    }
+
+    fn removed(prefix: &str) -> FibUpdate {
+        FibUpdate::from(BestChange::Remove {
+            prefix: net(prefix),
+        })
+    }
+
+    fn egress_of(fib: &FibWriter, prefix: &str) -> Option<(Egress, Option<IpAddr>)> {
+        let h = fib.exact(net(prefix))?.hops()[0];
+        Some((h.egress, h.gateway))
+    }
+
+    fn connected(fib: &mut FibWriter, prefix: &str, port: u32) {
+        fib.insert(
+            net(prefix),
+            NextHopGroup::single(NextHop {
+                egress: Egress::Interface(port),
+                gateway: None,
+            }),
+        );
+    }
+
+    #[test]
+    fn a_learned_route_goes_where_its_next_hop_is_reached() {
+        let (mut fib, _reader) = Fib::new();
+        connected(&mut fib, "10.0.2.0/24", 1);
+        let mut bgp = BgpFib::new([net("10.0.2.0/24")]);
+        let r = bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "10.0.2.7")]);
+        assert_eq!((r.changed, r.installed, r.unresolved), (1, 1, 0));
+        assert_eq!(
+            egress_of(&fib, "192.0.2.0/24"),
+            Some((Egress::Interface(1), Some("10.0.2.7".parse().unwrap())))
+        );
+        let r = bgp.apply(&mut fib, vec![removed("192.0.2.0/24")]);
+        assert_eq!((r.changed, r.installed), (1, 0));
+        assert_eq!(egress_of(&fib, "192.0.2.0/24"), None);
+    }
+
+    #[test]
+    fn config_prefixes_win() {
+        let (mut fib, _reader) = Fib::new();
+        connected(&mut fib, "10.0.2.0/24", 1);
+        let mut bgp = BgpFib::new([net("10.0.2.0/24")]);
+        let r = bgp.apply(&mut fib, vec![learned("10.0.2.0/24", "10.0.2.7")]);
+        assert_eq!(r.changed, 0);
+        assert_eq!(
+            egress_of(&fib, "10.0.2.0/24"),
+            Some((Egress::Interface(1), None))
+        );
+    }
+
+    #[test]
+    fn an_unresolved_route_is_installed_once_its_next_hop_is_reached() {
+        let (mut fib, _reader) = Fib::new();
+        let mut bgp = BgpFib::new([net("10.0.2.0/24")]);
+        // The next hop 172.16.0.1 is reached through another BGP route
+        // that arrives later.
+        let r = bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "172.16.0.1")]);
+        assert_eq!((r.changed, r.installed, r.unresolved), (0, 0, 1));
+        connected(&mut fib, "10.0.2.0/24", 1);
+        let r = bgp.apply(&mut fib, vec![learned("172.16.0.0/16", "10.0.2.9")]);
+        assert_eq!((r.changed, r.installed, r.unresolved), (2, 2, 0));
+        assert_eq!(
+            egress_of(&fib, "192.0.2.0/24"),
+            Some((Egress::Interface(1), Some("10.0.2.9".parse().unwrap())))
+        );
+    }
+
+    #[test]
+    fn a_withdrawn_unresolved_route_is_forgotten() {
+        let (mut fib, _reader) = Fib::new();
+        let mut bgp = BgpFib::new([net("10.0.2.0/24")]);
+        bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "172.16.0.1")]);
+        let r = bgp.apply(&mut fib, vec![removed("192.0.2.0/24")]);
+        assert_eq!(r.unresolved, 0);
+        connected(&mut fib, "10.0.2.0/24", 1);
+        let r = bgp.apply(&mut fib, vec![learned("172.16.0.0/16", "10.0.2.9")]);
+        assert_eq!((r.installed, r.unresolved), (1, 0));
+        assert_eq!(egress_of(&fib, "192.0.2.0/24"), None);
+    }
+}
