@@ -64,7 +64,7 @@ FAILED=0
 [[ -z ${PERF:-} ]] || KEEP_LOGS=1
 
 NS_SW=${P}sw NS_FEED=${P}feed NS_DUT=${P}dut NS_SINK=${P}sink
-FEED_IP=10.77.0.1 DUT_IP=10.77.0.2 SINK_IP=10.77.0.3
+FEED_IP=10.77.0.1 DUT_IP=10.77.0.2 SINK_IP=10.77.0.3 LAN_PREFIX=10.77.0.0/24
 FEED_AS=65100 DUT_AS=65010 SINK_AS=65200
 
 die() { echo "bgp.sh: $*" >&2; exit 1; }
@@ -174,6 +174,13 @@ route_sync = false
 [[interface]]
 name = "vbbtun0"
 addresses = ["10.10.0.1/16"]
+
+# The feeder's next hop (10.77.0.1) must resolve, as in production: then
+# every learned route is installed in vcped's FIB, not parked as unresolved.
+[[route]]
+name = "bench-lan"
+prefix = "$LAN_PREFIX"
+interface = "vbbtun0"
 
 [bgp]
 listen = "0.0.0.0:179"

@@ -11,3 +11,4 @@ pub mod fib;
 pub mod pipeline;
 pub mod tun;
 pub mod wire;
+pub mod tunnel;

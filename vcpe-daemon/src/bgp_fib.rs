@@ -15,7 +15,7 @@
 
 use std::net::IpAddr;
 
-use ipnet::IpNet;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::{FxHashMap, FxHashSet};
 use vcpe_bgp::rib::{BestChange, RouteSource};
 use vcpe_forwarding::fib::{FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
@@ -36,10 +36,49 @@ pub struct BgpFibReport {
 pub struct BgpFib {
     /// Prefixes the config installs: BGP leaves them alone.
     config_prefixes: FxHashSet<IpNet>,
-    /// Best routes no FIB route reaches, by next hop.
-    unresolved: FxHashMap<IpAddr, FxHashSet<IpNet>>,
-    /// The next hop of each unresolved prefix.
-    unresolved_nh: FxHashMap<IpNet, IpAddr>,
+    /// Best routes no FIB route reaches, by next hop. Kept compact (5
+    /// bytes an IPv4 key, no per-prefix next hop): a peer whose next hop is
+    /// unreachable can leave a whole table here. There are few distinct
+    /// next hops, so finding a prefix means asking each set.
+    unresolved: FxHashMap<IpAddr, PrefixSet>,
+}
+
+/// A set of prefixes, with compact IPv4 keys.
+#[derive(Debug, Default)]
+struct PrefixSet {
+    v4: FxHashSet<Ipv4Net>,
+    v6: FxHashSet<Ipv6Net>,
+}
+
+impl PrefixSet {
+    fn insert(&mut self, p: IpNet) {
+        match p {
+            IpNet::V4(n) => self.v4.insert(n),
+            IpNet::V6(n) => self.v6.insert(n),
+        };
+    }
+
+    fn remove(&mut self, p: IpNet) -> bool {
+        match p {
+            IpNet::V4(n) => self.v4.remove(&n),
+            IpNet::V6(n) => self.v6.remove(&n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    fn drain(self) -> impl Iterator<Item = IpNet> {
+        self.v4
+            .into_iter()
+            .map(IpNet::V4)
+            .chain(self.v6.into_iter().map(IpNet::V6))
+    }
 }
 
 impl BgpFib {
@@ -59,12 +98,11 @@ impl BgpFib {
         let snapshot = fib.reader().snapshot_arc();
         let config = &self.config_prefixes;
         let unresolved = &mut self.unresolved;
-        let unresolved_nh = &mut self.unresolved_nh;
         let stream = changes.into_iter().filter_map(|c| {
             if config.contains(&c.prefix) {
                 return None;
             }
-            forget_unresolved(unresolved, unresolved_nh, c.prefix);
+            forget_unresolved(unresolved, c.prefix);
             let group = c.next_hop.and_then(|nh| resolve(&snapshot, nh));
             Some(match group {
                 Some(group) => FibChange::Upsert {
@@ -74,7 +112,6 @@ impl BgpFib {
                 None => {
                     if let Some(nh) = c.next_hop {
                         unresolved.entry(nh).or_default().insert(c.prefix);
-                        unresolved_nh.insert(c.prefix, nh);
                     }
                     // Every FIB prefix outside the config's is BGP's; a
                     // removal of one that is not there is a no-op.
@@ -90,7 +127,7 @@ impl BgpFib {
         BgpFibReport {
             changed,
             installed: fib.route_count().saturating_sub(self.config_prefixes.len()),
-            unresolved: self.unresolved_nh.len(),
+            unresolved: self.unresolved.values().map(PrefixSet::len).sum(),
         }
     }
 
@@ -107,8 +144,7 @@ impl BgpFib {
             .collect();
         let mut batch = Vec::new();
         for (nh, group) in reachable {
-            for prefix in self.unresolved.remove(&nh).unwrap_or_default() {
-                self.unresolved_nh.remove(&prefix);
+            for prefix in self.unresolved.remove(&nh).unwrap_or_default().drain() {
                 batch.push(FibChange::Upsert {
                     prefix,
                     group: group.clone(),
@@ -153,21 +189,18 @@ impl From<BestChange> for FibUpdate {
 }
 
 /// Drops `prefix` from the routes waiting for their next hop.
-fn forget_unresolved(
-    unresolved: &mut FxHashMap<IpAddr, FxHashSet<IpNet>>,
-    unresolved_nh: &mut FxHashMap<IpNet, IpAddr>,
-    prefix: IpNet,
-) {
-    if unresolved_nh.is_empty() {
-        return;
-    }
-    if let Some(nh) = unresolved_nh.remove(&prefix) {
-        if let Some(set) = unresolved.get_mut(&nh) {
-            set.remove(&prefix);
+fn forget_unresolved(unresolved: &mut FxHashMap<IpAddr, PrefixSet>, prefix: IpNet) {
+    let mut emptied = None;
+    for (nh, set) in unresolved.iter_mut() {
+        if set.remove(prefix) {
             if set.is_empty() {
-                unresolved.remove(&nh);
+                emptied = Some(*nh);
             }
+            break;
         }
+    }
+    if let Some(nh) = emptied {
+        unresolved.remove(&nh);
     }
 }
 

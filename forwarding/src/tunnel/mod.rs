@@ -1,0 +1,12 @@
+//! Tunnels to peer vCPEs: the encapsulations (WireGuard-compatible and
+//! GRE) as sans-IO codecs and per-peer state, plus the underlay sockets.
+//!
+//! | file           | holds                                                  |
+//! |----------------|--------------------------------------------------------|
+//! | `gre.rs`       | GRE header codec (RFC 2784/2890)                       |
+//! | `gre_socket.rs`| raw IP protocol 47 sockets (IPv4 and IPv6 underlay)    |
+//! | `wireguard.rs` | one WireGuard peer (gotatun's Noise core), sans-IO     |
+
+pub mod gre;
+pub mod gre_socket;
+pub mod wireguard;
