@@ -200,7 +200,8 @@ pub enum Encapsulation {
         /// Persistent keepalive interval in seconds.
         keepalive: Option<u16>,
     },
-    /// Plain GRE-in-UDP (RFC 8086), no encryption.
+    /// Plain GRE (RFC 2784/2890) directly over IP (protocol 47), no
+    /// encryption; the endpoint's port is not used.
     Gre {
         /// Optional GRE key.
         key: Option<u32>,

@@ -337,7 +337,7 @@ fn encapsulation_specific_keys() {
 #[test]
 fn endpoint_ports() {
     let cfg = parse(&with(GRE_PEER).0).expect("valid");
-    assert_eq!(cfg.peers[0].endpoint.port(), vcpe_config::GRE_UDP_PORT);
+    assert_eq!(cfg.peers[0].endpoint.port(), vcpe_config::GRE_NO_PORT);
     let (src, l) = with(
         "[[peer]]\nname = \"p\"\nendpoint = \"198.51.100.2\"\npublic_key = \"AAAA\"\nallowed_prefixes = []\n",
     );

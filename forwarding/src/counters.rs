@@ -30,11 +30,20 @@ pub enum DropReason {
     Filtered,
     /// The route's egress has no MTU entry: the FIB and interface tables disagree.
     NoEgress,
+    /// Decapsulated from a tunnel peer, but its inner source is not in the
+    /// prefixes that peer may send from (anti-spoofing).
+    Spoofed,
+    /// An underlay datagram that did not decapsulate (bad GRE header or
+    /// key, failed WireGuard authentication).
+    BadTunnel,
+    /// An underlay datagram from an address that is no configured peer
+    /// (dropped without a reply).
+    UnknownPeer,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 8;
+    pub const COUNT: usize = 11;
     /// All reasons, in counter order.
     pub const ALL: [DropReason; Self::COUNT] = [
         DropReason::BadHeader,
@@ -45,6 +54,9 @@ impl DropReason {
         DropReason::TooBig,
         DropReason::Filtered,
         DropReason::NoEgress,
+        DropReason::Spoofed,
+        DropReason::BadTunnel,
+        DropReason::UnknownPeer,
     ];
 
     /// Stable snake_case name for stats output and metric labels.
@@ -58,6 +70,9 @@ impl DropReason {
             DropReason::TooBig => "too_big",
             DropReason::Filtered => "filtered",
             DropReason::NoEgress => "no_egress",
+            DropReason::Spoofed => "spoofed_source",
+            DropReason::BadTunnel => "bad_tunnel_packet",
+            DropReason::UnknownPeer => "unknown_tunnel_peer",
         }
     }
 }

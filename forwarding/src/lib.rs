@@ -10,5 +10,5 @@ pub mod dataplane;
 pub mod fib;
 pub mod pipeline;
 pub mod tun;
-pub mod wire;
 pub mod tunnel;
+pub mod wire;

@@ -21,7 +21,9 @@
 //! - [`require_root!`] / [`skip_unless_root`] ([`skip`]): not root → the test
 //!   prints `SKIP ...` and passes vacuously; root → missing tools fail the test
 //!   with an install hint (CI runs as root and must really test).
-//! - [`cargo_bin`]: path of `vcped` / `vcpectl` built in this workspace.
+//! - [`cargo_bin`]: path of `vcped` / `vcpectl` built in this workspace;
+//!   [`Vcped`] ([`vcped`]): a daemon started from a config text, driven with
+//!   `vcpectl`.
 //!
 //! Etiquette: traffic stays inside the lab's own namespaces; addresses are
 //! 10.x / fd00:: inside them; nothing in the root namespace is changed (veth
@@ -57,6 +59,7 @@ pub mod netns;
 pub mod peers;
 pub mod process;
 pub mod skip;
+pub mod vcped;
 
 pub use cargo_bin::{cargo_bin, try_cargo_bin};
 pub use lab::Lab;
@@ -64,3 +67,4 @@ pub use link::{Bridge, Iface, Veth};
 pub use netns::{Netns, list_netns, sweep_stale};
 pub use process::{Daemon, group_members, pid_alive, wait_until};
 pub use skip::{has_tun, is_root, require_tool, require_tun, skip_unless_root};
+pub use vcped::Vcped;

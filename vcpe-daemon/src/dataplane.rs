@@ -20,13 +20,15 @@ use crate::bgp_fib::{BgpFib, BgpFibReport, FibUpdate};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
 
-use crate::control::{PortCounters, Stats};
+use crate::control::{PortCounters, Stats, TunnelCounters};
 
 /// The running forwarding plane.
 pub struct Forwarding {
     dataplane: Dataplane,
     fib: FibWriter,
     interfaces: Vec<String>,
+    /// Tunnel peers, by tunnel id (their counters, for `vcpectl`).
+    tunnels: Vec<std::sync::Arc<vcpe_forwarding::tunnel::peer::TunnelPeer>>,
     /// BGP's routes in the FIB.
     bgp: BgpFib,
 }
@@ -79,6 +81,10 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
         };
         routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
     }
+    // A BGP neighbor that names a tunnel peer is reached through it.
+    for (prefix, group) in crate::tunnels::neighbor_routes(config) {
+        routes.entry(prefix).or_insert((group, RouteSource::Static));
+    }
     for (i, iface) in config.interfaces.iter().enumerate() {
         for addr in &iface.addresses {
             routes.insert(
@@ -91,6 +97,32 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
         }
     }
     routes
+}
+
+/// A tunnel peer's counters for `vcpectl stats`.
+fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCounters {
+    use std::sync::atomic::Ordering::Relaxed;
+    use vcpe_forwarding::tunnel::peer::Encap;
+    let s = &t.stats;
+    let (encapsulation, endpoint) = match &t.encap {
+        Encap::Gre { remote, .. } => ("gre", remote.to_string()),
+        Encap::WireGuard { remote, .. } => ("wireguard", remote.to_string()),
+    };
+    let last = s.last_rx_ms.load(Relaxed);
+    let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+    TunnelCounters {
+        name: t.name.clone(),
+        encapsulation: encapsulation.to_owned(),
+        endpoint,
+        tx_packets: s.tx_packets.load(Relaxed),
+        tx_bytes: s.tx_bytes.load(Relaxed),
+        rx_packets: s.rx_packets.load(Relaxed),
+        rx_bytes: s.rx_bytes.load(Relaxed),
+        rx_spoofed: s.rx_spoofed.load(Relaxed),
+        rx_errors: s.rx_errors.load(Relaxed),
+        tx_errors: s.tx_errors.load(Relaxed),
+        last_rx_secs: (last > 0).then(|| now.saturating_sub(last) / 1000),
+    }
 }
 
 /// The router's own addresses on an interface, used as ICMP error sources:
@@ -145,6 +177,18 @@ impl Forwarding {
                 offload,
             });
         }
+        // ICMP errors sent back into a tunnel come from the router's first
+        // inner addresses.
+        let own = config
+            .interfaces
+            .iter()
+            .map(|i| own_addresses(&i.addresses))
+            .fold((None, None), |acc, (v4, v6)| (acc.0.or(v4), acc.1.or(v6)));
+        let tunnels = crate::tunnels::build(config, own)?;
+        mtus.tunnels = tunnels.mtus.clone();
+        for (p, mtu) in tunnels.peers.iter().zip(&tunnels.mtus) {
+            info!(peer = %p.name, mtu, allowed = ?p.allowed, "tunnel peer configured");
+        }
         let (mut fib, reader) = Fib::new();
         let routes = initial_routes(config);
         let bgp = BgpFib::new(routes.keys().copied());
@@ -164,6 +208,8 @@ impl Forwarding {
                 icmp_rate_per_sec: config.forwarding.icmp_rate_limit,
                 workers,
                 pin: true,
+                tunnels: tunnels.peers.clone(),
+                tunnel_sockets: tunnels.sockets,
             },
             reader,
         )?;
@@ -172,6 +218,7 @@ impl Forwarding {
             dataplane,
             fib,
             interfaces: config.interfaces.iter().map(|i| i.name.clone()).collect(),
+            tunnels: tunnels.peers,
             bgp,
         })
     }
@@ -205,6 +252,7 @@ impl Forwarding {
                     }
                 })
                 .collect(),
+            tunnels: self.tunnels.iter().map(|t| tunnel_counters(t)).collect(),
             drops: snap.named_drops().map(|(k, v)| (k.to_owned(), v)).collect(),
             events: snap
                 .named_events()

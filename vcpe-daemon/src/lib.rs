@@ -11,3 +11,4 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod logging;
+pub mod tunnels;

@@ -9,7 +9,7 @@ mod peer;
 mod route;
 
 pub use global::{AS_TRANS, DEFAULT_SOCKET};
-pub use peer::{GRE_UDP_PORT, VXLAN_UDP_PORT};
+pub use peer::{GRE_NO_PORT, VXLAN_UDP_PORT};
 
 pub(crate) use bgp::NeighborLoc;
 pub(crate) use interface::InterfaceLoc;

@@ -1,5 +1,6 @@
 //! Builder for `[[peer]]`: tunnel peers (other vCPEs), their underlay
-//! endpoint, encapsulation (WireGuard, GRE-in-UDP, VXLAN) and key files.
+//! endpoint, encapsulation (WireGuard, GRE over IP protocol 47, VXLAN) and
+//! key files.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -11,8 +12,9 @@ use crate::model::{Encapsulation, Peer};
 use crate::reader::{Bad, Ctx, Field, Table, bad, int_in, parsed, string};
 use crate::secret::{KeyFile, PublicKey, decode_key, read_key_file};
 
-/// Default UDP port for GRE-in-UDP (RFC 8086).
-pub const GRE_UDP_PORT: u16 = 4754;
+/// The port recorded for a GRE endpoint: GRE runs directly over IP
+/// (protocol 47, RFC 2784), so an endpoint's port means nothing to it.
+pub const GRE_NO_PORT: u16 = 0;
 /// Default UDP port for VXLAN (RFC 7348).
 pub const VXLAN_UDP_PORT: u16 = 4789;
 
@@ -47,7 +49,7 @@ fn kind(v: &toml::de::DeValue<'_>) -> Result<Kind, Bad> {
         "vxlan" => Ok(Kind::Vxlan),
         other => Err(bad(
             format!("unknown encapsulation '{other}'"),
-            "use \"wireguard\" (encrypted), \"gre\" or \"vxlan\" (both plain UDP)".to_string(),
+            "use \"wireguard\" (encrypted, UDP) or \"gre\" (plain, IP protocol 47); \"vxlan\" is parsed but not forwarded yet".to_string(),
         )),
     }
 }
@@ -59,7 +61,7 @@ fn endpoint(v: &toml::de::DeValue<'_>, kind: Kind) -> Result<SocketAddr, Bad> {
     }
     let default_port = match kind {
         Kind::WireGuard => None,
-        Kind::Gre => Some(GRE_UDP_PORT),
+        Kind::Gre => Some(GRE_NO_PORT),
         Kind::Vxlan => Some(VXLAN_UDP_PORT),
     };
     match (s.parse::<IpAddr>(), default_port) {

@@ -11,11 +11,15 @@
 //! Workers sleep in `poll(2)` when idle and drain a bounded batch from each
 //! readable queue when busy: no per-packet wake-up, no async runtime.
 //!
-//! Tunnels are the seam left open here: a route whose egress is
-//! [`Egress::Tunnel`](crate::fib::Egress::Tunnel) is dropped and counted as
-//! `no_egress` until the tunnel issue lands a transmit path.
+//! Tunnels: a worker encapsulates and sends packets the FIB routes into a
+//! tunnel itself (on the shared underlay socket); each underlay socket has
+//! a receive thread ([`tunnel_rx`]) that decapsulates, checks the inner
+//! source against the peer's allowed prefixes and forwards, writing into
+//! queue 0 of the TUN devices (a dup of worker 0's fd: the kernel takes
+//! concurrent writes; only worker 0 reads it).
 
 mod packet_io;
+mod tunnel_rx;
 mod worker;
 
 use std::io;
@@ -27,6 +31,8 @@ use crate::counters::Counters;
 use crate::fib::Fib;
 use crate::pipeline::{EgressMtus, ForwardConfig, Ingress, TokenBucket};
 use crate::tun::TunQueue;
+use crate::tunnel::gre_socket::GreSocket;
+use crate::tunnel::peer::TunnelPeer;
 
 pub use worker::BATCH;
 
@@ -40,6 +46,24 @@ pub struct PortSpec {
     pub queues: Vec<TunQueue>,
     /// Whether the queues carry a virtio-net header (offloads on).
     pub offload: bool,
+}
+
+/// An underlay socket and the tunnel peers that use it.
+#[derive(Debug)]
+pub struct TunnelSocket {
+    /// The socket.
+    pub socket: UnderlaySocket,
+    /// Ids (`Egress::Tunnel`) of the peers behind it.
+    pub peers: Vec<u32>,
+}
+
+/// The kinds of underlay socket.
+#[derive(Debug, Clone)]
+pub enum UnderlaySocket {
+    /// Raw IP protocol 47, for GRE peers.
+    Gre(Arc<GreSocket>),
+    /// UDP, for WireGuard peers.
+    Udp(Arc<std::net::UdpSocket>),
 }
 
 /// Everything the dataplane needs to start.
@@ -58,6 +82,10 @@ pub struct DataplaneSpec {
     pub workers: usize,
     /// Pin worker *i* to CPU *i* mod the number of CPUs.
     pub pin: bool,
+    /// Tunnel peers, by tunnel id.
+    pub tunnels: Vec<Arc<TunnelPeer>>,
+    /// Their underlay sockets (non-blocking), one receive thread each.
+    pub tunnel_sockets: Vec<TunnelSocket>,
 }
 
 /// A running dataplane; stops its workers on [`Dataplane::stop`] or drop.
@@ -101,11 +129,24 @@ impl Dataplane {
                 });
             }
         }
+        // One counter shard per worker, then one per tunnel receive thread
+        // (a shard has exactly one writer).
+        let rx_threads = spec.tunnel_sockets.len();
         let counters = Arc::new(Counters::new(
-            workers,
+            workers + rx_threads,
             spec.ports.len(),
-            spec.mtus.tunnels.len(),
+            spec.mtus.tunnels.len().max(spec.tunnels.len()),
         ));
+        let tunnels: Arc<[Arc<TunnelPeer>]> = spec.tunnels.into();
+        // The receive threads write into queue 0 of every TUN.
+        let mut rx_queues = Vec::new();
+        for p in &spec.ports {
+            match p.queues.first().map(TunQueue::try_clone) {
+                Some(Ok(q)) => rx_queues.push(q),
+                Some(Err(e)) => return Err(StartError::Spawn(e)),
+                None => {}
+            }
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(worker::Shared {
             fib,
@@ -115,6 +156,7 @@ impl Dataplane {
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
             epoch: std::time::Instant::now(),
+            tunnels: Arc::clone(&tunnels),
         });
         // Deal queue i of every port to worker i.
         let mut per_worker: Vec<Vec<worker::PortQueue>> =
@@ -136,6 +178,34 @@ impl Dataplane {
             let t = std::thread::Builder::new()
                 .name(format!("vcpe-fwd-{index}"))
                 .spawn(move || worker::run(index, cpu, ports, &shared));
+            match t {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for t in threads {
+                        let _ = t.join();
+                    }
+                    return Err(StartError::Spawn(e));
+                }
+            }
+        }
+        for (k, socket) in spec.tunnel_sockets.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let queues: Result<Vec<TunQueue>, _> =
+                rx_queues.iter().map(TunQueue::try_clone).collect();
+            let rx = tunnel_rx::RxThread {
+                socket,
+                tunnels: Arc::clone(&tunnels),
+                tun_queues: queues.map_err(StartError::Spawn)?,
+            };
+            let shard = workers + k;
+            let t = std::thread::Builder::new()
+                .name(format!("vcpe-tun-rx-{k}"))
+                .spawn(move || {
+                    if let Some(c) = shared.counters.worker(shard) {
+                        tunnel_rx::run(rx, &shared, c);
+                    }
+                });
             match t {
                 Ok(t) => threads.push(t),
                 Err(e) => {

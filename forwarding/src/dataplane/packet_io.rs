@@ -1,9 +1,12 @@
 //! Writing one packet to a TUN queue: with the virtio-net header passed
 //! through when the egress has offloads, or segmented / checksummed in
-//! software when it has none.
+//! software when it has none; and into a tunnel, which has no offloads
+//! (a GSO super-packet is split, a partial checksum completed, then each
+//! packet is encapsulated).
 
-use crate::counters::{Event, WorkerCounters};
+use crate::counters::{Event, Port, WorkerCounters};
 use crate::tun::{GsoType, VnetHdr, gso};
+use crate::tunnel::peer::TunnelPeer;
 
 use super::worker::PortQueue;
 
@@ -61,6 +64,47 @@ pub(super) fn transmit(
     };
     if !ok {
         counters.event(Event::TxError);
+    }
+}
+
+/// A tunnel egress: the peer and its tunnel id (for the counters).
+pub(super) struct TunnelOut<'a> {
+    pub peer: &'a TunnelPeer,
+    pub id: u32,
+}
+
+/// Sends `pkt` (with the virtio-net header it arrived with, if any) into
+/// the tunnel. `scratch` holds GSO segments, `encap` the datagram.
+pub(super) fn transmit_tunnel(
+    out: &TunnelOut<'_>,
+    hdr: Option<&VnetHdr>,
+    pkt: &mut [u8],
+    counters: &WorkerCounters,
+    scratch: &mut Vec<u8>,
+    encap: &mut Vec<u8>,
+) {
+    let mut send = |p: &[u8]| {
+        if out.peer.send(p, encap).is_ok() {
+            counters.tx(Port::Tunnel(out.id), p.len());
+        } else {
+            counters.event(Event::TxError);
+        }
+    };
+    match hdr {
+        Some(h) if h.gso_type != GsoType::None => {
+            counters.event(Event::GsoSplit);
+            if gso::split(pkt, h, scratch, |seg: &[u8]| send(seg)).is_err() {
+                counters.event(Event::TxError);
+            }
+        }
+        Some(h) if h.needs_csum() => {
+            if gso::finish_checksum(pkt, h).is_ok() {
+                send(pkt);
+            } else {
+                counters.event(Event::TxError);
+            }
+        }
+        _ => send(pkt),
     }
 }
 

@@ -14,7 +14,8 @@ use crate::pipeline::{
 };
 use crate::tun::{GsoType, TunQueue, VnetHdr};
 
-use super::packet_io::{ip_len, transmit};
+use super::packet_io::{TunnelOut, ip_len, transmit, transmit_tunnel};
+use crate::tunnel::peer::TunnelPeer;
 
 /// Packets read from one queue before the worker looks at the others (and
 /// at the stop flag, and takes a fresh FIB snapshot).
@@ -22,6 +23,16 @@ pub const BATCH: usize = 64;
 
 /// How long an idle worker sleeps before it re-checks the stop flag.
 const POLL_TIMEOUT_MS: i32 = 100;
+
+/// The nice value of a worker thread. The kernel forwards in softirq
+/// context, ahead of every process on the core; a worker at nice 0 shares
+/// its core evenly with whatever else runs there (the control plane, other
+/// tenants of the VM, iperf3 in `bench/forwarding.sh`) and lets the TUN
+/// queue overflow while it waits for its turn. At -10 the scheduler gives
+/// it about nine times the share of a nice-0 task, yet it still sleeps in
+/// `poll(2)` when idle, so it cannot starve the core the way a real-time
+/// policy would.
+const WORKER_NICE: libc::c_int = -10;
 
 /// Largest packet a TUN hands over: a 64 KiB GSO super-packet plus the
 /// virtio-net header.
@@ -36,6 +47,8 @@ pub(super) struct Shared {
     pub counters: Arc<Counters>,
     pub stop: Arc<AtomicBool>,
     pub epoch: Instant,
+    /// Tunnel peers, by tunnel id.
+    pub tunnels: Arc<[Arc<TunnelPeer>]>,
 }
 
 /// This worker's queue of one TUN interface.
@@ -51,6 +64,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
     if let Some(cpu) = cpu {
         pin_to_cpu(cpu);
     }
+    raise_priority();
     let Some(counters) = shared.counters.worker(index) else {
         tracing::error!(
             worker = index,
@@ -59,8 +73,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
         return;
     };
     let mut buf = vec![0u8; BUF_LEN];
-    let mut reply = [0u8; REPLY_BUF_LEN];
-    let mut scratch = Vec::with_capacity(crate::tun::RECV_BUF_LEN);
+    let mut bufs = Bufs::new();
     let mut pollfds: Vec<libc::pollfd> = ports
         .iter()
         .map(|p| libc::pollfd {
@@ -98,12 +111,12 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
                 match port.queue.recv(&mut buf) {
                     Ok(n) => handle(
                         &ports,
+                        &shared.tunnels,
                         i,
                         &mut buf[..n],
                         &ctx,
-                        &mut reply,
                         counters,
-                        &mut scratch,
+                        &mut bufs,
                     ),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -144,13 +157,18 @@ fn wait(pollfds: &mut [libc::pollfd]) -> bool {
 /// then the IP packet) through the pipeline and writes the outcome.
 fn handle(
     ports: &[PortQueue],
+    tunnels: &[Arc<TunnelPeer>],
     ingress: usize,
     frame: &mut [u8],
     ctx: &ForwardCtx<'_>,
-    reply: &mut [u8; REPLY_BUF_LEN],
     counters: &WorkerCounters,
-    scratch: &mut Vec<u8>,
+    bufs: &mut Bufs,
 ) {
+    let Bufs {
+        reply,
+        seg: scratch,
+        encap,
+    } = bufs;
     let port = &ports[ingress];
     let (hdr, pkt) = if port.offload {
         if frame.len() < VnetHdr::LEN {
@@ -184,10 +202,63 @@ fn handle(
             let len = ip_len(pkt, gso.is_some());
             transmit(out, hdr.as_ref(), &mut pkt[..len], counters, scratch);
         }
-        // The tunnel transmit path is the next issue's seam.
+        Verdict::Forward {
+            egress: Egress::Tunnel(t),
+            ..
+        } => {
+            let Some(peer) = tunnels.get(t as usize) else {
+                counters.drop_packet(DropReason::NoEgress);
+                return;
+            };
+            let len = ip_len(pkt, gso.is_some());
+            let out = TunnelOut { peer, id: t };
+            transmit_tunnel(
+                &out,
+                hdr.as_ref(),
+                &mut pkt[..len],
+                counters,
+                scratch,
+                encap,
+            );
+        }
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
         Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters, scratch),
         Verdict::Drop(_) => {}
+    }
+}
+
+/// Sets the calling thread's nice value to [`WORKER_NICE`]; without
+/// `CAP_SYS_NICE` the worker runs at the default priority.
+fn raise_priority() {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and
+    // a thread id changes only that thread's nice value (Linux semantics).
+    let rc = unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, WORKER_NICE)
+    };
+    if rc != 0 {
+        tracing::debug!(nice = WORKER_NICE, error = %io::Error::last_os_error(),
+            "could not raise the worker's priority");
+    }
+}
+
+/// A worker's reusable buffers.
+pub(super) struct Bufs {
+    /// Where ICMP errors are built.
+    pub reply: [u8; REPLY_BUF_LEN],
+    /// Software GSO segments.
+    pub seg: Vec<u8>,
+    /// Encapsulated datagrams.
+    pub encap: Vec<u8>,
+}
+
+impl Bufs {
+    pub(super) fn new() -> Bufs {
+        Bufs {
+            reply: [0u8; REPLY_BUF_LEN],
+            seg: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
+            encap: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
+        }
     }
 }
 

@@ -80,6 +80,16 @@ impl TunQueue {
         complete(n, head.len() + pkt.len())
     }
 
+    /// Another handle on the same queue (a `dup` of the fd), for a thread
+    /// that only writes into it (the tunnel receive threads): reading from
+    /// both would split the queue's packets between them.
+    pub fn try_clone(&self) -> io::Result<TunQueue> {
+        Ok(TunQueue {
+            fd: self.fd.try_clone()?,
+            vnet_hdr: self.vnet_hdr,
+        })
+    }
+
     /// Writes `buf` as is: the vnet header (if the queue has one) and the
     /// packet in one buffer.
     pub fn send_raw(&self, buf: &[u8]) -> io::Result<()> {

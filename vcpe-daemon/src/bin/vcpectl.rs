@@ -256,4 +256,25 @@ fn print_stats(s: &Stats) {
     for (k, v) in &s.events {
         println!("{k:<20} {v:>12}");
     }
+    if !s.tunnels.is_empty() {
+        println!();
+        println!(
+            "{:<12} {:<10} {:<24} {:>10} {:>10} {:>8} {:>8} {:>9}",
+            "TUNNEL", "ENCAP", "ENDPOINT", "TX PKTS", "RX PKTS", "SPOOFED", "ERRORS", "LAST RX"
+        );
+        for t in &s.tunnels {
+            println!(
+                "{:<12} {:<10} {:<24} {:>10} {:>10} {:>8} {:>8} {:>9}",
+                t.name,
+                t.encapsulation,
+                t.endpoint,
+                t.tx_packets,
+                t.rx_packets,
+                t.rx_spoofed,
+                t.rx_errors + t.tx_errors,
+                t.last_rx_secs
+                    .map_or_else(|| "never".to_owned(), |s| format!("{s}s ago"))
+            );
+        }
+    }
 }

@@ -12,5 +12,6 @@ pub mod server;
 
 pub use client::Client;
 pub use proto::{
-    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, Stats, Status,
+    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, Stats,
+    Status, TunnelCounters,
 };

@@ -123,6 +123,36 @@ pub struct Stats {
     pub drops: BTreeMap<String, u64>,
     /// Other dataplane events (`icmp_sent`, `mss_clamped`, ...).
     pub events: BTreeMap<String, u64>,
+    /// Per tunnel peer, in config order.
+    #[serde(default)]
+    pub tunnels: Vec<TunnelCounters>,
+}
+
+/// Counters of one tunnel peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TunnelCounters {
+    /// Peer name.
+    pub name: String,
+    /// "wireguard" or "gre".
+    pub encapsulation: String,
+    /// Underlay endpoint.
+    pub endpoint: String,
+    /// Inner packets sent into the tunnel.
+    pub tx_packets: u64,
+    /// Inner bytes sent.
+    pub tx_bytes: u64,
+    /// Inner packets received and accepted.
+    pub rx_packets: u64,
+    /// Inner bytes received and accepted.
+    pub rx_bytes: u64,
+    /// Received packets dropped: inner source not allowed for this peer.
+    pub rx_spoofed: u64,
+    /// Received datagrams that did not decapsulate.
+    pub rx_errors: u64,
+    /// Failed sends.
+    pub tx_errors: u64,
+    /// Seconds since the last accepted packet (`None`: never).
+    pub last_rx_secs: Option<u64>,
 }
 
 /// Packet and byte counters of one port. A GSO super-packet counts as one

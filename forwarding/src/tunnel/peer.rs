@@ -1,0 +1,208 @@
+//! One tunnel peer as the dataplane sees it: its encapsulation and underlay
+//! socket, the inner sources it may send from (anti-spoofing), its ICMP
+//! source addresses, and its counters.
+//!
+//! Sending ([`TunnelPeer::send`]) is called by any worker thread for
+//! packets the FIB routes into the tunnel; receiving is the tunnel receive
+//! thread's ([`super::rx`]), which hands decapsulated packets to
+//! [`TunnelPeer::accepts_source`] and then to the pipeline.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use super::gre::{self, GreHeader};
+use super::gre_socket::GreSocket;
+use super::wireguard::{WgPeer, WgSend};
+use crate::pipeline::Ingress;
+
+/// EtherType of an IPv4 payload.
+const ETHERTYPE_V4: u16 = 0x0800;
+/// EtherType of an IPv6 payload.
+const ETHERTYPE_V6: u16 = 0x86DD;
+
+/// How packets travel to the peer.
+#[derive(Debug)]
+pub enum Encap {
+    /// Plain GRE (IP protocol 47), RFC 2784/2890.
+    Gre {
+        /// The GRE key both ends agree on, if any.
+        key: Option<u32>,
+        /// The raw underlay socket (shared by every GRE peer of that
+        /// address family).
+        socket: Arc<GreSocket>,
+        /// The peer's underlay address.
+        remote: IpAddr,
+    },
+    /// WireGuard over UDP.
+    WireGuard {
+        /// The Noise state; one lock per peer (encryption of one packet
+        /// is ~1 µs; the lock is held only for that).
+        peer: Mutex<WgPeer>,
+        /// The UDP underlay socket (shared by every peer on that bind).
+        socket: Arc<UdpSocket>,
+        /// The peer's underlay endpoint.
+        remote: SocketAddr,
+    },
+}
+
+/// Counters of one tunnel peer, shared by every thread that sends to or
+/// receives from it (atomic adds: several writers).
+#[derive(Debug, Default)]
+pub struct TunnelStats {
+    /// Inner packets sent.
+    pub tx_packets: AtomicU64,
+    /// Inner bytes sent.
+    pub tx_bytes: AtomicU64,
+    /// Inner packets received and accepted.
+    pub rx_packets: AtomicU64,
+    /// Inner bytes received and accepted.
+    pub rx_bytes: AtomicU64,
+    /// Received packets whose inner source the peer may not use.
+    pub rx_spoofed: AtomicU64,
+    /// Received datagrams that did not decapsulate (bad header, failed
+    /// authentication, wrong key).
+    pub rx_errors: AtomicU64,
+    /// Sends that failed (socket errors, no session yet).
+    pub tx_errors: AtomicU64,
+    /// Milliseconds since the tunnel's epoch of the last accepted packet
+    /// (0: never).
+    pub last_rx_ms: AtomicU64,
+}
+
+/// One tunnel peer.
+#[derive(Debug)]
+pub struct TunnelPeer {
+    /// The config name.
+    pub name: String,
+    /// Ingress of packets decapsulated from it: `Port::Tunnel(id)` and the
+    /// router's inner addresses (sources of ICMP errors sent back in).
+    pub ingress: Ingress,
+    /// Inner source prefixes it may send from.
+    pub allowed: Vec<IpNet>,
+    /// Encapsulation and socket.
+    pub encap: Encap,
+    /// Its counters.
+    pub stats: TunnelStats,
+    /// Epoch of `stats.last_rx_ms`.
+    pub epoch: Instant,
+}
+
+impl TunnelPeer {
+    /// Whether the inner packet's source address lies in one of the peer's
+    /// allowed prefixes (cryptokey-routing style: a peer only injects
+    /// traffic from prefixes it may use). A linear scan: peers have a
+    /// handful of prefixes.
+    pub fn accepts_source(&self, pkt: &[u8]) -> bool {
+        let Some(src) = inner_source(pkt) else {
+            return false;
+        };
+        self.allowed.iter().any(|p| p.contains(&src))
+    }
+
+    /// Encapsulates one IP packet and sends it to the peer. `buf` is the
+    /// caller's scratch buffer (reused, no allocation once warm).
+    pub fn send(&self, pkt: &[u8], buf: &mut Vec<u8>) -> io::Result<()> {
+        let r = match &self.encap {
+            Encap::Gre {
+                key,
+                socket,
+                remote,
+            } => {
+                let protocol = match pkt.first().map(|b| b >> 4) {
+                    Some(6) => ETHERTYPE_V6,
+                    _ => ETHERTYPE_V4,
+                };
+                let h = GreHeader {
+                    key: *key,
+                    seq: None,
+                    checksum: false,
+                    protocol,
+                };
+                buf.clear();
+                gre::encode(&h, pkt, buf);
+                socket.send_to(buf, *remote).map(|_| ())
+            }
+            Encap::WireGuard {
+                peer,
+                socket,
+                remote,
+            } => {
+                buf.clear();
+                let outcome = peer
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .encapsulate(pkt, buf);
+                match outcome {
+                    WgSend::Datagram => socket.send_to(buf, *remote).map(|_| ()),
+                    WgSend::Queued => {
+                        // No session yet: what gotatun produced is the
+                        // handshake initiation (if one is due).
+                        if !buf.is_empty() {
+                            socket.send_to(buf, *remote)?;
+                        }
+                        Ok(())
+                    }
+                    WgSend::Error(e) => Err(io::Error::other(format!("{e:?}"))),
+                }
+            }
+        };
+        match &r {
+            Ok(()) => {
+                self.stats.tx_packets.fetch_add(1, Relaxed);
+                self.stats.tx_bytes.fetch_add(pkt.len() as u64, Relaxed);
+            }
+            Err(_) => {
+                self.stats.tx_errors.fetch_add(1, Relaxed);
+            }
+        }
+        r
+    }
+
+    /// Counts an accepted inner packet.
+    pub fn count_rx(&self, bytes: usize) {
+        self.stats.rx_packets.fetch_add(1, Relaxed);
+        self.stats.rx_bytes.fetch_add(bytes as u64, Relaxed);
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.stats.last_rx_ms.store(ms.max(1), Relaxed);
+    }
+}
+
+/// The source address of an IPv4 or IPv6 packet, if the header is there.
+fn inner_source(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) => {
+            let b: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        Some(6) => {
+            let b: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inner_source;
+
+    #[test]
+    fn inner_source_reads_both_families_and_refuses_short_packets() {
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[12..16].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(inner_source(&v4), Some("10.1.2.3".parse().unwrap()));
+        let mut v6 = [0u8; 40];
+        v6[0] = 0x60;
+        v6[8] = 0xfd;
+        assert_eq!(inner_source(&v6), Some("fd00::".parse().unwrap()));
+        assert_eq!(inner_source(&v4[..15]), None);
+        assert_eq!(inner_source(&[]), None);
+        assert_eq!(inner_source(&[0x10; 40]), None);
+    }
+}

@@ -1,0 +1,230 @@
+//! Config `[[peer]]` sections → the dataplane's tunnel peers and underlay
+//! sockets: one raw GRE socket per local address family, one UDP socket per
+//! WireGuard bind address (peers that name the same bind share it), the
+//! tunnel MTU, and the FIB routes that lead into tunnels (static routes to
+//! a peer, and a host route to every BGP neighbor that names a peer: the
+//! session runs through that tunnel).
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use ipnet::IpNet;
+use vcpe_config::{Config, Encapsulation, Peer};
+use vcpe_forwarding::counters::Port;
+use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
+use vcpe_forwarding::fib::{NextHop, NextHopGroup};
+use vcpe_forwarding::pipeline::Ingress;
+use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
+use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats};
+use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
+
+/// Underlay MTU assumed when a peer sets no `mtu`.
+pub const UNDERLAY_MTU: u16 = 1500;
+
+/// GRE overhead over IPv4: outer IP header (20) and the GRE header (4, 8
+/// with a key).
+fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
+    let ip = if remote.is_ipv4() { 20 } else { 40 };
+    ip + 4 + if key { 4 } else { 0 }
+}
+
+/// The tunnels of a config, ready for the dataplane.
+#[derive(Debug)]
+pub struct Tunnels {
+    /// Peers by tunnel id (the config order).
+    pub peers: Vec<Arc<TunnelPeer>>,
+    /// Underlay sockets with their peers.
+    pub sockets: Vec<TunnelSocket>,
+    /// Inner MTU of each tunnel, by id.
+    pub mtus: Vec<u16>,
+}
+
+/// Opens the underlay sockets and builds every peer of `config`.
+/// `own` are the router's inner addresses (ICMP error sources).
+pub fn build(
+    config: &Config,
+    own: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+) -> anyhow::Result<Tunnels> {
+    let mut gre_sockets: BTreeMap<IpAddr, (Arc<GreSocket>, Vec<u32>)> = BTreeMap::new();
+    let mut udp_sockets: BTreeMap<SocketAddr, (Arc<UdpSocket>, Vec<u32>)> = BTreeMap::new();
+    let mut peers = Vec::new();
+    let mut mtus = Vec::new();
+    let epoch = Instant::now();
+    for (i, p) in config.peers.iter().enumerate() {
+        let id = i as u32;
+        let (encap, overhead) = match &p.encapsulation {
+            Encapsulation::Gre { key } => {
+                let local = p
+                    .bind
+                    .map_or_else(|| unspecified(p.endpoint.ip()), |b| b.ip());
+                let socket = match gre_sockets.get_mut(&local) {
+                    Some((s, ids)) => {
+                        ids.push(id);
+                        Arc::clone(s)
+                    }
+                    None => {
+                        let s = Arc::new(
+                            GreSocket::bind_with(
+                                local,
+                                GreSocketOptions {
+                                    nonblocking: true,
+                                    ..GreSocketOptions::default()
+                                },
+                            )
+                            .with_context(|| {
+                                format!(
+                                    "peer {}: opening a raw GRE socket on {local} (needs root or CAP_NET_RAW)",
+                                    p.name
+                                )
+                            })?,
+                        );
+                        gre_sockets.insert(local, (Arc::clone(&s), vec![id]));
+                        s
+                    }
+                };
+                (
+                    Encap::Gre {
+                        key: *key,
+                        socket,
+                        remote: p.endpoint.ip(),
+                    },
+                    gre_overhead(p.endpoint.ip(), key.is_some()),
+                )
+            }
+            Encapsulation::WireGuard {
+                private_key,
+                public_key,
+                preshared_key,
+                keepalive,
+            } => {
+                let bind = p
+                    .bind
+                    .unwrap_or_else(|| SocketAddr::new(unspecified(p.endpoint.ip()), 0));
+                let socket = match udp_sockets.get_mut(&bind) {
+                    Some((s, ids)) => {
+                        ids.push(id);
+                        Arc::clone(s)
+                    }
+                    None => {
+                        let s = udp_socket(bind).with_context(|| {
+                            format!(
+                                "peer {}: binding the WireGuard UDP socket on {bind}",
+                                p.name
+                            )
+                        })?;
+                        let s = Arc::new(s);
+                        udp_sockets.insert(bind, (Arc::clone(&s), vec![id]));
+                        s
+                    }
+                };
+                let wg = WgPeer::new(WgConfig {
+                    private_key: *private_key.key(),
+                    peer_public_key: public_key.0,
+                    preshared_key: preshared_key.as_ref().map(|k| *k.key()),
+                    persistent_keepalive: *keepalive,
+                });
+                let overhead = if p.endpoint.is_ipv4() {
+                    wireguard::OVERHEAD_V4
+                } else {
+                    wireguard::OVERHEAD_V6
+                };
+                (
+                    Encap::WireGuard {
+                        peer: Mutex::new(wg),
+                        socket,
+                        remote: p.endpoint,
+                    },
+                    overhead as u16,
+                )
+            }
+            Encapsulation::Vxlan { .. } => bail!(
+                "peer {}: encapsulation \"vxlan\" is not implemented in the dataplane yet; use \"gre\" (plain) or \"wireguard\" (encrypted)",
+                p.name
+            ),
+        };
+        let mtu = p.mtu.unwrap_or(UNDERLAY_MTU.saturating_sub(overhead));
+        mtus.push(mtu);
+        peers.push(Arc::new(TunnelPeer {
+            name: p.name.clone(),
+            ingress: Ingress {
+                port: Port::Tunnel(id),
+                v4: own.0,
+                v6: own.1,
+            },
+            allowed: p.allowed_prefixes.clone(),
+            encap,
+            stats: TunnelStats::default(),
+            epoch,
+        }));
+    }
+    let mut sockets = Vec::new();
+    for (_, (s, ids)) in gre_sockets {
+        sockets.push(TunnelSocket {
+            socket: UnderlaySocket::Gre(s),
+            peers: ids,
+        });
+    }
+    for (_, (s, ids)) in udp_sockets {
+        sockets.push(TunnelSocket {
+            socket: UnderlaySocket::Udp(s),
+            peers: ids,
+        });
+    }
+    Ok(Tunnels {
+        peers,
+        sockets,
+        mtus,
+    })
+}
+
+/// The FIB routes into tunnels besides static routes: a host route to each
+/// BGP neighbor that names a tunnel peer.
+pub fn neighbor_routes(config: &Config) -> Vec<(IpNet, NextHopGroup)> {
+    let Some(bgp) = &config.bgp else {
+        return Vec::new();
+    };
+    bgp.neighbors
+        .iter()
+        .filter_map(|n| {
+            let name = n.peer.as_deref()?;
+            let id = config.peers.iter().position(|p: &Peer| p.name == name)?;
+            Some((
+                IpNet::from(n.address),
+                NextHopGroup::single(NextHop::tunnel(id as u32)),
+            ))
+        })
+        .collect()
+}
+
+fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// A non-blocking UDP socket on `bind` with big buffers (a burst of
+/// datagrams must not overflow the default 200 KiB).
+fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let s = UdpSocket::bind(bind)?;
+    s.set_nonblocking(true)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
+    let size: libc::c_int = 4 << 20;
+    for opt in [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE] {
+        // SAFETY: a valid socket fd and a c_int option value of the right
+        // size; failure (no CAP_NET_ADMIN) leaves the default buffers.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    Ok(s)
+}
