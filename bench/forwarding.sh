@@ -15,6 +15,8 @@
 #   ONLY=kernel|vcped run one half only (default: both)
 #   WORKERS=0         vcped [forwarding] workers (0 = one per core)
 #   NO_BUILD=1        skip `cargo build --release -p vcpe-daemon`
+#   CARGO_TARGET_DIR  where cargo builds and the binaries are taken from
+#                     (default: ./target of the workspace)
 # Total run time with the defaults: about a minute (plus the build).
 set -euo pipefail
 
@@ -24,6 +26,9 @@ WORKERS=${WORKERS:-0}
 P="vbf$$-"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WORK=$(mktemp -d "/tmp/vbf$$.XXXXXX")
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$PWD/$TARGET_DIR
+export CARGO_TARGET_DIR=$TARGET_DIR
 NAMESPACES=()
 DAEMON_PID=
 
@@ -130,7 +135,7 @@ bench_kernel() {
 bench_vcped() {
     echo "== vcped (userspace, TUN)" >&2
     local c=${P}vc r=${P}vr s=${P}vs
-    local vcped=$ROOT/target/release/vcped vcpectl=$ROOT/target/release/vcpectl
+    local vcped=$TARGET_DIR/release/vcped vcpectl=$TARGET_DIR/release/vcpectl
     local sock=$WORK/vcped.sock tun_c=${P}tc tun_s=${P}ts
     [[ -x $vcped && -x $vcpectl ]] || die "$vcped or $vcpectl missing; build with: cargo build --release -p vcpe-daemon"
     netns "$c"; netns "$r"; netns "$s"

@@ -115,11 +115,31 @@ say "inside VPC 01: vm11 -> vm12 (two vxnets served by one vCPE)"
 at vm11 ping -c 2 -i 0.2 -W 2 10.1.2.10
 at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:1:2::10
 
-say "across VPCs: vm11 -> vm21 goes into vcped of VPC 01"
-echo "(tunnels are not built yet, so the BGP sessions between the vCPEs, which run over"
-echo " the tunnels, stay down: vcped has no route to 10.2.1.0/24 and says so with ICMP)"
-at vm11 ping -c 2 -i 0.2 -W 2 10.2.1.10 || true
-at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:2:1::10 || true
+say "waiting for the BGP sessions over the WireGuard tunnels"
+for v in vpc01 vpc02 vpc03; do
+    for _ in $(seq 150); do
+        [[ $("$vcpectl" --socket "$work/$v.sock" --json bgp summary | grep -o '"Established"' | wc -l) -ge 2 ]] && break
+        sleep 0.2
+    done
+done
+for v in vpc01 vpc02 vpc03; do
+    echo "--- $v"
+    "$vcpectl" --socket "$work/$v.sock" bgp summary
+done
+sleep 1
+
+say "across VPCs, many-to-many: every VM pings every other (v4 and v6)"
+for from in vm11 vm12 vm21 vm31; do
+    for to in 10.1.1.10 10.1.2.10 10.2.1.10 10.3.1.10; do
+        at "$from" ping -c 1 -W 2 -q "$to" >/dev/null && r=ok || r=FAILED
+        printf '  %-5s -> %-10s %s\n' "$from" "$to" "$r"
+    done
+done
+at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:2:1::10
+at vm31 ping -c 2 -i 0.2 -W 2 10.2.1.10
+
+say "routes vcped of VPC 01 learned by BGP from the other vCPEs"
+"$vcpectl" --socket "$work/vpc01.sock" show route
 
 say "vcped counters of VPC 01"
 "$vcpectl" --socket "$work/vpc01.sock" stats

@@ -17,7 +17,7 @@ use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::{FxHashMap, FxHashSet};
-use vcpe_bgp::rib::{BestChange, RouteSource};
+use vcpe_bgp::rib::{BestChange, PeerId, RouteSource};
 use vcpe_forwarding::fib::{FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
 
 /// What one [`BgpFib::apply`] did.
@@ -41,6 +41,9 @@ pub struct BgpFib {
     /// unreachable can leave a whole table here. There are few distinct
     /// next hops, so finding a prefix means asking each set.
     unresolved: FxHashMap<IpAddr, PrefixSet>,
+    /// The tunnel each BGP neighbor (by its `PeerId`, the config index)
+    /// runs over, if any.
+    tunnel_of: Vec<Option<u32>>,
 }
 
 /// A set of prefixes, with compact IPv4 keys.
@@ -90,6 +93,12 @@ impl BgpFib {
         }
     }
 
+    /// Routes learned from neighbor `i` go into tunnel `tunnel_of[i]`.
+    pub fn with_tunnels(mut self, tunnel_of: Vec<Option<u32>>) -> BgpFib {
+        self.tunnel_of = tunnel_of;
+        self
+    }
+
     /// Applies a batch of best-route changes to `fib` (one publish, two if
     /// it let waiting routes resolve). The batch is streamed into the FIB,
     /// not copied: a million-route batch costs no second million-entry
@@ -97,13 +106,22 @@ impl BgpFib {
     pub fn apply(&mut self, fib: &mut FibWriter, changes: Vec<FibUpdate>) -> BgpFibReport {
         let snapshot = fib.reader().snapshot_arc();
         let config = &self.config_prefixes;
+        let tunnel_of = &self.tunnel_of;
         let unresolved = &mut self.unresolved;
         let stream = changes.into_iter().filter_map(|c| {
             if config.contains(&c.prefix) {
                 return None;
             }
             forget_unresolved(unresolved, c.prefix);
-            let group = c.next_hop.and_then(|nh| resolve(&snapshot, nh));
+            // A route learned over a tunnel goes into that tunnel: its next
+            // hop is the peer vCPE's inner address.
+            let tunnel = c
+                .from
+                .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten());
+            let group = match (tunnel, c.next_hop) {
+                (Some(t), Some(nh)) => Some(NextHopGroup::single(NextHop::tunnel(t).via(nh))),
+                (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
+            };
             Some(match group {
                 Some(group) => FibChange::Upsert {
                     prefix: c.prefix,
@@ -167,22 +185,28 @@ pub struct FibUpdate {
     /// The learned route's next hop; `None`: BGP has no route for the FIB
     /// (withdrawn, or locally originated and already a config route).
     pub next_hop: Option<IpAddr>,
+    /// The neighbor it was learned from.
+    pub from: Option<PeerId>,
 }
 
 impl From<BestChange> for FibUpdate {
     fn from(c: BestChange) -> FibUpdate {
         match c {
             BestChange::Add { prefix, route } | BestChange::Replace { prefix, route } => {
+                let from = match route.source {
+                    RouteSource::Peer(id) => Some(id),
+                    RouteSource::Local => None,
+                };
                 FibUpdate {
                     prefix,
-                    next_hop: route
-                        .next_hop
-                        .filter(|_| route.source != RouteSource::Local),
+                    next_hop: route.next_hop.filter(|_| from.is_some()),
+                    from,
                 }
             }
             BestChange::Remove { prefix } => FibUpdate {
                 prefix,
                 next_hop: None,
+                from: None,
             },
         }
     }
@@ -273,6 +297,21 @@ mod tests {
         let r = bgp.apply(&mut fib, vec![removed("192.0.2.0/24")]);
         assert_eq!((r.changed, r.installed), (1, 0));
         assert_eq!(egress_of(&fib, "192.0.2.0/24"), None);
+    }
+
+    #[test]
+    fn a_route_learned_over_a_tunnel_goes_into_it() {
+        let (mut fib, _reader) = Fib::new();
+        // The next hop (the peer's inner address) is also reachable on an
+        // interface: the tunnel the neighbor runs over wins.
+        connected(&mut fib, "10.255.0.0/24", 0);
+        let mut bgp = BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![Some(3)]);
+        let r = bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "10.255.0.2")]);
+        assert_eq!((r.changed, r.installed), (1, 1));
+        assert_eq!(
+            egress_of(&fib, "10.2.1.0/24"),
+            Some((Egress::Tunnel(3), Some("10.255.0.2".parse().unwrap())))
+        );
     }
 
     #[test]

@@ -191,7 +191,21 @@ impl Forwarding {
         }
         let (mut fib, reader) = Fib::new();
         let routes = initial_routes(config);
-        let bgp = BgpFib::new(routes.keys().copied());
+        let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
+            config
+                .bgp
+                .iter()
+                .flat_map(|b| &b.neighbors)
+                .map(|n| {
+                    let name = n.peer.as_deref()?;
+                    config
+                        .peers
+                        .iter()
+                        .position(|p| p.name == name)
+                        .map(|i| i as u32)
+                })
+                .collect(),
+        );
         let report = fib.apply(
             routes
                 .into_iter()

@@ -94,6 +94,7 @@ mod tests {
             feed.send(vec![FibUpdate {
                 prefix: *p,
                 next_hop: None,
+                from: None,
             }]);
             assert!(!feed.idle(), "busy until the batch is applied");
             tokio::time::timeout(Duration::from_secs(10), ready.notified())
