@@ -205,12 +205,12 @@ impl Reader {
     fn next(&mut self, ctx: &Ctx) -> Result<&[u8]> {
         loop {
             let avail = &self.buf[self.start..self.end];
-            if let Some(len) = frame_len(avail, ctx).map_err(|e| format!("framing: {e}"))? {
-                if avail.len() >= len {
-                    let at = self.start;
-                    self.start += len;
-                    return Ok(&self.buf[at..at + len]);
-                }
+            if let Some(len) = frame_len(avail, ctx).map_err(|e| format!("framing: {e}"))?
+                && avail.len() >= len
+            {
+                let at = self.start;
+                self.start += len;
+                return Ok(&self.buf[at..at + len]);
             }
             if self.start == self.end {
                 self.start = 0;
@@ -263,7 +263,7 @@ fn establish(args: &Args) -> Result<(Reader, TcpStream, Ctx)> {
                 return Ok(x);
             }
             Err(e) if Instant::now() < deadline => {
-                if attempts == 1 || attempts % 10 == 0 {
+                if attempts == 1 || attempts.is_multiple_of(10) {
                     eprintln!("bgp_feed: {e}; retrying");
                 }
                 std::thread::sleep(Duration::from_millis(200));

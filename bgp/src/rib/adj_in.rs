@@ -253,10 +253,10 @@ impl Rib {
 
     /// Forget that `prefix` was filtered for `slot`.
     fn unfilter(&mut self, slot: u32, prefix: &IpNet) {
-        if let Some(p) = self.peer_mut(slot) {
-            if !p.filtered.is_empty() {
-                p.filtered.remove(prefix);
-            }
+        if let Some(p) = self.peer_mut(slot)
+            && !p.filtered.is_empty()
+        {
+            p.filtered.remove(prefix);
         }
     }
 

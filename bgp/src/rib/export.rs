@@ -334,10 +334,10 @@ impl Rib {
     /// Re-send the full Adj-RIB-Out to peer `id` at the next
     /// [`Rib::take_exports`] (the peer sent a ROUTE-REFRESH).
     pub fn refresh(&mut self, id: PeerId) {
-        if let Some(p) = self.slot(id).and_then(|s| self.peer_mut(s)) {
-            if p.session.is_some() {
-                p.out.full = true;
-            }
+        if let Some(p) = self.slot(id).and_then(|s| self.peer_mut(s))
+            && p.session.is_some()
+        {
+            p.out.full = true;
         }
     }
 }

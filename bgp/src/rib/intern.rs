@@ -189,10 +189,11 @@ impl TransformCache {
         class: ClassId,
     ) -> Option<Arc<PathAttributes>> {
         let addr = Arc::as_ptr(attrs) as usize;
-        if let Some((a, c, out)) = &self.last {
-            if *a == addr && *c == class {
-                return out.clone();
-            }
+        if let Some((a, c, out)) = &self.last
+            && *a == addr
+            && *c == class
+        {
+            return out.clone();
         }
         let out = match self.map.get(&(addr, class)) {
             Some((_, out)) => out.clone(),

@@ -128,10 +128,10 @@ pub(crate) fn for_each_changed(
         // Only the last record of a prefix counts (earlier ones are
         // duplicates). Recorded prefixes stay in the table (as tombstones
         // if removed) until trimmed.
-        if let Some(e) = table.entry(prefix) {
-            if e.stamp == seq {
-                f(*prefix, e.paths.as_ref());
-            }
+        if let Some(e) = table.entry(prefix)
+            && e.stamp == seq
+        {
+            f(*prefix, e.paths.as_ref());
         }
     }
 }

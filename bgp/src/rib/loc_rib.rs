@@ -118,10 +118,10 @@ impl Paths {
                 };
                 let removed = v.swap_remove(i);
                 // The caller reselects: the best may have been removed.
-                if v.len() == 1 {
-                    if let Some(last) = v.pop() {
-                        *self = Paths::One(last);
-                    }
+                if v.len() == 1
+                    && let Some(last) = v.pop()
+                {
+                    *self = Paths::One(last);
                 }
                 (Some(removed), false)
             }

@@ -81,10 +81,10 @@ impl Neighbor {
 
     /// Appends bytes read from `conn`.
     pub fn buffer(&mut self, conn: ConnId, bytes: &[u8]) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            if !c.dead {
-                c.inbuf.extend_from_slice(bytes);
-            }
+        if let Some(c) = self.conns.get_mut(&conn)
+            && !c.dead
+        {
+            c.inbuf.extend_from_slice(bytes);
         }
     }
 

@@ -246,11 +246,12 @@ fn garbage_on_the_wire_gets_a_notification_and_the_session_drops() {
     // b answers with NOTIFICATION 1/1 (connection not synchronized).
     let mut notified = false;
     while let Some(act) = p.b.poll_action() {
-        if let Action::Write { bytes, .. } = act {
-            if bytes.len() >= 21 && bytes[18] == 3 {
-                assert_eq!((bytes[19], bytes[20]), (1, 1));
-                notified = true;
-            }
+        if let Action::Write { bytes, .. } = act
+            && bytes.len() >= 21
+            && bytes[18] == 3
+        {
+            assert_eq!((bytes[19], bytes[20]), (1, 1));
+            notified = true;
         }
     }
     assert!(notified);

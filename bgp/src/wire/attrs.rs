@@ -329,7 +329,7 @@ fn decode_value(t: AttrType, v: &[u8], ctx: &Ctx) -> Result<AttrValue, (Action, 
         // UPDATE message with a malformed Community attribute SHALL be
         // handled using the approach of "treat-as-withdraw"."
         AttrType::COMMUNITIES => {
-            if v.is_empty() || v.len() % 4 != 0 {
+            if v.is_empty() || !v.len().is_multiple_of(4) {
                 return bad_len(Withdraw, "a non-zero multiple of 4");
             }
             Ok(AttrValue::Communities(
@@ -343,7 +343,7 @@ fn decode_value(t: AttrType, v: &[u8], ctx: &Ctx) -> Result<AttrValue, (Action, 
         // expressed in octets, is not a non-zero multiple of 12. [...]
         // SHALL be handled using the approach of "treat-as-withdraw"."
         AttrType::LARGE_COMMUNITIES => {
-            if v.is_empty() || v.len() % 12 != 0 {
+            if v.is_empty() || !v.len().is_multiple_of(12) {
                 return bad_len(Withdraw, "a non-zero multiple of 12");
             }
             Ok(AttrValue::LargeCommunities(

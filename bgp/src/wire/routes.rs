@@ -191,10 +191,10 @@ fn merge_as4(
         }
         None => {}
     }
-    if let Some(as4) = as4_path {
-        if p.as_path.contains(trans) {
-            p.as_path = aspath::merge_as4(&p.as_path, as4);
-        }
+    if let Some(as4) = as4_path
+        && p.as_path.contains(trans)
+    {
+        p.as_path = aspath::merge_as4(&p.as_path, as4);
     }
 }
 

@@ -58,13 +58,13 @@ impl TunQueue {
     /// could not complete the packet; split it with [`super::gso::split`].
     pub fn send(&self, hdr: Option<&VnetHdr>, pkt: &[u8]) -> io::Result<()> {
         if !self.vnet_hdr {
-            if let Some(h) = hdr {
-                if h.gso_type != GsoType::None || h.needs_csum() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        "GSO or partial checksum on a TUN queue without vnet header",
-                    ));
-                }
+            if let Some(h) = hdr
+                && (h.gso_type != GsoType::None || h.needs_csum())
+            {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "GSO or partial checksum on a TUN queue without vnet header",
+                ));
             }
             return self.send_raw(pkt);
         }
