@@ -69,7 +69,16 @@ fn wg_keys(dir: &std::path::Path, n: u8) -> Result<(std::path::PathBuf, String)>
     Ok((path, String::from_utf8(out.stdout)?.trim().to_owned()))
 }
 
-fn config(n: u8, encap: Encap, keys: &BTreeMap<u8, (std::path::PathBuf, String)>) -> String {
+/// The tunnel MTU every peer gets: below the TUN's 1400, so that the
+/// tunnel's own MTU check (not the kernel's) answers big DF packets.
+const TUNNEL_MTU: u16 = 1300;
+
+fn config(
+    n: u8,
+    encap: Encap,
+    keys: &BTreeMap<u8, (std::path::PathBuf, String)>,
+    extra: &str,
+) -> String {
     let mut c = format!(
         "[router]\nid = \"10.255.0.{n}\"\nasn = 6500{n}\n\n[kernel]\nroute_sync = false\n\n\
          [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.{n}/24\"]\nmtu = 1400\n\n"
@@ -80,6 +89,7 @@ fn config(n: u8, encap: Encap, keys: &BTreeMap<u8, (std::path::PathBuf, String)>
             "[[route]]\nname = \"vxnet-{n}{k}\"\nprefix = \"10.{n}.{k}.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n"
         );
     }
+    c += extra;
     c += "[bgp]\nlisten = \"0.0.0.0:179\"\n\n";
     for (m, _) in VPCS.iter().filter(|v| v.0 != n) {
         c += &format!(
@@ -87,19 +97,21 @@ fn config(n: u8, encap: Encap, keys: &BTreeMap<u8, (std::path::PathBuf, String)>
         );
     }
     for (m, _) in VPCS.iter().filter(|v| v.0 != n) {
-        let allowed = format!("[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\"]");
+        // 10.50.0.0/24: the service both VPC 02 and VPC 03 may answer
+        // from (the failover test).
+        let allowed = format!("[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\", \"10.50.0.0/24\"]");
         c += &match encap {
             Encap::WireGuard => format!(
                 "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"{}:51820\"\nbind = \"0.0.0.0:51820\"\n\
                  encapsulation = \"wireguard\"\nprivate_key_file = \"{}\"\npublic_key = \"{}\"\n\
-                 allowed_prefixes = {allowed}\n\n",
+                 allowed_prefixes = {allowed}\nmtu = {TUNNEL_MTU}\n\n",
                 underlay(*m),
                 keys[&n].0.display(),
                 keys[m].1
             ),
             Encap::Gre => format!(
                 "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"{}\"\nencapsulation = \"gre\"\n\
-                 gre_key = {}\nallowed_prefixes = {allowed}\n\n",
+                 gre_key = {}\nallowed_prefixes = {allowed}\nmtu = {TUNNEL_MTU}\n\n",
                 underlay(*m),
                 u32::from(n.min(*m)) * 10 + u32::from(n.max(*m))
             ),
@@ -109,7 +121,8 @@ fn config(n: u8, encap: Encap, keys: &BTreeMap<u8, (std::path::PathBuf, String)>
 }
 
 impl Topology {
-    fn build(tag: &str, encap: Encap) -> Result<Topology> {
+    /// Builds the topology; `extra(n)` is added to the config of VPC 0n.
+    fn build(tag: &str, encap: Encap, extra: &dyn Fn(u8) -> String) -> Result<Topology> {
         let lab = Lab::new(tag)?;
         let inet = lab.netns("inet")?;
         inet.enable_forwarding()?;
@@ -139,7 +152,7 @@ impl Topology {
                 vm.route("default", &format!("10.{n}.{k}.1"))?;
                 vms.push((format!("vm{n}{k}"), vm, format!("10.{n}.{k}.10")));
             }
-            let text = config(n, encap, &keys);
+            let text = config(n, encap, &keys, &extra(n));
             let d = Vcped::start(&v, lab.dir(), &format!("vcped-vpc0{n}"), &text)?;
             v.route_dev("10.0.0.0/8", "vcpe0")?;
             vcpes.insert(n, (v, d));
@@ -229,10 +242,47 @@ impl Topology {
 }
 
 fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
-    let t = Topology::build(tag, encap)?;
+    let t = Topology::build(tag, encap, &|_| String::new())?;
     let r = (|| -> Result<()> {
         t.converge()?;
         t.all_pairs_ping()?;
+        // MTU: a DF packet that fits the TUN (1400) but not the tunnel
+        // (1300) gets Fragmentation Needed with the tunnel MTU, from vcped.
+        let (_, vm11, _) = t.vms.iter().find(|v| v.0 == "vm11").context("vm11")?;
+        let out = vm11.exec([
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1350",
+            "10.2.1.10",
+        ])?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            text.contains(&format!("mtu = {TUNNEL_MTU}")),
+            "expected Frag Needed with mtu = {TUNNEL_MTU}:\n{text}"
+        );
+        let out = vm11.exec([
+            "ping",
+            "-c",
+            "1",
+            "-W",
+            "2",
+            "-M",
+            "do",
+            "-s",
+            "1200",
+            "10.2.1.10",
+        ])?;
+        ensure!(
+            out.status.success(),
+            "a 1228-byte DF ping did not pass the 1300-byte tunnel"
+        );
         // Anti-spoofing: vm21 sends from an address VPC 02 may not use;
         // vcped of VPC 02 forwards it into the tunnel, vcped of VPC 01
         // drops it and counts it.
@@ -276,4 +326,77 @@ fn seed_topology_over_wireguard() -> Result<()> {
 fn seed_topology_over_gre() -> Result<()> {
     require_root!();
     seed_topology("tungre", Encap::Gre)
+}
+
+/// VPC 02 and VPC 03 both advertise 10.50.0.0/24 (the same service in two
+/// VPCs); VPC 01 prefers VPC 02 (lower router id). VPC 02's vcped dies
+/// without a word: VPC 01's hold timer (9 s) expires, the route via
+/// VPC 02 is withdrawn, and traffic from vm11 fails over to VPC 03.
+#[test]
+fn a_dead_vcpe_s_routes_fail_over_to_another_advertiser() -> Result<()> {
+    require_root!();
+    let anycast = |n: u8| {
+        if n == 1 {
+            String::new()
+        } else {
+            "[[route]]\nname = \"service\"\nprefix = \"10.50.0.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n".to_owned()
+        }
+    };
+    let t = Topology::build("tunfail", Encap::WireGuard, &anycast)?;
+    let r = (|| -> Result<()> {
+        t.converge()?;
+        for n in [2, 3] {
+            t.vcpes[&n].0.addr("lo", "10.50.0.10/32")?;
+        }
+        let (_, d1) = &t.vcpes[&1];
+        let best_from = |d: &Vcped| -> Result<Option<String>> {
+            let v = d.json(&["show", "route", "10.50.0.0/24"])?;
+            Ok(v["routes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["best"] == true)
+                .and_then(|r| r["source"].as_str().map(str::to_owned)))
+        };
+        let two = wait_until(Duration::from_secs(20), || {
+            best_from(d1).is_ok_and(|s| s.as_deref() == Some("10.255.0.2"))
+        });
+        ensure!(
+            two,
+            "VPC 01 does not prefer VPC 02 for 10.50.0.0/24: {}",
+            d1.ctl(&["show", "route"])?
+        );
+        let (_, vm11, _) = t.vms.iter().find(|v| v.0 == "vm11").context("vm11")?;
+        let ping = || {
+            vm11.exec(["ping", "-c", "1", "-W", "1", "10.50.0.10"])
+                .is_ok_and(|o| o.status.success())
+        };
+        ensure!(ping(), "10.50.0.10 not reachable via VPC 02");
+        // VPC 02's vcped dies (SIGKILL: no NOTIFICATION, no withdraw).
+        let pid2 = t.vcpes[&2].1.daemon.pid();
+        std::process::Command::new("kill")
+            .args(["-KILL", &pid2.to_string()])
+            .status()?;
+        let t0 = std::time::Instant::now();
+        let three = wait_until(Duration::from_secs(30), || {
+            best_from(d1).is_ok_and(|s| s.as_deref() == Some("10.255.0.3"))
+        });
+        ensure!(
+            three,
+            "no failover to VPC 03 after 30 s: {}",
+            d1.ctl(&["show", "route"])?
+        );
+        let took = t0.elapsed();
+        let back = wait_until(Duration::from_secs(10), ping);
+        ensure!(back, "10.50.0.10 unreachable after the failover to VPC 03");
+        ensure!(
+            took <= Duration::from_secs(20),
+            "failover took {took:?} (hold time 9 s)"
+        );
+        Ok(())
+    })();
+    if r.is_err() {
+        t.print_logs();
+    }
+    r
 }

@@ -125,6 +125,19 @@ fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCount
     }
 }
 
+/// Lets the kernel accept packets from the TUN whose source is one of its
+/// own addresses: vcped sends its ICMP errors (Time Exceeded, Frag Needed
+/// for a tunnel's MTU, ...) from the TUN's address, which is also the
+/// kernel's, and without `accept_local` the kernel drops them as martians
+/// and `ping`/`tracepath` on the hosts never see them.
+fn accept_local(tun: &str) {
+    let path = format!("/proc/sys/net/ipv4/conf/{tun}/accept_local");
+    if let Err(e) = std::fs::write(&path, "1") {
+        tracing::warn!(interface = tun, error = %e,
+            "cannot set accept_local; ICMP errors from vcped will not reach local hosts (set sysctl net.ipv4.conf.{tun}.accept_local=1)");
+    }
+}
+
 /// The router's own addresses on an interface, used as ICMP error sources:
 /// the first IPv4 address and the first global (non link-local) IPv6 one.
 fn own_addresses(addrs: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
@@ -156,6 +169,7 @@ impl Forwarding {
             configure_link(tun.ifindex(), iface.mtu, &iface.addresses)
                 .await
                 .with_context(|| format!("configuring interface {}", iface.name))?;
+            accept_local(&iface.name);
             let (v4, v6) = own_addresses(&iface.addresses);
             info!(
                 interface = %iface.name,

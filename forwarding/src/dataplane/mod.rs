@@ -92,6 +92,7 @@ pub struct DataplaneSpec {
 #[derive(Debug)]
 pub struct Dataplane {
     threads: Vec<JoinHandle<()>>,
+    workers: usize,
     stop: Arc<AtomicBool>,
     counters: Arc<Counters>,
 }
@@ -219,6 +220,7 @@ impl Dataplane {
         }
         Ok(Dataplane {
             threads,
+            workers,
             stop,
             counters,
         })
@@ -231,7 +233,7 @@ impl Dataplane {
 
     /// Number of worker threads.
     pub fn workers(&self) -> usize {
-        self.threads.len()
+        self.workers
     }
 
     /// Stops the workers and waits for them (at most one poll interval).

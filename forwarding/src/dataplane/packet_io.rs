@@ -67,6 +67,29 @@ pub(super) fn transmit(
     }
 }
 
+/// A TCP SYN with a partial checksum (the kernel left it for the device
+/// to finish) gets its checksum completed in software before the pipeline
+/// sees it: MSS clamping rewrites the option and updates the checksum
+/// incrementally (RFC 1624), which is only right on a complete checksum;
+/// on a partial one the update would be counted twice when the checksum
+/// is finished later. SYNs are rare, so the cost is nil.
+pub(super) fn complete_syn_checksum(pkt: &mut [u8], hdr: &mut VnetHdr) {
+    if !hdr.needs_csum() || hdr.gso_type != GsoType::None {
+        return;
+    }
+    let l4 = usize::from(hdr.csum_start);
+    let is_syn = l4 >= 20
+        && pkt.get(l4 + 13).is_some_and(|f| f & 0x02 != 0)
+        && match pkt.first().map(|b| b >> 4) {
+            Some(4) => pkt.get(9) == Some(&6),
+            Some(6) => pkt.get(6) == Some(&6),
+            _ => false,
+        };
+    if is_syn && gso::finish_checksum(pkt, hdr).is_ok() {
+        hdr.flags &= !VnetHdr::NEEDS_CSUM;
+    }
+}
+
 /// A tunnel egress: the peer and its tunnel id (for the counters).
 pub(super) struct TunnelOut<'a> {
     pub peer: &'a TunnelPeer,

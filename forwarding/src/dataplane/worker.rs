@@ -14,7 +14,7 @@ use crate::pipeline::{
 };
 use crate::tun::{GsoType, TunQueue, VnetHdr};
 
-use super::packet_io::{TunnelOut, ip_len, transmit, transmit_tunnel};
+use super::packet_io::{TunnelOut, complete_syn_checksum, ip_len, transmit, transmit_tunnel};
 use crate::tunnel::peer::TunnelPeer;
 
 /// Packets read from one queue before the worker looks at the others (and
@@ -170,7 +170,7 @@ fn handle(
         encap,
     } = bufs;
     let port = &ports[ingress];
-    let (hdr, pkt) = if port.offload {
+    let (mut hdr, pkt) = if port.offload {
         if frame.len() < VnetHdr::LEN {
             counters.drop_packet(DropReason::BadHeader);
             return;
@@ -186,6 +186,9 @@ fn handle(
     } else {
         (None, frame)
     };
+    if let Some(h) = hdr.as_mut() {
+        complete_syn_checksum(pkt, h);
+    }
     let gso = hdr
         .as_ref()
         .filter(|h| h.gso_type != GsoType::None)
