@@ -26,6 +26,31 @@ use vcpe_tests::{Lab, Netns, Vcped, require_root, wait_until};
 /// (VPC number, its vxnet numbers).
 const VPCS: [(u8, &[u8]); 3] = [(1, &[1, 2]), (2, &[1]), (3, &[1])];
 
+/// Which vCPEs have tunnels (and BGP sessions) to which.
+#[derive(Clone, Copy, PartialEq)]
+enum Mesh {
+    /// Every pair.
+    Full,
+    /// Only hub ↔ spoke: spoke-to-spoke traffic transits the hub.
+    Hub(u8),
+}
+
+impl Mesh {
+    /// The VPCs `n` has tunnels to.
+    fn links(self, n: u8) -> Vec<u8> {
+        VPCS.iter()
+            .map(|v| v.0)
+            .filter(|&m| {
+                m != n
+                    && match self {
+                        Mesh::Full => true,
+                        Mesh::Hub(h) => n == h || m == h,
+                    }
+            })
+            .collect()
+    }
+}
+
 /// Which encapsulation the three vcpeds use between them.
 #[derive(Clone, Copy, PartialEq)]
 enum Encap {
@@ -34,6 +59,7 @@ enum Encap {
 }
 
 struct Topology {
+    mesh: Mesh,
     vcpes: BTreeMap<u8, (Netns, Vcped)>,
     vms: Vec<(String, Netns, String)>,
     _lab: Lab,
@@ -75,6 +101,7 @@ const TUNNEL_MTU: u16 = 1300;
 
 fn config(
     n: u8,
+    mesh: Mesh,
     encap: Encap,
     keys: &BTreeMap<u8, (std::path::PathBuf, String)>,
     extra: &str,
@@ -91,15 +118,19 @@ fn config(
     }
     c += extra;
     c += "[bgp]\nlisten = \"0.0.0.0:179\"\n\n";
-    for (m, _) in VPCS.iter().filter(|v| v.0 != n) {
+    for m in &mesh.links(n) {
         c += &format!(
             "[[bgp.neighbor]]\naddress = \"10.255.0.{m}\"\nremote_as = 6500{m}\npeer = \"vpc0{m}\"\nhold_time = 9\n\n"
         );
     }
-    for (m, _) in VPCS.iter().filter(|v| v.0 != n) {
+    for m in &mesh.links(n) {
         // 10.50.0.0/24: the service both VPC 02 and VPC 03 may answer
         // from (the failover test).
-        let allowed = format!("[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\", \"10.50.0.0/24\"]");
+        let allowed = match mesh {
+            // A spoke's hub relays the other spokes' traffic.
+            Mesh::Hub(h) if *m == h => "[\"10.0.0.0/8\"]".to_owned(),
+            _ => format!("[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\", \"10.50.0.0/24\"]"),
+        };
         c += &match encap {
             Encap::WireGuard => format!(
                 "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"{}:51820\"\nbind = \"0.0.0.0:51820\"\n\
@@ -122,7 +153,12 @@ fn config(
 
 impl Topology {
     /// Builds the topology; `extra(n)` is added to the config of VPC 0n.
-    fn build(tag: &str, encap: Encap, extra: &dyn Fn(u8) -> String) -> Result<Topology> {
+    fn build(
+        tag: &str,
+        mesh: Mesh,
+        encap: Encap,
+        extra: &dyn Fn(u8) -> String,
+    ) -> Result<Topology> {
         let lab = Lab::new(tag)?;
         let inet = lab.netns("inet")?;
         inet.enable_forwarding()?;
@@ -152,12 +188,13 @@ impl Topology {
                 vm.route("default", &format!("10.{n}.{k}.1"))?;
                 vms.push((format!("vm{n}{k}"), vm, format!("10.{n}.{k}.10")));
             }
-            let text = config(n, encap, &keys, &extra(n));
+            let text = config(n, mesh, encap, &keys, &extra(n));
             let d = Vcped::start(&v, lab.dir(), &format!("vcped-vpc0{n}"), &text)?;
             v.route_dev("10.0.0.0/8", "vcpe0")?;
             vcpes.insert(n, (v, d));
         }
         Ok(Topology {
+            mesh,
             vcpes,
             vms,
             _lab: lab,
@@ -171,7 +208,8 @@ impl Topology {
             let ok = wait_until(Duration::from_secs(60), || {
                 d.json(&["bgp", "summary"]).is_ok_and(|s| {
                     s["neighbors"].as_array().is_some_and(|ns| {
-                        ns.len() == 2 && ns.iter().all(|x| x["state"] == "Established")
+                        ns.len() == self.mesh.links(*n).len()
+                            && ns.iter().all(|x| x["state"] == "Established")
                     })
                 })
             });
@@ -242,7 +280,7 @@ impl Topology {
 }
 
 fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
-    let t = Topology::build(tag, encap, &|_| String::new())?;
+    let t = Topology::build(tag, Mesh::Full, encap, &|_| String::new())?;
     let r = (|| -> Result<()> {
         t.converge()?;
         t.all_pairs_ping()?;
@@ -342,7 +380,7 @@ fn a_dead_vcpe_s_routes_fail_over_to_another_advertiser() -> Result<()> {
             "[[route]]\nname = \"service\"\nprefix = \"10.50.0.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n".to_owned()
         }
     };
-    let t = Topology::build("tunfail", Encap::WireGuard, &anycast)?;
+    let t = Topology::build("tunfail", Mesh::Full, Encap::WireGuard, &anycast)?;
     let r = (|| -> Result<()> {
         t.converge()?;
         for n in [2, 3] {
@@ -393,6 +431,46 @@ fn a_dead_vcpe_s_routes_fail_over_to_another_advertiser() -> Result<()> {
             took <= Duration::from_secs(20),
             "failover took {took:?} (hold time 9 s)"
         );
+        Ok(())
+    })();
+    if r.is_err() {
+        t.print_logs();
+    }
+    r
+}
+
+/// Hub and spoke: VPC 02 and VPC 03 have a tunnel only to VPC 01, which
+/// re-advertises what each spoke announced to the other (AS path 65001
+/// 6500N) and forwards packets decapsulated from one tunnel into the other.
+#[test]
+fn spokes_talk_through_the_hub() -> Result<()> {
+    require_root!();
+    let t = Topology::build("tunhub", Mesh::Hub(1), Encap::Gre, &|_| String::new())?;
+    let r = (|| -> Result<()> {
+        t.converge()?;
+        let (_, d3) = &t.vcpes[&3];
+        let v = d3.json(&["show", "route", "10.2.1.0/24"])?;
+        let path: Vec<u64> = v["routes"][0]["as_path"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(serde_json::Value::as_u64)
+            .collect();
+        ensure!(
+            path == [65001, 65002],
+            "VPC 03 learned 10.2.1.0/24 with AS path {path:?}"
+        );
+        t.all_pairs_ping()?;
+        // The hub's tunnel counters saw the transit traffic both ways.
+        let (_, d1) = &t.vcpes[&1];
+        let stats = d1.json(&["stats"])?;
+        for tun in stats["tunnels"].as_array().into_iter().flatten() {
+            ensure!(
+                tun["rx_packets"].as_u64().unwrap_or(0) > 0
+                    && tun["tx_packets"].as_u64().unwrap_or(0) > 0,
+                "hub tunnel without traffic: {tun}"
+            );
+        }
         Ok(())
     })();
     if r.is_err() {

@@ -44,6 +44,9 @@ pub struct BgpFib {
     /// The tunnel each BGP neighbor (by its `PeerId`, the config index)
     /// runs over, if any.
     tunnel_of: Vec<Option<u32>>,
+    /// Tunnel peers by underlay address: a next hop that is a peer vCPE's
+    /// underlay address (a BGP session over the underlay) means its tunnel.
+    endpoints: FxHashMap<IpAddr, u32>,
 }
 
 /// A set of prefixes, with compact IPv4 keys.
@@ -93,9 +96,16 @@ impl BgpFib {
         }
     }
 
-    /// Routes learned from neighbor `i` go into tunnel `tunnel_of[i]`.
-    pub fn with_tunnels(mut self, tunnel_of: Vec<Option<u32>>) -> BgpFib {
+    /// Routes learned from neighbor `i` go into tunnel `tunnel_of[i]`;
+    /// routes whose next hop is the underlay address of tunnel peer `t`
+    /// (in `endpoints`) go into tunnel `t`.
+    pub fn with_tunnels(
+        mut self,
+        tunnel_of: Vec<Option<u32>>,
+        endpoints: impl IntoIterator<Item = (IpAddr, u32)>,
+    ) -> BgpFib {
         self.tunnel_of = tunnel_of;
+        self.endpoints = endpoints.into_iter().collect();
         self
     }
 
@@ -107,6 +117,7 @@ impl BgpFib {
         let snapshot = fib.reader().snapshot_arc();
         let config = &self.config_prefixes;
         let tunnel_of = &self.tunnel_of;
+        let endpoints = &self.endpoints;
         let unresolved = &mut self.unresolved;
         let stream = changes.into_iter().filter_map(|c| {
             if config.contains(&c.prefix) {
@@ -117,7 +128,8 @@ impl BgpFib {
             // hop is the peer vCPE's inner address.
             let tunnel = c
                 .from
-                .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten());
+                .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten())
+                .or_else(|| endpoints.get(&c.next_hop?).copied());
             let group = match (tunnel, c.next_hop) {
                 (Some(t), Some(nh)) => Some(NextHopGroup::single(NextHop::tunnel(t).via(nh))),
                 (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
@@ -305,12 +317,27 @@ mod tests {
         // The next hop (the peer's inner address) is also reachable on an
         // interface: the tunnel the neighbor runs over wins.
         connected(&mut fib, "10.255.0.0/24", 0);
-        let mut bgp = BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![Some(3)]);
+        let mut bgp = BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![Some(3)], []);
         let r = bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "10.255.0.2")]);
         assert_eq!((r.changed, r.installed), (1, 1));
         assert_eq!(
             egress_of(&fib, "10.2.1.0/24"),
             Some((Egress::Tunnel(3), Some("10.255.0.2".parse().unwrap())))
+        );
+    }
+
+    #[test]
+    fn a_next_hop_at_a_peer_s_underlay_address_means_its_tunnel() {
+        // A session over the underlay: the neighbor names no peer, its
+        // next hop is the peer vCPE's public address.
+        let (mut fib, _reader) = Fib::new();
+        let mut bgp =
+            BgpFib::new([]).with_tunnels(vec![None], [("198.51.100.2".parse().unwrap(), 1)]);
+        let r = bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "198.51.100.2")]);
+        assert_eq!((r.installed, r.unresolved), (1, 0));
+        assert_eq!(
+            egress_of(&fib, "10.2.1.0/24").map(|e| e.0),
+            Some(Egress::Tunnel(1))
         );
     }
 

@@ -219,6 +219,11 @@ impl Forwarding {
                         .map(|i| i as u32)
                 })
                 .collect(),
+            config
+                .peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.endpoint.ip(), i as u32)),
         );
         let report = fib.apply(
             routes
