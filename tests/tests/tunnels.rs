@@ -62,6 +62,8 @@ struct Topology {
     mesh: Mesh,
     vcpes: BTreeMap<u8, (Netns, Vcped)>,
     vms: Vec<(String, Netns, String)>,
+    /// The "internet" between the vCPEs.
+    inet: Netns,
     _lab: Lab,
 }
 
@@ -195,6 +197,7 @@ impl Topology {
         }
         Ok(Topology {
             mesh,
+            inet,
             vcpes,
             vms,
             _lab: lab,
@@ -320,6 +323,29 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
         ensure!(
             out.status.success(),
             "a 1228-byte DF ping did not pass the 1300-byte tunnel"
+        );
+        // A stranger on the internet sends a datagram of the tunnel's kind
+        // to VPC 01's vCPE: dropped without a reply, and counted.
+        let (_, d1) = &t.vcpes[&1];
+        let before = d1.drops("unknown_tunnel_peer")?;
+        let send = match encap {
+            // A well-formed GRE header carrying a minimal IPv4 header.
+            Encap::Gre => {
+                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_RAW, 47); \
+                           s.sendto(bytes([0,0,8,0, 0x45,0,0,20, 0,0,0,0, 64,1,0,0, 10,2,1,10, 10,1,1,10]), ('100.64.1.2', 0))"
+            }
+            Encap::WireGuard => {
+                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+                                 s.sendto(bytes([1,0,0,0]) + bytes(144), ('100.64.1.2', 51820))"
+            }
+        };
+        t.inet.run_ok(["python3", "-c", send])?;
+        let counted = wait_until(Duration::from_secs(5), || {
+            d1.drops("unknown_tunnel_peer").is_ok_and(|n| n > before)
+        });
+        ensure!(
+            counted,
+            "a datagram from an unknown underlay address was not counted"
         );
         // Anti-spoofing: vm21 sends from an address VPC 02 may not use;
         // vcped of VPC 02 forwards it into the tunnel, vcped of VPC 01
