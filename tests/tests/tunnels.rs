@@ -58,10 +58,18 @@ enum Encap {
     Gre,
 }
 
+/// A vxnet VM: its namespace and addresses.
+struct Vm {
+    name: String,
+    ns: Netns,
+    v4: String,
+    v6: String,
+}
+
 struct Topology {
     mesh: Mesh,
     vcpes: BTreeMap<u8, (Netns, Vcped)>,
-    vms: Vec<(String, Netns, String)>,
+    vms: Vec<Vm>,
     /// The "internet" between the vCPEs.
     inet: Netns,
     _lab: Lab,
@@ -110,12 +118,13 @@ fn config(
 ) -> String {
     let mut c = format!(
         "[router]\nid = \"10.255.0.{n}\"\nasn = 6500{n}\n\n[kernel]\nroute_sync = false\n\n\
-         [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.{n}/24\"]\nmtu = 1400\n\n"
+         [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.{n}/24\", \"fd00:255::{n}/64\"]\nmtu = 1400\n\n"
     );
     let (_, vxnets) = VPCS.iter().find(|v| v.0 == n).copied().unwrap_or((n, &[]));
     for k in vxnets {
         c += &format!(
-            "[[route]]\nname = \"vxnet-{n}{k}\"\nprefix = \"10.{n}.{k}.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n"
+            "[[route]]\nname = \"vxnet-{n}{k}\"\nprefix = \"10.{n}.{k}.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n\
+             [[route]]\nname = \"vxnet-{n}{k}-v6\"\nprefix = \"fd00:{n}:{k}::/64\"\ninterface = \"vcpe0\"\nadvertise = true\n\n"
         );
     }
     c += extra;
@@ -130,8 +139,10 @@ fn config(
         // from (the failover test).
         let allowed = match mesh {
             // A spoke's hub relays the other spokes' traffic.
-            Mesh::Hub(h) if *m == h => "[\"10.0.0.0/8\"]".to_owned(),
-            _ => format!("[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\", \"10.50.0.0/24\"]"),
+            Mesh::Hub(h) if *m == h => "[\"10.0.0.0/8\", \"fd00::/16\"]".to_owned(),
+            _ => format!(
+                "[\"10.255.0.{m}/32\", \"10.{m}.0.0/16\", \"10.50.0.0/24\", \"fd00:255::{m}/128\", \"fd00:{m}::/32\"]"
+            ),
         };
         c += &match encap {
             Encap::WireGuard => format!(
@@ -188,11 +199,20 @@ impl Topology {
                 v.addr(&format!("eth{k}"), &format!("10.{n}.{k}.1/24"))?;
                 vm.addr("eth0", &format!("10.{n}.{k}.10/24"))?;
                 vm.route("default", &format!("10.{n}.{k}.1"))?;
-                vms.push((format!("vm{n}{k}"), vm, format!("10.{n}.{k}.10")));
+                v.addr(&format!("eth{k}"), &format!("fd00:{n}:{k}::1/64"))?;
+                vm.addr("eth0", &format!("fd00:{n}:{k}::10/64"))?;
+                vm.route("::/0", &format!("fd00:{n}:{k}::1"))?;
+                vms.push(Vm {
+                    name: format!("vm{n}{k}"),
+                    ns: vm,
+                    v4: format!("10.{n}.{k}.10"),
+                    v6: format!("fd00:{n}:{k}::10"),
+                });
             }
             let text = config(n, mesh, encap, &keys, &extra(n));
             let d = Vcped::start(&v, lab.dir(), &format!("vcped-vpc0{n}"), &text)?;
             v.route_dev("10.0.0.0/8", "vcpe0")?;
+            v.route_dev("fd00::/16", "vcpe0")?;
             vcpes.insert(n, (v, d));
         }
         Ok(Topology {
@@ -251,14 +271,15 @@ impl Topology {
 
     fn all_pairs_ping(&self) -> Result<()> {
         let mut failed = Vec::new();
-        for (from, ns, _) in &self.vms {
-            for (to, _, addr) in &self.vms {
-                if from == to {
-                    continue;
-                }
-                let out = ns.exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", addr])?;
-                if !out.status.success() {
-                    failed.push(format!("{from} -> {to} ({addr})"));
+        for from in &self.vms {
+            for to in self.vms.iter().filter(|v| v.name != from.name) {
+                for addr in [&to.v4, &to.v6] {
+                    let out = from
+                        .ns
+                        .exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", addr])?;
+                    if !out.status.success() {
+                        failed.push(format!("{} -> {} ({addr})", from.name, to.name));
+                    }
                 }
             }
         }
@@ -289,7 +310,7 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
         t.all_pairs_ping()?;
         // MTU: a DF packet that fits the TUN (1400) but not the tunnel
         // (1300) gets Fragmentation Needed with the tunnel MTU, from vcped.
-        let (_, vm11, _) = t.vms.iter().find(|v| v.0 == "vm11").context("vm11")?;
+        let vm11 = &t.vms.iter().find(|v| v.name == "vm11").context("vm11")?.ns;
         let out = vm11.exec([
             "ping",
             "-c",
@@ -350,7 +371,7 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
         // Anti-spoofing: vm21 sends from an address VPC 02 may not use;
         // vcped of VPC 02 forwards it into the tunnel, vcped of VPC 01
         // drops it and counts it.
-        let (_, vm21, _) = t.vms.iter().find(|v| v.0 == "vm21").context("vm21")?;
+        let vm21 = &t.vms.iter().find(|v| v.name == "vm21").context("vm21")?.ns;
         vm21.addr("eth0", "10.9.9.9/32")?;
         let (_, d1) = &t.vcpes[&1];
         let before = d1.drops("spoofed_source")?;
@@ -430,7 +451,7 @@ fn a_dead_vcpe_s_routes_fail_over_to_another_advertiser() -> Result<()> {
             "VPC 01 does not prefer VPC 02 for 10.50.0.0/24: {}",
             d1.ctl(&["show", "route"])?
         );
-        let (_, vm11, _) = t.vms.iter().find(|v| v.0 == "vm11").context("vm11")?;
+        let vm11 = &t.vms.iter().find(|v| v.name == "vm11").context("vm11")?.ns;
         let ping = || {
             vm11.exec(["ping", "-c", "1", "-W", "1", "10.50.0.10"])
                 .is_ok_and(|o| o.status.success())
