@@ -6,6 +6,7 @@
 
 use crate::counters::{Event, Port, WorkerCounters};
 use crate::tun::{GsoType, VnetHdr, gso};
+use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::TunnelPeer;
 
 use super::worker::PortQueue;
@@ -105,6 +106,7 @@ pub(super) fn transmit_tunnel(
     counters: &WorkerCounters,
     scratch: &mut Vec<u8>,
     encap: &mut Vec<u8>,
+    batch: &mut TxBatch,
 ) {
     let mut send = |p: &[u8]| {
         if out.peer.send(p, encap).is_ok() {
@@ -115,8 +117,21 @@ pub(super) fn transmit_tunnel(
     };
     match hdr {
         Some(h) if h.gso_type != GsoType::None => {
+            // The segments go out together (UDP GSO / sendmmsg).
             counters.event(Event::GsoSplit);
-            if gso::split(pkt, h, scratch, |seg: &[u8]| send(seg)).is_err() {
+            let (mut n, mut bytes) = (0usize, 0usize);
+            let split = gso::split(pkt, h, scratch, |seg: &[u8]| {
+                if batch.push(out.peer, seg) {
+                    n += 1;
+                    bytes += seg.len();
+                    counters.tx(Port::Tunnel(out.id), seg.len());
+                } else {
+                    counters.event(Event::TxError);
+                }
+            });
+            batch.flush(out.peer);
+            out.peer.count_tx(n, bytes);
+            if split.is_err() {
                 counters.event(Event::TxError);
             }
         }

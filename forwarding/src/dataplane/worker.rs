@@ -15,6 +15,7 @@ use crate::pipeline::{
 use crate::tun::{GsoType, TunQueue, VnetHdr};
 
 use super::packet_io::{TunnelOut, complete_syn_checksum, ip_len, transmit, transmit_tunnel};
+use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::TunnelPeer;
 
 /// Packets read from one queue before the worker looks at the others (and
@@ -168,6 +169,7 @@ fn handle(
         reply,
         seg: scratch,
         encap,
+        batch,
     } = bufs;
     let port = &ports[ingress];
     let (mut hdr, pkt) = if port.offload {
@@ -222,6 +224,7 @@ fn handle(
                 counters,
                 scratch,
                 encap,
+                batch,
             );
         }
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
@@ -253,6 +256,8 @@ pub(super) struct Bufs {
     pub seg: Vec<u8>,
     /// Encapsulated datagrams.
     pub encap: Vec<u8>,
+    /// Segments of a super-packet on their way into a tunnel.
+    pub batch: TxBatch,
 }
 
 impl Bufs {
@@ -261,6 +266,7 @@ impl Bufs {
             reply: [0u8; REPLY_BUF_LEN],
             seg: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
             encap: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
+            batch: TxBatch::new(),
         }
     }
 }

@@ -163,6 +163,12 @@ impl TunnelPeer {
         r
     }
 
+    /// Counts inner packets sent outside [`TunnelPeer::send`] (batches).
+    pub fn count_tx(&self, packets: usize, bytes: usize) {
+        self.stats.tx_packets.fetch_add(packets as u64, Relaxed);
+        self.stats.tx_bytes.fetch_add(bytes as u64, Relaxed);
+    }
+
     /// Counts an accepted inner packet.
     pub fn count_rx(&self, bytes: usize) {
         self.stats.rx_packets.fetch_add(1, Relaxed);
