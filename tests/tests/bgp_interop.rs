@@ -7,19 +7,17 @@
 //! removes the route at the other, and a peer killed and restarted comes
 //! back with its routes.
 
-use std::ffi::OsStr;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use serde_json::Value;
 use vcpe_tests::peers::{
     BgpPeer, Bird, Frr, Gobgp, NeighborSpec, Openbgpd, PeerSpec, wait_established,
     wait_for_no_route, wait_for_route,
 };
-use vcpe_tests::process::run_ok;
-use vcpe_tests::{Daemon, Lab, Netns, cargo_bin, names::ifname, require_root, wait_until};
+use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, wait_until};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 10);
 const VCPE_AS: u32 = 65010;
@@ -39,19 +37,13 @@ fn lan(i: u8) -> Ipv4Addr {
 /// One path as `vcpectl show route` lists it: prefix, best, AS path, source.
 type PathRow = (String, bool, Vec<u32>, String);
 
-struct Vcped {
-    daemon: Daemon,
-    socket: PathBuf,
-    vcpectl: PathBuf,
-}
-
-impl Vcped {
-    fn start(ns: &Netns, dir: &Path, neighbors: &str) -> Result<Vcped> {
-        let socket = dir.join("vcped.sock");
-        let config = dir.join("vcped.toml");
-        let tun = ifname();
-        let text = format!(
-            r#"[router]
+/// vcped as the BGP tests run it: one TUN, two advertised routes (v4 and
+/// v6), one static route that is not advertised, `neighbors` appended.
+fn start_vcped(ns: &Netns, dir: &Path, neighbors: &str) -> Result<Vcped> {
+    let socket = dir.join("vcped.sock");
+    let tun = ifname();
+    let text = format!(
+        r#"[router]
 id = "{VCPE}"
 asn = {VCPE_AS}
 
@@ -91,48 +83,18 @@ advertise = false
 [bgp]
 listen = "0.0.0.0:179"
 {neighbors}"#,
-            socket = socket.display()
-        );
-        std::fs::write(&config, text).context("writing vcped.toml")?;
-        let vcped = cargo_bin("vcped");
-        let daemon = ns.spawn(
-            "vcped",
-            [
-                vcped.as_os_str(),
-                OsStr::new("run"),
-                OsStr::new("--config"),
-                config.as_os_str(),
-            ],
-        )?;
-        let v = Vcped {
-            daemon,
-            socket,
-            vcpectl: cargo_bin("vcpectl"),
-        };
-        let up = wait_until(Duration::from_secs(20), || {
-            !v.daemon.is_running() || v.ctl(&["status"]).is_ok()
-        });
-        ensure!(
-            up && v.daemon.is_running(),
-            "vcped did not start:\n{}",
-            v.daemon.log()
-        );
-        Ok(v)
-    }
+        socket = socket.display()
+    );
+    Vcped::start(ns, dir, "vcped", &text)
+}
 
-    fn ctl(&self, args: &[&str]) -> Result<String> {
-        let mut cmd = std::process::Command::new(&self.vcpectl);
-        cmd.arg("--socket").arg(&self.socket).args(args);
-        let out = run_ok(&mut cmd, Duration::from_secs(15))?;
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
+/// The BGP tests' questions to vcped.
+trait BgpView {
+    fn routes(&self) -> Result<Vec<PathRow>>;
+    fn wait_route(&self, prefix: &str, as_path: &[u32], present: bool) -> Result<()>;
+}
 
-    fn json(&self, args: &[&str]) -> Result<Value> {
-        let mut a = vec!["--json"];
-        a.extend_from_slice(args);
-        serde_json::from_str(&self.ctl(&a)?).context("vcpectl JSON")
-    }
-
+impl BgpView for Vcped {
     /// (prefix, best, as_path, source) of every path vcped holds.
     fn routes(&self) -> Result<Vec<PathRow>> {
         let v = self.json(&["show", "route"])?;
@@ -220,7 +182,7 @@ fn vcped_peers_with_bird_gobgp_frr_and_openbgpd() -> Result<()> {
         ));
         peer_ns.push(ns);
     }
-    let vcped = Vcped::start(&vns, lab.dir(), &neighbors)?;
+    let vcped = start_vcped(&vns, lab.dir(), &neighbors)?;
     let result = (|| -> Result<()> {
         let mut peers = Vec::new();
         for ((name, i, asn, v4, v6), ns) in PEERS.iter().zip(&peer_ns) {
@@ -328,7 +290,7 @@ fn vcped_and_bird(lab: &Lab, extra: &str, spec: &PeerSpec) -> Result<(Vcped, Bir
         "[[bgp.neighbor]]\naddress = \"{}\"\nremote_as = 65001\nhold_time = 9\n{extra}\n",
         lan(1)
     );
-    let vcped = Vcped::start(&vns, lab.dir(), &neighbors)?;
+    let vcped = start_vcped(&vns, lab.dir(), &neighbors)?;
     let bird = Bird::start(&bns, spec)?;
     Ok((vcped, bird, bns))
 }
