@@ -4,7 +4,7 @@
 //! (a GSO super-packet is split, a partial checksum completed, then each
 //! packet is encapsulated).
 
-use crate::counters::{Event, Port, WorkerCounters};
+use crate::counters::{Event, WorkerCounters};
 use crate::tun::{GsoType, VnetHdr, gso};
 use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::TunnelPeer;
@@ -91,16 +91,10 @@ pub(super) fn complete_syn_checksum(pkt: &mut [u8], hdr: &mut VnetHdr) {
     }
 }
 
-/// A tunnel egress: the peer and its tunnel id (for the counters).
-pub(super) struct TunnelOut<'a> {
-    pub peer: &'a TunnelPeer,
-    pub id: u32,
-}
-
 /// Sends `pkt` (with the virtio-net header it arrived with, if any) into
 /// the tunnel. `scratch` holds GSO segments, `encap` the datagram.
 pub(super) fn transmit_tunnel(
-    out: &TunnelOut<'_>,
+    peer: &TunnelPeer,
     hdr: Option<&VnetHdr>,
     pkt: &mut [u8],
     counters: &WorkerCounters,
@@ -109,9 +103,8 @@ pub(super) fn transmit_tunnel(
     batch: &mut TxBatch,
 ) {
     let mut send = |p: &[u8]| {
-        if out.peer.send(p, encap).is_ok() {
-            counters.tx(Port::Tunnel(out.id), p.len());
-        } else {
+        // The pipeline counted the packet's tx on the tunnel port already.
+        if peer.send(p, encap).is_err() {
             counters.event(Event::TxError);
         }
     };
@@ -121,16 +114,15 @@ pub(super) fn transmit_tunnel(
             counters.event(Event::GsoSplit);
             let (mut n, mut bytes) = (0usize, 0usize);
             let split = gso::split(pkt, h, scratch, |seg: &[u8]| {
-                if batch.push(out.peer, seg) {
+                if batch.push(peer, seg) {
                     n += 1;
                     bytes += seg.len();
-                    counters.tx(Port::Tunnel(out.id), seg.len());
                 } else {
                     counters.event(Event::TxError);
                 }
             });
-            batch.flush(out.peer);
-            out.peer.count_tx(n, bytes);
+            batch.flush(peer);
+            peer.count_tx(n, bytes);
             if split.is_err() {
                 counters.event(Event::TxError);
             }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crate::counters::{DropReason, Port, WorkerCounters};
+use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::fib::Egress;
 use crate::pipeline::{ForwardCtx, REPLY_BUF_LEN, Verdict, forward};
 use crate::tun::TunQueue;
@@ -206,8 +206,9 @@ fn inner(
             let len = super::packet_io::ip_len(pkt, false);
             match t.tun_queues.get(e as usize) {
                 Some(q) => {
-                    if q.send(None, &pkt[..len]).is_ok() {
-                        ctx.counters.tx(Port::Interface(e), len);
+                    // The pipeline counted the tx already.
+                    if q.send(None, &pkt[..len]).is_err() {
+                        ctx.counters.event(Event::TxError);
                     }
                 }
                 None => ctx.counters.drop_packet(DropReason::NoEgress),
@@ -220,8 +221,8 @@ fn inner(
             let len = super::packet_io::ip_len(pkt, false);
             match t.tunnels.get(e as usize) {
                 Some(next) => {
-                    if next.send(&pkt[..len], &mut scratch).is_ok() {
-                        ctx.counters.tx(Port::Tunnel(e), len);
+                    if next.send(&pkt[..len], &mut scratch).is_err() {
+                        ctx.counters.event(Event::TxError);
                     }
                 }
                 None => ctx.counters.drop_packet(DropReason::NoEgress),

@@ -14,7 +14,7 @@ use crate::pipeline::{
 };
 use crate::tun::{GsoType, TunQueue, VnetHdr};
 
-use super::packet_io::{TunnelOut, complete_syn_checksum, ip_len, transmit, transmit_tunnel};
+use super::packet_io::{complete_syn_checksum, ip_len, transmit, transmit_tunnel};
 use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::TunnelPeer;
 
@@ -216,9 +216,8 @@ fn handle(
                 return;
             };
             let len = ip_len(pkt, gso.is_some());
-            let out = TunnelOut { peer, id: t };
             transmit_tunnel(
-                &out,
+                peer,
                 hdr.as_ref(),
                 &mut pkt[..len],
                 counters,

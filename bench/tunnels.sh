@@ -1,0 +1,562 @@
+#!/usr/bin/env bash
+# Tunnel benchmark: iperf3 between two hosts through two vCPEs that tunnel
+# over a veth underlay; the tunnel is done four ways in the same run, on the
+# same machine, so the ratios mean something.
+#
+#   host A --veth-- vCPE A ====== underlay veth ====== vCPE B --veth-- host B
+#   10.1.0.10    10.1.0.1   100.64.0.1      100.64.0.2   10.2.0.1    10.2.0.10
+#                    tunnel inner 10.255.0.1/24 <-> 10.255.0.2/24
+#
+#   vcped-wg   vcped on both vCPEs, encapsulation = "wireguard" (UDP 51820), mtu 1420
+#   vcped-gre  vcped on both vCPEs, encapsulation = "gre" (IP protocol 47), mtu 1476
+#   wg-go      Debian wireguard-go on both vCPEs (userspace WireGuard), mtu 1420:
+#              the baseline for vcped-wg (target: vcped >= 5x)
+#   vxlan      kernel VXLAN (UDP 4789), mtu 1450: the baseline for vcped-gre
+#              (target: vcped >= 0.7x); skipped if the kernel has no vxlan
+#
+# In each vCPE the kernel forwards between the host-facing veth and the
+# tunnel device (vcped's TUN vcpe0, wireguard-go's TUN, vx0); vcped has
+# static routes only (the local host subnet out of vcpe0, the remote one
+# into the peer), no BGP. Per variant and test: TCP 1 stream, TCP 4 streams
+# (-P 4), UDP 64-byte datagrams (-b $UDP_RATE), each for DURATION seconds
+# from host A to host B, after a `ping -c 3` that must pass. While iperf3
+# runs, the CPU time of every thread of the tunnel daemons is sampled from
+# /proc (vcped: vcpe-fwd-* workers, vcpe-tun-rx-* receive threads); the
+# busiest threads are printed after each test, and `vcpectl stats` after
+# each vcped variant.
+#
+# Each variant gets four fresh network namespaces vbt<pid>-<v>{a,b,ha,hb};
+# wireguard-go's control socket /var/run/wireguard/IF.sock is not per
+# namespace, so its interfaces are named vbt<pid>{a,b}. Everything is
+# removed on exit, also on failure or Ctrl-C; traffic never leaves those
+# namespaces. Needs root, iproute2, iperf3, python3, wireguard-tools (wg)
+# and wireguard-go (apt-get install -y wireguard-tools wireguard-go).
+#
+# Usage:  sudo bench/tunnels.sh
+#         flock /tmp/vcpe-bench.lock bench/tunnels.sh   (on a shared machine)
+# Environment:
+#   DURATION=5          seconds per iperf3 run
+#   VARIANTS="vcped-wg vcped-gre wg-go vxlan"   which variants, in this order
+#   UDP_RATE=0          iperf3 -b for the UDP test (0 = as fast as possible)
+#   WORKERS=0           vcped [forwarding] workers (0 = one per core)
+#   MSS_CLAMP=1         vcped [forwarding] mss_clamp (the product default; 0
+#                       leaves TCP to path MTU discovery)
+#   NO_BUILD=1          skip `cargo build --release -p vcpe-daemon`
+#   CARGO_TARGET_DIR    where cargo builds and the binaries are taken from
+#                       (default: ./target of the workspace)
+#   KEEP_LOGS=1         keep the work directory (configs, logs, iperf3 JSON)
+# A variant that fails (no ping, iperf3 error) is reported as FAIL in the
+# table, the others still run, and the script exits 1.
+# Total run time with the defaults: about 1.5 minutes (plus the build).
+set -euo pipefail
+
+DURATION=${DURATION:-5}
+VARIANTS=${VARIANTS:-vcped-wg vcped-gre wg-go vxlan}
+UDP_RATE=${UDP_RATE:-0}
+WORKERS=${WORKERS:-0}
+MSS_CLAMP=${MSS_CLAMP:-1}
+P="vbt$$-"
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WORK=$(mktemp -d "/tmp/vbt$$.XXXXXX")
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR=$PWD/$TARGET_DIR
+export CARGO_TARGET_DIR=$TARGET_DIR
+VCPED=$TARGET_DIR/release/vcped
+VCPECTL=$TARGET_DIR/release/vcpectl
+FAILED=0
+
+# Addresses (the same in every variant).
+UNDER_A=100.64.0.1 UNDER_B=100.64.0.2
+INNER_A=10.255.0.1 INNER_B=10.255.0.2
+NET_A=10.1.0.0/24 GW_A=10.1.0.1 HOST_A=10.1.0.10
+NET_B=10.2.0.0/24 GW_B=10.2.0.1 HOST_B=10.2.0.10
+
+die() { echo "tunnels.sh: $*" >&2; exit 1; }
+
+our_namespaces() { ip netns list 2>/dev/null | awk -v p="$P" 'index($1, p) == 1 { print $1 }'; }
+
+# teardown [TAG]: stop every process inside our namespaces (of variant TAG,
+# or all of them) -- TERM, up to 2 s, then KILL -- and delete the namespaces.
+teardown() {
+    local want=${P}${1:-} ns pid nss=() pids=()
+    for ns in $(our_namespaces); do
+        [[ $ns == "$want"* ]] && nss+=("$ns")
+    done
+    (( ${#nss[@]} )) || return 0
+    for ns in "${nss[@]}"; do
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do pids+=("$pid"); done
+    done
+    if (( ${#pids[@]} )); then
+        kill -TERM "${pids[@]}" 2>/dev/null || true
+        local alive
+        for _ in $(seq 20); do
+            alive=
+            for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+            [[ -n $alive ]] || break
+            sleep 0.1
+        done
+        kill -KILL "${pids[@]}" 2>/dev/null || true
+    fi
+    for ns in "${nss[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+    return 0
+}
+
+# shellcheck disable=SC2317 # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    set +e
+    teardown
+    rm -f "/var/run/wireguard/vbt$$a.sock" "/var/run/wireguard/vbt$$b.sock"
+    if [[ -n ${KEEP_LOGS:-} ]]; then
+        echo "tunnels.sh: work directory kept: $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+[[ $EUID -eq 0 ]] || die "needs root (network namespaces): sudo $0"
+for tool in ip iperf3 python3; do
+    command -v "$tool" >/dev/null || die "$tool is missing (apt-get install -y iproute2 iperf3 python3)"
+done
+[[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive number of seconds"
+case $MSS_CLAMP in 0) MSS_CLAMP=false ;; 1) MSS_CLAMP=true ;; *) die "MSS_CLAMP must be 0 or 1" ;; esac
+for v in $VARIANTS; do
+    case $v in
+        vcped-wg | wg-go) command -v wg >/dev/null || die "wg is missing (apt-get install -y wireguard-tools)" ;;
+    esac
+    case $v in
+        vcped-wg | vcped-gre | vxlan) ;;
+        wg-go) [[ -x /usr/bin/wireguard-go ]] || die "/usr/bin/wireguard-go is missing (apt-get install -y wireguard-go)" ;;
+        *) die "VARIANTS: unknown variant $v (vcped-wg, vcped-gre, wg-go, vxlan)" ;;
+    esac
+done
+
+# Thread CPU sampler: `cpu snap OUT PID...` writes the utime+stime ticks of
+# every thread of the PIDs; `cpu diff BEFORE AFTER LABEL...` prints the
+# busiest threads per PID (label by position) as % of one core and writes
+# AFTER.sum (label total%) for the table.
+cat >"$WORK/cpu.py" <<'EOF'
+import json, os, sys, time
+def snap(out, pids):
+    d = {"t": time.monotonic(), "pids": {}}
+    for pid in pids:
+        th = {}
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            tids = []
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    s = f.read()
+            except OSError:
+                continue
+            comm = s[s.index("(") + 1 : s.rindex(")")]
+            rest = s[s.rindex(")") + 2 :].split()
+            th[tid] = [comm, int(rest[11]) + int(rest[12])]
+        d["pids"][pid] = th
+    json.dump(d, open(out, "w"))
+def diff(before, after, labels):
+    a, b = json.load(open(before)), json.load(open(after))
+    hz = os.sysconf("SC_CLK_TCK")
+    dt = b["t"] - a["t"]
+    sums = []
+    for i, pid in enumerate(b["pids"]):
+        label = labels[i] if i < len(labels) else pid
+        per = {}
+        for tid, (comm, ticks) in b["pids"][pid].items():
+            t0 = a["pids"].get(pid, {}).get(tid, [comm, 0])[1]
+            per[comm] = per.get(comm, 0) + (ticks - t0) / hz / dt * 100
+        total = sum(per.values())
+        busy = sorted(((v, k) for k, v in per.items() if v >= 1), reverse=True)[:6]
+        print(f"    cpu {label}: total {total:.0f}% | "
+              + " ".join(f"{k} {v:.0f}%" for v, k in busy), file=sys.stderr)
+        sums.append(f"{label} {total:.1f}")
+    with open(after + ".sum", "w") as f:
+        f.write("\n".join(sums) + "\n")
+if sys.argv[1] == "snap":
+    snap(sys.argv[2], sys.argv[3:])
+else:
+    diff(sys.argv[2], sys.argv[3], sys.argv[4:])
+EOF
+
+netns() { # netns NAME: create it with lo up and IPv6 off (nothing but our traffic)
+    ip netns add "$1"
+    ip -n "$1" link set lo up
+    ip netns exec "$1" sh -c '
+        echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6
+        echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6'
+}
+
+# topology TAG: namespaces ${P}TAG{a,b,ha,hb}, the underlay veth wan0
+# between the vCPEs and a veth lan0/eth0 from each vCPE to its host; the
+# vCPEs forward (rp_filter off), the hosts route everything to their vCPE.
+topology() {
+    local t=$1 a=${P}$1a b=${P}$1b ha=${P}$1ha hb=${P}$1hb ns
+    netns "$a"; netns "$b"; netns "$ha"; netns "$hb"
+    ip link add "${P}${t}wa" netns "$a" type veth peer name "${P}${t}wb" netns "$b"
+    ip link add "${P}${t}la" netns "$a" type veth peer name "${P}${t}ea" netns "$ha"
+    ip link add "${P}${t}lb" netns "$b" type veth peer name "${P}${t}eb" netns "$hb"
+    ip -n "$a" link set "${P}${t}wa" name wan0
+    ip -n "$b" link set "${P}${t}wb" name wan0
+    ip -n "$a" link set "${P}${t}la" name lan0
+    ip -n "$b" link set "${P}${t}lb" name lan0
+    ip -n "$ha" link set "${P}${t}ea" name eth0
+    ip -n "$hb" link set "${P}${t}eb" name eth0
+    for ns in "$a" "$b" "$ha" "$hb"; do
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        ip netns exec "$ns" sh -c 'for d in /sys/class/net/*; do ip link set "${d##*/}" up; done'
+    done
+    for ns in "$a" "$b"; do
+        # shellcheck disable=SC2016 # expanded by the inner shell
+        ip netns exec "$ns" sh -c '
+            echo 1 > /proc/sys/net/ipv4/ip_forward
+            for c in all default lan0 wan0; do echo 0 > /proc/sys/net/ipv4/conf/$c/rp_filter; done'
+    done
+    ip -n "$a" addr add "$UNDER_A/24" dev wan0
+    ip -n "$b" addr add "$UNDER_B/24" dev wan0
+    ip -n "$a" addr add "$GW_A/24" dev lan0
+    ip -n "$b" addr add "$GW_B/24" dev lan0
+    ip -n "$ha" addr add "$HOST_A/24" dev eth0
+    ip -n "$hb" addr add "$HOST_B/24" dev eth0
+    ip -n "$ha" route add default via "$GW_A"
+    ip -n "$hb" route add default via "$GW_B"
+    ip netns exec "$a" ping -c1 -W2 "$UNDER_B" >/dev/null || die "$t: underlay: vCPE A cannot ping vCPE B"
+}
+
+# wg_keys DIR NAME: DIR/NAME.key (mode 0600) and DIR/NAME.pub
+wg_keys() {
+    (umask 077 && wg genkey >"$1/$2.key")
+    wg pubkey <"$1/$2.key" >"$1/$2.pub"
+}
+
+# vcped_config TAG SIDE ENCAP: the config of vCPE SIDE (a or b)
+vcped_config() {
+    local t=$1 side=$2 encap=$3 n inner net rnet rinner rpeer other mtu
+    if [[ $side == a ]]; then
+        n=1 inner=$INNER_A net=$NET_A rnet=$NET_B rinner=$INNER_B rpeer=$UNDER_B other=b
+    else
+        n=2 inner=$INNER_B net=$NET_B rnet=$NET_A rinner=$INNER_A rpeer=$UNDER_A other=a
+    fi
+    [[ $encap == wireguard ]] && mtu=1420 || mtu=1476
+    cat <<EOF
+[router]
+id = "$inner"
+asn = 6500$n
+
+[kernel]
+route_sync = false
+
+[forwarding]
+workers = $WORKERS
+mss_clamp = $MSS_CLAMP
+
+[[interface]]
+name = "vcpe0"
+addresses = ["$inner/24"]
+mtu = $mtu
+
+[[route]]
+name = "local-hosts"
+prefix = "$net"
+interface = "vcpe0"
+
+[[route]]
+name = "remote-hosts"
+prefix = "$rnet"
+peer = "other"
+
+[[peer]]
+name = "other"
+encapsulation = "$encap"
+allowed_prefixes = ["$rnet", "$rinner/32"]
+EOF
+    if [[ $encap == wireguard ]]; then
+        cat <<EOF
+endpoint = "$rpeer:51820"
+bind = "0.0.0.0:51820"
+private_key_file = "$WORK/$t$side.key"
+public_key = "$(cat "$WORK/$t$other.pub")"
+EOF
+    else
+        cat <<EOF
+endpoint = "$rpeer"
+gre_key = 42
+EOF
+    fi
+}
+
+# start_vcped TAG SIDE: vcped in ${P}TAG$SIDE, up with vcpe0; the kernel
+# routes the remote host subnet into vcpe0. Its pid goes to $WORK/TAG.pids.
+start_vcped() {
+    local t=$1 side=$2 ns=${P}$1$2 sock=$WORK/$1$2.sock pid rnet
+    [[ $side == a ]] && rnet=$NET_B || rnet=$NET_A
+    ip netns exec "$ns" "$VCPED" run --config "$WORK/$t$side.toml" --socket "$sock" >"$WORK/$t$side.log" 2>&1 &
+    pid=$!
+    echo "$pid" >>"$WORK/$t.pids"
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK/$t$side.log" >&2; die "$t: vcped in $ns exited during start-up"; }
+        if "$VCPECTL" --socket "$sock" status >/dev/null 2>&1 && ip -n "$ns" link show vcpe0 >/dev/null 2>&1; then
+            ip -n "$ns" route add "$rnet" dev vcpe0
+            return 0
+        fi
+        sleep 0.2
+    done
+    tail -n 20 "$WORK/$t$side.log" >&2
+    die "$t: vcped in $ns did not come up with vcpe0 within 20 s"
+}
+
+setup_vcped() { # setup_vcped TAG ENCAP
+    local t=$1 encap=$2 side
+    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED or $VCPECTL missing; build with: cargo build --release -p vcpe-daemon"
+    topology "$t"
+    if [[ $encap == wireguard ]]; then
+        wg_keys "$WORK" "${t}a"
+        wg_keys "$WORK" "${t}b"
+    fi
+    for side in a b; do
+        vcped_config "$t" "$side" "$encap" >"$WORK/$t$side.toml"
+        "$VCPED" check-config "$WORK/$t$side.toml" >/dev/null || die "$t: vcped check-config $WORK/$t$side.toml failed"
+    done
+    for side in a b; do start_vcped "$t" "$side"; done
+}
+
+setup_wggo() { # setup_wggo TAG: wireguard-go on both vCPEs
+    local t=$1 side ns ifn pid addr rnet rinner rpeer other
+    topology "$t"
+    wg_keys "$WORK" "${t}a"
+    wg_keys "$WORK" "${t}b"
+    for side in a b; do
+        ns=${P}$t$side ifn=vbt$$$side
+        if [[ $side == a ]]; then
+            addr=$INNER_A rnet=$NET_B rinner=$INNER_B rpeer=$UNDER_B other=b
+        else
+            addr=$INNER_B rnet=$NET_A rinner=$INNER_A rpeer=$UNDER_A other=a
+        fi
+        ip netns exec "$ns" env WG_PROCESS_FOREGROUND=1 /usr/bin/wireguard-go "$ifn" >"$WORK/$t$side.log" 2>&1 &
+        pid=$!
+        echo "$pid" >>"$WORK/$t.pids"
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || { cat "$WORK/$t$side.log" >&2; die "$t: wireguard-go in $ns exited"; }
+            [[ -S /var/run/wireguard/$ifn.sock ]] && ip -n "$ns" link show "$ifn" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+        [[ -S /var/run/wireguard/$ifn.sock ]] || die "$t: wireguard-go in $ns did not create /var/run/wireguard/$ifn.sock"
+        ip netns exec "$ns" wg set "$ifn" private-key "$WORK/$t$side.key" listen-port 51820 \
+            peer "$(cat "$WORK/$t$other.pub")" endpoint "$rpeer:51820" allowed-ips "$rnet,$rinner/32"
+        ip -n "$ns" addr add "$addr/24" dev "$ifn"
+        ip -n "$ns" link set "$ifn" mtu 1420 up
+        ip -n "$ns" route add "$rnet" dev "$ifn"
+        ip netns exec "$ns" sh -c "echo 0 > /proc/sys/net/ipv4/conf/$ifn/rp_filter"
+    done
+}
+
+setup_vxlan() { # setup_vxlan TAG: kernel VXLAN between the vCPEs
+    local t=$1 side ns lip rip addr rnet rinner
+    topology "$t"
+    for side in a b; do
+        ns=${P}$t$side
+        if [[ $side == a ]]; then
+            lip=$UNDER_A rip=$UNDER_B addr=$INNER_A rnet=$NET_B rinner=$INNER_B
+        else
+            lip=$UNDER_B rip=$UNDER_A addr=$INNER_B rnet=$NET_A rinner=$INNER_A
+        fi
+        ip -n "$ns" link add vx0 type vxlan id 42 local "$lip" remote "$rip" dstport 4789 dev wan0
+        ip -n "$ns" addr add "$addr/24" dev vx0
+        ip -n "$ns" link set vx0 mtu 1450 up
+        ip -n "$ns" route add "$rnet" via "$rinner" dev vx0
+        ip netns exec "$ns" sh -c 'echo 0 > /proc/sys/net/ipv4/conf/vx0/rp_filter'
+    done
+}
+
+vxlan_available() { # can a namespace create a vxlan device? (loads the module if needed)
+    local ns=${P}probe ok=0
+    netns "$ns"
+    ip -n "$ns" link add vxprobe type vxlan id 1 local 127.0.0.1 remote 127.0.0.2 dstport 4789 2>/dev/null && ok=1
+    ip netns del "$ns"
+    (( ok ))
+}
+
+# run_iperf TAG NAME ARGS...: one iperf3 run from host A to host B, JSON to
+# $WORK/TAG-NAME.json, thread CPU of the tunnel daemons around it.
+run_iperf() {
+    local t=$1 name=$2 pids=() labels=()
+    shift 2
+    if [[ -s $WORK/$t.pids ]]; then
+        mapfile -t pids <"$WORK/$t.pids"
+        labels=("vCPE-A" "vCPE-B")
+    fi
+    echo "  iperf3 $*" >&2
+    (( ${#pids[@]} )) && python3 "$WORK/cpu.py" snap "$WORK/$t-$name.cpu0" "${pids[@]}"
+    # iperf3 3.12 exits 0 on errors with --json: look for "error" too.
+    if ! ip netns exec "${P}${t}ha" iperf3 -c "$HOST_B" -t "$DURATION" --connect-timeout 5000 \
+            --json "$@" >"$WORK/$t-$name.json" \
+        || ! python3 -c 'import json,sys; e = json.load(open(sys.argv[1])).get("error")
+if e: sys.exit("iperf3 error: " + e)' "$WORK/$t-$name.json"; then
+        mv "$WORK/$t-$name.json" "$WORK/$t-$name.error"
+        die "$t: iperf3 $* failed (output: $WORK/$t-$name.error)"
+    fi
+    if (( ${#pids[@]} )); then
+        python3 "$WORK/cpu.py" snap "$WORK/$t-$name.cpu1" "${pids[@]}"
+        python3 "$WORK/cpu.py" diff "$WORK/$t-$name.cpu0" "$WORK/$t-$name.cpu1" "${labels[@]}"
+    fi
+}
+
+# measure TAG: ping, then the three iperf3 runs
+measure() {
+    local t=$1 hb=${P}$1hb
+    if ! ip netns exec "${P}${t}ha" ping -c 3 -i 0.2 -W 2 "$HOST_B" >"$WORK/$t-ping.txt" 2>&1; then
+        cat "$WORK/$t-ping.txt" >&2
+        die "$t: host A ($HOST_A) cannot ping host B ($HOST_B) through the tunnel"
+    fi
+    ip netns exec "$hb" iperf3 -s -D -p 5201 --pidfile "$WORK/$t-iperf3.pid"
+    local up=
+    for _ in $(seq 50); do
+        [[ -n $(ip netns exec "$hb" ss -Hltn sport = :5201) ]] && { up=1; break; }
+        sleep 0.1
+    done
+    [[ -n $up ]] || die "$t: iperf3 server in $hb did not start"
+    run_iperf "$t" tcp1
+    run_iperf "$t" tcp4 -P 4
+    run_iperf "$t" udp64 -u -l 64 -b "$UDP_RATE"
+}
+
+vcped_stats() { # vcped_stats TAG: the counters of both vcpeds after the runs
+    local t=$1 side
+    for side in a b; do
+        echo "== $t: vcpectl stats, vCPE ${side^^}" >&2
+        "$VCPECTL" --socket "$WORK/$t$side.sock" stats >&2 || true
+        "$VCPECTL" --socket "$WORK/$t$side.sock" --json stats >"$WORK/$t$side-stats.json" 2>/dev/null || true
+    done
+}
+
+# variant NAME: build, measure and tear down one variant; in a subshell so
+# that a failure (die) ends this variant only.
+variant() {
+    local v=$1 t
+    case $v in vcped-wg) t=w ;; vcped-gre) t=g ;; wg-go) t=q ;; vxlan) t=x ;; esac
+    echo "== $v" >&2
+    case $v in
+        vcped-wg) setup_vcped "$t" wireguard; measure "$t"; vcped_stats "$t" ;;
+        vcped-gre) setup_vcped "$t" gre; measure "$t"; vcped_stats "$t" ;;
+        wg-go) setup_wggo "$t"; measure "$t" ;;
+        vxlan) setup_vxlan "$t"; measure "$t" ;;
+    esac
+}
+
+START=$SECONDS
+if [[ " $VARIANTS " == *" vcped-"* ]] && [[ -z ${NO_BUILD:-} ]]; then
+    echo "== cargo build --release -p vcpe-daemon" >&2
+    (cd "$ROOT" && cargo build --release -p vcpe-daemon --quiet)
+fi
+BUILT=$SECONDS
+for v in $VARIANTS; do
+    if [[ $v == vxlan ]] && ! vxlan_available; then
+        echo "== vxlan: this kernel cannot create vxlan devices (no vxlan module?); skipping the row" >&2
+        echo "kernel has no vxlan" >"$WORK/$v.skipped"
+        continue
+    fi
+    set +e
+    (set -e; variant "$v")
+    rc=$?
+    set -e
+    if (( rc != 0 )); then
+        echo "== $v FAILED (exit $rc); going on with the other variants" >&2
+        echo "exit $rc" >"$WORK/$v.failed"
+        FAILED=1
+    fi
+    case $v in vcped-wg) teardown w ;; vcped-gre) teardown g ;; wg-go) teardown q ;; vxlan) teardown x ;; esac
+done
+
+python3 - "$WORK" "$DURATION" "$UDP_RATE" "$VARIANTS" "$((BUILT - START))" "$((SECONDS - BUILT))" <<'EOF'
+import json, os, sys
+
+work, duration, rate, variants = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4].split()
+build_s, run_s = sys.argv[5], sys.argv[6]
+tags = {"vcped-wg": "w", "vcped-gre": "g", "wg-go": "q", "vxlan": "x"}
+
+def load(v, test):
+    path = os.path.join(work, f"{tags[v]}-{test}.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+def cpu(v, test):
+    path = os.path.join(work, f"{tags[v]}-{test}.cpu1.sum")
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return sum(float(line.split()[1]) for line in f if line.strip())
+
+def tcp_gbps(r):
+    return r["end"]["sum_received"]["bits_per_second"] / 1e9
+
+def udp_kpps(r):
+    # Receiver's view: "packets" is the highest sequence number seen, so the
+    # datagrams that arrived are packets - lost_packets.
+    s = r["end"]["sum_received"]
+    return (s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3
+
+def udp_loss(r):
+    return r["end"]["sum_received"]["lost_percent"]
+
+def udp_sent_kpps(r):
+    s = r["end"]["sum_sent"]
+    return s["packets"] / s["seconds"] / 1e3
+
+metrics = [
+    ("TCP 1 stream (Gbit/s)", "tcp1", tcp_gbps),
+    ("TCP 4 streams (Gbit/s)", "tcp4", tcp_gbps),
+    ("UDP 64 B sent (kpps)", "udp64", udp_sent_kpps),
+    ("UDP 64 B received (kpps)", "udp64", udp_kpps),
+    ("UDP 64 B loss (%)", "udp64", udp_loss),
+]
+
+def status(v):
+    for s in ("failed", "skipped"):
+        if os.path.exists(os.path.join(work, f"{v}.{s}")):
+            return "FAIL" if s == "failed" else "skip"
+    return "-"
+
+def value(v, test, f):
+    r = load(v, test)
+    try:
+        return f(r) if r else None
+    except (KeyError, TypeError, ZeroDivisionError):
+        return None
+
+fmt = lambda x, v: f"{x:.2f}" if x is not None else status(v)
+w = 11
+print()
+print(f"tunnel benchmark, iperf3 -t {duration}, UDP -b {rate}, {os.cpu_count()} CPUs; "
+      f"build {build_s} s, run {run_s} s")
+print(f"{'metric':<28}" + "".join(f"{v:>{w}}" for v in variants))
+for label, test, f in metrics:
+    print(f"{label:<28}" + "".join(f"{fmt(value(v, test, f), v):>{w}}" for v in variants))
+for test, label in (("tcp1", "TCP 1"), ("tcp4", "TCP 4"), ("udp64", "UDP 64 B")):
+    row = [cpu(v, test) for v in variants]
+    if any(x is not None for x in row):
+        print(f"{'daemon CPU, ' + label + ' (%)':<28}" + "".join(
+            f"{(f'{x:.0f}' if x is not None else '-'):>{w}}" for x in row))
+
+print()
+pairs = [("vcped-wg", "wg-go", 5.0), ("vcped-gre", "vxlan", 0.7)]
+for num, den, target in pairs:
+    if num not in variants or den not in variants:
+        continue
+    print(f"ratio {num} / {den} (target >= {target}x):")
+    for label, test, f in metrics:
+        if "sent" in label or "loss" in label:
+            continue
+        a, b = value(num, test, f), value(den, test, f)
+        if a is None or not b:
+            print(f"  {label:<26}      -")
+            continue
+        r = a / b
+        print(f"  {label:<26}{r:>7.2f}x  {'ok' if r >= target else 'below target'}")
+EOF
+exit "$FAILED"
