@@ -72,7 +72,7 @@ struct Topology {
     vms: Vec<Vm>,
     /// The "internet" between the vCPEs.
     inet: Netns,
-    _lab: Lab,
+    lab: Lab,
 }
 
 fn underlay(n: u8) -> String {
@@ -220,7 +220,7 @@ impl Topology {
             inet,
             vcpes,
             vms,
-            _lab: lab,
+            lab,
         })
     }
 
@@ -386,6 +386,9 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
                 .unwrap_or(0.0)
                 / 1e6
         );
+        if encap == Encap::Gre {
+            gre_on_the_wire(&t)?;
+        }
         // A stranger on the internet sends a datagram of the tunnel's kind
         // to VPC 01's vCPE: dropped without a reply, and counted.
         let (_, d1) = &t.vcpes[&1];
@@ -565,4 +568,81 @@ fn spokes_talk_through_the_hub() -> Result<()> {
         t.print_logs();
     }
     r
+}
+
+/// What vcped puts on the underlay is GRE as an independent decoder sees
+/// it: tcpdump captures VPC 01's uplink to VPC 02 during a ping and tshark
+/// dissects protocol type IPv4 and the key of that pair (12).
+fn gre_on_the_wire(t: &Topology) -> Result<()> {
+    let (v1, _) = &t.vcpes[&1];
+    let pcap = t.lab.dir().join("gre.pcap");
+    let pcap_s = pcap.display().to_string();
+    let dump = v1.spawn(
+        "tcpdump",
+        [
+            "tcpdump",
+            "-i",
+            "wan0",
+            "-U",
+            "-c",
+            "4",
+            "-w",
+            &pcap_s,
+            "ip",
+            "proto",
+            "47",
+            "and",
+            "host",
+            "100.64.2.2",
+        ],
+    )?;
+    std::thread::sleep(Duration::from_millis(500));
+    let vm11 = &t.vms.iter().find(|v| v.name == "vm11").context("vm11")?.ns;
+    vm11.exec(["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.2.1.10"])?;
+    let done = wait_until(Duration::from_secs(10), || !dump.is_running());
+    ensure!(
+        done,
+        "tcpdump did not capture 4 GRE packets:\n{}",
+        dump.log()
+    );
+    let out = std::process::Command::new("tshark")
+        .args([
+            "-r",
+            &pcap_s,
+            "-T",
+            "fields",
+            "-e",
+            "gre.proto",
+            "-e",
+            "gre.key",
+            "-e",
+            "ip.dst",
+        ])
+        .output()
+        .context("running tshark (apt-get install tshark)")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    ensure!(
+        lines.len() >= 4,
+        "tshark decoded {} packets:\n{text}{}",
+        lines.len(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for l in &lines {
+        let f: Vec<&str> = l.split('\t').collect();
+        let proto_ok = f
+            .first()
+            .is_some_and(|p| p.trim_start_matches("0x").trim_start_matches('0') == "800");
+        let key_ok = f.get(1).is_some_and(|k| {
+            u32::from_str_radix(
+                k.trim_start_matches("0x"),
+                if k.starts_with("0x") { 16 } else { 10 },
+            ) == Ok(12)
+        });
+        ensure!(
+            proto_ok && key_ok,
+            "tshark sees GRE proto/key {l:?}, expected 0x0800 and key 12"
+        );
+    }
+    Ok(())
 }
