@@ -389,6 +389,7 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
         if encap == Encap::Gre {
             gre_on_the_wire(&t)?;
         }
+        route_added_at_run_time(&t)?;
         // A stranger on the internet sends a datagram of the tunnel's kind
         // to VPC 01's vCPE: dropped without a reply, and counted.
         let (_, d1) = &t.vcpes[&1];
@@ -644,5 +645,60 @@ fn gre_on_the_wire(t: &Topology) -> Result<()> {
             "tshark sees GRE proto/key {l:?}, expected 0x0800 and key 12"
         );
     }
+    Ok(())
+}
+
+/// `vcpectl route add ... --advertise` in VPC 02 makes a new prefix
+/// reachable from VPC 01 with no restart; `route del` makes it unreachable
+/// again; a bad request changes nothing and says why.
+fn route_added_at_run_time(t: &Topology) -> Result<()> {
+    let (v2, d2) = &t.vcpes[&2];
+    let (_, d1) = &t.vcpes[&1];
+    v2.addr("lo", "10.2.9.1/32")?;
+    let vm11 = &t.vms.iter().find(|v| v.name == "vm11").context("vm11")?.ns;
+    let ping = || {
+        vm11.exec(["ping", "-c", "1", "-W", "1", "10.2.9.1"])
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure!(!ping(), "10.2.9.1 answers before its route exists");
+    ensure!(
+        d2.ctl(&["route", "add", "extra", "10.2.9.1/24", "dev", "vcpe0"])
+            .is_err(),
+        "a prefix with host bits was accepted"
+    );
+    d2.ctl(&[
+        "route",
+        "add",
+        "extra",
+        "10.2.9.0/24",
+        "dev",
+        "vcpe0",
+        "--advertise",
+    ])?;
+    ensure!(
+        wait_until(Duration::from_secs(20), ping),
+        "10.2.9.1 not reachable from vm11 after `route add --advertise` in VPC 02:\n{}\n{}\nVPC 02:\n{}\n{}",
+        d1.ctl(&["show", "route", "10.2.9.0/24"])?,
+        d1.ctl(&["bgp", "summary"])?,
+        d2.ctl(&["show", "route", "10.2.9.0/24"])?,
+        d2.ctl(&["bgp", "summary"])?
+    );
+    let listed = d2.json(&["route", "list"])?;
+    ensure!(
+        listed["routes"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["name"] == "extra")),
+        "route list: {listed}"
+    );
+    d2.ctl(&["route", "del", "extra"])?;
+    let gone = wait_until(Duration::from_secs(20), || {
+        d1.json(&["show", "route", "10.2.9.0/24"])
+            .is_ok_and(|v| v["routes"].as_array().is_none_or(|r| r.is_empty()))
+    });
+    ensure!(
+        gone,
+        "VPC 01 still has 10.2.9.0/24 after `route del` in VPC 02"
+    );
+    ensure!(!ping(), "10.2.9.1 still answers after `route del`");
     Ok(())
 }

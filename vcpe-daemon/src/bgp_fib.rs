@@ -109,6 +109,17 @@ impl BgpFib {
         self
     }
 
+    /// A static route now owns `prefix` (BGP leaves it alone).
+    pub fn add_config_prefix(&mut self, prefix: IpNet) {
+        self.config_prefixes.insert(prefix);
+    }
+
+    /// The static route for `prefix` is gone. (A BGP route for the same
+    /// prefix is installed again only when it next changes.)
+    pub fn remove_config_prefix(&mut self, prefix: IpNet) {
+        self.config_prefixes.remove(&prefix);
+    }
+
     /// Applies a batch of best-route changes to `fib` (one publish, two if
     /// it let waiting routes resolve). The batch is streamed into the FIB,
     /// not copied: a million-route batch costs no second million-entry

@@ -28,6 +28,19 @@ struct State {
     forwarding: Arc<Mutex<Option<Forwarding>>>,
     /// The BGP speaker task, if `[bgp]` is configured.
     bgp: Option<BgpHandle>,
+    /// Every static route now: the config's, then those added live.
+    routes: Mutex<Vec<vcpe_config::StaticRoute>>,
+}
+
+impl State {
+    fn routes(&self) -> crate::control::routes::Routes<'_> {
+        crate::control::routes::Routes {
+            config: &self.config,
+            table: &self.routes,
+            forwarding: &self.forwarding,
+            bgp: self.bgp.as_ref(),
+        }
+    }
 }
 
 impl Handler for State {
@@ -47,6 +60,9 @@ impl Handler for State {
             }),
             Request::BgpSummary => crate::control::bgp::summary(self.bgp.as_ref()),
             Request::BgpRoutes { prefix } => crate::control::bgp::routes(self.bgp.as_ref(), prefix),
+            Request::RouteAdd(spec) => self.routes().add(spec),
+            Request::RouteDel { name } => self.routes().del(&name),
+            Request::RouteList => self.routes().list(),
             Request::BgpNeighbor { address, action } => {
                 crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
             }
@@ -89,6 +105,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     let state = Arc::new(State {
         started: Instant::now(),
         config_path: path.to_owned(),
+        routes: Mutex::new(config.routes.clone()),
         config,
         forwarding,
         bgp,

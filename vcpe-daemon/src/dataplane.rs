@@ -262,6 +262,40 @@ impl Forwarding {
         self.bgp.apply(&mut self.fib, changes)
     }
 
+    /// Installs a static route added at run time (`vcpectl route add`).
+    pub fn add_static(
+        &mut self,
+        config: &Config,
+        r: &vcpe_config::StaticRoute,
+    ) -> anyhow::Result<()> {
+        let hop = match &r.target {
+            RouteTarget::Interface(name) => config
+                .interfaces
+                .iter()
+                .position(|i| &i.name == name)
+                .map(|i| NextHop::interface(i as u32)),
+            RouteTarget::Peer(name) => config
+                .peers
+                .iter()
+                .position(|p| &p.name == name)
+                .map(|i| NextHop::tunnel(i as u32)),
+        }
+        .context("the route's interface or peer is not configured")?;
+        let hop = match r.next_hop {
+            Some(gw) => hop.via(gw),
+            None => hop,
+        };
+        self.bgp.add_config_prefix(r.prefix);
+        self.fib.insert(r.prefix, NextHopGroup::single(hop));
+        Ok(())
+    }
+
+    /// Removes a static route (`vcpectl route del`).
+    pub fn remove_static(&mut self, prefix: IpNet) {
+        self.bgp.remove_config_prefix(prefix);
+        self.fib.remove(prefix);
+    }
+
     /// Counters for `vcpectl stats`.
     pub fn stats(&self) -> Stats {
         let snap = self.dataplane.counters().snapshot();

@@ -222,8 +222,16 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
         PeerOutput::Received(_, Message::RouteRefresh { .. }) => sp.rib.refresh(id),
         PeerOutput::Received(_, _) => {}
         PeerOutput::Down(down) => {
-            n.since = Some(now);
-            n.established = None;
+            // A connection that never got established (a collision loser, a
+            // failed attempt) going down leaves an Established session on
+            // the other connection alone: clearing `established` here
+            // stopped every later UPDATE towards that neighbor.
+            if down.was_established {
+                n.established = None;
+            }
+            if down.was_established || n.established.is_none() {
+                n.since = Some(now);
+            }
             if !n.disabled || n.last_down.is_none() {
                 n.last_down = Some(down.reason.to_string());
             }

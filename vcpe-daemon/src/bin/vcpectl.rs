@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use vcpe_daemon::control::{
-    BgpNeighbor, BgpRoute, Client, NeighborAction, Reply, Request, Stats, Status,
+    BgpNeighbor, BgpRoute, Client, NeighborAction, Reply, Request, RouteSpec, Stats, Status,
 };
 
 /// vcpectl — inspect and manage a running vcpe router (vcped).
@@ -51,6 +51,68 @@ enum Command {
         #[command(subcommand)]
         command: ShowCommand,
     },
+    /// Static routes, live: add, delete, list.
+    Route {
+        #[command(subcommand)]
+        command: RouteCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RouteCommand {
+    /// Add a static route: `route add NAME PREFIX [via NEXT_HOP]
+    /// (dev IFACE | peer PEER) [--advertise | --no-advertise]`. Lasts until
+    /// vcped restarts (not written to the config file yet).
+    Add {
+        /// Unique route name.
+        name: String,
+        /// Destination prefix, e.g. 10.1.3.0/24.
+        prefix: String,
+        /// `via ADDR`, `dev IFACE` or `peer PEER`, `--advertise`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        rest: Vec<String>,
+    },
+    /// Delete a static route by name.
+    Del {
+        /// The route's name.
+        name: String,
+    },
+    /// List the static routes.
+    List,
+}
+
+/// Parses `route add`'s words after the prefix.
+fn route_spec(name: String, prefix: String, rest: &[String]) -> Result<RouteSpec, String> {
+    let mut spec = RouteSpec {
+        name,
+        prefix,
+        interface: None,
+        peer: None,
+        next_hop: None,
+        advertise: false,
+    };
+    let mut words = rest.iter();
+    while let Some(w) = words.next() {
+        let mut value = |what: &str| {
+            words
+                .next()
+                .cloned()
+                .ok_or_else(|| format!("`{w}` needs {what} after it"))
+        };
+        match w.as_str() {
+            "via" => spec.next_hop = Some(value("an address")?),
+            "dev" => spec.interface = Some(value("an interface name")?),
+            "peer" => spec.peer = Some(value("a tunnel peer name")?),
+            "--advertise" | "advertise" => spec.advertise = true,
+            "--no-advertise" => spec.advertise = false,
+            other => {
+                return Err(format!(
+                    "unexpected `{other}`; usage: route add NAME PREFIX [via NEXT_HOP] (dev IFACE | peer PEER) [--advertise]"
+                ));
+            }
+        }
+    }
+    Ok(spec)
 }
 
 #[derive(Debug, Subcommand)]
@@ -116,6 +178,17 @@ fn main() -> ExitCode {
         Command::Show {
             command: ShowCommand::Route { prefix },
         } => Request::BgpRoutes { prefix },
+        Command::Route { command } => match command {
+            RouteCommand::Add { name, prefix, rest } => match route_spec(name, prefix, &rest) {
+                Ok(spec) => Request::RouteAdd(spec),
+                Err(m) => {
+                    eprintln!("vcpectl: {m}");
+                    return ExitCode::from(2);
+                }
+            },
+            RouteCommand::Del { name } => Request::RouteDel { name },
+            RouteCommand::List => Request::RouteList,
+        },
     };
     let reply = match client.call(request) {
         Ok(r) => r,
@@ -152,6 +225,28 @@ fn main() -> ExitCode {
         }
         Reply::BgpRoutes { routes } => {
             print_routes(&routes);
+            ExitCode::SUCCESS
+        }
+        Reply::Routes { routes } => {
+            println!(
+                "{:<20} {:<22} {:<22} {:<18} ADVERTISE",
+                "NAME", "PREFIX", "TO", "VIA"
+            );
+            for r in &routes {
+                let to = match (&r.interface, &r.peer) {
+                    (Some(i), _) => format!("dev {i}"),
+                    (_, Some(p)) => format!("peer {p}"),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<20} {:<22} {:<22} {:<18} {}",
+                    r.name,
+                    r.prefix,
+                    to,
+                    r.next_hop.as_deref().unwrap_or("-"),
+                    if r.advertise { "yes" } else { "no" }
+                );
+            }
             ExitCode::SUCCESS
         }
         Reply::Done { message } => {

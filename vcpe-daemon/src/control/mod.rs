@@ -8,10 +8,11 @@
 pub mod bgp;
 pub mod client;
 pub mod proto;
+pub mod routes;
 pub mod server;
 
 pub use client::Client;
 pub use proto::{
-    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, Stats,
-    Status, TunnelCounters,
+    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, RouteSpec,
+    Stats, Status, TunnelCounters,
 };

@@ -32,6 +32,16 @@ pub enum Request {
         /// Only this prefix (or all).
         prefix: Option<String>,
     },
+    /// `vcpectl route add`: a static route, live (not yet written to the
+    /// config file).
+    RouteAdd(RouteSpec),
+    /// `vcpectl route del NAME`.
+    RouteDel {
+        /// The route's name.
+        name: String,
+    },
+    /// `vcpectl route list`.
+    RouteList,
     /// `vcpectl bgp enable|disable|refresh ADDR`.
     BgpNeighbor {
         /// Neighbor address.
@@ -39,6 +49,23 @@ pub enum Request {
         /// What to do.
         action: NeighborAction,
     },
+}
+
+/// A static route as `vcpectl route` names it (the config's `[[route]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteSpec {
+    /// Unique name.
+    pub name: String,
+    /// Destination prefix.
+    pub prefix: String,
+    /// Out of this `[[interface]]` ...
+    pub interface: Option<String>,
+    /// ... or into this `[[peer]]` tunnel.
+    pub peer: Option<String>,
+    /// Gateway.
+    pub next_hop: Option<String>,
+    /// Announce it by BGP.
+    pub advertise: bool,
 }
 
 /// What `vcpectl bgp ... ADDR` does to a neighbor.
@@ -70,6 +97,11 @@ pub enum Reply {
     BgpRoutes {
         /// Candidate paths, grouped by prefix.
         routes: Vec<BgpRoute>,
+    },
+    /// Answer to [`Request::RouteList`].
+    Routes {
+        /// Every static route, config order, then those added at run time.
+        routes: Vec<RouteSpec>,
     },
     /// A command that changes something succeeded.
     Done {

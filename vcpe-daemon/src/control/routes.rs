@@ -1,0 +1,250 @@
+//! `vcpectl route add|del|list`: static routes changed at run time — the
+//! FIB first, then BGP (originate or withdraw when `advertise`). Bad input
+//! changes nothing and says what would be right.
+//!
+//! Not yet: writing the change back into the config file (the management
+//! issue's `toml_edit` persistence); a route added here lasts until vcped
+//! restarts.
+
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+use ipnet::IpNet;
+use vcpe_config::{Config, RouteTarget, StaticRoute};
+
+use super::proto::{Reply, RouteSpec};
+use crate::bgp::{BgpHandle, Command};
+use crate::dataplane::Forwarding;
+
+/// What a route change needs from the daemon.
+#[derive(Debug)]
+pub struct Routes<'a> {
+    /// The running config (interface and peer names).
+    pub config: &'a Config,
+    /// Every static route now: the config's, then those added live.
+    pub table: &'a Mutex<Vec<StaticRoute>>,
+    /// The forwarding plane.
+    pub forwarding: &'a Mutex<Option<Forwarding>>,
+    /// BGP, if configured.
+    pub bgp: Option<&'a BgpHandle>,
+}
+
+fn error(message: String) -> Reply {
+    Reply::Error { message }
+}
+
+/// Checks a `route add` request against the config and the routes there are.
+fn validate(
+    spec: &RouteSpec,
+    config: &Config,
+    table: &[StaticRoute],
+) -> Result<StaticRoute, String> {
+    if spec.name.is_empty() || spec.name.contains(char::is_whitespace) {
+        return Err(format!(
+            "route name {:?} is not a name: use letters, digits, '-' or '_'",
+            spec.name
+        ));
+    }
+    if table.iter().any(|r| r.name == spec.name) {
+        return Err(format!(
+            "a route named {:?} exists already; pick another name or `vcpectl route del {}` first",
+            spec.name, spec.name
+        ));
+    }
+    let prefix: IpNet = spec.prefix.parse().map_err(|_| {
+        format!(
+            "{:?} is not a prefix; write e.g. 10.1.3.0/24 or fd00:1:3::/64",
+            spec.prefix
+        )
+    })?;
+    if prefix.trunc() != prefix {
+        return Err(format!(
+            "{prefix} has host bits set; did you mean {}?",
+            prefix.trunc()
+        ));
+    }
+    if let Some(r) = table.iter().find(|r| r.prefix == prefix) {
+        return Err(format!(
+            "route {:?} already sends {prefix}; delete it first (`vcpectl route del {}`)",
+            r.name, r.name
+        ));
+    }
+    let target = match (&spec.interface, &spec.peer) {
+        (Some(i), None) => {
+            if !config.interfaces.iter().any(|x| &x.name == i) {
+                let known: Vec<&str> = config.interfaces.iter().map(|x| x.name.as_str()).collect();
+                return Err(format!("no interface {i:?}; configured: {known:?}"));
+            }
+            RouteTarget::Interface(i.clone())
+        }
+        (None, Some(p)) => {
+            if !config.peers.iter().any(|x| &x.name == p) {
+                let known: Vec<&str> = config.peers.iter().map(|x| x.name.as_str()).collect();
+                return Err(format!("no tunnel peer {p:?}; configured: {known:?}"));
+            }
+            RouteTarget::Peer(p.clone())
+        }
+        _ => {
+            return Err(
+                "say where the route goes: `dev IFACE` or `peer PEER` (one of them)".into(),
+            );
+        }
+    };
+    let next_hop = match &spec.next_hop {
+        None => None,
+        Some(nh) => Some(nh.parse::<IpAddr>().map_err(|_| {
+            format!("next hop {nh:?} is not an address; write e.g. via 10.1.1.254")
+        })?),
+    };
+    Ok(StaticRoute {
+        name: spec.name.clone(),
+        prefix,
+        next_hop,
+        target,
+        advertise: spec.advertise,
+    })
+}
+
+impl Routes<'_> {
+    /// `route add`.
+    pub fn add(&self, spec: RouteSpec) -> Reply {
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let route = match validate(&spec, self.config, &table) {
+            Ok(r) => r,
+            Err(m) => return error(m),
+        };
+        if route.advertise && self.bgp.is_none() {
+            return error("--advertise needs BGP: add a [bgp] section to the config".into());
+        }
+        {
+            let mut fwd = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(f) = fwd.as_mut() else {
+                return error("the dataplane is stopping; try again after restart".into());
+            };
+            if let Err(e) = f.add_static(self.config, &route) {
+                return error(format!("{e:#}"));
+            }
+        }
+        if route.advertise
+            && let Some(bgp) = self.bgp
+        {
+            bgp.send(Command::Originate(route.prefix, route.next_hop));
+        }
+        let message = format!(
+            "route {} {} added{} (until restart: not written to the config file yet)",
+            route.name,
+            route.prefix,
+            if route.advertise {
+                " and advertised"
+            } else {
+                ""
+            }
+        );
+        tracing::info!(name = %route.name, prefix = %route.prefix, advertise = route.advertise, "static route added by vcpectl");
+        table.push(route);
+        Reply::Done { message }
+    }
+
+    /// `route del`.
+    pub fn del(&self, name: &str) -> Reply {
+        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(i) = table.iter().position(|r| r.name == name) else {
+            let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
+            return error(format!(
+                "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
+            ));
+        };
+        let route = table.remove(i);
+        if let Some(f) = self
+            .forwarding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+        {
+            f.remove_static(route.prefix);
+        }
+        if route.advertise
+            && let Some(bgp) = self.bgp
+        {
+            bgp.send(Command::Withdraw(route.prefix));
+        }
+        tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
+        Reply::Done {
+            message: format!("route {} {} deleted", route.name, route.prefix),
+        }
+    }
+
+    /// `route list`.
+    pub fn list(&self) -> Reply {
+        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
+        Reply::Routes {
+            routes: table
+                .iter()
+                .map(|r| RouteSpec {
+                    name: r.name.clone(),
+                    prefix: r.prefix.to_string(),
+                    interface: match &r.target {
+                        RouteTarget::Interface(i) => Some(i.clone()),
+                        RouteTarget::Peer(_) => None,
+                    },
+                    peer: match &r.target {
+                        RouteTarget::Peer(p) => Some(p.clone()),
+                        RouteTarget::Interface(_) => None,
+                    },
+                    next_hop: r.next_hop.map(|a| a.to_string()),
+                    advertise: r.advertise,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "vcpe0"
+addresses = ["10.0.1.1/24"]
+[[route]]
+name = "a"
+prefix = "10.9.0.0/16"
+interface = "vcpe0"
+"#;
+
+    fn spec(name: &str, prefix: &str) -> RouteSpec {
+        RouteSpec {
+            name: name.into(),
+            prefix: prefix.into(),
+            interface: Some("vcpe0".into()),
+            peer: None,
+            next_hop: None,
+            advertise: false,
+        }
+    }
+
+    #[test]
+    fn bad_requests_say_what_is_wrong_and_what_would_be_right() {
+        let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
+        let table = config.routes.clone();
+        let err = |s: RouteSpec| validate(&s, &config, &table).unwrap_err();
+        assert!(err(spec("a", "10.8.0.0/16")).contains("exists already"));
+        assert!(err(spec("b", "10.9.0.0/16")).contains("already sends"));
+        assert!(err(spec("b", "10.8.0.1/16")).contains("did you mean 10.8.0.0/16"));
+        assert!(err(spec("b", "10.8.0.0/33")).contains("not a prefix"));
+        let mut s = spec("b", "10.8.0.0/16");
+        s.interface = Some("eth9".into());
+        assert!(err(s.clone()).contains("no interface \"eth9\""));
+        s.interface = None;
+        assert!(err(s.clone()).contains("dev IFACE"));
+        s.peer = Some("nope".into());
+        assert!(err(s).contains("no tunnel peer"));
+        let ok = validate(&spec("b", "10.8.0.0/16"), &config, &table).expect("valid");
+        assert_eq!(ok.target, RouteTarget::Interface("vcpe0".into()));
+    }
+}
