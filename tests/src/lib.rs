@@ -60,6 +60,7 @@ pub mod peers;
 pub mod process;
 pub mod skip;
 pub mod vcped;
+pub mod wg;
 
 pub use cargo_bin::{cargo_bin, try_cargo_bin};
 pub use lab::Lab;

@@ -79,30 +79,11 @@ fn underlay(n: u8) -> String {
     format!("100.64.{n}.2")
 }
 
-/// `wg genkey` / `wg pubkey`: a key pair from the real WireGuard tools.
+/// A WireGuard key pair for VPC 0n: the private key's file and the public key.
 fn wg_keys(dir: &std::path::Path, n: u8) -> Result<(std::path::PathBuf, String)> {
-    let out = std::process::Command::new("wg")
-        .arg("genkey")
-        .output()
-        .context("running `wg genkey` (apt-get install wireguard-tools)")?;
-    ensure!(out.status.success(), "wg genkey failed");
-    let private = String::from_utf8(out.stdout)?.trim().to_owned();
-    let path = dir.join(format!("vpc0{n}.key"));
-    std::fs::write(&path, format!("{private}\n"))?;
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    let mut child = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .context("wg pubkey stdin")?
-        .write_all(private.as_bytes())?;
-    let out = child.wait_with_output()?;
-    Ok((path, String::from_utf8(out.stdout)?.trim().to_owned()))
+    let (private, public) = vcpe_tests::wg::keypair()?;
+    let path = vcpe_tests::wg::write_key(&dir.join(format!("vpc0{n}.key")), &private)?;
+    Ok((path, public))
 }
 
 /// The tunnel MTU every peer gets: below the TUN's 1400, so that the

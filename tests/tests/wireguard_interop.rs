@@ -12,26 +12,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, ensure};
 use vcpe_tests::{Lab, Vcped, require_root, require_tool, wait_until};
 
-/// `wg genkey` and `wg pubkey`: (private, public), base64.
-fn keypair() -> Result<(String, String)> {
-    let out = std::process::Command::new("wg").arg("genkey").output()?;
-    ensure!(out.status.success(), "wg genkey failed");
-    let private = String::from_utf8(out.stdout)?.trim().to_owned();
-    let mut child = std::process::Command::new("wg")
-        .arg("pubkey")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()?;
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .context("wg pubkey stdin")?
-        .write_all(private.as_bytes())?;
-    let out = child.wait_with_output()?;
-    Ok((private, String::from_utf8(out.stdout)?.trim().to_owned()))
-}
-
 #[test]
 fn vcped_tunnels_to_wireguard_go() -> Result<()> {
     require_root!();
@@ -45,20 +25,10 @@ fn vcped_tunnels_to_wireguard_go() -> Result<()> {
     v.addr("wan0", "100.64.0.1/24")?;
     w.addr("wan0", "100.64.0.2/24")?;
 
-    let (our_private, our_public) = keypair()?;
-    let (their_private, their_public) = keypair()?;
-    let key_file = lab.dir().join("vcped.key");
-    std::fs::write(&key_file, format!("{our_private}\n"))?;
-    std::fs::set_permissions(
-        &key_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )?;
-    let their_key_file = lab.dir().join("wg-go.key");
-    std::fs::write(&their_key_file, format!("{their_private}\n"))?;
-    std::fs::set_permissions(
-        &their_key_file,
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )?;
+    let (our_private, our_public) = vcpe_tests::wg::keypair()?;
+    let (their_private, their_public) = vcpe_tests::wg::keypair()?;
+    let key_file = vcpe_tests::wg::write_key(&lab.dir().join("vcped.key"), &our_private)?;
+    let their_key_file = vcpe_tests::wg::write_key(&lab.dir().join("wg-go.key"), &their_private)?;
 
     // wireguard-go's control socket is /var/run/wireguard/<if>.sock, not
     // per namespace: the interface name is unique per test process.
