@@ -65,19 +65,11 @@ pub enum RouteSource {
 /// connected prefix does not override it (connected routes win, as in the
 /// kernel and in BIRD's default preferences).
 pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSource)> {
-    let iface_id = |name: &str| config.interfaces.iter().position(|i| i.name == name);
-    let peer_id = |name: &str| config.peers.iter().position(|p| p.name == name);
     let mut routes = BTreeMap::new();
     for r in &config.routes {
-        let hop = match &r.target {
-            RouteTarget::Interface(name) => iface_id(name).map(|i| NextHop::interface(i as u32)),
-            RouteTarget::Peer(name) => peer_id(name).map(|i| NextHop::tunnel(i as u32)),
-        };
         // Validation guarantees the target exists; skip defensively if not.
-        let Some(hop) = hop else { continue };
-        let hop = match r.next_hop {
-            Some(gw) => hop.via(gw),
-            None => hop,
+        let Some(hop) = static_hop(config, r) else {
+            continue;
         };
         routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
     }
@@ -97,6 +89,27 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
         }
     }
     routes
+}
+
+/// Where a static route goes: its interface or tunnel (by the config's
+/// order, which is the dataplane's id), via its gateway if it has one.
+fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Option<NextHop> {
+    let hop = match &r.target {
+        RouteTarget::Interface(name) => config
+            .interfaces
+            .iter()
+            .position(|i| &i.name == name)
+            .map(|i| NextHop::interface(i as u32)),
+        RouteTarget::Peer(name) => config
+            .peers
+            .iter()
+            .position(|p| &p.name == name)
+            .map(|i| NextHop::tunnel(i as u32)),
+    }?;
+    Some(match r.next_hop {
+        Some(gw) => hop.via(gw),
+        None => hop,
+    })
 }
 
 /// A tunnel peer's counters for `vcpectl stats`.
@@ -268,23 +281,8 @@ impl Forwarding {
         config: &Config,
         r: &vcpe_config::StaticRoute,
     ) -> anyhow::Result<()> {
-        let hop = match &r.target {
-            RouteTarget::Interface(name) => config
-                .interfaces
-                .iter()
-                .position(|i| &i.name == name)
-                .map(|i| NextHop::interface(i as u32)),
-            RouteTarget::Peer(name) => config
-                .peers
-                .iter()
-                .position(|p| &p.name == name)
-                .map(|i| NextHop::tunnel(i as u32)),
-        }
-        .context("the route's interface or peer is not configured")?;
-        let hop = match r.next_hop {
-            Some(gw) => hop.via(gw),
-            None => hop,
-        };
+        let hop =
+            static_hop(config, r).context("the route's interface or peer is not configured")?;
         self.bgp.add_config_prefix(r.prefix);
         self.fib.insert(r.prefix, NextHopGroup::single(hop));
         Ok(())

@@ -171,52 +171,55 @@ impl Dataplane {
                 });
             }
         }
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let mut threads = Vec::with_capacity(workers);
-        for (index, ports) in per_worker.into_iter().enumerate() {
-            let shared = Arc::clone(&shared);
-            let cpu = spec.pin.then_some(index % cpus);
-            let t = std::thread::Builder::new()
-                .name(format!("vcpe-fwd-{index}"))
-                .spawn(move || worker::run(index, cpu, ports, &shared));
-            match t {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    for t in threads {
-                        let _ = t.join();
-                    }
-                    return Err(StartError::Spawn(e));
-                }
-            }
-        }
-        for (k, socket) in spec.tunnel_sockets.into_iter().enumerate() {
-            let shared = Arc::clone(&shared);
+        // Everything that can fail before a thread runs is done first.
+        let mut rx_threads = Vec::with_capacity(spec.tunnel_sockets.len());
+        for socket in spec.tunnel_sockets {
             let queues: Result<Vec<TunQueue>, _> =
                 rx_queues.iter().map(TunQueue::try_clone).collect();
-            let rx = tunnel_rx::RxThread {
+            rx_threads.push(tunnel_rx::RxThread {
                 socket,
                 tunnels: Arc::clone(&tunnels),
                 tun_queues: queues.map_err(StartError::Spawn)?,
+            });
+        }
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let mut threads = Vec::with_capacity(workers + rx_threads.len());
+        let mut spawn =
+            |name: String, body: Box<dyn FnOnce() + Send>| match std::thread::Builder::new()
+                .name(name)
+                .spawn(body)
+            {
+                Ok(t) => {
+                    threads.push(t);
+                    Ok(())
+                }
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    for t in threads.drain(..) {
+                        let _ = t.join();
+                    }
+                    Err(StartError::Spawn(e))
+                }
             };
+        for (index, ports) in per_worker.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let cpu = spec.pin.then_some(index % cpus);
+            spawn(
+                format!("vcpe-fwd-{index}"),
+                Box::new(move || worker::run(index, cpu, ports, &shared)),
+            )?;
+        }
+        for (k, rx) in rx_threads.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
             let shard = workers + k;
-            let t = std::thread::Builder::new()
-                .name(format!("vcpe-tun-rx-{k}"))
-                .spawn(move || {
+            spawn(
+                format!("vcpe-tun-rx-{k}"),
+                Box::new(move || {
                     if let Some(c) = shared.counters.worker(shard) {
                         tunnel_rx::run(rx, &shared, c);
                     }
-                });
-            match t {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    stop.store(true, Ordering::Relaxed);
-                    for t in threads {
-                        let _ = t.join();
-                    }
-                    return Err(StartError::Spawn(e));
-                }
-            }
+                }),
+            )?;
         }
         Ok(Dataplane {
             threads,

@@ -62,14 +62,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
             continue;
         }
         let fib = shared.fib.snapshot();
-        let ctx = ForwardCtx {
-            fib: &fib,
-            mtus: &shared.mtus,
-            config: &shared.config,
-            icmp_limiter: &shared.limiter,
-            counters,
-            now_ns: u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        };
+        let ctx = shared.ctx(&fib, counters);
         for _ in 0..super::BATCH {
             let r = match &t.socket.socket {
                 UnderlaySocket::Gre(s) => s

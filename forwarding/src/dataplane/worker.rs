@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::counters::{Counters, DropReason, WorkerCounters};
-use crate::fib::{Egress, Fib};
+use crate::fib::{Egress, Fib, FibSnapshot};
 use crate::pipeline::{
     EgressMtus, ForwardConfig, ForwardCtx, Ingress, REPLY_BUF_LEN, TokenBucket, Verdict, forward,
 };
@@ -50,6 +50,25 @@ pub(super) struct Shared {
     pub epoch: Instant,
     /// Tunnel peers, by tunnel id.
     pub tunnels: Arc<[Arc<TunnelPeer>]>,
+}
+
+impl Shared {
+    /// What one batch of `forward` calls reads: this FIB snapshot, the
+    /// shared tables, this thread's counter shard, the time now.
+    pub(super) fn ctx<'a>(
+        &'a self,
+        fib: &'a FibSnapshot,
+        counters: &'a WorkerCounters,
+    ) -> ForwardCtx<'a> {
+        ForwardCtx {
+            fib,
+            mtus: &self.mtus,
+            config: &self.config,
+            icmp_limiter: &self.limiter,
+            counters,
+            now_ns: u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
 }
 
 /// This worker's queue of one TUN interface.
@@ -95,14 +114,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
             continue;
         }
         let fib = shared.fib.snapshot();
-        let ctx = ForwardCtx {
-            fib: &fib,
-            mtus: &shared.mtus,
-            config: &shared.config,
-            icmp_limiter: &shared.limiter,
-            counters,
-            now_ns: u64::try_from(shared.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX),
-        };
+        let ctx = shared.ctx(&fib, counters);
         for (i, pfd) in pollfds.iter().enumerate() {
             if pfd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) == 0 {
                 continue;
