@@ -151,6 +151,11 @@ pub struct Neighbor {
     pub export: Option<Vec<PrefixFilter>>,
     /// Tear the session down (Cease) when more prefixes are received.
     pub max_prefixes: Option<u32>,
+    /// On eBGP, treat an UPDATE whose AS_PATH does not start with
+    /// `remote_as` as withdrawn (RFC 4271 §6.3, RFC 7606 §7.2). Default
+    /// true; set false for IXP route servers, which do not prepend their
+    /// AS. No effect on iBGP.
+    pub enforce_first_as: bool,
     /// Tunnel peer the session runs over.
     pub peer: Option<String>,
     /// Local source address for the TCP session.

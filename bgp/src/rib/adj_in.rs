@@ -1,6 +1,7 @@
 //! The receiving side: sessions coming up and going down, UPDATEs applied
-//! to the Adj-RIB-In (import policy, eBGP loop prevention, max-prefix),
-//! and the graceful-restart helper (RFC 4724: stale routes).
+//! to the Adj-RIB-In (import policy, eBGP loop prevention and first-AS
+//! check, max-prefix), and the graceful-restart helper (RFC 4724: stale
+//! routes).
 
 use std::sync::Arc;
 
@@ -145,6 +146,12 @@ impl Rib {
     /// is dropped (RFC 4271 §5.1.5). A rejected prefix counts as a
     /// withdrawal of what the peer announced before.
     ///
+    /// From an eBGP peer with [`super::PeerConfig::enforce_first_as`], an
+    /// AS path whose leftmost AS is not the peer's (an empty path has none)
+    /// makes the whole UPDATE treat-as-withdraw: every announced prefix is
+    /// withdrawn as if listed in Withdrawn Routes (RFC 7606 §2), and counted
+    /// in [`super::PeerCounts::first_as_total`].
+    ///
     /// Errors when the peer now has more accepted prefixes than its
     /// `max_prefixes`; the update has been applied, the caller sends
     /// Cease/1 and calls [`Rib::peer_down`].
@@ -171,6 +178,18 @@ impl Rib {
         let ebgp = p.ebgp;
         let accept_all = p.config.import.is_accept_all();
         let limit = p.config.max_prefixes;
+        // RFC 4271 §6.3: "If the UPDATE message is received from an
+        // external peer, the local system MAY check whether the leftmost
+        // [...] AS in the AS_PATH attribute is equal to the autonomous
+        // system number of the peer that sent the message." RFC 7606 §7.2
+        // revises the NOTIFICATION it asked for into treat-as-withdraw.
+        // `first_as` is the path after the AS4_PATH merge; a path that is
+        // empty or starts with anything but an AS_SEQUENCE has no such AS
+        // (an eBGP speaker prepends an AS_SEQUENCE, RFC 4271 §5.1.2).
+        let first_as_mismatch = ebgp
+            && p.config.enforce_first_as
+            && !announced.is_empty()
+            && attrs.is_some_and(|a| a.as_path.first_as() != Some(p.config.asn));
 
         for w in withdrawn {
             let prefix = w.trunc();
@@ -180,7 +199,19 @@ impl Rib {
             }
         }
 
-        if let (Some(attrs), false) = (attrs, announced.is_empty()) {
+        if first_as_mismatch {
+            if let Some(p) = self.peer_mut(slot) {
+                p.first_as_total += announced.len() as u64;
+            }
+            for a in announced {
+                let prefix = a.trunc();
+                out.first_as += 1;
+                self.unfilter(slot, &prefix);
+                if self.remove_learned(slot, prefix, &mut out) {
+                    out.withdrawn += 1;
+                }
+            }
+        } else if let (Some(attrs), false) = (attrs, announced.is_empty()) {
             let looped = ebgp && attrs.as_path.contains(self.local.asn);
             let shared: Option<Arc<PathAttributes>> = (!looped).then(|| {
                 if ebgp && attrs.local_pref.is_some() {

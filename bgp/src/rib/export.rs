@@ -340,4 +340,16 @@ impl Rib {
             p.out.full = true;
         }
     }
+
+    /// The encoder could not put `prefixes` announcements of the last
+    /// [`Rib::take_exports`] for peer `id` into any UPDATE (their
+    /// attributes do not fit one message): they are counted in
+    /// [`super::PeerCounts::unencodable_total`]. The RIB still takes the
+    /// peer as holding them (`advertised` includes them), so a later change
+    /// is exported as usual.
+    pub fn count_unencodable(&mut self, id: PeerId, prefixes: u64) {
+        if let Some(p) = self.slot(id).and_then(|s| self.peer_mut(s)) {
+            p.unencodable_total += prefixes;
+        }
+    }
 }

@@ -17,7 +17,7 @@
 //! | `intern.rs`    | the attribute interner and the outgoing-transform cache   |
 //! | `loc_rib.rs`   | the per-prefix table of candidate paths, best first       |
 //! | `peer.rs`      | per-peer configuration and session state, counters        |
-//! | `adj_in.rs`    | applying UPDATEs, sessions going down, graceful restart   |
+//! | `adj_in.rs`    | applying UPDATEs (first-AS check), sessions down, GR      |
 //! | `local.rs`     | locally originated routes                                 |
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
 //! | `journal.rs`   | the change journal and the consumers' cursors             |
@@ -53,6 +53,8 @@ mod policy;
 mod prefix_map;
 mod view;
 
+#[cfg(test)]
+mod first_as_tests;
 #[cfg(test)]
 mod tests;
 
@@ -109,10 +111,17 @@ pub struct PeerConfig {
     pub local_addr_v4: Option<Ipv4Addr>,
     /// Our IPv6 address on the session: the next hop we send for IPv6.
     pub local_addr_v6: Option<Ipv6Addr>,
+    /// From an eBGP peer, treat an UPDATE whose AS_PATH does not start with
+    /// the peer's AS (an empty path included) as withdrawn (RFC 4271 §6.3,
+    /// RFC 7606 §7.2). Turn off for IXP route servers, which do not prepend
+    /// their AS (RFC 7947). Ignored on iBGP.
+    pub enforce_first_as: bool,
 }
 
 impl PeerConfig {
-    /// A peer with accept-all policies, no limit, no local addresses.
+    /// A peer with accept-all policies, no limit, no local addresses, the
+    /// first AS not enforced (the daemon sets `enforce_first_as` from the
+    /// config file, where it defaults to on).
     pub fn new(asn: u32, addr: IpAddr) -> PeerConfig {
         PeerConfig {
             asn,
@@ -123,6 +132,7 @@ impl PeerConfig {
             next_hop_self: false,
             local_addr_v4: None,
             local_addr_v6: None,
+            enforce_first_as: false,
         }
     }
 }
@@ -173,6 +183,10 @@ pub struct ApplyOutcome {
     /// Announced prefixes ignored because our AS is in the AS path (eBGP
     /// loop prevention; treated as withdrawn).
     pub looped: u32,
+    /// Announced prefixes treated as withdrawn because the AS path does not
+    /// start with the eBGP peer's AS ([`PeerConfig::enforce_first_as`]);
+    /// those that removed a path also count in `withdrawn`.
+    pub first_as: u32,
     /// Withdrawn prefixes that removed a path.
     pub withdrawn: u32,
     /// Prefixes whose best path changed.

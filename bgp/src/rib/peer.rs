@@ -154,6 +154,12 @@ pub(crate) struct Peer {
     pub(crate) filtered: FastSet<IpNet>,
     /// Prefixes ignored for an AS loop, since the peer was added.
     pub(crate) looped_total: u64,
+    /// Announced prefixes treated as withdrawn for a first AS that is not
+    /// the peer's, since the peer was added.
+    pub(crate) first_as_total: u64,
+    /// Prefixes whose outgoing attributes could not be encoded into an
+    /// UPDATE (so never sent), since the peer was added.
+    pub(crate) unencodable_total: u64,
 }
 
 impl Peer {
@@ -169,6 +175,8 @@ impl Peer {
             stale: 0,
             filtered: FastSet::default(),
             looped_total: 0,
+            first_as_total: 0,
+            unencodable_total: 0,
         }
     }
 
@@ -184,6 +192,8 @@ impl Peer {
             advertised: self.out.advertised,
             pending_out,
             looped_total: self.looped_total,
+            first_as_total: self.first_as_total,
+            unencodable_total: self.unencodable_total,
         }
     }
 }
@@ -210,4 +220,13 @@ pub struct PeerCounts {
     pub pending_out: u64,
     /// Announced prefixes ignored for an AS loop, since the peer was added.
     pub looped_total: u64,
+    /// Announced prefixes treated as withdrawn because the AS path did not
+    /// start with the peer's AS (eBGP, [`super::PeerConfig::enforce_first_as`]),
+    /// since the peer was added.
+    pub first_as_total: u64,
+    /// Prefixes the export could not encode into an UPDATE for this peer
+    /// (attributes too large for one message, an AS_SET above 255 ASes),
+    /// so never advertised, since the peer was added
+    /// ([`super::Rib::count_unencodable`]).
+    pub unencodable_total: u64,
 }

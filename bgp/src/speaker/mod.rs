@@ -383,8 +383,15 @@ impl Speaker {
             if !export.withdraw.is_empty() {
                 crate::wire::build_withdrawals(&export.withdraw, &ctx, &mut updates);
             }
+            // Routes whose attributes fit no UPDATE are not sent; counted
+            // so that `vcpectl bgp summary` shows them.
+            let mut unencodable = 0;
             for (attrs, prefixes) in &export.announce {
-                crate::wire::build_updates(attrs, prefixes, &ctx, &mut updates);
+                unencodable +=
+                    crate::wire::build_updates_counted(attrs, prefixes, &ctx, &mut updates);
+            }
+            if unencodable > 0 {
+                self.rib.count_unencodable(id, unencodable as u64);
             }
             for family in &export.end_of_rib {
                 updates.push(crate::wire::end_of_rib(*family));

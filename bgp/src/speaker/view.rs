@@ -35,6 +35,12 @@ pub struct NeighborSummary {
     pub established_transitions: u64,
     /// UPDATEs that had RFC 7606 issues (treat-as-withdraw or discard).
     pub malformed_updates: u64,
+    /// Announced prefixes treated as withdrawn because the AS path did not
+    /// start with the neighbor's AS (RFC 7606 §7.2), since it was added.
+    pub first_as_total: u64,
+    /// Prefixes never advertised to it because their attributes fit no
+    /// UPDATE, since it was added.
+    pub unencodable_total: u64,
     /// Administratively down (`vcpectl bgp disable`, or max-prefix).
     pub disabled: bool,
     /// Why it last went down, and what to do.
@@ -62,6 +68,8 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         messages_out: c.messages_out,
         established_transitions: c.established_transitions,
         malformed_updates: n.issues_seen,
+        first_as_total: counts.as_ref().map_or(0, |c| c.first_as_total),
+        unencodable_total: counts.as_ref().map_or(0, |c| c.unencodable_total),
         disabled: n.disabled,
         last_error: n.last_down.clone(),
     }

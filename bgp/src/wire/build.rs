@@ -1,6 +1,7 @@
 //! Building UPDATEs for a peer from RIB routes: [`build_updates`] packs as
 //! many prefixes of one family under one attribute set as fit the
-//! session's maximum message length, [`build_withdrawals`] does the same
+//! session's maximum message length ([`build_updates_counted`] also says
+//! how many fit no message), [`build_withdrawals`] does the same
 //! for withdrawals, [`end_of_rib`] makes the RFC 4724 marker.
 //!
 //! This is the hot path of re-advertising a full table: the attributes are
@@ -61,12 +62,28 @@ fn attr(flags: AttrFlags, value: AttrValue) -> Attribute {
 ///
 /// Nothing is appended for a family whose next hop is `None`, or at all if
 /// the attributes cannot be encoded (an AS_SET above 255 ASes, an unknown
-/// attribute above 65535 octets) or leave no room for a prefix.
+/// attribute above 65535 octets) or leave no room for a prefix in a
+/// message (e.g. an AS_PATH of a thousand 4-octet ASes in 4096 octets).
+/// Those prefixes are dropped without a word: where that must be seen (the
+/// speaker's export), use [`build_updates_counted`].
 pub fn build_updates(attrs: &PathAttributes, prefixes: &[IpNet], ctx: &Ctx, out: &mut Vec<Update>) {
+    build_updates_counted(attrs, prefixes, ctx, out);
+}
+
+/// [`build_updates`], returning how many of `prefixes` went into no UPDATE
+/// (0: all were packed). Those routes are not advertised; the speaker
+/// counts them per peer ([`crate::rib::Rib::count_unencodable`]).
+pub fn build_updates_counted(
+    attrs: &PathAttributes,
+    prefixes: &[IpNet],
+    ctx: &Ctx,
+    out: &mut Vec<Update>,
+) -> usize {
     let common = common_attributes(attrs, ctx);
     let Some(common_len) = encoded_len(&common, ctx) else {
-        return;
+        return prefixes.len();
     };
+    let mut packed = 0;
     let limit = ctx.limit();
     let v4 = prefixes.iter().filter_map(|p| match p {
         IpNet::V4(n) => Some(*n),
@@ -82,7 +99,7 @@ pub fn build_updates(attrs: &PathAttributes, prefixes: &[IpNet], ctx: &Ctx, out:
             template.push(attr(WELL_KNOWN, AttrValue::NextHop(nh)));
             template.sort_by_key(attrs::type_of);
             let budget = limit.saturating_sub(UPDATE_FIXED + common_len + 7);
-            pack(v4, budget, v4_size, |nlri, _| {
+            packed += pack(v4, budget, v4_size, |nlri, _| {
                 out.push(Update {
                     withdrawn: Vec::new(),
                     attributes: template.clone(),
@@ -92,7 +109,7 @@ pub fn build_updates(attrs: &PathAttributes, prefixes: &[IpNet], ctx: &Ctx, out:
         }
         Some(IpAddr::V6(_)) => {
             let hops = mp_next_hops(attrs);
-            mp_updates(
+            packed += mp_updates(
                 AddrFamily::IPV4_UNICAST,
                 hops,
                 v4.map(IpNet::V4),
@@ -106,7 +123,7 @@ pub fn build_updates(attrs: &PathAttributes, prefixes: &[IpNet], ctx: &Ctx, out:
     }
     if attrs.next_hop.is_some() {
         let hops = mp_next_hops(attrs);
-        mp_updates(
+        packed += mp_updates(
             AddrFamily::IPV6_UNICAST,
             hops,
             v6.map(IpNet::V6),
@@ -116,6 +133,7 @@ pub fn build_updates(attrs: &PathAttributes, prefixes: &[IpNet], ctx: &Ctx, out:
             out,
         );
     }
+    prefixes.len() - packed
 }
 
 /// Appends to `out` the UPDATEs that withdraw `prefixes`: IPv4 in the
@@ -190,15 +208,18 @@ fn mp_flags(value_len: usize) -> AttrFlags {
 
 /// Splits `items` into runs whose encoded size fits `budget` and hands each
 /// run (in a vector of its exact size) and its size to `emit`. Stops early
-/// only if a single prefix does not fit an empty message.
+/// only if a single prefix does not fit an empty message. Returns how many
+/// items were handed out.
 fn pack<T, I>(
     mut items: I,
     budget: usize,
     size: fn(&T) -> usize,
     mut emit: impl FnMut(Vec<T>, usize),
-) where
+) -> usize
+where
     I: Iterator<Item = T> + Clone,
 {
+    let mut total = 0;
     loop {
         let (mut used, mut n) = (0, 0);
         for p in items.clone() {
@@ -210,11 +231,12 @@ fn pack<T, I>(
             n += 1;
         }
         if n == 0 {
-            return;
+            return total;
         }
         let mut run = Vec::with_capacity(n);
         run.extend(items.by_ref().take(n));
         emit(run, used);
+        total += n;
     }
 }
 
@@ -231,7 +253,8 @@ fn mp_next_hops(attrs: &PathAttributes) -> Vec<IpAddr> {
     hops
 }
 
-/// Appends MP_REACH_NLRI UPDATEs for `prefixes` of `family`.
+/// Appends MP_REACH_NLRI UPDATEs for `prefixes` of `family`; how many
+/// prefixes they carry.
 fn mp_updates(
     family: AddrFamily,
     next_hops: Vec<IpAddr>,
@@ -240,7 +263,7 @@ fn mp_updates(
     common_len: usize,
     limit: usize,
     out: &mut Vec<Update>,
-) {
+) -> usize {
     // MP_REACH_NLRI value: AFI (2), SAFI (1), next hop length (1), next
     // hop, reserved (1), NLRI.
     let fixed = 5 + 16 * next_hops.len();
@@ -259,7 +282,7 @@ fn mp_updates(
             attributes,
             ..Update::default()
         });
-    });
+    })
 }
 
 /// The attributes every UPDATE of `attrs` carries besides the next hop /
@@ -340,7 +363,7 @@ fn encoded_len(list: &[Attribute], ctx: &Ctx) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AS_TRANS, AsPath, Community, Message, Origin};
+    use crate::model::{AS_TRANS, AsPath, AsSegment, Community, Message, Origin};
     use crate::wire::{decode, routes};
     use bytes::BytesMut;
     use ipnet::Ipv6Net;
@@ -385,7 +408,10 @@ mod tests {
         let ctx = Ctx::default();
         let prefixes = v4_prefixes(3000);
         let mut ups = Vec::new();
-        build_updates(&attrs_v4(), &prefixes, &ctx, &mut ups);
+        assert_eq!(
+            build_updates_counted(&attrs_v4(), &prefixes, &ctx, &mut ups),
+            0
+        );
         assert_eq!(ups.len(), 3); // ~1010 /24s per UPDATE
         assert_eq!(through_the_wire(&ups, &ctx), prefixes);
         // Tightly packed: one more prefix would not fit.
@@ -485,7 +511,72 @@ mod tests {
             ..attrs_v4()
         };
         let mut ups = Vec::new();
-        build_updates(&a, &v4_prefixes(3), &Ctx::default(), &mut ups);
+        let unsent = build_updates_counted(&a, &v4_prefixes(3), &Ctx::default(), &mut ups);
+        assert!(ups.is_empty());
+        assert_eq!(unsent, 3);
+    }
+
+    fn mixed_prefixes() -> Vec<IpNet> {
+        let mut p = v4_prefixes(5);
+        p.push("2001:db8:1::/48".parse().unwrap());
+        p.push("2001:db8:2::/48".parse().unwrap());
+        p
+    }
+
+    #[test]
+    fn as_path_too_long_for_4096_is_reported_not_sent() {
+        // 1100 4-octet ASes: 4400 octets of ASNs alone, more than a whole
+        // RFC 4271 message (4096).
+        let a = PathAttributes {
+            as_path: AsPath::sequence((0..1100u32).map(|i| 4_200_000_000 + i).collect::<Vec<_>>()),
+            ..attrs_v4()
+        };
+        let prefixes = mixed_prefixes();
+        let ctx = Ctx::default();
+        let mut ups = Vec::new();
+        assert_eq!(
+            build_updates_counted(&a, &prefixes, &ctx, &mut ups),
+            prefixes.len()
+        );
+        assert!(ups.is_empty(), "nothing half-built");
+        // The same attributes fit an RFC 8654 extended message.
+        let big = Ctx {
+            max_message_len: 65535,
+            ..Ctx::default()
+        };
+        assert_eq!(build_updates_counted(&a, &prefixes, &big, &mut ups), 0);
+        let mut announced = Vec::new();
+        for u in &ups {
+            let mut out = BytesMut::new();
+            u.encode(&big, &mut out).unwrap();
+            assert!(out.len() > 4096 && out.len() <= big.limit());
+            let (Message::Update(back), issues) = decode(&out, &big).unwrap() else {
+                panic!()
+            };
+            assert!(issues.is_empty(), "{issues:?}");
+            routes(&back, &[])
+                .into_iter()
+                .for_each(|r| announced.extend(r.announced));
+        }
+        assert_eq!(announced, prefixes);
+    }
+
+    #[test]
+    fn as_set_above_255_is_reported_not_sent() {
+        let a = PathAttributes {
+            as_path: AsPath(vec![AsSegment::Set((1..=300u32).collect())]),
+            ..attrs_v4()
+        };
+        let prefixes = mixed_prefixes();
+        let mut ups = Vec::new();
+        let ctx = Ctx {
+            max_message_len: 65535,
+            ..Ctx::default()
+        };
+        assert_eq!(
+            build_updates_counted(&a, &prefixes, &ctx, &mut ups),
+            prefixes.len()
+        );
         assert!(ups.is_empty());
     }
 }

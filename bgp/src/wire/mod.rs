@@ -51,7 +51,7 @@ use bytes::BytesMut;
 
 use crate::model::Message;
 
-pub use build::{build_updates, build_withdrawals, end_of_rib};
+pub use build::{build_updates, build_updates_counted, build_withdrawals, end_of_rib};
 pub use error::{Action, AttrIssue, BGP_VERSION, DecodeError, EncodeError};
 pub use header::{HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, frame_len};
 pub use routes::{Routes, routes};

@@ -1,5 +1,6 @@
 //! Builder for `[bgp]` and its `[[bgp.neighbor]]` entries: session mode,
-//! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits.
+//! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits,
+//! the first-AS check (RFC 4271 §6.3).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -8,7 +9,7 @@ use super::names::object_name;
 use crate::diagnostic::Span;
 use crate::model::{Bgp, Neighbor, NeighborMode};
 use crate::prefix_filter::PrefixFilter;
-use crate::reader::{Ctx, Field, Table, bad, int_in, parsed, string};
+use crate::reader::{Ctx, Field, Table, bad, boolean, int_in, parsed, string};
 use crate::secret::read_password_file;
 
 /// Where a neighbor's checked fields are, for cross-reference checks.
@@ -31,6 +32,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "import",
     "export",
     "max_prefixes",
+    "enforce_first_as",
     "peer",
     "local_address",
 ];
@@ -136,6 +138,9 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         })
         .opt()
         .map(|(m, _)| m);
+    // Off for IXP route servers: they pass routes on without prepending
+    // their AS, so the first AS is the originating member's.
+    let enforce_first_as = t.field(ctx, "enforce_first_as", boolean).or(true);
     let peer = t.field(ctx, "peer", object_name).opt();
     let local_address = t
         .field(ctx, "local_address", |v| {
@@ -159,6 +164,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         import,
         export,
         max_prefixes,
+        enforce_first_as,
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
     };

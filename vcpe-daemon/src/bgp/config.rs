@@ -35,6 +35,7 @@ pub fn neighbor_config(
     r.import = policy(n.import.as_deref());
     r.export = policy(n.export.as_deref());
     r.max_prefixes = n.max_prefixes;
+    r.enforce_first_as = n.enforce_first_as;
     r.next_hop_self = true;
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();

@@ -55,6 +55,8 @@ pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
                     advertised: s.advertised,
                     messages_in: s.messages_in,
                     messages_out: s.messages_out,
+                    first_as_total: s.first_as_total,
+                    unencodable_total: s.unencodable_total,
                     last_error: s.last_error,
                 })
                 .collect(),

@@ -224,6 +224,14 @@ pub struct BgpNeighbor {
     pub messages_in: u64,
     /// Messages sent.
     pub messages_out: u64,
+    /// Announced prefixes treated as withdrawn because the AS path did not
+    /// start with the neighbor's AS (`enforce_first_as`), since start.
+    #[serde(default)]
+    pub first_as_total: u64,
+    /// Prefixes never advertised because their attributes fit no UPDATE,
+    /// since start.
+    #[serde(default)]
+    pub unencodable_total: u64,
     /// Why the session last went down.
     pub last_error: Option<String>,
 }
