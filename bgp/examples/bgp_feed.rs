@@ -29,18 +29,22 @@
 //! retried for `--wait` seconds (BIRD drops connections for a moment after
 //! start), anything after that (a NOTIFICATION, EOF) exits 1.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
-use ipnet::{IpNet, Ipv4Net};
-use vcpe_bgp::model::{
-    AS_TRANS, AddrFamily, AsPath, Capability, Message, Open, Origin, ParamLayout, PathAttributes,
-    Update,
-};
-use vcpe_bgp::wire::{Ctx, HEADER_LEN, build_updates, decode, end_of_rib, frame_len, routes};
+use ipnet::IpNet;
+use vcpe_bgp::model::Message;
+use vcpe_bgp::wire::{HEADER_LEN, decode, routes};
+
+// The handshake, the message reader and the table encoder are shared with
+// the load test (tests/tests/bgp_load.rs); this crate cannot depend on the
+// test harness, so the file is compiled in here.
+#[path = "../../tests/src/bgp_feed.rs"]
+mod feeder;
+
+use feeder::{Profile, Result, Session, SessionParams, Table, handshake, keepalive_bytes};
 
 const USAGE: &str = "usage:
   bgp_feed feed --connect ADDR --local-as AS --peer-as AS --router-id ID --prefixes N
@@ -49,25 +53,13 @@ const USAGE: &str = "usage:
                 --expect N
   common: [--port 179] [--hold 240] [--wait SECS] [--base 16.0.0.0]";
 
-/// Prefixes per UPDATE in the `spread` profile.
-const SPREAD: usize = 4;
-/// The first private 4-octet AS (RFC 6996): the `spread` AS paths.
-const PRIVATE_AS4: u32 = 4_200_000_000;
 /// How often we send a KEEPALIVE (hold time 240 s negotiated).
 const KEEPALIVE_EVERY: Duration = Duration::from_secs(30);
-
-type Result<T> = std::result::Result<T, String>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Feed,
     Sink,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Profile {
-    Packed,
-    Spread,
 }
 
 #[derive(Debug)]
@@ -151,13 +143,29 @@ fn parse_args() -> Result<Args> {
         return Err(format!("--prefixes / --expect must be at least 1\n{USAGE}"));
     }
     // The feed range must stay inside IPv4: base + count /24s.
-    if u64::from(u32::from(a.base)) + (u64::from(a.count) << 8) > 1 << 32 {
-        return Err(format!(
-            "{} /24s from {} run past 255.255.255.0",
-            a.count, a.base
-        ));
-    }
+    a.table(Ipv4Addr::UNSPECIFIED).check()?;
     Ok(a)
+}
+
+impl Args {
+    fn session(&self) -> SessionParams {
+        SessionParams {
+            local_as: self.local_as,
+            peer_as: self.peer_as,
+            router_id: self.router_id,
+            hold: self.hold,
+        }
+    }
+
+    fn table(&self, next_hop: Ipv4Addr) -> Table {
+        Table {
+            base: self.base,
+            count: self.count,
+            profile: self.profile,
+            origin_as: self.local_as,
+            next_hop,
+        }
+    }
 }
 
 fn unix_ns() -> u128 {
@@ -166,75 +174,9 @@ fn unix_ns() -> u128 {
         .map_or(0, |d| d.as_nanos())
 }
 
-fn keepalive_bytes() -> BytesMut {
-    let mut out = BytesMut::new();
-    Message::Keepalive
-        .encode(&Ctx::default(), &mut out)
-        .expect("a KEEPALIVE always encodes");
-    out
-}
-
-/// A framed reader of BGP messages on a stream.
-struct Reader {
-    stream: TcpStream,
-    buf: Vec<u8>,
-    start: usize,
-    end: usize,
-}
-
-impl std::fmt::Debug for Reader {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reader")
-            .field("buffered", &(self.end - self.start))
-            .finish()
-    }
-}
-
-impl Reader {
-    fn new(stream: TcpStream) -> Reader {
-        Reader {
-            stream,
-            buf: vec![0; 1 << 20],
-            start: 0,
-            end: 0,
-        }
-    }
-
-    /// The next whole message (header included), or an error on EOF or a
-    /// framing error.
-    fn next(&mut self, ctx: &Ctx) -> Result<&[u8]> {
-        loop {
-            let avail = &self.buf[self.start..self.end];
-            if let Some(len) = frame_len(avail, ctx).map_err(|e| format!("framing: {e}"))?
-                && avail.len() >= len
-            {
-                let at = self.start;
-                self.start += len;
-                return Ok(&self.buf[at..at + len]);
-            }
-            if self.start == self.end {
-                self.start = 0;
-                self.end = 0;
-            } else if self.buf.len() - self.end < 65536 {
-                self.buf.copy_within(self.start..self.end, 0);
-                self.end -= self.start;
-                self.start = 0;
-            }
-            let n = self
-                .stream
-                .read(&mut self.buf[self.end..])
-                .map_err(|e| format!("read: {e}"))?;
-            if n == 0 {
-                return Err("the peer closed the connection".to_owned());
-            }
-            self.end += n;
-        }
-    }
-}
-
 /// Connects (or accepts) and runs the OPEN/KEEPALIVE exchange; retries
 /// what fails before the session is up until `args.wait` has passed.
-fn establish(args: &Args) -> Result<(Reader, TcpStream, Ctx)> {
+fn establish(args: &Args) -> Result<Session> {
     let deadline = Instant::now() + args.wait;
     let listener = match args.listen {
         Some(ip) => {
@@ -256,7 +198,7 @@ fn establish(args: &Args) -> Result<(Reader, TcpStream, Ctx)> {
         };
         let r = stream
             .map_err(|e| format!("connect: {e}"))
-            .and_then(|s| handshake(args, s));
+            .and_then(|s| handshake(&args.session(), s));
         match r {
             Ok(x) => {
                 eprintln!("bgp_feed: session up after {attempts} attempt(s)");
@@ -273,57 +215,6 @@ fn establish(args: &Args) -> Result<(Reader, TcpStream, Ctx)> {
     }
 }
 
-fn handshake(args: &Args, stream: TcpStream) -> Result<(Reader, TcpStream, Ctx)> {
-    let io = |e: std::io::Error| format!("socket: {e}");
-    stream.set_nodelay(true).map_err(io)?;
-    let mut writer = stream.try_clone().map_err(io)?;
-    let open = Open {
-        version: 4,
-        my_as: u16::try_from(args.local_as).unwrap_or(AS_TRANS),
-        hold_time: args.hold,
-        bgp_id: args.router_id,
-        capabilities: vec![
-            Capability::Multiprotocol(AddrFamily::IPV4_UNICAST),
-            Capability::FourOctetAs(args.local_as),
-        ],
-        layout: ParamLayout::Single,
-        other_params: Vec::new(),
-    };
-    let mut out = BytesMut::new();
-    Message::Open(open)
-        .encode(&Ctx::default(), &mut out)
-        .map_err(|e| format!("encoding OPEN: {e}"))?;
-    writer.write_all(&out).map_err(io)?;
-    let mut reader = Reader::new(stream);
-    let mut ctx = Ctx::default();
-    let mut got_open = false;
-    loop {
-        let msg = reader.next(&ctx)?;
-        match decode(msg, &ctx).map_err(|e| format!("decoding: {e}"))?.0 {
-            Message::Open(o) if !got_open => {
-                if o.asn() != args.peer_as {
-                    return Err(format!(
-                        "the peer is AS {}, expected {}",
-                        o.asn(),
-                        args.peer_as
-                    ));
-                }
-                ctx.four_octet_as = o.four_octet_as().is_some();
-                got_open = true;
-                writer.write_all(&keepalive_bytes()).map_err(io)?;
-            }
-            Message::Keepalive if got_open => return Ok((reader, writer, ctx)),
-            Message::Notification(n) => {
-                return Err(format!(
-                    "NOTIFICATION during the handshake: {}",
-                    n.describe()
-                ));
-            }
-            m => return Err(format!("unexpected {} during the handshake", m.name())),
-        }
-    }
-}
-
 /// Sends a KEEPALIVE every [`KEEPALIVE_EVERY`] on `writer`, forever.
 fn keepalives(mut writer: TcpStream) {
     let k = keepalive_bytes();
@@ -335,45 +226,12 @@ fn keepalives(mut writer: TcpStream) {
     }
 }
 
-fn prefix(base: Ipv4Addr, i: u32) -> IpNet {
-    let addr = Ipv4Addr::from(u32::from(base) + (i << 8));
-    IpNet::V4(Ipv4Net::new(addr, 24).expect("24 is a valid length"))
-}
-
-/// Every UPDATE of the feed, End-of-RIB last, encoded back to back.
-fn encode_feed(args: &Args, ctx: &Ctx, next_hop: Ipv4Addr) -> Result<(BytesMut, usize)> {
-    let prefixes: Vec<IpNet> = (0..args.count).map(|i| prefix(args.base, i)).collect();
-    let base_attrs = PathAttributes {
-        origin: Origin::Igp,
-        as_path: AsPath::sequence(vec![args.local_as]),
-        next_hop: Some(IpAddr::V4(next_hop)),
-        ..PathAttributes::default()
-    };
-    let mut updates: Vec<Update> = Vec::new();
-    match args.profile {
-        Profile::Packed => build_updates(&base_attrs, &prefixes, ctx, &mut updates),
-        Profile::Spread => {
-            for (i, chunk) in prefixes.chunks(SPREAD).enumerate() {
-                let attrs = PathAttributes {
-                    as_path: AsPath::sequence(vec![args.local_as, PRIVATE_AS4 + i as u32]),
-                    ..base_attrs.clone()
-                };
-                build_updates(&attrs, chunk, ctx, &mut updates);
-            }
-        }
-    }
-    let n = updates.len();
-    updates.push(end_of_rib(AddrFamily::IPV4_UNICAST));
-    let mut out = BytesMut::with_capacity(n * 64 + (args.count as usize) * 4);
-    for u in &updates {
-        u.encode(ctx, &mut out)
-            .map_err(|e| format!("encoding an UPDATE: {e}"))?;
-    }
-    Ok((out, n))
-}
-
 fn feed(args: &Args) -> Result<()> {
-    let (mut reader, mut writer, ctx) = establish(args)?;
+    let Session {
+        mut reader,
+        mut writer,
+        ctx,
+    } = establish(args)?;
     let next_hop = match (args.next_hop, writer.local_addr().map(|a| a.ip())) {
         (Some(nh), _) => nh,
         (None, Ok(IpAddr::V4(a))) => a,
@@ -399,7 +257,7 @@ fn feed(args: &Args) -> Result<()> {
         }
     });
     let t0 = Instant::now();
-    let (bytes, updates) = encode_feed(args, &ctx, next_hop)?;
+    let (bytes, updates) = args.table(next_hop).encode(&ctx)?;
     let encode_ms = t0.elapsed().as_secs_f64() * 1e3;
     let _ = std::io::stdout().flush();
     let t_first = unix_ns();
@@ -422,7 +280,11 @@ fn feed(args: &Args) -> Result<()> {
 }
 
 fn sink(args: &Args) -> Result<()> {
-    let (mut reader, writer, ctx) = establish(args)?;
+    let Session {
+        mut reader,
+        writer,
+        ctx,
+    } = establish(args)?;
     println!(r#"{{"event":"established","t_ns":{}}}"#, unix_ns());
     let _ = std::io::stdout().flush();
     std::thread::spawn(move || keepalives(writer));

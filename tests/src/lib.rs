@@ -21,6 +21,8 @@
 //! - [`require_root!`] / [`skip_unless_root`] ([`skip`]): not root → the test
 //!   prints `SKIP ...` and passes vacuously; root → missing tools fail the test
 //!   with an install hint (CI runs as root and must really test).
+//! - [`bgp_feed`]: a minimal BGP speaker in the test process (handshake,
+//!   message reader, a big table pre-encoded into UPDATEs) for load tests.
 //! - [`cargo_bin`]: path of `vcped` / `vcpectl` built in this workspace;
 //!   [`Vcped`] ([`vcped`]): a daemon started from a config text, driven with
 //!   `vcpectl`.
@@ -51,6 +53,7 @@
 //! [`sweep_stale`] removes namespaces whose creating process is gone. It is
 //! not called automatically.
 
+pub mod bgp_feed;
 pub mod cargo_bin;
 pub mod lab;
 pub mod link;

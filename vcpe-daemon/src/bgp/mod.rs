@@ -8,9 +8,11 @@
 //! ```
 //!
 //! The task never blocks on route processing for long: each `NetEvent::Data`
-//! holds at most one socket read (64 KiB), so timers (keepalives of every
-//! session) are serviced between chunks of a big table dump. FIB
-//! installation runs on its own thread ([`fib_feed`]). (Handing the
+//! holds at most one socket read (64 KiB), the task yields to the runtime
+//! after every event (so the writers it woke send their bytes) and fires
+//! due timers before taking the next one, so keepalives of every session
+//! go out between chunks of a big table dump (`tests/tests/bgp_load.rs`).
+//! FIB installation runs on its own thread ([`fib_feed`]). (Handing the
 //! speaker several queued reads before each export pass was tried: no
 //! measurable gain with the per-read export.)
 
@@ -149,6 +151,14 @@ impl Task {
         self.act();
         let fib_ready = self.fib.ready();
         loop {
+            // Due timers before the next event, whichever branch select!
+            // would pick (at random among the ready ones) and whether or
+            // not tokio's timer wheel has fired the sleep yet.
+            let now = Instant::now();
+            if self.speaker.poll_timeout().is_some_and(|d| d <= now) {
+                self.speaker.handle_timeout(now);
+                self.act();
+            }
             let deadline = self.speaker.poll_timeout();
             let sleep = async {
                 match deadline {
@@ -173,6 +183,13 @@ impl Task {
                 () = fib_ready.notified() => {}
             }
             self.act();
+            // Give the worker back after every event. Without this a full
+            // event queue (EVENT_QUEUE reads, seconds of UPDATEs in a debug
+            // build) is handled in one poll of this task: the writer tasks
+            // it wakes (a KEEPALIVE just queued) wait in this worker's LIFO
+            // slot, which other workers do not steal from (tokio#4941), so
+            // the KEEPALIVEs went out together after the whole queue.
+            tokio::task::yield_now().await;
         }
     }
 
