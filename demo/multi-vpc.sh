@@ -6,63 +6,145 @@
 #           vm12 (10.1.2.10) ─eth2─┴─ vCPE 01 ── internet ─┤
 #                                  198.51.100.1   bridge   └─ vCPE 03 ─eth1─ vm31 (10.3.1.10)
 #
-# Each vCPE namespace runs vcped, which owns the TUN vcpe0; the vCPE's kernel
-# routes the other VPCs' prefixes into vcpe0, so vcped sees every cross-VPC
-# packet. Everything lives in namespaces named vd<pid>-*, removed on exit.
+# Each vCPE namespace runs vcped, which owns the TUN vcpe0 and a full mesh of
+# WireGuard tunnels to the other vCPEs, with BGP over the tunnels. The vCPE's
+# kernel routes the other VPCs' prefixes into vcpe0, so vcped sees every
+# cross-VPC packet. The demo prints each vCPE's BGP sessions and routes, then
+# an all-pairs ping matrix (v4 and v6), and exits 1 if any pair fails.
 #
-# Usage: sudo ./demo/multi-vpc.sh [--keep]    (--keep: stay up until Ctrl-C)
+# Everything lives in namespaces named vd<pid>-*, removed on exit, Ctrl-C or
+# failure. Needs root and the packages .ci/run installs (iproute2,
+# iputils-ping); nothing outside its namespaces is changed.
+#
+# Usage: sudo ./demo/multi-vpc.sh [--keep]
+#   --keep         stay up after the matrix until Ctrl-C, for poking around
+#   VCPE_BIN_DIR   directory holding vcped and vcpectl to use as they are;
+#                  unset: build them with cargo (dev profile, as .ci/run does)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+usage() { sed -n '/^# Usage:/,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 keep=false
-[ "${1:-}" = "--keep" ] && keep=true
+for arg in "$@"; do
+    case $arg in
+        --keep) keep=true ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TUN devices need it): sudo $0" >&2; exit 1; }
-[ -c /dev/net/tun ] || { echo "/dev/net/tun is missing: modprobe tun" >&2; exit 1; }
+[ -c /dev/net/tun ] || { echo "/dev/net/tun is missing: modprobe tun (in a container: --device /dev/net/tun)" >&2; exit 1; }
+for tool in ip ping; do
+    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y iproute2 iputils-ping" >&2; exit 1; }
+done
 
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
+say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }
 P="vd$$"
+at() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+demo_netns() { ip netns list | awk '{print $1}' | grep "^$1-" || true; }
+
+# Namespaces of an earlier run that was killed too hard to clean up (its
+# pid is gone): remove them, with anything still running inside.
+sweep_ns() {
+    local ns nspids
+    for ns in $(demo_netns "$1"); do
+        nspids=$(ip netns pids "$ns" 2>/dev/null || true)
+        # shellcheck disable=SC2086 # one pid per word
+        [[ -n $nspids ]] && kill -KILL $nspids 2>/dev/null
+        ip netns del "$ns" 2>/dev/null || true
+    done
+    return 0
+}
+for old in $(ip netns list | awk '{print $1}' | sed -n 's/^vd\([0-9][0-9]*\)-inet$/\1/p'); do
+    if ! kill -0 "$old" 2>/dev/null; then
+        echo "removing namespaces vd$old-* left by an earlier demo run that was killed"
+        sweep_ns "vd$old"
+    fi
+done
+
 work=$(mktemp -d /tmp/vcpe-demo.XXXXXX)
 pids=()
+ok=false
 cleanup() {
+    local rc=$? ns nspids p
+    trap '' INT TERM HUP # a second Ctrl-C must not leave namespaces behind
     set +e
-    local ns nspids
-    # The vcped processes (and anything else) inside our namespaces: the
-    # background jobs' pids are subshells, so ask the namespaces.
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do
+    # vcped (and anything else) inside our namespaces: SIGTERM, then SIGKILL.
+    for ns in $(demo_netns "$P"); do
         nspids=$(ip netns pids "$ns")
+        # shellcheck disable=SC2086 # one pid per word
         [[ -n $nspids ]] && kill $nspids 2>/dev/null
     done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-    for ns in $(ip netns list | awk '{print $1}' | grep "^$P-"); do
-        nspids=$(ip netns pids "$ns")
-        [[ -n $nspids ]] && kill -KILL $nspids 2>/dev/null
-        ip netns del "$ns"
-    done
-    echo "== cleaned up (logs were in $work)"
+    sweep_ns "$P"
+    if $ok || ! compgen -G "$work/*.log" >/dev/null; then
+        rm -rf "$work"
+        echo "== cleaned up: namespaces $P-* removed"
+    else
+        echo "== cleaned up: namespaces $P-* removed; vcped logs kept in $work" >&2
+    fi
+    exit "$rc"
 }
 trap cleanup EXIT
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-at() { local ns=$1; shift; ip netns exec "$P-$ns" "$@"; }
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'echo "demo: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
-say "building vcped and vcpectl (release)"
-cargo build --release -q -p vcpe-daemon --bins
-vcped=$PWD/target/release/vcped
-vcpectl=$PWD/target/release/vcpectl
+# ── binaries ────────────────────────────────────────────────────────────────
+if [[ -n ${VCPE_BIN_DIR:-} ]]; then
+    bin=$VCPE_BIN_DIR
+    say "using vcped and vcpectl from $bin (VCPE_BIN_DIR: not building)"
+else
+    target=${CARGO_TARGET_DIR:-target}
+    [[ $target = /* ]] || target=$PWD/$target
+    bin=$target/debug
+    build=(build -p vcpe-daemon --bins)
+    user_cargo=""
+    if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
+        user_cargo=$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin/cargo
+    fi
+    if command -v cargo >/dev/null; then
+        say "building vcped and vcpectl: cargo ${build[*]} (dev profile; the first build takes a few minutes)"
+        cargo "${build[@]}"
+    elif [[ -n $user_cargo && -x $user_cargo ]]; then
+        # sudo resets PATH; build as the user who owns the checkout instead.
+        say "building vcped and vcpectl as $SUDO_USER: cargo ${build[*]} (dev profile; the first build takes a few minutes)"
+        sudo -u "$SUDO_USER" -H env CARGO_TARGET_DIR="$target" "$user_cargo" "${build[@]}"
+    elif [[ -x $bin/vcped && -x $bin/vcpectl ]]; then
+        say "cargo not found in root's PATH: using the binaries already in $bin (rebuild them if the source changed)"
+    else
+        echo "cargo not found in root's PATH and no binaries in $bin." >&2
+        echo "Build as your user first: cargo build -p vcpe-daemon --bins; then: sudo $0 (or set VCPE_BIN_DIR)" >&2
+        exit 1
+    fi
+fi
+vcped=$bin/vcped
+vcpectl=$bin/vcpectl
+for b in "$vcped" "$vcpectl"; do
+    [[ -x $b ]] || { echo "$b is missing: build it with cargo build -p vcpe-daemon --bins" >&2; exit 1; }
+done
+ctl() { local v=$1; shift; "$vcpectl" --socket "$work/$v.sock" "$@"; }
 chmod 600 examples/keys/*
 
 say "validating the three configs"
 "$vcped" check-config examples/vpc01.toml examples/vpc02.toml examples/vpc03.toml
 
+# ── topology ────────────────────────────────────────────────────────────────
 say "building the topology (namespaces $P-*)"
-ip netns add "$P-inet"
-at inet ip link set lo up
+# No IPv6 duplicate address detection in the namespaces: a link-local address
+# still in DAD delays neighbor discovery, and so the first v6 echo, by seconds.
+netns_add() { ip netns add "$P-$1"; at "$1" sysctl -qw net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_dad=0; at "$1" ip link set lo up; }
+netns_add inet
 at inet ip link add inet0 type bridge
 at inet ip link set inet0 up
 # vpc: number and its vxnets (third octet of 10.N.K.0/24)
 declare -A vxnets=([1]="1 2" [2]="1" [3]="1")
+vms=()
 for n in 1 2 3; do
     v="vpc0$n"
-    ip netns add "$P-$v"
-    at "$v" ip link set lo up
+    netns_add "$v"
     at "$v" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
     ip link add wan0 netns "$P-$v" type veth peer name "w$n" netns "$P-inet"
     at inet ip link set "w$n" master inet0 up
@@ -70,8 +152,8 @@ for n in 1 2 3; do
     at "$v" ip link set wan0 up
     for k in ${vxnets[$n]}; do
         vm="vm$n$k"
-        ip netns add "$P-$vm"
-        at "$vm" ip link set lo up
+        vms+=("$vm")
+        netns_add "$vm"
         ip link add "eth$k" netns "$P-$v" type veth peer name eth0 netns "$P-$vm"
         at "$v" ip addr add "10.$n.$k.1/24" dev "eth$k"
         at "$v" ip -6 addr add "fd00:$n:$k::1/64" dev "eth$k" nodad
@@ -83,70 +165,118 @@ for n in 1 2 3; do
         at "$vm" ip -6 route add default via "fd00:$n:$k::1"
     done
 done
+addr4() { echo "10.${1:2:1}.${1:3:1}.10"; }     # vm12 -> 10.1.2.10
+addr6() { echo "fd00:${1:2:1}:${1:3:1}::10"; }  # vm12 -> fd00:1:2::10
 
-say "starting one vcped per VPC"
+# ── vcped ───────────────────────────────────────────────────────────────────
+say "starting one vcped per VPC (logs in $work)"
 for n in 1 2 3; do
     v="vpc0$n"
     ip netns exec "$P-$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
     pids+=($!)
 done
-for n in 1 2 3; do
-    v="vpc0$n"
+for v in vpc01 vpc02 vpc03; do
     for _ in $(seq 100); do
-        "$vcpectl" --socket "$work/$v.sock" status >/dev/null 2>&1 && break
+        ctl "$v" status >/dev/null 2>&1 && break
         sleep 0.1
     done
-    if ! "$vcpectl" --socket "$work/$v.sock" status >/dev/null 2>&1; then
+    if ! ctl "$v" status >/dev/null 2>&1; then
         echo "vcped of $v did not come up; its log:" >&2
         cat "$work/$v.log" >&2
         exit 1
     fi
-    # Until kernel route sync lands, route the other VPCs into vcpe0 by hand.
-    at "$v" ip route add 10.0.0.0/8 dev vcpe0
-    at "$v" ip -6 route add fd00::/16 dev vcpe0
-done
-for v in vpc01 vpc02 vpc03; do
-    echo "--- $v"
-    "$vcpectl" --socket "$work/$v.sock" status
-    "$vcpectl" --socket "$work/$v.sock" bgp summary
+    # Route the other VPCs into vcpe0. vcped's kernel route sync installs the
+    # learned prefixes itself; these covering routes stay harmless beside them.
+    at "$v" ip route replace 10.0.0.0/8 dev vcpe0
+    at "$v" ip -6 route replace fd00::/16 dev vcpe0
 done
 
-say "inside VPC 01: vm11 -> vm12 (two vxnets served by one vCPE)"
-at vm11 ping -c 2 -i 0.2 -W 2 10.1.2.10
-at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:1:2::10
-
-say "waiting for the BGP sessions over the WireGuard tunnels"
+# Each vCPE has 2 neighbors, and learns 2 prefixes (v4 + v6) per remote vxnet.
+declare -A expect=([vpc01]=4 [vpc02]=6 [vpc03]=6)
+say "waiting for the BGP sessions over the WireGuard tunnels and their routes"
+started=$SECONDS
 for v in vpc01 vpc02 vpc03; do
-    for _ in $(seq 150); do
-        [[ $("$vcpectl" --socket "$work/$v.sock" --json bgp summary | grep -o '"Established"' | wc -l) -ge 2 ]] && break
-        sleep 0.2
+    up=false
+    for _ in $(seq 300); do
+        js=$(ctl "$v" --json bgp summary 2>/dev/null || true)
+        est=$(grep -o '"Established"' <<<"$js" | wc -l)
+        acc=$(grep -oE '"accepted": *[0-9]+' <<<"$js" | awk -F: '{ s += $2 } END { print s + 0 }')
+        if [[ $est -ge 2 && $acc -ge ${expect[$v]} ]]; then up=true; break; fi
+        sleep 0.1
+    done
+    if ! $up; then
+        echo "$v: BGP not up after 30 s (want 2 sessions Established and ${expect[$v]} prefixes accepted):" >&2
+        ctl "$v" bgp summary >&2 || true
+        tail -n 20 "$work/$v.log" >&2
+        exit 1
+    fi
+done
+echo "all 6 sessions Established, routes exchanged in $((SECONDS - started)) s"
+
+# ── what each vCPE knows ───────────────────────────────────────────────────
+for v in vpc01 vpc02 vpc03; do
+    say "vCPE of ${v^^}: BGP sessions, RIB, kernel routes into vcpe0"
+    ctl "$v" bgp summary
+    echo
+    ctl "$v" show route
+    echo
+    echo "kernel:"
+    { at "$v" ip -4 route show dev vcpe0; at "$v" ip -6 route show dev vcpe0; } | sed 's/^/  /'
+done
+
+# ── all-pairs ping matrix ──────────────────────────────────────────────────
+# One echo per pair and family; a cell is "ok <RTT>" or "FAIL".
+ping_cell() {
+    local from=$1 to=$2 out
+    if out=$(at "$from" ping -n -c 1 -W 3 "$to" 2>&1); then
+        printf 'ok %sms' "$(sed -n 's/.*time=\([0-9.]*\) ms.*/\1/p' <<<"$out" | head -n 1)"
+    else
+        printf 'FAIL'
+    fi
+}
+say "all-pairs ping matrix: row = source VM, column = destination VM (1 echo, RTT)"
+printf '%-9s' "from\\to"
+for to in "${vms[@]}"; do printf '%-12s' "$to"; done
+echo
+pairs=0
+failed=()
+for from in "${vms[@]}"; do
+    for fam in v4 v6; do
+        printf '%-9s' "$from $fam"
+        for to in "${vms[@]}"; do
+            if [[ $from == "$to" ]]; then
+                cell="-"
+            else
+                if [[ $fam == v4 ]]; then dst=$(addr4 "$to"); else dst=$(addr6 "$to"); fi
+                cell=$(ping_cell "$from" "$dst")
+                pairs=$((pairs + 1))
+                [[ $cell == FAIL ]] && failed+=("$from->$to $fam ($dst)")
+            fi
+            printf '%-12s' "$cell"
+        done
+        echo
     done
 done
-for v in vpc01 vpc02 vpc03; do
-    echo "--- $v"
-    "$vcpectl" --socket "$work/$v.sock" bgp summary
-done
-sleep 1
 
-say "across VPCs, many-to-many: every VM pings every other (v4 and v6)"
-for from in vm11 vm12 vm21 vm31; do
-    for to in 10.1.1.10 10.1.2.10 10.2.1.10 10.3.1.10; do
-        at "$from" ping -c 1 -W 2 -q "$to" >/dev/null && r=ok || r=FAILED
-        printf '  %-5s -> %-10s %s\n' "$from" "$to" "$r"
+if ((${#failed[@]})); then
+    say "${#failed[@]} of $pairs pairs FAILED: ${failed[*]}"
+    echo "look at: vcpectl stats (drops by reason), vcpectl show route, the vcped logs in $work" >&2
+    for v in vpc01 vpc02 vpc03; do
+        echo "--- $v stats" >&2
+        ctl "$v" stats >&2 || true
     done
-done
-at vm11 ping -6 -c 2 -i 0.2 -W 2 fd00:2:1::10
-at vm31 ping -c 2 -i 0.2 -W 2 10.2.1.10
-
-say "routes vcped of VPC 01 learned by BGP from the other vCPEs"
-"$vcpectl" --socket "$work/vpc01.sock" show route
-
-say "vcped counters of VPC 01"
-"$vcpectl" --socket "$work/vpc01.sock" stats
+    exit 1
+fi
+say "all $pairs pairs ok"
+ok=true
 
 if $keep; then
-    say "up; try: ip netns exec $P-vm11 ping 10.2.1.10; $vcpectl --socket $work/vpc01.sock stats"
+    say "up until Ctrl-C; try:"
+    echo "  ip netns exec $P-vm11 ping 10.2.1.10"
+    echo "  $vcpectl --socket $work/vpc01.sock stats"
+    echo "  $vcpectl --socket $work/vpc02.sock show route"
+    echo "  ip netns exec $P-vpc01 ip route"
     echo "Ctrl-C to tear down"
+    trap 'exit 0' INT TERM # the way out of --keep, not a failure
     while sleep 3600; do :; done
 fi
-say "demo done"

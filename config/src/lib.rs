@@ -7,6 +7,8 @@
 //! documented in `examples/single-vpc.toml` and on the model types.
 
 mod diagnostic;
+pub mod diff;
+pub mod edit;
 mod model;
 mod prefix_filter;
 mod reader;

@@ -70,6 +70,9 @@ pub struct Kernel {
     pub table: u32,
     /// rtnetlink protocol number marking routes installed by vcped.
     pub protocol: u8,
+    /// The TUN the kernel routes point at: `[kernel] interface`, or the
+    /// first `[[interface]]`. `None` only when no interface is configured.
+    pub interface: Option<String>,
 }
 
 /// `[forwarding]`.

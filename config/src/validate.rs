@@ -1,6 +1,7 @@
 //! Cross-reference checks over the whole configuration: unique names and
 //! neighbor addresses, route targets that exist, next hops that some
-//! interface or tunnel reaches, BGP neighbors tied to existing peers.
+//! interface or tunnel reaches, BGP neighbors tied to existing peers, the
+//! kernel routes' interface.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -53,6 +54,26 @@ pub(crate) fn cross_check(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     }
     routes(ctx, cfg, locs);
     neighbors(ctx, cfg, locs);
+    kernel_interface(ctx, cfg, locs);
+}
+
+/// `[kernel] interface` names a configured `[[interface]]`.
+fn kernel_interface(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
+    let (Some(name), Some(span)) = (&cfg.kernel.interface, &locs.kernel_interface) else {
+        return;
+    };
+    if cfg.interfaces.iter().any(|i| &i.name == name) {
+        return;
+    }
+    let known: Vec<&str> = cfg.interfaces.iter().map(|i| i.name.as_str()).collect();
+    ctx.error(
+        span,
+        "kernel.interface",
+        bad(
+            format!("kernel routes would point at unknown interface '{name}'"),
+            unknown_help(name, &known, "interface"),
+        ),
+    );
 }
 
 /// Reports every repeated key at its second and later occurrences.

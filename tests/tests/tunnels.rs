@@ -13,9 +13,9 @@
 //!                              vpc03 100.64.3.2 ── vm31 10.3.1.10
 //! ```
 //!
-//! The VPC kernels route 10.0.0.0/8 into vcped's TUN `vcpe0` (kernel route
-//! sync is a later issue); the vxnets themselves are connected routes of
-//! the vCPE kernel.
+//! The VPC kernels route 10.0.0.0/8 into vcped's TUN `vcpe0` by hand
+//! (kernel route sync is off here; `kernel_sync.rs` tests it); the vxnets
+//! themselves are connected routes of the vCPE kernel.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

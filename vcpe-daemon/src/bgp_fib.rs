@@ -9,6 +9,9 @@
 //! all in the FIB, so every other FIB prefix is BGP's: no second set of
 //! prefixes is kept (a million-route table would pay ~20 bytes a route).
 //!
+//! With kernel route sync on, it records, per prefix it changes, whether
+//! the prefix now goes into a tunnel ([`BgpFib::take_tunnel_changes`]).
+//!
 //! Not done: a resolved route keeps the egress it resolved to when the
 //! route that reached its next hop goes away later (no next-hop tracking
 //! of resolved routes); the peer's own session going down withdraws them.
@@ -18,7 +21,7 @@ use std::net::IpAddr;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use rustc_hash::{FxHashMap, FxHashSet};
 use vcpe_bgp::rib::{BestChange, PeerId, RouteSource};
-use vcpe_forwarding::fib::{FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
+use vcpe_forwarding::fib::{Egress, FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
 
 /// What one [`BgpFib::apply`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +50,9 @@ pub struct BgpFib {
     /// Tunnel peers by underlay address: a next hop that is a peer vCPE's
     /// underlay address (a BGP session over the underlay) means its tunnel.
     endpoints: FxHashMap<IpAddr, u32>,
+    /// Kernel route sync on: every prefix whose FIB entry BGP changed,
+    /// with whether it now goes into a tunnel.
+    tunnel_changes: Option<Vec<(IpNet, bool)>>,
 }
 
 /// A set of prefixes, with compact IPv4 keys.
@@ -120,6 +126,21 @@ impl BgpFib {
         self.config_prefixes.remove(&prefix);
     }
 
+    /// Starts recording, per prefix BGP changes in the FIB, whether it now
+    /// goes into a tunnel (for kernel route sync; see
+    /// [`BgpFib::take_tunnel_changes`]).
+    pub fn record_tunnel_changes(&mut self) {
+        self.tunnel_changes.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes recorded since the last call, oldest first.
+    pub fn take_tunnel_changes(&mut self) -> Vec<(IpNet, bool)> {
+        self.tunnel_changes
+            .as_mut()
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     /// Applies a batch of best-route changes to `fib` (one publish, two if
     /// it let waiting routes resolve). The batch is streamed into the FIB,
     /// not copied: a million-route batch costs no second million-entry
@@ -130,6 +151,7 @@ impl BgpFib {
         let tunnel_of = &self.tunnel_of;
         let endpoints = &self.endpoints;
         let unresolved = &mut self.unresolved;
+        let journal = &mut self.tunnel_changes;
         let stream = changes.into_iter().filter_map(|c| {
             if config.contains(&c.prefix) {
                 return None;
@@ -145,7 +167,7 @@ impl BgpFib {
                 (Some(t), Some(nh)) => Some(NextHopGroup::single(NextHop::tunnel(t).via(nh))),
                 (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
             };
-            Some(match group {
+            let change = match group {
                 Some(group) => FibChange::Upsert {
                     prefix: c.prefix,
                     group,
@@ -158,7 +180,11 @@ impl BgpFib {
                     // removal of one that is not there is a no-op.
                     FibChange::Remove { prefix: c.prefix }
                 }
-            })
+            };
+            if let Some(j) = journal.as_mut() {
+                j.push((c.prefix, into_tunnel(&change)));
+            }
+            Some(change)
         });
         let report = fib.apply(stream);
         let mut changed = report.upserted + report.removed;
@@ -186,6 +212,9 @@ impl BgpFib {
         let mut batch = Vec::new();
         for (nh, group) in reachable {
             for prefix in self.unresolved.remove(&nh).unwrap_or_default().drain() {
+                if let Some(j) = self.tunnel_changes.as_mut() {
+                    j.push((prefix, tunnel_group(&group)));
+                }
                 batch.push(FibChange::Upsert {
                     prefix,
                     group: group.clone(),
@@ -233,6 +262,19 @@ impl From<BestChange> for FibUpdate {
             },
         }
     }
+}
+
+/// Whether `change` sends its prefix into a tunnel.
+fn into_tunnel(change: &FibChange) -> bool {
+    matches!(change, FibChange::Upsert { group, .. } if tunnel_group(group))
+}
+
+/// Whether `group` goes into a tunnel.
+fn tunnel_group(group: &NextHopGroup) -> bool {
+    group
+        .hops()
+        .first()
+        .is_some_and(|h| matches!(h.egress, Egress::Tunnel(_)))
 }
 
 /// Drops `prefix` from the routes waiting for their next hop.
@@ -335,6 +377,49 @@ mod tests {
             egress_of(&fib, "10.2.1.0/24"),
             Some((Egress::Tunnel(3), Some("10.255.0.2".parse().unwrap())))
         );
+    }
+
+    #[test]
+    fn kernel_sync_hears_which_prefixes_go_into_a_tunnel() {
+        let (mut fib, _reader) = Fib::new();
+        connected(&mut fib, "10.0.2.0/24", 1);
+        let mut bgp = BgpFib::new([net("10.0.2.0/24")]).with_tunnels(vec![Some(3)], []);
+        bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "10.255.0.2")]);
+        assert_eq!(bgp.take_tunnel_changes(), vec![], "off until asked");
+        bgp.record_tunnel_changes();
+        bgp.apply(
+            &mut fib,
+            vec![
+                learned("10.2.1.0/24", "10.255.0.2"),
+                removed("10.3.1.0/24"),
+                learned("10.0.2.0/24", "10.255.0.2"), // a config prefix: not BGP's
+            ],
+        );
+        assert_eq!(
+            bgp.take_tunnel_changes(),
+            vec![(net("10.2.1.0/24"), true), (net("10.3.1.0/24"), false)]
+        );
+        bgp.apply(&mut fib, vec![removed("10.2.1.0/24")]);
+        assert_eq!(bgp.take_tunnel_changes(), vec![(net("10.2.1.0/24"), false)]);
+        // A route out of an interface (the kernel's own way) is no tunnel's.
+        let mut plain = BgpFib::new([net("10.0.2.0/24")]);
+        plain.record_tunnel_changes();
+        plain.apply(&mut fib, vec![learned("192.0.2.0/24", "10.0.2.7")]);
+        assert_eq!(
+            plain.take_tunnel_changes(),
+            vec![(net("192.0.2.0/24"), false)]
+        );
+        // One resolved later, on retry, is heard too.
+        let mut later = BgpFib::new([]).with_tunnels(vec![None], []);
+        later.record_tunnel_changes();
+        later.apply(&mut fib, vec![learned("198.18.0.0/15", "172.16.0.1")]);
+        fib.insert(
+            net("172.16.0.0/16"),
+            NextHopGroup::single(NextHop::tunnel(2)),
+        );
+        later.apply(&mut fib, vec![learned("172.17.0.0/16", "10.0.2.7")]);
+        let heard = later.take_tunnel_changes();
+        assert!(heard.contains(&(net("198.18.0.0/15"), true)), "{heard:?}");
     }
 
     #[test]

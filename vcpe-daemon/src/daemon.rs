@@ -30,12 +30,15 @@ struct State {
     bgp: Option<BgpHandle>,
     /// Every static route now: the config's, then those added live.
     routes: Mutex<Vec<vcpe_config::StaticRoute>>,
+    /// The BGP neighbors that run now (a reload changes them).
+    neighbors: Mutex<Vec<vcpe_config::Neighbor>>,
 }
 
 impl State {
     fn routes(&self) -> crate::control::routes::Routes<'_> {
         crate::control::routes::Routes {
             config: &self.config,
+            path: &self.config_path,
             table: &self.routes,
             forwarding: &self.forwarding,
             bgp: self.bgp.as_ref(),
@@ -43,9 +46,20 @@ impl State {
     }
 }
 
+impl State {
+    fn reload(&self) -> crate::control::reload::Reload<'_> {
+        crate::control::reload::Reload {
+            routes: self.routes(),
+            neighbors: &self.neighbors,
+        }
+    }
+}
+
 impl Handler for State {
     fn handle(&self, request: Request) -> Reply {
         match request {
+            Request::Reload => self.reload().apply(),
+            Request::ConfigDiff => self.reload().show(),
             Request::Status => Reply::Status(Status {
                 version: env!("CARGO_PKG_VERSION").to_owned(),
                 pid: std::process::id(),
@@ -54,9 +68,13 @@ impl Handler for State {
                 router_id: self.config.router.id.to_string(),
                 asn: self.config.router.asn,
                 interfaces: self.config.interfaces.len(),
-                static_routes: self.config.routes.len(),
+                static_routes: self.routes.lock().unwrap_or_else(|e| e.into_inner()).len(),
                 peers: self.config.peers.len(),
-                bgp_neighbors: self.config.bgp.as_ref().map_or(0, |b| b.neighbors.len()),
+                bgp_neighbors: self
+                    .neighbors
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .len(),
             }),
             Request::BgpSummary => crate::control::bgp::summary(self.bgp.as_ref()),
             Request::BgpRoutes { prefix } => crate::control::bgp::routes(self.bgp.as_ref(), prefix),
@@ -67,11 +85,24 @@ impl Handler for State {
                 crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
             }
             Request::Stats => match &*self.forwarding.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(f) => Reply::Stats(f.stats()),
+                Some(f) => Reply::Stats(Box::new(f.stats())),
                 None => Reply::Error {
                     message: "the dataplane is stopping; try again after restart".into(),
                 },
             },
+            request @ (Request::RouteShow { .. }
+            | Request::Rib { .. }
+            | Request::Explain { .. }
+            | Request::BgpNeighborDetail { .. }
+            | Request::BgpAdjRib { .. }
+            | Request::TunnelList) => crate::control::view::View {
+                config: &self.config,
+                routes: &self.routes,
+                neighbors: &self.neighbors,
+                forwarding: &self.forwarding,
+                bgp: self.bgp.as_ref(),
+            }
+            .answer(request),
         }
     }
 }
@@ -80,7 +111,7 @@ impl Handler for State {
 /// `socket` overrides the config's `[control] socket`.
 pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     let config = vcpe_config::load(path).map_err(|d| {
-        anyhow::anyhow!("{d}refusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
+        anyhow::anyhow!("{d}\nrefusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
     })?;
     let socket = socket.map_or_else(|| config.control.socket.clone(), Path::to_owned);
     let mode = if config.control.group.is_some() {
@@ -89,7 +120,22 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         0o600
     };
     let server = Server::bind(&socket, mode)?;
-    let forwarding = Arc::new(Mutex::new(Some(Forwarding::start(&config).await?)));
+    if let Some(g) = &config.control.group {
+        server.set_group(g)?;
+    }
+    // Bound before the dataplane starts, so a taken address fails fast.
+    let metrics = config
+        .metrics
+        .as_ref()
+        .map(|m| crate::metrics::bind(m.listen))
+        .transpose()?;
+    let mut fwd = Forwarding::start(&config).await?;
+    // Kernel route sync after the dataplane: its routes point at the TUN.
+    let kernel = crate::kernel_sync::start(&config)?.map(|(routes, sync)| {
+        fwd.sync_kernel(routes);
+        sync
+    });
+    let forwarding = Arc::new(Mutex::new(Some(fwd)));
     let bgp = match &config.bgp {
         Some(_) => {
             let fwd = Arc::clone(&forwarding);
@@ -106,6 +152,12 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         started: Instant::now(),
         config_path: path.to_owned(),
         routes: Mutex::new(config.routes.clone()),
+        neighbors: Mutex::new(
+            config
+                .bgp
+                .as_ref()
+                .map_or_else(Vec::new, |b| b.neighbors.clone()),
+        ),
         config,
         forwarding,
         bgp,
@@ -118,16 +170,43 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         "vcped started"
     );
     let serve = tokio::spawn(server.serve(Arc::clone(&state)));
+    let metrics = metrics.map(|l| {
+        if let Ok(a) = l.local_addr() {
+            info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
+        }
+        tokio::spawn(crate::metrics::serve(l, Arc::clone(&state)))
+    });
 
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    tokio::select! {
-        _ = term.recv() => info!("SIGTERM received, shutting down"),
-        _ = int.recv() => info!("SIGINT received, shutting down"),
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    loop {
+        tokio::select! {
+            _ = term.recv() => { info!("SIGTERM received, shutting down"); break }
+            _ = int.recv() => { info!("SIGINT received, shutting down"); break }
+            _ = hup.recv() => {
+                info!("SIGHUP received, reloading the config");
+                // Off the runtime's worker: a reload reads the file and
+                // takes the forwarding mutex.
+                let st = Arc::clone(&state);
+                match tokio::task::spawn_blocking(move || st.reload().apply()).await {
+                    Ok(Reply::Error { message }) => tracing::error!("reload refused: {message}"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "reload failed"),
+                }
+            }
+        }
     }
     serve.abort();
+    if let Some(m) = metrics {
+        m.abort();
+    }
     // Dropping the aborted task drops the server, which removes the socket.
     let _ = serve.await;
+    // Our kernel routes go before the TUN they point at.
+    if let Some(k) = kernel {
+        k.stop().await;
+    }
     let forwarding = state
         .forwarding
         .lock()

@@ -31,6 +31,10 @@ pub struct Forwarding {
     tunnels: Vec<std::sync::Arc<vcpe_forwarding::tunnel::peer::TunnelPeer>>,
     /// BGP's routes in the FIB.
     bgp: BgpFib,
+    /// FIB routes added, replaced or removed since start (all sources).
+    route_changes: u64,
+    /// Kernel route sync, when on: told which prefixes go into a tunnel.
+    kernel: Option<crate::kernel_sync::KernelRoutes>,
 }
 
 impl std::fmt::Debug for Forwarding {
@@ -91,9 +95,18 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
     routes
 }
 
+/// Whether `prefix` is the subnet of an interface address (connected).
+fn is_connected(config: &Config, prefix: IpNet) -> bool {
+    config
+        .interfaces
+        .iter()
+        .flat_map(|i| &i.addresses)
+        .any(|a| a.trunc() == prefix)
+}
+
 /// Where a static route goes: its interface or tunnel (by the config's
 /// order, which is the dataplane's id), via its gateway if it has one.
-fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Option<NextHop> {
+pub(crate) fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Option<NextHop> {
     let hop = match &r.target {
         RouteTarget::Interface(name) => config
             .interfaces
@@ -244,6 +257,7 @@ impl Forwarding {
                 .map(|(prefix, (group, _))| FibChange::Upsert { prefix, group }),
         );
         info!(routes = fib.route_count(), ?report, "FIB loaded");
+        let route_changes = (report.upserted + report.removed) as u64;
         let dataplane = Dataplane::start(
             DataplaneSpec {
                 ports,
@@ -266,13 +280,27 @@ impl Forwarding {
             interfaces: config.interfaces.iter().map(|i| i.name.clone()).collect(),
             tunnels: tunnels.peers,
             bgp,
+            route_changes,
+            kernel: None,
         })
     }
 
     /// Installs BGP best-route changes (see [`BgpFib`]: next hops are
     /// resolved through the FIB, config prefixes win).
     pub fn apply_bgp(&mut self, changes: Vec<FibUpdate>) -> BgpFibReport {
-        self.bgp.apply(&mut self.fib, changes)
+        let r = self.bgp.apply(&mut self.fib, changes);
+        self.route_changes += r.changed as u64;
+        if let Some(k) = &self.kernel {
+            k.update(self.bgp.take_tunnel_changes());
+        }
+        r
+    }
+
+    /// Tells kernel route sync, from now on, which prefixes the FIB sends
+    /// into a tunnel (BGP's and static routes changed at run time).
+    pub fn sync_kernel(&mut self, routes: crate::kernel_sync::KernelRoutes) {
+        self.bgp.record_tunnel_changes();
+        self.kernel = Some(routes);
     }
 
     /// Installs a static route added at run time (`vcpectl route add`).
@@ -283,15 +311,33 @@ impl Forwarding {
     ) -> anyhow::Result<()> {
         let hop =
             static_hop(config, r).context("the route's interface or peer is not configured")?;
+        if is_connected(config, r.prefix) {
+            // Connected wins, as at start-up ([`initial_routes`]).
+            return Ok(());
+        }
         self.bgp.add_config_prefix(r.prefix);
-        self.fib.insert(r.prefix, NextHopGroup::single(hop));
+        let report = self.fib.insert(r.prefix, NextHopGroup::single(hop));
+        self.route_changes += report.upserted as u64;
+        if let Some(k) = &self.kernel {
+            let tunnel = matches!(hop.egress, vcpe_forwarding::fib::Egress::Tunnel(_));
+            k.set(r.prefix, tunnel);
+        }
         Ok(())
     }
 
-    /// Removes a static route (`vcpectl route del`).
-    pub fn remove_static(&mut self, prefix: IpNet) {
+    /// Removes a static route (`vcpectl route del`); the connected route
+    /// of an interface subnet stays.
+    pub fn remove_static(&mut self, config: &Config, prefix: IpNet) {
+        if is_connected(config, prefix) {
+            return;
+        }
         self.bgp.remove_config_prefix(prefix);
-        self.fib.remove(prefix);
+        if self.fib.remove(prefix) {
+            self.route_changes += 1;
+        }
+        if let Some(k) = &self.kernel {
+            k.set(prefix, false);
+        }
     }
 
     /// Counters for `vcpectl stats`.
@@ -323,12 +369,44 @@ impl Forwarding {
                 .named_events()
                 .map(|(k, v)| (k.to_owned(), v))
                 .collect(),
+            fib_route_changes: self.route_changes,
+            kernel_sync: self.kernel.as_ref().map(|k| k.stats()),
         }
     }
 
     /// Stops the workers. The TUN devices disappear with their last fd.
     pub fn stop(self) {
         self.dataplane.stop();
+    }
+}
+
+/// Read-only views for `vcpectl` (`explain`, `show route`, `tunnel list`).
+impl Forwarding {
+    /// The next hops the workers' current FIB snapshot gives `addr`.
+    pub fn fib_lookup(&self, addr: IpAddr) -> Option<NextHopGroup> {
+        self.fib.reader().snapshot().lookup(addr).cloned()
+    }
+
+    /// Every FIB entry whose prefix covers `addr`, longest first.
+    pub fn fib_covering(&self, addr: IpAddr) -> Vec<(IpNet, NextHopGroup)> {
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        (0..=max)
+            .rev()
+            .filter_map(|len| {
+                let p = IpNet::new(addr, len).ok()?.trunc();
+                Some((p, self.fib.exact(p)?.clone()))
+            })
+            .collect()
+    }
+
+    /// The FIB's entry for exactly `prefix`.
+    pub fn fib_exact(&self, prefix: IpNet) -> Option<NextHopGroup> {
+        self.fib.exact(prefix).cloned()
+    }
+
+    /// The tunnel peers, by tunnel id (config order).
+    pub fn tunnel_peers(&self) -> &[std::sync::Arc<vcpe_forwarding::tunnel::peer::TunnelPeer>] {
+        &self.tunnels
     }
 }
 

@@ -10,5 +10,7 @@ pub mod bgp_fib;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
+pub mod kernel_sync;
 pub mod logging;
+pub mod metrics;
 pub mod tunnels;

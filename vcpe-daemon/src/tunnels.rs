@@ -228,3 +228,24 @@ fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
     }
     Ok(s)
 }
+
+/// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
+/// counts them (`None` for `vxlan`, which is not forwarded yet).
+pub fn overhead(p: &Peer) -> Option<u16> {
+    match &p.encapsulation {
+        Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
+        Encapsulation::WireGuard { .. } => Some(if p.endpoint.is_ipv4() {
+            wireguard::OVERHEAD_V4 as u16
+        } else {
+            wireguard::OVERHEAD_V6 as u16
+        }),
+        Encapsulation::Vxlan { .. } => None,
+    }
+}
+
+/// The inner MTU of a peer's tunnel, as [`build`] sets it: its `mtu`, or
+/// [`UNDERLAY_MTU`] minus the overhead.
+pub fn tunnel_mtu(p: &Peer) -> u16 {
+    p.mtu
+        .unwrap_or_else(|| UNDERLAY_MTU.saturating_sub(overhead(p).unwrap_or(0)))
+}

@@ -6,16 +6,16 @@
 //! by `Ipv4Net` / `Ipv6Net`; a path is 16 bytes (interned attributes, a
 //! source slot, a stale flag); the common single-path entry is inline (16
 //! bytes, no allocation), several paths go to one boxed `Vec`; with the
-//! journal stamp an entry is 24 bytes, 32 per IPv4 table slot.
+//! journal stamp an entry is 24 bytes, 32 per IPv4 entry in the map's
+//! dense entry array plus a 4-byte hash slot ([`DenseMap`]).
 
-use std::collections::hash_map::Entry;
 use std::hash::Hash;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
 use super::best_path::{self, Candidate, CandidateSource};
-use super::hash::FastMap;
+use super::dense_map::{DenseEntry, DenseMap};
 pub(crate) use super::prefix_map::PrefixMap;
 use crate::model::PathAttributes;
 
@@ -212,7 +212,7 @@ impl Delta {
 /// older than `last_take`). Reference counts are touched only where
 /// ownership moves (atomics are fences that serialize cache misses).
 fn update<K: Hash + Eq>(
-    map: &mut FastMap<K, TableEntry>,
+    map: &mut DenseMap<K, TableEntry>,
     key: K,
     src: u32,
     new: Option<Path>,
@@ -227,7 +227,7 @@ fn update<K: Hash + Eq>(
         }
     };
     match map.entry(key) {
-        Entry::Vacant(e) => {
+        DenseEntry::Vacant(e) => {
             let Some(p) = new else {
                 return Delta::unchanged(None, 0);
             };
@@ -245,8 +245,7 @@ fn update<K: Hash + Eq>(
                 live: 1,
             }
         }
-        Entry::Occupied(mut e) => {
-            let entry = e.get_mut();
+        DenseEntry::Occupied(entry) => {
             let stamp_before = entry.stamp;
             let Some(paths) = entry.paths.as_mut() else {
                 // A tombstone: revived by an announcement.

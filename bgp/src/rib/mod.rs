@@ -22,6 +22,7 @@
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
 //! | `journal.rs`   | the change journal and the consumers' cursors             |
 //! | `hash.rs`      | the fast seeded hasher of the tables                      |
+//! | `dense_map.rs` | hash map with packed entries and `u32` slots (the tables)  |
 //! | `prefix_map.rs`| maps keyed by prefix (IPv4 and IPv6 halves)              |
 //! | `export.rs`    | export rules, per-peer pending changes, [`Export`]        |
 //! | `fib.rs`       | [`BestChange`] feed                                       |
@@ -41,6 +42,7 @@
 mod adj_in;
 mod best_path;
 mod change;
+mod dense_map;
 mod export;
 mod fib;
 mod hash;

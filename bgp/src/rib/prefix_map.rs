@@ -1,22 +1,23 @@
 //! A map keyed by prefix, with separate IPv4 and IPv6 halves (compact
-//! keys: `Ipv4Net` is 5 bytes), addressed by `IpNet`.
+//! keys: `Ipv4Net` is 5 bytes), addressed by `IpNet`; each half is a
+//! [`DenseMap`] (entries packed, 4-byte hash slots).
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
-use super::hash::FastMap;
+use super::dense_map::DenseMap;
 
 /// A map with separate IPv4 and IPv6 halves, addressed by `IpNet`.
 #[derive(Debug)]
 pub(crate) struct PrefixMap<V> {
-    pub(crate) v4: FastMap<Ipv4Net, V>,
-    pub(crate) v6: FastMap<Ipv6Net, V>,
+    pub(crate) v4: DenseMap<Ipv4Net, V>,
+    pub(crate) v6: DenseMap<Ipv6Net, V>,
 }
 
 impl<V> Default for PrefixMap<V> {
     fn default() -> Self {
         PrefixMap {
-            v4: FastMap::default(),
-            v6: FastMap::default(),
+            v4: DenseMap::default(),
+            v6: DenseMap::default(),
         }
     }
 }

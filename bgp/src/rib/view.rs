@@ -234,3 +234,30 @@ impl Rib {
         }
     }
 }
+
+/// More inspection for `vcpectl show route`, `explain` and `bgp neighbor`.
+impl Rib {
+    /// Every prefix with at least one candidate path, sorted.
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        let mut v: Vec<IpNet> = self.table.iter().map(|(p, _)| p).collect();
+        v.sort();
+        v
+    }
+
+    /// The prefixes peer `id` announces now that import policy or AS-loop
+    /// detection rejected (only the prefixes are kept, not their
+    /// attributes), sorted.
+    pub fn filtered_in(&self, id: PeerId) -> Vec<IpNet> {
+        let Some(p) = self.slot(id).and_then(|s| self.peer(s)) else {
+            return Vec::new();
+        };
+        let mut v: Vec<IpNet> = p.filtered.iter().copied().collect();
+        v.sort();
+        v
+    }
+
+    /// The configuration peer `id` was added with.
+    pub fn peer_config(&self, id: PeerId) -> Option<&super::PeerConfig> {
+        self.slot(id).and_then(|s| self.peer(s)).map(|p| &p.config)
+    }
+}

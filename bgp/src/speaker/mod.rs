@@ -43,6 +43,7 @@ use ipnet::IpNet;
 use crate::fsm::{ConnId, SessionConfig};
 use crate::rib::{BestChange, LocalConfig, PeerConfig, PeerId, Rib};
 
+pub use view::NeighborDetail;
 pub use view::NeighborSummary;
 
 use neighbor::Neighbor;

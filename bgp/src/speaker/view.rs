@@ -74,3 +74,43 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         last_error: n.last_down.clone(),
     }
 }
+
+/// Everything `vcpectl bgp neighbor ADDR` shows of one neighbor.
+#[derive(Debug, Clone)]
+pub struct NeighborDetail {
+    /// The summary line.
+    pub summary: NeighborSummary,
+    /// Its session configuration (what we propose in our OPEN).
+    pub session: crate::fsm::SessionConfig,
+    /// Its RIB configuration (policies, limits, our next hops).
+    pub rib: Option<crate::rib::PeerConfig>,
+    /// What the OPENs agreed on, while past OpenSent.
+    pub negotiated: Option<crate::fsm::Negotiated>,
+    /// Message and transition counters.
+    pub counters: crate::fsm::Counters,
+    /// Why the session last went down, as a value (NOTIFICATION included).
+    pub last_down: Option<crate::fsm::DownReason>,
+    /// Route counts of its Adj-RIBs.
+    pub counts: Option<crate::rib::PeerCounts>,
+    /// Graceful restart: seconds until its stale routes are dropped.
+    pub stale_for_secs: Option<u64>,
+}
+
+impl super::Speaker {
+    /// The detail of the neighbor at `addr`, if it is configured.
+    pub fn neighbor_detail(&self, addr: IpAddr, now: Instant) -> Option<NeighborDetail> {
+        let n = self.neighbors.iter().find(|n| n.addr == addr)?;
+        Some(NeighborDetail {
+            summary: summary(n, &self.rib, now),
+            session: n.fsm.config().clone(),
+            rib: self.rib.peer_config(n.id).cloned(),
+            negotiated: n.fsm.negotiated().cloned(),
+            counters: n.fsm.counters().clone(),
+            last_down: n.fsm.last_error().cloned(),
+            counts: self.rib.peer_counts(n.id),
+            stale_for_secs: n
+                .stale_until
+                .map(|t| t.saturating_duration_since(now).as_secs()),
+        })
+    }
+}

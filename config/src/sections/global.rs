@@ -4,6 +4,8 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+use super::names::ifname;
+use crate::diagnostic::Span;
 use crate::model::{Control, Forwarding, Kernel, Metrics, Router};
 use crate::reader::{Ctx, Table, bad, boolean, int_in, parsed, string};
 
@@ -122,16 +124,19 @@ pub(crate) fn metrics(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<Metrics
     })
 }
 
-pub(crate) fn kernel(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Kernel {
+/// `[kernel]`, and where its `interface` value is (checked against the
+/// `[[interface]]` names later; absent: the first of them).
+pub(crate) fn kernel(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> (Kernel, Option<Span>) {
     let mut k = Kernel {
         route_sync: true,
         table: 254,
         protocol: 201,
+        interface: None,
     };
     let Some(t) = root.table(ctx, "kernel") else {
-        return k;
+        return (k, None);
     };
-    t.check_keys(ctx, &["route_sync", "table", "protocol"]);
+    t.check_keys(ctx, &["route_sync", "table", "protocol", "interface"]);
     k.route_sync = t.field(ctx, "route_sync", boolean).or(true);
     k.table = t
         .field(ctx, "table", |v| {
@@ -158,7 +163,10 @@ pub(crate) fn kernel(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Kernel {
             }
         })
         .or(201);
-    k
+    let interface = t.field(ctx, "interface", ifname).opt();
+    let span = interface.as_ref().map(|(_, s)| s.clone());
+    k.interface = interface.map(|(i, _)| i);
+    (k, span)
 }
 
 pub(crate) fn forwarding(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Forwarding {

@@ -26,6 +26,8 @@ pub(crate) struct Locs {
     pub routes: Vec<RouteLoc>,
     pub neighbors: Vec<NeighborLoc>,
     pub peers: Vec<PeerLoc>,
+    /// `[kernel] interface`, when given.
+    pub kernel_interface: Option<crate::diagnostic::Span>,
 }
 
 /// Top-level keys.
@@ -49,7 +51,8 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> (Config, Locs) {
     let router = global::router(ctx, root);
     let control = global::control(ctx, root);
     let metrics = global::metrics(ctx, root);
-    let kernel = global::kernel(ctx, root);
+    let (mut kernel, kernel_interface) = global::kernel(ctx, root);
+    locs.kernel_interface = kernel_interface;
     let forwarding = global::forwarding(ctx, root);
     let interfaces = root
         .tables(ctx, "interface")
@@ -59,7 +62,10 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> (Config, Locs) {
             locs.interfaces.push(l);
             i
         })
-        .collect();
+        .collect::<Vec<crate::model::Interface>>();
+    if kernel.interface.is_none() {
+        kernel.interface = interfaces.first().map(|i| i.name.clone());
+    }
     let routes = root
         .tables(ctx, "route")
         .iter()

@@ -249,7 +249,15 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
                 }
                 WgTick::Idle => {}
                 WgTick::ConnectionExpired => {
-                    tracing::debug!(peer = %p.name, "WireGuard session expired; a new handshake starts with the next packet");
+                    // Once per expiry (with persistent keepalive, again
+                    // every ~90 s of unanswered handshakes).
+                    tracing::warn!(
+                        peer = %p.name,
+                        endpoint = %remote,
+                        reason = "no WireGuard session: handshakes unanswered for 90 s, or no key exchange (no traffic) for 9 min",
+                        check = "that the peer vCPE runs, that UDP reaches its endpoint both ways, and that the keys match on both sides (public_key, private_key_file, preshared_key_file); `vcpectl stats` shows the tunnel's last rx; a new handshake starts with the next packet",
+                        "tunnel down"
+                    );
                 }
             }
         }

@@ -200,6 +200,9 @@ pub struct WgStatus {
     pub tx_bytes: u64,
     /// Whether a session exists.
     pub established: bool,
+    /// No session, but a handshake we started or answered is still in
+    /// flight (its index is in use and the peer has not given up).
+    pub handshaking: bool,
 }
 
 /// WireGuard message types, from the first byte and the length.
@@ -384,6 +387,9 @@ impl WgPeer {
             rx_bytes: rx as u64,
             tx_bytes: tx as u64,
             established: last_handshake.is_some(),
+            handshaking: last_handshake.is_none()
+                && !self.expired
+                && self.indices.iter().any(|&i| INDICES.in_use(i)),
         }
     }
 

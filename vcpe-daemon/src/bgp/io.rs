@@ -90,7 +90,7 @@ pub fn listen(addr: SocketAddr, keys: &[(IpAddr, Vec<u8>)]) -> std::io::Result<T
 }
 
 /// Accepts connections forever.
-pub async fn accept_loop(listener: TcpListener, events: Events) {
+pub async fn accept_loop(listener: std::sync::Arc<TcpListener>, events: Events) {
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {

@@ -17,10 +17,12 @@
 //! measurable gain with the per-read export.)
 
 mod config;
+mod down;
 mod fib_feed;
 mod ifaddrs;
 mod io;
 mod md5;
+mod neighbors;
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -54,6 +56,27 @@ pub enum Command {
     Disable(IpAddr, oneshot::Sender<bool>),
     /// `bgp refresh ADDR` (send ROUTE-REFRESH).
     Refresh(IpAddr, oneshot::Sender<bool>),
+    /// A read-only question for `vcpectl` (neighbor detail, Adj-RIBs, the
+    /// RIB view), answered on the speaker task.
+    Inspect(Inspect),
+    /// Reload: start a neighbor of `config` (the new config; the neighbor
+    /// is `config`'s `[[bgp.neighbor]]` with that address).
+    AddNeighbor(std::sync::Arc<Config>, IpAddr),
+    /// Reload: stop a neighbor (Cease / Peer De-configured) and forget it.
+    RemoveNeighbor(IpAddr),
+}
+
+/// A read-only closure run against the speaker on its task; it sends its
+/// answer through a channel it captured (see `control::view::bgp`).
+pub struct Inspect(pub Box<Question>);
+
+/// The closure of an [`Inspect`].
+pub type Question = dyn FnOnce(&Speaker, Instant) + Send;
+
+impl std::fmt::Debug for Inspect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Inspect(..)")
+    }
 }
 
 /// The control side's handle on the BGP task.
@@ -118,14 +141,21 @@ pub fn start(
     let (ev_tx, ev_rx) = mpsc::channel(io::EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
     info!(listen = %bgp.listen, neighbors = bgp.neighbors.len(), "BGP speaker started");
-    tokio::spawn(io::accept_loop(listener, ev_tx.clone()));
+    let listener = std::sync::Arc::new(listener);
+    tokio::spawn(io::accept_loop(
+        std::sync::Arc::clone(&listener),
+        ev_tx.clone(),
+    ));
     let task = Task {
+        listener,
+        added: bgp.neighbors.len(),
         speaker,
         conns: Conns::new(),
         events_tx: ev_tx,
         neighbors: local_addrs,
         originated,
         fib: FibFeed::start(fib),
+        attempts: down::Attempts::default(),
     };
     tokio::spawn(task.run(ev_rx, cmd_rx));
     Ok(BgpHandle { commands: cmd_tx })
@@ -134,12 +164,18 @@ pub fn start(
 type NeighborIo = (vcpe_bgp::rib::PeerId, Option<IpAddr>, Option<Vec<u8>>);
 
 struct Task {
+    /// The listener, for the MD5 keys of neighbors added by a reload.
+    listener: std::sync::Arc<tokio::net::TcpListener>,
+    /// Neighbors started so far (a new neighbor's jitter seed).
+    added: usize,
     speaker: Speaker,
     conns: Conns,
     events_tx: Events,
     neighbors: Vec<NeighborIo>,
     originated: std::collections::BTreeSet<IpNet>,
     fib: FibFeed,
+    /// Which failed session attempts were logged (see [`down`]).
+    attempts: down::Attempts,
 }
 
 impl Task {
@@ -283,6 +319,9 @@ impl Task {
                     .is_some_and(|id| self.speaker.refresh(now, id));
                 let _ = reply.send(ok);
             }
+            Command::Inspect(Inspect(question)) => question(&self.speaker, now),
+            Command::AddNeighbor(config, addr) => self.add_neighbor(now, &config, addr),
+            Command::RemoveNeighbor(addr) => self.remove_neighbor(now, addr),
         }
     }
 
@@ -313,13 +352,31 @@ impl Task {
                     asn,
                     hold_time,
                     ..
-                } => info!(neighbor = %addr, asn, hold_time, "BGP session established"),
+                } => {
+                    self.attempts.up(addr);
+                    info!(neighbor = %addr, asn, hold_time, "BGP session established");
+                }
                 Action::Down {
+                    peer,
                     addr,
                     reason,
                     was_established: true,
-                    ..
-                } => warn!(neighbor = %addr, %reason, "BGP session down; its routes are withdrawn"),
+                } => {
+                    let last = self
+                        .speaker
+                        .summaries(Instant::now())
+                        .into_iter()
+                        .find(|s| s.id == peer)
+                        .and_then(|s| s.last_error);
+                    let reason = down::reason(&reason, last.as_deref());
+                    self.attempts.down(addr, reason);
+                    let check = down::check(reason, addr);
+                    warn!(neighbor = %addr, %reason, %check, "BGP session down");
+                }
+                Action::Down { addr, reason, .. } if self.attempts.failed(addr, &reason) => {
+                    let check = down::check(&reason, addr);
+                    warn!(neighbor = %addr, %reason, %check, "BGP session cannot be established; retrying");
+                }
                 Action::Down { addr, reason, .. } => {
                     debug!(neighbor = %addr, %reason, "BGP session attempt failed")
                 }

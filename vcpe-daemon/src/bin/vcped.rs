@@ -15,7 +15,9 @@ use vcpe_daemon::logging::{self, LogFormat};
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
-    /// Log line format.
+    /// Log line format: `human` (one readable line per event) or `json` (one
+    /// JSON object per line with timestamp, level, message, target and the
+    /// event's fields, for log shippers). Verbosity follows `RUST_LOG`.
     #[arg(
         long,
         value_enum,
@@ -67,7 +69,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
             Ok(_) => println!("{}: ok", file.display()),
             Err(diagnostics) => {
                 ok = false;
-                eprint!("{diagnostics}");
+                eprintln!("{diagnostics}");
             }
         }
     }

@@ -15,9 +15,13 @@ use crate::bgp::{BgpHandle, Command};
 const NO_BGP: &str = "BGP is not configured: add a [bgp] section with neighbors to the config \
                       and restart (or reload) vcped";
 
-/// Waits for the speaker's answer. Control handlers run on the
-/// multi-threaded runtime, where `block_in_place` lets this one block.
-fn ask<T>(bgp: &BgpHandle, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Reply> {
+/// Waits for the speaker's answer. Control handlers run on a blocking
+/// thread of the runtime (`spawn_blocking`); `block_in_place` also lets
+/// this block when called from a worker.
+pub(crate) fn ask<T>(
+    bgp: &BgpHandle,
+    make: impl FnOnce(oneshot::Sender<T>) -> Command,
+) -> Result<T, Reply> {
     let (tx, rx) = oneshot::channel();
     if !bgp.send(make(tx)) {
         return Err(error(
@@ -58,6 +62,7 @@ pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
                     first_as_total: s.first_as_total,
                     unencodable_total: s.unencodable_total,
                     last_error: s.last_error,
+                    established_transitions: s.established_transitions,
                 })
                 .collect(),
         },

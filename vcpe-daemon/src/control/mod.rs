@@ -8,11 +8,13 @@
 pub mod bgp;
 pub mod client;
 pub mod proto;
+pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod view;
 
 pub use client::Client;
 pub use proto::{
-    API_VERSION, BgpNeighbor, BgpRoute, NeighborAction, PortCounters, Reply, Request, RouteSpec,
-    Stats, Status, TunnelCounters,
+    API_VERSION, BgpNeighbor, BgpRoute, KernelSyncStats, NeighborAction, PortCounters, Reply,
+    Request, RouteSpec, Stats, Status, TunnelCounters,
 };

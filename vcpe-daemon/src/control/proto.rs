@@ -49,6 +49,44 @@ pub enum Request {
         /// What to do.
         action: NeighborAction,
     },
+    /// `vcpectl route show NAME`: one static route and its FIB state.
+    RouteShow {
+        /// The route's name.
+        name: String,
+    },
+    /// `vcpectl show route [PREFIX|ADDRESS]`: connected, static and BGP
+    /// routes, the one the FIB uses marked best.
+    Rib {
+        /// Only this exact prefix.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Only the longest prefix covering this address.
+        #[serde(default)]
+        address: Option<String>,
+    },
+    /// `vcpectl explain ADDRESS`: the FIB entry that forwards it, and why.
+    Explain {
+        /// The destination address.
+        address: String,
+    },
+    /// `vcpectl bgp neighbor ADDR`: one neighbor in detail.
+    BgpNeighborDetail {
+        /// Neighbor address.
+        address: String,
+    },
+    /// `vcpectl bgp neighbor ADDR adj-in|adj-out`.
+    BgpAdjRib {
+        /// Neighbor address.
+        address: String,
+        /// Received or advertised routes.
+        direction: super::view::types::AdjDirection,
+    },
+    /// `vcpectl tunnel list`.
+    TunnelList,
+    /// `vcpectl reload` (and SIGHUP): apply the config file's changes.
+    Reload,
+    /// `vcpectl config diff`: what a reload would change.
+    ConfigDiff,
 }
 
 /// A static route as `vcpectl route` names it (the config's `[[route]]`).
@@ -86,8 +124,9 @@ pub enum NeighborAction {
 pub enum Reply {
     /// Answer to [`Request::Status`].
     Status(Status),
-    /// Answer to [`Request::Stats`].
-    Stats(Stats),
+    /// Answer to [`Request::Stats`] (boxed: the biggest answer, it would
+    /// make every `Reply` as big).
+    Stats(Box<Stats>),
     /// Answer to [`Request::BgpSummary`].
     BgpSummary {
         /// One entry per neighbor.
@@ -97,6 +136,15 @@ pub enum Reply {
     BgpRoutes {
         /// Candidate paths, grouped by prefix.
         routes: Vec<BgpRoute>,
+    },
+    /// Answer to [`Request::Reload`] and [`Request::ConfigDiff`].
+    ConfigChanges {
+        /// The config file.
+        file: String,
+        /// Whether the changes were applied (reload) or only shown (diff).
+        applied: bool,
+        /// What differs between the running config and the file.
+        changes: Box<super::reload::ConfigChanges>,
     },
     /// Answer to [`Request::RouteList`].
     Routes {
@@ -112,6 +160,34 @@ pub enum Reply {
     Error {
         /// Human-readable reason, including the next step to take.
         message: String,
+    },
+    /// Answer to [`Request::RouteShow`].
+    Route(Box<super::view::types::RouteDetail>),
+    /// Answer to [`Request::Rib`].
+    Rib {
+        /// The prefix an address lookup matched (`None` for a listing).
+        #[serde(default)]
+        matched: Option<String>,
+        /// Rows grouped by prefix, the best of each first.
+        routes: Vec<super::view::types::RibRoute>,
+    },
+    /// Answer to [`Request::Explain`].
+    Explain(Box<super::view::types::Explain>),
+    /// Answer to [`Request::BgpNeighborDetail`].
+    BgpNeighborDetail(Box<super::view::types::NeighborDetail>),
+    /// Answer to [`Request::BgpAdjRib`].
+    BgpAdjRib {
+        /// The neighbor.
+        neighbor: String,
+        /// Received or advertised.
+        direction: super::view::types::AdjDirection,
+        /// The routes, sorted by prefix.
+        routes: Vec<super::view::types::AdjRibRoute>,
+    },
+    /// Answer to [`Request::TunnelList`].
+    Tunnels {
+        /// One per `[[peer]]`, config order.
+        tunnels: Vec<super::view::types::TunnelInfo>,
     },
 }
 
@@ -158,6 +234,34 @@ pub struct Stats {
     /// Per tunnel peer, in config order.
     #[serde(default)]
     pub tunnels: Vec<TunnelCounters>,
+    /// FIB route changes applied since start (routes added, replaced or
+    /// removed; the initial load included), from every source.
+    #[serde(default)]
+    pub fib_route_changes: u64,
+    /// Kernel route sync (`[kernel] route_sync`); `None` when off.
+    #[serde(default)]
+    pub kernel_sync: Option<KernelSyncStats>,
+}
+
+/// Kernel route sync: our routes in the kernel, and those it could not
+/// install.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KernelSyncStats {
+    /// The TUN the routes point at.
+    pub interface: String,
+    /// Kernel table id.
+    pub table: u32,
+    /// Route protocol number of our routes.
+    pub protocol: u8,
+    /// Our routes in the kernel now.
+    pub installed: usize,
+    /// Prefixes the kernel already routes by another protocol, left alone
+    /// (each logged once; retried).
+    pub foreign_conflicts: usize,
+    /// Prefixes whose last netlink request failed (retried).
+    pub failed: usize,
+    /// Failed netlink requests since start.
+    pub errors_total: u64,
 }
 
 /// Counters of one tunnel peer.
@@ -234,6 +338,9 @@ pub struct BgpNeighbor {
     pub unencodable_total: u64,
     /// Why the session last went down.
     pub last_error: Option<String>,
+    /// Times the session reached Established since start (flaps).
+    #[serde(default)]
+    pub established_transitions: u64,
 }
 
 /// One candidate path of a prefix.

@@ -1,15 +1,19 @@
 //! `vcpectl route add|del|list`: static routes changed at run time — the
-//! FIB first, then BGP (originate or withdraw when `advertise`). Bad input
-//! changes nothing and says what would be right.
+//! FIB first, then BGP (originate or withdraw when `advertise`), then the
+//! config file, edited in place and written atomically
+//! ([`vcpe_config::edit`]), before the change is acknowledged. Bad input,
+//! or a file that cannot be edited or written, changes nothing (a live
+//! change already made is undone) and says what would be right.
 //!
-//! Not yet: writing the change back into the config file (the management
-//! issue's `toml_edit` persistence); a route added here lasts until vcped
-//! restarts.
+//! The table's mutex serializes every route change (and reloads), so the
+//! file and the running routes move together.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::sync::Mutex;
 
 use ipnet::IpNet;
+use vcpe_config::edit::{self, EditError};
 use vcpe_config::{Config, RouteTarget, StaticRoute};
 
 use super::proto::{Reply, RouteSpec};
@@ -21,6 +25,8 @@ use crate::dataplane::Forwarding;
 pub struct Routes<'a> {
     /// The running config (interface and peer names).
     pub config: &'a Config,
+    /// The config file: route changes are written back into it.
+    pub path: &'a Path,
     /// Every static route now: the config's, then those added live.
     pub table: &'a Mutex<Vec<StaticRoute>>,
     /// The forwarding plane.
@@ -31,6 +37,33 @@ pub struct Routes<'a> {
 
 fn error(message: String) -> Reply {
     Reply::Error { message }
+}
+
+/// A static route as the control API names it.
+pub fn spec_of(r: &StaticRoute) -> RouteSpec {
+    RouteSpec {
+        name: r.name.clone(),
+        prefix: r.prefix.to_string(),
+        interface: match &r.target {
+            RouteTarget::Interface(i) => Some(i.clone()),
+            RouteTarget::Peer(_) => None,
+        },
+        peer: match &r.target {
+            RouteTarget::Peer(p) => Some(p.clone()),
+            RouteTarget::Interface(_) => None,
+        },
+        next_hop: r.next_hop.map(|a| a.to_string()),
+        advertise: r.advertise,
+    }
+}
+
+/// The config file's text now.
+fn read(path: &Path) -> Result<String, EditError> {
+    std::fs::read_to_string(path).map_err(|source| EditError::Io {
+        what: "reading",
+        file: path.display().to_string(),
+        source,
+    })
 }
 
 /// Checks a `route add` request against the config and the routes there are.
@@ -116,6 +149,10 @@ impl Routes<'_> {
         if route.advertise && self.bgp.is_none() {
             return error("--advertise needs BGP: add a [bgp] section to the config".into());
         }
+        let edited = match read(self.path).and_then(|t| edit::add_route(&t, self.path, &route)) {
+            Ok(e) => e,
+            Err(e) => return error(format!("{e}; the route was not added")),
+        };
         {
             let mut fwd = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
             let Some(f) = fwd.as_mut() else {
@@ -130,15 +167,23 @@ impl Routes<'_> {
         {
             bgp.send(Command::Originate(route.prefix, route.next_hop));
         }
+        if let Err(e) = edit::write_atomic(self.path, &edited.text) {
+            self.unapply(&route);
+            return error(format!(
+                "{e}; the route was not added. vcped must be able to write the config file's \
+                 directory (systemd: ReadWritePaths=)"
+            ));
+        }
         let message = format!(
-            "route {} {} added{} (until restart: not written to the config file yet)",
+            "route {} {} added{}, saved in {}",
             route.name,
             route.prefix,
             if route.advertise {
                 " and advertised"
             } else {
                 ""
-            }
+            },
+            self.path.display()
         );
         tracing::info!(name = %route.name, prefix = %route.prefix, advertise = route.advertise, "static route added by vcpectl");
         table.push(route);
@@ -154,23 +199,82 @@ impl Routes<'_> {
                 "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
             ));
         };
+        // Gone from the file already (edited by hand): only the live
+        // route is left to remove.
+        let edited = match read(self.path).and_then(|t| edit::remove_route(&t, self.path, name)) {
+            Ok(e) => Some(e),
+            Err(EditError::NoSuchRoute { .. }) => None,
+            Err(e) => return error(format!("{e}; the route was not deleted")),
+        };
+        if let Some(e) = &edited
+            && let Err(e) = edit::write_atomic(self.path, &e.text)
+        {
+            return error(format!(
+                "{e}; the route was not deleted. vcped must be able to write the config file's \
+                 directory (systemd: ReadWritePaths=)"
+            ));
+        }
         let route = table.remove(i);
+        self.unapply(&route);
+        tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
+        Reply::Done {
+            message: format!(
+                "route {} {} deleted{}",
+                route.name,
+                route.prefix,
+                match edited {
+                    Some(_) => format!(", removed from {}", self.path.display()),
+                    None => format!(" ({} did not have it)", self.path.display()),
+                }
+            ),
+        }
+    }
+
+    /// Takes `route` out of the FIB and BGP.
+    pub(crate) fn unapply(&self, route: &StaticRoute) {
+        self.remove_from_fib(route.prefix);
+        self.withdraw(route);
+    }
+
+    /// Takes `prefix` out of the FIB.
+    pub(crate) fn remove_from_fib(&self, prefix: IpNet) {
         if let Some(f) = self
             .forwarding
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
         {
-            f.remove_static(route.prefix);
+            f.remove_static(self.config, prefix);
         }
+    }
+
+    /// Stops announcing `route` (if it was announced).
+    pub(crate) fn withdraw(&self, route: &StaticRoute) {
         if route.advertise
             && let Some(bgp) = self.bgp
         {
             bgp.send(Command::Withdraw(route.prefix));
         }
-        tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
-        Reply::Done {
-            message: format!("route {} {} deleted", route.name, route.prefix),
+    }
+
+    /// Puts a validated route (a reloaded file's) into the FIB and, if
+    /// `announce` and it is advertised, into BGP. A failure is logged: the
+    /// route stays in the config and `vcpectl explain` shows it missing.
+    pub(crate) fn install(&self, route: &StaticRoute, announce: bool) {
+        if let Some(f) = self
+            .forwarding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_mut()
+            && let Err(e) = f.add_static(self.config, route)
+        {
+            tracing::warn!(name = %route.name, prefix = %route.prefix, error = %format!("{e:#}"), "reload: static route not installed");
+        }
+        if announce
+            && route.advertise
+            && let Some(bgp) = self.bgp
+        {
+            bgp.send(Command::Originate(route.prefix, route.next_hop));
         }
     }
 
@@ -178,23 +282,7 @@ impl Routes<'_> {
     pub fn list(&self) -> Reply {
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         Reply::Routes {
-            routes: table
-                .iter()
-                .map(|r| RouteSpec {
-                    name: r.name.clone(),
-                    prefix: r.prefix.to_string(),
-                    interface: match &r.target {
-                        RouteTarget::Interface(i) => Some(i.clone()),
-                        RouteTarget::Peer(_) => None,
-                    },
-                    peer: match &r.target {
-                        RouteTarget::Peer(p) => Some(p.clone()),
-                        RouteTarget::Interface(_) => None,
-                    },
-                    next_hop: r.next_hop.map(|a| a.to_string()),
-                    advertise: r.advertise,
-                })
-                .collect(),
+            routes: table.iter().map(spec_of).collect(),
         }
     }
 }

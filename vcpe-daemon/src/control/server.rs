@@ -59,6 +59,23 @@ impl Server {
         })
     }
 
+    /// Gives the socket file to `group` (the config's `[control] group`,
+    /// whose members may then use `vcpectl` without root; mode 0660).
+    pub fn set_group(&self, group: &str) -> anyhow::Result<()> {
+        let gid = nix::unistd::Group::from_name(group)
+            .with_context(|| format!("looking up group {group:?}"))?
+            .with_context(|| {
+                format!(
+                    "[control] group {group:?} does not exist; create it (groupadd {group}) or \
+                     remove the setting (then only root can use vcpectl)"
+                )
+            })?
+            .gid;
+        nix::unistd::chown(&self.path, None, Some(gid))
+            .with_context(|| format!("giving {} to group {group}", self.path.display()))?;
+        Ok(())
+    }
+
     /// Serves connections forever, one task per connection.
     pub async fn serve<H: Handler>(self, handler: Arc<H>) {
         loop {
@@ -87,7 +104,11 @@ async fn connection<H: Handler>(stream: UnixStream, handler: Arc<H>) -> anyhow::
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Some(line) = lines.next_line().await? {
-        let reply = answer(&line, handler.as_ref());
+        // Off the runtime's workers: a handler may wait for the forwarding
+        // mutex (held by the FIB thread for a whole batch) or for the BGP
+        // task, and must not stall BGP timers and sockets meanwhile.
+        let h = Arc::clone(&handler);
+        let reply = tokio::task::spawn_blocking(move || answer(&line, h.as_ref())).await?;
         let mut text = serde_json::to_string(&reply)?;
         text.push('\n');
         write.write_all(text.as_bytes()).await?;
@@ -163,6 +184,23 @@ mod tests {
             panic!("expected error")
         };
         assert!(message.contains("unknown"), "{message}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn the_socket_goes_to_the_configured_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let server = Server::bind(&path, 0o660).unwrap();
+        // Group 0 exists everywhere; its name differs (root, wheel).
+        let root = nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(0))
+            .unwrap()
+            .unwrap();
+        server.set_group(&root.name).unwrap();
+        let err = server.set_group("no-such-group-vcpe").unwrap_err();
+        assert!(
+            format!("{err:#}").contains("groupadd no-such-group-vcpe"),
+            "{err:#}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]

@@ -1,0 +1,246 @@
+//! What differs between two configs, in the terms a reload acts on:
+//! static routes by name, BGP neighbors by address, and every other
+//! section as "needs a restart" (what a running vcped cannot change in
+//! place: its TUN devices, tunnels, identity, sockets).
+//!
+//! Pure data: the daemon's reload applies a [`ConfigDiff`], `vcpectl config
+//! diff` prints one. Two equal configs give an empty diff, so a reload of an
+//! unchanged file does nothing at all.
+
+use serde::Serialize;
+
+use crate::model::{Config, Neighbor, StaticRoute};
+
+/// A changed item: before and after.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Changed<T> {
+    /// As it runs.
+    pub old: T,
+    /// As the file has it.
+    pub new: T,
+}
+
+/// The difference from a running config to a new one.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConfigDiff {
+    /// Routes only in the new config.
+    pub routes_added: Vec<StaticRoute>,
+    /// Routes only in the running config.
+    pub routes_removed: Vec<StaticRoute>,
+    /// Routes of the same name that differ.
+    pub routes_changed: Vec<Changed<StaticRoute>>,
+    /// Neighbors only in the new config.
+    pub neighbors_added: Vec<Neighbor>,
+    /// Neighbors only in the running config.
+    pub neighbors_removed: Vec<Neighbor>,
+    /// Neighbors of the same address that differ (their session restarts).
+    pub neighbors_changed: Vec<Changed<Neighbor>>,
+    /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
+    /// `[bgp] listen`: each needs a restart of vcped.
+    pub restart_needed: Vec<String>,
+}
+
+impl ConfigDiff {
+    /// Nothing differs.
+    pub fn is_empty(&self) -> bool {
+        self.routes_added.is_empty()
+            && self.routes_removed.is_empty()
+            && self.routes_changed.is_empty()
+            && self.neighbors_added.is_empty()
+            && self.neighbors_removed.is_empty()
+            && self.neighbors_changed.is_empty()
+            && self.restart_needed.is_empty()
+    }
+}
+
+/// Items of `old` and `new` matched by `key`: (removed, added, changed).
+fn by_key<T: Clone + PartialEq, K: PartialEq>(
+    old: &[T],
+    new: &[T],
+    key: impl Fn(&T) -> K,
+) -> (Vec<T>, Vec<T>, Vec<Changed<T>>) {
+    let removed = old
+        .iter()
+        .filter(|o| !new.iter().any(|n| key(n) == key(o)))
+        .cloned()
+        .collect();
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for n in new {
+        match old.iter().find(|o| key(o) == key(n)) {
+            None => added.push(n.clone()),
+            Some(o) if o != n => changed.push(Changed {
+                old: o.clone(),
+                new: n.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    (removed, added, changed)
+}
+
+/// Names of the items of a list section that differ, as `[[kind]] name`.
+fn list_changes<T: PartialEq>(
+    kind: &str,
+    old: &[T],
+    new: &[T],
+    name: impl Fn(&T) -> &str,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in old {
+        match new.iter().find(|n| name(n) == name(o)) {
+            None => out.push(format!("[[{kind}]] {} removed", name(o))),
+            Some(n) if n != o => out.push(format!("[[{kind}]] {} changed", name(o))),
+            Some(_) => {}
+        }
+    }
+    for n in new {
+        if !old.iter().any(|o| name(o) == name(n)) {
+            out.push(format!("[[{kind}]] {} added", name(n)));
+        }
+    }
+    out
+}
+
+/// The difference from `running` to `new`.
+pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
+    let (routes_removed, routes_added, routes_changed) =
+        by_key(&running.routes, &new.routes, |r| r.name.clone());
+    let empty = Vec::new();
+    let neighbors = |c: &Config| c.bgp.as_ref().map_or(&empty, |b| &b.neighbors).clone();
+    let (neighbors_removed, neighbors_added, neighbors_changed) =
+        by_key(&neighbors(running), &neighbors(new), |n| n.address);
+    let mut restart_needed = Vec::new();
+    let mut section = |name: &str, same: bool| {
+        if !same {
+            restart_needed.push(format!("[{name}]"));
+        }
+    };
+    section("router", running.router == new.router);
+    section("control", running.control == new.control);
+    section("metrics", running.metrics == new.metrics);
+    section("kernel", running.kernel == new.kernel);
+    section("forwarding", running.forwarding == new.forwarding);
+    match (&running.bgp, &new.bgp) {
+        (Some(a), Some(b)) if a.listen != b.listen => {
+            restart_needed.push("[bgp] listen".to_owned());
+        }
+        (Some(_), None) => restart_needed.push("[bgp] removed".to_owned()),
+        (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
+        _ => {}
+    }
+    restart_needed.extend(list_changes(
+        "interface",
+        &running.interfaces,
+        &new.interfaces,
+        |i| &i.name,
+    ));
+    restart_needed.extend(list_changes("peer", &running.peers, &new.peers, |p| {
+        &p.name
+    }));
+    // A neighbor bound to a tunnel peer is wired to that tunnel at start.
+    for n in neighbors_added
+        .iter()
+        .chain(neighbors_changed.iter().map(|c| &c.new))
+    {
+        if let Some(p) = &n.peer {
+            restart_needed.push(format!(
+                "[[bgp.neighbor]] {} over tunnel peer {p} (new or changed)",
+                n.address
+            ));
+        }
+    }
+    ConfigDiff {
+        routes_added,
+        routes_removed,
+        routes_changed,
+        neighbors_added,
+        neighbors_removed,
+        neighbors_changed,
+        restart_needed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const BASE: &str = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "vcpe0"
+addresses = ["10.0.1.1/24"]
+[[route]]
+name = "a"
+prefix = "10.9.0.0/16"
+interface = "vcpe0"
+[[route]]
+name = "b"
+prefix = "10.8.0.0/16"
+interface = "vcpe0"
+[bgp]
+listen = "10.0.1.1:179"
+[[bgp.neighbor]]
+address = "10.0.1.2"
+remote_as = 65002
+[[bgp.neighbor]]
+address = "10.0.1.3"
+remote_as = 65003
+"#;
+
+    fn parse(s: &str) -> Config {
+        crate::parse(s, Path::new("t.toml")).expect("valid config")
+    }
+
+    #[test]
+    fn equal_configs_give_an_empty_diff() {
+        let d = diff(&parse(BASE), &parse(BASE));
+        assert!(d.is_empty(), "{d:?}");
+        // Layout and comments do not matter.
+        let reformatted = BASE.replace("asn = 65001", "asn = 65001   # ours\n\n");
+        assert!(diff(&parse(BASE), &parse(&reformatted)).is_empty());
+    }
+
+    #[test]
+    fn routes_and_neighbors_are_matched_by_name_and_address() {
+        let new = BASE
+            .replace("name = \"a\"", "name = \"c\"")
+            .replace("10.8.0.0/16\"", "10.8.0.0/16\"\nadvertise = true")
+            .replace("remote_as = 65003", "remote_as = 65033")
+            .replace(
+                "address = \"10.0.1.2\"\nremote_as = 65002\n",
+                "address = \"10.0.1.4\"\nremote_as = 65004\n",
+            );
+        let d = diff(&parse(BASE), &parse(&new));
+        let names = |v: &[StaticRoute]| v.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&d.routes_removed), ["a"]);
+        assert_eq!(names(&d.routes_added), ["c"]);
+        assert_eq!(d.routes_changed.len(), 1);
+        assert!(!d.routes_changed[0].old.advertise && d.routes_changed[0].new.advertise);
+        let addrs = |v: &[Neighbor]| v.iter().map(|n| n.address.to_string()).collect::<Vec<_>>();
+        assert_eq!(addrs(&d.neighbors_removed), ["10.0.1.2"]);
+        assert_eq!(addrs(&d.neighbors_added), ["10.0.1.4"]);
+        assert_eq!(d.neighbors_changed[0].new.remote_as, 65033);
+        assert!(d.restart_needed.is_empty(), "{:?}", d.restart_needed);
+    }
+
+    #[test]
+    fn other_sections_need_a_restart() {
+        let new = BASE
+            .replace("asn = 65001", "asn = 65009")
+            .replace("listen = \"10.0.1.1:179\"", "listen = \"10.0.1.1:1179\"")
+            .replace(
+                "addresses = [\"10.0.1.1/24\"]",
+                "addresses = [\"10.0.1.1/24\"]\nmtu = 1400",
+            );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(
+            d.restart_needed,
+            ["[router]", "[bgp] listen", "[[interface]] vcpe0 changed"]
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! Neighbors added and removed while the speaker runs (a config reload):
+//! the speaker's neighbor table, the listener's TCP-MD5 keys and the
+//! driver's per-neighbor connect settings move together. Other sessions
+//! are not touched.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use tracing::{info, warn};
+use vcpe_config::Config;
+
+use super::md5::set_md5_key;
+use super::{Task, config, ifaddrs};
+
+impl Task {
+    /// Starts `config`'s neighbor at `addr` (unknown address: nothing).
+    pub(super) fn add_neighbor(&mut self, now: Instant, config: &Config, addr: IpAddr) {
+        let Some(n) = config
+            .bgp
+            .as_ref()
+            .and_then(|b| b.neighbors.iter().find(|n| n.address == addr))
+        else {
+            warn!(neighbor = %addr, "reload asked to add a neighbor the new config does not have");
+            return;
+        };
+        if self.speaker.neighbor_by_addr(addr).is_some() {
+            warn!(neighbor = %addr, "reload asked to add a neighbor that runs already; left as is");
+            return;
+        }
+        let key = n.password.as_ref().map(|p| p.secret().to_vec());
+        if let Some(k) = &key
+            && let Err(e) = set_md5_key(&*self.listener, listener_peer(&self.listener, addr), k)
+        {
+            warn!(neighbor = %addr, error = %e, "cannot set the TCP-MD5 key on the BGP listener; the neighbor's connections to us will fail, ours to it still work");
+        }
+        let link = ifaddrs::link_addresses(&ifaddrs::interface_addresses(), addr);
+        let id = self
+            .speaker
+            .add_neighbor(now, config::neighbor_config(config, n, self.added, link));
+        self.added += 1;
+        self.neighbors.push((id, n.local_address, key));
+        info!(neighbor = %addr, asn = n.remote_as, "BGP neighbor added by reload");
+    }
+
+    /// Stops and forgets the neighbor at `addr`: Cease / Peer
+    /// De-configured, its routes withdrawn.
+    pub(super) fn remove_neighbor(&mut self, now: Instant, addr: IpAddr) {
+        let Some(id) = self.speaker.neighbor_by_addr(addr) else {
+            warn!(neighbor = %addr, "reload asked to remove a neighbor that does not run");
+            return;
+        };
+        self.speaker.remove_neighbor(now, id);
+        if let Some(i) = self.neighbors.iter().position(|n| n.0 == id) {
+            let (_, _, key) = self.neighbors.remove(i);
+            if key.is_some() {
+                let _ = set_md5_key(&*self.listener, listener_peer(&self.listener, addr), &[]);
+            }
+        }
+        self.conns.retain(|k, _| k.peer != id);
+        info!(neighbor = %addr, "BGP neighbor removed by reload; its routes are withdrawn");
+    }
+}
+
+/// An IPv4 neighbor on a dual-stack IPv6 listener arrives v4-mapped.
+fn listener_peer(listener: &tokio::net::TcpListener, addr: IpAddr) -> IpAddr {
+    match (listener.local_addr().map(|a| a.is_ipv6()), addr) {
+        (Ok(true), IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+        _ => addr,
+    }
+}

@@ -1,0 +1,247 @@
+//! `vcpectl reload` (and SIGHUP) and `vcpectl config diff`: read the config
+//! file, compare it with what runs ([`vcpe_config::diff`]) and apply only
+//! the difference. Unchanged routes are not withdrawn and re-announced and
+//! unchanged BGP sessions stay up, so a reload of an unchanged file does
+//! nothing at all.
+//!
+//! All or nothing: an invalid file is refused with every error, and a file
+//! that changes what only a restart can change (interfaces, tunnel peers,
+//! the router's identity, sockets) is refused as a whole, saying which
+//! parts; the running state is untouched in both cases.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use vcpe_config::diff::{ConfigDiff, diff};
+use vcpe_config::{Config, Neighbor, StaticRoute};
+
+use super::proto::{Reply, RouteSpec};
+use super::routes::{Routes, spec_of};
+use crate::bgp::Command;
+
+/// A neighbor as the changes name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NeighborRef {
+    /// Its address.
+    pub address: String,
+    /// Its AS.
+    pub remote_as: u32,
+}
+
+/// A route of the same name, before and after.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteChange {
+    /// As it runs.
+    pub old: RouteSpec,
+    /// As the file has it.
+    pub new: RouteSpec,
+}
+
+/// What differs between the running config and the file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChanges {
+    /// Routes only in the file.
+    pub routes_added: Vec<RouteSpec>,
+    /// Routes only running.
+    pub routes_removed: Vec<RouteSpec>,
+    /// Routes that differ.
+    pub routes_changed: Vec<RouteChange>,
+    /// Neighbors only in the file.
+    pub neighbors_added: Vec<NeighborRef>,
+    /// Neighbors only running.
+    pub neighbors_removed: Vec<NeighborRef>,
+    /// Neighbors that differ (their session restarts).
+    pub neighbors_changed: Vec<NeighborRef>,
+    /// Changes only a restart can apply.
+    pub restart_needed: Vec<String>,
+}
+
+impl ConfigChanges {
+    /// Nothing differs.
+    pub fn is_empty(&self) -> bool {
+        *self == ConfigChanges::default()
+    }
+}
+
+fn neighbor_ref(n: &Neighbor) -> NeighborRef {
+    NeighborRef {
+        address: n.address.to_string(),
+        remote_as: n.remote_as,
+    }
+}
+
+impl From<&ConfigDiff> for ConfigChanges {
+    fn from(d: &ConfigDiff) -> ConfigChanges {
+        let routes = |v: &[StaticRoute]| v.iter().map(spec_of).collect();
+        let neighbors = |v: &[Neighbor]| v.iter().map(neighbor_ref).collect();
+        ConfigChanges {
+            routes_added: routes(&d.routes_added),
+            routes_removed: routes(&d.routes_removed),
+            routes_changed: d
+                .routes_changed
+                .iter()
+                .map(|c| RouteChange {
+                    old: spec_of(&c.old),
+                    new: spec_of(&c.new),
+                })
+                .collect(),
+            neighbors_added: neighbors(&d.neighbors_added),
+            neighbors_removed: neighbors(&d.neighbors_removed),
+            neighbors_changed: d
+                .neighbors_changed
+                .iter()
+                .map(|c| neighbor_ref(&c.new))
+                .collect(),
+            restart_needed: d.restart_needed.clone(),
+        }
+    }
+}
+
+/// What a reload needs from the daemon.
+#[derive(Debug)]
+pub struct Reload<'a> {
+    /// Route changes (the table's mutex serializes them with reloads).
+    pub routes: Routes<'a>,
+    /// The BGP neighbors that run now.
+    pub neighbors: &'a Mutex<Vec<Neighbor>>,
+}
+
+impl Reload<'_> {
+    fn path(&self) -> &Path {
+        self.routes.path
+    }
+
+    /// The running config: the start-up config with the routes and
+    /// neighbors that run now.
+    fn running(&self, routes: &[StaticRoute]) -> Config {
+        let mut c = self.routes.config.clone();
+        c.routes = routes.to_vec();
+        if let Some(b) = c.bgp.as_mut() {
+            b.neighbors = self
+                .neighbors
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+        }
+        c
+    }
+
+    /// The file's config and its difference from what runs.
+    fn compare(&self, routes: &[StaticRoute]) -> Result<(Config, ConfigDiff), Reply> {
+        let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
+            message: format!(
+                "{d}the running config is unchanged; fix the errors above, then reload again \
+                 (`vcped check-config {}` checks a file)",
+                self.path().display()
+            ),
+        })?;
+        let d = diff(&self.running(routes), &new);
+        Ok((new, d))
+    }
+
+    /// `vcpectl config diff`.
+    pub fn show(&self) -> Reply {
+        let table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
+        match self.compare(&table) {
+            Ok((_, d)) => Reply::ConfigChanges {
+                file: self.path().display().to_string(),
+                applied: false,
+                changes: Box::new(ConfigChanges::from(&d)),
+            },
+            Err(r) => r,
+        }
+    }
+
+    /// `vcpectl reload` / SIGHUP.
+    pub fn apply(&self) -> Reply {
+        let mut table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
+        let (new, d) = match self.compare(&table) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let changes = ConfigChanges::from(&d);
+        if !d.restart_needed.is_empty() {
+            return Reply::Error {
+                message: format!(
+                    "the file changes what only a restart can apply: {}; nothing was reloaded. \
+                     Restart vcped (systemctl restart vcped) to apply the whole file, or undo \
+                     those changes to reload the rest",
+                    d.restart_needed.join(", ")
+                ),
+            };
+        }
+        if d.is_empty() {
+            tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
+        } else {
+            self.apply_routes(&d);
+            self.apply_neighbors(&d, new.clone());
+            tracing::info!(
+                file = %self.path().display(),
+                routes_added = d.routes_added.len(),
+                routes_removed = d.routes_removed.len(),
+                routes_changed = d.routes_changed.len(),
+                neighbors_added = d.neighbors_added.len(),
+                neighbors_removed = d.neighbors_removed.len(),
+                neighbors_changed = d.neighbors_changed.len(),
+                "config reloaded"
+            );
+        }
+        *table = new.routes.clone();
+        Reply::ConfigChanges {
+            file: self.path().display().to_string(),
+            applied: true,
+            changes: Box::new(changes),
+        }
+    }
+
+    /// Routes: removed ones go, changed ones are replaced in the FIB (an
+    /// unchanged announcement is left alone), new ones come.
+    fn apply_routes(&self, d: &ConfigDiff) {
+        let r = &self.routes;
+        for old in &d.routes_removed {
+            r.unapply(old);
+        }
+        for c in &d.routes_changed {
+            let keeps_announcement = c.old.advertise
+                && c.new.advertise
+                && c.old.prefix == c.new.prefix
+                && c.old.next_hop == c.new.next_hop;
+            if c.old.advertise && !keeps_announcement {
+                r.withdraw(&c.old);
+            }
+            r.remove_from_fib(c.old.prefix);
+            r.install(&c.new, !keeps_announcement);
+        }
+        for new in &d.routes_added {
+            r.install(new, true);
+        }
+    }
+
+    /// Neighbors: removed and changed ones stop (only those), added and
+    /// changed ones start with the new settings.
+    fn apply_neighbors(&self, d: &ConfigDiff, new: Config) {
+        let Some(bgp) = self.routes.bgp else { return };
+        let new = Arc::new(new);
+        let stop: Vec<IpAddr> = d
+            .neighbors_removed
+            .iter()
+            .map(|n| n.address)
+            .chain(d.neighbors_changed.iter().map(|c| c.old.address))
+            .collect();
+        for a in stop {
+            bgp.send(Command::RemoveNeighbor(a));
+        }
+        for n in d
+            .neighbors_added
+            .iter()
+            .chain(d.neighbors_changed.iter().map(|c| &c.new))
+        {
+            bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
+        }
+        if let Some(b) = &new.bgp {
+            *self.neighbors.lock().unwrap_or_else(|e| e.into_inner()) = b.neighbors.clone();
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The inspection requests of the control API — `route show`, `show
+//! route`, `explain`, `bgp neighbor`, `tunnel list` — answered from the
+//! running daemon's state. Read-only: nothing here changes a route, a
+//! session or a counter.
+//!
+//! Locks are short: what the FIB holds is copied out under the forwarding
+//! mutex, which is released before the BGP speaker task is asked (it runs
+//! the question as a closure on its own task, see [`bgp`]).
+//!
+//! | file            | holds                                                  |
+//! |-----------------|--------------------------------------------------------|
+//! | `types.rs`      | the reply types (`vcpectl --json`)                     |
+//! | `rib.rs`        | candidates per prefix, the one in the FIB marked best  |
+//! | `explain.rs`    | a FIB lookup explained                                 |
+//! | `route_show.rs` | one static route and its FIB state                     |
+//! | `neighbor.rs`   | one BGP neighbor, its Adj-RIB-In / Adj-RIB-Out          |
+//! | `tunnels.rs`    | tunnel peers, state and counters                       |
+//! | `bgp.rs`        | read-only questions to the speaker task                |
+//! | `fib.rs`, `attrs.rs` | next hops and BGP attributes in words             |
+
+mod attrs;
+mod bgp;
+mod explain;
+mod fib;
+mod neighbor;
+mod rib;
+mod route_show;
+mod tunnels;
+pub mod types;
+
+use std::sync::Mutex;
+
+use vcpe_config::{Config, Neighbor, StaticRoute};
+
+use super::{Reply, Request};
+use crate::bgp::BgpHandle;
+use crate::dataplane::Forwarding;
+
+/// What the inspection requests read.
+#[derive(Debug)]
+pub struct View<'a> {
+    /// The running config.
+    pub config: &'a Config,
+    /// Every static route now: the config's, then those added live.
+    pub routes: &'a Mutex<Vec<StaticRoute>>,
+    /// The BGP neighbors that run now (a reload changes them).
+    pub neighbors: &'a Mutex<Vec<Neighbor>>,
+    /// The forwarding plane.
+    pub forwarding: &'a Mutex<Option<Forwarding>>,
+    /// BGP, if configured.
+    pub bgp: Option<&'a BgpHandle>,
+}
+
+impl View<'_> {
+    /// Answers one inspection request.
+    pub fn answer(&self, request: Request) -> Reply {
+        match request {
+            Request::RouteShow { name } => route_show::show(self, &name),
+            Request::Rib { prefix, address } => rib::show(self, prefix, address),
+            Request::Explain { address } => explain::explain(self, &address),
+            Request::BgpNeighborDetail { address } => neighbor::show(self, &address),
+            Request::BgpAdjRib { address, direction } => {
+                neighbor::adj_rib(self, &address, direction)
+            }
+            Request::TunnelList => tunnels::list(self),
+            other => error(format!(
+                "{other:?} is not an inspection request (a vcped bug; please report it)"
+            )),
+        }
+    }
+
+    /// The BGP neighbors now.
+    fn neighbors(&self) -> Vec<Neighbor> {
+        self.neighbors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Every configured candidate route now (see [`rib::config_routes`]).
+    fn config_routes(&self) -> Vec<rib::ConfigRoute> {
+        let neighbors = self.neighbors();
+        let table = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+        rib::config_routes(self.config, &table, &neighbors)
+    }
+
+    /// Runs `f` on the forwarding plane under its lock.
+    fn with_forwarding<T>(&self, f: impl FnOnce(&Forwarding) -> T) -> Result<T, String> {
+        let guard = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_ref() {
+            Some(fwd) => Ok(f(fwd)),
+            None => Err("the dataplane is stopping; try again after vcped restarted".to_owned()),
+        }
+    }
+}
+
+fn error(message: impl Into<String>) -> Reply {
+    Reply::Error {
+        message: message.into(),
+    }
+}

@@ -1,0 +1,135 @@
+//! `vcpectl tunnel list`: each `[[peer]]` with its state (WireGuard: a
+//! session, a handshake in flight, or neither; GRE has no state), the age
+//! of its handshake and of the last packet from it, counters and MTU.
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer};
+
+use super::types::TunnelInfo;
+use super::{View, error, fib};
+use crate::control::Reply;
+
+/// WireGuard rejects a session this old (REJECT_AFTER_TIME); a session that
+/// is not renewed by then carries nothing.
+const SESSION_LIFETIME: Duration = Duration::from_secs(180);
+
+/// A WireGuard peer's state in words: ("up" | "handshaking" | "down",
+/// note), from whether it has a session, its age, and a handshake in
+/// flight.
+pub fn wireguard_state(
+    last_handshake: Option<Duration>,
+    handshaking: bool,
+) -> (&'static str, String) {
+    match last_handshake {
+        Some(age) if age < SESSION_LIFETIME => {
+            ("up", format!("session established {} s ago", age.as_secs()))
+        }
+        _ if handshaking => (
+            "handshaking",
+            "handshake sent, no answer yet: check that the peer runs, that its public key \
+             and endpoint match, and that UDP reaches it"
+                .to_owned(),
+        ),
+        Some(age) => (
+            "down",
+            format!(
+                "session expired ({} s old, WireGuard drops sessions after {} s): the next \
+                 packet starts a handshake",
+                age.as_secs(),
+                SESSION_LIFETIME.as_secs()
+            ),
+        ),
+        None => (
+            "down",
+            "no session: nothing sent yet, or the peer never answered (set keepalive to keep \
+             the tunnel up)"
+                .to_owned(),
+        ),
+    }
+}
+
+/// The state word of every tunnel peer, by name.
+pub fn states(peers: &[std::sync::Arc<TunnelPeer>]) -> Vec<(String, String)> {
+    peers
+        .iter()
+        .map(|p| (p.name.clone(), state(p).0.to_owned()))
+        .collect()
+}
+
+/// (state, note, handshake age) of one peer.
+fn state(p: &TunnelPeer) -> (&'static str, String, Option<Duration>) {
+    match &p.encap {
+        Encap::Gre { .. } => (
+            "stateless",
+            "GRE has no session or keepalive: it is up whenever the underlay delivers; look at \
+             the last packet received"
+                .to_owned(),
+            None,
+        ),
+        Encap::WireGuard { peer, .. } => {
+            let s = peer.lock().unwrap_or_else(|e| e.into_inner()).status();
+            let (st, note) = wireguard_state(s.last_handshake, s.handshaking);
+            (st, note, s.last_handshake)
+        }
+    }
+}
+
+/// `vcpectl tunnel list`.
+pub fn list(view: &View<'_>) -> Reply {
+    let r = view.with_forwarding(|f| {
+        f.tunnel_peers()
+            .iter()
+            .zip(&view.config.peers)
+            .map(|(t, p)| {
+                let (state, state_note, handshake) = state(t);
+                let s = &t.stats;
+                let last = s.last_rx_ms.load(Relaxed);
+                let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+                let endpoint = match &t.encap {
+                    Encap::Gre { remote, .. } => remote.to_string(),
+                    Encap::WireGuard { remote, .. } => remote.to_string(),
+                };
+                TunnelInfo {
+                    name: t.name.clone(),
+                    encapsulation: fib::encapsulation(&p.encapsulation).to_owned(),
+                    endpoint,
+                    bind: p.bind.map(|b| b.to_string()),
+                    state: state.to_owned(),
+                    state_note,
+                    last_handshake_secs: handshake.map(|d| d.as_secs()),
+                    last_rx_secs: (last > 0).then(|| now.saturating_sub(last) / 1000),
+                    rx_packets: s.rx_packets.load(Relaxed),
+                    rx_bytes: s.rx_bytes.load(Relaxed),
+                    tx_packets: s.tx_packets.load(Relaxed),
+                    tx_bytes: s.tx_bytes.load(Relaxed),
+                    rx_spoofed: s.rx_spoofed.load(Relaxed),
+                    rx_errors: s.rx_errors.load(Relaxed),
+                    tx_errors: s.tx_errors.load(Relaxed),
+                    mtu: crate::tunnels::tunnel_mtu(p),
+                    allowed_prefixes: t.allowed.iter().map(|n| n.to_string()).collect(),
+                }
+            })
+            .collect()
+    });
+    match r {
+        Ok(tunnels) => Reply::Tunnels { tunnels },
+        Err(m) => error(m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wireguard_states_follow_the_session_and_its_age() {
+        assert_eq!(wireguard_state(Some(Duration::from_secs(5)), false).0, "up");
+        assert_eq!(wireguard_state(None, true).0, "handshaking");
+        let (s, note) = wireguard_state(Some(Duration::from_secs(200)), false);
+        assert_eq!(s, "down");
+        assert!(note.contains("expired"), "{note}");
+        assert_eq!(wireguard_state(None, false).0, "down");
+    }
+}

@@ -1,0 +1,329 @@
+//! Kernel route sync: the prefixes vcped carries into tunnels (BGP routes
+//! its FIB sends into a tunnel, static routes towards a `[[peer]]`) become
+//! routes of the VM's kernel pointing at the `[kernel] interface` TUN, so
+//! that the kernel hands those packets to vcped. The routes carry our own
+//! protocol number (`[kernel] protocol`) in `[kernel] table`.
+//!
+//! ```text
+//!  FIB writers (BGP FIB thread,      KernelRoutes            sync task (tokio)
+//!  vcpectl route add/del)    ──set──▶ Mutex<Desired> ──poll──▶ rtnetlink add/del
+//!                                     + Notify       ◀record──
+//! ```
+//!
+//! Writers only touch a mutex-protected map and wake the task: they never
+//! wait for the kernel. The task drains whatever changed since its last
+//! pass ([`desired`] coalesces per prefix), so a route added and removed in
+//! between costs no netlink request.
+//!
+//! At start-up the task adopts the routes of our protocol in our table that
+//! are still right, deletes the others (a crashed run's leftovers) and adds
+//! what is missing. A prefix the kernel already routes otherwise (another
+//! protocol: a route someone else made) is never replaced: one warning says
+//! which route it is and what to do, and the add is tried again every
+//! [`RETRY`]. On clean shutdown every route we installed is deleted. Routes
+//! of other protocols are never touched.
+
+pub mod desired;
+pub mod netlink;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use ipnet::IpNet;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+use vcpe_config::{Config, RouteTarget};
+
+use crate::control::KernelSyncStats;
+use desired::{Action, Desired, Event};
+use netlink::Netlink;
+
+/// How often prefixes left to a foreign route, and failed requests, are
+/// tried again.
+pub const RETRY: Duration = Duration::from_secs(10);
+
+/// Netlink requests in flight at once.
+const IN_FLIGHT: usize = 32;
+
+/// Actions taken from [`Desired`] per batch (the task checks for shutdown
+/// between batches).
+const BATCH: usize = 4096;
+
+/// How long a clean shutdown waits for our routes to be deleted.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The writers' end: tell kernel sync what the FIB now routes into a
+/// tunnel. Cheap to clone; never waits for the kernel.
+#[derive(Debug, Clone)]
+pub struct KernelRoutes {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    desired: Mutex<Desired>,
+    wake: Notify,
+    stopping: AtomicBool,
+    /// The TUN and table, for the stats.
+    interface: String,
+    table: u32,
+    protocol: u8,
+}
+
+impl KernelRoutes {
+    fn new(desired: Desired, interface: String, table: u32, protocol: u8) -> KernelRoutes {
+        KernelRoutes {
+            shared: Arc::new(Shared {
+                desired: Mutex::new(desired),
+                wake: Notify::new(),
+                stopping: AtomicBool::new(false),
+                interface,
+                table,
+                protocol,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Desired> {
+        self.shared
+            .desired
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `prefix` is (`true`) or is no longer (`false`) routed into a tunnel.
+    pub fn set(&self, prefix: IpNet, present: bool) {
+        self.update([(prefix, present)]);
+    }
+
+    /// Many [`KernelRoutes::set`]s under one lock.
+    pub fn update(&self, changes: impl IntoIterator<Item = (IpNet, bool)>) {
+        let mut d = self.lock();
+        let mut any = false;
+        for (prefix, present) in changes {
+            any |= d.set(prefix, present);
+        }
+        drop(d);
+        if any {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    /// The counters for `vcpectl stats`.
+    pub fn stats(&self) -> KernelSyncStats {
+        let c = self.lock().counts();
+        KernelSyncStats {
+            interface: self.shared.interface.clone(),
+            table: self.shared.table,
+            protocol: self.shared.protocol,
+            installed: c.installed,
+            foreign_conflicts: c.foreign,
+            failed: c.failed,
+            errors_total: c.errors_total,
+        }
+    }
+}
+
+/// The running sync task.
+#[derive(Debug)]
+pub struct KernelSync {
+    routes: KernelRoutes,
+    task: JoinHandle<()>,
+}
+
+/// What the config alone says should be in the kernel: static routes
+/// towards a tunnel peer. (BGP's arrive through the FIB feed.) The
+/// interfaces' own subnets are never installed.
+pub fn initial(config: &Config) -> Desired {
+    let connected = config
+        .interfaces
+        .iter()
+        .flat_map(|i| i.addresses.iter().map(|a| a.trunc()));
+    let mut d = Desired::new(connected);
+    for r in &config.routes {
+        if let RouteTarget::Peer(_) = r.target {
+            d.set(r.prefix, true);
+        }
+    }
+    d
+}
+
+/// Starts kernel route sync if `[kernel] route_sync` is on: returns the
+/// writers' handle (give it to the FIB's owner) and the task. Must run
+/// inside the tokio runtime, after the TUN exists.
+pub fn start(config: &Config) -> anyhow::Result<Option<(KernelRoutes, KernelSync)>> {
+    let k = &config.kernel;
+    if !k.route_sync {
+        info!("kernel route sync off ([kernel] route_sync = false)");
+        return Ok(None);
+    }
+    let Some(interface) = k.interface.clone() else {
+        warn!("kernel route sync has no TUN to point routes at (no [[interface]]); off");
+        return Ok(None);
+    };
+    let oif = netlink::ifindex(&interface).ok_or_else(|| {
+        anyhow::anyhow!(
+            "kernel route sync: interface {interface} does not exist; it should have been \
+             created by vcped (check the log above), or set [kernel] route_sync = false"
+        )
+    })?;
+    let (nl, connection) = Netlink::connect(k.table, k.protocol, oif).map_err(|e| {
+        anyhow::anyhow!(
+            "kernel route sync: cannot open a netlink socket ({e}); vcped needs CAP_NET_ADMIN, \
+             or set [kernel] route_sync = false"
+        )
+    })?;
+    let routes = KernelRoutes::new(initial(config), interface, k.table, k.protocol);
+    let r = routes.clone();
+    let task = tokio::spawn(async move {
+        let work = std::pin::pin!(run(nl, r));
+        // The connection ends when the work drops its handle.
+        futures_util::future::select(work, Box::pin(connection)).await;
+    });
+    Ok(Some((routes.clone(), KernelSync { routes, task })))
+}
+
+impl KernelSync {
+    /// Deletes every route we installed and ends the task (waits up to
+    /// [`STOP_TIMEOUT`]).
+    pub async fn stop(self) {
+        self.routes.shared.stopping.store(true, Ordering::Release);
+        self.routes.shared.wake.notify_one();
+        let mut task = self.task;
+        if tokio::time::timeout(STOP_TIMEOUT, &mut task).await.is_err() {
+            task.abort();
+            warn!(
+                table = self.routes.shared.table,
+                protocol = self.routes.shared.protocol,
+                "kernel route sync did not finish deleting its routes in time; the rest \
+                 disappear with the TUN, or are replaced at the next start"
+            );
+        }
+    }
+}
+
+/// The task: reconcile, then one pass per wake-up or retry tick, then the
+/// clean-shutdown deletes.
+async fn run(nl: Netlink, routes: KernelRoutes) {
+    let shared = Arc::clone(&routes.shared);
+    let stopping = || shared.stopping.load(Ordering::Acquire);
+    let mut retry = tokio::time::interval(RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reconciled = false;
+    while !stopping() {
+        if !reconciled {
+            reconciled = reconcile(&nl, &routes).await;
+        }
+        if reconciled {
+            pass(&nl, &routes, &stopping).await;
+        }
+        tokio::select! {
+            () = shared.wake.notified() => {}
+            _ = retry.tick() => {
+                routes.lock().retry();
+            }
+        }
+    }
+    let deletes = routes.lock().shutdown();
+    let n = deletes.len();
+    execute(&nl, &routes, deletes).await;
+    let left = routes.lock().counts().installed;
+    info!(
+        deleted = n - left.min(n),
+        left,
+        table = nl.table,
+        protocol = nl.protocol,
+        "kernel route sync stopped: our kernel routes removed"
+    );
+}
+
+/// Start-up: our routes from an earlier run are adopted or marked stale.
+async fn reconcile(nl: &Netlink, routes: &KernelRoutes) -> bool {
+    match nl.dump_ours().await {
+        Ok(ours) => {
+            let (found, right) = (ours.len(), ours.iter().filter(|o| o.1).count());
+            routes.lock().reconcile(ours);
+            info!(
+                found,
+                right,
+                table = nl.table,
+                protocol = nl.protocol,
+                "kernel route sync: routes of an earlier run reconciled"
+            );
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, table = nl.table, protocol = nl.protocol,
+                "kernel route sync cannot list the kernel's routes; nothing is installed until it can (retried every {}s)", RETRY.as_secs());
+            false
+        }
+    }
+}
+
+/// Applies everything pending, batch by batch.
+async fn pass(nl: &Netlink, routes: &KernelRoutes, stopping: &impl Fn() -> bool) {
+    while !stopping() {
+        let actions = routes.lock().poll(BATCH);
+        if actions.is_empty() {
+            break;
+        }
+        execute(nl, routes, actions).await;
+    }
+}
+
+/// Runs `actions` (some in parallel), records the answers and logs what
+/// the operator must hear about.
+async fn execute(nl: &Netlink, routes: &KernelRoutes, actions: Vec<Action>) {
+    let n = actions.len();
+    let answers: Vec<_> = futures_util::stream::iter(actions)
+        .map(|a| nl.apply(a))
+        .buffer_unordered(IN_FLIGHT)
+        .collect()
+        .await;
+    let events: Vec<Event> = {
+        let mut d = routes.lock();
+        answers
+            .into_iter()
+            .filter_map(|(a, o)| d.record(a, o))
+            .collect()
+    };
+    debug!(actions = n, events = events.len(), "kernel route sync pass");
+    let conflicts: Vec<IpNet> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Conflict(p) => Some(*p),
+            Event::Failed(..) => None,
+        })
+        .collect();
+    let described = if conflicts.is_empty() {
+        Default::default()
+    } else {
+        nl.describe(&conflicts).await
+    };
+    for e in events {
+        match e {
+            Event::Conflict(p) => {
+                let theirs = described
+                    .get(&p)
+                    .map_or("a route of another protocol", String::as_str);
+                warn!(prefix = %p, table = nl.table, route = theirs,
+                    "kernel route sync: {p} in table {} is already routed by someone else ({theirs}); vcped leaves it alone, so the kernel does not send {p} to vcped. To let vcped carry it, delete that route (ip route del {p} table {}); vcped retries every {}s. Otherwise stop vcped learning it (BGP import filter, or drop the static route)",
+                    nl.table, nl.table, RETRY.as_secs());
+            }
+            Event::Failed(a, why) => {
+                let (what, p) = match a {
+                    Action::Add(p) => ("add", p),
+                    Action::Delete(p) => ("delete", p),
+                };
+                warn!(prefix = %p, table = nl.table, error = %why,
+                    "kernel route sync cannot {what} the route for {p} ({why}); retried every {}s", RETRY.as_secs());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,645 @@
+//! One scrape as exposition text: a pure function from the control API's
+//! replies (`Status`, `Stats`, the `BgpNeighbor`s of `bgp summary`) to the
+//! Prometheus text format or OpenMetrics, encoded by `prometheus-client`.
+//! Every number is one `vcpectl` shows, so the two never disagree.
+//!
+//! Names follow the Prometheus conventions: `vcpe_` prefix, base units in
+//! the name (`_bytes`, `_seconds`), `_total` on counters, one label per
+//! dimension (`interface`, `peer`, `neighbor`, `reason`, ...).
+
+use std::borrow::Cow;
+use std::fmt;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::registry::{Registry, Unit};
+
+use crate::control::{BgpNeighbor, Stats, Status};
+
+/// What one scrape read from the daemon. A part that could not be read
+/// holds the daemon's error message; its metrics are left out and
+/// `vcpe_scrape_collector_success{collector}` says 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scrape {
+    /// `vcpectl status`.
+    pub status: Status,
+    /// `vcpectl stats`.
+    pub stats: Result<Stats, String>,
+    /// `vcpectl bgp summary`; `None` when no BGP neighbor is configured.
+    pub bgp: Option<Result<Vec<BgpNeighbor>, String>>,
+}
+
+/// Which text format to answer in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format 0.0.4 (`text/plain`), for any client.
+    Prometheus,
+    /// OpenMetrics 1.0 text, when the scraper asks for it (Prometheus does).
+    OpenMetrics,
+}
+
+impl Format {
+    /// The format an `Accept` header asks for.
+    pub fn from_accept(accept: Option<&str>) -> Format {
+        match accept {
+            Some(a) if a.contains("application/openmetrics-text") => Format::OpenMetrics,
+            _ => Format::Prometheus,
+        }
+    }
+
+    /// The `Content-Type` of a body in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+}
+
+/// The exposition of `scrape` in `format`. Fails only if encoding fails,
+/// which writing into a `String` does not.
+pub fn render(scrape: Scrape, format: Format) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(ScrapeCollector(scrape)));
+    let mut out = String::new();
+    match format {
+        Format::Prometheus => {
+            prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)?
+        }
+        Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &registry)?,
+    }
+    Ok(out)
+}
+
+/// BGP FSM states, for the `vcpe_bgp_session_state` state set.
+const BGP_STATES: [&str; 6] = [
+    "Idle",
+    "Connect",
+    "Active",
+    "OpenSent",
+    "OpenConfirm",
+    "Established",
+];
+
+/// The labels of one sample.
+type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
+
+/// One metric family: name without `_total`/unit suffixes, and samples.
+struct Family<'a> {
+    name: &'static str,
+    help: &'static str,
+    unit: Option<Unit>,
+    kind: MetricType,
+    samples: Vec<(Labels<'a>, u64)>,
+}
+
+impl<'a> Family<'a> {
+    fn new(kind: MetricType, name: &'static str, help: &'static str) -> Family<'a> {
+        Family {
+            name,
+            help,
+            unit: None,
+            kind,
+            samples: Vec::new(),
+        }
+    }
+    fn counter(name: &'static str, help: &'static str) -> Family<'a> {
+        Family::new(MetricType::Counter, name, help)
+    }
+    fn gauge(name: &'static str, help: &'static str) -> Family<'a> {
+        Family::new(MetricType::Gauge, name, help)
+    }
+    /// An info family: each sample's labels are the information, value 1.
+    fn info(name: &'static str, help: &'static str) -> Family<'a> {
+        Family::new(MetricType::Info, name, help)
+    }
+    fn unit(mut self, unit: Unit) -> Family<'a> {
+        self.unit = Some(unit);
+        self
+    }
+    fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
+        self.samples.push((labels, value));
+        self
+    }
+    /// One sample per item, labelled `key = label(item)`.
+    fn each<T: 'a>(
+        mut self,
+        items: &'a [T],
+        key: &'static str,
+        label: impl Fn(&'a T) -> &'a str,
+        value: impl Fn(&'a T) -> Option<u64>,
+    ) -> Family<'a> {
+        for item in items {
+            if let Some(v) = value(item) {
+                self.samples
+                    .push((vec![(key, Cow::Borrowed(label(item)))], v));
+            }
+        }
+        self
+    }
+
+    fn encode(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        if self.samples.is_empty() {
+            return Ok(());
+        }
+        let mut metric =
+            encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)?;
+        for (labels, value) in &self.samples {
+            match self.kind {
+                MetricType::Info => metric.encode_info(labels)?,
+                MetricType::Counter => {
+                    ConstCounter::new(*value).encode(metric.encode_family(labels)?)?
+                }
+                _ => ConstGauge::new(*value).encode(metric.encode_family(labels)?)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct ScrapeCollector(Scrape);
+
+impl Collector for ScrapeCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> fmt::Result {
+        for family in families(&self.0) {
+            family.encode(&mut encoder)?;
+        }
+        Ok(())
+    }
+}
+
+fn families(s: &Scrape) -> Vec<Family<'_>> {
+    fn b(v: &str) -> Cow<'_, str> {
+        Cow::Borrowed(v)
+    }
+    let mut out = vec![
+        Family::info("vcpe_build", "vcped build information.")
+            .sample(vec![("version", b(&s.status.version))], 1),
+        Family::info("vcpe_router", "This router's BGP identity.").sample(
+            vec![
+                ("router_id", b(&s.status.router_id)),
+                ("asn", Cow::Owned(s.status.asn.to_string())),
+            ],
+            1,
+        ),
+        Family::gauge("vcpe_uptime", "Seconds since vcped started.")
+            .unit(Unit::Seconds)
+            .sample(vec![], s.status.uptime_secs),
+    ];
+    let mut success = Family::gauge(
+        "vcpe_scrape_collector_success",
+        "1 if this part of the daemon answered the scrape, 0 if not (its metrics are then missing).",
+    )
+    .sample(vec![("collector", b("dataplane"))], u64::from(s.stats.is_ok()));
+    if let Some(bgp) = &s.bgp {
+        success = success.sample(vec![("collector", b("bgp"))], u64::from(bgp.is_ok()));
+    }
+    out.push(success);
+    if let Ok(stats) = &s.stats {
+        out.extend(dataplane(stats));
+    }
+    if let Some(Ok(neighbors)) = &s.bgp {
+        out.extend(bgp(neighbors));
+    }
+    out
+}
+
+/// Interfaces, drops, events, tunnels and the FIB (`vcpectl stats`).
+fn dataplane(s: &Stats) -> Vec<Family<'_>> {
+    let ifaces = &s.interfaces[..];
+    let tunnels = &s.tunnels[..];
+    fn name(p: &crate::control::PortCounters) -> &str {
+        &p.name
+    }
+    fn peer(t: &crate::control::TunnelCounters) -> &str {
+        &t.name
+    }
+    let mut tunnel_info = Family::info(
+        "vcpe_tunnel",
+        "A tunnel peer: encapsulation and underlay endpoint.",
+    );
+    for t in tunnels {
+        tunnel_info = tunnel_info.sample(
+            vec![
+                ("peer", Cow::Borrowed(t.name.as_str())),
+                ("encapsulation", Cow::Borrowed(t.encapsulation.as_str())),
+                ("endpoint", Cow::Borrowed(t.endpoint.as_str())),
+            ],
+            1,
+        );
+    }
+    let mut drops = Family::counter(
+        "vcpe_dropped_packets",
+        "Packets the dataplane dropped, by reason.",
+    );
+    for (reason, v) in &s.drops {
+        drops = drops.sample(vec![("reason", Cow::Borrowed(reason.as_str()))], *v);
+    }
+    let mut events = Family::counter(
+        "vcpe_dataplane_events",
+        "Other dataplane events (ICMP errors sent, MSS clamped, GSO splits, ...).",
+    );
+    for (event, v) in &s.events {
+        events = events.sample(vec![("event", Cow::Borrowed(event.as_str()))], *v);
+    }
+    vec![
+        Family::gauge("vcpe_dataplane_workers", "Dataplane worker threads.")
+            .sample(vec![], s.workers as u64),
+        Family::counter(
+            "vcpe_interface_receive_packets",
+            "Packets read from the TUN interface (a GSO super-packet counts once).",
+        )
+        .each(ifaces, "interface", name, |p| Some(p.rx_packets)),
+        Family::counter(
+            "vcpe_interface_receive",
+            "Bytes read from the TUN interface.",
+        )
+        .unit(Unit::Bytes)
+        .each(ifaces, "interface", name, |p| Some(p.rx_bytes)),
+        Family::counter(
+            "vcpe_interface_transmit_packets",
+            "Packets written to the TUN interface (forwarded and ICMP errors).",
+        )
+        .each(ifaces, "interface", name, |p| Some(p.tx_packets)),
+        Family::counter(
+            "vcpe_interface_transmit",
+            "Bytes written to the TUN interface.",
+        )
+        .unit(Unit::Bytes)
+        .each(ifaces, "interface", name, |p| Some(p.tx_bytes)),
+        drops,
+        events,
+        tunnel_info,
+        Family::counter(
+            "vcpe_tunnel_receive_packets",
+            "Inner packets received from the tunnel peer and accepted.",
+        )
+        .each(tunnels, "peer", peer, |t| Some(t.rx_packets)),
+        Family::counter(
+            "vcpe_tunnel_receive",
+            "Inner bytes received from the tunnel peer and accepted.",
+        )
+        .unit(Unit::Bytes)
+        .each(tunnels, "peer", peer, |t| Some(t.rx_bytes)),
+        Family::counter(
+            "vcpe_tunnel_transmit_packets",
+            "Inner packets sent into the tunnel.",
+        )
+        .each(tunnels, "peer", peer, |t| Some(t.tx_packets)),
+        Family::counter("vcpe_tunnel_transmit", "Inner bytes sent into the tunnel.")
+            .unit(Unit::Bytes)
+            .each(tunnels, "peer", peer, |t| Some(t.tx_bytes)),
+        Family::counter(
+            "vcpe_tunnel_receive_spoofed_packets",
+            "Packets from the tunnel peer dropped: inner source outside its allowed_prefixes.",
+        )
+        .each(tunnels, "peer", peer, |t| Some(t.rx_spoofed)),
+        Family::counter(
+            "vcpe_tunnel_receive_errors",
+            "Datagrams from the tunnel peer that did not decapsulate.",
+        )
+        .each(tunnels, "peer", peer, |t| Some(t.rx_errors)),
+        Family::counter(
+            "vcpe_tunnel_transmit_errors",
+            "Failed sends into the tunnel.",
+        )
+        .each(tunnels, "peer", peer, |t| Some(t.tx_errors)),
+        Family::gauge(
+            "vcpe_tunnel_last_receive_age",
+            "Seconds since the last packet accepted from the tunnel peer (absent: never).",
+        )
+        .unit(Unit::Seconds)
+        .each(tunnels, "peer", peer, |t| t.last_rx_secs),
+        Family::gauge("vcpe_fib_routes", "Routes in the FIB, by address family.")
+            .sample(
+                vec![("family", Cow::Borrowed("ipv4"))],
+                s.fib_v4_routes as u64,
+            )
+            .sample(
+                vec![("family", Cow::Borrowed("ipv6"))],
+                s.fib_v6_routes as u64,
+            ),
+        Family::counter(
+            "vcpe_fib_route_changes",
+            "FIB routes added, replaced or removed since start (initial load included).",
+        )
+        .sample(vec![], s.fib_route_changes),
+    ]
+}
+
+/// The BGP FSM state of a `bgp summary` state text ("Established",
+/// "Idle (admin)", "Idle (admin)/OpenSent", ...) and whether the neighbor
+/// is administratively down.
+fn fsm_state(text: &str) -> (&str, bool) {
+    match text.strip_prefix("Idle (admin)") {
+        Some(rest) => (rest.strip_prefix('/').unwrap_or("Idle"), true),
+        None => (text, false),
+    }
+}
+
+/// Per neighbor (`vcpectl bgp summary`).
+fn bgp(neighbors: &[BgpNeighbor]) -> Vec<Family<'_>> {
+    fn addr(n: &BgpNeighbor) -> &str {
+        &n.address
+    }
+    let mut states = Family::gauge(
+        "vcpe_bgp_session_state",
+        "BGP FSM state of the session with the neighbor: 1 for the current state.",
+    );
+    for n in neighbors {
+        let (state, _) = fsm_state(&n.state);
+        for s in BGP_STATES {
+            states = states.sample(
+                vec![
+                    ("neighbor", Cow::Borrowed(n.address.as_str())),
+                    ("state", Cow::Borrowed(s)),
+                ],
+                u64::from(s == state),
+            );
+        }
+    }
+    vec![
+        Family::gauge(
+            "vcpe_bgp_session_established",
+            "1 if the BGP session with the neighbor is Established, else 0.",
+        )
+        .each(neighbors, "neighbor", addr, |n| {
+            Some(u64::from(fsm_state(&n.state).0 == "Established"))
+        }),
+        states,
+        Family::gauge(
+            "vcpe_bgp_session_admin_down",
+            "1 if the neighbor is stopped by `vcpectl bgp disable` or max_prefixes, else 0.",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(u64::from(fsm_state(&n.state).1))),
+        Family::gauge(
+            "vcpe_bgp_session_state_age",
+            "Seconds the session has been in its current up or down state.",
+        )
+        .unit(Unit::Seconds)
+        .each(neighbors, "neighbor", addr, |n| n.since_secs),
+        Family::counter(
+            "vcpe_bgp_established_transitions",
+            "Times the session reached Established since start (flaps).",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.established_transitions)),
+        Family::gauge("vcpe_bgp_received_prefixes", "Prefixes received from the neighbor.")
+            .each(neighbors, "neighbor", addr, |n| Some(n.received)),
+        Family::gauge(
+            "vcpe_bgp_accepted_prefixes",
+            "Prefixes from the neighbor accepted by its import policy.",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.accepted)),
+        Family::gauge("vcpe_bgp_advertised_prefixes", "Prefixes advertised to the neighbor.")
+            .each(neighbors, "neighbor", addr, |n| Some(n.advertised)),
+        Family::counter("vcpe_bgp_received_messages", "BGP messages received from the neighbor.")
+            .each(neighbors, "neighbor", addr, |n| Some(n.messages_in)),
+        Family::counter("vcpe_bgp_sent_messages", "BGP messages sent to the neighbor.")
+            .each(neighbors, "neighbor", addr, |n| Some(n.messages_out)),
+        Family::counter(
+            "vcpe_bgp_first_as_withdrawn_prefixes",
+            "Announced prefixes treated as withdrawn: AS path not starting with the neighbor's AS (enforce_first_as).",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.first_as_total)),
+        Family::counter(
+            "vcpe_bgp_unencodable_prefixes",
+            "Prefixes never advertised to the neighbor: their attributes fit no UPDATE.",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.unencodable_total)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::{PortCounters, TunnelCounters};
+
+    fn status() -> Status {
+        Status {
+            version: "1.2.3".into(),
+            pid: 7,
+            uptime_secs: 42,
+            config_path: "/etc/vcpe/vcped.toml".into(),
+            router_id: "10.0.0.1".into(),
+            asn: 65001,
+            interfaces: 1,
+            static_routes: 0,
+            peers: 1,
+            bgp_neighbors: 2,
+        }
+    }
+
+    fn stats() -> Stats {
+        Stats {
+            workers: 2,
+            fib_v4_routes: 5,
+            fib_v6_routes: 3,
+            interfaces: vec![PortCounters {
+                name: "vcpe0".into(),
+                rx_packets: 10,
+                rx_bytes: 840,
+                tx_packets: 9,
+                tx_bytes: 756,
+            }],
+            drops: [("no_route".to_owned(), 4), ("ttl_expired".to_owned(), 0)].into(),
+            events: [("icmp_sent".to_owned(), 1)].into(),
+            tunnels: vec![TunnelCounters {
+                name: "vpc02".into(),
+                encapsulation: "wireguard".into(),
+                endpoint: "192.0.2.2:51820".into(),
+                tx_packets: 3,
+                tx_bytes: 300,
+                rx_packets: 2,
+                rx_bytes: 200,
+                rx_spoofed: 1,
+                rx_errors: 0,
+                tx_errors: 0,
+                last_rx_secs: Some(5),
+            }],
+            fib_route_changes: 11,
+            kernel_sync: None,
+        }
+    }
+
+    fn neighbor(address: &str, state: &str, received: u64) -> BgpNeighbor {
+        BgpNeighbor {
+            address: address.into(),
+            asn: 65002,
+            state: state.into(),
+            since_secs: Some(30),
+            received,
+            accepted: received.saturating_sub(1),
+            advertised: 2,
+            messages_in: 20,
+            messages_out: 21,
+            first_as_total: 0,
+            unencodable_total: 0,
+            last_error: None,
+            established_transitions: 1,
+        }
+    }
+
+    fn scrape() -> Scrape {
+        Scrape {
+            status: status(),
+            stats: Ok(stats()),
+            bgp: Some(Ok(vec![
+                neighbor("10.255.0.2", "Established", 3),
+                neighbor("fd00::3", "Idle (admin)", 0),
+            ])),
+        }
+    }
+
+    fn lines(format: Format) -> Vec<String> {
+        render(scrape(), format)
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    fn has(lines: &[String], line: &str) {
+        assert!(
+            lines.iter().any(|l| l == line),
+            "no line {line:?} in:\n{}",
+            lines.join("\n")
+        );
+    }
+
+    #[test]
+    fn prometheus_text_has_every_family_with_units_and_labels() {
+        let l = lines(Format::Prometheus);
+        for line in [
+            "vcpe_build_info{version=\"1.2.3\"} 1",
+            "vcpe_router_info{router_id=\"10.0.0.1\",asn=\"65001\"} 1",
+            "# TYPE vcpe_uptime_seconds gauge",
+            "vcpe_uptime_seconds 42",
+            "vcpe_scrape_collector_success{collector=\"dataplane\"} 1",
+            "vcpe_scrape_collector_success{collector=\"bgp\"} 1",
+            "vcpe_dataplane_workers 2",
+            "# TYPE vcpe_interface_receive_packets_total counter",
+            "vcpe_interface_receive_packets_total{interface=\"vcpe0\"} 10",
+            "vcpe_interface_receive_bytes_total{interface=\"vcpe0\"} 840",
+            "vcpe_interface_transmit_packets_total{interface=\"vcpe0\"} 9",
+            "vcpe_interface_transmit_bytes_total{interface=\"vcpe0\"} 756",
+            "vcpe_dropped_packets_total{reason=\"no_route\"} 4",
+            "vcpe_dropped_packets_total{reason=\"ttl_expired\"} 0",
+            "vcpe_dataplane_events_total{event=\"icmp_sent\"} 1",
+            "vcpe_tunnel_info{peer=\"vpc02\",encapsulation=\"wireguard\",endpoint=\"192.0.2.2:51820\"} 1",
+            "vcpe_tunnel_receive_packets_total{peer=\"vpc02\"} 2",
+            "vcpe_tunnel_receive_bytes_total{peer=\"vpc02\"} 200",
+            "vcpe_tunnel_transmit_packets_total{peer=\"vpc02\"} 3",
+            "vcpe_tunnel_transmit_bytes_total{peer=\"vpc02\"} 300",
+            "vcpe_tunnel_receive_spoofed_packets_total{peer=\"vpc02\"} 1",
+            "vcpe_tunnel_receive_errors_total{peer=\"vpc02\"} 0",
+            "vcpe_tunnel_transmit_errors_total{peer=\"vpc02\"} 0",
+            "vcpe_tunnel_last_receive_age_seconds{peer=\"vpc02\"} 5",
+            "vcpe_fib_routes{family=\"ipv4\"} 5",
+            "vcpe_fib_routes{family=\"ipv6\"} 3",
+            "vcpe_fib_route_changes_total 11",
+            "vcpe_bgp_session_established{neighbor=\"10.255.0.2\"} 1",
+            "vcpe_bgp_session_established{neighbor=\"fd00::3\"} 0",
+            "vcpe_bgp_session_state{neighbor=\"10.255.0.2\",state=\"Established\"} 1",
+            "vcpe_bgp_session_state{neighbor=\"10.255.0.2\",state=\"Idle\"} 0",
+            "vcpe_bgp_session_state{neighbor=\"fd00::3\",state=\"Idle\"} 1",
+            "vcpe_bgp_session_admin_down{neighbor=\"fd00::3\"} 1",
+            "vcpe_bgp_session_admin_down{neighbor=\"10.255.0.2\"} 0",
+            "vcpe_bgp_session_state_age_seconds{neighbor=\"10.255.0.2\"} 30",
+            "vcpe_bgp_established_transitions_total{neighbor=\"10.255.0.2\"} 1",
+            "vcpe_bgp_received_prefixes{neighbor=\"10.255.0.2\"} 3",
+            "vcpe_bgp_accepted_prefixes{neighbor=\"10.255.0.2\"} 2",
+            "vcpe_bgp_advertised_prefixes{neighbor=\"10.255.0.2\"} 2",
+            "vcpe_bgp_received_messages_total{neighbor=\"10.255.0.2\"} 20",
+            "vcpe_bgp_sent_messages_total{neighbor=\"10.255.0.2\"} 21",
+            "vcpe_bgp_first_as_withdrawn_prefixes_total{neighbor=\"10.255.0.2\"} 0",
+            "vcpe_bgp_unencodable_prefixes_total{neighbor=\"10.255.0.2\"} 0",
+        ] {
+            has(&l, line);
+        }
+        assert!(!l.iter().any(|l| l == "# EOF"), "# EOF is OpenMetrics only");
+        // Every sample line is `name{labels} value` with a vcpe_ name.
+        for line in l.iter().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("vcpe_"), "{line}");
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<u64>().is_ok(), "{line}");
+        }
+    }
+
+    #[test]
+    fn openmetrics_has_units_and_ends_with_eof() {
+        let l = lines(Format::OpenMetrics);
+        has(&l, "# TYPE vcpe_interface_receive_bytes counter");
+        has(&l, "# UNIT vcpe_interface_receive_bytes bytes");
+        has(
+            &l,
+            "vcpe_interface_receive_bytes_total{interface=\"vcpe0\"} 840",
+        );
+        has(&l, "# TYPE vcpe_build info");
+        has(&l, "vcpe_build_info{version=\"1.2.3\"} 1");
+        assert_eq!(l.last().map(String::as_str), Some("# EOF"));
+    }
+
+    #[test]
+    fn a_part_that_did_not_answer_is_left_out_and_flagged() {
+        let s = Scrape {
+            stats: Err("the dataplane is stopping".into()),
+            bgp: Some(Err("the BGP task did not answer".into())),
+            ..scrape()
+        };
+        let text = render(s, Format::Prometheus).unwrap();
+        let l: Vec<String> = text.lines().map(str::to_owned).collect();
+        has(
+            &l,
+            "vcpe_scrape_collector_success{collector=\"dataplane\"} 0",
+        );
+        has(&l, "vcpe_scrape_collector_success{collector=\"bgp\"} 0");
+        has(&l, "vcpe_uptime_seconds 42");
+        assert!(!text.contains("vcpe_interface_"), "{text}");
+        assert!(!text.contains("vcpe_bgp_"), "{text}");
+
+        let none = Scrape {
+            bgp: None,
+            ..scrape()
+        };
+        let text = render(none, Format::Prometheus).unwrap();
+        assert!(!text.contains("collector=\"bgp\""), "{text}");
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut s = scrape();
+        if let Ok(st) = &mut s.stats {
+            st.interfaces[0].name = "a\"b\\c".into();
+        }
+        let text = render(s, Format::Prometheus).unwrap();
+        assert!(
+            text.contains(r#"vcpe_interface_receive_packets_total{interface="a\"b\\c"} 10"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn admin_states_map_to_fsm_states() {
+        assert_eq!(fsm_state("Established"), ("Established", false));
+        assert_eq!(fsm_state("Idle (admin)"), ("Idle", true));
+        assert_eq!(fsm_state("Idle (admin)/OpenSent"), ("OpenSent", true));
+    }
+
+    #[test]
+    fn accept_header_picks_the_format() {
+        assert_eq!(Format::from_accept(None), Format::Prometheus);
+        assert_eq!(Format::from_accept(Some("*/*")), Format::Prometheus);
+        let prom =
+            "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;version=0.0.4;q=0.4";
+        assert_eq!(Format::from_accept(Some(prom)), Format::OpenMetrics);
+        assert!(
+            Format::Prometheus
+                .content_type()
+                .starts_with("text/plain; version=0.0.4")
+        );
+    }
+}
