@@ -132,8 +132,9 @@ impl Reload<'_> {
     fn compare(&self, routes: &[StaticRoute]) -> Result<(Config, ConfigDiff), Reply> {
         let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
             message: format!(
-                "{d}the running config is unchanged; fix the errors above, then reload again \
+                "{}\nthe running config is unchanged; fix the errors above, then reload again \
                  (`vcped check-config {}` checks a file)",
+                d.to_string().trim_end(),
                 self.path().display()
             ),
         })?;
