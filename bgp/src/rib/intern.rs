@@ -12,53 +12,22 @@ use std::sync::Arc;
 
 use std::hash::BuildHasher;
 
+use hashbrown::HashTable;
+
 use super::hash::{FastMap, FastState};
 use crate::model::{Community, PathAttributes};
 
 /// Below this size the interner never sweeps.
 const SWEEP_FLOOR: usize = 1024;
 
-/// The interned values sharing one 64-bit hash (almost always one).
-#[derive(Debug)]
-enum Slot {
-    One(Arc<PathAttributes>),
-    Many(Vec<Arc<PathAttributes>>),
-}
-
-impl Slot {
-    fn find(&self, attrs: &PathAttributes) -> Option<&Arc<PathAttributes>> {
-        match self {
-            Slot::One(a) => (**a == *attrs).then_some(a),
-            Slot::Many(v) => v.iter().find(|a| ***a == *attrs),
-        }
-    }
-
-    fn push(&mut self, a: Arc<PathAttributes>) {
-        match self {
-            Slot::One(first) => *self = Slot::Many(vec![first.clone(), a]),
-            Slot::Many(v) => v.push(a),
-        }
-    }
-
-    /// Keep the values someone else holds; how many are left.
-    fn retain_used(&mut self) -> usize {
-        match self {
-            Slot::One(a) => usize::from(Arc::strong_count(a) > 1),
-            Slot::Many(v) => {
-                v.retain(|a| Arc::strong_count(a) > 1);
-                v.len()
-            }
-        }
-    }
-}
-
-/// The attribute interner. Keyed by the attributes' hash, computed once
-/// per intern: growing or sweeping the table never rehashes attributes.
+/// The attribute interner: a hash table of (hash, value) pairs, 16 bytes
+/// a bucket. The hash is computed once per intern and stored, so growing
+/// or sweeping the table never rehashes attributes; two values with the
+/// same 64-bit hash (almost never) simply take two buckets.
 #[derive(Debug, Default)]
 pub(crate) struct Interner {
-    map: FastMap<u64, Slot>,
+    map: HashTable<(u64, Arc<PathAttributes>)>,
     state: FastState,
-    len: usize,
     /// The table size right after the last sweep.
     swept_len: usize,
 }
@@ -72,8 +41,8 @@ impl Interner {
     /// The shared copy of `attrs`, taking ownership (no clone on first sight).
     pub(crate) fn intern_owned(&mut self, attrs: PathAttributes) -> Arc<PathAttributes> {
         let hash = self.state.hash_one(&attrs);
-        if let Some(a) = self.map.get(&hash).and_then(|s| s.find(&attrs)) {
-            return a.clone();
+        if let Some(a) = self.find(hash, &attrs) {
+            return a;
         }
         self.insert(hash, Arc::new(attrs))
     }
@@ -84,45 +53,39 @@ impl Interner {
         make: impl FnOnce() -> PathAttributes,
     ) -> Arc<PathAttributes> {
         let hash = self.state.hash_one(attrs);
-        if let Some(a) = self.map.get(&hash).and_then(|s| s.find(attrs)) {
-            return a.clone();
+        if let Some(a) = self.find(hash, attrs) {
+            return a;
         }
         self.insert(hash, Arc::new(make()))
     }
 
+    fn find(&self, hash: u64, attrs: &PathAttributes) -> Option<Arc<PathAttributes>> {
+        self.map
+            .find(hash, |(h, a)| *h == hash && **a == *attrs)
+            .map(|(_, a)| a.clone())
+    }
+
     fn insert(&mut self, hash: u64, a: Arc<PathAttributes>) -> Arc<PathAttributes> {
-        self.len += 1;
-        match self.map.get_mut(&hash) {
-            Some(slot) => slot.push(a.clone()),
-            None => {
-                self.map.insert(hash, Slot::One(a.clone()));
-            }
-        }
+        self.map.insert_unique(hash, (hash, a.clone()), |(h, _)| *h);
         a
     }
 
     /// Number of distinct attribute sets held.
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.map.len()
     }
 
     /// Whether a sweep is due (the table doubled since the last one).
     pub(crate) fn sweep_due(&self) -> bool {
-        self.len > SWEEP_FLOOR.max(2 * self.swept_len)
+        self.map.len() > SWEEP_FLOOR.max(2 * self.swept_len)
     }
 
     /// Drop every entry nobody else holds. The caller clears the transform
     /// cache first (it holds references too).
     pub(crate) fn sweep(&mut self) {
-        let mut len = 0;
-        self.map.retain(|_, slot| {
-            let n = slot.retain_used();
-            len += n;
-            n > 0
-        });
-        self.map.shrink_to_fit();
-        self.len = len;
-        self.swept_len = len;
+        self.map.retain(|(_, a)| Arc::strong_count(a) > 1);
+        self.map.shrink_to_fit(|(h, _)| *h);
+        self.swept_len = self.map.len();
     }
 }
 
