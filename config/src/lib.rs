@@ -28,7 +28,7 @@ pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
 pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, VXLAN_UDP_PORT};
 
 /// Where `vcped` looks for its configuration by default.
-pub const DEFAULT_PATH: &str = "/etc/vcpe/vcpe.toml";
+pub const DEFAULT_PATH: &str = "/etc/vcpe/vcped.toml";
 
 /// Reads and validates the configuration file at `path`. Relative key-file
 /// paths inside it are resolved against the file's directory.
