@@ -371,6 +371,29 @@ fn reload_applies_only_the_difference() -> Result<()> {
         ensure!(route_names(&v)?.contains("new"));
         ensure!(session(&v, BIRD)?.1 >= up1, "the session restarted");
 
+        // 2a. The same route changed in place (a next hop added), and back:
+        // replaced, never withdrawn in between.
+        let with_nh = changed.replace(
+            "prefix = \"10.30.0.0/24\"\n",
+            "prefix = \"10.30.0.0/24\"\nnext_hop = \"10.10.0.254\"\n",
+        );
+        std::fs::write(&path, &with_nh)?;
+        let out = v.ctl(&["reload"])?;
+        ensure!(
+            out.contains("~ route new 10.30.0.0/24 via 10.10.0.254"),
+            "{out}"
+        );
+        std::fs::write(&path, &changed)?;
+        v.ctl(&["reload"])?;
+        std::thread::sleep(Duration::from_secs(2));
+        let now = bird_imports(&bird)?;
+        ensure!(
+            now.1 == after.1,
+            "a route changed in place was withdrawn: BIRD's counters {after:?} -> {now:?}"
+        );
+        ensure!(bird.routes()?.iter().any(|r| r.prefix == "10.30.0.0/24"));
+        let after = now;
+
         // 2b. A neighbor added, then removed again: only that session
         // starts and stops, BIRD's stays up.
         let up2 = session(&v, BIRD)?.1;

@@ -205,15 +205,20 @@ impl Reload<'_> {
             r.unapply(old);
         }
         for c in &d.routes_changed {
-            let keeps_announcement = c.old.advertise
-                && c.new.advertise
-                && c.old.prefix == c.new.prefix
-                && c.old.next_hop == c.new.next_hop;
-            if c.old.advertise && !keeps_announcement {
+            let same_prefix = c.old.prefix == c.new.prefix;
+            // Same prefix: the FIB entry and the announcement are replaced
+            // in place (no gap, no withdrawal before the new UPDATE).
+            if !same_prefix {
+                r.remove_from_fib(c.old.prefix);
+            }
+            if c.old.advertise && !(c.new.advertise && same_prefix) {
                 r.withdraw(&c.old);
             }
-            r.remove_from_fib(c.old.prefix);
-            r.install(&c.new, !keeps_announcement);
+            let unchanged_announcement = c.old.advertise
+                && c.new.advertise
+                && same_prefix
+                && c.old.next_hop == c.new.next_hop;
+            r.install(&c.new, !unchanged_announcement);
         }
         for new in &d.routes_added {
             r.install(new, true);
