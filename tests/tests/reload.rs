@@ -150,6 +150,28 @@ fn route_changes_are_written_to_the_file_and_survive_kill_9() -> Result<()> {
         ensure!(!std::fs::read_to_string(&path)?.contains("extra"));
         ensure!(file_routes(&path)? == route_names(&v)?);
 
+        // A file that cannot be written (an immutable directory stops even
+        // root): refused, and nothing runs that the file does not say.
+        let dir = lab.dir().to_owned();
+        let chattr = |flag: &str| {
+            std::process::Command::new("chattr")
+                .arg(flag)
+                .arg(&dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if chattr("+i") {
+            let refused = ctl_fails(&v, &["route", "add", "ro", "10.22.0.0/16", "dev", &tun]);
+            chattr("-i");
+            let e = refused?;
+            ensure!(e.contains("the route was not added"), "{e}");
+            ensure!(!route_names(&v)?.contains("ro"));
+            let fib = v.json(&["explain", "10.22.0.1"]);
+            ensure!(fib.is_err(), "10.22.0.0/16 is still in the FIB: {fib:?}");
+        } else {
+            eprintln!("chattr +i is not supported here; the unwritable-file case is not checked");
+        }
+
         // A stream of adds and deletes, and kill -9 in the middle of it.
         let acked: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));

@@ -162,17 +162,19 @@ impl Routes<'_> {
                 return error(format!("{e:#}"));
             }
         }
-        if route.advertise
-            && let Some(bgp) = self.bgp
-        {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
-        }
+        // Written before BGP hears of it: a failed write undoes the FIB
+        // change only, and no peer sees an announcement come and go.
         if let Err(e) = edit::write_atomic(self.path, &edited.text) {
-            self.unapply(&route);
+            self.remove_from_fib(route.prefix);
             return error(format!(
                 "{e}; the route was not added. vcped must be able to write the config file's \
                  directory (systemd: ReadWritePaths=)"
             ));
+        }
+        if route.advertise
+            && let Some(bgp) = self.bgp
+        {
+            bgp.send(Command::Originate(route.prefix, route.next_hop));
         }
         let message = format!(
             "route {} {} added{}, saved in {}",
