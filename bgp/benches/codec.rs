@@ -26,7 +26,7 @@ fn attrs() -> PathAttributes {
         as_path: AsPath::sequence(vec![65001, 65002, 65003]),
         next_hop: Some(IpAddr::V4(Ipv4Addr::new(10, 99, 0, 1))),
         med: Some(10),
-        communities: vec![Community(0xfde9_0001)],
+        communities: vec![Community(0xfde9_0001)].into(),
         ..PathAttributes::default()
     }
 }

@@ -160,9 +160,9 @@ fn well_known_communities() {
     let e2 = ebgp(&mut rib, 2, 64502);
     let i3 = ibgp(&mut rib, 3);
     let mut no_adv = attrs(&[64501]);
-    no_adv.communities = vec![Community::NO_ADVERTISE];
+    no_adv.communities = vec![Community::NO_ADVERTISE].into();
     let mut no_exp = attrs(&[64501]);
-    no_exp.communities = vec![Community(0x0001_0002), Community::NO_EXPORT];
+    no_exp.communities = vec![Community(0x0001_0002), Community::NO_EXPORT].into();
     announce(&mut rib, src, &["10.0.0.0/24"], &no_adv);
     announce(&mut rib, src, &["10.0.1.0/24"], &no_exp);
     assert!(rib.take_exports(e2).is_empty());

@@ -104,7 +104,7 @@ fn netgauze_reads_what_build_updates_packs() {
             as_path: AsPath::sequence(vec![65001, 4_200_000_000]),
             next_hop: Some(IpAddr::V6("2001:db8::1".parse().unwrap())),
             link_local_next_hop: Some("fe80::1".parse().unwrap()),
-            communities: vec![Community(1)],
+            communities: vec![Community(1)].into(),
             ..Default::default()
         };
         let v4_attrs = vcpe_bgp::model::PathAttributes {

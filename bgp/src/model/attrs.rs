@@ -288,10 +288,11 @@ pub struct PathAttributes {
     pub atomic_aggregate: bool,
     /// AGGREGATOR (AS, address), AS4_AGGREGATOR merged in.
     pub aggregator: Option<(u32, Ipv4Addr)>,
-    /// COMMUNITIES.
-    pub communities: Vec<Community>,
+    /// COMMUNITIES. Boxed slices, not `Vec`s: 16 bytes each instead of
+    /// 24 in every interned attribute set (a full table has ~250k).
+    pub communities: Box<[Community]>,
     /// LARGE_COMMUNITIES.
-    pub large_communities: Vec<LargeCommunity>,
+    pub large_communities: Box<[LargeCommunity]>,
     /// Unknown optional transitive attributes, passed on with Partial set.
-    pub unknown: Vec<RawAttribute>,
+    pub unknown: Box<[RawAttribute]>,
 }

@@ -326,7 +326,7 @@ fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
     if !p.communities.is_empty() {
         v.push(attr(
             OPT_TRANS,
-            AttrValue::Communities(p.communities.clone()),
+            AttrValue::Communities(p.communities.to_vec()),
         ));
     }
     if !four && aspath::needs_as4(&p.as_path) {
@@ -338,7 +338,7 @@ fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
     if !p.large_communities.is_empty() {
         v.push(attr(
             OPT_TRANS,
-            AttrValue::LargeCommunities(p.large_communities.clone()),
+            AttrValue::LargeCommunities(p.large_communities.to_vec()),
         ));
     }
     for r in &p.unknown {
@@ -374,7 +374,7 @@ mod tests {
             origin: Origin::Igp,
             as_path: AsPath::sequence(vec![65001, 4_200_000_000]),
             next_hop: Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1))),
-            communities: vec![Community(0xfde9_0001)],
+            communities: vec![Community(0xfde9_0001)].into(),
             ..PathAttributes::default()
         }
     }

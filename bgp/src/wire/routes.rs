@@ -137,6 +137,7 @@ fn with_mp_next_hop(base: PathAttributes, r: &MpReach) -> PathAttributes {
 fn fold(update: &Update) -> (PathAttributes, Option<Ipv4Addr>) {
     let mut p = PathAttributes::default();
     let (mut next_hop, mut as4_path, mut as4_aggregator) = (None, None, None);
+    let mut unknown = Vec::new();
     for a in &update.attributes {
         match &a.value {
             AttrValue::Origin(o) => p.origin = *o,
@@ -146,8 +147,8 @@ fn fold(update: &Update) -> (PathAttributes, Option<Ipv4Addr>) {
             AttrValue::LocalPref(l) => p.local_pref = Some(*l),
             AttrValue::AtomicAggregate => p.atomic_aggregate = true,
             AttrValue::Aggregator { asn, addr } => p.aggregator = Some((*asn, *addr)),
-            AttrValue::Communities(c) => p.communities = c.clone(),
-            AttrValue::LargeCommunities(c) => p.large_communities = c.clone(),
+            AttrValue::Communities(c) => p.communities = c.as_slice().into(),
+            AttrValue::LargeCommunities(c) => p.large_communities = c.as_slice().into(),
             AttrValue::As4Path(path) => as4_path = Some(path),
             AttrValue::As4Aggregator { asn, addr } => as4_aggregator = Some((*asn, *addr)),
             AttrValue::MpReach(_) | AttrValue::MpUnreach(_) => {}
@@ -160,11 +161,12 @@ fn fold(update: &Update) -> (PathAttributes, Option<Ipv4Addr>) {
                 if r.flags.optional() && r.flags.transitive() {
                     let mut r = r.clone();
                     r.flags = AttrFlags(r.flags.0 | AttrFlags::PARTIAL);
-                    p.unknown.push(r);
+                    unknown.push(r);
                 }
             }
         }
     }
+    p.unknown = unknown.into_boxed_slice();
     merge_as4(&mut p, as4_path, as4_aggregator);
     (p, next_hop)
 }
@@ -248,7 +250,7 @@ mod tests {
         let a = r[0].attrs.as_ref().unwrap();
         assert_eq!(a.next_hop, Some("10.99.0.1".parse().unwrap()));
         assert_eq!(a.as_path, AsPath::sequence(vec![65001]));
-        assert_eq!(a.communities, vec![Community(1)]);
+        assert_eq!(*a.communities, [Community(1)]);
     }
 
     #[test]
