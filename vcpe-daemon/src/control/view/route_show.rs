@@ -3,31 +3,12 @@
 //! it.
 
 use vcpe_bgp::rib::RouteSource;
-use vcpe_config::{RouteTarget, StaticRoute};
 
 use super::bgp::inspect;
 use super::rib::{ConfigRoute, Protocol, config_routes};
 use super::types::{FibEntry, RouteDetail};
 use super::{View, error, fib};
-use crate::control::{Reply, RouteSpec};
-
-/// The route as `vcpectl route list` shows it.
-pub fn spec(r: &StaticRoute) -> RouteSpec {
-    RouteSpec {
-        name: r.name.clone(),
-        prefix: r.prefix.to_string(),
-        interface: match &r.target {
-            RouteTarget::Interface(i) => Some(i.clone()),
-            RouteTarget::Peer(_) => None,
-        },
-        peer: match &r.target {
-            RouteTarget::Peer(p) => Some(p.clone()),
-            RouteTarget::Interface(_) => None,
-        },
-        next_hop: r.next_hop.map(|a| a.to_string()),
-        advertise: r.advertise,
-    }
-}
+use crate::control::Reply;
 
 /// `vcpectl route show NAME`.
 pub fn show(view: &View<'_>, name: &str) -> Reply {
@@ -100,7 +81,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
         None => None,
     };
     Reply::Route(Box::new(RouteDetail {
-        route: spec(&route),
+        route: crate::control::routes::spec_of(&route),
         fib_state: state.to_owned(),
         fib_note: note,
         fib: entry.map(|g| FibEntry {
