@@ -42,6 +42,10 @@
 #   PERF=1                   record the DUT with `perf record --call-graph
 #                            dwarf` from the feed to the last prefix; the
 #                            perf.data files are kept (implies KEEP_LOGS=1)
+#   HEAPTRACK=1              attach `heaptrack -p` to the DUT before the feed
+#                            (allocations from then on; needs gdb); the
+#                            heaptrack.*.zst files are kept (implies
+#                            KEEP_LOGS=1); memory figures include heaptrack
 # Run time: a few seconds per run plus start-up (BIRD is slow to accept the
 # first connection), about a minute with the defaults plus the builds.
 set -euo pipefail
@@ -62,6 +66,7 @@ NAMESPACES=()
 PIDS=()
 FAILED=0
 [[ -z ${PERF:-} ]] || KEEP_LOGS=1
+[[ -z ${HEAPTRACK:-} ]] || KEEP_LOGS=1
 
 NS_SW=${P}sw NS_FEED=${P}feed NS_DUT=${P}dut NS_SINK=${P}sink
 FEED_IP=10.77.0.1 DUT_IP=10.77.0.2 SINK_IP=10.77.0.3 LAN_PREFIX=10.77.0.0/24
@@ -275,6 +280,17 @@ run_one() {
         PIDS+=("$perf")
         sleep 0.5
     fi
+    local heap=
+    if [[ -n ${HEAPTRACK:-} ]]; then
+        heaptrack -o "$dir/heaptrack" -p "$DUT_PID" >"$dir/heaptrack.log" 2>&1 &
+        heap=$!
+        PIDS+=("$heap")
+        for _ in $(seq 100); do
+            grep -q 'heaptrack output will be written' "$dir/heaptrack.log" && break
+            sleep 0.1
+        done
+        sleep 1
+    fi
     ip netns exec "$NS_FEED" "$FEED" feed --connect $DUT_IP --local-as $FEED_AS \
         --peer-as $DUT_AS --router-id $FEED_IP --prefixes "$n" --profile "$profile" \
         >"$dir/feed.out" 2>"$dir/feed.err" &
@@ -303,6 +319,10 @@ run_one() {
     stop_pid "$feed"
     stop_pid "$sink"
     stop_pid "$DUT_PID"
+    if [[ -n $heap ]]; then
+        wait "$heap" 2>/dev/null || true
+        echo "  heaptrack --analyze $(ls "$dir"/heaptrack*.zst 2>/dev/null | head -n 1)" >&2
+    fi
     if [[ $status != ok ]]; then
         FAILED=1
         echo "  FAILED: $status (logs in $dir)" >&2
@@ -316,7 +336,8 @@ run_one() {
     t1=$(json_field "$dir/sink.out" done t_last_prefix_ns)
     trx=$(json_field "$dir/sink.out" done t_first_rx_ns)
     echo "$dut $profile $n ok $t0 $t1 $trx ${twr:-0} $rss0 $hwm $rss1 $cpu0 $cpu1 $load" >>"$WORK/results"
-    awk -v t0="$t0" -v t1="$t1" 'BEGIN { printf "  %.3f s\n", (t1 - t0) / 1e9 }' >&2
+    awk -v t0="$t0" -v t1="$t1" -v n="$n" -v r0="$rss0" -v h="$hwm" \
+        'BEGIN { printf "  %.3f s, %.0f bytes/route\n", (t1 - t0) / 1e9, (h - r0) * 1024 / n }' >&2
 }
 
 for n in $SIZES; do
@@ -334,10 +355,17 @@ echo "BGP benchmark: N IPv4 /24s from AS $FEED_AS through the DUT to AS $SINK_AS
 echo "seconds: first UPDATE written by the feeder -> last prefix received by the sink"
 echo "first out: first UPDATE written -> first fed prefix at the sink; fed: -> feed fully written"
 echo "cpu: DUT CPU seconds (user+sys, all threads) during the run; load: 1-min load average before it"
-echo "best of REPEAT=$REPEAT run(s) per row; bytes/rt = (VmHWM after - VmRSS before the feed) / N"
+echo "best of REPEAT=$REPEAT run(s) per row; peak MiB, bytes/rt: median of the runs;"
+echo "bytes/rt = (VmHWM after - VmRSS before the feed) / N"
 awk -v hz="$(getconf CLK_TCK)" '
-# One row per (DUT, profile, N): the fastest of its runs, with the
-# memory, CPU and load; worst is the slowest run.
+# One row per (DUT, profile, N): the fastest of its runs, with its CPU
+# and load; worst is the slowest run; memory is the median of the runs
+# (how full the queues get varies from run to run).
+function median(list,    v, n, i, j, t) {
+    n = split(list, v, " ")
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+    return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+}
 {
     key = $2 " " $3; id = $1 " " key
     if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
@@ -345,23 +373,27 @@ awk -v hz="$(getconf CLK_TCK)" '
     runs[id]++
     if ($4 != "ok") { fails[id] = fails[id] " " $4; next }
     s = ($6 - $5) / 1e9
+    mem[id] = mem[id] " " ($10 - $9) * 1024 / $3
+    peak[id] = peak[id] " " $10 / 1024
     if (id in worst && worst[id] > s) s2 = worst[id]; else s2 = s
     worst[id] = s2
     if ((id in best) && best[id] <= s) next
     best[id] = s
     first = ($7 - $5) / 1e9
     fed = $8 > 0 ? sprintf("%.3f", ($8 - $5) / 1e9) : "-"
-    row[id] = sprintf("%10.0f %9.1f %9.0f %9.3f %7s %6.2f %5.2f",
-        $3 / s, $10 / 1024, ($10 - $9) * 1024 / $3, first, fed, ($13 - $12) / hz, $14)
-    bytes[id] = ($10 - $9) * 1024 / $3
+    row[id] = sprintf("%9.3f %7s %6.2f %5.2f", first, fed, ($13 - $12) / hz, $14)
+    rate[id] = $3 / s
 }
 END {
     printf "%-6s %-7s %8s %4s %8s %8s %10s %9s %9s %9s %7s %6s %5s\n", "DUT", "profile", "N",
         "runs", "seconds", "worst", "routes/s", "peak MiB", "bytes/rt", "first out", "fed", "cpu", "load"
     for (i = 1; i <= ni; i++) {
         id = ids[i]; split(id, f, " ")
-        if (id in best)
-            printf "%-6s %-7s %8d %4d %8.3f %8.3f %s\n", f[1], f[2], f[3], runs[id], best[id], worst[id], row[id]
+        if (id in best) {
+            bytes[id] = median(mem[id])
+            printf "%-6s %-7s %8d %4d %8.3f %8.3f %10.0f %9.1f %9.0f %s\n", f[1], f[2], f[3], runs[id],
+                best[id], worst[id], rate[id], median(peak[id]), bytes[id], row[id]
+        }
         else
             printf "%-6s %-7s %8d %4d  FAILED:%s\n", f[1], f[2], f[3], runs[id], fails[id]
         if (id in best && fails[id] != "") printf "       (also failed:%s)\n", fails[id]

@@ -16,7 +16,7 @@ use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
 
-use crate::bgp_fib::{BgpFib, BgpFibReport, FibUpdate};
+use crate::bgp_fib::{BgpFib, BgpFibReport, FibBatch};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
 
@@ -287,7 +287,7 @@ impl Forwarding {
 
     /// Installs BGP best-route changes (see [`BgpFib`]: next hops are
     /// resolved through the FIB, config prefixes win).
-    pub fn apply_bgp(&mut self, changes: Vec<FibUpdate>) -> BgpFibReport {
+    pub fn apply_bgp(&mut self, changes: FibBatch) -> BgpFibReport {
         let r = self.bgp.apply(&mut self.fib, changes);
         self.route_changes += r.changed as u64;
         if let Some(k) = &self.kernel {

@@ -95,6 +95,15 @@ impl Rib {
         self.trim_journal();
     }
 
+    /// At least as many changes as the next [`Rib::take_fib_changes`]
+    /// returns: every prefix changed since (at most once each).
+    pub fn fib_changes_bound(&self) -> usize {
+        let window = self.journal.window_len(self.fib_cursor);
+        usize::try_from(window)
+            .unwrap_or(usize::MAX)
+            .min(self.table.map.len())
+    }
+
     /// The best route of an entry, with why it beat the runner-up.
     pub(crate) fn best_route(&self, paths: &Paths) -> BestRoute {
         best_route_of(&self.peers, paths)

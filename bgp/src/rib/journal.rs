@@ -12,12 +12,22 @@
 //! but its record. Large windows are read by walking the table (entries
 //! with a recent stamp) rather than the records: sequential, and each
 //! prefix once.
+//!
+//! A consumer that lags far behind (the FIB feed while the FIB thread
+//! installs a table) reads by walking the table anyway, so the records
+//! only it still needs are dropped ([`Journal::trim`]): during a table
+//! load the journal holds what the peers have not taken yet, not a record
+//! per prefix of the table (18 bytes a route at the peak).
 
 use std::collections::VecDeque;
 
 use ipnet::IpNet;
 
 use super::loc_rib::{Paths, Table};
+
+/// Records kept even when only consumers that walk the table need them
+/// (a small journal costs little, and a walk of a small table is cheap).
+const KEEP_RECORDS: usize = 4096;
 
 /// The journal of best-path changes.
 #[derive(Debug)]
@@ -27,6 +37,10 @@ pub(crate) struct Journal {
     base: u64,
     /// The end of the journal at the latest take by any consumer.
     last_take: u64,
+    /// Records before this were dropped while a lagging consumer had not
+    /// taken them (it walks the table instead); their tombstones are
+    /// swept once every consumer is past it. 0: none dropped.
+    dropped_until: u64,
 }
 
 impl Default for Journal {
@@ -36,6 +50,7 @@ impl Default for Journal {
             records: VecDeque::new(),
             base: 1,
             last_take: 1,
+            dropped_until: 0,
         }
     }
 }
@@ -63,14 +78,43 @@ impl Journal {
         end
     }
 
-    /// Records at or after `cursor`.
+    /// Changes recorded at or after `cursor` (an upper bound of the
+    /// prefixes changed since).
     pub(crate) fn window_len(&self, cursor: u64) -> u64 {
-        self.next_seq().saturating_sub(cursor.max(self.base))
+        self.next_seq().saturating_sub(cursor)
+    }
+
+    /// Whether a consumer at `cursor` reads its changes by walking the
+    /// table (`table_len` entries, tombstones included) rather than the
+    /// records: its records are gone, or so many that a walk is cheaper.
+    pub(crate) fn walks(&self, cursor: u64, table_len: usize) -> bool {
+        cursor < self.base || self.window_len(cursor).saturating_mul(4) > table_len as u64
     }
 
     /// Drop the records before `min_cursor` (every consumer is past them),
-    /// and with them the tombstones they were the last record of.
-    pub(crate) fn trim(&mut self, min_cursor: u64, table: &mut Table) {
+    /// and with them the tombstones they were the last record of; then
+    /// the records before `min_reading`, the lowest cursor of the
+    /// consumers that read records (the others walk the table), keeping
+    /// their tombstones until every consumer is past.
+    pub(crate) fn trim(&mut self, min_cursor: u64, min_reading: u64, table: &mut Table) {
+        self.trim_taken(min_cursor, table);
+        let keep_from = min_reading.max(min_cursor).min(self.next_seq());
+        if keep_from > self.base && self.records.len() > KEEP_RECORDS {
+            self.records.drain(..(keep_from - self.base) as usize);
+            self.base = keep_from;
+            self.dropped_until = keep_from;
+            self.shrink();
+        }
+        if self.dropped_until != 0 && min_cursor >= self.dropped_until {
+            if table.map.len() > table.len() {
+                table.drop_tombstones_before(min_cursor);
+            }
+            self.dropped_until = 0;
+        }
+    }
+
+    /// The first part of [`Journal::trim`]: records every consumer took.
+    fn trim_taken(&mut self, min_cursor: u64, table: &mut Table) {
         let end = min_cursor.min(self.next_seq());
         if end <= self.base {
             return;
@@ -89,6 +133,10 @@ impl Journal {
             }
         }
         self.base = end;
+        self.shrink();
+    }
+
+    fn shrink(&mut self) {
         if self.records.is_empty() && self.records.capacity() > 1024 {
             self.records = VecDeque::new();
         }
@@ -108,11 +156,10 @@ pub(crate) fn for_each_changed(
     cursor: u64,
     mut f: impl FnMut(IpNet, Option<&Paths>),
 ) {
-    let window = journal.window_len(cursor);
-    if window == 0 {
+    if journal.window_len(cursor) == 0 {
         return;
     }
-    if window.saturating_mul(4) > table.map.len() as u64 {
+    if journal.walks(cursor, table.map.len()) {
         // Walk the table: sequential, one visit per prefix.
         for (prefix, e) in table.map.iter() {
             if e.stamp >= cursor {
@@ -121,8 +168,7 @@ pub(crate) fn for_each_changed(
         }
         return;
     }
-    let start = cursor.max(journal.base);
-    let skip = (start - journal.base) as usize;
+    let skip = (cursor - journal.base) as usize;
     for (i, prefix) in journal.records.iter().enumerate().skip(skip) {
         let seq = journal.base + i as u64;
         // Only the last record of a prefix counts (earlier ones are

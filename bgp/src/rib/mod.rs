@@ -298,16 +298,25 @@ impl Rib {
         source_of(&self.peers, src)
     }
 
-    /// Drop the journal records every consumer has taken.
+    /// Drop the journal records every consumer has taken, and those only
+    /// consumers that walk the table need.
     fn trim_journal(&mut self) {
-        let min = self
+        let cursors = self
             .peers
             .iter()
             .flatten()
             .filter(|p| p.session.is_some() && p.out.recording())
             .map(|p| p.out.cursor)
-            .fold(self.fib_cursor, u64::min);
-        self.journal.trim(min, &mut self.table);
+            .chain([self.fib_cursor]);
+        let (mut min, mut min_reading) = (u64::MAX, u64::MAX);
+        let table_len = self.table.map.len();
+        for c in cursors {
+            min = min.min(c);
+            if !self.journal.walks(c, table_len) {
+                min_reading = min_reading.min(c);
+            }
+        }
+        self.journal.trim(min, min_reading, &mut self.table);
     }
 
     /// Sweep unused interned attributes when the interner has doubled.

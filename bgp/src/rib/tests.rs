@@ -92,3 +92,69 @@ fn journal_and_tombstones_are_trimmed_once_everyone_took() {
     rib.peer_down(p);
     assert_eq!(rib.counts().journal, 0);
 }
+
+#[test]
+fn records_only_a_lagging_consumer_needs_are_dropped_and_it_still_sees_every_change() {
+    use super::{BestChange, LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
+    use crate::model::AddrFamily;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut rib = Rib::new(LocalConfig {
+        asn: 65000,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+    });
+    let mut cfg = PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    cfg.local_addr_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
+    let p = PeerId(1);
+    rib.add_peer(p, cfg);
+    rib.peer_up(
+        p,
+        PeerUp {
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            families: vec![AddrFamily::IPV4_UNICAST],
+            four_octet_as: true,
+        },
+    );
+    rib.take_exports(p);
+    let net = |i: u32| ipnet::IpNet::V4(ipnet::Ipv4Net::new((i << 8).into(), 24).expect("net"));
+    for i in 0..10 {
+        rib.originate(net(i), None);
+    }
+    assert_eq!(rib.take_fib_changes().len(), 10);
+    // The FIB feed lags while the peer takes every 100 changes: the
+    // journal does not keep a record per prefix for the FIB.
+    let mut max_journal = 0;
+    for i in 10..20_000 {
+        rib.originate(net(i), None);
+        if i % 100 == 0 {
+            rib.take_exports(p);
+            max_journal = max_journal.max(rib.counts().journal);
+        }
+    }
+    assert!(max_journal < 5000, "journal held {max_journal} records");
+    // An early prefix the FIB holds goes away; its tombstone must stay
+    // until the FIB took the removal, though its record is long gone.
+    rib.withdraw_local(net(3));
+    rib.take_exports(p);
+    for i in 20_000..25_000 {
+        rib.originate(net(i), None);
+    }
+    rib.take_exports(p);
+    assert_eq!(rib.table.map.len(), rib.table.len() + 1, "tombstone kept");
+    let changes = rib.take_fib_changes();
+    let adds = changes
+        .iter()
+        .filter(|c| matches!(c, BestChange::Add { .. }))
+        .count();
+    assert_eq!(adds, 25_000 - 10);
+    assert_eq!(
+        changes
+            .iter()
+            .filter(|c| matches!(c, BestChange::Remove { .. }))
+            .map(BestChange::prefix)
+            .collect::<Vec<_>>(),
+        vec![net(3)]
+    );
+    assert_eq!(rib.table.map.len(), rib.table.len(), "tombstone swept");
+    assert!(rib.take_fib_changes().is_empty());
+}

@@ -280,6 +280,12 @@ impl Speaker {
         self.rib.take_fib_changes_with(f)
     }
 
+    /// At least as many changes as the next [`Speaker::take_fib_changes`]
+    /// returns (to size a buffer for them).
+    pub fn fib_changes_bound(&self) -> usize {
+        self.rib.fib_changes_bound()
+    }
+
     /// The RIBs, for inspection (`vcpectl show route`, `explain`).
     pub fn rib(&self) -> &Rib {
         &self.rib

@@ -8,7 +8,7 @@
 //! prefix and cost no copy; a push queue would pile up copies whenever the
 //! FIB is slower than BGP (during a table dump it is: measured, that queue
 //! added ~100 bytes per route to the daemon's peak memory). Batches travel
-//! in the FIB's compact form ([`FibUpdate`]: a prefix and a next hop).
+//! in a compact form ([`FibBatch`]: a prefix and a next-hop index).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,20 +18,20 @@ use std::thread;
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::bgp_fib::FibUpdate;
+use crate::bgp_fib::FibBatch;
 
 /// The speaker task's end of the feed.
 #[derive(Debug)]
 pub struct FibFeed {
-    tx: mpsc::Sender<Vec<FibUpdate>>,
+    tx: mpsc::Sender<FibBatch>,
     busy: Arc<AtomicBool>,
     ready: Arc<Notify>,
 }
 
 impl FibFeed {
     /// Starts the installer thread; `apply` gets every batch.
-    pub fn start(mut apply: impl FnMut(Vec<FibUpdate>) + Send + 'static) -> FibFeed {
-        let (tx, rx) = mpsc::channel::<Vec<FibUpdate>>();
+    pub fn start(mut apply: impl FnMut(FibBatch) + Send + 'static) -> FibFeed {
+        let (tx, rx) = mpsc::channel::<FibBatch>();
         let busy = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(Notify::new());
         let (b, r) = (Arc::clone(&busy), Arc::clone(&ready));
@@ -57,7 +57,7 @@ impl FibFeed {
     }
 
     /// Hands a batch to the thread (call only when [`FibFeed::idle`]).
-    pub fn send(&self, changes: Vec<FibUpdate>) {
+    pub fn send(&self, changes: FibBatch) {
         self.busy.store(true, Ordering::Release);
         if self.tx.send(changes).is_err() {
             self.busy.store(false, Ordering::Release);
@@ -83,7 +83,7 @@ mod tests {
         let s = Arc::clone(&seen);
         let feed = FibFeed::start(move |b| {
             thread::sleep(Duration::from_millis(20));
-            s.lock().unwrap().extend(b);
+            s.lock().unwrap().extend(b.into_parts().1.map(|(p, _)| p));
         });
         let ready = feed.ready();
         let prefixes: Vec<ipnet::IpNet> = (0..5u32)
@@ -91,18 +91,21 @@ mod tests {
             .collect();
         for p in &prefixes {
             assert!(feed.idle());
-            feed.send(vec![FibUpdate {
-                prefix: *p,
-                next_hop: None,
-                from: None,
-            }]);
+            feed.send(
+                vec![crate::bgp_fib::FibUpdate {
+                    prefix: *p,
+                    next_hop: None,
+                    from: None,
+                }]
+                .into(),
+            );
             assert!(!feed.idle(), "busy until the batch is applied");
             tokio::time::timeout(Duration::from_secs(10), ready.notified())
                 .await
                 .expect("the thread reports the batch done");
         }
         assert!(feed.idle());
-        let got: Vec<_> = seen.lock().unwrap().iter().map(|c| c.prefix).collect();
+        let got: Vec<_> = seen.lock().unwrap().clone();
         assert_eq!(got, prefixes);
     }
 }
