@@ -118,7 +118,7 @@ fn shorter_as_path_wins() {
 fn as_set_counts_one() {
     use vcpe_bgp::model::AsSegment;
     let set = PathAttributes {
-        as_path: AsPath(vec![
+        as_path: AsPath::from(vec![
             AsSegment::Sequence(vec![1]),
             AsSegment::Set(vec![5, 6, 7]),
         ]),

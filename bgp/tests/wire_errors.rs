@@ -551,7 +551,7 @@ fn as4_attributes() {
     assert!(i.is_empty());
     let a = routes(&u, &i).remove(0).attrs.unwrap();
     assert_eq!(
-        a.as_path.0,
+        a.as_path.to_segments(),
         vec![vcpe_bgp::model::AsSegment::Sequence(vec![4_200_000_000])]
     );
 }

@@ -234,7 +234,7 @@ fn our_view(u: &Update) -> Seen {
     };
     for a in &u.attributes {
         match &a.value {
-            AttrValue::AsPath(p) => s.as_path = p.0.clone(),
+            AttrValue::AsPath(p) => s.as_path = p.to_segments(),
             AttrValue::NextHop(n) => s.next_hop = Some(*n),
             AttrValue::Med(m) => s.med = Some(*m),
             AttrValue::Communities(c) => s.communities = c.iter().map(|c| c.0).collect(),
@@ -292,10 +292,10 @@ prop_compose! {
         )),
         unreach in prop::collection::vec(v6net(), 0..6),
     ) -> Update {
-        let path = AsPath(
+        let path = AsPath::from(
             segs.into_iter()
                 .map(|(set, v)| if set { AsSegment::Set(v) } else { AsSegment::Sequence(v) })
-                .collect(),
+                .collect::<Vec<_>>(),
         );
         let mut attributes = Vec::new();
         if !unreach.is_empty() {

@@ -54,7 +54,7 @@ fn as_path(max_asn: u32) -> impl Strategy<Value = AsPath> {
         2 => AsSegment::ConfedSequence(v),
         _ => AsSegment::ConfedSet(v),
     });
-    prop::collection::vec(seg, 0..5).prop_map(AsPath)
+    prop::collection::vec(seg, 0..5).prop_map(AsPath::from)
 }
 
 fn mp_reach() -> impl Strategy<Value = MpReach> {

@@ -12,6 +12,8 @@
 //! AS numbers are always 32-bit here; whether they go on the wire as 2 or 4
 //! octets is a property of the session ([`crate::wire::Ctx`]).
 
+#[cfg(test)]
+mod as_path_tests;
 mod attrs;
 mod notification;
 mod open;
@@ -19,7 +21,8 @@ mod update;
 
 pub use attrs::{
     AS_TRANS, AsPath, AsSegment, AttrFlags, AttrType, AttrValue, Attribute, Community,
-    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute,
+    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute, Segment, SegmentKind,
+    Segments,
 };
 pub use notification::{Notification, error_code, subcode};
 pub use open::{AddrFamily, Afi, Capability, GracefulRestart, Open, ParamLayout, Safi};

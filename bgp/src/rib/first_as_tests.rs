@@ -77,7 +77,7 @@ fn empty_or_set_first_path_from_ebgp_fails_the_check() {
         .apply(p, &[], &[net("10.0.0.0/24")], Some(&empty))
         .expect("no limit");
     assert_eq!((out.accepted, out.first_as), (0, 1));
-    let set_first = attrs(AsPath(vec![
+    let set_first = attrs(AsPath::from(vec![
         AsSegment::Set(vec![PEER_AS, 64999]),
         AsSegment::Sequence(vec![64998]),
     ]));

@@ -176,7 +176,12 @@ fn sessions_establish_and_routes_flow_both_ways() {
         .collect();
     assert!(learned.contains(&net("10.1.0.0/16")), "{b_fib:?}");
     let best = p.b.rib().best(net("10.1.0.0/16")).expect("b has a's route");
-    assert_eq!(best.attrs.as_path.0.len(), 1, "{:?}", best.attrs.as_path);
+    assert_eq!(
+        best.attrs.as_path.segments().count(),
+        1,
+        "{:?}",
+        best.attrs.as_path
+    );
     assert_eq!(best.attrs.as_path.first_as(), Some(65001));
     assert_eq!(best.next_hop, Some(IpAddr::V4(A)), "next-hop-self on eBGP");
     assert!(p.a.rib().best(net("10.2.0.0/16")).is_some());

@@ -11,7 +11,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::model::{AS_TRANS, AsPath, AsSegment};
+use crate::model::{AS_TRANS, AsPath, Segment, SegmentKind};
 
 use super::error::EncodeError;
 
@@ -27,7 +27,8 @@ const MAX_SEGMENT: usize = 255;
 /// 4-octet) value; `Err` holds why it is malformed.
 pub(super) fn decode(value: &[u8], four_octet: bool) -> Result<AsPath, String> {
     let width = if four_octet { 4 } else { 2 };
-    let mut segments = Vec::new();
+    // Header words plus AS numbers: at most one word per 2 octets.
+    let mut words = Vec::with_capacity(value.len() / width + 1);
     let mut rest = value;
     while let Some((&seg_type, tail)) = rest.split_first() {
         // RFC 7606 §7.2: "There is an underrun where after the last
@@ -48,42 +49,40 @@ pub(super) fn decode(value: &[u8], four_octet: bool) -> Result<AsPath, String> {
             return Err("a segment overruns the attribute".into());
         };
         rest = tail;
-        let asns: Vec<u32> = if four_octet {
-            asns.chunks_exact(4)
-                .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        } else {
-            asns.chunks_exact(2)
-                .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
-                .collect()
+        // RFC 7606 §7.2: "An AS_PATH is considered malformed if an
+        // unrecognized segment type is encountered".
+        let kind = match seg_type {
+            AS_SET => SegmentKind::Set,
+            AS_SEQUENCE => SegmentKind::Sequence,
+            AS_CONFED_SEQUENCE => SegmentKind::ConfedSequence,
+            AS_CONFED_SET => SegmentKind::ConfedSet,
+            t => return Err(format!("unknown segment type {t}")),
         };
+        words.push(AsPath::header(kind, usize::from(count)));
+        if four_octet {
+            words.extend(
+                asns.chunks_exact(4)
+                    .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]])),
+            );
+        } else {
+            words.extend(
+                asns.chunks_exact(2)
+                    .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))),
+            );
+        }
         // RFC 7607 §2: "An UPDATE message that contains the AS number of
         // zero in the AS_PATH [...] attribute MUST be considered as
         // malformed and be handled by the procedures specified in
         // [RFC7606]."
-        if asns.contains(&0) {
+        if words[words.len() - usize::from(count)..].contains(&0) {
             return Err("AS number zero (RFC 7607)".into());
         }
-        // RFC 7606 §7.2: "An AS_PATH is considered malformed if an
-        // unrecognized segment type is encountered".
-        segments.push(match seg_type {
-            AS_SET => AsSegment::Set(asns),
-            AS_SEQUENCE => AsSegment::Sequence(asns),
-            AS_CONFED_SEQUENCE => AsSegment::ConfedSequence(asns),
-            AS_CONFED_SET => AsSegment::ConfedSet(asns),
-            t => return Err(format!("unknown segment type {t}")),
-        });
     }
-    Ok(AsPath(segments))
+    Ok(AsPath::from_words(words))
 }
 
-fn parts(seg: &AsSegment) -> (u8, &[u32]) {
-    match seg {
-        AsSegment::Set(v) => (AS_SET, v),
-        AsSegment::Sequence(v) => (AS_SEQUENCE, v),
-        AsSegment::ConfedSequence(v) => (AS_CONFED_SEQUENCE, v),
-        AsSegment::ConfedSet(v) => (AS_CONFED_SET, v),
-    }
+fn parts(seg: Segment<'_>) -> (u8, &[u32]) {
+    (seg.kind as u8, seg.asns)
 }
 
 /// Encoded length. Empty segments are left out; sequences longer than 255
@@ -92,7 +91,7 @@ fn parts(seg: &AsSegment) -> (u8, &[u32]) {
 pub(super) fn encoded_len(path: &AsPath, four_octet: bool) -> Result<usize, EncodeError> {
     let width = if four_octet { 4 } else { 2 };
     let mut len = 0;
-    for seg in &path.0 {
+    for seg in path.segments() {
         let (t, asns) = parts(seg);
         if asns.len() > MAX_SEGMENT && (t == AS_SET || t == AS_CONFED_SET) {
             return Err(EncodeError::FieldTooLong {
@@ -109,7 +108,7 @@ pub(super) fn encoded_len(path: &AsPath, four_octet: bool) -> Result<usize, Enco
 /// Writes the segments (after [`encoded_len`] accepted them). On a 2-octet
 /// session an AS that does not fit 16 bits goes out as AS_TRANS.
 pub(super) fn put(path: &AsPath, four_octet: bool, out: &mut BytesMut) {
-    for seg in &path.0 {
+    for seg in path.segments() {
         let (t, asns) = parts(seg);
         for chunk in asns.chunks(MAX_SEGMENT) {
             out.put_u8(t);
@@ -132,51 +131,34 @@ pub(super) fn to_2_octet(asn: u32) -> u16 {
 
 /// Whether any AS of the path does not fit 16 bits.
 pub(super) fn needs_as4(path: &AsPath) -> bool {
-    path.0
-        .iter()
-        .any(|s| parts(s).1.iter().any(|&a| a > 0xffff))
+    path.segments().any(|s| s.asns.iter().any(|&a| a > 0xffff))
 }
 
 /// The path as a 2-octet session sees it: every AS above 65535 replaced by
 /// AS_TRANS.
 pub(super) fn map_to_2_octet(path: &AsPath) -> AsPath {
-    let map = |v: &[u32]| v.iter().map(|&a| u32::from(to_2_octet(a))).collect();
-    AsPath(
-        path.0
-            .iter()
-            .map(|s| match s {
-                AsSegment::Set(v) => AsSegment::Set(map(v)),
-                AsSegment::Sequence(v) => AsSegment::Sequence(map(v)),
-                AsSegment::ConfedSequence(v) => AsSegment::ConfedSequence(map(v)),
-                AsSegment::ConfedSet(v) => AsSegment::ConfedSet(map(v)),
-            })
-            .collect(),
-    )
+    let mut words = Vec::new();
+    for s in path.segments() {
+        words.push(AsPath::header(s.kind, s.asns.len()));
+        words.extend(s.asns.iter().map(|&a| u32::from(to_2_octet(a))));
+    }
+    AsPath::from_words(words)
 }
 
 /// The AS4_PATH to send with `path` (RFC 6793 §4.2.2: confederation
 /// segments are not carried in AS4_PATH).
 pub(super) fn as4_path(path: &AsPath) -> AsPath {
-    AsPath(
-        path.0
-            .iter()
-            .filter(|s| matches!(s, AsSegment::Sequence(_) | AsSegment::Set(_)))
-            .cloned()
-            .collect(),
+    AsPath::from_parts(
+        path.segments()
+            .filter(|s| matches!(s.kind, SegmentKind::Sequence | SegmentKind::Set))
+            .map(|s| (s.kind, s.asns)),
     )
 }
 
 /// How many ASes a path counts for RFC 6793 §4.2.3: "an AS_SET is counted
 /// as 1 [...] AS_CONFED_SEQUENCE and AS_CONFED_SET [...] are not counted".
 fn as_count(path: &AsPath) -> usize {
-    path.0
-        .iter()
-        .map(|s| match s {
-            AsSegment::Sequence(v) => v.len(),
-            AsSegment::Set(_) => 1,
-            AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => 0,
-        })
-        .sum()
+    path.path_len()
 }
 
 /// Reconstructs the 4-octet path from the AS_PATH and AS4_PATH a 2-octet
@@ -200,44 +182,48 @@ pub(super) fn merge_as4(as_path: &AsPath, as4: &AsPath) -> AsPath {
         return as_path.clone();
     }
     let mut need = n - n4;
-    let mut merged: Vec<AsSegment> = Vec::with_capacity(as_path.0.len() + as4.0.len());
-    for seg in &as_path.0 {
+    let mut merged: Vec<(SegmentKind, Vec<u32>)> = Vec::new();
+    for seg in as_path.segments() {
         if need == 0 {
             break;
         }
-        match seg {
+        match seg.kind {
             // "a valid AS_CONFED_SEQUENCE or AS_CONFED_SET path segment
             // SHALL be prepended if it is either the leading path segment or
             // is adjacent to a path segment that is prepended."
-            AsSegment::ConfedSequence(_) | AsSegment::ConfedSet(_) => merged.push(seg.clone()),
-            AsSegment::Set(_) => {
-                merged.push(seg.clone());
+            SegmentKind::ConfedSequence | SegmentKind::ConfedSet => {
+                merged.push((seg.kind, seg.asns.to_vec()))
+            }
+            SegmentKind::Set => {
+                merged.push((seg.kind, seg.asns.to_vec()));
                 need -= 1;
             }
-            AsSegment::Sequence(v) => {
-                let take = need.min(v.len());
-                merged.push(AsSegment::Sequence(v[..take].to_vec()));
+            SegmentKind::Sequence => {
+                let take = need.min(seg.asns.len());
+                merged.push((seg.kind, seg.asns[..take].to_vec()));
                 need -= take;
             }
         }
     }
-    for seg in as4.0 {
+    for seg in as4.segments() {
         // Join a cut sequence with the AS4_PATH sequence it continues.
-        match (merged.last_mut(), &seg) {
-            (Some(AsSegment::Sequence(last)), AsSegment::Sequence(next))
-                if last.len() + next.len() <= MAX_SEGMENT =>
+        match merged.last_mut() {
+            Some((SegmentKind::Sequence, last))
+                if seg.kind == SegmentKind::Sequence
+                    && last.len() + seg.asns.len() <= MAX_SEGMENT =>
             {
-                last.extend_from_slice(next);
+                last.extend_from_slice(seg.asns);
             }
-            _ => merged.push(seg),
+            _ => merged.push((seg.kind, seg.asns.to_vec())),
         }
     }
-    AsPath(merged)
+    AsPath::from_parts(merged.iter().map(|(k, v)| (*k, v.as_slice())))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AsSegment;
 
     /// FRR's AS_PATH "65003 65004" (golden 10.99.0.3-to-10.99.0.2-02).
     static FRR_PATH: [u8; 10] = [2, 2, 0, 0, 0xfd, 0xeb, 0, 0, 0xfd, 0xec];
@@ -258,7 +244,7 @@ mod tests {
         let p = decode(&bytes, false).unwrap();
         assert_eq!(
             p,
-            AsPath(vec![
+            AsPath::from(vec![
                 AsSegment::Set(vec![1, 2]),
                 AsSegment::Sequence(vec![3]),
                 AsSegment::ConfedSequence(vec![4]),
@@ -288,7 +274,7 @@ mod tests {
         put(&p, true, &mut out);
         let back = decode(&out, true).unwrap();
         assert_eq!(back.path_len(), 300);
-        let s = AsPath(vec![AsSegment::Set((1..=300).collect())]);
+        let s = AsPath::from(vec![AsSegment::Set((1..=300).collect())]);
         assert!(encoded_len(&s, true).is_err());
     }
 
@@ -322,18 +308,18 @@ mod tests {
         assert_eq!(merge_as4(&p, &AsPath::sequence(vec![1, 2])), p);
         // Leading confed segment kept; AS4 confed segments dropped.
         let merged = merge_as4(
-            &AsPath(vec![
+            &AsPath::from(vec![
                 AsSegment::ConfedSequence(vec![64512]),
                 AsSegment::Sequence(vec![65001, t]),
             ]),
-            &AsPath(vec![
+            &AsPath::from(vec![
                 AsSegment::ConfedSequence(vec![9]),
                 AsSegment::Sequence(vec![4_200_000_001]),
             ]),
         );
         assert_eq!(
             merged,
-            AsPath(vec![
+            AsPath::from(vec![
                 AsSegment::ConfedSequence(vec![64512]),
                 AsSegment::Sequence(vec![65001, 4_200_000_001]),
             ])

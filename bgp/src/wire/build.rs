@@ -564,7 +564,7 @@ mod tests {
     #[test]
     fn as_set_above_255_is_reported_not_sent() {
         let a = PathAttributes {
-            as_path: AsPath(vec![AsSegment::Set((1..=300u32).collect())]),
+            as_path: AsPath::from(vec![AsSegment::Set((1..=300u32).collect())]),
             ..attrs_v4()
         };
         let prefixes = mixed_prefixes();

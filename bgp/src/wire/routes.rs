@@ -370,7 +370,10 @@ mod tests {
             },
         );
         let a = routes(&u, &[])[0].attrs.clone().unwrap();
-        assert_eq!(a.as_path, AsPath(vec![AsSegment::Sequence(vec![65001, t])]));
+        assert_eq!(
+            a.as_path,
+            AsPath::from(vec![AsSegment::Sequence(vec![65001, t])])
+        );
         assert_eq!(a.aggregator, Some((65001, Ipv4Addr::new(1, 1, 1, 1))));
     }
 

@@ -100,18 +100,7 @@ pub fn routes(bgp: Option<&BgpHandle>, prefix: Option<String>) -> Reply {
                     prefix: v.prefix.to_string(),
                     best: v.best,
                     source: source(v.source),
-                    as_path: v
-                        .attrs
-                        .as_path
-                        .0
-                        .iter()
-                        .flat_map(|seg| match seg {
-                            vcpe_bgp::model::AsSegment::Sequence(a)
-                            | vcpe_bgp::model::AsSegment::Set(a)
-                            | vcpe_bgp::model::AsSegment::ConfedSequence(a)
-                            | vcpe_bgp::model::AsSegment::ConfedSet(a) => a.clone(),
-                        })
-                        .collect(),
+                    as_path: super::view::attrs::as_path(&v.attrs),
                     next_hop: v.attrs.next_hop.map(|a| a.to_string()),
                     origin: match v.attrs.origin {
                         Origin::Igp => "igp",

@@ -1,7 +1,7 @@
 //! BGP path attributes in the words `vcpectl` prints: AS paths as flat
 //! lists, origins, communities ("65001:100", well-known ones by name).
 
-use vcpe_bgp::model::{AsSegment, Community, LargeCommunity, Origin, PathAttributes};
+use vcpe_bgp::model::{Community, LargeCommunity, Origin, PathAttributes};
 
 use super::types::AdjRibRoute;
 
@@ -10,14 +10,8 @@ use super::types::AdjRibRoute;
 pub fn as_path(attrs: &PathAttributes) -> Vec<u32> {
     attrs
         .as_path
-        .0
-        .iter()
-        .flat_map(|seg| match seg {
-            AsSegment::Sequence(a)
-            | AsSegment::Set(a)
-            | AsSegment::ConfedSequence(a)
-            | AsSegment::ConfedSet(a) => a.iter().copied(),
-        })
+        .segments()
+        .flat_map(|seg| seg.asns.iter().copied())
         .collect()
 }
 
@@ -72,6 +66,7 @@ pub fn adj_route(prefix: String, attrs: &PathAttributes) -> AdjRibRoute {
 mod tests {
     use super::*;
     use vcpe_bgp::model::AsPath;
+    use vcpe_bgp::model::AsSegment;
 
     #[test]
     fn communities_read_as_operators_write_them() {
@@ -86,7 +81,7 @@ mod tests {
     #[test]
     fn as_path_flattens_sets_in_place() {
         let attrs = PathAttributes {
-            as_path: AsPath(vec![
+            as_path: AsPath::from(vec![
                 AsSegment::Sequence(vec![65002, 65003]),
                 AsSegment::Set(vec![65010, 65011]),
             ]),

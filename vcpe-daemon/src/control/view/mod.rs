@@ -18,7 +18,7 @@
 //! | `bgp.rs`        | read-only questions to the speaker task                |
 //! | `fib.rs`, `attrs.rs` | next hops and BGP attributes in words             |
 
-mod attrs;
+pub(crate) mod attrs;
 mod bgp;
 mod explain;
 mod fib;
