@@ -20,10 +20,10 @@
 //! NOTIFICATION, no EOF, Established) and no gap between vcped's messages
 //! may reach the hold time: a functional check (hold timer expiry is the
 //! failure), not a speed target; the figures are printed. `stats` is asked
-//! only while vcped's FIB thread sleeps: the request waits for the FIB lock
-//! on a runtime worker, and while the FIB thread holds it for a big batch
-//! (seconds in a debug build) the whole runtime stalls, timers and sockets
-//! included, so the test's own polling would make the gap.
+//! while the FIB thread installs batches, as an operator would: the
+//! request waits for the FIB lock on a blocking thread, and BGP runs on a
+//! thread of its own, so neither the polling nor the FIB may delay a
+//! KEEPALIVE.
 
 use std::fs::File;
 use std::io::Write;
@@ -39,7 +39,7 @@ use vcpe_bgp::model::Message;
 use vcpe_bgp::wire::{Ctx, decode, frame_len};
 use vcpe_tests::bgp_feed::{Profile, Reader, Session, SessionParams, Table, handshake};
 use vcpe_tests::netns::NETNS_RUN_DIR;
-use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, require_tun, wait_until};
+use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, require_tun};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const VCPE_AS: u32 = 65010;
@@ -412,15 +412,6 @@ fn wait_installed(
                 (*t - since).as_secs_f64()
             );
         }
-        // Not while the FIB thread installs a batch (see the module doc):
-        // it holds the lock `stats` waits for.
-        let pid = vcped.daemon.pid();
-        wait_until(Duration::from_secs(30), || {
-            fib_thread_asleep(pid) && {
-                std::thread::sleep(Duration::from_millis(100));
-                fib_thread_asleep(pid)
-            }
-        });
         let fib = fib_v4_routes(vcped)?;
         let now = Instant::now();
         if fib >= want {
@@ -432,26 +423,6 @@ fn wait_installed(
         );
         std::thread::sleep(POLL_EVERY);
     }
-}
-
-/// Whether vcped's FIB thread (`vcpe-bgp-fib`) sleeps, i.e. waits for its
-/// next batch (or does not exist), by its state in `/proc`.
-fn fib_thread_asleep(pid: u32) -> bool {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return true;
-    };
-    for task in tasks.flatten() {
-        let dir = task.path();
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if comm.trim_end() == "vcpe-bgp-fib" {
-            // The state follows the parenthesised command name.
-            let stat = std::fs::read_to_string(dir.join("stat")).unwrap_or_default();
-            return stat
-                .rsplit_once(')')
-                .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'));
-        }
-    }
-    true
 }
 
 fn fib_v4_routes(vcped: &Vcped) -> Result<usize> {
