@@ -35,7 +35,7 @@ impl Rib {
                 fib_held.insert(prefix, old);
             }
             if delta.journal {
-                journal.push(prefix);
+                journal.push(prefix, delta.slot);
             }
         }
         delta
@@ -65,13 +65,13 @@ impl Rib {
         if same_best(&old, &now) {
             return;
         }
-        let (before, push) = table.stamp(&prefix, journal.hint());
+        let (before, slot) = table.stamp(&prefix, journal.hint());
         record_old(peers, cache, interner, local.asn, prefix, &old, before);
         if let (Some(old), true) = (old, before < *fib_cursor) {
             fib_held.insert(prefix, old);
         }
-        if push {
-            journal.push(prefix);
+        if let Some(slot) = slot {
+            journal.push(prefix, slot);
         }
     }
 }

@@ -43,8 +43,8 @@ impl<K, V> Default for DenseMap<K, V> {
 /// The result of [`DenseMap::entry`].
 #[derive(Debug)]
 pub(crate) enum DenseEntry<'a, K, V> {
-    /// The key is present: its value.
-    Occupied(&'a mut V),
+    /// The key is present: its position and its value.
+    Occupied(u32, &'a mut V),
     /// The key is absent.
     Vacant(VacantEntry<'a, K, V>),
 }
@@ -58,6 +58,11 @@ pub(crate) struct VacantEntry<'a, K, V> {
 }
 
 impl<K: Hash + Eq, V> VacantEntry<'_, K, V> {
+    /// The position the entry gets.
+    pub(crate) fn index(&self) -> u32 {
+        self.map.entries.len() as u32
+    }
+
     /// Insert `value` under the key.
     pub(crate) fn insert(self, value: V) {
         let VacantEntry { map, hash, key } = self;
@@ -94,6 +99,21 @@ impl<K: Hash + Eq, V> DenseMap<K, V> {
         Some(&self.entries[i].1)
     }
 
+    /// The value for `key` if it is at position `i` (where an entry was
+    /// put: positions change only by removals), else looked up.
+    pub(crate) fn get_at(&self, i: u32, key: &K) -> Option<&V> {
+        match self.entries.get(i as usize) {
+            Some((k, v)) if k == key => Some(v),
+            _ => self.get(key),
+        }
+    }
+
+    /// The value for `key`, mutable, with its position.
+    pub(crate) fn get_mut_indexed(&mut self, key: &K) -> Option<(u32, &mut V)> {
+        let i = self.find(self.hash(key), key)?;
+        Some((i as u32, &mut self.entries[i].1))
+    }
+
     /// The value for `key`, mutable.
     pub(crate) fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.find(self.hash(key), key)?;
@@ -104,7 +124,7 @@ impl<K: Hash + Eq, V> DenseMap<K, V> {
     pub(crate) fn entry(&mut self, key: K) -> DenseEntry<'_, K, V> {
         let hash = self.hash(&key);
         match self.find(hash, &key) {
-            Some(i) => DenseEntry::Occupied(&mut self.entries[i].1),
+            Some(i) => DenseEntry::Occupied(i as u32, &mut self.entries[i].1),
             None => DenseEntry::Vacant(VacantEntry {
                 map: self,
                 hash,
@@ -116,7 +136,7 @@ impl<K: Hash + Eq, V> DenseMap<K, V> {
     /// Insert, returning the previous value.
     pub(crate) fn insert(&mut self, key: K, value: V) -> Option<V> {
         match self.entry(key) {
-            DenseEntry::Occupied(v) => Some(std::mem::replace(v, value)),
+            DenseEntry::Occupied(_, v) => Some(std::mem::replace(v, value)),
             DenseEntry::Vacant(e) => {
                 e.insert(value);
                 None
@@ -246,14 +266,24 @@ mod tests {
         let mut m = DenseMap::<u32, u32>::default();
         match m.entry(7) {
             DenseEntry::Vacant(e) => e.insert(1),
-            DenseEntry::Occupied(_) => panic!("empty map has no entry"),
+            DenseEntry::Occupied(..) => panic!("empty map has no entry"),
         }
         match m.entry(7) {
-            DenseEntry::Occupied(v) => *v += 1,
+            DenseEntry::Occupied(i, v) => {
+                assert_eq!(i, 0);
+                *v += 1
+            }
             DenseEntry::Vacant(_) => panic!("inserted above"),
         }
         *m.get_mut(&7).expect("present") += 1;
         assert_eq!(m.get(&7), Some(&3));
+        assert_eq!(m.get_at(0, &7), Some(&3));
+        assert_eq!(
+            m.get_at(5, &7),
+            Some(&3),
+            "a wrong position falls back to the lookup"
+        );
+        assert_eq!(m.get_at(0, &8), None);
         assert_eq!(m.len(), 1);
         assert!(m.get_mut(&8).is_none());
     }

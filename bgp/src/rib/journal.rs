@@ -32,7 +32,10 @@ const KEEP_RECORDS: usize = 4096;
 /// The journal of best-path changes.
 #[derive(Debug)]
 pub(crate) struct Journal {
-    records: VecDeque<IpNet>,
+    /// Each change: the prefix and where its entry was in the table then
+    /// (read in order, the records of a table load visit the entries in
+    /// order, instead of one hash probe each).
+    records: VecDeque<(IpNet, u32)>,
     /// Sequence number of `records[0]`.
     base: u64,
     /// The end of the journal at the latest take by any consumer.
@@ -66,9 +69,10 @@ impl Journal {
         (self.last_take, self.next_seq())
     }
 
-    /// Append a record (the entry was stamped with `next_seq`).
-    pub(crate) fn push(&mut self, prefix: IpNet) {
-        self.records.push_back(prefix);
+    /// Append a record (the entry, at `slot` in its family's map, was
+    /// stamped with `next_seq`).
+    pub(crate) fn push(&mut self, prefix: IpNet, slot: u32) {
+        self.records.push_back((prefix, slot));
     }
 
     /// A consumer takes everything up to now: its new cursor.
@@ -128,7 +132,7 @@ impl Journal {
             self.records.drain(..n);
             table.drop_tombstones_before(end);
         } else {
-            for (i, prefix) in self.records.drain(..n).enumerate() {
+            for (i, (prefix, _)) in self.records.drain(..n).enumerate() {
                 table.drop_tombstone(&prefix, self.base + i as u64);
             }
         }
@@ -169,12 +173,12 @@ pub(crate) fn for_each_changed(
         return;
     }
     let skip = (cursor - journal.base) as usize;
-    for (i, prefix) in journal.records.iter().enumerate().skip(skip) {
+    for (i, (prefix, slot)) in journal.records.iter().enumerate().skip(skip) {
         let seq = journal.base + i as u64;
         // Only the last record of a prefix counts (earlier ones are
         // duplicates). Recorded prefixes stay in the table (as tombstones
         // if removed) until trimmed.
-        if let Some(e) = table.entry(prefix)
+        if let Some(e) = table.entry_at(prefix, *slot)
             && e.stamp == seq
         {
             f(*prefix, e.paths.as_ref());

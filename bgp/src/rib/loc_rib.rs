@@ -191,6 +191,8 @@ pub(crate) struct Delta {
     pub(crate) journal: bool,
     /// Live prefixes added (+1) or removed (-1).
     pub(crate) live: i8,
+    /// The entry's position in its family's map (for the journal record).
+    pub(crate) slot: u32,
 }
 
 impl Delta {
@@ -202,6 +204,7 @@ impl Delta {
             stamp_before: stamp,
             journal: false,
             live: 0,
+            slot: 0,
         }
     }
 }
@@ -219,6 +222,24 @@ fn update<K: Hash + Eq>(
     info: &dyn Fn(u32) -> (CandidateSource, u64),
     (last_take, next_seq): (u64, u64),
 ) -> Delta {
+    let entry = map.entry(key);
+    let slot = match &entry {
+        DenseEntry::Occupied(i, _) => *i,
+        DenseEntry::Vacant(e) => e.index(),
+    };
+    let mut delta = update_entry(entry, src, new, info, (last_take, next_seq));
+    delta.slot = slot;
+    delta
+}
+
+/// [`update`] on the entry found.
+fn update_entry<K: Hash + Eq>(
+    entry: DenseEntry<'_, K, TableEntry>,
+    src: u32,
+    new: Option<Path>,
+    info: &dyn Fn(u32) -> (CandidateSource, u64),
+    (last_take, next_seq): (u64, u64),
+) -> Delta {
     let stamped = |stamp: u64| {
         if stamp < last_take {
             (next_seq, true)
@@ -226,7 +247,7 @@ fn update<K: Hash + Eq>(
             (stamp, false)
         }
     };
-    match map.entry(key) {
+    match entry {
         DenseEntry::Vacant(e) => {
             let Some(p) = new else {
                 return Delta::unchanged(None, 0);
@@ -243,9 +264,10 @@ fn update<K: Hash + Eq>(
                 stamp_before: 0,
                 journal,
                 live: 1,
+                slot: 0,
             }
         }
-        DenseEntry::Occupied(entry) => {
+        DenseEntry::Occupied(_, entry) => {
             let stamp_before = entry.stamp;
             let Some(paths) = entry.paths.as_mut() else {
                 // A tombstone: revived by an announcement.
@@ -262,6 +284,7 @@ fn update<K: Hash + Eq>(
                     stamp_before,
                     journal,
                     live: 1,
+                    slot: 0,
                 };
             };
             let (old_src, old_ptr) = {
@@ -287,6 +310,7 @@ fn update<K: Hash + Eq>(
                             stamp_before,
                             journal,
                             live: -1,
+                            slot: 0,
                         };
                     }
                     removed
@@ -315,6 +339,7 @@ fn update<K: Hash + Eq>(
                 stamp_before,
                 journal,
                 live: 0,
+                slot: 0,
             }
         }
     }
@@ -432,25 +457,31 @@ impl Table {
         }
     }
 
-    /// Stamp `prefix` for the journal as [`update`] does; whether it must
-    /// be appended.
+    /// Stamp `prefix` for the journal as [`update`] does: the stamp
+    /// before, and whether it must be appended (with the entry's slot).
     pub(crate) fn stamp(
         &mut self,
         prefix: &IpNet,
         (last_take, next_seq): (u64, u64),
-    ) -> (u64, bool) {
+    ) -> (u64, Option<u32>) {
         let e = match prefix {
-            IpNet::V4(n) => self.map.v4.get_mut(n),
-            IpNet::V6(n) => self.map.v6.get_mut(n),
+            IpNet::V4(n) => self.map.v4.get_mut_indexed(n),
+            IpNet::V6(n) => self.map.v6.get_mut_indexed(n),
         };
-        let Some(e) = e else { return (0, false) };
+        let Some((slot, e)) = e else { return (0, None) };
         let before = e.stamp;
         if before < last_take {
             e.stamp = next_seq;
-            (before, true)
+            (before, Some(slot))
         } else {
-            (before, false)
+            (before, None)
         }
+    }
+
+    /// The raw entry of `prefix` (tombstones included), tried at `slot`
+    /// first (where the journal saw it).
+    pub(crate) fn entry_at(&self, prefix: &IpNet, slot: u32) -> Option<&TableEntry> {
+        self.map.get_at(prefix, slot)
     }
 
     /// Prefixes that have a path from `src` matching `pred`.

@@ -31,6 +31,15 @@ impl<V> PrefixMap<V> {
         }
     }
 
+    /// The value for `p`, tried at position `i` first (see
+    /// [`DenseMap::get_at`]).
+    pub(crate) fn get_at(&self, p: &IpNet, i: u32) -> Option<&V> {
+        match p {
+            IpNet::V4(n) => self.v4.get_at(i, n),
+            IpNet::V6(n) => self.v6.get_at(i, n),
+        }
+    }
+
     /// Insert, returning the previous value.
     pub(crate) fn insert(&mut self, p: IpNet, v: V) -> Option<V> {
         match p {
