@@ -396,11 +396,6 @@ impl Table {
         self.map.get(prefix).and_then(|e| e.paths.as_ref())
     }
 
-    /// The raw entry of `prefix` (tombstones included).
-    pub(crate) fn entry(&self, prefix: &IpNet) -> Option<&TableEntry> {
-        self.map.get(prefix)
-    }
-
     /// Remove a tombstone whose last journal record is `seq` (or older).
     pub(crate) fn drop_tombstone(&mut self, prefix: &IpNet, seq: u64) {
         let dead = |e: &TableEntry| e.paths.is_none() && e.stamp <= seq;
