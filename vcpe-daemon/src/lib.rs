@@ -12,5 +12,6 @@ pub mod daemon;
 pub mod dataplane;
 pub mod kernel_sync;
 pub mod logging;
+pub mod malloc;
 pub mod metrics;
 pub mod tunnels;

@@ -82,6 +82,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
 
 fn run(format: LogFormat, config: &Path, socket: Option<&Path>) -> ExitCode {
     logging::init(format, "info");
+    vcpe_daemon::malloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("vcped-ctl")
