@@ -197,6 +197,10 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
             }
         }
     }
+    // Peers hear a Cease NOTIFICATION rather than a closed connection.
+    if let Some(b) = &state.bgp {
+        b.shutdown().await;
+    }
     serve.abort();
     if let Some(m) = metrics {
         m.abort();

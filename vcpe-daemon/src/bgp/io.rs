@@ -147,8 +147,10 @@ pub fn connect(
 /// The I/O tasks of one connection.
 #[derive(Debug)]
 pub struct ConnTasks {
-    writer: mpsc::UnboundedSender<Bytes>,
+    writer: Option<mpsc::UnboundedSender<Bytes>>,
     reader: JoinHandle<()>,
+    /// The writer task: it ends once everything queued is written.
+    written: Option<JoinHandle<()>>,
 }
 
 impl ConnTasks {
@@ -175,7 +177,7 @@ impl ConnTasks {
             }
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        tokio::spawn(async move {
+        let written = tokio::spawn(async move {
             while let Some(bytes) = rx.recv().await {
                 let mut write = pin!(wr.write_all(&bytes));
                 let mut stalled = false;
@@ -200,12 +202,25 @@ impl ConnTasks {
             // written (a NOTIFICATION included); now say goodbye.
             let _ = wr.shutdown().await;
         });
-        ConnTasks { writer: tx, reader }
+        ConnTasks {
+            writer: Some(tx),
+            reader,
+            written: Some(written),
+        }
     }
 
     /// Queues bytes for writing.
     pub fn write(&self, bytes: Bytes) {
-        let _ = self.writer.send(bytes);
+        if let Some(w) = &self.writer {
+            let _ = w.send(bytes);
+        }
+    }
+
+    /// Closes the connection after what is queued (a NOTIFICATION, say):
+    /// the writer task, which ends when it is written.
+    pub fn close(mut self) -> Option<JoinHandle<()>> {
+        self.writer = None;
+        self.written.take()
     }
 }
 

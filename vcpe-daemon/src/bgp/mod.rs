@@ -64,6 +64,10 @@ pub enum Command {
     AddNeighbor(std::sync::Arc<Config>, IpAddr),
     /// Reload: stop a neighbor (Cease / Peer De-configured) and forget it.
     RemoveNeighbor(IpAddr),
+    /// vcped stops: every session ends with a Cease / Administrative
+    /// Shutdown NOTIFICATION (RFC 4486, RFC 9003 message), written before
+    /// the answer; then the BGP task ends.
+    Shutdown(oneshot::Sender<()>),
 }
 
 /// A read-only closure run against the speaker on its task; it sends its
@@ -89,6 +93,19 @@ impl BgpHandle {
     /// Sends a command; `false` if the BGP task is gone.
     pub fn send(&self, c: Command) -> bool {
         self.commands.send(c).is_ok()
+    }
+
+    /// Ends every session with a Cease / Administrative Shutdown
+    /// NOTIFICATION and stops the BGP task; returns once they are written
+    /// (or after a few seconds).
+    pub async fn shutdown(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.send(Command::Shutdown(tx)) {
+            let wait = SHUTDOWN_FLUSH + std::time::Duration::from_secs(3);
+            if tokio::time::timeout(wait, rx).await.is_err() {
+                warn!("the BGP task did not finish its shutdown in time; stopping anyway");
+            }
+        }
     }
 }
 
@@ -203,6 +220,7 @@ fn start_here(
         originated,
         fib: FibFeed::start(fib),
         attempts: down::Attempts::default(),
+        stopping: None,
     };
     let task = tokio::spawn(task.run(ev_rx, cmd_rx));
     Ok((BgpHandle { commands: cmd_tx }, task))
@@ -223,7 +241,13 @@ struct Task {
     fib: FibFeed,
     /// Which failed session attempts were logged (see [`down`]).
     attempts: down::Attempts,
+    /// Shutting down: sessions going down are expected, and the writers
+    /// of closed connections are kept to wait for.
+    stopping: Option<Vec<tokio::task::JoinHandle<()>>>,
 }
+
+/// How long a shutdown waits for the NOTIFICATIONs to be written.
+const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Task {
     async fn run(
@@ -255,6 +279,11 @@ impl Task {
                     None => return,
                 },
                 cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown(done)) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(c) => self.command(c),
                     None => {
                         debug!("BGP command channel closed; speaker task ends");
@@ -274,6 +303,29 @@ impl Task {
             // the KEEPALIVEs went out together after the whole queue.
             tokio::task::yield_now().await;
         }
+    }
+
+    /// Ends every session with a Cease NOTIFICATION and waits (at most
+    /// [`SHUTDOWN_FLUSH`]) until they are written.
+    async fn shutdown(&mut self) {
+        self.stopping = Some(Vec::new());
+        let now = Instant::now();
+        for s in self.speaker.summaries(now) {
+            self.speaker
+                .disable(now, s.id, Some("vcped is shutting down"));
+        }
+        self.act();
+        let mut written = self.stopping.take().unwrap_or_default();
+        // Connections not established yet close as they are.
+        written.extend(self.conns.drain().filter_map(|(_, c)| c.close()));
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_FLUSH;
+        for w in written {
+            if tokio::time::timeout_at(deadline, w).await.is_err() {
+                debug!("a BGP connection did not take its NOTIFICATION in time");
+                break;
+            }
+        }
+        info!("BGP sessions closed (Cease, administrative shutdown)");
     }
 
     fn net(&mut self, ev: NetEvent) {
@@ -369,6 +421,10 @@ impl Task {
             Command::Inspect(Inspect(question)) => question(&self.speaker, now),
             Command::AddNeighbor(config, addr) => self.add_neighbor(now, &config, addr),
             Command::RemoveNeighbor(addr) => self.remove_neighbor(now, addr),
+            // Handled by the run loop, which must wait for the writes.
+            Command::Shutdown(done) => {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -392,7 +448,10 @@ impl Task {
                     None => debug!(?key, "write for a connection that is gone"),
                 },
                 Action::Close { key } => {
-                    self.conns.remove(&key);
+                    let closed = self.conns.remove(&key);
+                    if let (Some(c), Some(w)) = (closed, self.stopping.as_mut()) {
+                        w.extend(c.close());
+                    }
                 }
                 Action::Up {
                     addr,
@@ -402,6 +461,9 @@ impl Task {
                 } => {
                     self.attempts.up(addr);
                     info!(neighbor = %addr, asn, hold_time, "BGP session established");
+                }
+                Action::Down { addr, .. } if self.stopping.is_some() => {
+                    debug!(neighbor = %addr, "BGP session closed for the shutdown");
                 }
                 Action::Down {
                     peer,
@@ -429,7 +491,8 @@ impl Task {
                 }
             }
         }
-        if self.fib.idle() {
+        // A stopping daemon installs nothing more.
+        if self.stopping.is_none() && self.fib.idle() {
             let mut batch = FibBatch::with_capacity(self.speaker.fib_changes_bound());
             self.speaker
                 .take_fib_changes_with(|c| batch.push(FibUpdate::from(c)));
