@@ -39,6 +39,10 @@
 #   NO_BUILD=1               skip the two cargo builds
 #   CARGO_TARGET_DIR         where the binaries are (default: ./target)
 #   KEEP_LOGS=1              keep the work directory (logs, configs)
+#   FLAP=SECONDS             after each run, stop the feeder (its session
+#                            goes, the DUT withdraws the table), wait this
+#                            long, and print how much the DUT's peak memory
+#                            grew over the load's and its RSS
 #   PERF=1                   record the DUT with `perf record --call-graph
 #                            dwarf` from the feed to the last prefix; the
 #                            perf.data files are kept (implies KEEP_LOGS=1)
@@ -317,6 +321,14 @@ run_one() {
         cpu1=$(cpu_ticks "$DUT_PID")
     fi
     stop_pid "$feed"
+    if [[ -n ${FLAP:-} && $status == ok ]] && kill -0 "$DUT_PID" 2>/dev/null; then
+        # The feeder's session is gone: the DUT withdraws its whole table.
+        sleep "$FLAP"
+        local hwm2 rss2
+        hwm2=$(status_kb "$DUT_PID" VmHWM)
+        rss2=$(status_kb "$DUT_PID" VmRSS)
+        echo "  feeder gone, after ${FLAP}s: peak +$(((hwm2 - hwm) / 1024)) MiB over the load's; RSS $((rss2 / 1024)) MiB (was $((rss1 / 1024)))" >&2
+    fi
     stop_pid "$sink"
     stop_pid "$DUT_PID"
     if [[ -n $heap ]]; then

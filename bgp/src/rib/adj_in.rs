@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::loc_rib::Path;
+use super::loc_rib::{Path, PrefixList};
 use super::peer::{OutState, Session};
 use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
 use crate::model::{AddrFamily, PathAttributes};
@@ -94,9 +94,7 @@ impl Rib {
         let doomed = self
             .table
             .prefixes_of(slot, |n, _| !preserved.contains(&family_of(n)));
-        for prefix in doomed {
-            self.set_path(prefix, slot, None);
-        }
+        self.withdraw_all(slot, doomed);
         if let Some(p) = self.peer_mut(slot) {
             p.accepted = 0;
             p.stale = remaining;
@@ -122,6 +120,18 @@ impl Rib {
         }
     }
 
+    /// Removes `slot`'s path of each prefix. A whole table at once, so the
+    /// journal is trimmed as it goes: otherwise it would hold a record per
+    /// prefix until the next take.
+    fn withdraw_all(&mut self, slot: u32, prefixes: PrefixList) {
+        for (i, prefix) in prefixes.into_iter().enumerate() {
+            self.set_path(prefix, slot, None);
+            if i % 4096 == 4095 {
+                self.trim_journal();
+            }
+        }
+    }
+
     fn purge(&mut self, slot: u32, family: Option<AddrFamily>) {
         if self.peer(slot).is_none_or(|p| p.stale == 0) {
             return;
@@ -130,9 +140,7 @@ impl Rib {
             path.stale && family.is_none_or(|f| f == family_of(n))
         });
         let removed = doomed.len() as u64;
-        for prefix in doomed {
-            self.set_path(prefix, slot, None);
-        }
+        self.withdraw_all(slot, doomed);
         if let Some(p) = self.peer_mut(slot) {
             p.stale = p.stale.saturating_sub(removed);
         }

@@ -22,6 +22,7 @@ impl Rib {
             journal,
             fib_cursor,
             fib_held,
+            fib_held_full,
             ..
         } = self;
         let info = |s: u32| candidate_info(peers, s);
@@ -32,7 +33,7 @@ impl Rib {
                 peers, cache, interner, local.asn, prefix, &delta.old, before,
             );
             if let (Some(old), true) = (delta.old.take(), before < *fib_cursor) {
-                fib_held.insert(prefix, old);
+                hold_for_fib(fib_held, fib_held_full, prefix, old);
             }
             if delta.journal {
                 journal.push(prefix, delta.slot);
@@ -56,6 +57,7 @@ impl Rib {
             journal,
             fib_cursor,
             fib_held,
+            fib_held_full,
             ..
         } = self;
         let info = |s: u32| candidate_info(peers, s);
@@ -68,10 +70,24 @@ impl Rib {
         let (before, slot) = table.stamp(&prefix, journal.hint());
         record_old(peers, cache, interner, local.asn, prefix, &old, before);
         if let (Some(old), true) = (old, before < *fib_cursor) {
-            fib_held.insert(prefix, old);
+            hold_for_fib(fib_held, fib_held_full, prefix, old);
         }
         if let Some(slot) = slot {
             journal.push(prefix, slot);
         }
+    }
+}
+
+/// Keeps what the FIB feed held for `prefix`, while there is room.
+fn hold_for_fib(
+    held: &mut super::loc_rib::PrefixMap<super::loc_rib::BestKey>,
+    full: &mut bool,
+    prefix: IpNet,
+    old: super::loc_rib::BestKey,
+) {
+    if held.len() < super::FIB_HELD_MAX {
+        held.insert(prefix, old);
+    } else {
+        *full = true;
     }
 }

@@ -22,6 +22,9 @@ use hashbrown::HashTable;
 
 use super::hash::FastState;
 
+/// Maps up to this many entries of capacity never shrink.
+const SHRINK_ABOVE: usize = 4096;
+
 /// A map with entries in a dense `Vec` and `u32` indices in the table.
 #[derive(Debug, Clone)]
 pub(crate) struct DenseMap<K, V> {
@@ -163,7 +166,27 @@ impl<K: Hash + Eq, V> DenseMap<K, V> {
                 *s = i as u32;
             }
         }
+        self.maybe_shrink();
         Some(value)
+    }
+
+    /// Gives memory back once at most a quarter of it is used (a peer
+    /// with a full table went away): both arrays shrink to twice what is
+    /// left, so that alternating inserts and removals do not resize back
+    /// and forth.
+    fn maybe_shrink(&mut self) {
+        let cap = self.entries.capacity();
+        if cap <= SHRINK_ABOVE || self.entries.len() > cap / 4 {
+            return;
+        }
+        let keep = self.entries.len() * 2;
+        self.entries.shrink_to(keep);
+        let DenseMap {
+            entries,
+            index,
+            state,
+        } = self;
+        index.shrink_to(keep, |&j| state.hash_one(&entries[j as usize].0));
     }
 
     /// Keep the entries for which `keep` returns true.
@@ -185,6 +208,7 @@ impl<K: Hash + Eq, V> DenseMap<K, V> {
                 state.hash_one(&entries[j as usize].0)
             });
         }
+        self.maybe_shrink();
     }
 }
 
@@ -286,5 +310,33 @@ mod tests {
         assert_eq!(m.get_at(0, &8), None);
         assert_eq!(m.len(), 1);
         assert!(m.get_mut(&8).is_none());
+    }
+
+    #[test]
+    fn a_map_emptied_to_a_quarter_gives_memory_back_and_keeps_the_rest() {
+        let mut m = DenseMap::<u32, u32>::default();
+        for k in 0..20_000 {
+            m.insert(k, k * 2);
+        }
+        let full = m.entries.capacity();
+        for k in 0..18_000 {
+            assert_eq!(m.remove(&k), Some(k * 2));
+        }
+        assert!(
+            m.entries.capacity() < full / 2,
+            "{} of {full}",
+            m.entries.capacity()
+        );
+        for k in 18_000..20_000 {
+            assert_eq!(m.get(&k), Some(&(k * 2)));
+        }
+        m.retain(|k, _| k % 2 == 0);
+        assert_eq!(m.len(), 1000);
+        assert!(
+            (18_000..20_000)
+                .step_by(2)
+                .all(|k| m.get(&k) == Some(&(k * 2)))
+        );
+        assert!(m.get(&18_001).is_none());
     }
 }

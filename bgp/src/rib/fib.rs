@@ -30,7 +30,7 @@ pub enum BestChange {
         /// The new best route.
         route: BestRoute,
     },
-    /// The prefix has no route any more.
+    /// The prefix has no route (any more; see [`Rib::take_fib_changes`]).
     Remove {
         /// The prefix.
         prefix: IpNet,
@@ -51,7 +51,13 @@ impl BestChange {
 impl Rib {
     /// The best-route changes since the last call, one per prefix at most:
     /// a prefix whose best route went away and came back unchanged (same
-    /// source, same attributes) yields nothing.
+    /// source, same attributes) yields nothing. When more than
+    /// `FIB_HELD_MAX` (65536) prefixes changed since the last call (a
+    /// session with a full table went), what the consumer held is not
+    /// known for all of them: a prefix without a route then yields
+    /// [`BestChange::Remove`] even if it was added and removed since (a
+    /// consumer removes what it does not hold as a no-op), and one with a
+    /// route may yield `Add` where `Replace` or nothing was due.
     pub fn take_fib_changes(&mut self) -> Vec<BestChange> {
         let mut changes = Vec::new();
         self.take_fib_changes_with(|c| changes.push(c));
@@ -68,16 +74,18 @@ impl Rib {
             journal,
             fib_cursor,
             fib_held,
+            fib_held_full,
             peers,
             ..
         } = self;
         let mut held = std::mem::take(fib_held);
+        let unknown = std::mem::take(fib_held_full);
         let has_held = !held.is_empty();
         for_each_changed(table, journal, *fib_cursor, |prefix, paths| {
             let old = if has_held { held.remove(&prefix) } else { None };
             let now = paths.map(|ps| ps.best());
             let unchanged = match (&old, now) {
-                (None, None) => true,
+                (None, None) => !unknown,
                 (Some((s, a)), Some(b)) => *s == b.src && Arc::ptr_eq(a, &b.attrs),
                 _ => false,
             };

@@ -345,6 +345,37 @@ fn update_entry<K: Hash + Eq>(
     }
 }
 
+/// A list of prefixes, IPv4 and IPv6 apart ([`Table::prefixes_of`]).
+#[derive(Debug, Default)]
+pub(crate) struct PrefixList {
+    v4: Vec<ipnet::Ipv4Net>,
+    v6: Vec<ipnet::Ipv6Net>,
+}
+
+impl PrefixList {
+    /// Number of prefixes.
+    pub(crate) fn len(&self) -> usize {
+        self.v4.len() + self.v6.len()
+    }
+}
+
+impl IntoIterator for PrefixList {
+    type Item = IpNet;
+    type IntoIter = std::iter::Chain<
+        std::iter::Map<std::vec::IntoIter<ipnet::Ipv4Net>, fn(ipnet::Ipv4Net) -> IpNet>,
+        std::iter::Map<std::vec::IntoIter<ipnet::Ipv6Net>, fn(ipnet::Ipv6Net) -> IpNet>,
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let v4: fn(ipnet::Ipv4Net) -> IpNet = IpNet::V4;
+        let v6: fn(ipnet::Ipv6Net) -> IpNet = IpNet::V6;
+        self.v4
+            .into_iter()
+            .map(v4)
+            .chain(self.v6.into_iter().map(v6))
+    }
+}
+
 /// The route table.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
@@ -479,11 +510,20 @@ impl Table {
         self.map.get_at(prefix, slot)
     }
 
-    /// Prefixes that have a path from `src` matching `pred`.
-    pub(crate) fn prefixes_of(&self, src: u32, pred: impl Fn(&IpNet, &Path) -> bool) -> Vec<IpNet> {
-        self.iter()
-            .filter_map(|(n, ps)| ps.get(src).filter(|p| pred(&n, p)).map(|_| n))
-            .collect()
+    /// Prefixes that have a path from `src` matching `pred`: a whole
+    /// table when a session goes, so kept compact (5 bytes an IPv4
+    /// prefix, not 18).
+    pub(crate) fn prefixes_of(&self, src: u32, pred: impl Fn(&IpNet, &Path) -> bool) -> PrefixList {
+        let mut list = PrefixList::default();
+        for (n, ps) in self.iter() {
+            if ps.get(src).is_some_and(|p| pred(&n, p)) {
+                match n {
+                    IpNet::V4(n) => list.v4.push(n),
+                    IpNet::V6(n) => list.v6.push(n),
+                }
+            }
+        }
+        list
     }
 
     /// Apply `f` to every path from `src`.

@@ -209,6 +209,13 @@ pub struct MaxPrefixExceeded {
     pub accepted: u64,
 }
 
+/// At most this many prefixes keep the route the FIB feed held
+/// (`Rib::fib_held`): a session going down with a full table would keep a
+/// copy per prefix (~30 bytes each) until the FIB thread takes. Beyond it
+/// a change is reported without what was held (see
+/// [`Rib::take_fib_changes`]).
+pub(crate) const FIB_HELD_MAX: usize = 65_536;
+
 /// The RIBs of one speaker. See the module doc.
 #[derive(Debug)]
 pub struct Rib {
@@ -226,6 +233,9 @@ pub struct Rib {
     /// For prefixes changed since the last `take_fib_changes` that had a
     /// best route then: that route.
     fib_held: PrefixMap<BestKey>,
+    /// Changes whose held value `fib_held` had no room for since the FIB
+    /// feed's last take ([`FIB_HELD_MAX`]).
+    fib_held_full: bool,
     local_routes: usize,
 }
 
@@ -242,6 +252,7 @@ impl Rib {
             journal: Journal::default(),
             fib_cursor: 1,
             fib_held: PrefixMap::default(),
+            fib_held_full: false,
             local_routes: 0,
         }
     }

@@ -158,3 +158,54 @@ fn records_only_a_lagging_consumer_needs_are_dropped_and_it_still_sees_every_cha
     assert_eq!(rib.table.map.len(), rib.table.len(), "tombstone swept");
     assert!(rib.take_fib_changes().is_empty());
 }
+
+#[test]
+fn a_session_going_with_a_big_table_keeps_little_for_the_fib_and_removes_it_all() {
+    use super::{BestChange, FIB_HELD_MAX, LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
+    use crate::model::{AddrFamily, AsPath, PathAttributes};
+    use std::net::{IpAddr, Ipv4Addr};
+    use std::sync::Arc;
+
+    let mut rib = Rib::new(LocalConfig {
+        asn: 65000,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+    });
+    let p = PeerId(1);
+    rib.add_peer(
+        p,
+        PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+    );
+    rib.peer_up(
+        p,
+        PeerUp {
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            families: vec![AddrFamily::IPV4_UNICAST],
+            four_octet_as: true,
+        },
+    );
+    let attrs = Arc::new(PathAttributes {
+        as_path: AsPath::sequence(vec![64501]),
+        next_hop: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
+        ..PathAttributes::default()
+    });
+    let n = FIB_HELD_MAX + 10_000;
+    let nets: Vec<ipnet::IpNet> = (0..n as u32)
+        .map(|i| ipnet::IpNet::V4(ipnet::Ipv4Net::new((i << 8).into(), 24).expect("net")))
+        .collect();
+    for chunk in nets.chunks(1000) {
+        rib.apply(p, &[], chunk, Some(&attrs)).expect("accepted");
+    }
+    assert_eq!(rib.take_fib_changes().len(), n);
+    rib.peer_down(p);
+    assert!(rib.fib_held.len() <= FIB_HELD_MAX, "{}", rib.fib_held.len());
+    assert!(rib.counts().journal < 10_000, "journal trimmed");
+    let changes = rib.take_fib_changes();
+    assert_eq!(changes.len(), n);
+    assert!(
+        changes
+            .iter()
+            .all(|c| matches!(c, BestChange::Remove { .. }))
+    );
+    assert!(rib.take_fib_changes().is_empty());
+    assert_eq!(rib.table.map.len(), 0, "tombstones gone");
+}
