@@ -53,26 +53,7 @@ fn reselect_puts_best_first() {
 
 #[test]
 fn journal_and_tombstones_are_trimmed_once_everyone_took() {
-    use super::{LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
-    use crate::model::AddrFamily;
-    use std::net::{IpAddr, Ipv4Addr};
-
-    let mut rib = Rib::new(LocalConfig {
-        asn: 65000,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-    });
-    let mut cfg = PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
-    cfg.local_addr_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
-    let p = PeerId(1);
-    rib.add_peer(p, cfg);
-    rib.peer_up(
-        p,
-        PeerUp {
-            router_id: Ipv4Addr::new(10, 0, 0, 2),
-            families: vec![AddrFamily::IPV4_UNICAST],
-            four_octet_as: true,
-        },
-    );
+    let (mut rib, p) = rib_with_peer_up();
     rib.take_exports(p);
     let n: ipnet::IpNet = "10.1.0.0/16".parse().expect("prefix");
     rib.originate(n, None);
@@ -95,26 +76,9 @@ fn journal_and_tombstones_are_trimmed_once_everyone_took() {
 
 #[test]
 fn records_only_a_lagging_consumer_needs_are_dropped_and_it_still_sees_every_change() {
-    use super::{BestChange, LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
-    use crate::model::AddrFamily;
-    use std::net::{IpAddr, Ipv4Addr};
+    use super::BestChange;
 
-    let mut rib = Rib::new(LocalConfig {
-        asn: 65000,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-    });
-    let mut cfg = PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
-    cfg.local_addr_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
-    let p = PeerId(1);
-    rib.add_peer(p, cfg);
-    rib.peer_up(
-        p,
-        PeerUp {
-            router_id: Ipv4Addr::new(10, 0, 0, 2),
-            families: vec![AddrFamily::IPV4_UNICAST],
-            four_octet_as: true,
-        },
-    );
+    let (mut rib, p) = rib_with_peer_up();
     rib.take_exports(p);
     let net = |i: u32| ipnet::IpNet::V4(ipnet::Ipv4Net::new((i << 8).into(), 24).expect("net"));
     for i in 0..10 {
@@ -161,28 +125,12 @@ fn records_only_a_lagging_consumer_needs_are_dropped_and_it_still_sees_every_cha
 
 #[test]
 fn a_session_going_with_a_big_table_keeps_little_for_the_fib_and_removes_it_all() {
-    use super::{BestChange, FIB_HELD_MAX, LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
-    use crate::model::{AddrFamily, AsPath, PathAttributes};
+    use super::{BestChange, FIB_HELD_MAX};
+    use crate::model::{AsPath, PathAttributes};
     use std::net::{IpAddr, Ipv4Addr};
     use std::sync::Arc;
 
-    let mut rib = Rib::new(LocalConfig {
-        asn: 65000,
-        router_id: Ipv4Addr::new(10, 0, 0, 1),
-    });
-    let p = PeerId(1);
-    rib.add_peer(
-        p,
-        PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
-    );
-    rib.peer_up(
-        p,
-        PeerUp {
-            router_id: Ipv4Addr::new(10, 0, 0, 2),
-            families: vec![AddrFamily::IPV4_UNICAST],
-            four_octet_as: true,
-        },
-    );
+    let (mut rib, p) = rib_with_peer_up();
     let attrs = Arc::new(PathAttributes {
         as_path: AsPath::sequence(vec![64501]),
         next_hop: Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1))),
@@ -208,4 +156,30 @@ fn a_session_going_with_a_big_table_keeps_little_for_the_fib_and_removes_it_all(
     );
     assert!(rib.take_fib_changes().is_empty());
     assert_eq!(rib.table.map.len(), 0, "tombstones gone");
+}
+
+/// A RIB with one eBGP peer (AS 64501, slot `PeerId(1)`) up for IPv4
+/// unicast, our session address known.
+fn rib_with_peer_up() -> (super::Rib, super::PeerId) {
+    use super::{LocalConfig, PeerConfig, PeerId, PeerUp, Rib};
+    use crate::model::AddrFamily;
+    use std::net::{IpAddr, Ipv4Addr};
+
+    let mut rib = Rib::new(LocalConfig {
+        asn: 65000,
+        router_id: Ipv4Addr::new(10, 0, 0, 1),
+    });
+    let mut cfg = PeerConfig::new(64501, IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)));
+    cfg.local_addr_v4 = Some(Ipv4Addr::new(192, 0, 2, 254));
+    let p = PeerId(1);
+    rib.add_peer(p, cfg);
+    rib.peer_up(
+        p,
+        PeerUp {
+            router_id: Ipv4Addr::new(10, 0, 0, 2),
+            families: vec![AddrFamily::IPV4_UNICAST],
+            four_octet_as: true,
+        },
+    );
+    (rib, p)
 }
