@@ -17,7 +17,7 @@
 //! installs a table) reads by walking the table anyway, so the records
 //! only it still needs are dropped ([`Journal::trim`]): during a table
 //! load the journal holds what the peers have not taken yet, not a record
-//! per prefix of the table (18 bytes a route at the peak).
+//! per prefix of the table (24 bytes a route at the peak).
 
 use std::collections::VecDeque;
 
