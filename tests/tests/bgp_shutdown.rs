@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
-use vcpe_tests::peers::{BgpPeer, Bird, NeighborSpec, PeerSpec, wait_established};
+use vcpe_tests::peers::{BgpPeer, Bird, PeerSpec, wait_established};
 use vcpe_tests::{Lab, Vcped, names::ifname, pid_alive, require_root, wait_until};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 10);
@@ -64,16 +64,14 @@ fn sigterm_ends_sessions_with_cease_administrative_shutdown() -> Result<()> {
     let tun = ifname();
     let socket = lab.dir().join("vcped.sock");
     let mut v = Vcped::start(&vns, lab.dir(), "vcped", &config(&socket, &tun))?;
-    let spec = PeerSpec {
-        asn: 65001,
-        router_id: BIRD,
-        hold_time: 9,
-        neighbors: vec![NeighborSpec::new(IpAddr::V4(VCPE), 65010)],
-        originate: vec!["10.201.0.0/24".into()],
-        v6_next_hop: None,
-        dir: lab.dir().to_owned(),
-        graceful_restart: false,
-    };
+    let spec = PeerSpec::one_neighbor(
+        65001,
+        BIRD,
+        IpAddr::V4(VCPE),
+        65010,
+        &["10.201.0.0/24"],
+        lab.dir(),
+    );
     let bird = Bird::start(&bns, &spec)?;
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;

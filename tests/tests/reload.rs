@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use vcpe_tests::peers::{
-    BgpPeer, Bird, NeighborSpec, PeerSpec, wait_established, wait_for_no_route, wait_for_route,
+    BgpPeer, Bird, PeerSpec, wait_established, wait_for_no_route, wait_for_route,
 };
 use vcpe_tests::{Lab, Vcped, names::ifname, require_root};
 
@@ -315,16 +315,14 @@ fn reload_applies_only_the_difference() -> Result<()> {
     let socket = lab.dir().join("vcped.sock");
     let text = config(&socket, &tun, true);
     let v = Vcped::start(&vns, lab.dir(), "vcped", &text)?;
-    let spec = PeerSpec {
-        asn: 65001,
-        router_id: BIRD,
-        hold_time: 9,
-        neighbors: vec![NeighborSpec::new(IpAddr::V4(VCPE), 65010)],
-        originate: vec!["10.201.0.0/24".into()],
-        v6_next_hop: None,
-        dir: lab.dir().to_owned(),
-        graceful_restart: false,
-    };
+    let spec = PeerSpec::one_neighbor(
+        65001,
+        BIRD,
+        IpAddr::V4(VCPE),
+        65010,
+        &["10.201.0.0/24"],
+        lab.dir(),
+    );
     let bird = Bird::start(&bns, &spec)?;
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;

@@ -75,6 +75,31 @@ pub struct PeerSpec {
     pub graceful_restart: bool,
 }
 
+impl PeerSpec {
+    /// A peer of AS `asn` with one neighbor (`neighbor`, AS `neighbor_as`),
+    /// hold time 9 s, originating `originate`; IPv4 only, no graceful
+    /// restart.
+    pub fn one_neighbor(
+        asn: u32,
+        router_id: Ipv4Addr,
+        neighbor: IpAddr,
+        neighbor_as: u32,
+        originate: &[&str],
+        dir: &std::path::Path,
+    ) -> PeerSpec {
+        PeerSpec {
+            asn,
+            router_id,
+            hold_time: 9,
+            neighbors: vec![NeighborSpec::new(neighbor, neighbor_as)],
+            originate: originate.iter().map(|p| (*p).to_owned()).collect(),
+            v6_next_hop: None,
+            dir: dir.to_owned(),
+            graceful_restart: false,
+        }
+    }
+}
+
 /// A route as a peer daemon shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LearnedRoute {
