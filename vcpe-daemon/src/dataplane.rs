@@ -133,6 +133,7 @@ fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCount
     let (encapsulation, endpoint) = match &t.encap {
         Encap::Gre { remote, .. } => ("gre", remote.to_string()),
         Encap::WireGuard { remote, .. } => ("wireguard", remote.to_string()),
+        Encap::Vxlan(v) => ("vxlan", v.remote.to_string()),
     };
     let last = s.last_rx_ms.load(Relaxed);
     let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -10,7 +10,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use ipnet::IpNet;
 use vcpe_config::{Config, Encapsulation, Peer};
 use vcpe_forwarding::counters::Port;
@@ -18,7 +18,8 @@ use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
 use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
-use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats};
+use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer};
+use vcpe_forwarding::tunnel::vxlan;
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
 /// Underlay MTU assumed when a peer sets no `mtu`.
@@ -29,6 +30,16 @@ pub const UNDERLAY_MTU: u16 = 1500;
 fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
     let ip = if remote.is_ipv4() { 20 } else { 40 };
     ip + 4 + if key { 4 } else { 0 }
+}
+
+/// VXLAN overhead: outer IP, UDP, VXLAN header and inner Ethernet (the
+/// kernel's `vxlan` device MTU of 1450 on a 1500 underlay).
+fn vxlan_overhead(remote: IpAddr) -> u16 {
+    (if remote.is_ipv4() {
+        vxlan::OVERHEAD_V4
+    } else {
+        vxlan::OVERHEAD_V6
+    }) as u16
 }
 
 /// The tunnels of a config, ready for the dataplane.
@@ -140,10 +151,34 @@ pub fn build(
                     overhead as u16,
                 )
             }
-            Encapsulation::Vxlan { .. } => bail!(
-                "peer {}: encapsulation \"vxlan\" is not implemented in the dataplane yet; use \"gre\" (plain) or \"wireguard\" (encrypted)",
-                p.name
-            ),
+            Encapsulation::Vxlan { vni } => {
+                // A kernel VTEP sends to the port it was told (4789 by
+                // default): listen on the endpoint's port unless told.
+                let bind = p.bind.unwrap_or_else(|| {
+                    SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
+                });
+                let socket = match udp_sockets.get_mut(&bind) {
+                    Some((s, ids)) => {
+                        ids.push(id);
+                        Arc::clone(s)
+                    }
+                    None => {
+                        let s = udp_socket(bind).with_context(|| {
+                            format!("peer {}: binding the VXLAN UDP socket on {bind}", p.name)
+                        })?;
+                        let s = Arc::new(s);
+                        udp_sockets.insert(bind, (Arc::clone(&s), vec![id]));
+                        s
+                    }
+                };
+                // Our MAC on the segment, seeded by what this end alone
+                // sees as the peer (the other end seeds with our address).
+                let seed = format!("{}/{vni}", p.endpoint.ip());
+                (
+                    Encap::Vxlan(VxlanPeer::new(*vni, socket, p.endpoint, seed.as_bytes())),
+                    vxlan_overhead(p.endpoint.ip()),
+                )
+            }
         };
         let mtu = p.mtu.unwrap_or(UNDERLAY_MTU.saturating_sub(overhead));
         mtus.push(mtu);
@@ -230,7 +265,7 @@ fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
-/// counts them (`None` for `vxlan`, which is not forwarded yet).
+/// counts them.
 pub fn overhead(p: &Peer) -> Option<u16> {
     match &p.encapsulation {
         Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
@@ -239,7 +274,7 @@ pub fn overhead(p: &Peer) -> Option<u16> {
         } else {
             wireguard::OVERHEAD_V6 as u16
         }),
-        Encapsulation::Vxlan { .. } => None,
+        Encapsulation::Vxlan { .. } => Some(vxlan_overhead(p.endpoint.ip())),
     }
 }
 

@@ -7,7 +7,7 @@
 use crate::counters::{Event, WorkerCounters};
 use crate::tun::{GsoType, VnetHdr, gso};
 use crate::tunnel::batch::TxBatch;
-use crate::tunnel::peer::TunnelPeer;
+use crate::tunnel::peer::{Encap, TunnelPeer};
 
 use super::worker::PortQueue;
 
@@ -110,17 +110,29 @@ pub(super) fn transmit_tunnel(
     };
     match hdr {
         Some(h) if h.gso_type != GsoType::None => {
-            // The segments go out together (UDP GSO / sendmmsg).
+            // The segments go out together (UDP GSO / sendmmsg); a
+            // WireGuard peer is locked once for all of them.
             counters.event(Event::GsoSplit);
             let (mut n, mut bytes) = (0usize, 0usize);
+            let mut wg = match &peer.encap {
+                Encap::WireGuard { peer: wg, .. } => {
+                    Some(wg.lock().unwrap_or_else(|e| e.into_inner()))
+                }
+                _ => None,
+            };
             let split = gso::split(pkt, h, scratch, |seg: &[u8]| {
-                if batch.push(peer, seg) {
+                let ok = match wg.as_deref_mut() {
+                    Some(wg) => batch.push_wg(peer, wg, seg),
+                    None => batch.push(peer, seg),
+                };
+                if ok {
                     n += 1;
                     bytes += seg.len();
                 } else {
                     counters.event(Event::TxError);
                 }
             });
+            drop(wg);
             batch.flush(peer);
             peer.count_tx(n, bytes);
             if split.is_err() {
