@@ -91,27 +91,23 @@ pub(super) fn complete_syn_checksum(pkt: &mut [u8], hdr: &mut VnetHdr) {
     }
 }
 
-/// Sends `pkt` (with the virtio-net header it arrived with, if any) into
-/// the tunnel. `scratch` holds GSO segments, `encap` the datagram.
+/// Adds `pkt` (with the virtio-net header it arrived with, if any) to
+/// `batch`, the worker's datagrams for `peer`: a GSO super-packet is split
+/// and its segments encapsulated (a WireGuard peer locked once for all of
+/// them), a partial checksum completed. The caller flushes the batch when
+/// it turns to another peer and at the end of its read batch, so that a
+/// burst of small packets into one tunnel costs one `sendmsg` (UDP GSO) or
+/// `sendmmsg` (GRE) too. `scratch` holds GSO segments.
 pub(super) fn transmit_tunnel(
     peer: &TunnelPeer,
     hdr: Option<&VnetHdr>,
     pkt: &mut [u8],
     counters: &WorkerCounters,
     scratch: &mut Vec<u8>,
-    encap: &mut Vec<u8>,
     batch: &mut TxBatch,
 ) {
-    let mut send = |p: &[u8]| {
-        // The pipeline counted the packet's tx on the tunnel port already.
-        if peer.send(p, encap).is_err() {
-            counters.event(Event::TxError);
-        }
-    };
     match hdr {
         Some(h) if h.gso_type != GsoType::None => {
-            // The segments go out together (UDP GSO / sendmmsg); a
-            // WireGuard peer is locked once for all of them.
             counters.event(Event::GsoSplit);
             let (mut n, mut bytes) = (0usize, 0usize);
             let mut wg = match &peer.encap {
@@ -132,8 +128,6 @@ pub(super) fn transmit_tunnel(
                     counters.event(Event::TxError);
                 }
             });
-            drop(wg);
-            batch.flush(peer);
             peer.count_tx(n, bytes);
             if split.is_err() {
                 counters.event(Event::TxError);
@@ -141,12 +135,23 @@ pub(super) fn transmit_tunnel(
         }
         Some(h) if h.needs_csum() => {
             if gso::finish_checksum(pkt, h).is_ok() {
-                send(pkt);
+                push_one(peer, pkt, counters, batch);
             } else {
                 counters.event(Event::TxError);
             }
         }
-        _ => send(pkt),
+        _ => push_one(peer, pkt, counters, batch),
+    }
+}
+
+/// One complete packet into the batch for `peer`.
+fn push_one(peer: &TunnelPeer, pkt: &[u8], counters: &WorkerCounters, batch: &mut TxBatch) {
+    // The pipeline counted the packet's tx on the tunnel port already.
+    if batch.push(peer, pkt) {
+        peer.count_tx(1, pkt.len());
+    } else {
+        peer.stats.tx_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.event(Event::TxError);
     }
 }
 

@@ -143,6 +143,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
                     }
                 }
             }
+            bufs.flush_tunnel(&shared.tunnels);
         }
     }
     tracing::debug!(worker = index, "dataplane worker stopped");
@@ -180,8 +181,8 @@ fn handle(
     let Bufs {
         reply,
         seg: scratch,
-        encap,
         batch,
+        batch_peer,
     } = bufs;
     let port = &ports[ingress];
     let (mut hdr, pkt) = if port.offload {
@@ -228,15 +229,14 @@ fn handle(
                 return;
             };
             let len = ip_len(pkt, gso.is_some());
-            transmit_tunnel(
-                peer,
-                hdr.as_ref(),
-                &mut pkt[..len],
-                counters,
-                scratch,
-                encap,
-                batch,
-            );
+            // Datagrams for one peer at a time wait in the batch.
+            if let Some(prev) = batch_peer.replace(t as usize)
+                && prev != t as usize
+                && let Some(prev) = tunnels.get(prev)
+            {
+                batch.flush(prev);
+            }
+            transmit_tunnel(peer, hdr.as_ref(), &mut pkt[..len], counters, scratch, batch);
         }
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
         Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters, scratch),
@@ -265,10 +265,11 @@ pub(super) struct Bufs {
     pub reply: [u8; REPLY_BUF_LEN],
     /// Software GSO segments.
     pub seg: Vec<u8>,
-    /// Encapsulated datagrams.
-    pub encap: Vec<u8>,
-    /// Segments of a super-packet on their way into a tunnel.
+    /// Datagrams on their way into one tunnel, sent when the worker turns
+    /// to another tunnel or finishes a read batch.
     pub batch: TxBatch,
+    /// The tunnel id the batch is for.
+    pub batch_peer: Option<usize>,
 }
 
 impl Bufs {
@@ -276,8 +277,15 @@ impl Bufs {
         Bufs {
             reply: [0u8; REPLY_BUF_LEN],
             seg: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
-            encap: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
             batch: TxBatch::new(),
+            batch_peer: None,
+        }
+    }
+
+    /// Sends what waits in the tunnel batch.
+    pub(super) fn flush_tunnel(&mut self, tunnels: &[Arc<TunnelPeer>]) {
+        if let Some(p) = self.batch_peer.take().and_then(|p| tunnels.get(p)) {
+            self.batch.flush(p);
         }
     }
 }

@@ -163,6 +163,11 @@ impl TxBatch {
         };
         self.buf.clear();
         self.ends.clear();
+        if sent < n {
+            peer.stats
+                .tx_errors
+                .fetch_add((n - sent) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         sent
     }
 }
