@@ -208,6 +208,7 @@ impl Forwarding {
             );
             mtus.interfaces.push(iface.mtu);
             let offload = tun.offloads().csum;
+            let uso = tun.offloads().uso4 && tun.offloads().uso6;
             ports.push(PortSpec {
                 ingress: Ingress {
                     port: Port::Interface(i as u32),
@@ -216,6 +217,7 @@ impl Forwarding {
                 },
                 queues: tun.into_queues(),
                 offload,
+                uso,
             });
         }
         // ICMP errors sent back into a tunnel come from the router's first

@@ -46,6 +46,9 @@ pub struct PortSpec {
     pub queues: Vec<TunQueue>,
     /// Whether the queues carry a virtio-net header (offloads on).
     pub offload: bool,
+    /// Whether the device takes UDP super-packets (`TUN_F_USO4/6`): the
+    /// tunnel receive threads then coalesce UDP datagrams too.
+    pub uso: bool,
 }
 
 /// An underlay socket and the tunnel peers that use it.
@@ -141,9 +144,13 @@ impl Dataplane {
         let tunnels: Arc<[Arc<TunnelPeer>]> = spec.tunnels.into();
         // The receive threads write into queue 0 of every TUN.
         let mut rx_queues = Vec::new();
+        let mut rx_uso = Vec::new();
         for p in &spec.ports {
             match p.queues.first().map(TunQueue::try_clone) {
-                Some(Ok(q)) => rx_queues.push(q),
+                Some(Ok(q)) => {
+                    rx_queues.push(q);
+                    rx_uso.push(p.uso && p.offload);
+                }
                 Some(Err(e)) => return Err(StartError::Spawn(e)),
                 None => {}
             }
@@ -180,6 +187,7 @@ impl Dataplane {
                 socket,
                 tunnels: Arc::clone(&tunnels),
                 tun_queues: queues.map_err(StartError::Spawn)?,
+                uso: rx_uso.clone(),
             });
         }
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -150,7 +150,9 @@ fn push_one(peer: &TunnelPeer, pkt: &[u8], counters: &WorkerCounters, batch: &mu
     if batch.push(peer, pkt) {
         peer.count_tx(1, pkt.len());
     } else {
-        peer.stats.tx_errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        peer.stats
+            .tx_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         counters.event(Event::TxError);
     }
 }

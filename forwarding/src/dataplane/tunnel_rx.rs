@@ -55,6 +55,8 @@ pub(super) struct RxThread {
     pub tunnels: Arc<[Arc<TunnelPeer>]>,
     /// This thread's queue of each TUN interface, by interface id.
     pub tun_queues: Vec<TunQueue>,
+    /// Whether each of them takes UDP super-packets (USO).
+    pub uso: Vec<bool>,
 }
 
 /// What a decrypted WireGuard datagram left in the burst buffer.
@@ -88,7 +90,18 @@ struct Rx<'a> {
 pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     let mut rx = Rx {
         t: &t,
-        gro: t.tun_queues.iter().map(|_| Coalescer::new()).collect(),
+        gro: t
+            .tun_queues
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                if t.uso.get(i).copied().unwrap_or(false) {
+                    Coalescer::with_udp()
+                } else {
+                    Coalescer::new()
+                }
+            })
+            .collect(),
         gro_stats: CoalesceStats::default(),
         plain: Vec::with_capacity(1 << 17),
         items: Vec::with_capacity(udp_batch::SLOTS * 64),

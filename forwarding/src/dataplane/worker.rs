@@ -236,7 +236,14 @@ fn handle(
             {
                 batch.flush(prev);
             }
-            transmit_tunnel(peer, hdr.as_ref(), &mut pkt[..len], counters, scratch, batch);
+            transmit_tunnel(
+                peer,
+                hdr.as_ref(),
+                &mut pkt[..len],
+                counters,
+                scratch,
+                batch,
+            );
         }
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
         Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters, scratch),

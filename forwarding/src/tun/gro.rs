@@ -1,7 +1,9 @@
 //! Receive-side coalescing (software GRO): consecutive in-order TCP
 //! segments of one flow become one GSO super-packet, written to a TUN with
 //! a virtio-net header (`GSO_TCPV4`/`GSO_TCPV6`, `NEEDS_CSUM`) in one
-//! write instead of one write per 1.4 KB segment. The dual of
+//! write instead of one write per 1.4 KB segment. Where the TUN takes USO
+//! ([`Coalescer::with_udp`]), consecutive datagrams of one UDP flow become
+//! one `GSO_UDP_L4` super-packet the same way. The dual of
 //! [`super::gso::split`]: splitting what [`Coalescer`] built gives back the
 //! segments it took, byte for byte.
 //!
@@ -23,6 +25,8 @@
 //!   segment ends the super-packet (it is its last segment).
 //! - The sequence number right after the held payload (no gap, no
 //!   retransmission) and, on IPv4, the IP ID right after the last one.
+//! - UDP: the same addresses, ports, TTL/hop limit, TOS/traffic class,
+//!   flow label, DF bit and the next IP ID; a valid, non-zero checksum.
 //! - No more payload than the first segment (the GSO size); a shorter one
 //!   is the last. At most [`MAX_SEGMENTS`] segments and 65,535 bytes.
 //!
@@ -47,20 +51,25 @@ const TCP_ACK: u8 = 0x10;
 const TCP_FLAGS: usize = 13;
 /// Offset of the TCP checksum.
 const TCP_CHECKSUM: usize = 16;
+/// Offset of the UDP checksum.
+const UDP_CHECKSUM: usize = 6;
 
-/// Addresses and ports of a TCP flow (IPv4 addresses in the first 8 bytes).
+/// Protocol, addresses and ports of a flow (IPv4 addresses in the first 8
+/// bytes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FlowKey {
     v6: bool,
+    udp: bool,
     addrs: [u8; 32],
     ports: [u8; 4],
 }
 
-/// What [`parse`] reads of a TCP segment.
+/// What [`parse`] reads of a TCP segment or UDP datagram.
 #[derive(Debug, Clone, Copy)]
 struct Segment {
     key: FlowKey,
     ip_hlen: usize,
+    /// TCP header length, or 8 for UDP.
     tcp_hlen: usize,
     seq: u32,
     flags: u8,
@@ -94,6 +103,8 @@ struct Flow {
 /// Coalesces TCP segments bound for one TUN; see the module doc.
 #[derive(Debug, Default)]
 pub struct Coalescer {
+    /// UDP datagrams are coalesced too (the TUN takes `GSO_UDP_L4`).
+    udp: bool,
     flows: Vec<Flow>,
     /// Buffers of flushed flows, reused.
     spare: Vec<Vec<u8>>,
@@ -114,6 +125,15 @@ impl Coalescer {
         Coalescer::default()
     }
 
+    /// An empty coalescer that coalesces UDP datagrams as well as TCP
+    /// segments: only for a TUN that negotiated USO (`TUN_F_USO4/6`).
+    pub fn with_udp() -> Coalescer {
+        Coalescer {
+            udp: true,
+            ..Coalescer::default()
+        }
+    }
+
     /// Whether no flow is held.
     pub fn is_empty(&self) -> bool {
         self.flows.is_empty()
@@ -130,7 +150,12 @@ impl Coalescer {
         out: &mut F,
     ) {
         let seg = match parse(pkt) {
-            Parsed::Tcp(seg) => seg,
+            Parsed::Tcp(seg) if !seg.key.udp || self.udp => seg,
+            Parsed::Tcp(_) => {
+                stats.writes += 1;
+                out(None, pkt);
+                return;
+            }
             Parsed::OtherTcp => {
                 // Cannot tell which flow it belongs to: keep every flow in
                 // order by writing what is held first.
@@ -146,7 +171,11 @@ impl Coalescer {
             }
         };
         let candidate = seg.payload_len(pkt) > 0
-            && matches!(seg.flags, TCP_ACK | 0x18)
+            && if seg.key.udp {
+                be16(pkt, seg.ip_hlen + UDP_CHECKSUM) != 0
+            } else {
+                matches!(seg.flags, TCP_ACK | 0x18)
+            }
             && checksum_valid(pkt, &seg);
         if let Some(i) = self.flows.iter().position(|f| f.key == seg.key) {
             if candidate && can_join(&self.flows[i], pkt, &seg) {
@@ -156,7 +185,7 @@ impl Coalescer {
                 f.segments += 1;
                 f.next_seq = seg.seq.wrapping_add(payload.len() as u32);
                 f.next_ident = seg.ident.wrapping_add(1);
-                if seg.flags & TCP_PSH != 0 {
+                if !seg.key.udp && seg.flags & TCP_PSH != 0 {
                     f.buf[f.ip_hlen + TCP_FLAGS] |= TCP_PSH;
                     f.closed = true;
                 }
@@ -194,7 +223,7 @@ impl Coalescer {
             segments: 1,
             next_seq: seg.seq.wrapping_add(payload_len as u32),
             next_ident: seg.ident.wrapping_add(1),
-            closed: seg.flags & TCP_PSH != 0,
+            closed: !seg.key.udp && seg.flags & TCP_PSH != 0,
         });
     }
 
@@ -234,38 +263,33 @@ impl Coalescer {
 /// its vnet header.
 fn finish(f: &mut Flow) -> VnetHdr {
     let len = f.buf.len();
-    let tcp_len = len - f.ip_hlen;
-    let pseudo = if f.key.v6 {
-        put16(&mut f.buf, 4, tcp_len as u16);
-        let mut b = [0u8; 40];
-        b[..32].copy_from_slice(&f.key.addrs);
-        b[32..36].copy_from_slice(&(tcp_len as u32).to_be_bytes());
-        b[39] = proto::TCP;
-        checksum::sum(&b)
+    let l4_len = len - f.ip_hlen;
+    if f.key.v6 {
+        put16(&mut f.buf, 4, l4_len as u16);
     } else {
         put16(&mut f.buf, 2, len as u16);
         put16(&mut f.buf, 10, 0);
         let c = checksum::checksum(&f.buf[..f.ip_hlen]);
         put16(&mut f.buf, 10, c);
-        let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&f.key.addrs[..8]);
-        b[9] = proto::TCP;
-        b[10..12].copy_from_slice(&(tcp_len as u16).to_be_bytes());
-        checksum::sum(&b)
+    }
+    let (gso_type, csum_offset) = match (f.key.udp, f.key.v6) {
+        (true, _) => {
+            put16(&mut f.buf, f.ip_hlen + 4, l4_len as u16);
+            (GsoType::UdpL4, UDP_CHECKSUM)
+        }
+        (false, false) => (GsoType::TcpV4, TCP_CHECKSUM),
+        (false, true) => (GsoType::TcpV6, TCP_CHECKSUM),
     };
-    put16(&mut f.buf, f.ip_hlen + TCP_CHECKSUM, pseudo);
+    let pseudo = pseudo_sum(&f.key, l4_len);
+    put16(&mut f.buf, f.ip_hlen + csum_offset, pseudo);
     VnetHdr {
         flags: VnetHdr::NEEDS_CSUM,
-        gso_type: if f.key.v6 {
-            GsoType::TcpV6
-        } else {
-            GsoType::TcpV4
-        },
+        gso_type,
         ecn: false,
         hdr_len: (f.ip_hlen + f.tcp_hlen) as u16,
         gso_size: f.gso_size as u16,
         csum_start: f.ip_hlen as u16,
-        csum_offset: TCP_CHECKSUM as u16,
+        csum_offset: csum_offset as u16,
     }
 }
 
@@ -274,7 +298,7 @@ fn can_join(f: &Flow, pkt: &[u8], seg: &Segment) -> bool {
     let held = &f.buf;
     let payload = seg.payload_len(pkt);
     if f.closed
-        || seg.seq != f.next_seq
+        || (!f.key.udp && seg.seq != f.next_seq)
         || payload > f.gso_size
         || held.len() + payload > MAX_LEN
         || seg.tcp_hlen != f.tcp_hlen
@@ -291,6 +315,9 @@ fn can_join(f: &Flow, pkt: &[u8], seg: &Segment) -> bool {
             && pkt[8] == held[8]
             && seg.ident == f.next_ident
     };
+    if f.key.udp {
+        return ip_same;
+    }
     let t = seg.ip_hlen;
     let h = f.ip_hlen;
     // ACK number, data offset, window; then the options byte for byte.
@@ -300,30 +327,36 @@ fn can_join(f: &Flow, pkt: &[u8], seg: &Segment) -> bool {
         && pkt[t + 20..t + seg.tcp_hlen] == held[h + 20..h + f.tcp_hlen]
 }
 
-/// Whether the TCP checksum of `pkt` verifies.
+/// Whether the TCP/UDP checksum of `pkt` verifies.
 fn checksum_valid(pkt: &[u8], seg: &Segment) -> bool {
-    let tcp = &pkt[seg.ip_hlen..];
-    let pseudo = if seg.key.v6 {
+    let l4 = &pkt[seg.ip_hlen..];
+    checksum::combine(pseudo_sum(&seg.key, l4.len()), checksum::sum(l4)) == 0xffff
+}
+
+/// The pseudo-header sum of a flow's packet with `l4_len` bytes of L4.
+fn pseudo_sum(key: &FlowKey, l4_len: usize) -> u16 {
+    let protocol = if key.udp { proto::UDP } else { proto::TCP };
+    if key.v6 {
         let mut b = [0u8; 40];
-        b[..32].copy_from_slice(&seg.key.addrs);
-        b[32..36].copy_from_slice(&(tcp.len() as u32).to_be_bytes());
-        b[39] = proto::TCP;
+        b[..32].copy_from_slice(&key.addrs);
+        b[32..36].copy_from_slice(&(l4_len as u32).to_be_bytes());
+        b[39] = protocol;
         checksum::sum(&b)
     } else {
         let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&seg.key.addrs[..8]);
-        b[9] = proto::TCP;
-        b[10..12].copy_from_slice(&(tcp.len() as u16).to_be_bytes());
+        b[..8].copy_from_slice(&key.addrs[..8]);
+        b[9] = protocol;
+        b[10..12].copy_from_slice(&(l4_len as u16).to_be_bytes());
         checksum::sum(&b)
-    };
-    checksum::combine(pseudo, checksum::sum(tcp)) == 0xffff
+    }
 }
 
 /// What kind of packet [`Coalescer::push`] got.
 enum Parsed {
-    /// A TCP segment whose flow can be told.
+    /// A TCP segment or UDP datagram whose flow can be told.
     Tcp(Segment),
-    /// TCP that cannot be examined (options, extension headers, truncated).
+    /// TCP or UDP that cannot be examined (options, extension headers,
+    /// fragments, truncated).
     OtherTcp,
     /// Anything else.
     NotTcp,
@@ -333,14 +366,16 @@ enum Parsed {
 fn parse(pkt: &[u8]) -> Parsed {
     let mut key = FlowKey {
         v6: false,
+        udp: false,
         addrs: [0; 32],
         ports: [0; 4],
     };
     let (ip_hlen, ident) = match pkt.first().map(|b| b >> 4) {
         Some(4) => {
-            if pkt.len() < 20 || pkt[9] != proto::TCP {
+            if pkt.len() < 20 || !matches!(pkt[9], proto::TCP | proto::UDP) {
                 return Parsed::NotTcp;
             }
+            key.udp = pkt[9] == proto::UDP;
             let flags_frag = be16(pkt, 6);
             if pkt[0] & 0x0f != 5
                 || usize::from(be16(pkt, 2)) != pkt.len()
@@ -355,7 +390,8 @@ fn parse(pkt: &[u8]) -> Parsed {
             if pkt.len() < 40 {
                 return Parsed::NotTcp;
             }
-            if pkt[6] != proto::TCP {
+            key.udp = pkt[6] == proto::UDP;
+            if !matches!(pkt[6], proto::TCP | proto::UDP) {
                 // Extension headers may hide a TCP segment behind them.
                 return if matches!(
                     pkt[6],
@@ -379,6 +415,23 @@ fn parse(pkt: &[u8]) -> Parsed {
         }
         _ => return Parsed::NotTcp,
     };
+    if key.udp {
+        let Some(udp) = pkt.get(ip_hlen..ip_hlen + 8) else {
+            return Parsed::OtherTcp;
+        };
+        if usize::from(be16(udp, 4)) != pkt.len() - ip_hlen {
+            return Parsed::OtherTcp;
+        }
+        key.ports.copy_from_slice(&udp[..4]);
+        return Parsed::Tcp(Segment {
+            key,
+            ip_hlen,
+            tcp_hlen: 8,
+            seq: 0,
+            flags: 0,
+            ident,
+        });
+    }
     let Some(tcp) = pkt.get(ip_hlen..ip_hlen + 20) else {
         return Parsed::OtherTcp;
     };

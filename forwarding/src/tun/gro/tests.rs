@@ -382,3 +382,97 @@ proptest! {
         prop_assert_eq!(resegment(&writes), pkts);
     }
 }
+
+/// A UDP datagram of `payload` bytes, IPv4 ID `ident`, valid checksum.
+fn build_udp(v6: bool, ident: u16, payload: usize, sport: u16) -> Vec<u8> {
+    let ip_hlen = if v6 { 40 } else { 20 };
+    let udp_len = 8 + payload;
+    let mut p = vec![0u8; ip_hlen + udp_len];
+    if v6 {
+        p[0] = 0x60;
+        put16(&mut p, 4, udp_len as u16);
+        p[6] = proto::UDP;
+        p[7] = 63;
+        p[8..24].copy_from_slice(&SRC6.octets());
+        p[24..40].copy_from_slice(&DST6.octets());
+    } else {
+        p[0] = 0x45;
+        put16(&mut p, 2, (20 + udp_len) as u16);
+        put16(&mut p, 4, ident);
+        p[8] = 63;
+        p[9] = proto::UDP;
+        p[12..16].copy_from_slice(&SRC4.octets());
+        p[16..20].copy_from_slice(&DST4.octets());
+        ipv4::Packet::new_unchecked(&mut p[..]).fill_checksum();
+    }
+    let u = &mut p[ip_hlen..];
+    put16(u, 0, sport);
+    put16(u, 2, 5201);
+    put16(u, 4, udp_len as u16);
+    for (i, b) in u[8..].iter_mut().enumerate() {
+        *b = (usize::from(ident) + i) as u8;
+    }
+    let pseudo = if v6 {
+        checksum::pseudo_header_v6(SRC6, DST6, proto::UDP, udp_len as u32)
+    } else {
+        checksum::pseudo_header_v4(SRC4, DST4, proto::UDP, udp_len as u16)
+    };
+    let c = !checksum::combine(pseudo, checksum::sum(u));
+    put16(u, 6, if c == 0 { 0xffff } else { c });
+    p
+}
+
+fn run_udp(pkts: &[Vec<u8>]) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
+    let mut c = Coalescer::with_udp();
+    let mut stats = CoalesceStats::default();
+    let mut writes = Vec::new();
+    let mut out = |h: Option<&VnetHdr>, b: &[u8]| writes.push((h.copied(), b.to_vec()));
+    for p in pkts {
+        c.push(p, &mut stats, &mut out);
+    }
+    c.flush(&mut stats, &mut out);
+    writes
+}
+
+#[test]
+fn udp_datagrams_of_a_flow_become_one_uso_super_packet_where_the_tun_takes_it() {
+    for v6 in [false, true] {
+        let mut pkts: Vec<Vec<u8>> = (0..30).map(|i| build_udp(v6, 100 + i, 64, 9)).collect();
+        pkts.push(build_udp(v6, 130, 10, 9));
+        let writes = run_udp(&pkts);
+        assert_eq!(writes.len(), 1, "v6={v6}");
+        let h = writes[0].0.expect("super-packet");
+        assert_eq!(h.gso_type, GsoType::UdpL4);
+        assert_eq!(h.gso_size, 64);
+        assert_eq!(h.csum_offset, 6);
+        assert_eq!(resegment(&writes), pkts, "v6={v6}");
+        // Without USO on the TUN: one write each, unchanged.
+        assert_eq!(
+            run(&pkts),
+            pkts.iter().map(|p| (None, p.clone())).collect::<Vec<_>>()
+        );
+    }
+}
+
+#[test]
+fn udp_never_coalesces_across_flows_gaps_or_without_a_checksum() {
+    let a = build_udp(false, 1, 64, 9);
+    for (b, why) in [
+        (build_udp(false, 2, 64, 10), "other port"),
+        (build_udp(false, 5, 64, 9), "IP ID jump"),
+        (build_udp(false, 2, 65, 9), "longer than the first"),
+        (
+            {
+                let mut b = build_udp(false, 2, 64, 9);
+                put16(&mut b, 26, 0);
+                b
+            },
+            "no checksum",
+        ),
+    ] {
+        let pkts = vec![a.clone(), b];
+        let writes = run_udp(&pkts);
+        assert_eq!(writes.len(), 2, "{why}");
+        assert_eq!(resegment(&writes), pkts, "{why}");
+    }
+}
