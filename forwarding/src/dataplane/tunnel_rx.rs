@@ -88,6 +88,8 @@ struct Rx<'a> {
 
 /// The thread body; returns when `shared.stop` is set.
 pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
+    // Half of every tunnelled flow's path: as urgent as the workers.
+    super::worker::raise_priority();
     let mut rx = Rx {
         t: &t,
         gro: t
@@ -444,12 +446,10 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
 
 /// Waits up to 100 ms for `fd` to be readable.
 fn readable(fd: i32) -> bool {
-    let mut p = libc::pollfd {
+    let mut p = [libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
-    };
-    // SAFETY: one valid pollfd, exclusively borrowed for the call.
-    let n = unsafe { libc::poll(&mut p, 1, 100) };
-    n > 0
+    }];
+    super::poll_fds(&mut p, 100)
 }

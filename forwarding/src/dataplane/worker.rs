@@ -152,19 +152,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
 /// Waits until a queue is readable or the poll interval passed; `true` if
 /// any is readable.
 fn wait(pollfds: &mut [libc::pollfd]) -> bool {
-    for p in pollfds.iter_mut() {
-        p.revents = 0;
-    }
-    // SAFETY: `pollfds` is a valid, exclusively borrowed array of pollfd
-    // structs of the given length for the duration of the call.
-    let n = unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            POLL_TIMEOUT_MS,
-        )
-    };
-    n > 0
+    super::poll_fds(pollfds, POLL_TIMEOUT_MS)
 }
 
 /// Runs one packet (`frame`: virtio-net header if the port has offloads,
@@ -253,7 +241,7 @@ fn handle(
 
 /// Sets the calling thread's nice value to [`WORKER_NICE`]; without
 /// `CAP_SYS_NICE` the worker runs at the default priority.
-fn raise_priority() {
+pub(super) fn raise_priority() {
     // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and
     // a thread id changes only that thread's nice value (Linux semantics).
     let rc = unsafe {
