@@ -227,7 +227,7 @@ impl Forwarding {
             .iter()
             .map(|i| own_addresses(&i.addresses))
             .fold((None, None), |acc, (v4, v6)| (acc.0.or(v4), acc.1.or(v6)));
-        let tunnels = crate::tunnels::build(config, own)?;
+        let tunnels = crate::tunnels::build(config, own, workers)?;
         mtus.tunnels = tunnels.mtus.clone();
         for (p, mtu) in tunnels.peers.iter().zip(&tunnels.mtus) {
             info!(peer = %p.name, mtu, allowed = ?p.allowed, "tunnel peer configured");

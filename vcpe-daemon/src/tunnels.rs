@@ -54,11 +54,16 @@ pub struct Tunnels {
 }
 
 /// Opens the underlay sockets and builds every peer of `config`.
-/// `own` are the router's inner addresses (ICMP error sources).
+/// `own` are the router's inner addresses (ICMP error sources); `workers`
+/// the dataplane's thread count: a VXLAN port gets that many receive
+/// sockets (`SO_REUSEPORT`, one receive thread each) and four source
+/// sockets per worker for per-flow source ports.
 pub fn build(
     config: &Config,
     own: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+    workers: usize,
 ) -> anyhow::Result<Tunnels> {
+    let mut vxlan_sockets: BTreeMap<SocketAddr, VxlanSockets> = BTreeMap::new();
     let mut gre_sockets: BTreeMap<IpAddr, (Arc<GreSocket>, Vec<u32>)> = BTreeMap::new();
     let mut udp_sockets: BTreeMap<SocketAddr, (Arc<UdpSocket>, Vec<u32>)> = BTreeMap::new();
     let mut peers = Vec::new();
@@ -157,25 +162,28 @@ pub fn build(
                 let bind = p.bind.unwrap_or_else(|| {
                     SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
                 });
-                let socket = match udp_sockets.get_mut(&bind) {
-                    Some((s, ids)) => {
-                        ids.push(id);
-                        Arc::clone(s)
+                let group = match vxlan_sockets.get_mut(&bind) {
+                    Some(g) => {
+                        g.ids.push(id);
+                        g
                     }
                     None => {
-                        let s = udp_socket(bind).with_context(|| {
-                            format!("peer {}: binding the VXLAN UDP socket on {bind}", p.name)
+                        let g = VxlanSockets::open(bind, workers).with_context(|| {
+                            format!(
+                                "peer {}: binding the VXLAN UDP sockets on {bind} (is another VXLAN endpoint, such as a kernel vxlan device, using that port?)",
+                                p.name
+                            )
                         })?;
-                        let s = Arc::new(s);
-                        udp_sockets.insert(bind, (Arc::clone(&s), vec![id]));
-                        s
+                        vxlan_sockets.entry(bind).or_insert(VxlanSockets { ids: vec![id], ..g })
                     }
                 };
+                let socket = Arc::clone(&group.rx[0]);
+                let tx = Arc::clone(&group.tx);
                 // Our MAC on the segment, seeded by what this end alone
                 // sees as the peer (the other end seeds with our address).
                 let seed = format!("{}/{vni}", p.endpoint.ip());
                 (
-                    Encap::Vxlan(VxlanPeer::new(*vni, socket, p.endpoint, seed.as_bytes())),
+                    Encap::Vxlan(VxlanPeer::new(*vni, socket, tx, p.endpoint, seed.as_bytes())),
                     vxlan_overhead(p.endpoint.ip()),
                 )
             }
@@ -207,6 +215,14 @@ pub fn build(
             socket: UnderlaySocket::Udp(s),
             peers: ids,
         });
+    }
+    for (_, g) in vxlan_sockets {
+        for s in g.rx {
+            sockets.push(TunnelSocket {
+                socket: UnderlaySocket::Udp(s),
+                peers: g.ids.clone(),
+            });
+        }
     }
     Ok(Tunnels {
         peers,
@@ -241,10 +257,55 @@ fn unspecified(like: IpAddr) -> IpAddr {
     }
 }
 
+/// The sockets of one VXLAN bind address.
+struct VxlanSockets {
+    /// Receive sockets in one `SO_REUSEPORT` group: the kernel spreads
+    /// flows (by the sender's source port) over them and their threads.
+    rx: Vec<Arc<UdpSocket>>,
+    /// Send sockets on distinct ephemeral ports (the per-flow source port).
+    tx: Arc<[UdpSocket]>,
+    /// Tunnel ids of the peers on this bind.
+    ids: Vec<u32>,
+}
+
+impl VxlanSockets {
+    fn open(bind: SocketAddr, workers: usize) -> std::io::Result<VxlanSockets> {
+        let workers = workers.max(1);
+        let mut rx = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            rx.push(Arc::new(reuseport_udp_socket(bind)?));
+        }
+        let local = SocketAddr::new(bind.ip(), 0);
+        let tx: Result<Vec<UdpSocket>, _> = (0..workers * 4).map(|_| udp_socket(local)).collect();
+        Ok(VxlanSockets {
+            rx,
+            tx: tx?.into(),
+            ids: Vec::new(),
+        })
+    }
+}
+
+/// As [`udp_socket`], in an `SO_REUSEPORT` group on `bind`.
+fn reuseport_udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
+    let domain = socket2::Domain::for_address(bind);
+    let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+    s.set_reuse_port(true)?;
+    if bind.is_ipv6() {
+        s.set_only_v6(false)?;
+    }
+    s.bind(&bind.into())?;
+    let s: UdpSocket = s.into();
+    tune_udp_socket(s)
+}
+
 /// A non-blocking UDP socket on `bind` with big buffers (a burst of
 /// datagrams must not overflow the default 200 KiB).
 fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
-    let s = UdpSocket::bind(bind)?;
+    tune_udp_socket(UdpSocket::bind(bind)?)
+}
+
+/// Non-blocking, with 4 MiB buffers where allowed.
+fn tune_udp_socket(s: UdpSocket) -> std::io::Result<UdpSocket> {
     s.set_nonblocking(true)?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&s);
     let size: libc::c_int = 4 << 20;

@@ -40,6 +40,29 @@ pub(crate) fn fold_v6(o: [u8; 16]) -> u32 {
     (x as u32) ^ ((x >> 32) as u32).rotate_left(7)
 }
 
+/// The flow hash of a whole IPv4/IPv6 packet (0 if it has no IP header):
+/// addresses, protocol, and ports when the L4 header follows the fixed IP
+/// header (IPv4 without options needn't be: the IHL is honoured; IPv6
+/// extension headers count as no ports).
+pub fn of_packet(pkt: &[u8]) -> u32 {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) if pkt.len() >= 20 => {
+            let ihl = usize::from(pkt[0] & 0x0f) * 4;
+            let fragment = crate::wire::be16(pkt, 6) & 0x3fff != 0;
+            let p = if fragment { 0 } else { ports(pkt[9], pkt.get(ihl..).unwrap_or(&[])) };
+            hash(crate::wire::be32(pkt, 12), crate::wire::be32(pkt, 16), pkt[9], p)
+        }
+        Some(6) if pkt.len() >= 40 => {
+            let mut s = [0u8; 16];
+            let mut d = [0u8; 16];
+            s.copy_from_slice(&pkt[8..24]);
+            d.copy_from_slice(&pkt[24..40]);
+            hash(fold_v6(s), fold_v6(d), pkt[6], ports(pkt[6], &pkt[40..]))
+        }
+        _ => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@
 //! without ICMP: this pipeline does not fragment.
 
 mod ctx;
-mod flow;
+pub(crate) mod flow;
 mod icmp;
 mod martian;
 mod rate_limit;

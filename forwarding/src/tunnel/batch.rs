@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use super::gre::{self, GreHeader};
-use super::peer::{Encap, TunnelPeer, VxlanPeer};
+use super::peer::{Encap, TunnelPeer};
 use super::vxlan;
 use super::wireguard::{WgPeer, WgSend};
 
@@ -27,6 +27,8 @@ pub struct TxBatch {
     /// End offset of each packet in `buf`.
     ends: Vec<usize>,
     tmp: Vec<u8>,
+    /// VXLAN: which of the peer's source sockets the batch leaves from.
+    sock: usize,
 }
 
 impl TxBatch {
@@ -66,9 +68,11 @@ impl TxBatch {
             }
             Encap::Vxlan(v) => {
                 let size = vxlan::ENCAP_LEN + pkt.len();
-                if !self.fits(size) {
+                let sock = v.tx_index(pkt);
+                if !self.fits(size) || (sock != self.sock && !self.ends.is_empty()) {
                     self.flush(peer);
                 }
+                self.sock = sock;
                 v.encapsulate(pkt, &mut self.buf);
                 self.ends.push(self.buf.len());
                 peer.probe_if_unresolved(v, pkt);
@@ -142,24 +146,10 @@ impl TxBatch {
                     .collect();
                 socket.send_batch(&packets).unwrap_or(0)
             }
-            Encap::WireGuard { socket, remote, .. }
-            | Encap::Vxlan(VxlanPeer { socket, remote, .. }) => {
-                let seg = self.ends[0];
-                if n == 1 {
-                    usize::from(socket.send_to(&self.buf, *remote).is_ok())
-                } else if send_gso(socket, &self.buf, seg, *remote).is_ok() {
-                    n
-                } else {
-                    // No UDP GSO (old kernel): one by one.
-                    let mut start = 0;
-                    let mut ok = 0;
-                    for &end in &self.ends {
-                        ok += usize::from(socket.send_to(&self.buf[start..end], *remote).is_ok());
-                        start = end;
-                    }
-                    ok
-                }
+            Encap::WireGuard { socket, remote, .. } => {
+                send_udp(socket, &self.buf, &self.ends, *remote)
             }
+            Encap::Vxlan(v) => send_udp(v.tx_socket(self.sock), &self.buf, &self.ends, v.remote),
         };
         self.buf.clear();
         self.ends.clear();
@@ -169,6 +159,28 @@ impl TxBatch {
                 .fetch_add((n - sent) as u64, std::sync::atomic::Ordering::Relaxed);
         }
         sent
+    }
+}
+
+/// Sends the datagrams in `buf` (ending at `ends`) to `to`: one UDP GSO
+/// `sendmsg`, or one by one where the kernel has no UDP GSO. Returns how
+/// many went out.
+fn send_udp(socket: &UdpSocket, buf: &[u8], ends: &[usize], to: SocketAddr) -> usize {
+    let n = ends.len();
+    let seg = ends[0];
+    if n == 1 {
+        usize::from(socket.send_to(buf, to).is_ok())
+    } else if send_gso(socket, buf, seg, to).is_ok() {
+        n
+    } else {
+        // No UDP GSO (old kernel): one by one.
+        let mut start = 0;
+        let mut ok = 0;
+        for &end in ends {
+            ok += usize::from(socket.send_to(&buf[start..end], to).is_ok());
+            start = end;
+        }
+        ok
     }
 }
 

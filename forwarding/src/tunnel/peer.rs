@@ -59,8 +59,15 @@ pub enum Encap {
 pub struct VxlanPeer {
     /// The VXLAN network identifier both ends use.
     pub vni: u32,
-    /// The UDP underlay socket (shared by every VXLAN peer on that bind).
+    /// The UDP underlay socket bound to the VXLAN port (shared by every
+    /// VXLAN peer on that bind): ARP/ND answers and probes leave from it.
     pub socket: Arc<UdpSocket>,
+    /// Sockets bound to distinct source ports; a flow's datagrams always
+    /// leave from the one its inner flow hash picks, so that underlay
+    /// ECMP and the receiver's RSS / `SO_REUSEPORT` spread flows (as the
+    /// kernel's `vxlan` device picks a source port per flow). Empty: all
+    /// from `socket`.
+    pub tx_sockets: Arc<[UdpSocket]>,
     /// The peer's underlay endpoint (address and UDP port).
     pub remote: SocketAddr,
     /// Our MAC on this segment.
@@ -75,10 +82,17 @@ pub struct VxlanPeer {
 impl VxlanPeer {
     /// A peer with an unknown MAC; ours is derived from `seed` (use
     /// something both ends see differently, such as the remote endpoint).
-    pub fn new(vni: u32, socket: Arc<UdpSocket>, remote: SocketAddr, seed: &[u8]) -> VxlanPeer {
+    pub fn new(
+        vni: u32,
+        socket: Arc<UdpSocket>,
+        tx_sockets: Arc<[UdpSocket]>,
+        remote: SocketAddr,
+        seed: &[u8],
+    ) -> VxlanPeer {
         VxlanPeer {
             vni,
             socket,
+            tx_sockets,
             remote,
             mac: vxlan::mac_from(seed),
             peer_mac: AtomicU64::new(0),
@@ -92,6 +106,20 @@ impl VxlanPeer {
             0 => vxlan::BROADCAST,
             m => vxlan::mac_from_u64(m),
         }
+    }
+
+    /// The index of the socket a packet's flow leaves from (see
+    /// `tx_sockets`); 0 when there is no pool.
+    pub fn tx_index(&self, pkt: &[u8]) -> usize {
+        match self.tx_sockets.len() {
+            0 | 1 => 0,
+            n => crate::pipeline::flow::of_packet(pkt) as usize % n,
+        }
+    }
+
+    /// The socket a packet with [`VxlanPeer::tx_index`] `i` leaves from.
+    pub fn tx_socket(&self, i: usize) -> &UdpSocket {
+        self.tx_sockets.get(i).unwrap_or(&self.socket)
     }
 
     /// Remembers the peer's MAC from a frame it sent.
@@ -214,7 +242,9 @@ impl TunnelPeer {
                 buf.clear();
                 v.encapsulate(pkt, buf);
                 self.probe_if_unresolved(v, pkt);
-                v.socket.send_to(buf, v.remote).map(|_| ())
+                v.tx_socket(v.tx_index(pkt))
+                    .send_to(buf, v.remote)
+                    .map(|_| ())
             }
         };
         match &r {
