@@ -22,7 +22,8 @@
 # static routes only (the local host subnet out of vcpe0, the remote one
 # into the peer), no BGP. Per variant and test: TCP 1 stream, TCP 4 streams
 # (-P 4), UDP 64-byte datagrams (-b $UDP_RATE), each for DURATION seconds
-# from host A to host B, after a `ping -c 3` that must pass. While iperf3
+# from host A to host B, after a `ping -c 3` that must pass and 40 pings at
+# idle whose average RTT is reported. While iperf3
 # runs, the CPU time of every thread of the tunnel daemons is sampled from
 # /proc (vcped: vcpe-fwd-* workers, vcpe-tun-rx-* receive threads); the
 # busiest threads are printed after each test, and `vcpectl stats` after
@@ -420,6 +421,8 @@ measure() {
         cat "$WORK/$t-ping.txt" >&2
         die "$t: host A ($HOST_A) cannot ping host B ($HOST_B) through the tunnel"
     fi
+    # Idle latency: 40 pings 50 ms apart, before any load.
+    ip netns exec "${P}${t}ha" ping -q -c 40 -i 0.05 -W 2 "$HOST_B" >"$WORK/$t-rtt.txt" 2>&1 || true
     ip netns exec "$hb" iperf3 -s -D -p 5201 --pidfile "$WORK/$t-iperf3.pid"
     local up=
     for _ in $(seq 50); do
@@ -517,6 +520,15 @@ def udp_sent_kpps(r):
     s = r["end"]["sum_sent"]
     return s["packets"] / s["seconds"] / 1e3
 
+def rtt(v):
+    path = os.path.join(work, f"{tags[v]}-rtt.txt")
+    if not os.path.exists(path):
+        return None
+    for line in open(path):
+        if line.startswith("rtt ") or line.startswith("round-trip"):
+            return float(line.split("=")[1].split("/")[1])
+    return None
+
 metrics = [
     ("TCP 1 stream (Gbit/s)", "tcp1", tcp_gbps),
     ("TCP 4 streams (Gbit/s)", "tcp4", tcp_gbps),
@@ -539,13 +551,16 @@ def value(v, test, f):
         return None
 
 fmt = lambda x, v: f"{x:.2f}" if x is not None else status(v)
-w = 11
+w = 13
 print()
 print(f"tunnel benchmark, iperf3 -t {duration}, UDP -b {rate}, {os.cpu_count()} CPUs; "
       f"build {build_s} s, run {run_s} s")
 print(f"{'metric':<28}" + "".join(f"{v:>{w}}" for v in variants))
 for label, test, f in metrics:
     print(f"{label:<28}" + "".join(f"{fmt(value(v, test, f), v):>{w}}" for v in variants))
+row = [rtt(v) for v in variants]
+print(f"{'ping RTT idle, avg (ms)':<28}" + "".join(
+    f"{(f'{x:.3f}' if x is not None else '-'):>{w}}" for x in row))
 for test, label in (("tcp1", "TCP 1"), ("tcp4", "TCP 4"), ("udp64", "UDP 64 B")):
     row = [cpu(v, test) for v in variants]
     if any(x is not None for x in row):

@@ -174,7 +174,9 @@ pub fn build(
                                 p.name
                             )
                         })?;
-                        vxlan_sockets.entry(bind).or_insert(VxlanSockets { ids: vec![id], ..g })
+                        vxlan_sockets
+                            .entry(bind)
+                            .or_insert(VxlanSockets { ids: vec![id], ..g })
                     }
                 };
                 let socket = Arc::clone(&group.rx[0]);
@@ -183,7 +185,13 @@ pub fn build(
                 // sees as the peer (the other end seeds with our address).
                 let seed = format!("{}/{vni}", p.endpoint.ip());
                 (
-                    Encap::Vxlan(VxlanPeer::new(*vni, socket, tx, p.endpoint, seed.as_bytes())),
+                    Encap::Vxlan(VxlanPeer::new(
+                        *vni,
+                        socket,
+                        tx,
+                        p.endpoint,
+                        seed.as_bytes(),
+                    )),
                     vxlan_overhead(p.endpoint.ip()),
                 )
             }

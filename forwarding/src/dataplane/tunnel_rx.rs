@@ -364,11 +364,12 @@ impl Rx<'_> {
             }
             Verdict::Forward {
                 egress: Egress::Tunnel(e),
-                ..
+                gateway,
             } => {
                 let len = super::packet_io::ip_len(pkt, false);
                 match self.t.tunnels.get(e as usize) {
                     Some(next) => {
+                        next.resolve(gateway, pkt);
                         if next.send(&pkt[..len], &mut self.scratch).is_err() {
                             ctx.counters.event(Event::TxError);
                         }

@@ -210,12 +210,13 @@ fn handle(
         }
         Verdict::Forward {
             egress: Egress::Tunnel(t),
-            ..
+            gateway,
         } => {
             let Some(peer) = tunnels.get(t as usize) else {
                 counters.drop_packet(DropReason::NoEgress);
                 return;
             };
+            peer.resolve(gateway, pkt);
             let len = ip_len(pkt, gso.is_some());
             // Datagrams for one peer at a time wait in the batch.
             if let Some(prev) = batch_peer.replace(t as usize)

@@ -49,8 +49,17 @@ pub fn of_packet(pkt: &[u8]) -> u32 {
         Some(4) if pkt.len() >= 20 => {
             let ihl = usize::from(pkt[0] & 0x0f) * 4;
             let fragment = crate::wire::be16(pkt, 6) & 0x3fff != 0;
-            let p = if fragment { 0 } else { ports(pkt[9], pkt.get(ihl..).unwrap_or(&[])) };
-            hash(crate::wire::be32(pkt, 12), crate::wire::be32(pkt, 16), pkt[9], p)
+            let p = if fragment {
+                0
+            } else {
+                ports(pkt[9], pkt.get(ihl..).unwrap_or(&[]))
+            };
+            hash(
+                crate::wire::be32(pkt, 12),
+                crate::wire::be32(pkt, 16),
+                pkt[9],
+                p,
+            )
         }
         Some(6) if pkt.len() >= 40 => {
             let mut s = [0u8; 16];

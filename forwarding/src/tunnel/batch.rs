@@ -75,7 +75,6 @@ impl TxBatch {
                 self.sock = sock;
                 v.encapsulate(pkt, &mut self.buf);
                 self.ends.push(self.buf.len());
-                peer.probe_if_unresolved(v, pkt);
                 true
             }
         }

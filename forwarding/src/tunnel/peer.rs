@@ -241,7 +241,7 @@ impl TunnelPeer {
             Encap::Vxlan(v) => {
                 buf.clear();
                 v.encapsulate(pkt, buf);
-                self.probe_if_unresolved(v, pkt);
+                self.resolve(None, pkt);
                 v.tx_socket(v.tx_index(pkt))
                     .send_to(buf, v.remote)
                     .map(|_| ())
@@ -259,11 +259,16 @@ impl TunnelPeer {
         r
     }
 
-    /// While the VXLAN peer's MAC is unknown, asks for it with an ARP
-    /// request for the packet's IPv4 destination, at most once a second
-    /// (a kernel VTEP answers for its own addresses; any frame it sends
-    /// teaches us its MAC as well).
-    pub fn probe_if_unresolved(&self, v: &VxlanPeer, pkt: &[u8]) {
+    /// While a VXLAN peer's MAC is unknown, asks for it at most once a
+    /// second: an ARP request (IPv4) or a neighbour solicitation (IPv6) for
+    /// the route's `gateway`, else for the packet's destination. A kernel
+    /// VTEP answers for its own addresses (give routes through it its
+    /// inner address as `next_hop`); any frame it sends teaches us its MAC
+    /// as well. Nothing for other encapsulations.
+    pub fn resolve(&self, gateway: Option<IpAddr>, pkt: &[u8]) {
+        let Encap::Vxlan(v) = &self.encap else {
+            return;
+        };
         if v.peer_mac.load(Relaxed) != 0 {
             return;
         }
@@ -272,13 +277,20 @@ impl TunnelPeer {
         if last != 0 && now.saturating_sub(last) < 1000 {
             return;
         }
-        v.last_probe_ms.store(now.max(1), Relaxed);
-        let target = match pkt.get(16..20).filter(|_| pkt[0] >> 4 == 4) {
-            Some(b) => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]),
-            None => return,
+        let Some(target) = gateway.or_else(|| inner_destination(pkt)) else {
+            return;
         };
-        let sender = self.ingress.v4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
-        let probe = vxlan::arp_request(v.vni, v.mac, sender, target);
+        v.last_probe_ms.store(now.max(1), Relaxed);
+        let probe = match target {
+            IpAddr::V4(t) => {
+                let sender = self.ingress.v4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+                vxlan::arp_request(v.vni, v.mac, sender, t)
+            }
+            IpAddr::V6(t) => match self.ingress.v6 {
+                Some(src) => vxlan::neighbour_solicitation(v.vni, v.mac, src, t),
+                None => return,
+            },
+        };
         let _ = v.socket.send_to(&probe, v.remote);
     }
 
@@ -294,6 +306,21 @@ impl TunnelPeer {
         self.stats.rx_bytes.fetch_add(bytes as u64, Relaxed);
         let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.stats.last_rx_ms.store(ms.max(1), Relaxed);
+    }
+}
+
+/// The destination address of an IPv4 or IPv6 packet, if the header is there.
+fn inner_destination(pkt: &[u8]) -> Option<IpAddr> {
+    match pkt.first().map(|b| b >> 4) {
+        Some(4) => {
+            let b: [u8; 4] = pkt.get(16..20)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        Some(6) => {
+            let b: [u8; 16] = pkt.get(24..40)?.try_into().ok()?;
+            Some(IpAddr::from(b))
+        }
+        _ => None,
     }
 }
 

@@ -230,6 +230,49 @@ pub fn arp_request(vni: u32, our_mac: [u8; 6], sender: Ipv4Addr, target: Ipv4Add
     out
 }
 
+/// A neighbour solicitation, as a whole VXLAN payload, for `target` from
+/// `src` to its solicited-node multicast address (sent while the peer's
+/// MAC is unknown; its advertisement teaches it).
+pub fn neighbour_solicitation(
+    vni: u32,
+    our_mac: [u8; 6],
+    src: Ipv6Addr,
+    target: Ipv6Addr,
+) -> Vec<u8> {
+    let t = target.octets();
+    let dst = Ipv6Addr::new(
+        0xff02,
+        0,
+        0,
+        0,
+        0,
+        1,
+        0xff00 | u16::from(t[13]),
+        u16::from_be_bytes([t[14], t[15]]),
+    );
+    let mut icmp = [0u8; 32];
+    icmp[0] = ICMPV6_NS;
+    icmp[8..24].copy_from_slice(&t);
+    icmp[24] = 1; // source link-layer address option
+    icmp[25] = 1;
+    icmp[26..32].copy_from_slice(&our_mac);
+    let pseudo = checksum::pseudo_header_v6(src, dst, proto::ICMPV6, 32);
+    let c = !checksum::combine(pseudo, checksum::sum(&icmp));
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let d = dst.octets();
+    let mut out = Vec::with_capacity(ENCAP_LEN + 72);
+    let v = vni.to_be_bytes();
+    out.extend_from_slice(&[FLAG_I, 0, 0, 0, v[1], v[2], v[3], 0]);
+    out.extend_from_slice(&[0x33, 0x33, d[12], d[13], d[14], d[15]]);
+    out.extend_from_slice(&our_mac);
+    out.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+    out.extend_from_slice(&[0x60, 0, 0, 0, 0, 32, proto::ICMPV6, 255]);
+    out.extend_from_slice(&src.octets());
+    out.extend_from_slice(&d);
+    out.extend_from_slice(&icmp);
+    out
+}
+
 /// Whether an IPv6 packet is a neighbour solicitation (ICMPv6 type 135,
 /// directly after the fixed header, hop limit 255).
 fn is_neighbour_solicitation(ip: &[u8]) -> bool {
@@ -320,6 +363,23 @@ mod tests {
         assert_eq!(icmp.msg_type(), ICMPV6_NA);
         assert!(icmp.verify_checksum(target, src));
         assert_eq!(&ip[40 + 26..40 + 32], &OURS);
+    }
+
+    #[test]
+    fn our_neighbour_solicitation_is_one_we_would_answer() {
+        let src = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+        let target = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
+        let ns = neighbour_solicitation(9, OURS, src, target);
+        assert_eq!(&ns[8..14], &[0x33, 0x33, 0xff, 0, 0, 2]);
+        let ip = &ns[ENCAP_LEN..];
+        let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).expect("16"));
+        let icmp = crate::wire::icmpv6::Packet::new_checked(&ip[40..]).expect("icmpv6");
+        assert!(icmp.verify_checksum(src, dst));
+        let na = answer(&ns, 9, THEIRS).expect("answered");
+        assert_eq!(
+            &na[ENCAP_LEN + 40 + 8..ENCAP_LEN + 40 + 24],
+            &target.octets()
+        );
     }
 
     #[test]
