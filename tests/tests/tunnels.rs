@@ -4,7 +4,7 @@
 //! "internet" namespace routing between the vCPEs' underlay addresses.
 //! Each vcped advertises its vxnets by BGP over the tunnels (sessions
 //! between the tunnel inner addresses 10.255.0.N) and learns the others';
-//! every pair of VMs pings, over WireGuard and over GRE.
+//! every pair of VMs pings, over WireGuard, GRE and VXLAN.
 //!
 //! ```text
 //!  vm11 10.1.1.10 ─┐                          ┌─ vm21 10.2.1.10
@@ -56,6 +56,7 @@ impl Mesh {
 enum Encap {
     WireGuard,
     Gre,
+    Vxlan,
 }
 
 /// A vxnet VM: its namespace and addresses.
@@ -137,6 +138,13 @@ fn config(
             Encap::Gre => format!(
                 "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"{}\"\nencapsulation = \"gre\"\n\
                  gre_key = {}\nallowed_prefixes = {allowed}\nmtu = {TUNNEL_MTU}\n\n",
+                underlay(*m),
+                u32::from(n.min(*m)) * 10 + u32::from(n.max(*m))
+            ),
+            // One VNI per pair; every peer listens on UDP 4789.
+            Encap::Vxlan => format!(
+                "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"{}:4789\"\nencapsulation = \"vxlan\"\n\
+                 vni = {}\nallowed_prefixes = {allowed}\nmtu = {TUNNEL_MTU}\n\n",
                 underlay(*m),
                 u32::from(n.min(*m)) * 10 + u32::from(n.max(*m))
             ),
@@ -385,6 +393,11 @@ fn seed_topology(tag: &str, encap: Encap) -> Result<()> {
                 "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
                                  s.sendto(bytes([1,0,0,0]) + bytes(144), ('100.64.1.2', 51820))"
             }
+            // A VXLAN frame with VNI 12 (VPC 01's pair with VPC 02).
+            Encap::Vxlan => {
+                "import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); \
+                              s.sendto(bytes([8,0,0,0, 0,0,12,0]) + bytes(34), ('100.64.1.2', 4789))"
+            }
         };
         t.inet.run_ok(["python3", "-c", send])?;
         let counted = wait_until(Duration::from_secs(5), || {
@@ -437,6 +450,12 @@ fn seed_topology_over_wireguard() -> Result<()> {
 fn seed_topology_over_gre() -> Result<()> {
     require_root!();
     seed_topology("tungre", Encap::Gre)
+}
+
+#[test]
+fn seed_topology_over_vxlan() -> Result<()> {
+    require_root!();
+    seed_topology("tunvx", Encap::Vxlan)
 }
 
 /// VPC 02 and VPC 03 both advertise 10.50.0.0/24 (the same service in two
