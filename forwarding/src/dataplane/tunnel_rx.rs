@@ -84,6 +84,8 @@ struct Rx<'a> {
     /// The peer of the last datagram, by tunnel id (most bursts come from
     /// one peer).
     last: Option<(SocketAddr, usize)>,
+    /// When the current receive batch was read.
+    now: Instant,
 }
 
 /// The thread body; returns when `shared.stop` is set.
@@ -110,6 +112,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         scratch: Vec::new(),
         reply: [0u8; REPLY_BUF_LEN],
         last: None,
+        now: Instant::now(),
     };
     let mut udp = match &t.socket.socket {
         UnderlaySocket::Udp(s) => {
@@ -142,6 +145,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         let fib = shared.fib.snapshot();
         let ctx = shared.ctx(&fib, counters);
         for _ in 0..ROUNDS {
+            rx.now = Instant::now();
             let r = match (&t.socket.socket, udp.as_mut()) {
                 (UnderlaySocket::Udp(s), Some(batch)) => batch.recv(s).map(|n| {
                     rx.udp_batch(batch, &ctx);
@@ -339,7 +343,7 @@ impl Rx<'_> {
             ctx.counters.drop_packet(DropReason::Spoofed);
             return;
         }
-        peer.count_rx(pkt.len());
+        peer.count_rx_at(pkt.len(), self.now);
         match forward(pkt, &peer.ingress, None, ctx, &mut self.reply) {
             Verdict::Forward {
                 egress: Egress::Interface(e),

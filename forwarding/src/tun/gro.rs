@@ -336,18 +336,23 @@ fn checksum_valid(pkt: &[u8], seg: &Segment) -> bool {
 /// The pseudo-header sum of a flow's packet with `l4_len` bytes of L4.
 fn pseudo_sum(key: &FlowKey, l4_len: usize) -> u16 {
     let protocol = if key.udp { proto::UDP } else { proto::TCP };
+    let addr16 = |at: usize| {
+        let mut b = [0u8; 16];
+        b.copy_from_slice(&key.addrs[at..at + 16]);
+        core::net::Ipv6Addr::from(b)
+    };
+    let addr4 = |at: usize| {
+        core::net::Ipv4Addr::new(
+            key.addrs[at],
+            key.addrs[at + 1],
+            key.addrs[at + 2],
+            key.addrs[at + 3],
+        )
+    };
     if key.v6 {
-        let mut b = [0u8; 40];
-        b[..32].copy_from_slice(&key.addrs);
-        b[32..36].copy_from_slice(&(l4_len as u32).to_be_bytes());
-        b[39] = protocol;
-        checksum::sum(&b)
+        checksum::pseudo_header_v6(addr16(0), addr16(16), protocol, l4_len as u32)
     } else {
-        let mut b = [0u8; 12];
-        b[..8].copy_from_slice(&key.addrs[..8]);
-        b[9] = protocol;
-        b[10..12].copy_from_slice(&(l4_len as u16).to_be_bytes());
-        checksum::sum(&b)
+        checksum::pseudo_header_v4(addr4(0), addr4(4), protocol, l4_len as u16)
     }
 }
 

@@ -302,10 +302,19 @@ impl TunnelPeer {
 
     /// Counts an accepted inner packet.
     pub fn count_rx(&self, bytes: usize) {
+        self.count_rx_at(bytes, Instant::now());
+    }
+
+    /// Counts an accepted inner packet received at `now` (a receive
+    /// thread reads the clock once per batch, not per packet).
+    pub fn count_rx_at(&self, bytes: usize, now: Instant) {
         self.stats.rx_packets.fetch_add(1, Relaxed);
         self.stats.rx_bytes.fetch_add(bytes as u64, Relaxed);
-        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.stats.last_rx_ms.store(ms.max(1), Relaxed);
+        let ms = u64::try_from(now.saturating_duration_since(self.epoch).as_millis())
+            .unwrap_or(u64::MAX);
+        if self.stats.last_rx_ms.load(Relaxed) != ms.max(1) {
+            self.stats.last_rx_ms.store(ms.max(1), Relaxed);
+        }
     }
 }
 
