@@ -10,11 +10,11 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
+use vcpe_api::{Reply, Request, Status};
 use vcpe_config::Config;
 
 use crate::bgp::BgpHandle;
 use crate::control::server::{Handler, Server};
-use crate::control::{Reply, Request, Status};
 use crate::dataplane::Forwarding;
 
 /// State the control API reads.

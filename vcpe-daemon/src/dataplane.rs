@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use anyhow::Context;
 use ipnet::IpNet;
 use tracing::info;
+use vcpe_api::{PortCounters, Stats, TunnelCounters};
 use vcpe_config::{Config, RouteTarget};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
@@ -19,8 +20,6 @@ use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
 use crate::bgp_fib::{BgpFib, BgpFibReport, FibBatch};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
-
-use crate::control::{PortCounters, Stats, TunnelCounters};
 
 /// The running forwarding plane.
 pub struct Forwarding {

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use ipnet::IpNet;
+use vcpe_config::mtu::gre_overhead;
 use vcpe_config::{Config, Encapsulation, Peer};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
@@ -22,14 +23,7 @@ use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats};
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
 /// Underlay MTU assumed when a peer sets no `mtu`.
-pub const UNDERLAY_MTU: u16 = 1500;
-
-/// GRE overhead over IPv4: outer IP header (20) and the GRE header (4, 8
-/// with a key).
-fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
-    let ip = if remote.is_ipv4() { 20 } else { 40 };
-    ip + 4 + if key { 4 } else { 0 }
-}
+pub use vcpe_config::mtu::UNDERLAY_MTU;
 
 /// The tunnels of a config, ready for the dataplane.
 #[derive(Debug)]
@@ -230,22 +224,31 @@ fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
-/// counts them (`None` for `vxlan`, which is not forwarded yet).
+/// counts them (`None` for `vxlan`, which is not forwarded yet). The
+/// arithmetic lives in [`vcpe_config::mtu`], which `vcpectl doctor` shares.
 pub fn overhead(p: &Peer) -> Option<u16> {
-    match &p.encapsulation {
-        Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
-        Encapsulation::WireGuard { .. } => Some(if p.endpoint.is_ipv4() {
-            wireguard::OVERHEAD_V4 as u16
-        } else {
-            wireguard::OVERHEAD_V6 as u16
-        }),
-        Encapsulation::Vxlan { .. } => None,
-    }
+    vcpe_config::mtu::overhead(p)
 }
 
 /// The inner MTU of a peer's tunnel, as [`build`] sets it: its `mtu`, or
 /// [`UNDERLAY_MTU`] minus the overhead.
 pub fn tunnel_mtu(p: &Peer) -> u16 {
-    p.mtu
-        .unwrap_or_else(|| UNDERLAY_MTU.saturating_sub(overhead(p).unwrap_or(0)))
+    vcpe_config::mtu::tunnel_mtu(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_counts_the_wireguard_overhead_the_dataplane_adds() {
+        assert_eq!(
+            usize::from(vcpe_config::mtu::WIREGUARD_OVERHEAD_V4),
+            wireguard::OVERHEAD_V4
+        );
+        assert_eq!(
+            usize::from(vcpe_config::mtu::WIREGUARD_OVERHEAD_V6),
+            wireguard::OVERHEAD_V6
+        );
+    }
 }

@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 use tokio::sync::oneshot;
+use vcpe_api::{BgpNeighbor, BgpRoute, NeighborAction, Reply};
 use vcpe_bgp::model::Origin;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 
-use super::proto::{BgpNeighbor, BgpRoute, NeighborAction, Reply};
 use crate::bgp::{BgpHandle, Command};
 
 const NO_BGP: &str = "BGP is not configured: add a [bgp] section with neighbors to the config \

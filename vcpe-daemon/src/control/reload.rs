@@ -13,91 +13,12 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
+use vcpe_api::{ConfigChanges, Reply};
 use vcpe_config::diff::{ConfigDiff, diff};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 
-use super::proto::{Reply, RouteSpec};
-use super::routes::{Routes, spec_of};
+use super::routes::Routes;
 use crate::bgp::Command;
-
-/// A neighbor as the changes name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NeighborRef {
-    /// Its address.
-    pub address: String,
-    /// Its AS.
-    pub remote_as: u32,
-}
-
-/// A route of the same name, before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteChange {
-    /// As it runs.
-    pub old: RouteSpec,
-    /// As the file has it.
-    pub new: RouteSpec,
-}
-
-/// What differs between the running config and the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigChanges {
-    /// Routes only in the file.
-    pub routes_added: Vec<RouteSpec>,
-    /// Routes only running.
-    pub routes_removed: Vec<RouteSpec>,
-    /// Routes that differ.
-    pub routes_changed: Vec<RouteChange>,
-    /// Neighbors only in the file.
-    pub neighbors_added: Vec<NeighborRef>,
-    /// Neighbors only running.
-    pub neighbors_removed: Vec<NeighborRef>,
-    /// Neighbors that differ (their session restarts).
-    pub neighbors_changed: Vec<NeighborRef>,
-    /// Changes only a restart can apply.
-    pub restart_needed: Vec<String>,
-}
-
-impl ConfigChanges {
-    /// Nothing differs.
-    pub fn is_empty(&self) -> bool {
-        *self == ConfigChanges::default()
-    }
-}
-
-fn neighbor_ref(n: &Neighbor) -> NeighborRef {
-    NeighborRef {
-        address: n.address.to_string(),
-        remote_as: n.remote_as,
-    }
-}
-
-impl From<&ConfigDiff> for ConfigChanges {
-    fn from(d: &ConfigDiff) -> ConfigChanges {
-        let routes = |v: &[StaticRoute]| v.iter().map(spec_of).collect();
-        let neighbors = |v: &[Neighbor]| v.iter().map(neighbor_ref).collect();
-        ConfigChanges {
-            routes_added: routes(&d.routes_added),
-            routes_removed: routes(&d.routes_removed),
-            routes_changed: d
-                .routes_changed
-                .iter()
-                .map(|c| RouteChange {
-                    old: spec_of(&c.old),
-                    new: spec_of(&c.new),
-                })
-                .collect(),
-            neighbors_added: neighbors(&d.neighbors_added),
-            neighbors_removed: neighbors(&d.neighbors_removed),
-            neighbors_changed: d
-                .neighbors_changed
-                .iter()
-                .map(|c| neighbor_ref(&c.new))
-                .collect(),
-            restart_needed: d.restart_needed.clone(),
-        }
-    }
-}
 
 /// What a reload needs from the daemon.
 #[derive(Debug)]

@@ -13,10 +13,10 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use ipnet::IpNet;
+use vcpe_api::{Reply, RouteSpec};
 use vcpe_config::edit::{self, EditError};
 use vcpe_config::{Config, RouteTarget, StaticRoute};
 
-use super::proto::{Reply, RouteSpec};
 use crate::bgp::{BgpHandle, Command};
 use crate::dataplane::Forwarding;
 
@@ -37,24 +37,6 @@ pub struct Routes<'a> {
 
 fn error(message: String) -> Reply {
     Reply::Error { message }
-}
-
-/// A static route as the control API names it.
-pub fn spec_of(r: &StaticRoute) -> RouteSpec {
-    RouteSpec {
-        name: r.name.clone(),
-        prefix: r.prefix.to_string(),
-        interface: match &r.target {
-            RouteTarget::Interface(i) => Some(i.clone()),
-            RouteTarget::Peer(_) => None,
-        },
-        peer: match &r.target {
-            RouteTarget::Peer(p) => Some(p.clone()),
-            RouteTarget::Interface(_) => None,
-        },
-        next_hop: r.next_hop.map(|a| a.to_string()),
-        advertise: r.advertise,
-    }
 }
 
 /// The config file's text now.
@@ -284,7 +266,7 @@ impl Routes<'_> {
     pub fn list(&self) -> Reply {
         let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         Reply::Routes {
-            routes: table.iter().map(spec_of).collect(),
+            routes: table.iter().map(RouteSpec::from).collect(),
         }
     }
 }

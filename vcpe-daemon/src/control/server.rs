@@ -11,7 +11,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use super::proto::{API_VERSION, Envelope, Reply, Request};
+use vcpe_api::{API_VERSION, Envelope, Reply, Request};
 
 /// Longest request line accepted, so a stuck client cannot grow our memory.
 const MAX_REQUEST: usize = 1 << 20;
@@ -145,7 +145,7 @@ fn answer<H: Handler>(line: &str, handler: &H) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Client, Status};
+    use vcpe_api::{Client, Status};
 
     struct Fixed;
     impl Handler for Fixed {

@@ -37,9 +37,9 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use vcpe_config::{Config, RouteTarget};
 
-use crate::control::KernelSyncStats;
 use desired::{Action, Desired, Event};
 use netlink::Netlink;
+use vcpe_api::KernelSyncStats;
 
 /// How often prefixes left to a foreign route, and failed requests, are
 /// tried again.

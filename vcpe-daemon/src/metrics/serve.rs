@@ -162,9 +162,9 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Reply, Request, Stats, Status};
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use vcpe_api::{Reply, Request, Stats, Status};
 
     /// A daemon with one interface and no BGP.
     struct Fixed;
@@ -187,7 +187,7 @@ mod tests {
                     workers: 1,
                     fib_v4_routes: 1,
                     fib_v6_routes: 0,
-                    interfaces: vec![crate::control::PortCounters {
+                    interfaces: vec![vcpe_api::PortCounters {
                         name: "vcpe0".into(),
                         rx_packets: 3,
                         rx_bytes: 252,

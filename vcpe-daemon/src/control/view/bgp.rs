@@ -7,11 +7,11 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use ipnet::IpNet;
+use vcpe_api::Reply;
 use vcpe_bgp::rib::{PeerId, RouteSource, RouteView};
 use vcpe_bgp::speaker::Speaker;
 
 use crate::bgp::{BgpHandle, Command, Inspect};
-use crate::control::Reply;
 
 /// Runs `question` on the speaker task and waits for its answer (10 s at
 /// most; the error says what went wrong and what to do).

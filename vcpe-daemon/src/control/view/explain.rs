@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use vcpe_api::Reply;
+use vcpe_api::view::Explain;
 
 use super::bgp::{Select, inspect, paths};
 use super::rib::table;
-use super::types::Explain;
 use super::{View, error, fib, tunnels};
-use crate::control::Reply;
 
 /// `vcpectl explain ADDRESS`.
 pub fn explain(view: &View<'_>, address: &str) -> Reply {

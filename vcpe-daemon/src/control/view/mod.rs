@@ -1,6 +1,6 @@
 //! The inspection requests of the control API — `route show`, `show
 //! route`, `explain`, `bgp neighbor`, `tunnel list` — answered from the
-//! running daemon's state. Read-only: nothing here changes a route, a
+//! running daemon's state, in the reply types of `vcpe_api::view`. Read-only: nothing here changes a route, a
 //! session or a counter.
 //!
 //! Locks are short: what the FIB holds is copied out under the forwarding
@@ -9,7 +9,6 @@
 //!
 //! | file            | holds                                                  |
 //! |-----------------|--------------------------------------------------------|
-//! | `types.rs`      | the reply types (`vcpectl --json`)                     |
 //! | `rib.rs`        | candidates per prefix, the one in the FIB marked best  |
 //! | `explain.rs`    | a FIB lookup explained                                 |
 //! | `route_show.rs` | one static route and its FIB state                     |
@@ -26,13 +25,12 @@ mod neighbor;
 mod rib;
 mod route_show;
 mod tunnels;
-pub mod types;
 
 use std::sync::Mutex;
 
+use vcpe_api::{Reply, Request};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 
-use super::{Reply, Request};
 use crate::bgp::BgpHandle;
 use crate::dataplane::Forwarding;
 

@@ -15,14 +15,14 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use vcpe_api::Reply;
+use vcpe_api::view::RibRoute;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 
 use super::bgp::{Paths, Select, paths};
-use super::types::RibRoute;
 use super::{View, attrs, error, fib};
-use crate::control::Reply;
 
 /// Kinds of configured routes, in the order the FIB prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

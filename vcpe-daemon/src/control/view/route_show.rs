@@ -2,13 +2,13 @@
 //! whether the FIB forwards its prefix by it, and whether BGP announces
 //! it.
 
+use vcpe_api::Reply;
+use vcpe_api::view::{FibEntry, RouteDetail};
 use vcpe_bgp::rib::RouteSource;
 
 use super::bgp::inspect;
 use super::rib::{ConfigRoute, Protocol, config_routes};
-use super::types::{FibEntry, RouteDetail};
 use super::{View, error, fib};
-use crate::control::Reply;
 
 /// `vcpectl route show NAME`.
 pub fn show(view: &View<'_>, name: &str) -> Reply {
@@ -81,7 +81,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
         None => None,
     };
     Reply::Route(Box::new(RouteDetail {
-        route: crate::control::routes::spec_of(&route),
+        route: vcpe_api::RouteSpec::from(&route),
         fib_state: state.to_owned(),
         fib_note: note,
         fib: entry.map(|g| FibEntry {

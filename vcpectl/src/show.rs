@@ -4,8 +4,8 @@
 
 use clap::Subcommand;
 use ipnet::IpNet;
-use vcpe_daemon::control::Request;
-use vcpe_daemon::control::view::types::RibRoute;
+use vcpe_api::Request;
+use vcpe_api::view::RibRoute;
 
 use crate::Style;
 use crate::table::{Align, Table, kv, list, or_dash};

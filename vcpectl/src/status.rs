@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use vcpe_daemon::control::{Stats, Status};
+use vcpe_api::{Stats, Status};
 
 use crate::table::{Align, Table, ago, duration, kv};
 

@@ -2,8 +2,8 @@
 //! running config and the file, applied or only shown.
 
 use clap::Subcommand;
-use vcpe_daemon::control::RouteSpec;
-use vcpe_daemon::control::reload::ConfigChanges;
+use vcpe_api::ConfigChanges;
+use vcpe_api::RouteSpec;
 
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
@@ -73,7 +73,7 @@ pub fn changes(file: &str, applied: bool, c: &ConfigChanges) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use vcpe_daemon::control::reload::NeighborRef;
+    use vcpe_api::NeighborRef;
 
     #[test]
     fn changes_read_like_a_diff() {

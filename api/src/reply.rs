@@ -1,152 +1,48 @@
-//! Control protocol message types (serialized as JSON lines).
+//! What the daemon answers: one [`Reply`] per request, and the types of the
+//! status, counter and BGP summary replies. Optional fields are `null` when
+//! unknown; new fields and new replies only ever get added, so clients
+//! match replies with a fallback arm.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// Version of the control protocol spoken by this build.
-pub const API_VERSION: u32 = 1;
-
-/// A request envelope: the version plus the command.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Envelope {
-    /// Protocol version the client speaks.
-    pub version: u32,
-    /// The command itself.
-    #[serde(flatten)]
-    pub request: Request,
-}
-
-/// Commands a client can send.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "command", rename_all = "snake_case")]
-pub enum Request {
-    /// Daemon identity, uptime and a summary of what it runs.
-    Status,
-    /// Dataplane counters: per interface, drops by reason, events.
-    Stats,
-    /// `vcpectl bgp summary`: every neighbor.
-    BgpSummary,
-    /// `vcpectl show route [PREFIX]`: BGP candidate paths with best markers.
-    BgpRoutes {
-        /// Only this prefix (or all).
-        prefix: Option<String>,
-    },
-    /// `vcpectl route add`: a static route, live (not yet written to the
-    /// config file).
-    RouteAdd(RouteSpec),
-    /// `vcpectl route del NAME`.
-    RouteDel {
-        /// The route's name.
-        name: String,
-    },
-    /// `vcpectl route list`.
-    RouteList,
-    /// `vcpectl bgp enable|disable|refresh ADDR`.
-    BgpNeighbor {
-        /// Neighbor address.
-        address: String,
-        /// What to do.
-        action: NeighborAction,
-    },
-    /// `vcpectl route show NAME`: one static route and its FIB state.
-    RouteShow {
-        /// The route's name.
-        name: String,
-    },
-    /// `vcpectl show route [PREFIX|ADDRESS]`: connected, static and BGP
-    /// routes, the one the FIB uses marked best.
-    Rib {
-        /// Only this exact prefix.
-        #[serde(default)]
-        prefix: Option<String>,
-        /// Only the longest prefix covering this address.
-        #[serde(default)]
-        address: Option<String>,
-    },
-    /// `vcpectl explain ADDRESS`: the FIB entry that forwards it, and why.
-    Explain {
-        /// The destination address.
-        address: String,
-    },
-    /// `vcpectl bgp neighbor ADDR`: one neighbor in detail.
-    BgpNeighborDetail {
-        /// Neighbor address.
-        address: String,
-    },
-    /// `vcpectl bgp neighbor ADDR adj-in|adj-out`.
-    BgpAdjRib {
-        /// Neighbor address.
-        address: String,
-        /// Received or advertised routes.
-        direction: super::view::types::AdjDirection,
-    },
-    /// `vcpectl tunnel list`.
-    TunnelList,
-    /// `vcpectl reload` (and SIGHUP): apply the config file's changes.
-    Reload,
-    /// `vcpectl config diff`: what a reload would change.
-    ConfigDiff,
-}
-
-/// A static route as `vcpectl route` names it (the config's `[[route]]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteSpec {
-    /// Unique name.
-    pub name: String,
-    /// Destination prefix.
-    pub prefix: String,
-    /// Out of this `[[interface]]` ...
-    pub interface: Option<String>,
-    /// ... or into this `[[peer]]` tunnel.
-    pub peer: Option<String>,
-    /// Gateway.
-    pub next_hop: Option<String>,
-    /// Announce it by BGP.
-    pub advertise: bool,
-}
-
-/// What `vcpectl bgp ... ADDR` does to a neighbor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NeighborAction {
-    /// Start the session again.
-    Enable,
-    /// Stop it (Cease / Administrative Shutdown) until enabled.
-    Disable,
-    /// Ask the neighbor to resend its routes (ROUTE-REFRESH).
-    Refresh,
-}
+use crate::changes::ConfigChanges;
+use crate::request::RouteSpec;
+use crate::view::{
+    AdjDirection, AdjRibRoute, Explain, NeighborDetail, RibRoute, RouteDetail, TunnelInfo,
+};
 
 /// The daemon's answer to one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Reply {
-    /// Answer to [`Request::Status`].
+    /// Answer to [`Request::Status`](crate::Request::Status).
     Status(Status),
-    /// Answer to [`Request::Stats`] (boxed: the biggest answer, it would
+    /// Answer to [`Request::Stats`](crate::Request::Stats) (boxed: the biggest answer, it would
     /// make every `Reply` as big).
     Stats(Box<Stats>),
-    /// Answer to [`Request::BgpSummary`].
+    /// Answer to [`Request::BgpSummary`](crate::Request::BgpSummary).
     BgpSummary {
         /// One entry per neighbor.
         neighbors: Vec<BgpNeighbor>,
     },
-    /// Answer to [`Request::BgpRoutes`].
+    /// Answer to [`Request::BgpRoutes`](crate::Request::BgpRoutes).
     BgpRoutes {
         /// Candidate paths, grouped by prefix.
         routes: Vec<BgpRoute>,
     },
-    /// Answer to [`Request::Reload`] and [`Request::ConfigDiff`].
+    /// Answer to [`Request::Reload`](crate::Request::Reload) and [`Request::ConfigDiff`](crate::Request::ConfigDiff).
     ConfigChanges {
         /// The config file.
         file: String,
         /// Whether the changes were applied (reload) or only shown (diff).
         applied: bool,
         /// What differs between the running config and the file.
-        changes: Box<super::reload::ConfigChanges>,
+        changes: Box<ConfigChanges>,
     },
-    /// Answer to [`Request::RouteList`].
+    /// Answer to [`Request::RouteList`](crate::Request::RouteList).
     Routes {
         /// Every static route, config order, then those added at run time.
         routes: Vec<RouteSpec>,
@@ -161,33 +57,33 @@ pub enum Reply {
         /// Human-readable reason, including the next step to take.
         message: String,
     },
-    /// Answer to [`Request::RouteShow`].
-    Route(Box<super::view::types::RouteDetail>),
-    /// Answer to [`Request::Rib`].
+    /// Answer to [`Request::RouteShow`](crate::Request::RouteShow).
+    Route(Box<RouteDetail>),
+    /// Answer to [`Request::Rib`](crate::Request::Rib).
     Rib {
         /// The prefix an address lookup matched (`None` for a listing).
         #[serde(default)]
         matched: Option<String>,
         /// Rows grouped by prefix, the best of each first.
-        routes: Vec<super::view::types::RibRoute>,
+        routes: Vec<RibRoute>,
     },
-    /// Answer to [`Request::Explain`].
-    Explain(Box<super::view::types::Explain>),
-    /// Answer to [`Request::BgpNeighborDetail`].
-    BgpNeighborDetail(Box<super::view::types::NeighborDetail>),
-    /// Answer to [`Request::BgpAdjRib`].
+    /// Answer to [`Request::Explain`](crate::Request::Explain).
+    Explain(Box<Explain>),
+    /// Answer to [`Request::BgpNeighborDetail`](crate::Request::BgpNeighborDetail).
+    BgpNeighborDetail(Box<NeighborDetail>),
+    /// Answer to [`Request::BgpAdjRib`](crate::Request::BgpAdjRib).
     BgpAdjRib {
         /// The neighbor.
         neighbor: String,
         /// Received or advertised.
-        direction: super::view::types::AdjDirection,
+        direction: AdjDirection,
         /// The routes, sorted by prefix.
-        routes: Vec<super::view::types::AdjRibRoute>,
+        routes: Vec<AdjRibRoute>,
     },
-    /// Answer to [`Request::TunnelList`].
+    /// Answer to [`Request::TunnelList`](crate::Request::TunnelList).
     Tunnels {
         /// One per `[[peer]]`, config order.
-        tunnels: Vec<super::view::types::TunnelInfo>,
+        tunnels: Vec<TunnelInfo>,
     },
 }
 
@@ -374,17 +270,6 @@ pub struct BgpRoute {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn envelope_round_trips_as_one_json_object() {
-        let env = Envelope {
-            version: API_VERSION,
-            request: Request::Status,
-        };
-        let text = serde_json::to_string(&env).unwrap();
-        assert_eq!(text, r#"{"version":1,"command":"status"}"#);
-        assert_eq!(serde_json::from_str::<Envelope>(&text).unwrap(), env);
-    }
 
     #[test]
     fn error_reply_is_tagged() {

@@ -5,8 +5,8 @@
 use std::net::IpAddr;
 
 use clap::{Subcommand, ValueEnum};
-use vcpe_daemon::control::view::types::{AdjDirection, AdjRibRoute, NeighborDetail};
-use vcpe_daemon::control::{BgpNeighbor, BgpRoute, NeighborAction, Request};
+use vcpe_api::view::{AdjDirection, AdjRibRoute, NeighborDetail};
+use vcpe_api::{BgpNeighbor, BgpRoute, NeighborAction, Request};
 
 use crate::parse_address;
 use crate::table::{Align, Table, duration, kv, list, or_dash};

@@ -3,8 +3,8 @@
 //! means.
 
 use clap::Subcommand;
-use vcpe_daemon::control::Request;
-use vcpe_daemon::control::view::types::TunnelInfo;
+use vcpe_api::Request;
+use vcpe_api::view::TunnelInfo;
 
 use crate::table::{Align, Table, ago, bytes};
 

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use vcpe_daemon::control::{Client, Reply, Request};
+use vcpe_api::{Client, Reply, Request};
 
 /// vcpectl — inspect and manage a running vcpe router (vcped).
 ///

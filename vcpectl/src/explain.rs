@@ -1,7 +1,7 @@
 //! `vcpectl explain ADDRESS` in words: the matching FIB entry and where it
 //! sends the address, the route behind it and why it won, what lost.
 
-use vcpe_daemon::control::view::types::{Explain, Hop, RibRoute};
+use vcpe_api::view::{Explain, Hop, RibRoute};
 
 use crate::table::kv;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use vcpe_config::Config;
-use vcpe_daemon::tunnels::{overhead, tunnel_mtu};
+use vcpe_config::mtu::{overhead, tunnel_mtu};
 
 use super::facts::{Facts, Link, SocketFact};
 

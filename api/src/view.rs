@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::control::RouteSpec;
+use crate::request::RouteSpec;
 
 /// Which Adj-RIB of a neighbor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,8 +1,8 @@
 //! `vcpectl route add|del|list|show`: static routes, live.
 
 use clap::Subcommand;
-use vcpe_daemon::control::view::types::RouteDetail;
-use vcpe_daemon::control::{Request, RouteSpec};
+use vcpe_api::view::RouteDetail;
+use vcpe_api::{Request, RouteSpec};
 
 use crate::table::{Align, Table, kv, or_dash};
 
