@@ -21,15 +21,18 @@
 //! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
 //! | `changes.rs` | [`ConfigChanges`] of `reload` and `config diff`            |
 //! | `client.rs`  | [`Client`], blocking, std only                             |
+//! | `handler.rs` | [`Handler`], what answers requests (the daemon)            |
 
 mod changes;
 mod client;
+mod handler;
 mod reply;
 mod request;
 pub mod view;
 
 pub use changes::{ConfigChanges, NeighborRef, RouteChange};
 pub use client::{Client, ClientError};
+pub use handler::Handler;
 pub use reply::{
     BgpNeighbor, BgpRoute, KernelSyncStats, PortCounters, Reply, Stats, Status, TunnelCounters,
 };

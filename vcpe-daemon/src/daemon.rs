@@ -10,11 +10,11 @@ use std::time::Instant;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
-use vcpe_api::{Reply, Request, Status};
+use vcpe_api::{Handler, Reply, Request, Status};
 use vcpe_config::Config;
 
 use crate::bgp::BgpHandle;
-use crate::control::server::{Handler, Server};
+use crate::control::server::Server;
 use crate::dataplane::Forwarding;
 
 /// State the control API reads.
@@ -84,13 +84,8 @@ impl Handler for State {
             Request::BgpNeighbor { address, action } => {
                 crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
             }
-            Request::Stats => match &*self.forwarding.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(f) => Reply::Stats(Box::new(f.stats())),
-                None => Reply::Error {
-                    message: "the dataplane is stopping; try again after restart".into(),
-                },
-            },
-            request @ (Request::RouteShow { .. }
+            request @ (Request::Stats
+            | Request::RouteShow { .. }
             | Request::Rib { .. }
             | Request::Explain { .. }
             | Request::BgpNeighborDetail { .. }

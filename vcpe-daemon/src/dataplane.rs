@@ -7,13 +7,13 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
 
 use anyhow::Context;
 use ipnet::IpNet;
 use tracing::info;
-use vcpe_api::{PortCounters, Stats, TunnelCounters};
 use vcpe_config::{Config, RouteTarget};
-use vcpe_forwarding::counters::Port;
+use vcpe_forwarding::counters::{Port, PortStats};
 use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
 
@@ -124,8 +124,68 @@ pub(crate) fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Optio
     })
 }
 
-/// A tunnel peer's counters for `vcpectl stats`.
-fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCounters {
+/// What the forwarding plane counted, read at one instant (summed over the
+/// workers). The control API turns it into its `stats` reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSnapshot {
+    /// Number of worker threads.
+    pub workers: usize,
+    /// IPv4 routes in the FIB.
+    pub fib_v4_routes: usize,
+    /// IPv6 routes in the FIB.
+    pub fib_v6_routes: usize,
+    /// Per TUN interface, in config order.
+    pub interfaces: Vec<InterfaceSnapshot>,
+    /// Per tunnel peer, in config order.
+    pub tunnels: Vec<TunnelSnapshot>,
+    /// Dropped packets by reason.
+    pub drops: Vec<(&'static str, u64)>,
+    /// Other dataplane events.
+    pub events: Vec<(&'static str, u64)>,
+    /// FIB route changes applied since start, from every source.
+    pub fib_route_changes: u64,
+    /// Kernel route sync, when on.
+    pub kernel_sync: Option<crate::kernel_sync::SyncStats>,
+}
+
+/// The counters of one TUN interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceSnapshot {
+    /// Interface name.
+    pub name: String,
+    /// Its packets and bytes.
+    pub counters: PortStats,
+}
+
+/// The counters of one tunnel peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TunnelSnapshot {
+    /// Peer name.
+    pub name: String,
+    /// "wireguard" or "gre".
+    pub encapsulation: &'static str,
+    /// Underlay endpoint.
+    pub endpoint: String,
+    /// Inner packets sent into the tunnel.
+    pub tx_packets: u64,
+    /// Inner bytes sent.
+    pub tx_bytes: u64,
+    /// Inner packets received and accepted.
+    pub rx_packets: u64,
+    /// Inner bytes received and accepted.
+    pub rx_bytes: u64,
+    /// Received packets dropped: inner source not allowed for this peer.
+    pub rx_spoofed: u64,
+    /// Received datagrams that did not decapsulate.
+    pub rx_errors: u64,
+    /// Failed sends.
+    pub tx_errors: u64,
+    /// Time since the last accepted packet (`None`: never).
+    pub last_rx: Option<Duration>,
+}
+
+/// A tunnel peer's counters now.
+fn tunnel_snapshot(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelSnapshot {
     use std::sync::atomic::Ordering::Relaxed;
     use vcpe_forwarding::tunnel::peer::Encap;
     let s = &t.stats;
@@ -135,9 +195,9 @@ fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCount
     };
     let last = s.last_rx_ms.load(Relaxed);
     let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-    TunnelCounters {
+    TunnelSnapshot {
         name: t.name.clone(),
-        encapsulation: encapsulation.to_owned(),
+        encapsulation,
         endpoint,
         tx_packets: s.tx_packets.load(Relaxed),
         tx_bytes: s.tx_bytes.load(Relaxed),
@@ -146,7 +206,7 @@ fn tunnel_counters(t: &vcpe_forwarding::tunnel::peer::TunnelPeer) -> TunnelCount
         rx_spoofed: s.rx_spoofed.load(Relaxed),
         rx_errors: s.rx_errors.load(Relaxed),
         tx_errors: s.tx_errors.load(Relaxed),
-        last_rx_secs: (last > 0).then(|| now.saturating_sub(last) / 1000),
+        last_rx: (last > 0).then(|| Duration::from_millis(now.saturating_sub(last))),
     }
 }
 
@@ -339,11 +399,11 @@ impl Forwarding {
         }
     }
 
-    /// Counters for `vcpectl stats`.
-    pub fn stats(&self) -> Stats {
+    /// The counters now (`vcpectl stats`).
+    pub fn stats(&self) -> StatsSnapshot {
         let snap = self.dataplane.counters().snapshot();
         let fib = self.fib.reader().stats();
-        Stats {
+        StatsSnapshot {
             workers: self.dataplane.workers(),
             fib_v4_routes: fib.v4_routes,
             fib_v6_routes: fib.v6_routes,
@@ -351,23 +411,14 @@ impl Forwarding {
                 .interfaces
                 .iter()
                 .enumerate()
-                .map(|(i, name)| {
-                    let p = snap.port(Port::Interface(i as u32));
-                    PortCounters {
-                        name: name.clone(),
-                        rx_packets: p.rx_packets,
-                        rx_bytes: p.rx_bytes,
-                        tx_packets: p.tx_packets,
-                        tx_bytes: p.tx_bytes,
-                    }
+                .map(|(i, name)| InterfaceSnapshot {
+                    name: name.clone(),
+                    counters: snap.port(Port::Interface(i as u32)),
                 })
                 .collect(),
-            tunnels: self.tunnels.iter().map(|t| tunnel_counters(t)).collect(),
-            drops: snap.named_drops().map(|(k, v)| (k.to_owned(), v)).collect(),
-            events: snap
-                .named_events()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            tunnels: self.tunnels.iter().map(|t| tunnel_snapshot(t)).collect(),
+            drops: snap.named_drops().collect(),
+            events: snap.named_events().collect(),
             fib_route_changes: self.route_changes,
             kernel_sync: self.kernel.as_ref().map(|k| k.stats()),
         }

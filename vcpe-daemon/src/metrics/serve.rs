@@ -17,9 +17,9 @@ use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
+use vcpe_api::Handler;
 
 use super::render::{Format, render};
-use crate::control::server::Handler;
 
 /// A client that sends no complete request head within this time is
 /// disconnected.
@@ -60,7 +60,7 @@ fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
 
 /// Serves scrapes forever, one task per connection; the numbers come from
 /// `handler` (the daemon's control-request handler).
-pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
+pub async fn serve<H: Handler + Send + Sync + 'static>(listener: TcpListener, handler: Arc<H>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,

@@ -1,7 +1,8 @@
-//! The inspection requests of the control API — `route show`, `show
-//! route`, `explain`, `bgp neighbor`, `tunnel list` — answered from the
-//! running daemon's state, in the reply types of `vcpe_api::view`. Read-only: nothing here changes a route, a
-//! session or a counter.
+//! The inspection requests of the control API — `stats`, `route show`,
+//! `show route`, `explain`, `bgp neighbor`, `tunnel list` — answered from
+//! the running daemon's state: the domain modules' snapshots mapped into
+//! the reply types of `vcpe_api`. Read-only: nothing here changes a route,
+//! a session or a counter.
 //!
 //! Locks are short: what the FIB holds is copied out under the forwarding
 //! mutex, which is released before the BGP speaker task is asked (it runs
@@ -12,6 +13,7 @@
 //! | `rib.rs`        | candidates per prefix, the one in the FIB marked best  |
 //! | `explain.rs`    | a FIB lookup explained                                 |
 //! | `route_show.rs` | one static route and its FIB state                     |
+//! | `stats.rs`      | dataplane and kernel-sync counters                     |
 //! | `neighbor.rs`   | one BGP neighbor, its Adj-RIB-In / Adj-RIB-Out          |
 //! | `tunnels.rs`    | tunnel peers, state and counters                       |
 //! | `bgp.rs`        | read-only questions to the speaker task                |
@@ -24,6 +26,7 @@ mod fib;
 mod neighbor;
 mod rib;
 mod route_show;
+mod stats;
 mod tunnels;
 
 use std::sync::Mutex;
@@ -53,6 +56,7 @@ impl View<'_> {
     /// Answers one inspection request.
     pub fn answer(&self, request: Request) -> Reply {
         match request {
+            Request::Stats => stats::stats(self),
             Request::RouteShow { name } => route_show::show(self, &name),
             Request::Rib { prefix, address } => rib::show(self, prefix, address),
             Request::Explain { address } => explain::explain(self, &address),
