@@ -199,9 +199,12 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
                     .rib
                     .apply(id, &r.withdrawn, &r.announced, r.attrs.as_ref())
                 {
-                    // RFC 4486: Cease / Maximum Number of Prefixes Reached,
-                    // data = AFI, SAFI, limit (RFC 4486 §4).
-                    let mut data = vec![0, 1, 1];
+                    // Cease / Maximum Number of Prefixes Reached; RFC 4486
+                    // §4 (Figure 1): Data = AFI (2 octets), SAFI (1), the
+                    // upper bound (4), of the family that went over it.
+                    let mut data = Vec::with_capacity(7);
+                    data.extend_from_slice(&e.family.afi.0.to_be_bytes());
+                    data.push(e.family.safi.0);
                     data.extend_from_slice(&e.limit.to_be_bytes());
                     let note = Notification::with_data(
                         error_code::CEASE,

@@ -18,6 +18,8 @@ struct Pair {
     b_peer: PeerId,
     /// Bytes moved in each direction.
     bytes_ab: usize,
+    /// Every write of a, in order.
+    written_by_a: Vec<Bytes>,
 }
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -40,6 +42,14 @@ fn neighbor(
 
 impl Pair {
     fn new() -> Pair {
+        Pair::with(
+            neighbor(65001, A, 65002, B, false),
+            neighbor(65002, B, 65001, A, true),
+        )
+    }
+
+    /// a with neighbor b as `a_sees_b`, b with neighbor a as `b_sees_a`.
+    fn with(a_sees_b: NeighborConfig, b_sees_a: NeighborConfig) -> Pair {
         let now = Instant::now();
         let mut a = Speaker::new(LocalConfig {
             asn: 65001,
@@ -49,8 +59,8 @@ impl Pair {
             asn: 65002,
             router_id: B,
         });
-        let a_peer = a.add_neighbor(now, neighbor(65001, A, 65002, B, false));
-        let b_peer = b.add_neighbor(now, neighbor(65002, B, 65001, A, true));
+        let a_peer = a.add_neighbor(now, a_sees_b);
+        let b_peer = b.add_neighbor(now, b_sees_a);
         Pair {
             a,
             b,
@@ -59,6 +69,7 @@ impl Pair {
             a_peer,
             b_peer,
             bytes_ab: 0,
+            written_by_a: Vec::new(),
         }
     }
 
@@ -79,6 +90,7 @@ impl Pair {
                     }
                     Action::Write { key, bytes } => {
                         self.bytes_ab += bytes.len();
+                        self.written_by_a.push(bytes.clone());
                         if let Some(&(_, bk)) = self.links.iter().find(|l| l.0 == key) {
                             self.b.received(self.now, bk, &bytes);
                         }
@@ -147,6 +159,23 @@ impl Pair {
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
+}
+
+/// The NOTIFICATIONs (code, subcode, data) in `writes`.
+fn notifications(writes: &[Bytes]) -> Vec<(u8, u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    for w in writes {
+        let mut rest = &w[..];
+        while rest.len() >= 19 {
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            let (msg, tail) = rest.split_at(len.clamp(19, rest.len()));
+            if msg[18] == 3 && msg.len() >= 21 {
+                out.push((msg[19], msg[20], msg[21..].to_vec()));
+            }
+            rest = tail;
+        }
+    }
+    out
 }
 
 #[test]
@@ -297,4 +326,44 @@ fn a_thousand_routes_travel_packed() {
         "{} bytes",
         p.bytes_ab - before
     );
+}
+
+/// RFC 4486 §4: the Cease / Maximum Number of Prefixes Reached names the
+/// AFI and SAFI of the prefixes that went over the limit, and the limit.
+#[test]
+fn max_prefix_notification_names_the_family_that_overflowed() {
+    for (prefixes, afi) in [
+        (["10.2.0.0/16", "10.3.0.0/16"], 1u16),
+        (["fd00:2::/48", "fd00:3::/48"], 2u16),
+    ] {
+        let mut a_sees_b = neighbor(65001, A, 65002, B, false);
+        a_sees_b.rib.max_prefixes = Some(1);
+        let mut b_sees_a = neighbor(65002, B, 65001, A, true);
+        b_sees_a.rib.local_addr_v6 = Some("fd00::2".parse().unwrap());
+        let mut p = Pair::with(a_sees_b, b_sees_a);
+        p.advance(Duration::from_secs(1));
+        assert!(p.established());
+        for x in prefixes {
+            p.b.rib.originate(net(x), None);
+        }
+        p.b.flush_exports(p.now);
+        p.pump();
+        let mut data = afi.to_be_bytes().to_vec();
+        data.push(1); // SAFI unicast
+        data.extend_from_slice(&1u32.to_be_bytes());
+        assert_eq!(
+            notifications(&p.written_by_a),
+            [(6, 1, data)],
+            "{prefixes:?}"
+        );
+        let summary = &p.a.summaries(p.now)[0];
+        assert_ne!(summary.state, "Established");
+        assert!(
+            summary
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("max_prefixes")),
+            "{summary:?}"
+        );
+    }
 }
