@@ -27,6 +27,7 @@
 //! several reads before polling gets one export pass for all of them (the
 //! pass walks every changed prefix; fewer, larger passes are cheaper).
 
+mod down;
 mod neighbor;
 mod view;
 
@@ -43,6 +44,7 @@ use ipnet::IpNet;
 use crate::fsm::{ConnId, SessionConfig};
 use crate::rib::{BestChange, LocalConfig, PeerConfig, PeerId, Rib};
 
+pub use down::DownCause;
 pub use view::NeighborDetail;
 pub use view::NeighborSummary;
 
@@ -105,8 +107,9 @@ pub enum Action {
         peer: PeerId,
         /// Its address.
         addr: IpAddr,
-        /// Why, in words.
-        reason: String,
+        /// Why (`Display` for the log line, [`DownCause::hint`] for what
+        /// to check).
+        reason: DownCause,
         /// Whether it had been Established.
         was_established: bool,
     },

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{Action, ConnKey, NeighborConfig, Speaker};
-use crate::fsm::{ConnEvent, ConnId, Peer, PeerOutput};
+use super::{Action, ConnKey, DownCause, NeighborConfig, Speaker};
+use crate::fsm::{ConnEvent, ConnId, DownReason, Peer, PeerOutput};
 use crate::model::{Message, Notification, error_code, subcode};
 use crate::rib::{PeerId, PeerUp};
 use crate::wire::{self, AttrIssue, Ctx};
@@ -45,7 +45,7 @@ pub(super) struct Neighbor {
     /// Last time the session went up or down.
     pub since: Option<Instant>,
     /// Why it last went down.
-    pub last_down: Option<String>,
+    pub last_down: Option<DownCause>,
     /// Attribute sets dropped by RFC 7606 (treat-as-withdraw or discard).
     pub issues_seen: u64,
     /// UPDATEs that could not be encoded (a bug if ever nonzero).
@@ -213,10 +213,10 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
                     );
                     let n = &mut sp.neighbors[i];
                     n.disabled = true;
-                    n.last_down = Some(format!(
-                        "{e}; fix the neighbor or raise max_prefixes, then `vcpectl bgp enable {}`",
-                        n.addr
-                    ));
+                    n.last_down = Some(DownCause::MaxPrefixes {
+                        exceeded: e,
+                        neighbor: n.addr,
+                    });
                     n.fsm.stop(now, Some(note));
                     break;
                 }
@@ -235,13 +235,21 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
             if down.was_established || n.established.is_none() {
                 n.since = Some(now);
             }
+            // The stop that follows a max-prefix teardown is reported as
+            // the teardown: it says which limit and what to do.
+            let reason = match &n.last_down {
+                Some(c @ DownCause::MaxPrefixes { .. }) if down.reason == DownReason::AdminStop => {
+                    c.clone()
+                }
+                _ => DownCause::Session(down.reason.clone()),
+            };
             if !n.disabled || n.last_down.is_none() {
-                n.last_down = Some(down.reason.to_string());
+                n.last_down = Some(DownCause::Session(down.reason.clone()));
             }
             sp.actions.push_back(Action::Down {
                 peer: id,
                 addr: n.addr,
-                reason: down.reason.to_string(),
+                reason,
                 was_established: down.was_established,
             });
             if down.was_established {

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::fsm::SessionConfig;
+use crate::fsm::{DownReason, SessionConfig};
 use crate::rib::{BestChange, PeerConfig};
 
 struct Pair {
@@ -20,6 +20,8 @@ struct Pair {
     bytes_ab: usize,
     /// Every write of a, in order.
     written_by_a: Vec<Bytes>,
+    /// Why a's sessions went down, in order.
+    downs_a: Vec<DownCause>,
 }
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -70,6 +72,7 @@ impl Pair {
             b_peer,
             bytes_ab: 0,
             written_by_a: Vec::new(),
+            downs_a: Vec::new(),
         }
     }
 
@@ -101,7 +104,8 @@ impl Pair {
                             self.b.closed(self.now, bk);
                         }
                     }
-                    Action::Up { .. } | Action::Down { .. } => {}
+                    Action::Down { reason, .. } => self.downs_a.push(reason),
+                    Action::Up { .. } => {}
                 }
             }
             while let Some(act) = self.b.poll_action() {
@@ -266,7 +270,14 @@ fn a_silent_peer_is_dropped_by_the_hold_timer_and_its_routes_withdrawn() {
         after <= Duration::from_secs(91) && after >= Duration::from_secs(60),
         "{after:?}"
     );
-    assert!(reason.contains("hold timer"), "{reason}");
+    assert!(
+        matches!(
+            reason,
+            DownCause::Session(DownReason::HoldTimerExpired { .. })
+        ),
+        "{reason}"
+    );
+    assert!(reason.to_string().contains("hold timer"), "{reason}");
     assert!(p.a.rib().best(net("10.2.0.0/16")).is_none());
 }
 
@@ -299,6 +310,7 @@ fn disable_and_enable_a_neighbor() {
     assert!(p.a.disable(p.now, p.a_peer, Some("maintenance")));
     p.pump();
     assert_eq!(p.a.summaries(p.now)[0].state, "Idle (admin)");
+    assert_eq!(p.downs_a, [DownCause::Session(DownReason::AdminStop)]);
     assert!(p.a.enable(p.now, p.a_peer));
     p.advance(Duration::from_secs(10));
     assert!(p.established(), "{:?}", p.a.summaries(p.now));
@@ -355,6 +367,16 @@ fn max_prefix_notification_names_the_family_that_overflowed() {
             notifications(&p.written_by_a),
             [(6, 1, data)],
             "{prefixes:?}"
+        );
+        // Reported as the teardown, not as an operator's stop.
+        assert!(
+            matches!(
+                &p.downs_a[..],
+                [DownCause::MaxPrefixes { exceeded, .. }]
+                    if exceeded.family.afi.0 == afi && exceeded.limit == 1
+            ),
+            "{:?}",
+            p.downs_a
         );
         let summary = &p.a.summaries(p.now)[0];
         assert_ne!(summary.state, "Established");

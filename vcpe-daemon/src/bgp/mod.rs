@@ -466,24 +466,17 @@ impl Task {
                     debug!(neighbor = %addr, "BGP session closed for the shutdown");
                 }
                 Action::Down {
-                    peer,
                     addr,
                     reason,
                     was_established: true,
+                    ..
                 } => {
-                    let last = self
-                        .speaker
-                        .summaries(Instant::now())
-                        .into_iter()
-                        .find(|s| s.id == peer)
-                        .and_then(|s| s.last_error);
-                    let reason = down::reason(&reason, last.as_deref());
-                    self.attempts.down(addr, reason);
-                    let check = down::check(reason, addr);
+                    let check = reason.hint(addr);
                     warn!(neighbor = %addr, %reason, %check, "BGP session down");
+                    self.attempts.down(addr, reason);
                 }
                 Action::Down { addr, reason, .. } if self.attempts.failed(addr, &reason) => {
-                    let check = down::check(&reason, addr);
+                    let check = reason.hint(addr);
                     warn!(neighbor = %addr, %reason, %check, "BGP session cannot be established; retrying");
                 }
                 Action::Down { addr, reason, .. } => {
