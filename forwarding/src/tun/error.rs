@@ -38,8 +38,13 @@ pub enum TunError {
     },
 
     /// The queue count is out of range.
-    #[error("invalid TUN queue count {0}: use 1 to {max} queues (one per worker thread)", max = super::device::MAX_QUEUES)]
-    InvalidQueues(usize),
+    #[error("invalid TUN queue count {requested}: use 1 to {max} queues (one per worker thread)")]
+    InvalidQueues {
+        /// The count asked for.
+        requested: usize,
+        /// The most a TUN device takes.
+        max: usize,
+    },
 
     /// An existing device with this name has incompatible flags.
     #[error(
