@@ -17,7 +17,7 @@ use vcpe_forwarding::counters::{Port, PortStats};
 use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::{Fib, FibChange, FibWriter, NextHop, NextHopGroup};
 
-use crate::bgp_fib::{BgpFib, BgpFibReport, FibBatch};
+use crate::routing::bgp_routes::{BgpFib, BgpFibReport, FibBatch};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
 

@@ -6,7 +6,6 @@
 //! those crates, never here.
 
 pub mod bgp;
-pub mod bgp_fib;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
@@ -14,4 +13,5 @@ pub mod kernel_sync;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
+pub mod routing;
 pub mod tunnels;

@@ -12,13 +12,12 @@
 //! after every event (so the writers it woke send their bytes) and fires
 //! due timers before taking the next one, so keepalives of every session
 //! go out between chunks of a big table dump (`tests/tests/bgp_load.rs`).
-//! FIB installation runs on its own thread ([`fib_feed`]). (Handing the
+//! FIB installation runs on its own thread ([`crate::routing::bgp_feed`]). (Handing the
 //! speaker several queued reads before each export pass was tried: no
 //! measurable gain with the per-read export.)
 
 mod config;
 mod down;
-mod fib_feed;
 mod ifaddrs;
 mod io;
 mod md5;
@@ -35,8 +34,8 @@ use vcpe_bgp::rib::{LocalConfig, RouteView};
 use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
 use vcpe_config::Config;
 
-use crate::bgp_fib::{FibBatch, FibUpdate};
-use fib_feed::FibFeed;
+use crate::routing::bgp_feed::FibFeed;
+use crate::routing::bgp_routes::{FibBatch, FibUpdate};
 use io::{ConnTasks, Conns, Events, NetEvent};
 
 /// Requests from the control API to the speaker task.

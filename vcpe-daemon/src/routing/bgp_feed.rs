@@ -18,7 +18,7 @@ use std::thread;
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::bgp_fib::FibBatch;
+use crate::routing::bgp_routes::FibBatch;
 
 /// The speaker task's end of the feed.
 #[derive(Debug)]
@@ -92,7 +92,7 @@ mod tests {
         for p in &prefixes {
             assert!(feed.idle());
             feed.send(
-                vec![crate::bgp_fib::FibUpdate {
+                vec![crate::routing::bgp_routes::FibUpdate {
                     prefix: *p,
                     next_hop: None,
                     from: None,
