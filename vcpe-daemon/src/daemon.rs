@@ -15,7 +15,9 @@ use vcpe_config::Config;
 
 use crate::bgp::BgpHandle;
 use crate::control::server::Server;
-use crate::dataplane::Forwarding;
+use crate::dataplane::Dataplane;
+use crate::routing::Routing;
+use crate::routing::bgp_feed::FibFeed;
 
 /// State the control API reads.
 #[derive(Debug)]
@@ -23,9 +25,12 @@ struct State {
     started: Instant,
     config_path: PathBuf,
     config: Config,
-    /// Control-plane side of the forwarding plane (FIB writer, counters).
-    /// The mutex serializes control requests only; workers never take it.
-    forwarding: Arc<Mutex<Option<Forwarding>>>,
+    /// The forwarding plane: devices, tunnels, workers (`None` once it
+    /// stops). Workers never take the mutex.
+    dataplane: Mutex<Option<Dataplane>>,
+    /// The FIB writer and every route source; the BGP FIB thread and
+    /// control requests take turns. Workers never take the mutex.
+    routing: Arc<Mutex<Routing>>,
     /// The BGP speaker task, if `[bgp]` is configured.
     bgp: Option<BgpHandle>,
     /// Every static route now: the config's, then those added live.
@@ -40,7 +45,7 @@ impl State {
             config: &self.config,
             path: &self.config_path,
             table: &self.routes,
-            forwarding: &self.forwarding,
+            routing: &self.routing,
             bgp: self.bgp.as_ref(),
         }
     }
@@ -94,7 +99,8 @@ impl Handler for State {
                 config: &self.config,
                 routes: &self.routes,
                 neighbors: &self.neighbors,
-                forwarding: &self.forwarding,
+                dataplane: &self.dataplane,
+                routing: &self.routing,
                 bgp: self.bgp.as_ref(),
             }
             .answer(request),
@@ -124,23 +130,21 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         .as_ref()
         .map(|m| crate::metrics::bind(m.listen))
         .transpose()?;
-    let mut fwd = Forwarding::start(&config).await?;
+    // The config's routes are in the FIB before a worker reads it.
+    let (fib, fib_reader) = vcpe_forwarding::fib::Fib::new();
+    let mut routing = Routing::new(&config, fib);
+    let dataplane = Dataplane::start(&config, fib_reader).await?;
     // Kernel route sync after the dataplane: its routes point at the TUN.
     let kernel = crate::kernel_sync::start(&config)?.map(|(routes, sync)| {
-        fwd.sync_kernel(routes);
+        routing.sync_kernel(routes);
         sync
     });
-    let forwarding = Arc::new(Mutex::new(Some(fwd)));
+    let routing = Arc::new(Mutex::new(routing));
     let bgp = match &config.bgp {
-        Some(_) => {
-            let fwd = Arc::clone(&forwarding);
-            Some(crate::bgp::start(&config, move |changes| {
-                if let Some(f) = fwd.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    let r = f.apply_bgp(changes);
-                    tracing::debug!(?r, "BGP routes applied to the FIB");
-                }
-            })?)
-        }
+        Some(_) => Some(crate::bgp::start(
+            &config,
+            FibFeed::start(Arc::clone(&routing)),
+        )?),
         None => None,
     };
     let state = Arc::new(State {
@@ -154,7 +158,8 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
                 .map_or_else(Vec::new, |b| b.neighbors.clone()),
         ),
         config,
-        forwarding,
+        dataplane: Mutex::new(Some(dataplane)),
+        routing,
         bgp,
     });
     info!(
@@ -206,13 +211,13 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     if let Some(k) = kernel {
         k.stop().await;
     }
-    let forwarding = state
-        .forwarding
+    let dataplane = state
+        .dataplane
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    if let Some(f) = forwarding {
-        f.stop();
+    if let Some(d) = dataplane {
+        d.stop();
     }
     info!("vcped stopped");
     Ok(())

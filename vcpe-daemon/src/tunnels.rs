@@ -1,9 +1,7 @@
 //! Config `[[peer]]` sections → the dataplane's tunnel peers and underlay
 //! sockets: one raw GRE socket per local address family, one UDP socket per
-//! WireGuard bind address (peers that name the same bind share it), the
-//! tunnel MTU, and the FIB routes that lead into tunnels (static routes to
-//! a peer, and a host route to every BGP neighbor that names a peer: the
-//! session runs through that tunnel).
+//! WireGuard bind address (peers that name the same bind share it), and
+//! the tunnel MTU. The routes into tunnels are [`crate::routing`]'s.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -11,12 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use ipnet::IpNet;
 use vcpe_config::mtu::gre_overhead;
 use vcpe_config::{Config, Encapsulation, Peer};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
-use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
 use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats};
@@ -172,25 +168,6 @@ pub fn build(
         sockets,
         mtus,
     })
-}
-
-/// The FIB routes into tunnels besides static routes: a host route to each
-/// BGP neighbor that names a tunnel peer.
-pub fn neighbor_routes(config: &Config) -> Vec<(IpNet, NextHopGroup)> {
-    let Some(bgp) = &config.bgp else {
-        return Vec::new();
-    };
-    bgp.neighbors
-        .iter()
-        .filter_map(|n| {
-            let name = n.peer.as_deref()?;
-            let id = config.peers.iter().position(|p: &Peer| p.name == name)?;
-            Some((
-                IpNet::from(n.address),
-                NextHopGroup::single(NextHop::tunnel(id as u32)),
-            ))
-        })
-        .collect()
 }
 
 fn unspecified(like: IpAddr) -> IpAddr {

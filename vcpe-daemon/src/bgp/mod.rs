@@ -2,7 +2,7 @@
 //! [`vcpe_bgp::speaker::Speaker`] and moves bytes and time for it.
 //!
 //! ```text
-//!  control API ──Command──▶ ┌──────────────┐ ──BestChange batches──▶ FIB thread
+//!  control API ──Command──▶ ┌──────────────┐ ──FibBatch (bgp_feed)──▶ routing
 //!  io tasks ────NetEvent──▶ │ speaker task │ ──bytes──▶ io writers
 //!  timer (poll_timeout) ──▶ └──────────────┘ ──connect──▶ io::connect
 //! ```
@@ -110,8 +110,8 @@ impl BgpHandle {
 
 /// Starts BGP for `config` (which must have a `[bgp]` section): binds the
 /// listener, originates the static routes with `advertise = true`, starts
-/// every neighbor. `fib` receives every batch of best-route changes, on a
-/// thread of its own.
+/// every neighbor. Every batch of best-route changes goes over `fib`, the
+/// routing owner's input (applied on a thread of its own).
 ///
 /// The speaker and its socket tasks run on a thread of their own (the
 /// `vcpe-bgp` thread, a single-threaded runtime): BGP is one task, so it
@@ -119,10 +119,7 @@ impl BgpHandle {
 /// waits behind other tasks nor they behind a table load. Its memory
 /// stays in one malloc arena: with the task hopping between two workers,
 /// a 100k-route table cost ~12 bytes a route more.
-pub fn start(
-    config: &Config,
-    fib: impl FnMut(FibBatch) + Send + 'static,
-) -> anyhow::Result<BgpHandle> {
+pub fn start(config: &Config, fib: FibFeed) -> anyhow::Result<BgpHandle> {
     let config = config.clone();
     let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::Builder::new()
@@ -161,7 +158,7 @@ pub fn start(
 /// [`start`] on the current runtime: the handle, and the speaker task.
 fn start_here(
     config: &Config,
-    fib: impl FnMut(FibBatch) + Send + 'static,
+    fib: FibFeed,
 ) -> anyhow::Result<(BgpHandle, tokio::task::JoinHandle<()>)> {
     let bgp = config.bgp.as_ref().context("no [bgp] section")?;
     let keys: Vec<(IpAddr, Vec<u8>)> = bgp
@@ -217,7 +214,7 @@ fn start_here(
         events_tx: ev_tx,
         neighbors: local_addrs,
         originated,
-        fib: FibFeed::start(fib),
+        fib,
         attempts: down::Attempts::default(),
         stopping: None,
     };

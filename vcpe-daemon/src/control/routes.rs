@@ -18,7 +18,7 @@ use vcpe_config::edit::{self, EditError};
 use vcpe_config::{Config, RouteTarget, StaticRoute};
 
 use crate::bgp::{BgpHandle, Command};
-use crate::dataplane::Forwarding;
+use crate::routing::Routing;
 
 /// What a route change needs from the daemon.
 #[derive(Debug)]
@@ -29,8 +29,8 @@ pub struct Routes<'a> {
     pub path: &'a Path,
     /// Every static route now: the config's, then those added live.
     pub table: &'a Mutex<Vec<StaticRoute>>,
-    /// The forwarding plane.
-    pub forwarding: &'a Mutex<Option<Forwarding>>,
+    /// The FIB and its route sources.
+    pub routing: &'a Mutex<Routing>,
     /// BGP, if configured.
     pub bgp: Option<&'a BgpHandle>,
 }
@@ -135,14 +135,8 @@ impl Routes<'_> {
             Ok(e) => e,
             Err(e) => return error(format!("{e}; the route was not added")),
         };
-        {
-            let mut fwd = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(f) = fwd.as_mut() else {
-                return error("the dataplane is stopping; try again after restart".into());
-            };
-            if let Err(e) = f.add_static(self.config, &route) {
-                return error(format!("{e:#}"));
-            }
+        if let Err(e) = self.routing().add_static(self.config, &route) {
+            return error(format!("{e:#}"));
         }
         // Written before BGP hears of it: a failed write undoes the FIB
         // change only, and no peer sees an announcement come and go.
@@ -222,14 +216,12 @@ impl Routes<'_> {
 
     /// Takes `prefix` out of the FIB.
     pub(crate) fn remove_from_fib(&self, prefix: IpNet) {
-        if let Some(f) = self
-            .forwarding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            f.remove_static(self.config, prefix);
-        }
+        self.routing().remove_static(self.config, prefix);
+    }
+
+    /// The routing owner, locked.
+    fn routing(&self) -> std::sync::MutexGuard<'_, Routing> {
+        self.routing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stops announcing `route` (if it was announced).
@@ -245,13 +237,7 @@ impl Routes<'_> {
     /// `announce` and it is advertised, into BGP. A failure is logged: the
     /// route stays in the config and `vcpectl explain` shows it missing.
     pub(crate) fn install(&self, route: &StaticRoute, announce: bool) {
-        if let Some(f) = self
-            .forwarding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            && let Err(e) = f.add_static(self.config, route)
-        {
+        if let Err(e) = self.routing().add_static(self.config, route) {
             tracing::warn!(name = %route.name, prefix = %route.prefix, error = %format!("{e:#}"), "reload: static route not installed");
         }
         if announce

@@ -101,7 +101,7 @@ async fn connection<H: Handler + Send + Sync + 'static>(
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Some(line) = lines.next_line().await? {
-        // Off the runtime's workers: a handler may wait for the forwarding
+        // Off the runtime's workers: a handler may wait for the routing
         // mutex (held by the FIB thread for a whole batch) or for the BGP
         // task, and must not stall BGP timers and sockets meanwhile.
         let h = Arc::clone(&handler);

@@ -1,5 +1,6 @@
 //! The thread that installs BGP's best routes into the FIB, so that the
-//! speaker task never waits for a FIB rebuild.
+//! speaker task never waits for a FIB rebuild: it receives the BGP task's
+//! batches over a channel and applies each to the [`Routing`] owner.
 //!
 //! Pull, not push: the speaker task hands over the RIB's pending changes
 //! only while the thread is idle ([`FibFeed::idle`]), and the thread wakes
@@ -10,15 +11,15 @@
 //! added ~100 bytes per route to the daemon's peak memory). Batches travel
 //! in a compact form ([`FibBatch`]: a prefix and a next-hop index).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 
 use tokio::sync::Notify;
 use tracing::warn;
 
-use crate::routing::bgp_routes::FibBatch;
+use super::Routing;
+use super::bgp_routes::FibBatch;
 
 /// The speaker task's end of the feed.
 #[derive(Debug)]
@@ -29,8 +30,19 @@ pub struct FibFeed {
 }
 
 impl FibFeed {
+    /// Starts the installer thread, which applies every batch to `routing`.
+    pub fn start(routing: Arc<Mutex<Routing>>) -> FibFeed {
+        FibFeed::with(move |batch| {
+            let r = routing
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .apply_bgp(batch);
+            tracing::debug!(?r, "BGP routes applied to the FIB");
+        })
+    }
+
     /// Starts the installer thread; `apply` gets every batch.
-    pub fn start(mut apply: impl FnMut(FibBatch) + Send + 'static) -> FibFeed {
+    fn with(mut apply: impl FnMut(FibBatch) + Send + 'static) -> FibFeed {
         let (tx, rx) = mpsc::channel::<FibBatch>();
         let busy = Arc::new(AtomicBool::new(false));
         let ready = Arc::new(Notify::new());
@@ -81,7 +93,7 @@ mod tests {
     async fn one_batch_at_a_time_and_the_thread_says_when_it_is_done() {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let s = Arc::clone(&seen);
-        let feed = FibFeed::start(move |b| {
+        let feed = FibFeed::with(move |b| {
             thread::sleep(Duration::from_millis(20));
             s.lock().unwrap().extend(b.into_parts().1.map(|(p, _)| p));
         });

@@ -24,14 +24,11 @@ pub fn explain(view: &View<'_>, address: &str) -> Reply {
              use `vcpectl show route PREFIX`)"
         ));
     };
-    let looked = view.with_forwarding(|f| {
-        let tunnels = tunnels::states(f.tunnel_peers());
-        (f.fib_lookup(addr), f.fib_covering(addr), tunnels)
-    });
-    let (group, covering, tunnel_states) = match looked {
+    let tunnel_states = match view.with_dataplane(|f| tunnels::states(f.tunnel_peers())) {
         Ok(x) => x,
         Err(m) => return error(m),
     };
+    let (group, covering) = view.with_routing(|r| (r.lookup(addr), r.covering(addr)));
     let Some(group) = group else {
         return error(format!(
             "{addr} is not routed: no FIB entry covers it (and there is no default route), so \

@@ -4,9 +4,9 @@
 //! the reply types of `vcpe_api`. Read-only: nothing here changes a route,
 //! a session or a counter.
 //!
-//! Locks are short: what the FIB holds is copied out under the forwarding
-//! mutex, which is released before the BGP speaker task is asked (it runs
-//! the question as a closure on its own task, see [`bgp`]).
+//! Locks are short: what the FIB holds is copied out under the routing
+//! owner's mutex, which is released before the BGP speaker task is asked
+//! (it runs the question as a closure on its own task, see [`bgp`]).
 //!
 //! | file            | holds                                                  |
 //! |-----------------|--------------------------------------------------------|
@@ -35,7 +35,8 @@ use vcpe_api::{Reply, Request};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 
 use crate::bgp::BgpHandle;
-use crate::dataplane::Forwarding;
+use crate::dataplane::Dataplane;
+use crate::routing::Routing;
 
 /// What the inspection requests read.
 #[derive(Debug)]
@@ -46,8 +47,10 @@ pub struct View<'a> {
     pub routes: &'a Mutex<Vec<StaticRoute>>,
     /// The BGP neighbors that run now (a reload changes them).
     pub neighbors: &'a Mutex<Vec<Neighbor>>,
-    /// The forwarding plane.
-    pub forwarding: &'a Mutex<Option<Forwarding>>,
+    /// The forwarding plane (`None` while it stops).
+    pub dataplane: &'a Mutex<Option<Dataplane>>,
+    /// The FIB and its route sources.
+    pub routing: &'a Mutex<Routing>,
     /// BGP, if configured.
     pub bgp: Option<&'a BgpHandle>,
 }
@@ -86,9 +89,14 @@ impl View<'_> {
         rib::config_routes(self.config, &table, &neighbors)
     }
 
+    /// Runs `f` on the routing owner under its lock.
+    fn with_routing<T>(&self, f: impl FnOnce(&Routing) -> T) -> T {
+        f(&self.routing.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
     /// Runs `f` on the forwarding plane under its lock.
-    fn with_forwarding<T>(&self, f: impl FnOnce(&Forwarding) -> T) -> Result<T, String> {
-        let guard = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
+    fn with_dataplane<T>(&self, f: impl FnOnce(&Dataplane) -> T) -> Result<T, String> {
+        let guard = self.dataplane.lock().unwrap_or_else(|e| e.into_inner());
         match guard.as_ref() {
             Some(fwd) => Ok(f(fwd)),
             None => Err("the dataplane is stopping; try again after vcped restarted".to_owned()),

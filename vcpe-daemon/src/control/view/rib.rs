@@ -8,7 +8,7 @@
 //! configured candidate whose next hop the FIB entry holds, else BGP's
 //! best path when the FIB holds the prefix. Configured routes are
 //! preferred connected, then static, then tunnel host routes
-//! (`dataplane::initial_routes`), and always over BGP (`bgp_fib`).
+//! (`routing::config_routes`), and always over BGP (`routing::bgp_routes`).
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -106,7 +106,7 @@ pub fn config_routes(
         }
     }
     for r in table {
-        if let Some(hop) = crate::dataplane::static_hop(config, r) {
+        if let Some(hop) = crate::routing::config_routes::static_hop(config, r) {
             v.push(ConfigRoute {
                 prefix: r.prefix,
                 protocol: Protocol::Static,
@@ -362,7 +362,7 @@ pub fn target(prefix: Option<String>, address: Option<String>) -> Result<Target,
 }
 
 /// Rows for `prefixes`, given the configured candidates, BGP's paths and
-/// the FIB's entries (looked up under the forwarding lock, released
+/// the FIB's entries (looked up under the routing lock, released
 /// before this is called).
 pub fn table(
     config: &Config,
@@ -423,7 +423,7 @@ pub fn gather(view: &View<'_>, target: Target) -> Result<Gathered, String> {
             .into_iter()
             .collect(),
     };
-    let fib = view.with_forwarding(|f| prefixes.iter().map(|p| f.fib_exact(*p)).collect())?;
+    let fib = view.with_routing(|r| prefixes.iter().map(|p| r.exact(*p)).collect());
     Ok(Gathered {
         routes,
         paths,

@@ -25,10 +25,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
         (route, config_routes(view.config, &table, &neighbors))
     };
     let prefix = route.prefix;
-    let entry = match view.with_forwarding(|f| f.fib_exact(prefix)) {
-        Ok(e) => e,
-        Err(m) => return error(m),
-    };
+    let entry = view.with_routing(|r| r.exact(prefix));
     let cands: Vec<&ConfigRoute> = all.iter().filter(|r| r.prefix == prefix).collect();
     let holds = |c: &ConfigRoute| {
         entry

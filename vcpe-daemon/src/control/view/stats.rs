@@ -1,28 +1,30 @@
-//! `vcpectl stats`: the forwarding plane's and kernel sync's snapshots in
-//! the API's terms.
+//! `vcpectl stats`: the forwarding plane's, the routing owner's and kernel
+//! sync's snapshots in the API's terms.
 
 use vcpe_api::{KernelSyncStats, PortCounters, Reply, Stats, TunnelCounters};
 
 use super::View;
 use crate::dataplane::{StatsSnapshot, TunnelSnapshot};
 use crate::kernel_sync::SyncStats;
+use crate::routing::RoutingStats;
 
 /// `vcpectl stats`.
 pub fn stats(view: &View<'_>) -> Reply {
-    match view.with_forwarding(|f| f.stats()) {
-        Ok(s) => Reply::Stats(Box::new(reply(s))),
+    let Ok(s) = view.with_dataplane(|f| f.stats()) else {
         // Said as it always was (the other inspection requests add "vcped
         // restarted").
-        Err(_) => super::error("the dataplane is stopping; try again after restart"),
-    }
+        return super::error("the dataplane is stopping; try again after restart");
+    };
+    let r = view.with_routing(|r| r.stats());
+    Reply::Stats(Box::new(reply(s, r)))
 }
 
-/// The snapshot as the API shows it.
-pub fn reply(s: StatsSnapshot) -> Stats {
+/// The snapshots as the API shows them.
+pub fn reply(s: StatsSnapshot, r: RoutingStats) -> Stats {
     Stats {
         workers: s.workers,
-        fib_v4_routes: s.fib_v4_routes,
-        fib_v6_routes: s.fib_v6_routes,
+        fib_v4_routes: r.fib_v4_routes,
+        fib_v6_routes: r.fib_v6_routes,
         interfaces: s
             .interfaces
             .into_iter()
@@ -37,8 +39,8 @@ pub fn reply(s: StatsSnapshot) -> Stats {
         drops: named(s.drops),
         events: named(s.events),
         tunnels: s.tunnels.into_iter().map(tunnel).collect(),
-        fib_route_changes: s.fib_route_changes,
-        kernel_sync: s.kernel_sync.map(kernel_sync),
+        fib_route_changes: r.route_changes,
+        kernel_sync: r.kernel_sync.map(kernel_sync),
     }
 }
 

@@ -78,7 +78,7 @@ fn state(p: &TunnelPeer) -> (&'static str, String, Option<Duration>) {
 
 /// `vcpectl tunnel list`.
 pub fn list(view: &View<'_>) -> Reply {
-    let r = view.with_forwarding(|f| {
+    let r = view.with_dataplane(|f| {
         f.tunnel_peers()
             .iter()
             .zip(&view.config.peers)
