@@ -1,112 +1,23 @@
-//! The daemon's top level: load the config, start the control socket, run
-//! until a signal says stop.
-//!
-//! Dataplane, BGP and tunnel tasks are wired in here as they land.
+//! The daemon's top level: load the config, start the parts in order (the
+//! control socket, routing with the config's routes, the dataplane, kernel
+//! sync, BGP, metrics), run until a signal says stop, stop them in reverse.
+//! The wiring root: the only module that knows every other one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
-use vcpe_api::{Handler, Reply, Request, Status};
-use vcpe_config::Config;
+use vcpe_api::{Handler, Reply, Request};
 
-use crate::bgp::BgpHandle;
+use crate::control::dispatch::Api;
 use crate::control::server::Server;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::routing::bgp_feed::FibFeed;
-
-/// State the control API reads.
-#[derive(Debug)]
-struct State {
-    started: Instant,
-    config_path: PathBuf,
-    config: Config,
-    /// The forwarding plane: devices, tunnels, workers (`None` once it
-    /// stops). Workers never take the mutex.
-    dataplane: Mutex<Option<Dataplane>>,
-    /// The FIB writer and every route source; the BGP FIB thread and
-    /// control requests take turns. Workers never take the mutex.
-    routing: Arc<Mutex<Routing>>,
-    /// The BGP speaker task, if `[bgp]` is configured.
-    bgp: Option<BgpHandle>,
-    /// Every static route now: the config's, then those added live.
-    routes: Mutex<Vec<vcpe_config::StaticRoute>>,
-    /// The BGP neighbors that run now (a reload changes them).
-    neighbors: Mutex<Vec<vcpe_config::Neighbor>>,
-}
-
-impl State {
-    fn routes(&self) -> crate::control::routes::Routes<'_> {
-        crate::control::routes::Routes {
-            config: &self.config,
-            path: &self.config_path,
-            table: &self.routes,
-            routing: &self.routing,
-            bgp: self.bgp.as_ref(),
-        }
-    }
-}
-
-impl State {
-    fn reload(&self) -> crate::control::reload::Reload<'_> {
-        crate::control::reload::Reload {
-            routes: self.routes(),
-            neighbors: &self.neighbors,
-        }
-    }
-}
-
-impl Handler for State {
-    fn handle(&self, request: Request) -> Reply {
-        match request {
-            Request::Reload => self.reload().apply(),
-            Request::ConfigDiff => self.reload().show(),
-            Request::Status => Reply::Status(Status {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                pid: std::process::id(),
-                uptime_secs: self.started.elapsed().as_secs(),
-                config_path: self.config_path.display().to_string(),
-                router_id: self.config.router.id.to_string(),
-                asn: self.config.router.asn,
-                interfaces: self.config.interfaces.len(),
-                static_routes: self.routes.lock().unwrap_or_else(|e| e.into_inner()).len(),
-                peers: self.config.peers.len(),
-                bgp_neighbors: self
-                    .neighbors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .len(),
-            }),
-            Request::BgpSummary => crate::control::bgp::summary(self.bgp.as_ref()),
-            Request::BgpRoutes { prefix } => crate::control::bgp::routes(self.bgp.as_ref(), prefix),
-            Request::RouteAdd(spec) => self.routes().add(spec),
-            Request::RouteDel { name } => self.routes().del(&name),
-            Request::RouteList => self.routes().list(),
-            Request::BgpNeighbor { address, action } => {
-                crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
-            }
-            request @ (Request::Stats
-            | Request::RouteShow { .. }
-            | Request::Rib { .. }
-            | Request::Explain { .. }
-            | Request::BgpNeighborDetail { .. }
-            | Request::BgpAdjRib { .. }
-            | Request::TunnelList) => crate::control::view::View {
-                config: &self.config,
-                routes: &self.routes,
-                neighbors: &self.neighbors,
-                dataplane: &self.dataplane,
-                routing: &self.routing,
-                bgp: self.bgp.as_ref(),
-            }
-            .answer(request),
-        }
-    }
-}
+use crate::running_config::RunningConfig;
 
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
 /// `socket` overrides the config's `[control] socket`.
@@ -147,34 +58,27 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let state = Arc::new(State {
+    info!(
+        config = %path.display(),
+        control = %socket.display(),
+        router_id = %config.router.id,
+        asn = config.router.asn,
+        "vcped started"
+    );
+    let api = Arc::new(Api {
         started: Instant::now(),
         config_path: path.to_owned(),
-        routes: Mutex::new(config.routes.clone()),
-        neighbors: Mutex::new(
-            config
-                .bgp
-                .as_ref()
-                .map_or_else(Vec::new, |b| b.neighbors.clone()),
-        ),
-        config,
+        running: RunningConfig::new(config),
         dataplane: Mutex::new(Some(dataplane)),
         routing,
         bgp,
     });
-    info!(
-        config = %path.display(),
-        control = %socket.display(),
-        router_id = %state.config.router.id,
-        asn = state.config.router.asn,
-        "vcped started"
-    );
-    let serve = tokio::spawn(server.serve(Arc::clone(&state)));
+    let serve = tokio::spawn(server.serve(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
         if let Ok(a) = l.local_addr() {
             info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
         }
-        tokio::spawn(crate::metrics::serve(l, Arc::clone(&state)))
+        tokio::spawn(crate::metrics::serve(l, Arc::clone(&api)))
     });
 
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -188,8 +92,8 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
                 info!("SIGHUP received, reloading the config");
                 // Off the runtime's worker: a reload reads the file and
                 // takes the forwarding mutex.
-                let st = Arc::clone(&state);
-                match tokio::task::spawn_blocking(move || st.reload().apply()).await {
+                let st = Arc::clone(&api);
+                match tokio::task::spawn_blocking(move || st.handle(Request::Reload)).await {
                     Ok(Reply::Error { message }) => tracing::error!("reload refused: {message}"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "reload failed"),
@@ -198,7 +102,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         }
     }
     // Peers hear a Cease NOTIFICATION rather than a closed connection.
-    if let Some(b) = &state.bgp {
+    if let Some(b) = &api.bgp {
         b.shutdown().await;
     }
     serve.abort();
@@ -211,7 +115,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     if let Some(k) = kernel {
         k.stop().await;
     }
-    let dataplane = state
+    let dataplane = api
         .dataplane
         .lock()
         .unwrap_or_else(|e| e.into_inner())

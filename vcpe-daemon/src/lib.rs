@@ -14,4 +14,5 @@ pub mod logging;
 pub mod malloc;
 pub mod metrics;
 pub mod routing;
+pub mod running_config;
 pub mod tunnels;

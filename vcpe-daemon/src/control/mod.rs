@@ -1,8 +1,10 @@
-//! The control API's daemon side: the Unix socket server and the answers
-//! to each request. The protocol itself (requests, replies, the client) is
-//! the `vcpe-api` crate.
+//! The control API's daemon side: the Unix socket server, the one
+//! dispatcher of every request ([`dispatch::Api`]) and the answers. The
+//! protocol itself (requests, replies, the client) is the `vcpe-api`
+//! crate; this layer maps the daemon's own snapshots into it.
 
 pub mod bgp;
+pub mod dispatch;
 pub mod reload;
 pub mod routes;
 pub mod server;

@@ -11,11 +11,11 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use vcpe_api::{ConfigChanges, Reply};
+use vcpe_config::Config;
 use vcpe_config::diff::{ConfigDiff, diff};
-use vcpe_config::{Config, Neighbor, StaticRoute};
 
 use super::routes::Routes;
 use crate::bgp::Command;
@@ -23,10 +23,9 @@ use crate::bgp::Command;
 /// What a reload needs from the daemon.
 #[derive(Debug)]
 pub struct Reload<'a> {
-    /// Route changes (the table's mutex serializes them with reloads).
+    /// Route changes, and the running config (its writer turn serializes
+    /// route changes with reloads).
     pub routes: Routes<'a>,
-    /// The BGP neighbors that run now.
-    pub neighbors: &'a Mutex<Vec<Neighbor>>,
 }
 
 impl Reload<'_> {
@@ -34,23 +33,8 @@ impl Reload<'_> {
         self.routes.path
     }
 
-    /// The running config: the start-up config with the routes and
-    /// neighbors that run now.
-    fn running(&self, routes: &[StaticRoute]) -> Config {
-        let mut c = self.routes.config.clone();
-        c.routes = routes.to_vec();
-        if let Some(b) = c.bgp.as_mut() {
-            b.neighbors = self
-                .neighbors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-        }
-        c
-    }
-
-    /// The file's config and its difference from what runs.
-    fn compare(&self, routes: &[StaticRoute]) -> Result<(Config, ConfigDiff), Reply> {
+    /// The file's config and its difference from `running`.
+    fn compare(&self, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
         let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
             message: format!(
                 "{}\nthe running config is unchanged; fix the errors above, then reload again \
@@ -59,14 +43,13 @@ impl Reload<'_> {
                 self.path().display()
             ),
         })?;
-        let d = diff(&self.running(routes), &new);
+        let d = diff(running, &new);
         Ok((new, d))
     }
 
     /// `vcpectl config diff`.
     pub fn show(&self) -> Reply {
-        let table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
-        match self.compare(&table) {
+        match self.compare(&self.routes.running.load()) {
             Ok((_, d)) => Reply::ConfigChanges {
                 file: self.path().display().to_string(),
                 applied: false,
@@ -78,8 +61,9 @@ impl Reload<'_> {
 
     /// `vcpectl reload` / SIGHUP.
     pub fn apply(&self) -> Reply {
-        let mut table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
-        let (new, d) = match self.compare(&table) {
+        let writer = self.routes.running.write();
+        let running = writer.current();
+        let (new, d) = match self.compare(&running) {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -94,11 +78,17 @@ impl Reload<'_> {
                 ),
             };
         }
+        let mut next = (*running).clone();
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
-            self.apply_routes(&d);
+            self.apply_routes(&running, &d);
             self.apply_neighbors(&d, new.clone());
+            if self.routes.bgp.is_some()
+                && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
+            {
+                bgp.neighbors = file.neighbors.clone();
+            }
             tracing::info!(
                 file = %self.path().display(),
                 routes_added = d.routes_added.len(),
@@ -110,7 +100,8 @@ impl Reload<'_> {
                 "config reloaded"
             );
         }
-        *table = new.routes.clone();
+        next.routes = new.routes;
+        writer.store(next);
         Reply::ConfigChanges {
             file: self.path().display().to_string(),
             applied: true,
@@ -120,17 +111,17 @@ impl Reload<'_> {
 
     /// Routes: removed ones go, changed ones are replaced in the FIB (an
     /// unchanged announcement is left alone), new ones come.
-    fn apply_routes(&self, d: &ConfigDiff) {
+    fn apply_routes(&self, running: &Config, d: &ConfigDiff) {
         let r = &self.routes;
         for old in &d.routes_removed {
-            r.unapply(old);
+            r.unapply(running, old);
         }
         for c in &d.routes_changed {
             let same_prefix = c.old.prefix == c.new.prefix;
             // Same prefix: the FIB entry and the announcement are replaced
             // in place (no gap, no withdrawal before the new UPDATE).
             if !same_prefix {
-                r.remove_from_fib(c.old.prefix);
+                r.remove_from_fib(running, c.old.prefix);
             }
             if c.old.advertise && !(c.new.advertise && same_prefix) {
                 r.withdraw(&c.old);
@@ -139,10 +130,10 @@ impl Reload<'_> {
                 && c.new.advertise
                 && same_prefix
                 && c.old.next_hop == c.new.next_hop;
-            r.install(&c.new, !unchanged_announcement);
+            r.install(running, &c.new, !unchanged_announcement);
         }
         for new in &d.routes_added {
-            r.install(new, true);
+            r.install(running, new, true);
         }
     }
 
@@ -166,9 +157,6 @@ impl Reload<'_> {
             .chain(d.neighbors_changed.iter().map(|c| &c.new))
         {
             bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
-        }
-        if let Some(b) = &new.bgp {
-            *self.neighbors.lock().unwrap_or_else(|e| e.into_inner()) = b.neighbors.clone();
         }
     }
 }

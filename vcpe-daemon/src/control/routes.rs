@@ -5,8 +5,8 @@
 //! or a file that cannot be edited or written, changes nothing (a live
 //! change already made is undone) and says what would be right.
 //!
-//! The table's mutex serializes every route change (and reloads), so the
-//! file and the running routes move together.
+//! The running config's writer turn serializes every route change (and
+//! reloads), so the file and the running routes move together.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -19,16 +19,16 @@ use vcpe_config::{Config, RouteTarget, StaticRoute};
 
 use crate::bgp::{BgpHandle, Command};
 use crate::routing::Routing;
+use crate::running_config::RunningConfig;
 
 /// What a route change needs from the daemon.
 #[derive(Debug)]
 pub struct Routes<'a> {
-    /// The running config (interface and peer names).
-    pub config: &'a Config,
+    /// The running config: its routes are every static route now (the
+    /// file's, then those added live).
+    pub running: &'a RunningConfig,
     /// The config file: route changes are written back into it.
     pub path: &'a Path,
-    /// Every static route now: the config's, then those added live.
-    pub table: &'a Mutex<Vec<StaticRoute>>,
     /// The FIB and its route sources.
     pub routing: &'a Mutex<Routing>,
     /// BGP, if configured.
@@ -123,8 +123,9 @@ fn validate(
 impl Routes<'_> {
     /// `route add`.
     pub fn add(&self, spec: RouteSpec) -> Reply {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let route = match validate(&spec, self.config, &table) {
+        let writer = self.running.write();
+        let config = writer.current();
+        let route = match validate(&spec, &config, &config.routes) {
             Ok(r) => r,
             Err(m) => return error(m),
         };
@@ -135,13 +136,13 @@ impl Routes<'_> {
             Ok(e) => e,
             Err(e) => return error(format!("{e}; the route was not added")),
         };
-        if let Err(e) = self.routing().add_static(self.config, &route) {
+        if let Err(e) = self.routing().add_static(&config, &route) {
             return error(format!("{e:#}"));
         }
         // Written before BGP hears of it: a failed write undoes the FIB
         // change only, and no peer sees an announcement come and go.
         if let Err(e) = edit::write_atomic(self.path, &edited.text) {
-            self.remove_from_fib(route.prefix);
+            self.remove_from_fib(&config, route.prefix);
             return error(format!(
                 "{e}; the route was not added. vcped must be able to write the config file's \
                  directory (systemd: ReadWritePaths=)"
@@ -164,15 +165,18 @@ impl Routes<'_> {
             self.path.display()
         );
         tracing::info!(name = %route.name, prefix = %route.prefix, advertise = route.advertise, "static route added by vcpectl");
-        table.push(route);
+        let mut next = (*config).clone();
+        next.routes.push(route);
+        writer.store(next);
         Reply::Done { message }
     }
 
     /// `route del`.
     pub fn del(&self, name: &str) -> Reply {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = table.iter().position(|r| r.name == name) else {
-            let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
+        let writer = self.running.write();
+        let config = writer.current();
+        let Some(i) = config.routes.iter().position(|r| r.name == name) else {
+            let known: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
             return error(format!(
                 "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
             ));
@@ -192,8 +196,10 @@ impl Routes<'_> {
                  directory (systemd: ReadWritePaths=)"
             ));
         }
-        let route = table.remove(i);
-        self.unapply(&route);
+        let mut next = (*config).clone();
+        let route = next.routes.remove(i);
+        self.unapply(&config, &route);
+        writer.store(next);
         tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
         Reply::Done {
             message: format!(
@@ -209,14 +215,14 @@ impl Routes<'_> {
     }
 
     /// Takes `route` out of the FIB and BGP.
-    pub(crate) fn unapply(&self, route: &StaticRoute) {
-        self.remove_from_fib(route.prefix);
+    pub(crate) fn unapply(&self, config: &Config, route: &StaticRoute) {
+        self.remove_from_fib(config, route.prefix);
         self.withdraw(route);
     }
 
     /// Takes `prefix` out of the FIB.
-    pub(crate) fn remove_from_fib(&self, prefix: IpNet) {
-        self.routing().remove_static(self.config, prefix);
+    pub(crate) fn remove_from_fib(&self, config: &Config, prefix: IpNet) {
+        self.routing().remove_static(config, prefix);
     }
 
     /// The routing owner, locked.
@@ -236,8 +242,8 @@ impl Routes<'_> {
     /// Puts a validated route (a reloaded file's) into the FIB and, if
     /// `announce` and it is advertised, into BGP. A failure is logged: the
     /// route stays in the config and `vcpectl explain` shows it missing.
-    pub(crate) fn install(&self, route: &StaticRoute, announce: bool) {
-        if let Err(e) = self.routing().add_static(self.config, route) {
+    pub(crate) fn install(&self, config: &Config, route: &StaticRoute, announce: bool) {
+        if let Err(e) = self.routing().add_static(config, route) {
             tracing::warn!(name = %route.name, prefix = %route.prefix, error = %format!("{e:#}"), "reload: static route not installed");
         }
         if announce
@@ -250,9 +256,14 @@ impl Routes<'_> {
 
     /// `route list`.
     pub fn list(&self) -> Reply {
-        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         Reply::Routes {
-            routes: table.iter().map(RouteSpec::from).collect(),
+            routes: self
+                .running
+                .load()
+                .routes
+                .iter()
+                .map(RouteSpec::from)
+                .collect(),
         }
     }
 }

@@ -32,7 +32,7 @@ mod tunnels;
 use std::sync::Mutex;
 
 use vcpe_api::{Reply, Request};
-use vcpe_config::{Config, Neighbor, StaticRoute};
+use vcpe_config::{Config, Neighbor};
 
 use crate::bgp::BgpHandle;
 use crate::dataplane::Dataplane;
@@ -41,12 +41,9 @@ use crate::routing::Routing;
 /// What the inspection requests read.
 #[derive(Debug)]
 pub struct View<'a> {
-    /// The running config.
+    /// The running config, as one snapshot for the whole request: its
+    /// routes are every static route now, its neighbors those that run.
     pub config: &'a Config,
-    /// Every static route now: the config's, then those added live.
-    pub routes: &'a Mutex<Vec<StaticRoute>>,
-    /// The BGP neighbors that run now (a reload changes them).
-    pub neighbors: &'a Mutex<Vec<Neighbor>>,
     /// The forwarding plane (`None` while it stops).
     pub dataplane: &'a Mutex<Option<Dataplane>>,
     /// The FIB and its route sources.
@@ -74,19 +71,14 @@ impl View<'_> {
         }
     }
 
-    /// The BGP neighbors now.
-    fn neighbors(&self) -> Vec<Neighbor> {
-        self.neighbors
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The BGP neighbors that run.
+    fn neighbors(&self) -> &[Neighbor] {
+        self.config.bgp.as_ref().map_or(&[], |b| &b.neighbors)
     }
 
     /// Every configured candidate route now (see [`rib::config_routes`]).
     fn config_routes(&self) -> Vec<rib::ConfigRoute> {
-        let neighbors = self.neighbors();
-        let table = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-        rib::config_routes(self.config, &table, &neighbors)
+        rib::config_routes(self.config, &self.config.routes, self.neighbors())
     }
 
     /// Runs `f` on the routing owner under its lock.

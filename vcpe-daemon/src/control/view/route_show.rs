@@ -12,18 +12,14 @@ use super::{View, error, fib};
 
 /// `vcpectl route show NAME`.
 pub fn show(view: &View<'_>, name: &str) -> Reply {
-    // Neighbors first: no second lock is taken while the table's is held.
-    let neighbors = view.neighbors();
-    let (route, all) = {
-        let table = view.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(route) = table.iter().find(|r| r.name == name).cloned() else {
-            let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
-            return error(format!(
-                "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
-            ));
-        };
-        (route, config_routes(view.config, &table, &neighbors))
+    let table = &view.config.routes;
+    let Some(route) = table.iter().find(|r| r.name == name).cloned() else {
+        let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
+        return error(format!(
+            "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
+        ));
     };
+    let all = config_routes(view.config, table, view.neighbors());
     let prefix = route.prefix;
     let entry = view.with_routing(|r| r.exact(prefix));
     let cands: Vec<&ConfigRoute> = all.iter().filter(|r| r.prefix == prefix).collect();
