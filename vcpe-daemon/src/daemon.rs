@@ -18,6 +18,7 @@ use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::routing::bgp_feed::FibFeed;
 use crate::running_config::RunningConfig;
+use crate::topology::Topology;
 
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
 /// `socket` overrides the config's `[control] socket`.
@@ -43,7 +44,8 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         .transpose()?;
     // The config's routes are in the FIB before a worker reads it.
     let (fib, fib_reader) = vcpe_forwarding::fib::Fib::new();
-    let mut routing = Routing::new(&config, fib);
+    let topology = Arc::new(Topology::new(&config));
+    let mut routing = Routing::new(&config, Arc::clone(&topology), fib);
     let dataplane = Dataplane::start(&config, fib_reader).await?;
     // Kernel route sync after the dataplane: its routes point at the TUN.
     let kernel = crate::kernel_sync::start(&config)?.map(|(routes, sync)| {
@@ -69,6 +71,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         started: Instant::now(),
         config_path: path.to_owned(),
         running: RunningConfig::new(config),
+        topology,
         dataplane: Mutex::new(Some(dataplane)),
         routing,
         bgp,

@@ -11,12 +11,14 @@ use anyhow::Context;
 use ipnet::IpNet;
 use tracing::info;
 use vcpe_config::Config;
-use vcpe_forwarding::counters::{Port, PortStats};
+use vcpe_forwarding::counters::PortStats;
 use vcpe_forwarding::dataplane::{Dataplane as Workers, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::Fib;
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
 use vcpe_forwarding::tunnel::peer::TunnelPeer;
+
+use crate::topology::InterfaceId;
 
 /// The running forwarding plane: devices, tunnels, workers.
 pub struct Dataplane {
@@ -181,7 +183,7 @@ impl Dataplane {
             let offload = tun.offloads().csum;
             ports.push(PortSpec {
                 ingress: Ingress {
-                    port: Port::Interface(i as u32),
+                    port: InterfaceId::from_index(i).port(),
                     v4,
                     v6,
                 },
@@ -235,7 +237,7 @@ impl Dataplane {
                 .enumerate()
                 .map(|(i, name)| InterfaceSnapshot {
                     name: name.clone(),
-                    counters: snap.port(Port::Interface(i as u32)),
+                    counters: snap.port(InterfaceId::from_index(i).port()),
                 })
                 .collect(),
             tunnels: self.tunnels.iter().map(|t| tunnel_snapshot(t)).collect(),

@@ -15,4 +15,5 @@ pub mod malloc;
 pub mod metrics;
 pub mod routing;
 pub mod running_config;
+pub mod topology;
 pub mod tunnels;

@@ -15,6 +15,7 @@ use crate::bgp::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::running_config::RunningConfig;
+use crate::topology::Topology;
 
 /// The running daemon, as the control API sees it.
 #[derive(Debug)]
@@ -25,6 +26,8 @@ pub struct Api {
     pub config_path: PathBuf,
     /// The config that runs now.
     pub running: RunningConfig,
+    /// Its interfaces and tunnel peers by name (fixed until a restart).
+    pub topology: Arc<Topology>,
     /// The forwarding plane: devices, tunnels, workers (`None` once it
     /// stops). Workers never take the mutex.
     pub dataplane: Mutex<Option<Dataplane>>,
@@ -90,6 +93,7 @@ impl Handler for Api {
             | Request::BgpAdjRib { .. }
             | Request::TunnelList) => View {
                 config: &self.running.load(),
+                topology: &self.topology,
                 dataplane: &self.dataplane,
                 routing: &self.routing,
                 bgp: self.bgp.as_ref(),

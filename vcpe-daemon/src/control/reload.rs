@@ -82,7 +82,7 @@ impl Reload<'_> {
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
-            self.apply_routes(&running, &d);
+            self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
             if self.routes.bgp.is_some()
                 && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
@@ -111,17 +111,17 @@ impl Reload<'_> {
 
     /// Routes: removed ones go, changed ones are replaced in the FIB (an
     /// unchanged announcement is left alone), new ones come.
-    fn apply_routes(&self, running: &Config, d: &ConfigDiff) {
+    fn apply_routes(&self, d: &ConfigDiff) {
         let r = &self.routes;
         for old in &d.routes_removed {
-            r.unapply(running, old);
+            r.unapply(old);
         }
         for c in &d.routes_changed {
             let same_prefix = c.old.prefix == c.new.prefix;
             // Same prefix: the FIB entry and the announcement are replaced
             // in place (no gap, no withdrawal before the new UPDATE).
             if !same_prefix {
-                r.remove_from_fib(running, c.old.prefix);
+                r.remove_from_fib(c.old.prefix);
             }
             if c.old.advertise && !(c.new.advertise && same_prefix) {
                 r.withdraw(&c.old);
@@ -130,10 +130,10 @@ impl Reload<'_> {
                 && c.new.advertise
                 && same_prefix
                 && c.old.next_hop == c.new.next_hop;
-            r.install(running, &c.new, !unchanged_announcement);
+            r.install(&c.new, !unchanged_announcement);
         }
         for new in &d.routes_added {
-            r.install(running, new, true);
+            r.install(new, true);
         }
     }
 

@@ -136,13 +136,13 @@ impl Routes<'_> {
             Ok(e) => e,
             Err(e) => return error(format!("{e}; the route was not added")),
         };
-        if let Err(e) = self.routing().add_static(&config, &route) {
+        if let Err(e) = self.routing().add_static(&route) {
             return error(format!("{e:#}"));
         }
         // Written before BGP hears of it: a failed write undoes the FIB
         // change only, and no peer sees an announcement come and go.
         if let Err(e) = edit::write_atomic(self.path, &edited.text) {
-            self.remove_from_fib(&config, route.prefix);
+            self.remove_from_fib(route.prefix);
             return error(format!(
                 "{e}; the route was not added. vcped must be able to write the config file's \
                  directory (systemd: ReadWritePaths=)"
@@ -198,7 +198,7 @@ impl Routes<'_> {
         }
         let mut next = (*config).clone();
         let route = next.routes.remove(i);
-        self.unapply(&config, &route);
+        self.unapply(&route);
         writer.store(next);
         tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
         Reply::Done {
@@ -215,14 +215,14 @@ impl Routes<'_> {
     }
 
     /// Takes `route` out of the FIB and BGP.
-    pub(crate) fn unapply(&self, config: &Config, route: &StaticRoute) {
-        self.remove_from_fib(config, route.prefix);
+    pub(crate) fn unapply(&self, route: &StaticRoute) {
+        self.remove_from_fib(route.prefix);
         self.withdraw(route);
     }
 
     /// Takes `prefix` out of the FIB.
-    pub(crate) fn remove_from_fib(&self, config: &Config, prefix: IpNet) {
-        self.routing().remove_static(config, prefix);
+    pub(crate) fn remove_from_fib(&self, prefix: IpNet) {
+        self.routing().remove_static(prefix);
     }
 
     /// The routing owner, locked.
@@ -242,8 +242,8 @@ impl Routes<'_> {
     /// Puts a validated route (a reloaded file's) into the FIB and, if
     /// `announce` and it is advertised, into BGP. A failure is logged: the
     /// route stays in the config and `vcpectl explain` shows it missing.
-    pub(crate) fn install(&self, config: &Config, route: &StaticRoute, announce: bool) {
-        if let Err(e) = self.routing().add_static(config, route) {
+    pub(crate) fn install(&self, route: &StaticRoute, announce: bool) {
+        if let Err(e) = self.routing().add_static(route) {
             tracing::warn!(name = %route.name, prefix = %route.prefix, error = %format!("{e:#}"), "reload: static route not installed");
         }
         if announce

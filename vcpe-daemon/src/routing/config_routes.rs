@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 
 use ipnet::IpNet;
-use vcpe_config::{Config, Peer, RouteTarget};
+use vcpe_config::{Config, RouteTarget, StaticRoute};
 use vcpe_forwarding::fib::{NextHop, NextHopGroup};
+
+use crate::topology::{InterfaceId, Topology};
 
 /// Where a route of the config sends packets, before it becomes a FIB entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,17 +25,20 @@ pub enum RouteSource {
 /// (connected), then every static route. A static route for exactly a
 /// connected prefix does not override it (connected routes win, as in the
 /// kernel and in BIRD's default preferences).
-pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSource)> {
+pub fn initial_routes(
+    config: &Config,
+    topology: &Topology,
+) -> BTreeMap<IpNet, (NextHopGroup, RouteSource)> {
     let mut routes = BTreeMap::new();
     for r in &config.routes {
         // Validation guarantees the target exists; skip defensively if not.
-        let Some(hop) = static_hop(config, r) else {
+        let Some(hop) = static_hop(topology, r) else {
             continue;
         };
         routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
     }
     // A BGP neighbor that names a tunnel peer is reached through it.
-    for (prefix, group) in neighbor_routes(config) {
+    for (prefix, group) in neighbor_routes(config, topology) {
         routes.entry(prefix).or_insert((group, RouteSource::Static));
     }
     for (i, iface) in config.interfaces.iter().enumerate() {
@@ -41,7 +46,7 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
             routes.insert(
                 addr.trunc(),
                 (
-                    NextHopGroup::single(NextHop::interface(i as u32)),
+                    NextHopGroup::single(InterfaceId::from_index(i).hop()),
                     RouteSource::Connected,
                 ),
             );
@@ -50,30 +55,13 @@ pub fn initial_routes(config: &Config) -> BTreeMap<IpNet, (NextHopGroup, RouteSo
     routes
 }
 
-/// Whether `prefix` is the subnet of an interface address (connected).
-pub(crate) fn is_connected(config: &Config, prefix: IpNet) -> bool {
-    config
-        .interfaces
-        .iter()
-        .flat_map(|i| &i.addresses)
-        .any(|a| a.trunc() == prefix)
-}
-
-/// Where a static route goes: its interface or tunnel (by the config's
-/// order, which is the dataplane's id), via its gateway if it has one.
-pub(crate) fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Option<NextHop> {
+/// Where a static route goes: its interface or tunnel, via its gateway
+/// if it has one.
+pub(crate) fn static_hop(topology: &Topology, r: &StaticRoute) -> Option<NextHop> {
     let hop = match &r.target {
-        RouteTarget::Interface(name) => config
-            .interfaces
-            .iter()
-            .position(|i| &i.name == name)
-            .map(|i| NextHop::interface(i as u32)),
-        RouteTarget::Peer(name) => config
-            .peers
-            .iter()
-            .position(|p| &p.name == name)
-            .map(|i| NextHop::tunnel(i as u32)),
-    }?;
+        RouteTarget::Interface(name) => topology.interface(name)?.hop(),
+        RouteTarget::Peer(name) => topology.tunnel(name)?.hop(),
+    };
     Some(match r.next_hop {
         Some(gw) => hop.via(gw),
         None => hop,
@@ -82,19 +70,15 @@ pub(crate) fn static_hop(config: &Config, r: &vcpe_config::StaticRoute) -> Optio
 
 /// The FIB routes into tunnels besides static routes: a host route to each
 /// BGP neighbor that names a tunnel peer.
-pub fn neighbor_routes(config: &Config) -> Vec<(IpNet, NextHopGroup)> {
+pub fn neighbor_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, NextHopGroup)> {
     let Some(bgp) = &config.bgp else {
         return Vec::new();
     };
     bgp.neighbors
         .iter()
         .filter_map(|n| {
-            let name = n.peer.as_deref()?;
-            let id = config.peers.iter().position(|p: &Peer| p.name == name)?;
-            Some((
-                IpNet::from(n.address),
-                NextHopGroup::single(NextHop::tunnel(id as u32)),
-            ))
+            let tunnel = topology.tunnel(n.peer.as_deref()?)?;
+            Some((IpNet::from(n.address), NextHopGroup::single(tunnel.hop())))
         })
         .collect()
 }
@@ -129,7 +113,7 @@ interface = "tunb"
     #[test]
     fn connected_prefixes_and_static_routes_become_fib_routes() {
         let config = vcpe_config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
-        let routes = initial_routes(&config);
+        let routes = initial_routes(&config, &Topology::new(&config));
         let egress = |p: &str| {
             let (g, src) = &routes[&p.parse::<IpNet>().unwrap()];
             (g.hops()[0].egress, g.hops()[0].gateway, *src)

@@ -31,7 +31,9 @@ pub mod bgp_feed;
 pub mod bgp_routes;
 pub mod config_routes;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use ipnet::IpNet;
@@ -40,13 +42,19 @@ use vcpe_config::{Config, StaticRoute};
 use vcpe_forwarding::fib::{Egress, FibChange, FibWriter, NextHopGroup};
 
 use crate::kernel_sync::{KernelRoutes, SyncStats};
+use crate::topology::Topology;
 use bgp_routes::{BgpFib, BgpFibReport, FibBatch};
-use config_routes::{initial_routes, is_connected, static_hop};
+use config_routes::{initial_routes, static_hop};
 
 /// The FIB writer and every route source.
 #[derive(Debug)]
 pub struct Routing {
     fib: FibWriter,
+    /// The config's interfaces and peers by name.
+    topology: Arc<Topology>,
+    /// The subnets of the interfaces' addresses (connected routes: a
+    /// static route never replaces one).
+    connected: HashSet<IpNet>,
     /// BGP's routes in the FIB.
     bgp: BgpFib,
     /// FIB routes added, replaced or removed since start (all sources).
@@ -71,27 +79,11 @@ pub struct RoutingStats {
 impl Routing {
     /// Loads the config's routes into `fib` (published before any worker
     /// reads it) and prepares BGP's share next to them.
-    pub fn new(config: &Config, mut fib: FibWriter) -> Routing {
-        let routes = initial_routes(config);
+    pub fn new(config: &Config, topology: Arc<Topology>, mut fib: FibWriter) -> Routing {
+        let routes = initial_routes(config, &topology);
         let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
-            config
-                .bgp
-                .iter()
-                .flat_map(|b| &b.neighbors)
-                .map(|n| {
-                    let name = n.peer.as_deref()?;
-                    config
-                        .peers
-                        .iter()
-                        .position(|p| p.name == name)
-                        .map(|i| i as u32)
-                })
-                .collect(),
-            config
-                .peers
-                .iter()
-                .enumerate()
-                .map(|(i, p)| (p.endpoint.ip(), i as u32)),
+            topology.neighbor_tunnels().to_vec(),
+            topology.endpoints().iter().copied(),
         );
         let report = fib.apply(
             routes
@@ -101,6 +93,13 @@ impl Routing {
         info!(routes = fib.route_count(), ?report, "FIB loaded");
         Routing {
             fib,
+            connected: config
+                .interfaces
+                .iter()
+                .flat_map(|i| &i.addresses)
+                .map(IpNet::trunc)
+                .collect(),
+            topology,
             bgp,
             route_changes: (report.upserted + report.removed) as u64,
             kernel: None,
@@ -126,10 +125,10 @@ impl Routing {
     }
 
     /// Installs a static route added at run time (`vcpectl route add`).
-    pub fn add_static(&mut self, config: &Config, r: &StaticRoute) -> anyhow::Result<()> {
-        let hop =
-            static_hop(config, r).context("the route's interface or peer is not configured")?;
-        if is_connected(config, r.prefix) {
+    pub fn add_static(&mut self, r: &StaticRoute) -> anyhow::Result<()> {
+        let hop = static_hop(&self.topology, r)
+            .context("the route's interface or peer is not configured")?;
+        if self.connected.contains(&r.prefix) {
             // Connected wins, as at start-up ([`initial_routes`]).
             return Ok(());
         }
@@ -145,8 +144,8 @@ impl Routing {
 
     /// Removes a static route (`vcpectl route del`); the connected route
     /// of an interface subnet stays.
-    pub fn remove_static(&mut self, config: &Config, prefix: IpNet) {
-        if is_connected(config, prefix) {
+    pub fn remove_static(&mut self, prefix: IpNet) {
+        if self.connected.contains(&prefix) {
             return;
         }
         self.bgp.remove_config_prefix(prefix);

@@ -37,6 +37,7 @@ use vcpe_config::{Config, Neighbor};
 use crate::bgp::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
+use crate::topology::Topology;
 
 /// What the inspection requests read.
 #[derive(Debug)]
@@ -44,6 +45,8 @@ pub struct View<'a> {
     /// The running config, as one snapshot for the whole request: its
     /// routes are every static route now, its neighbors those that run.
     pub config: &'a Config,
+    /// Its interfaces and tunnel peers by name.
+    pub topology: &'a Topology,
     /// The forwarding plane (`None` while it stops).
     pub dataplane: &'a Mutex<Option<Dataplane>>,
     /// The FIB and its route sources.
@@ -78,7 +81,12 @@ impl View<'_> {
 
     /// Every configured candidate route now (see [`rib::config_routes`]).
     fn config_routes(&self) -> Vec<rib::ConfigRoute> {
-        rib::config_routes(self.config, &self.config.routes, self.neighbors())
+        rib::config_routes(
+            self.config,
+            self.topology,
+            &self.config.routes,
+            self.neighbors(),
+        )
     }
 
     /// Runs `f` on the routing owner under its lock.

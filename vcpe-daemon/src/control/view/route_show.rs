@@ -19,7 +19,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
             "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
         ));
     };
-    let all = config_routes(view.config, table, view.neighbors());
+    let all = config_routes(view.config, view.topology, table, view.neighbors());
     let prefix = route.prefix;
     let entry = view.with_routing(|r| r.exact(prefix));
     let cands: Vec<&ConfigRoute> = all.iter().filter(|r| r.prefix == prefix).collect();

@@ -23,6 +23,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vcpe_bgp::rib::{BestChange, PeerId, RouteSource};
 use vcpe_forwarding::fib::{Egress, FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
 
+use crate::topology::TunnelId;
+
 /// What one [`BgpFib::apply`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BgpFibReport {
@@ -46,10 +48,10 @@ pub struct BgpFib {
     unresolved: FxHashMap<IpAddr, PrefixSet>,
     /// The tunnel each BGP neighbor (by its `PeerId`, the config index)
     /// runs over, if any.
-    tunnel_of: Vec<Option<u32>>,
+    tunnel_of: Vec<Option<TunnelId>>,
     /// Tunnel peers by underlay address: a next hop that is a peer vCPE's
     /// underlay address (a BGP session over the underlay) means its tunnel.
-    endpoints: FxHashMap<IpAddr, u32>,
+    endpoints: FxHashMap<IpAddr, TunnelId>,
     /// Kernel route sync on: every prefix whose FIB entry BGP changed,
     /// with whether it now goes into a tunnel.
     tunnel_changes: Option<Vec<(IpNet, bool)>>,
@@ -107,8 +109,8 @@ impl BgpFib {
     /// (in `endpoints`) go into tunnel `t`.
     pub fn with_tunnels(
         mut self,
-        tunnel_of: Vec<Option<u32>>,
-        endpoints: impl IntoIterator<Item = (IpAddr, u32)>,
+        tunnel_of: Vec<Option<TunnelId>>,
+        endpoints: impl IntoIterator<Item = (IpAddr, TunnelId)>,
     ) -> BgpFib {
         self.tunnel_of = tunnel_of;
         self.endpoints = endpoints.into_iter().collect();
@@ -164,7 +166,7 @@ impl BgpFib {
                     .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten())
                     .or_else(|| endpoints.get(&next_hop?).copied());
                 match (tunnel, next_hop) {
-                    (Some(t), Some(nh)) => Some(NextHopGroup::single(NextHop::tunnel(t).via(nh))),
+                    (Some(t), Some(nh)) => Some(NextHopGroup::single(t.hop().via(nh))),
                     (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
                 }
             })

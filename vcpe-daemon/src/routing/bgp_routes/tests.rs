@@ -65,7 +65,8 @@ fn a_route_learned_over_a_tunnel_goes_into_it() {
     // The next hop (the peer's inner address) is also reachable on an
     // interface: the tunnel the neighbor runs over wins.
     connected(&mut fib, "10.255.0.0/24", 0);
-    let mut bgp = BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![Some(3)], []);
+    let mut bgp =
+        BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![Some(TunnelId::from_index(3))], []);
     let r = bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "10.255.0.2")].into());
     assert_eq!((r.changed, r.installed), (1, 1));
     assert_eq!(
@@ -78,7 +79,8 @@ fn a_route_learned_over_a_tunnel_goes_into_it() {
 fn kernel_sync_hears_which_prefixes_go_into_a_tunnel() {
     let (mut fib, _reader) = Fib::new();
     connected(&mut fib, "10.0.2.0/24", 1);
-    let mut bgp = BgpFib::new([net("10.0.2.0/24")]).with_tunnels(vec![Some(3)], []);
+    let mut bgp =
+        BgpFib::new([net("10.0.2.0/24")]).with_tunnels(vec![Some(TunnelId::from_index(3))], []);
     bgp.apply(&mut fib, vec![learned("10.2.1.0/24", "10.255.0.2")].into());
     assert_eq!(bgp.take_tunnel_changes(), vec![], "off until asked");
     bgp.record_tunnel_changes();
@@ -126,7 +128,10 @@ fn a_next_hop_at_a_peer_s_underlay_address_means_its_tunnel() {
     // A session over the underlay: the neighbor names no peer, its
     // next hop is the peer vCPE's public address.
     let (mut fib, _reader) = Fib::new();
-    let mut bgp = BgpFib::new([]).with_tunnels(vec![None], [("198.51.100.2".parse().unwrap(), 1)]);
+    let mut bgp = BgpFib::new([]).with_tunnels(
+        vec![None],
+        [("198.51.100.2".parse().unwrap(), TunnelId::from_index(1))],
+    );
     let r = bgp.apply(
         &mut fib,
         vec![learned("10.2.1.0/24", "198.51.100.2")].into(),
