@@ -43,6 +43,7 @@ use ipnet::IpNet;
 
 use crate::fsm::{ConnId, SessionConfig};
 use crate::rib::{BestChange, LocalConfig, PeerConfig, PeerId, Rib};
+use crate::wire::AttrIssue;
 
 pub use down::DownCause;
 pub use view::NeighborDetail;
@@ -218,11 +219,13 @@ impl Speaker {
             let Some(i) = self.index(key.peer) else {
                 return;
             };
-            let Some(event) = self.neighbors[i].next_message(key.conn) else {
+            let Some((event, issues)) = self.neighbors[i].next_message(key.conn) else {
                 break;
             };
             self.neighbors[i].fsm.handle_input(now, key.conn, event);
-            self.drain(now, key.peer);
+            // The RFC 7606 issues go with the message: to the UPDATE the
+            // FSM hands back for the RIB, if it does.
+            self.drain_with(now, key.peer, issues);
         }
         self.flush_exports(now);
     }
@@ -362,11 +365,18 @@ impl Speaker {
 
     /// Acts on everything neighbor `id`'s FSM queued.
     fn drain(&mut self, now: Instant, id: PeerId) {
+        self.drain_with(now, id, Vec::new());
+    }
+
+    /// [`Speaker::drain`] after the FSM took a decoded message: `issues`
+    /// are that message's RFC 7606 issues, for the UPDATE among the
+    /// outputs.
+    fn drain_with(&mut self, now: Instant, id: PeerId, mut issues: Vec<AttrIssue>) {
         while let Some(i) = self.index(id) {
             let Some(out) = self.neighbors[i].fsm.poll_output() else {
                 break;
             };
-            neighbor::act(self, i, now, out);
+            neighbor::act(self, i, now, out, &mut issues);
         }
     }
 
@@ -442,7 +452,7 @@ impl Speaker {
             .get_mut(i)
             .and_then(|n| n.deferred.pop_front())
         {
-            neighbor::act(self, i, now, out);
+            neighbor::act(self, i, now, out, &mut Vec::new());
         }
     }
 

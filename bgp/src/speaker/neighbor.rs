@@ -34,8 +34,6 @@ pub(super) struct Neighbor {
     pub established: Option<ConnId>,
     /// Codec context of the Established session.
     pub ctx: Ctx,
-    /// RFC 7606 issues of the UPDATE being handed to the FSM.
-    pub issues: Vec<AttrIssue>,
     /// Outputs polled while encoding exports, acted on afterwards.
     pub deferred: VecDeque<PeerOutput>,
     /// Graceful restart: when the stale routes of this neighbor expire.
@@ -63,7 +61,6 @@ impl Neighbor {
             conns: HashMap::new(),
             established: None,
             ctx: Ctx::default(),
-            issues: Vec::new(),
             deferred: VecDeque::new(),
             stale_until: None,
             disabled: false,
@@ -89,8 +86,9 @@ impl Neighbor {
     }
 
     /// The next complete message buffered on `conn`, decoded into the event
-    /// for the FSM (a decode error becomes the NOTIFICATION to send).
-    pub fn next_message(&mut self, conn: ConnId) -> Option<ConnEvent> {
+    /// for the FSM (a decode error becomes the NOTIFICATION to send), with
+    /// the RFC 7606 issues decoding it found.
+    pub fn next_message(&mut self, conn: ConnId) -> Option<(ConnEvent, Vec<AttrIssue>)> {
         let ctx = if self.established == Some(conn) {
             self.ctx
         } else {
@@ -106,26 +104,31 @@ impl Neighbor {
             Err(e) => {
                 c.dead = true;
                 c.inbuf.clear();
-                return Some(ConnEvent::DecodeError(e.notification()));
+                return Some((ConnEvent::DecodeError(e.notification()), Vec::new()));
             }
         };
         let msg = c.inbuf.split_to(len);
         match wire::decode(&msg, &ctx) {
-            Ok((m, issues)) => {
-                self.issues = issues;
-                Some(ConnEvent::Message(m))
-            }
+            Ok((m, issues)) => Some((ConnEvent::Message(m), issues)),
             Err(e) => {
                 c.dead = true;
                 c.inbuf.clear();
-                Some(ConnEvent::DecodeError(e.notification()))
+                Some((ConnEvent::DecodeError(e.notification()), Vec::new()))
             }
         }
     }
 }
 
-/// Acts on one output of neighbor `i`'s FSM.
-pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
+/// Acts on one output of neighbor `i`'s FSM. `issues` are the RFC 7606
+/// issues of the message the FSM was just given: a received UPDATE takes
+/// them.
+pub(super) fn act(
+    sp: &mut Speaker,
+    i: usize,
+    now: Instant,
+    out: PeerOutput,
+    issues: &mut Vec<AttrIssue>,
+) {
     let n = &mut sp.neighbors[i];
     let id = n.id;
     match out {
@@ -186,7 +189,7 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
             );
         }
         PeerOutput::Received(_, Message::Update(u)) => {
-            let issues = std::mem::take(&mut n.issues);
+            let issues = std::mem::take(issues);
             if !issues.is_empty() {
                 n.issues_seen += 1;
             }

@@ -389,3 +389,48 @@ fn max_prefix_notification_names_the_family_that_overflowed() {
         );
     }
 }
+
+/// An UPDATE announcing 10.2.0.0/16 from AS 65002 with ORIGIN `origin`
+/// (4-octet AS path; anything above 2 is malformed).
+fn update_with_origin(origin: u8) -> Vec<u8> {
+    let attrs: &[u8] = &[
+        0x40, 1, 1, origin, // ORIGIN
+        0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, // AS_PATH: AS_SEQUENCE [65002]
+        0x40, 3, 4, 10, 0, 0, 2, // NEXT_HOP 10.0.0.2
+    ];
+    let nlri: &[u8] = &[16, 10, 2];
+    let mut m = vec![0xff; 16];
+    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+    m.extend_from_slice(&(len as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(attrs);
+    m.extend_from_slice(nlri);
+    m
+}
+
+/// RFC 7606 §7.1: a malformed ORIGIN is treat-as-withdraw. The issue
+/// travels with its UPDATE only: the next, well-formed UPDATE is applied.
+#[test]
+fn a_malformed_update_withdraws_and_its_issue_stays_with_it() {
+    let mut p = Pair::new();
+    p.advance(Duration::from_secs(1));
+    assert!(p.established());
+    let (ak, _) = p.links[0];
+    p.a.received(p.now, ak, &update_with_origin(0));
+    p.pump();
+    assert!(p.a.rib().best(net("10.2.0.0/16")).is_some());
+    p.a.received(p.now, ak, &update_with_origin(7));
+    p.pump();
+    assert!(
+        p.a.rib().best(net("10.2.0.0/16")).is_none(),
+        "treat-as-withdraw"
+    );
+    let s = &p.a.summaries(p.now)[0];
+    assert_eq!((s.state.as_str(), s.malformed_updates), ("Established", 1));
+    p.a.received(p.now, ak, &update_with_origin(0));
+    p.pump();
+    assert!(p.a.rib().best(net("10.2.0.0/16")).is_some());
+    assert_eq!(p.a.summaries(p.now)[0].malformed_updates, 1);
+}
