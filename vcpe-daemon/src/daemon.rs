@@ -54,7 +54,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     });
     let routing = Arc::new(Mutex::new(routing));
     let bgp = match &config.bgp {
-        Some(_) => Some(crate::bgp::start(
+        Some(_) => Some(crate::bgp_driver::start(
             &config,
             FibFeed::start(Arc::clone(&routing)),
         )?),

@@ -5,7 +5,7 @@
 //! `vcpe-forwarding`, `vcpe-bgp`) to each other. Protocol logic lives in
 //! those crates, never here.
 
-pub mod bgp;
+pub mod bgp_driver;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;

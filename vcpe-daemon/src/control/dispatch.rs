@@ -11,7 +11,7 @@ use vcpe_api::{Handler, Reply, Request, Status};
 use super::reload::Reload;
 use super::routes::Routes;
 use super::view::View;
-use crate::bgp::BgpHandle;
+use crate::bgp_driver::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::running_config::RunningConfig;
@@ -80,10 +80,10 @@ impl Handler for Api {
             Request::RouteAdd(spec) => self.routes().add(spec),
             Request::RouteDel { name } => self.routes().del(&name),
             Request::RouteList => self.routes().list(),
-            Request::BgpSummary => super::bgp::summary(self.bgp.as_ref()),
-            Request::BgpRoutes { prefix } => super::bgp::routes(self.bgp.as_ref(), prefix),
+            Request::BgpSummary => super::bgp_requests::summary(self.bgp.as_ref()),
+            Request::BgpRoutes { prefix } => super::bgp_requests::routes(self.bgp.as_ref(), prefix),
             Request::BgpNeighbor { address, action } => {
-                super::bgp::neighbor(self.bgp.as_ref(), address, action)
+                super::bgp_requests::neighbor(self.bgp.as_ref(), address, action)
             }
             request @ (Request::Stats
             | Request::RouteShow { .. }

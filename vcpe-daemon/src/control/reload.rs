@@ -18,7 +18,7 @@ use vcpe_config::Config;
 use vcpe_config::diff::{ConfigDiff, diff};
 
 use super::routes::Routes;
-use crate::bgp::Command;
+use crate::bgp_driver::Command;
 
 /// What a reload needs from the daemon.
 #[derive(Debug)]

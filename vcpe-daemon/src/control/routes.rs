@@ -17,7 +17,7 @@ use vcpe_api::{Reply, RouteSpec};
 use vcpe_config::edit::{self, EditError};
 use vcpe_config::{Config, RouteTarget, StaticRoute};
 
-use crate::bgp::{BgpHandle, Command};
+use crate::bgp_driver::{BgpHandle, Command};
 use crate::routing::Routing;
 use crate::running_config::RunningConfig;
 

@@ -12,7 +12,7 @@ use ipnet::IpNet;
 use vcpe_api::Reply;
 use vcpe_api::view::Explain;
 
-use super::bgp::{Select, inspect, paths};
+use super::inspect::{Select, inspect, paths};
 use super::rib::table;
 use super::{View, error, fib, tunnels};
 

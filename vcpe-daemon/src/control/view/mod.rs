@@ -6,7 +6,7 @@
 //!
 //! Locks are short: what the FIB holds is copied out under the routing
 //! owner's mutex, which is released before the BGP speaker task is asked
-//! (it runs the question as a closure on its own task, see [`bgp`]).
+//! (it runs the question as a closure on its own task, see [`inspect`]).
 //!
 //! | file            | holds                                                  |
 //! |-----------------|--------------------------------------------------------|
@@ -16,13 +16,13 @@
 //! | `stats.rs`      | dataplane and kernel-sync counters                     |
 //! | `neighbor.rs`   | one BGP neighbor, its Adj-RIB-In / Adj-RIB-Out          |
 //! | `tunnels.rs`    | tunnel peers, state and counters                       |
-//! | `bgp.rs`        | read-only questions to the speaker task                |
+//! | `inspect.rs`    | read-only questions to the speaker task                |
 //! | `fib.rs`, `attrs.rs` | next hops and BGP attributes in words             |
 
 pub(crate) mod attrs;
-mod bgp;
 mod explain;
 mod fib;
+mod inspect;
 mod neighbor;
 mod rib;
 mod route_show;
@@ -34,7 +34,7 @@ use std::sync::Mutex;
 use vcpe_api::{Reply, Request};
 use vcpe_config::{Config, Neighbor};
 
-use crate::bgp::BgpHandle;
+use crate::bgp_driver::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::topology::Topology;

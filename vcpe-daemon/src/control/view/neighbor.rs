@@ -15,7 +15,7 @@ use vcpe_bgp::speaker::NeighborDetail as Detail;
 use vcpe_config::NeighborMode;
 
 use super::attrs::adj_route;
-use super::bgp::inspect;
+use super::inspect::inspect;
 use super::{View, error};
 
 const NO_BGP: &str = "BGP is not configured: add a [bgp] section with neighbors to the config \

@@ -21,7 +21,7 @@ use vcpe_bgp::rib::{RouteSource, RouteView};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 
-use super::bgp::{Paths, Select, paths};
+use super::inspect::{Paths, Select, paths};
 use super::{View, attrs, error, fib};
 use crate::topology::{InterfaceId, Topology};
 

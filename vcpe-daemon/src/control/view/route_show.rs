@@ -6,7 +6,7 @@ use vcpe_api::Reply;
 use vcpe_api::view::{FibEntry, RouteDetail};
 use vcpe_bgp::rib::RouteSource;
 
-use super::bgp::inspect;
+use super::inspect::inspect;
 use super::rib::{ConfigRoute, Protocol, config_routes};
 use super::{View, error, fib};
 

@@ -70,7 +70,7 @@ pub enum Command {
 }
 
 /// A read-only closure run against the speaker on its task; it sends its
-/// answer through a channel it captured (see `control::view::bgp`).
+/// answer through a channel it captured (see `control::view::inspect`).
 pub struct Inspect(pub Box<Question>);
 
 /// The closure of an [`Inspect`].

@@ -11,7 +11,7 @@ use vcpe_api::Reply;
 use vcpe_bgp::rib::{PeerId, RouteSource, RouteView};
 use vcpe_bgp::speaker::Speaker;
 
-use crate::bgp::{BgpHandle, Command, Inspect};
+use crate::bgp_driver::{BgpHandle, Command, Inspect};
 
 /// Runs `question` on the speaker task and waits for its answer (10 s at
 /// most; the error says what went wrong and what to do).
@@ -19,7 +19,7 @@ pub fn inspect<T: Send + 'static>(
     bgp: &BgpHandle,
     question: impl FnOnce(&Speaker, Instant) -> T + Send + 'static,
 ) -> Result<T, String> {
-    crate::control::bgp::ask(bgp, |tx| {
+    crate::control::bgp_requests::ask(bgp, |tx| {
         Command::Inspect(Inspect(Box::new(move |sp: &Speaker, now: Instant| {
             let _ = tx.send(question(sp, now));
         })))

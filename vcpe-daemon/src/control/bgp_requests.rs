@@ -10,7 +10,7 @@ use vcpe_api::{BgpNeighbor, BgpRoute, NeighborAction, Reply};
 use vcpe_bgp::model::Origin;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 
-use crate::bgp::{BgpHandle, Command};
+use crate::bgp_driver::{BgpHandle, Command};
 
 const NO_BGP: &str = "BGP is not configured: add a [bgp] section with neighbors to the config \
                       and restart (or reload) vcped";
