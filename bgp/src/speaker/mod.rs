@@ -17,6 +17,19 @@
 //!   FIB ◀──────────────────────  take_fib_changes()
 //! ```
 //!
+//! The [`Speaker`] API, in four groups (as quinn-proto's `Connection`):
+//!
+//! | group     | methods                                                          |
+//! |-----------|------------------------------------------------------------------|
+//! | getters   | `rib`, `summaries`, `neighbor_detail`, `neighbor_by_addr`, `fib_changes_bound` |
+//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout` |
+//! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh` |
+//! | outputs (`poll_*`: what to do) | `poll_action`, `poll_timeout`, `take_fib_changes`, `take_fib_changes_with` |
+//!
+//! Every input and mutator takes `now`; none does I/O. Outputs queue up
+//! until polled: the driver loops feeding inputs, draining `poll_action`
+//! and sleeping until `poll_timeout`.
+//!
 //! Fairness: `received` handles whatever complete messages the bytes
 //! hold; the driver reads at most one socket buffer at a time, so a table
 //! dump of a million routes arrives as thousands of small calls and timers

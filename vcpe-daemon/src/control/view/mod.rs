@@ -6,7 +6,7 @@
 //!
 //! Locks are short: what the FIB holds is copied out under the routing
 //! owner's mutex, which is released before the BGP speaker task is asked
-//! (it runs the question as a closure on its own task, see [`inspect`]).
+//! (it runs the question as a closure on its own task, see `inspect.rs`).
 //!
 //! | file            | holds                                                  |
 //! |-----------------|--------------------------------------------------------|
