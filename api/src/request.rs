@@ -3,8 +3,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::view::AdjDirection;
-
 /// Version of the control protocol spoken by this build.
 pub const API_VERSION: u32 = 1;
 
@@ -117,6 +115,16 @@ pub enum NeighborAction {
     Disable,
     /// Ask the neighbor to resend its routes (ROUTE-REFRESH).
     Refresh,
+}
+
+/// Which Adj-RIB of a neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdjDirection {
+    /// What it sent us, after import policy.
+    AdjIn,
+    /// What we send it.
+    AdjOut,
 }
 
 #[cfg(test)]

@@ -5,17 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::request::AdjDirection;
 use crate::request::RouteSpec;
-
-/// Which Adj-RIB of a neighbor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AdjDirection {
-    /// What it sent us, after import policy.
-    AdjIn,
-    /// What we send it.
-    AdjOut,
-}
 
 /// One next hop of a FIB entry: where packets leave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
