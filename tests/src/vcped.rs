@@ -13,8 +13,9 @@ use vcpe_api::view::{
 use vcpe_api::{BgpNeighbor, ConfigChanges, Reply, RouteSpec, Stats};
 
 use crate::cargo_bin;
+use crate::daemon::Daemon;
 use crate::netns::Netns;
-use crate::process::{Daemon, run_ok, wait_until};
+use crate::process::{run_ok, wait_until};
 
 /// A running vcped.
 #[derive(Debug)]
