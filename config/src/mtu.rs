@@ -18,6 +18,23 @@ pub const WIREGUARD_OVERHEAD_V4: u16 = 60;
 /// 32.
 pub const WIREGUARD_OVERHEAD_V6: u16 = 80;
 
+/// VXLAN overhead over an IPv4 underlay: 20 (IPv4) + 8 (UDP) + 8 (VXLAN
+/// header) + 14 (the inner Ethernet header): the kernel's `vxlan` device
+/// MTU of 1450 on a 1500 underlay.
+pub const VXLAN_OVERHEAD_V4: u16 = 50;
+
+/// As [`VXLAN_OVERHEAD_V4`] on an IPv6 underlay: 40 (IPv6) + 8 + 8 + 14.
+pub const VXLAN_OVERHEAD_V6: u16 = 70;
+
+/// VXLAN overhead towards `remote`.
+pub fn vxlan_overhead(remote: IpAddr) -> u16 {
+    if remote.is_ipv4() {
+        VXLAN_OVERHEAD_V4
+    } else {
+        VXLAN_OVERHEAD_V6
+    }
+}
+
 /// GRE overhead: the outer IP header (20 over IPv4, 40 over IPv6) and the
 /// GRE header (4, 8 with a key).
 pub fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
@@ -25,8 +42,7 @@ pub fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
     ip + 4 + if key { 4 } else { 0 }
 }
 
-/// Bytes a peer's encapsulation adds to each inner packet (`None` for
-/// `vxlan`, which is not forwarded yet).
+/// Bytes a peer's encapsulation adds to each inner packet.
 pub fn overhead(p: &Peer) -> Option<u16> {
     match &p.encapsulation {
         Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
@@ -35,7 +51,7 @@ pub fn overhead(p: &Peer) -> Option<u16> {
         } else {
             WIREGUARD_OVERHEAD_V6
         }),
-        Encapsulation::Vxlan { .. } => None,
+        Encapsulation::Vxlan { .. } => Some(vxlan_overhead(p.endpoint.ip())),
     }
 }
 

@@ -106,6 +106,7 @@ fn tunnel_snapshot(t: &TunnelPeer) -> TunnelSnapshot {
     let (encapsulation, endpoint) = match &t.encap {
         Encap::Gre { remote, .. } => ("gre", remote.to_string()),
         Encap::WireGuard { remote, .. } => ("wireguard", remote.to_string()),
+        Encap::Vxlan(v) => ("vxlan", v.remote.to_string()),
     };
     let last = s.last_rx_ms.load(Relaxed);
     let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -181,6 +182,7 @@ impl Dataplane {
             );
             mtus.interfaces.push(iface.mtu);
             let offload = tun.offloads().csum;
+            let uso = tun.offloads().uso4 && tun.offloads().uso6;
             ports.push(PortSpec {
                 ingress: Ingress {
                     port: InterfaceId::from_index(i).port(),
@@ -189,6 +191,7 @@ impl Dataplane {
                 },
                 queues: tun.into_queues(),
                 offload,
+                uso,
             });
         }
         // ICMP errors sent back into a tunnel come from the router's first

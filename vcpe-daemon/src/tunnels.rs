@@ -8,14 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use vcpe_config::mtu::gre_overhead;
+use anyhow::Context;
+use vcpe_config::mtu::{gre_overhead, vxlan_overhead};
 use vcpe_config::{Config, Encapsulation, Peer};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
-use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats};
+use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer};
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
 /// Underlay MTU assumed when a peer sets no `mtu`.
@@ -130,10 +130,34 @@ pub fn build(
                     overhead as u16,
                 )
             }
-            Encapsulation::Vxlan { .. } => bail!(
-                "peer {}: encapsulation \"vxlan\" is not implemented in the dataplane yet; use \"gre\" (plain) or \"wireguard\" (encrypted)",
-                p.name
-            ),
+            Encapsulation::Vxlan { vni } => {
+                // A kernel VTEP sends to the port it was told (4789 by
+                // default): listen on the endpoint's port unless told.
+                let bind = p.bind.unwrap_or_else(|| {
+                    SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
+                });
+                let socket = match udp_sockets.get_mut(&bind) {
+                    Some((s, ids)) => {
+                        ids.push(id);
+                        Arc::clone(s)
+                    }
+                    None => {
+                        let s = udp_socket(bind).with_context(|| {
+                            format!("peer {}: binding the VXLAN UDP socket on {bind}", p.name)
+                        })?;
+                        let s = Arc::new(s);
+                        udp_sockets.insert(bind, (Arc::clone(&s), vec![id]));
+                        s
+                    }
+                };
+                // Our MAC on the segment, seeded by what this end alone
+                // sees as the peer (the other end seeds with our address).
+                let seed = format!("{}/{vni}", p.endpoint.ip());
+                (
+                    Encap::Vxlan(VxlanPeer::new(*vni, socket, p.endpoint, seed.as_bytes())),
+                    vxlan_overhead(p.endpoint.ip()),
+                )
+            }
         };
         let mtu = p.mtu.unwrap_or(UNDERLAY_MTU.saturating_sub(overhead));
         mtus.push(mtu);
@@ -201,8 +225,8 @@ fn udp_socket(bind: SocketAddr) -> std::io::Result<UdpSocket> {
 }
 
 /// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
-/// counts them (`None` for `vxlan`, which is not forwarded yet). The
-/// arithmetic lives in [`vcpe_config::mtu`], which `vcpectl doctor` shares.
+/// counts them. The arithmetic lives in [`vcpe_config::mtu`], which
+/// `vcpectl doctor` shares.
 pub fn overhead(p: &Peer) -> Option<u16> {
     vcpe_config::mtu::overhead(p)
 }
@@ -216,6 +240,19 @@ pub fn tunnel_mtu(p: &Peer) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vcpe_forwarding::tunnel::vxlan;
+
+    #[test]
+    fn the_config_counts_the_vxlan_overhead_the_dataplane_adds() {
+        assert_eq!(
+            usize::from(vcpe_config::mtu::VXLAN_OVERHEAD_V4),
+            vxlan::OVERHEAD_V4
+        );
+        assert_eq!(
+            usize::from(vcpe_config::mtu::VXLAN_OVERHEAD_V6),
+            vxlan::OVERHEAD_V6
+        );
+    }
 
     #[test]
     fn the_config_counts_the_wireguard_overhead_the_dataplane_adds() {

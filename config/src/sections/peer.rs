@@ -49,7 +49,7 @@ fn kind(v: &toml::de::DeValue<'_>) -> Result<Kind, Bad> {
         "vxlan" => Ok(Kind::Vxlan),
         other => Err(bad(
             format!("unknown encapsulation '{other}'"),
-            "use \"wireguard\" (encrypted, UDP) or \"gre\" (plain, IP protocol 47); \"vxlan\" is parsed but not forwarded yet".to_string(),
+            "use \"wireguard\" (encrypted, UDP), \"vxlan\" (plain, UDP 4789) or \"gre\" (plain, IP protocol 47)".to_string(),
         )),
     }
 }

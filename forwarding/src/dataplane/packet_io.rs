@@ -7,7 +7,7 @@
 use crate::counters::{Event, WorkerCounters};
 use crate::tun::{GsoType, VnetHdr, gso};
 use crate::tunnel::batch::TxBatch;
-use crate::tunnel::peer::TunnelPeer;
+use crate::tunnel::peer::{Encap, TunnelPeer};
 
 use super::worker::PortQueue;
 
@@ -91,37 +91,43 @@ pub(super) fn complete_syn_checksum(pkt: &mut [u8], hdr: &mut VnetHdr) {
     }
 }
 
-/// Sends `pkt` (with the virtio-net header it arrived with, if any) into
-/// the tunnel. `scratch` holds GSO segments, `encap` the datagram.
+/// Adds `pkt` (with the virtio-net header it arrived with, if any) to
+/// `batch`, the worker's datagrams for `peer`: a GSO super-packet is split
+/// and its segments encapsulated (a WireGuard peer locked once for all of
+/// them), a partial checksum completed. The caller flushes the batch when
+/// it turns to another peer and at the end of its read batch, so that a
+/// burst of small packets into one tunnel costs one `sendmsg` (UDP GSO) or
+/// `sendmmsg` (GRE) too. `scratch` holds GSO segments.
 pub(super) fn transmit_tunnel(
     peer: &TunnelPeer,
     hdr: Option<&VnetHdr>,
     pkt: &mut [u8],
     counters: &WorkerCounters,
     scratch: &mut Vec<u8>,
-    encap: &mut Vec<u8>,
     batch: &mut TxBatch,
 ) {
-    let mut send = |p: &[u8]| {
-        // The pipeline counted the packet's tx on the tunnel port already.
-        if peer.send(p, encap).is_err() {
-            counters.event(Event::TxError);
-        }
-    };
     match hdr {
         Some(h) if h.gso_type != GsoType::None => {
-            // The segments go out together (UDP GSO / sendmmsg).
             counters.event(Event::GsoSplit);
             let (mut n, mut bytes) = (0usize, 0usize);
+            let mut wg = match &peer.encap {
+                Encap::WireGuard { peer: wg, .. } => {
+                    Some(wg.lock().unwrap_or_else(|e| e.into_inner()))
+                }
+                _ => None,
+            };
             let split = gso::split(pkt, h, scratch, |seg: &[u8]| {
-                if batch.push(peer, seg) {
+                let ok = match wg.as_deref_mut() {
+                    Some(wg) => batch.push_wg(peer, wg, seg),
+                    None => batch.push(peer, seg),
+                };
+                if ok {
                     n += 1;
                     bytes += seg.len();
                 } else {
                     counters.event(Event::TxError);
                 }
             });
-            batch.flush(peer);
             peer.count_tx(n, bytes);
             if split.is_err() {
                 counters.event(Event::TxError);
@@ -129,12 +135,25 @@ pub(super) fn transmit_tunnel(
         }
         Some(h) if h.needs_csum() => {
             if gso::finish_checksum(pkt, h).is_ok() {
-                send(pkt);
+                push_one(peer, pkt, counters, batch);
             } else {
                 counters.event(Event::TxError);
             }
         }
-        _ => send(pkt),
+        _ => push_one(peer, pkt, counters, batch),
+    }
+}
+
+/// One complete packet into the batch for `peer`.
+fn push_one(peer: &TunnelPeer, pkt: &[u8], counters: &WorkerCounters, batch: &mut TxBatch) {
+    // The pipeline counted the packet's tx on the tunnel port already.
+    if batch.push(peer, pkt) {
+        peer.count_tx(1, pkt.len());
+    } else {
+        peer.stats
+            .tx_errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters.event(Event::TxError);
     }
 }
 

@@ -1,10 +1,17 @@
-//! The tunnel receive threads: one per underlay socket. Each reads
-//! datagrams, finds the peer by its underlay source (packets from unknown
-//! sources are dropped without a reply), decapsulates, drops inner packets
-//! whose source the peer may not use, and runs the rest through the
-//! pipeline like packets from a TUN: out of an interface (through the
-//! thread's own queue of that TUN), into another tunnel (transit), or an
-//! ICMP error back into the tunnel they came from.
+//! The tunnel receive threads: one per underlay socket. Each reads a batch
+//! of datagrams with one system call (`recvmmsg`; on UDP sockets with UDP
+//! GRO, so a sender's GSO burst arrives as one buffer), finds the peer by
+//! its underlay source (packets from unknown sources are dropped without a
+//! reply), decapsulates (a WireGuard peer is locked once per run of
+//! datagrams from it, not per packet), drops inner packets whose source
+//! the peer may not use, and runs the rest through the pipeline like
+//! packets from a TUN: out of an interface, into another tunnel (transit),
+//! or an ICMP error back into the tunnel they came from.
+//!
+//! Packets for an interface go through that interface's [`Coalescer`]:
+//! consecutive TCP segments of a flow leave as one GSO super-packet in one
+//! TUN write. Every coalescer is flushed at the end of each receive batch,
+//! so no packet waits for more than the batch it came in.
 //!
 //! WireGuard timers (handshake retries, rekeying, keepalives) are ticked
 //! from the same thread, every [`TICK`].
@@ -20,8 +27,12 @@ use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::fib::Egress;
 use crate::pipeline::{ForwardCtx, REPLY_BUF_LEN, Verdict, forward};
 use crate::tun::TunQueue;
+use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tunnel::gre;
+use crate::tunnel::gre_socket::{MAX_BATCH as GRE_BATCH, RecvMeta, RecvStatus};
 use crate::tunnel::peer::{Encap, TunnelPeer};
+use crate::tunnel::udp_batch::{self, RecvBatch};
+use crate::tunnel::vxlan::{self, Frame};
 use crate::tunnel::wireguard::{WgRecv, WgTick};
 
 use super::worker::Shared;
@@ -30,8 +41,12 @@ use super::{TunnelSocket, UnderlaySocket};
 /// How often WireGuard timers are ticked.
 const TICK: Duration = Duration::from_millis(250);
 
-/// Largest underlay datagram read.
-const BUF_LEN: usize = 65_536;
+/// Receive calls per wake-up before the thread looks at its timers, the
+/// stop flag and a fresh FIB snapshot.
+const ROUNDS: usize = 8;
+
+/// Bytes per GRE receive buffer (one underlay datagram).
+const GRE_BUF_LEN: usize = 65_536;
 
 /// What one receive thread works with.
 pub(super) struct RxThread {
@@ -40,13 +55,76 @@ pub(super) struct RxThread {
     pub tunnels: Arc<[Arc<TunnelPeer>]>,
     /// This thread's queue of each TUN interface, by interface id.
     pub tun_queues: Vec<TunQueue>,
+    /// Whether each of them takes UDP super-packets (USO).
+    pub uso: Vec<bool>,
+}
+
+/// What a decrypted WireGuard datagram left in the burst buffer.
+#[derive(Debug, Clone, Copy)]
+enum Decrypted {
+    /// An inner packet at this range.
+    Packet(usize, usize),
+    /// A datagram to send back to the peer at this range.
+    Reply(usize, usize),
+    /// Refused.
+    Error,
+}
+
+/// A receive thread's reusable state.
+struct Rx<'a> {
+    t: &'a RxThread,
+    /// One coalescer per TUN interface, by interface id.
+    gro: Vec<Coalescer>,
+    gro_stats: CoalesceStats,
+    /// Decrypted packets of one burst, back to back.
+    plain: Vec<u8>,
+    items: Vec<Decrypted>,
+    scratch: Vec<u8>,
+    reply: [u8; REPLY_BUF_LEN],
+    /// The peer of the last datagram, by tunnel id (most bursts come from
+    /// one peer).
+    last: Option<(SocketAddr, usize)>,
 }
 
 /// The thread body; returns when `shared.stop` is set.
 pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
-    let mut buf = vec![0u8; BUF_LEN];
-    let mut out = Vec::with_capacity(BUF_LEN);
-    let mut reply = [0u8; REPLY_BUF_LEN];
+    // Half of every tunnelled flow's path: as urgent as the workers.
+    super::worker::raise_priority();
+    let mut rx = Rx {
+        t: &t,
+        gro: t
+            .tun_queues
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                if t.uso.get(i).copied().unwrap_or(false) {
+                    Coalescer::with_udp()
+                } else {
+                    Coalescer::new()
+                }
+            })
+            .collect(),
+        gro_stats: CoalesceStats::default(),
+        plain: Vec::with_capacity(1 << 17),
+        items: Vec::with_capacity(udp_batch::SLOTS * 64),
+        scratch: Vec::new(),
+        reply: [0u8; REPLY_BUF_LEN],
+        last: None,
+    };
+    let mut udp = match &t.socket.socket {
+        UnderlaySocket::Udp(s) => {
+            if !udp_batch::enable_gro(s) {
+                tracing::debug!("UDP GRO refused by the kernel; datagrams arrive one by one");
+            }
+            Some(RecvBatch::new())
+        }
+        UnderlaySocket::Gre(_) => None,
+    };
+    let mut gre_bufs: Vec<Vec<u8>> = match &t.socket.socket {
+        UnderlaySocket::Gre(_) => (0..GRE_BATCH).map(|_| vec![0u8; GRE_BUF_LEN]).collect(),
+        UnderlaySocket::Udp(_) => Vec::new(),
+    };
+    let mut gre_meta = vec![RecvMeta::default(); GRE_BATCH];
     let mut last_tick = Instant::now();
     let fd = match &t.socket.socket {
         UnderlaySocket::Gre(s) => s.as_raw_fd(),
@@ -56,28 +134,35 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     while !shared.stop.load(Ordering::Relaxed) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            tick(&t, &mut out);
+            tick(&t, &mut rx.scratch);
         }
         if !readable(fd) {
             continue;
         }
         let fib = shared.fib.snapshot();
         let ctx = shared.ctx(&fib, counters);
-        for _ in 0..super::BATCH {
-            let r = match &t.socket.socket {
-                UnderlaySocket::Gre(s) => s
-                    .recv_from(&mut buf)
-                    .map(|(start, end, from)| (start, end, SocketAddr::new(from, 0))),
-                UnderlaySocket::Udp(s) => s.recv_from(&mut buf).map(|(n, from)| (0, n, from)),
-            };
-            match r {
-                Ok((start, end, from)) => {
-                    let Some(peer) = find_peer(&t, from) else {
-                        counters.drop_packet(DropReason::UnknownPeer);
-                        continue;
-                    };
-                    receive(&t, peer, &mut buf[start..end], &mut out, &ctx, &mut reply);
+        for _ in 0..ROUNDS {
+            let r = match (&t.socket.socket, udp.as_mut()) {
+                (UnderlaySocket::Udp(s), Some(batch)) => batch.recv(s).map(|n| {
+                    rx.udp_batch(batch, &ctx);
+                    n == udp_batch::SLOTS
+                }),
+                (UnderlaySocket::Gre(s), _) => {
+                    let mut bufs: Vec<&mut [u8]> =
+                        gre_bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
+                    s.recv_batch(&mut bufs, &mut gre_meta).map(|n| {
+                        for (buf, meta) in bufs.iter_mut().zip(&gre_meta).take(n) {
+                            rx.gre_datagram(buf, meta, &ctx);
+                        }
+                        n == GRE_BATCH
+                    })
                 }
+                (UnderlaySocket::Udp(_), None) => Ok(false),
+            };
+            rx.flush(&ctx);
+            match r {
+                Ok(true) => {}
+                Ok(false) => break,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -92,141 +177,236 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     }
 }
 
-/// The peer an underlay datagram from `from` belongs to: GRE peers by
-/// address, WireGuard peers by address and port.
-fn find_peer(t: &RxThread, from: SocketAddr) -> Option<&Arc<TunnelPeer>> {
-    t.socket.peers.iter().find_map(|&id| {
-        let p = t.tunnels.get(id as usize)?;
-        let m = match &p.encap {
-            Encap::Gre { remote, .. } => *remote == from.ip(),
-            Encap::WireGuard { remote, .. } => same_endpoint(*remote, from),
+impl Rx<'_> {
+    /// The peer an underlay datagram from `from` belongs to: GRE and VXLAN
+    /// peers by address, WireGuard peers by address and port.
+    fn find_peer(&mut self, from: SocketAddr) -> Option<Arc<TunnelPeer>> {
+        if let Some((addr, id)) = self.last
+            && addr == from
+        {
+            return self.t.tunnels.get(id).cloned();
+        }
+        let id = self.t.socket.peers.iter().copied().find(|&id| {
+            self.t
+                .tunnels
+                .get(id as usize)
+                .is_some_and(|p| match &p.encap {
+                    Encap::Gre { remote, .. } => *remote == from.ip(),
+                    Encap::WireGuard { remote, .. } => same_endpoint(*remote, from),
+                    Encap::Vxlan(v) => same_ip(v.remote.ip(), from.ip()),
+                })
+        })? as usize;
+        self.last = Some((from, id));
+        self.t.tunnels.get(id).cloned()
+    }
+
+    /// Handles everything one `recvmmsg` on a UDP socket brought.
+    fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) {
+        for (from, segment, buf) in batch.buffers() {
+            let Some(peer) = self.find_peer(from) else {
+                ctx.counters.drop_packet(DropReason::UnknownPeer);
+                continue;
+            };
+            match &peer.encap {
+                Encap::WireGuard { .. } => self.wireguard(&peer, from, segment, buf, ctx),
+                Encap::Vxlan(_) => {
+                    for d in buf.chunks_mut(segment) {
+                        self.vxlan(&peer, d, ctx);
+                    }
+                }
+                Encap::Gre { .. } => ctx.counters.drop_packet(DropReason::BadTunnel),
+            }
+        }
+    }
+
+    /// Decrypts the datagrams of one GRO buffer under one lock of the
+    /// peer, then sends what must go back and forwards the packets.
+    fn wireguard(
+        &mut self,
+        peer: &TunnelPeer,
+        from: SocketAddr,
+        segment: usize,
+        buf: &mut [u8],
+        ctx: &ForwardCtx<'_>,
+    ) {
+        let Encap::WireGuard {
+            peer: wg,
+            socket,
+            remote,
+        } = &peer.encap
+        else {
+            return;
         };
-        m.then_some(p)
-    })
-}
+        self.plain.clear();
+        self.items.clear();
+        {
+            let mut wg = wg.lock().unwrap_or_else(|e| e.into_inner());
+            for d in buf.chunks(segment) {
+                let start = self.plain.len();
+                let item = match wg.decapsulate_append(from, d, &mut self.plain) {
+                    WgRecv::Packet { .. } => Decrypted::Packet(start, self.plain.len()),
+                    WgRecv::Reply => Decrypted::Reply(start, self.plain.len()),
+                    WgRecv::Done => continue,
+                    WgRecv::Error(_) => Decrypted::Error,
+                };
+                self.items.push(item);
+            }
+            // A datagram may have completed a session (a responder's
+            // becomes usable with the initiator's first data or
+            // keepalive): release the packets that waited for it.
+            loop {
+                let start = self.plain.len();
+                if !wg.flush_queued_append(&mut self.plain) {
+                    break;
+                }
+                self.items.push(Decrypted::Reply(start, self.plain.len()));
+            }
+        }
+        let items = std::mem::take(&mut self.items);
+        let mut plain = std::mem::take(&mut self.plain);
+        for item in &items {
+            match *item {
+                Decrypted::Packet(a, b) => self.inner(peer, &mut plain[a..b], ctx),
+                Decrypted::Reply(a, b) => {
+                    let _ = socket.send_to(&plain[a..b], *remote);
+                }
+                Decrypted::Error => {
+                    peer.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                    ctx.counters.drop_packet(DropReason::BadTunnel);
+                }
+            }
+        }
+        self.items = items;
+        self.plain = plain;
+    }
 
-/// Endpoint equality that treats a v4-mapped IPv6 source as IPv4.
-fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
-    let canon = |s: SocketAddr| match s.ip() {
-        IpAddr::V6(v6) => v6
-            .to_ipv4_mapped()
-            .map_or(s, |v4| SocketAddr::new(IpAddr::V4(v4), s.port())),
-        IpAddr::V4(_) => s,
-    };
-    canon(a) == canon(b)
-}
+    /// One VXLAN datagram: learn the peer's MAC, answer ARP/ND, forward IP.
+    fn vxlan(&mut self, peer: &TunnelPeer, d: &mut [u8], ctx: &ForwardCtx<'_>) {
+        let Encap::Vxlan(v) = &peer.encap else {
+            return;
+        };
+        match vxlan::decode(d, v.vni) {
+            Ok(frame) => {
+                v.learn(frame.src_mac);
+                match frame.frame {
+                    Frame::Ip { start } => self.inner(peer, &mut d[start..], ctx),
+                    Frame::Control => {
+                        if let Some(reply) = vxlan::answer(d, v.vni, v.mac) {
+                            let _ = v.socket.send_to(&reply, v.remote);
+                        }
+                    }
+                }
+            }
+            Err(_) => {
+                peer.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
+                ctx.counters.drop_packet(DropReason::BadTunnel);
+            }
+        }
+    }
 
-/// Decapsulates one datagram from `peer` and forwards what it carried.
-fn receive(
-    t: &RxThread,
-    peer: &TunnelPeer,
-    datagram: &mut [u8],
-    out: &mut Vec<u8>,
-    ctx: &ForwardCtx<'_>,
-    reply: &mut [u8; REPLY_BUF_LEN],
-) {
-    match &peer.encap {
-        Encap::Gre { key, .. } => match gre::decode(datagram) {
+    /// One datagram from the raw GRE socket.
+    fn gre_datagram(&mut self, buf: &mut [u8], meta: &RecvMeta, ctx: &ForwardCtx<'_>) {
+        if meta.status != RecvStatus::Ok || meta.offset > meta.end || meta.end > buf.len() {
+            ctx.counters.drop_packet(DropReason::BadTunnel);
+            return;
+        }
+        let Some(peer) = self.find_peer(SocketAddr::new(meta.src, 0)) else {
+            ctx.counters.drop_packet(DropReason::UnknownPeer);
+            return;
+        };
+        let datagram = &mut buf[meta.offset..meta.end];
+        let Encap::Gre { key, .. } = &peer.encap else {
+            ctx.counters.drop_packet(DropReason::BadTunnel);
+            return;
+        };
+        match gre::decode(datagram) {
             Ok((h, payload)) if h.key == *key => {
                 let (start, len) = (datagram.len() - payload.len(), payload.len());
-                inner(t, peer, &mut datagram[start..start + len], ctx, reply);
+                self.inner(&peer, &mut datagram[start..start + len], ctx);
             }
             _ => {
                 peer.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
                 ctx.counters.drop_packet(DropReason::BadTunnel);
             }
-        },
-        Encap::WireGuard {
-            peer: wg,
-            socket,
-            remote,
-        } => {
-            out.clear();
-            let r = wg
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .decapsulate(*remote, datagram, out);
-            match r {
-                WgRecv::Packet { .. } => inner(t, peer, out, ctx, reply),
-                WgRecv::Reply => {
-                    let _ = socket.send_to(out, *remote);
-                }
-                WgRecv::Done => {}
-                WgRecv::Error(_) => {
-                    peer.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
-                    ctx.counters.drop_packet(DropReason::BadTunnel);
+        }
+    }
+
+    /// An inner packet from `peer`: source check, then the pipeline; what
+    /// leaves through an interface goes through its coalescer.
+    fn inner(&mut self, peer: &TunnelPeer, pkt: &mut [u8], ctx: &ForwardCtx<'_>) {
+        if !peer.accepts_source(pkt) {
+            peer.stats.rx_spoofed.fetch_add(1, Ordering::Relaxed);
+            ctx.counters.drop_packet(DropReason::Spoofed);
+            return;
+        }
+        peer.count_rx(pkt.len());
+        match forward(pkt, &peer.ingress, None, ctx, &mut self.reply) {
+            Verdict::Forward {
+                egress: Egress::Interface(e),
+                ..
+            } => {
+                let len = super::packet_io::ip_len(pkt, false);
+                let e = e as usize;
+                let (Some(q), Some(gro)) = (self.t.tun_queues.get(e), self.gro.get_mut(e)) else {
+                    ctx.counters.drop_packet(DropReason::NoEgress);
                     return;
+                };
+                // The pipeline counted the tx already.
+                if q.vnet_hdr() {
+                    gro.push(&pkt[..len], &mut self.gro_stats, &mut |h, b| {
+                        if q.send(h, b).is_err() {
+                            ctx.counters.event(Event::TxError);
+                        }
+                    });
+                } else if q.send(None, &pkt[..len]).is_err() {
+                    ctx.counters.event(Event::TxError);
                 }
             }
-            // Whatever the datagram was, it may have completed a session
-            // (a responder's becomes usable with the initiator's first
-            // data or keepalive): release the packets that waited for it.
-            loop {
-                out.clear();
-                let more = wg
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .flush_queued(out);
-                if !more {
-                    break;
+            Verdict::Forward {
+                egress: Egress::Tunnel(e),
+                ..
+            } => {
+                let len = super::packet_io::ip_len(pkt, false);
+                match self.t.tunnels.get(e as usize) {
+                    Some(next) => {
+                        if next.send(&pkt[..len], &mut self.scratch).is_err() {
+                            ctx.counters.event(Event::TxError);
+                        }
+                    }
+                    None => ctx.counters.drop_packet(DropReason::NoEgress),
                 }
-                let _ = socket.send_to(out, *remote);
             }
+            Verdict::Forward { .. } => ctx.counters.drop_packet(DropReason::NoEgress),
+            Verdict::Reply { len, .. } => {
+                let _ = peer.send(&self.reply[..len], &mut self.scratch);
+            }
+            Verdict::Drop(_) => {}
+        }
+    }
+
+    /// Writes whatever the coalescers hold (end of a receive batch).
+    fn flush(&mut self, ctx: &ForwardCtx<'_>) {
+        for (gro, q) in self.gro.iter_mut().zip(&self.t.tun_queues) {
+            if gro.is_empty() {
+                continue;
+            }
+            gro.flush(&mut self.gro_stats, &mut |h, b| {
+                if q.send(h, b).is_err() {
+                    ctx.counters.event(Event::TxError);
+                }
+            });
         }
     }
 }
 
-/// An inner packet from `peer`: source check, then the pipeline.
-fn inner(
-    t: &RxThread,
-    peer: &TunnelPeer,
-    pkt: &mut [u8],
-    ctx: &ForwardCtx<'_>,
-    reply: &mut [u8; REPLY_BUF_LEN],
-) {
-    if !peer.accepts_source(pkt) {
-        peer.stats.rx_spoofed.fetch_add(1, Ordering::Relaxed);
-        ctx.counters.drop_packet(DropReason::Spoofed);
-        return;
-    }
-    peer.count_rx(pkt.len());
-    let mut scratch = Vec::new();
-    match forward(pkt, &peer.ingress, None, ctx, reply) {
-        Verdict::Forward {
-            egress: Egress::Interface(e),
-            ..
-        } => {
-            let len = super::packet_io::ip_len(pkt, false);
-            match t.tun_queues.get(e as usize) {
-                Some(q) => {
-                    // The pipeline counted the tx already.
-                    if q.send(None, &pkt[..len]).is_err() {
-                        ctx.counters.event(Event::TxError);
-                    }
-                }
-                None => ctx.counters.drop_packet(DropReason::NoEgress),
-            }
-        }
-        Verdict::Forward {
-            egress: Egress::Tunnel(e),
-            ..
-        } => {
-            let len = super::packet_io::ip_len(pkt, false);
-            match t.tunnels.get(e as usize) {
-                Some(next) => {
-                    if next.send(&pkt[..len], &mut scratch).is_err() {
-                        ctx.counters.event(Event::TxError);
-                    }
-                }
-                None => ctx.counters.drop_packet(DropReason::NoEgress),
-            }
-        }
-        Verdict::Forward { .. } => ctx.counters.drop_packet(DropReason::NoEgress),
-        Verdict::Reply { len, .. } => {
-            let _ = peer.send(&reply[..len], &mut scratch);
-        }
-        Verdict::Drop(_) => {}
-    }
+/// Endpoint equality that treats a v4-mapped IPv6 source as IPv4.
+fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && same_ip(a.ip(), b.ip())
+}
+
+/// Address equality that treats a v4-mapped IPv6 address as IPv4.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    a.to_canonical() == b.to_canonical()
 }
 
 /// Ticks the WireGuard timers of this socket's peers.
@@ -266,12 +446,10 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
 
 /// Waits up to 100 ms for `fd` to be readable.
 fn readable(fd: i32) -> bool {
-    let mut p = libc::pollfd {
+    let mut p = [libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
-    };
-    // SAFETY: one valid pollfd, exclusively borrowed for the call.
-    let n = unsafe { libc::poll(&mut p, 1, 100) };
-    n > 0
+    }];
+    super::poll_fds(&mut p, 100)
 }

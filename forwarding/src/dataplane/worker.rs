@@ -143,6 +143,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
                     }
                 }
             }
+            bufs.flush_tunnel(&shared.tunnels);
         }
     }
     tracing::debug!(worker = index, "dataplane worker stopped");
@@ -151,19 +152,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
 /// Waits until a queue is readable or the poll interval passed; `true` if
 /// any is readable.
 fn wait(pollfds: &mut [libc::pollfd]) -> bool {
-    for p in pollfds.iter_mut() {
-        p.revents = 0;
-    }
-    // SAFETY: `pollfds` is a valid, exclusively borrowed array of pollfd
-    // structs of the given length for the duration of the call.
-    let n = unsafe {
-        libc::poll(
-            pollfds.as_mut_ptr(),
-            pollfds.len() as libc::nfds_t,
-            POLL_TIMEOUT_MS,
-        )
-    };
-    n > 0
+    super::poll_fds(pollfds, POLL_TIMEOUT_MS)
 }
 
 /// Runs one packet (`frame`: virtio-net header if the port has offloads,
@@ -180,8 +169,8 @@ fn handle(
     let Bufs {
         reply,
         seg: scratch,
-        encap,
         batch,
+        batch_peer,
     } = bufs;
     let port = &ports[ingress];
     let (mut hdr, pkt) = if port.offload {
@@ -228,13 +217,19 @@ fn handle(
                 return;
             };
             let len = ip_len(pkt, gso.is_some());
+            // Datagrams for one peer at a time wait in the batch.
+            if let Some(prev) = batch_peer.replace(t as usize)
+                && prev != t as usize
+                && let Some(prev) = tunnels.get(prev)
+            {
+                batch.flush(prev);
+            }
             transmit_tunnel(
                 peer,
                 hdr.as_ref(),
                 &mut pkt[..len],
                 counters,
                 scratch,
-                encap,
                 batch,
             );
         }
@@ -246,7 +241,7 @@ fn handle(
 
 /// Sets the calling thread's nice value to [`WORKER_NICE`]; without
 /// `CAP_SYS_NICE` the worker runs at the default priority.
-fn raise_priority() {
+pub(super) fn raise_priority() {
     // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS and
     // a thread id changes only that thread's nice value (Linux semantics).
     let rc = unsafe {
@@ -265,10 +260,11 @@ pub(super) struct Bufs {
     pub reply: [u8; REPLY_BUF_LEN],
     /// Software GSO segments.
     pub seg: Vec<u8>,
-    /// Encapsulated datagrams.
-    pub encap: Vec<u8>,
-    /// Segments of a super-packet on their way into a tunnel.
+    /// Datagrams on their way into one tunnel, sent when the worker turns
+    /// to another tunnel or finishes a read batch.
     pub batch: TxBatch,
+    /// The tunnel id the batch is for.
+    pub batch_peer: Option<usize>,
 }
 
 impl Bufs {
@@ -276,8 +272,15 @@ impl Bufs {
         Bufs {
             reply: [0u8; REPLY_BUF_LEN],
             seg: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
-            encap: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
             batch: TxBatch::new(),
+            batch_peer: None,
+        }
+    }
+
+    /// Sends what waits in the tunnel batch.
+    pub(super) fn flush_tunnel(&mut self, tunnels: &[Arc<TunnelPeer>]) {
+        if let Some(p) = self.batch_peer.take().and_then(|p| tunnels.get(p)) {
+            self.batch.flush(p);
         }
     }
 }

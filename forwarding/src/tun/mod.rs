@@ -14,6 +14,7 @@
 //! | `queue.rs`   | [`TunQueue`] `recv`/`send`, [`wait_readable`]                  |
 //! | `vnet.rs`    | [`VnetHdr`], [`GsoType`]: the `virtio_net_hdr` codec           |
 //! | `gso.rs`     | [`gso::split`], [`gso::finish_checksum`]                       |
+//! | `gro.rs`     | [`gro::Coalescer`]: TCP segments into one GSO super-packet      |
 //! | `netlink.rs` | [`configure_link`]: MTU, addresses, link up                    |
 //! | `error.rs`   | [`TunError`]                                                  |
 //! | `sys.rs`     | the `unsafe` libc wrappers, and nothing else                  |
@@ -34,6 +35,7 @@
 
 mod device;
 mod error;
+pub mod gro;
 pub mod gso;
 mod netlink;
 mod queue;

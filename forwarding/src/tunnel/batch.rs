@@ -1,7 +1,7 @@
 //! Sending many packets into one tunnel with few syscalls: the segments of
 //! a GSO super-packet (a 64 KiB TCP burst from the TUN) are encapsulated
-//! one by one into one buffer, then sent together: WireGuard datagrams with
-//! one `sendmsg` and UDP GSO (`UDP_SEGMENT`: the kernel cuts the buffer
+//! one by one into one buffer, then sent together: WireGuard and VXLAN
+//! datagrams with one `sendmsg` and UDP GSO (`UDP_SEGMENT`: the kernel cuts the buffer
 //! into datagrams of the first one's size, the last may be shorter), GRE
 //! packets with one `sendmmsg`. Without this, every 1.4 KB segment costs a
 //! syscall of its own.
@@ -11,8 +11,9 @@ use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 
 use super::gre::{self, GreHeader};
-use super::peer::{Encap, TunnelPeer};
-use super::wireguard::WgSend;
+use super::peer::{Encap, TunnelPeer, VxlanPeer};
+use super::vxlan;
+use super::wireguard::{WgPeer, WgSend};
 
 /// Most datagrams per UDP GSO send (the kernel's limit is 64).
 const MAX_SEGMENTS: usize = 64;
@@ -36,7 +37,9 @@ impl TxBatch {
 
     /// Encapsulates `pkt` for `peer` and adds it; sends what is batched
     /// first if it would not fit in one send. Returns whether the packet
-    /// was accepted (queued behind a WireGuard handshake counts).
+    /// was accepted (queued behind a WireGuard handshake counts). Takes a
+    /// WireGuard peer's lock for this one packet: for the segments of a
+    /// super-packet, lock once and use [`TxBatch::push_wg`].
     pub fn push(&mut self, peer: &TunnelPeer, pkt: &[u8]) -> bool {
         match &peer.encap {
             Encap::Gre { key, .. } => {
@@ -57,43 +60,57 @@ impl TxBatch {
                 self.ends.push(self.buf.len());
                 true
             }
-            Encap::WireGuard {
-                peer: wg,
-                socket,
-                remote,
-            } => {
-                let r = wg
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .encapsulate(pkt, &mut self.tmp);
-                match r {
-                    WgSend::Datagram => {
-                        let size = self.tmp.len();
-                        let first = self.ends.first().copied();
-                        // UDP GSO: every datagram but the last has the first's size.
-                        let fits = first.is_none_or(|f| {
-                            size <= f
-                                && self.last_len() == f
-                                && self.buf.len() + size <= MAX_BYTES
-                                && self.ends.len() < MAX_SEGMENTS
-                        });
-                        if !fits {
-                            self.flush(peer);
-                        }
-                        self.buf.extend_from_slice(&self.tmp);
-                        self.ends.push(self.buf.len());
-                        true
-                    }
-                    WgSend::Queued => {
-                        if !self.tmp.is_empty() {
-                            let _ = socket.send_to(&self.tmp, *remote);
-                        }
-                        true
-                    }
-                    WgSend::Error(_) => false,
+            Encap::WireGuard { peer: wg, .. } => {
+                let mut wg = wg.lock().unwrap_or_else(|e| e.into_inner());
+                self.push_wg(peer, &mut wg, pkt)
+            }
+            Encap::Vxlan(v) => {
+                let size = vxlan::ENCAP_LEN + pkt.len();
+                if !self.fits(size) {
+                    self.flush(peer);
                 }
+                v.encapsulate(pkt, &mut self.buf);
+                self.ends.push(self.buf.len());
+                peer.probe_if_unresolved(v, pkt);
+                true
             }
         }
+    }
+
+    /// As [`TxBatch::push`] for a WireGuard `peer` whose Noise state the
+    /// caller has locked (`wg`), so that a burst pays for one lock.
+    pub fn push_wg(&mut self, peer: &TunnelPeer, wg: &mut WgPeer, pkt: &[u8]) -> bool {
+        let Encap::WireGuard { socket, remote, .. } = &peer.encap else {
+            return self.push(peer, pkt);
+        };
+        match wg.encapsulate(pkt, &mut self.tmp) {
+            WgSend::Datagram => {
+                if !self.fits(self.tmp.len()) {
+                    self.flush(peer);
+                }
+                self.buf.extend_from_slice(&self.tmp);
+                self.ends.push(self.buf.len());
+                true
+            }
+            WgSend::Queued => {
+                if !self.tmp.is_empty() {
+                    let _ = socket.send_to(&self.tmp, *remote);
+                }
+                true
+            }
+            WgSend::Error(_) => false,
+        }
+    }
+
+    /// Whether a datagram of `size` bytes can join the batch's UDP GSO
+    /// send: every datagram but the last has the first's size.
+    fn fits(&self, size: usize) -> bool {
+        self.ends.first().is_none_or(|&f| {
+            size <= f
+                && self.last_len() == f
+                && self.buf.len() + size <= MAX_BYTES
+                && self.ends.len() < MAX_SEGMENTS
+        })
     }
 
     /// Length of the last packet in the batch (0 if empty).
@@ -125,7 +142,8 @@ impl TxBatch {
                     .collect();
                 socket.send_batch(&packets).unwrap_or(0)
             }
-            Encap::WireGuard { socket, remote, .. } => {
+            Encap::WireGuard { socket, remote, .. }
+            | Encap::Vxlan(VxlanPeer { socket, remote, .. }) => {
                 let seg = self.ends[0];
                 if n == 1 {
                     usize::from(socket.send_to(&self.buf, *remote).is_ok())
@@ -145,6 +163,11 @@ impl TxBatch {
         };
         self.buf.clear();
         self.ends.clear();
+        if sent < n {
+            peer.stats
+                .tx_errors
+                .fetch_add((n - sent) as u64, std::sync::atomic::Ordering::Relaxed);
+        }
         sent
     }
 }

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 
 use super::gre::{self, GreHeader};
 use super::gre_socket::GreSocket;
+use super::vxlan;
 use super::wireguard::{WgPeer, WgSend};
 use crate::pipeline::Ingress;
 
@@ -48,6 +49,65 @@ pub enum Encap {
         /// The peer's underlay endpoint.
         remote: SocketAddr,
     },
+    /// VXLAN (RFC 7348) over UDP, as Linux's `vxlan` device speaks it.
+    Vxlan(VxlanPeer),
+}
+
+/// The VXLAN side of a peer: VNI, socket, and the Ethernet addresses of
+/// the point-to-point segment.
+#[derive(Debug)]
+pub struct VxlanPeer {
+    /// The VXLAN network identifier both ends use.
+    pub vni: u32,
+    /// The UDP underlay socket (shared by every VXLAN peer on that bind).
+    pub socket: Arc<UdpSocket>,
+    /// The peer's underlay endpoint (address and UDP port).
+    pub remote: SocketAddr,
+    /// Our MAC on this segment.
+    pub mac: [u8; 6],
+    /// The peer's MAC as learned from its frames ([`vxlan::mac_to_u64`]);
+    /// 0 until then (frames go to the broadcast MAC).
+    pub peer_mac: AtomicU64,
+    /// When (ms since the peer's epoch) an ARP probe last went out.
+    pub last_probe_ms: AtomicU64,
+}
+
+impl VxlanPeer {
+    /// A peer with an unknown MAC; ours is derived from `seed` (use
+    /// something both ends see differently, such as the remote endpoint).
+    pub fn new(vni: u32, socket: Arc<UdpSocket>, remote: SocketAddr, seed: &[u8]) -> VxlanPeer {
+        VxlanPeer {
+            vni,
+            socket,
+            remote,
+            mac: vxlan::mac_from(seed),
+            peer_mac: AtomicU64::new(0),
+            last_probe_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// The destination MAC of frames to the peer.
+    pub fn dst_mac(&self) -> [u8; 6] {
+        match self.peer_mac.load(Relaxed) {
+            0 => vxlan::BROADCAST,
+            m => vxlan::mac_from_u64(m),
+        }
+    }
+
+    /// Remembers the peer's MAC from a frame it sent.
+    pub fn learn(&self, mac: [u8; 6]) {
+        let m = vxlan::mac_to_u64(mac);
+        if mac[0] & 1 == 0 && self.peer_mac.load(Relaxed) != m {
+            self.peer_mac.store(m, Relaxed);
+        }
+    }
+
+    /// Writes the VXLAN and Ethernet headers for `pkt`, then `pkt`.
+    pub fn encapsulate(&self, pkt: &[u8], out: &mut Vec<u8>) {
+        let version = pkt.first().map_or(4, |b| b >> 4);
+        vxlan::encode_headers(self.vni, self.dst_mac(), self.mac, version, out);
+        out.extend_from_slice(pkt);
+    }
 }
 
 /// Counters of one tunnel peer, shared by every thread that sends to or
@@ -150,6 +210,12 @@ impl TunnelPeer {
                     WgSend::Error(e) => Err(io::Error::other(format!("{e:?}"))),
                 }
             }
+            Encap::Vxlan(v) => {
+                buf.clear();
+                v.encapsulate(pkt, buf);
+                self.probe_if_unresolved(v, pkt);
+                v.socket.send_to(buf, v.remote).map(|_| ())
+            }
         };
         match &r {
             Ok(()) => {
@@ -161,6 +227,29 @@ impl TunnelPeer {
             }
         }
         r
+    }
+
+    /// While the VXLAN peer's MAC is unknown, asks for it with an ARP
+    /// request for the packet's IPv4 destination, at most once a second
+    /// (a kernel VTEP answers for its own addresses; any frame it sends
+    /// teaches us its MAC as well).
+    pub fn probe_if_unresolved(&self, v: &VxlanPeer, pkt: &[u8]) {
+        if v.peer_mac.load(Relaxed) != 0 {
+            return;
+        }
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = v.last_probe_ms.load(Relaxed);
+        if last != 0 && now.saturating_sub(last) < 1000 {
+            return;
+        }
+        v.last_probe_ms.store(now.max(1), Relaxed);
+        let target = match pkt.get(16..20).filter(|_| pkt[0] >> 4 == 4) {
+            Some(b) => std::net::Ipv4Addr::new(b[0], b[1], b[2], b[3]),
+            None => return,
+        };
+        let sender = self.ingress.v4.unwrap_or(std::net::Ipv4Addr::UNSPECIFIED);
+        let probe = vxlan::arp_request(v.vni, v.mac, sender, target);
+        let _ = v.socket.send_to(&probe, v.remote);
     }
 
     /// Counts inner packets sent outside [`TunnelPeer::send`] (batches).

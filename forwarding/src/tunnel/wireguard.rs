@@ -297,6 +297,11 @@ impl WgPeer {
     /// Returns `false` (and leaves `out` empty) when there is nothing to send.
     pub fn flush_queued(&mut self, out: &mut Vec<u8>) -> bool {
         out.clear();
+        self.flush_queued_append(out)
+    }
+
+    /// As [`WgPeer::flush_queued`], appending to `out`.
+    pub fn flush_queued_append(&mut self, out: &mut Vec<u8>) -> bool {
         let Some(packet) = self.queue.pop_front() else {
             return false;
         };
@@ -316,6 +321,17 @@ impl WgPeer {
     /// for cookies under load). See [`WgRecv`].
     pub fn decapsulate(&mut self, src: SocketAddr, datagram: &[u8], out: &mut Vec<u8>) -> WgRecv {
         out.clear();
+        self.decapsulate_append(src, datagram, out)
+    }
+
+    /// As [`WgPeer::decapsulate`], but appends to `out` (what it produced
+    /// is `out[len before..]`): decrypting a burst into one buffer.
+    pub fn decapsulate_append(
+        &mut self,
+        src: SocketAddr,
+        datagram: &[u8],
+        out: &mut Vec<u8>,
+    ) -> WgRecv {
         let packet = Packet::from_bytes(BytesMut::from(datagram));
         // Checks type, length and mac1, and answers with a cookie under load.
         let kind = match self.rate_limiter.verify_packet(src, packet) {

@@ -68,6 +68,19 @@ fn state(p: &TunnelPeer) -> (&'static str, String, Option<Duration>) {
                 .to_owned(),
             None,
         ),
+        Encap::Vxlan(v) => (
+            "stateless",
+            if v.peer_mac.load(Relaxed) == 0 {
+                "VXLAN has no session: the peer's MAC is not learned yet (no frame received from \
+                 it); frames go to the broadcast MAC and ARP asks for it"
+                    .to_owned()
+            } else {
+                "VXLAN has no session or keepalive: it is up whenever the underlay delivers; look \
+                 at the last packet received"
+                    .to_owned()
+            },
+            None,
+        ),
         Encap::WireGuard { peer, .. } => {
             let s = peer.lock().unwrap_or_else(|e| e.into_inner()).status();
             let (st, note) = wireguard_state(s.last_handshake, s.handshaking);
@@ -90,6 +103,7 @@ pub fn list(view: &View<'_>) -> Reply {
                 let endpoint = match &t.encap {
                     Encap::Gre { remote, .. } => remote.to_string(),
                     Encap::WireGuard { remote, .. } => remote.to_string(),
+                    Encap::Vxlan(v) => v.remote.to_string(),
                 };
                 TunnelInfo {
                     name: t.name.clone(),
