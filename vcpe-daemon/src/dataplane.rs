@@ -15,9 +15,10 @@ use vcpe_forwarding::counters::PortStats;
 use vcpe_forwarding::dataplane::{Dataplane as Workers, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::Fib;
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
-use vcpe_forwarding::tun::{Tun, TunConfig, configure_link};
+use vcpe_forwarding::tun::{Tun, TunConfig};
 use vcpe_forwarding::tunnel::peer::TunnelPeer;
 
+use crate::link::configure_link;
 use crate::topology::InterfaceId;
 
 /// The running forwarding plane: devices, tunnels, workers.

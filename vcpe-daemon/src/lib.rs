@@ -15,6 +15,7 @@
 //! | [`dataplane`]     | TUN devices, tunnel peers ([`tunnels`]), workers      |
 //! | [`bgp_driver`]    | the speaker task and its sockets                      |
 //! | [`kernel_sync`]   | our routes in the kernel's table                      |
+//! | [`link`]          | TUN link set-up (MTU, addresses, up) over netlink     |
 //! | [`control`]       | the control API's daemon side: socket, dispatch, views |
 //! | [`metrics`]       | Prometheus `/metrics` from the control replies        |
 //! | [`logging`], [`malloc`] | process set-up                                  |
@@ -24,6 +25,7 @@ pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod kernel_sync;
+pub mod link;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
