@@ -127,13 +127,13 @@ if [[ $DUTS == *bird* ]]; then
 fi
 
 if [[ -z ${NO_BUILD:-} ]]; then
-    echo "== cargo build --release -p vcpe-daemon; -p vcpe-bgp --example bgp_feed" >&2
-    (cd "$ROOT" && cargo build --release -p vcpe-daemon --quiet \
+    echo "== cargo build --release -p vcpe-daemon -p vcpectl; -p vcpe-bgp --example bgp_feed" >&2
+    (cd "$ROOT" && cargo build --release -p vcpe-daemon -p vcpectl --quiet \
         && cargo build --release -p vcpe-bgp --example bgp_feed --quiet)
 fi
 [[ -x $FEED ]] || die "$FEED missing; build with: cargo build --release -p vcpe-bgp --example bgp_feed"
 if [[ $DUTS == *vcped* ]]; then
-    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED missing; build with: cargo build --release -p vcpe-daemon"
+    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED missing; build with: cargo build --release -p vcpe-daemon -p vcpectl"
 fi
 
 netns() { # netns NAME: create it with lo up

@@ -14,7 +14,7 @@
 #   DURATION=5        seconds per iperf3 run
 #   ONLY=kernel|vcped run one half only (default: both)
 #   WORKERS=0         vcped [forwarding] workers (0 = one per core)
-#   NO_BUILD=1        skip `cargo build --release -p vcpe-daemon`
+#   NO_BUILD=1        skip `cargo build --release -p vcpe-daemon -p vcpectl`
 #   CARGO_TARGET_DIR  where cargo builds and the binaries are taken from
 #                     (default: ./target of the workspace)
 # Total run time with the defaults: about a minute (plus the build).
@@ -137,7 +137,7 @@ bench_vcped() {
     local c=${P}vc r=${P}vr s=${P}vs
     local vcped=$TARGET_DIR/release/vcped vcpectl=$TARGET_DIR/release/vcpectl
     local sock=$WORK/vcped.sock tun_c=${P}tc tun_s=${P}ts
-    [[ -x $vcped && -x $vcpectl ]] || die "$vcped or $vcpectl missing; build with: cargo build --release -p vcpe-daemon"
+    [[ -x $vcped && -x $vcpectl ]] || die "$vcped or $vcpectl missing; build with: cargo build --release -p vcpe-daemon -p vcpectl"
     netns "$c"; netns "$r"; netns "$s"
     cat >"$WORK/vcped.toml" <<EOF
 [router]
@@ -196,8 +196,8 @@ EOF
 }
 
 if [[ $ONLY != kernel ]] && [[ -z ${NO_BUILD:-} ]]; then
-    echo "== cargo build --release -p vcpe-daemon" >&2
-    (cd "$ROOT" && cargo build --release -p vcpe-daemon --quiet)
+    echo "== cargo build --release -p vcpe-daemon -p vcpectl" >&2
+    (cd "$ROOT" && cargo build --release -p vcpe-daemon -p vcpectl --quiet)
 fi
 [[ $ONLY == vcped ]] || bench_kernel
 [[ $ONLY == kernel ]] || bench_vcped

@@ -45,7 +45,7 @@
 #   WORKERS=0           vcped [forwarding] workers (0 = one per core)
 #   MSS_CLAMP=1         vcped [forwarding] mss_clamp (the product default; 0
 #                       leaves TCP to path MTU discovery)
-#   NO_BUILD=1          skip `cargo build --release -p vcpe-daemon`
+#   NO_BUILD=1          skip `cargo build --release -p vcpe-daemon -p vcpectl`
 #   CARGO_TARGET_DIR    where cargo builds and the binaries are taken from
 #                       (default: ./target of the workspace)
 #   KEEP_LOGS=1         keep the work directory (configs, logs, iperf3 JSON)
@@ -320,7 +320,7 @@ start_vcped() {
 
 setup_vcped() { # setup_vcped TAG ENCAP
     local t=$1 encap=$2 side
-    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED or $VCPECTL missing; build with: cargo build --release -p vcpe-daemon"
+    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED or $VCPECTL missing; build with: cargo build --release -p vcpe-daemon -p vcpectl"
     topology "$t"
     if [[ $encap == wireguard ]]; then
         wg_keys "$WORK" "${t}a"
@@ -461,8 +461,8 @@ variant() {
 
 START=$SECONDS
 if [[ " $VARIANTS " == *" vcped-"* ]] && [[ -z ${NO_BUILD:-} ]]; then
-    echo "== cargo build --release -p vcpe-daemon" >&2
-    (cd "$ROOT" && cargo build --release -p vcpe-daemon --quiet)
+    echo "== cargo build --release -p vcpe-daemon -p vcpectl" >&2
+    (cd "$ROOT" && cargo build --release -p vcpe-daemon -p vcpectl --quiet)
 fi
 BUILT=$SECONDS
 for v in $VARIANTS; do

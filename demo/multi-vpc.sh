@@ -100,7 +100,7 @@ else
     target=${CARGO_TARGET_DIR:-target}
     [[ $target = /* ]] || target=$PWD/$target
     bin=$target/debug
-    build=(build -p vcpe-daemon --bins)
+    build=(build -p vcpe-daemon -p vcpectl --bins)
     user_cargo=""
     if [[ -n ${SUDO_USER:-} && $SUDO_USER != root ]]; then
         user_cargo=$(getent passwd "$SUDO_USER" | cut -d: -f6)/.cargo/bin/cargo
@@ -116,14 +116,14 @@ else
         say "cargo not found in root's PATH: using the binaries already in $bin (rebuild them if the source changed)"
     else
         echo "cargo not found in root's PATH and no binaries in $bin." >&2
-        echo "Build as your user first: cargo build -p vcpe-daemon --bins; then: sudo $0 (or set VCPE_BIN_DIR)" >&2
+        echo "Build as your user first: cargo build -p vcpe-daemon -p vcpectl --bins; then: sudo $0 (or set VCPE_BIN_DIR)" >&2
         exit 1
     fi
 fi
 vcped=$bin/vcped
 vcpectl=$bin/vcpectl
 for b in "$vcped" "$vcpectl"; do
-    [[ -x $b ]] || { echo "$b is missing: build it with cargo build -p vcpe-daemon --bins" >&2; exit 1; }
+    [[ -x $b ]] || { echo "$b is missing: build it with cargo build -p vcpe-daemon -p vcpectl --bins" >&2; exit 1; }
 done
 ctl() { local v=$1; shift; "$vcpectl" --socket "$work/$v.sock" "$@"; }
 chmod 600 examples/keys/*

@@ -29,7 +29,7 @@ if ! head -n 1 deploy/debian/changelog | grep -q "^vcpe ($version-"; then
 fi
 
 echo "== cargo build --release (vcped, vcpectl)"
-cargo build --release --locked -p vcpe-daemon --bins
+cargo build --release --locked -p vcpe-daemon -p vcpectl --bins
 
 echo "== shell completions"
 out=$target/release/completions

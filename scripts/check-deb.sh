@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 target=${CARGO_TARGET_DIR:-target}
 bin=$target/debug
-if [ ! -x "$bin/vcpectl" ] || [ ! -x "$bin/vcped" ]; then cargo build -q -p vcpe-daemon --bins; fi
+if [ ! -x "$bin/vcpectl" ] || [ ! -x "$bin/vcped" ]; then cargo build -q -p vcpe-daemon -p vcpectl --bins; fi
 mkdir -p "$bin/completions"
 for shell in bash zsh fish; do
     "$bin/vcpectl" completions "$shell" >"$bin/completions/vcpectl.$shell"

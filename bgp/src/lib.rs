@@ -11,6 +11,7 @@
 //! | [`wire`]  | decoding from `&[u8]` and encoding into `BytesMut` (nom inside) |
 //! | [`fsm`]   | the RFC 4271 session state machine, timers as data             |
 //! | [`rib`]   | Adj-RIB-In/Out, Loc-RIB, interned attributes, best path, policy |
+//! | [`speaker`] | the three glued per neighbor: bytes in, UPDATEs, connects, closes and best-route changes out |
 
 pub mod fsm;
 pub mod model;

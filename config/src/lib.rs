@@ -10,6 +10,7 @@ mod diagnostic;
 pub mod diff;
 pub mod edit;
 mod model;
+pub mod mtu;
 mod prefix_filter;
 mod reader;
 mod secret;

@@ -12,8 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vcpe_forwarding::tun::{
-    GsoType, RECV_BUF_LEN, Tun, TunConfig, TunError, TunQueue, VnetHdr, configure_link, gso,
-    set_link_up, wait_readable,
+    GsoType, RECV_BUF_LEN, Tun, TunConfig, TunError, TunQueue, VnetHdr, gso, wait_readable,
 };
 use vcpe_forwarding::wire::{checksum, icmpv4, icmpv6, ipv4, ipv6, proto};
 
@@ -21,8 +20,6 @@ const TUN_V4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 1);
 const PEER_V4: Ipv4Addr = Ipv4Addr::new(10, 9, 0, 2);
 const TUN_V6: Ipv6Addr = Ipv6Addr::new(0xfd09, 0, 0, 0, 0, 0, 0, 1);
 const PEER_V6: Ipv6Addr = Ipv6Addr::new(0xfd09, 0, 0, 0, 0, 0, 0, 2);
-/// `lo` is always ifindex 1 in a new network namespace.
-const LO_IFINDEX: u32 = 1;
 
 /// Why this machine cannot run the tests, if it cannot.
 fn skip_reason() -> Option<&'static str> {
@@ -38,7 +35,7 @@ fn skip_reason() -> Option<&'static str> {
 
 /// Runs `f` in a new thread inside a new network namespace with `lo` up,
 /// or prints why it is skipped. Panics in `f` fail the test.
-fn in_netns(test: &str, f: impl FnOnce(&Runtime) + Send + 'static) {
+fn in_netns(test: &str, f: impl FnOnce() + Send + 'static) {
     if let Some(why) = skip_reason() {
         eprintln!("skipping {test}: {why}");
         return;
@@ -53,9 +50,8 @@ fn in_netns(test: &str, f: impl FnOnce(&Runtime) + Send + 'static) {
             "unshare(CLONE_NEWNET): {}",
             io::Error::last_os_error()
         );
-        let rt = Runtime::new();
-        rt.block_on(set_link_up(LO_IFINDEX)).expect("lo up");
-        f(&rt);
+        ip(&["link", "set", "lo", "up"]);
+        f();
     })
     .join();
     if let Err(panic) = joined {
@@ -63,22 +59,26 @@ fn in_netns(test: &str, f: impl FnOnce(&Runtime) + Send + 'static) {
     }
 }
 
-/// A current-thread tokio runtime (the netlink socket opens in this thread,
-/// hence in its namespace).
-struct Runtime(tokio::runtime::Runtime);
+/// `ip ARGS` in this thread's namespace; panics if it fails. (Links are
+/// configured as an operator would: the daemon's own netlink code is
+/// tested in vcpe-daemon.)
+fn ip(args: &[&str]) {
+    let st = Command::new("ip").args(args).status().expect("run ip");
+    assert!(st.success(), "ip {args:?}: {st}");
+}
 
-impl Runtime {
-    fn new() -> Runtime {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        Runtime(rt)
+/// Sets the TUN named `name` to `mtu`, adds `addrs` (IPv6 ones without
+/// duplicate address detection, usable at once) and sets it up.
+fn configure(name: &str, mtu: u16, addrs: &[&str]) {
+    ip(&["link", "set", "dev", name, "mtu", &mtu.to_string()]);
+    for a in addrs {
+        if a.contains(':') {
+            ip(&["-6", "addr", "add", a, "dev", name, "nodad"]);
+        } else {
+            ip(&["addr", "add", a, "dev", name]);
+        }
     }
-
-    fn block_on<F: Future>(&self, f: F) -> F::Output {
-        self.0.block_on(f)
-    }
+    ip(&["link", "set", "dev", name, "up"]);
 }
 
 /// A unique device name: `vt<pid><tag>`.
@@ -87,7 +87,7 @@ fn tun_name(tag: &str) -> String {
 }
 
 /// Creates a 2-queue TUN with offloads and configures 10.9.0.1/24 and fd09::1/64.
-fn configured_tun(rt: &Runtime, tag: &str) -> Tun {
+fn configured_tun(tag: &str) -> Tun {
     let tun = Tun::create(&TunConfig {
         name: tun_name(tag),
         queues: 2,
@@ -95,12 +95,7 @@ fn configured_tun(rt: &Runtime, tag: &str) -> Tun {
     })
     .expect("create TUN");
     assert!(tun.offloads().csum && tun.offloads().tso4 && tun.offloads().tso6);
-    let addrs = [
-        "10.9.0.1/24".parse().expect("v4"),
-        "fd09::1/64".parse().expect("v6"),
-    ];
-    rt.block_on(configure_link(tun.ifindex(), 1400, &addrs))
-        .expect("configure link");
+    configure(tun.name(), 1400, &["10.9.0.1/24", "fd09::1/64"]);
     tun
 }
 
@@ -156,8 +151,8 @@ fn spawn(cmd: &str, args: &[&str]) -> Child {
 
 #[test]
 fn ping_v4_through_tun() {
-    in_netns("ping_v4_through_tun", |rt| {
-        let queues = configured_tun(rt, "a").into_queues();
+    in_netns("ping_v4_through_tun", || {
+        let queues = configured_tun("a").into_queues();
         let ping = spawn("ping", &["-c1", "-W2", "10.9.0.2"]);
         let (hdr, mut pkt) = read_until(&queues, |_, p| {
             p.first().map(|b| b >> 4) == Some(4)
@@ -191,8 +186,8 @@ fn ping_v4_through_tun() {
 
 #[test]
 fn ping_v6_through_tun() {
-    in_netns("ping_v6_through_tun", |rt| {
-        let queues = configured_tun(rt, "b").into_queues();
+    in_netns("ping_v6_through_tun", || {
+        let queues = configured_tun("b").into_queues();
         let ping = spawn("ping", &["-6", "-c1", "-W2", "fd09::2"]);
         // Skip router solicitations and MLD reports the kernel also sends.
         let (hdr, mut pkt) = read_until(&queues, |_, p| {
@@ -244,8 +239,8 @@ fn set_udp_segment(sock: &UdpSocket, size: u16) {
 
 #[test]
 fn kernel_uso_super_packet_is_read_whole_and_splits() {
-    in_netns("kernel_uso_super_packet_is_read_whole_and_splits", |rt| {
-        let tun = configured_tun(rt, "c");
+    in_netns("kernel_uso_super_packet_is_read_whole_and_splits", || {
+        let tun = configured_tun("c");
         if !tun.offloads().uso4 {
             eprintln!("skipping: this kernel rejects TUN_F_USO4");
             return;
@@ -283,8 +278,8 @@ fn kernel_uso_super_packet_is_read_whole_and_splits() {
 
 #[test]
 fn uso_super_packet_written_to_tun_reaches_a_socket() {
-    in_netns("uso_super_packet_written_to_tun_reaches_a_socket", |rt| {
-        let queues = configured_tun(rt, "d").into_queues();
+    in_netns("uso_super_packet_written_to_tun_reaches_a_socket", || {
+        let queues = configured_tun("d").into_queues();
         let sock = UdpSocket::bind((TUN_V4, 0)).expect("bind");
         sock.set_read_timeout(Some(Duration::from_secs(5)))
             .expect("timeout");
@@ -333,8 +328,8 @@ fn uso_super_packet_written_to_tun_reaches_a_socket() {
 
 #[test]
 fn attach_to_existing_device_and_report_mismatch() {
-    in_netns("attach_to_existing_device_and_report_mismatch", |rt| {
-        let first = configured_tun(rt, "e");
+    in_netns("attach_to_existing_device_and_report_mismatch", || {
+        let first = configured_tun("e");
         let cfg = TunConfig {
             name: first.name().to_owned(),
             queues: 1,
@@ -343,13 +338,6 @@ fn attach_to_existing_device_and_report_mismatch() {
         let second = Tun::create(&cfg).expect("attach another queue");
         assert_eq!(second.ifindex(), first.ifindex());
         assert_eq!(second.name(), first.name());
-        // Configuring again is a no-op, not an error.
-        let addrs = [
-            "10.9.0.1/24".parse().expect("v4"),
-            "fd09::1/64".parse().expect("v6"),
-        ];
-        rt.block_on(configure_link(first.ifindex(), 1400, &addrs))
-            .expect("idempotent");
 
         let tap = tun_name("tap");
         let st = Command::new("ip")
@@ -364,20 +352,12 @@ fn attach_to_existing_device_and_report_mismatch() {
         })
         .expect_err("a TAP is not our TUN");
         assert!(matches!(err, TunError::FlagsMismatch { .. }), "{err}");
-
-        let err = rt
-            .block_on(configure_link(99_999, 1400, &[]))
-            .expect_err("no such link");
-        assert!(
-            matches!(err, TunError::LinkNotFound { ifindex: 99_999 }),
-            "{err}"
-        );
     });
 }
 
 #[test]
 fn plain_tun_without_offload() {
-    in_netns("plain_tun_without_offload", |rt| {
+    in_netns("plain_tun_without_offload", || {
         let tun = Tun::create(&TunConfig {
             name: tun_name("f"),
             queues: 1,
@@ -391,12 +371,7 @@ fn plain_tun_without_offload() {
         let mut buf = [0u8; 100];
         let e = q.recv(&mut buf).expect_err("nothing queued yet");
         assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
-        rt.block_on(configure_link(
-            tun.ifindex(),
-            1500,
-            &["10.9.0.1/24".parse().expect("v4")],
-        ))
-        .expect("configure");
+        configure(tun.name(), 1500, &["10.9.0.1/24"]);
         let gso_hdr = VnetHdr {
             gso_type: GsoType::TcpV4,
             ..VnetHdr::default()

@@ -13,7 +13,7 @@ pub fn cargo_bin(name: &str) -> PathBuf {
 /// Path of workspace binary `name`, searched in order in: the profile dir of
 /// the running test executable (`target/<profile>/`), then
 /// `$CARGO_TARGET_DIR/{debug,release}`, then `<workspace>/target/{debug,release}`.
-/// The binary is not built for you: `cargo build -p vcpe-daemon` first.
+/// The binary is not built for you: `cargo build -p vcpe-daemon -p vcpectl` first.
 pub fn try_cargo_bin(name: &str) -> Result<PathBuf> {
     let candidates = candidates(name);
     if let Some(found) = candidates.iter().find(|p| p.is_file()) {
@@ -24,7 +24,7 @@ pub fn try_cargo_bin(name: &str) -> Result<PathBuf> {
         .map(|p| format!("  {}", p.display()))
         .collect();
     bail!(
-        "binary `{name}` not found; build it first: `cargo build -p vcpe-daemon` \
+        "binary `{name}` not found; build it first: `cargo build -p vcpe-daemon -p vcpectl` \
          (add --release for release tests). Looked in:\n{}",
         tried.join("\n")
     )
@@ -70,7 +70,10 @@ mod tests {
         let err = try_cargo_bin("no-such-binary-vcpe")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("cargo build -p vcpe-daemon"), "{err}");
+        assert!(
+            err.contains("cargo build -p vcpe-daemon -p vcpectl"),
+            "{err}"
+        );
         assert!(err.contains("no-such-binary-vcpe"), "{err}");
     }
 }

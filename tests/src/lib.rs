@@ -55,6 +55,7 @@
 
 pub mod bgp_feed;
 pub mod cargo_bin;
+pub mod daemon;
 pub mod lab;
 pub mod link;
 pub mod names;
@@ -66,9 +67,10 @@ pub mod vcped;
 pub mod wg;
 
 pub use cargo_bin::{cargo_bin, try_cargo_bin};
+pub use daemon::Daemon;
 pub use lab::Lab;
 pub use link::{Bridge, Iface, Veth};
 pub use netns::{Netns, list_netns, sweep_stale};
-pub use process::{Daemon, group_members, pid_alive, wait_until};
+pub use process::{group_members, pid_alive, wait_until};
 pub use skip::{has_tun, is_root, require_tool, require_tun, skip_unless_root};
 pub use vcped::Vcped;

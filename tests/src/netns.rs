@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 use tempfile::TempDir;
 
 use crate::names;
-use crate::process::{self, DEFAULT_TIMEOUT, Daemon};
+use crate::process::{self, DEFAULT_TIMEOUT};
 
 /// Where `ip netns` keeps its namespace handles.
 pub const NETNS_RUN_DIR: &str = "/run/netns";
@@ -109,7 +109,7 @@ impl Netns {
         cmd
     }
 
-    fn command_for<I, S>(&self, argv: I) -> Result<Command>
+    pub(crate) fn command_for<I, S>(&self, argv: I) -> Result<Command>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
@@ -250,29 +250,18 @@ impl Netns {
         netns_pids(self.name())
     }
 
-    /// Starts `argv` as a daemon inside the namespace, with stdout+stderr
-    /// captured to `{name}.log` in the lab's temp dir. See [`Daemon`].
-    pub fn spawn<I, S>(&self, name: &str, argv: I) -> Result<Daemon>
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<OsStr>,
-    {
-        let cmd = self.command_for(argv)?;
-        self.spawn_command(name, cmd)
-    }
-
-    /// Starts a prepared [`Netns::command`] as a daemon (for custom args, env
-    /// or working directory).
-    pub fn spawn_command(&self, name: &str, cmd: Command) -> Result<Daemon> {
+    /// The log file of the next process spawned inside as `name`:
+    /// `{netns}.{name}.{n}.log` in the lab's temp dir. Fails if the
+    /// namespace is gone or `name` is not one word.
+    pub(crate) fn next_log_path(&self, name: &str) -> Result<PathBuf> {
         self.check_alive()?;
         names::check_word("daemon name", name)?;
         let n = self.0.spawned.fetch_add(1, Ordering::Relaxed);
-        let log = self
+        Ok(self
             .0
             .dir
             .path()
-            .join(format!("{}.{name}.{n}.log", self.name()));
-        Daemon::spawn(name, self, cmd, log)
+            .join(format!("{}.{name}.{n}.log", self.name())))
     }
 
     /// Kills everything inside and deletes the namespace. Idempotent, never panics.

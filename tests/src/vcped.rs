@@ -6,12 +6,16 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
-use serde_json::Value;
+use anyhow::{Context, Result, bail, ensure};
+use vcpe_api::view::{
+    AdjDirection, AdjRibRoute, Explain, NeighborDetail, RibRoute, RouteDetail, TunnelInfo,
+};
+use vcpe_api::{BgpNeighbor, ConfigChanges, Reply, RouteSpec, Stats};
 
 use crate::cargo_bin;
+use crate::daemon::Daemon;
 use crate::netns::Netns;
-use crate::process::{Daemon, run_ok, wait_until};
+use crate::process::{run_ok, wait_until};
 
 /// A running vcped.
 #[derive(Debug)]
@@ -70,16 +74,151 @@ impl Vcped {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    /// `vcpectl --json ARGS`, parsed.
-    pub fn json(&self, args: &[&str]) -> Result<Value> {
+    /// `vcpectl --json ARGS`, as the typed reply it prints.
+    pub fn reply(&self, args: &[&str]) -> Result<Reply> {
         let mut a = vec!["--json"];
         a.extend_from_slice(args);
-        serde_json::from_str(&self.ctl(&a)?).context("vcpectl JSON")
+        let text = self.ctl(&a)?;
+        serde_json::from_str(&text).with_context(|| format!("vcpectl --json {args:?}: {text}"))
+    }
+
+    /// `vcpectl stats`.
+    pub fn stats(&self) -> Result<Stats> {
+        match self.reply(&["stats"])? {
+            Reply::Stats(s) => Ok(*s),
+            other => bail!("vcpectl stats: {other:?}"),
+        }
+    }
+
+    /// `vcpectl bgp summary`: every neighbor.
+    pub fn bgp_summary(&self) -> Result<Vec<BgpNeighbor>> {
+        match self.reply(&["bgp", "summary"])? {
+            Reply::BgpSummary { neighbors } => Ok(neighbors),
+            other => bail!("vcpectl bgp summary: {other:?}"),
+        }
+    }
+
+    /// `vcpectl show route ARGS`: the prefix an address matched, and the
+    /// rows.
+    pub fn show_route(&self, args: &[&str]) -> Result<Rib> {
+        let mut a = vec!["show", "route"];
+        a.extend_from_slice(args);
+        match self.reply(&a)? {
+            Reply::Rib { matched, routes } => Ok(Rib { matched, routes }),
+            other => bail!("vcpectl show route {args:?}: {other:?}"),
+        }
+    }
+
+    /// `vcpectl explain ADDRESS`.
+    pub fn explain(&self, address: &str) -> Result<Explain> {
+        match self.reply(&["explain", address])? {
+            Reply::Explain(e) => Ok(*e),
+            other => bail!("vcpectl explain {address}: {other:?}"),
+        }
+    }
+
+    /// `vcpectl route list`.
+    pub fn route_list(&self) -> Result<Vec<RouteSpec>> {
+        match self.reply(&["route", "list"])? {
+            Reply::Routes { routes } => Ok(routes),
+            other => bail!("vcpectl route list: {other:?}"),
+        }
+    }
+
+    /// `vcpectl route show NAME`.
+    pub fn route_show(&self, name: &str) -> Result<RouteDetail> {
+        match self.reply(&["route", "show", name])? {
+            Reply::Route(r) => Ok(*r),
+            other => bail!("vcpectl route show {name}: {other:?}"),
+        }
+    }
+
+    /// `vcpectl tunnel list`.
+    pub fn tunnels(&self) -> Result<Vec<TunnelInfo>> {
+        match self.reply(&["tunnel", "list"])? {
+            Reply::Tunnels { tunnels } => Ok(tunnels),
+            other => bail!("vcpectl tunnel list: {other:?}"),
+        }
+    }
+
+    /// `vcpectl bgp neighbor ADDRESS`.
+    pub fn neighbor(&self, address: &str) -> Result<NeighborDetail> {
+        match self.reply(&["bgp", "neighbor", address])? {
+            Reply::BgpNeighborDetail(n) => Ok(*n),
+            other => bail!("vcpectl bgp neighbor {address}: {other:?}"),
+        }
+    }
+
+    /// `vcpectl bgp neighbor ADDRESS adj-in|adj-out`: the neighbor and
+    /// direction the reply names, and the routes.
+    pub fn adj_rib(&self, address: &str, direction: &str) -> Result<AdjRib> {
+        match self.reply(&["bgp", "neighbor", address, direction])? {
+            Reply::BgpAdjRib {
+                neighbor,
+                direction,
+                routes,
+            } => Ok(AdjRib {
+                neighbor,
+                direction,
+                routes,
+            }),
+            other => bail!("vcpectl bgp neighbor {address} {direction}: {other:?}"),
+        }
+    }
+
+    /// `vcpectl config diff`: the file and the changes.
+    pub fn config_diff(&self) -> Result<(String, ConfigChanges)> {
+        match self.reply(&["config", "diff"])? {
+            Reply::ConfigChanges {
+                file,
+                applied: false,
+                changes,
+            } => Ok((file, *changes)),
+            other => bail!("vcpectl config diff: {other:?}"),
+        }
     }
 
     /// The value of drop counter `reason` in `vcpectl stats`.
     pub fn drops(&self, reason: &str) -> Result<u64> {
-        let v = self.json(&["stats"])?;
-        Ok(v["drops"][reason].as_u64().unwrap_or(0))
+        Ok(self.stats()?.drops.get(reason).copied().unwrap_or(0))
+    }
+}
+
+/// `vcpectl show route`'s reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rib {
+    /// The prefix an address lookup matched.
+    pub matched: Option<String>,
+    /// The rows, grouped by prefix, best first.
+    pub routes: Vec<RibRoute>,
+}
+
+impl Rib {
+    /// The rows of `prefix`, best first.
+    pub fn rows(&self, prefix: &str) -> Vec<&RibRoute> {
+        self.routes.iter().filter(|r| r.prefix == prefix).collect()
+    }
+
+    /// The row of `prefix` the FIB uses.
+    pub fn best(&self, prefix: &str) -> Option<&RibRoute> {
+        self.routes.iter().find(|r| r.prefix == prefix && r.best)
+    }
+}
+
+/// `vcpectl bgp neighbor ADDRESS adj-in|adj-out`'s reply.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdjRib {
+    /// The neighbor.
+    pub neighbor: String,
+    /// Received or advertised.
+    pub direction: AdjDirection,
+    /// The routes, sorted by prefix.
+    pub routes: Vec<AdjRibRoute>,
+}
+
+impl AdjRib {
+    /// The routes of `prefix`.
+    pub fn rows(&self, prefix: &str) -> Vec<&AdjRibRoute> {
+        self.routes.iter().filter(|r| r.prefix == prefix).collect()
     }
 }

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail, ensure};
-use serde_json::Value;
 use vcpe_tests::peers::{
     BgpPeer, Bird, Frr, Gobgp, NeighborSpec, Openbgpd, PeerSpec, wait_established,
     wait_for_no_route, wait_for_route,
@@ -97,25 +96,10 @@ trait BgpView {
 impl BgpView for Vcped {
     /// (prefix, best, as_path, source) of every path vcped holds.
     fn routes(&self) -> Result<Vec<PathRow>> {
-        let v = self.json(&["show", "route"])?;
-        Ok(v["routes"]
-            .as_array()
+        let v = self.show_route(&[])?;
+        Ok(v.routes
             .into_iter()
-            .flatten()
-            .map(|r| {
-                (
-                    r["prefix"].as_str().unwrap_or_default().to_owned(),
-                    r["best"].as_bool().unwrap_or(false),
-                    r["as_path"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_u64)
-                        .map(|n| n as u32)
-                        .collect(),
-                    r["source"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
+            .map(|r| (r.prefix, r.best, r.as_path, r.source))
             .collect())
     }
 
@@ -230,10 +214,9 @@ fn vcped_peers_with_bird_gobgp_frr_and_openbgpd() -> Result<()> {
         let r = wait_for_route(peers[0].as_ref(), "10.203.0.0/24", Duration::from_secs(20))?;
         ensure!(r.as_path == vec![VCPE_AS, 65003], "bird: {r:?}");
 
-        let summary = vcped.json(&["bgp", "summary"])?;
-        for n in summary["neighbors"].as_array().into_iter().flatten() {
-            ensure!(n["state"] == "Established", "{n}");
-            ensure!(n["accepted"].as_u64() >= Some(1), "{n}");
+        for n in vcped.bgp_summary()? {
+            ensure!(n.state == "Established", "{n:?}");
+            ensure!(n.accepted >= 1, "{n:?}");
         }
 
         // Withdraw at a peer: GoBGP deletes its prefix, vcped drops it.
@@ -335,8 +318,11 @@ fn tcp_md5_mismatch_keeps_the_session_down() -> Result<()> {
         !bird.established(IpAddr::V4(VCPE))?,
         "BIRD established a session with a mismatched TCP-MD5 key"
     );
-    let s = vcped.json(&["bgp", "summary"])?;
-    ensure!(s["neighbors"][0]["state"] != "Established", "{s}");
+    let s = vcped.bgp_summary()?;
+    ensure!(
+        s.first().map(|n| n.state.as_str()) != Some("Established"),
+        "{s:?}"
+    );
     Ok(())
 }
 
@@ -350,11 +336,7 @@ fn a_frozen_peer_is_dropped_by_the_hold_timer_and_comes_back() -> Result<()> {
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
         // The learned route is in the FIB: its next hop (BIRD, 10.99.0.1)
         // resolves through the static route "bgp-lan".
-        let fib_routes = || -> Result<u64> {
-            Ok(vcped.json(&["stats"])?["fib_v4_routes"]
-                .as_u64()
-                .unwrap_or(0))
-        };
+        let fib_routes = || -> Result<usize> { Ok(vcped.stats()?.fib_v4_routes) };
         let with_bgp = fib_routes()?;
         let pid = bird.daemon().pid();
         let kill = |sig: &str| {
@@ -379,11 +361,11 @@ fn a_frozen_peer_is_dropped_by_the_hold_timer_and_comes_back() -> Result<()> {
             took <= Duration::from_secs(15),
             "hold timer took {took:?} (hold time 9 s)"
         );
-        let s = vcped.json(&["bgp", "summary"])?;
-        let err = s["neighbors"][0]["last_error"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
+        let s = vcped.bgp_summary()?;
+        let err = s
+            .first()
+            .and_then(|n| n.last_error.clone())
+            .unwrap_or_default();
         ensure!(err.contains("hold timer"), "last_error: {err:?}");
         // Thawed, BIRD reconnects and the route is relearned.
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
@@ -405,19 +387,10 @@ fn graceful_restart_keeps_a_restarting_peer_s_routes_in_the_fib() -> Result<()> 
     let r = (|| -> Result<()> {
         wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
         vcped.wait_route("10.201.0.0/24", &[65001], true)?;
-        let fib_routes = || -> Result<u64> {
-            Ok(vcped.json(&["stats"])?["fib_v4_routes"]
-                .as_u64()
-                .unwrap_or(0))
-        };
+        let fib_routes = || -> Result<usize> { Ok(vcped.stats()?.fib_v4_routes) };
         let stale = || -> Result<Option<bool>> {
-            let v = vcped.json(&["show", "route", "10.201.0.0/24"])?;
-            Ok(v["routes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["best"] == true)
-                .map(|r| r["stale"] == true))
+            let v = vcped.show_route(&["10.201.0.0/24"])?;
+            Ok(v.routes.iter().find(|r| r.best).map(|r| r.stale))
         };
         let with_bird = fib_routes()?;
         ensure!(stale()? == Some(false), "fresh route marked stale");
@@ -429,8 +402,8 @@ fn graceful_restart_keeps_a_restarting_peer_s_routes_in_the_fib() -> Result<()> 
             .status()?;
         let down = wait_until(Duration::from_secs(20), || {
             vcped
-                .json(&["bgp", "summary"])
-                .is_ok_and(|s| s["neighbors"][0]["state"] != "Established")
+                .bgp_summary()
+                .is_ok_and(|s| s.first().map(|n| n.state.as_str()) != Some("Established"))
         });
         ensure!(down, "vcped did not notice BIRD's connection closing");
         std::thread::sleep(Duration::from_secs(2));

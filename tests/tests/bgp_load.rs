@@ -376,15 +376,15 @@ fn wait_accepted(vcped: &Vcped, heard: &Mutex<Heard>, since: Instant) -> Result<
                 (*t - since).as_secs_f64()
             );
         }
-        let summary = vcped.json(&["bgp", "summary"])?;
+        let summary = vcped.bgp_summary()?;
         let now = Instant::now();
-        let n = &summary["neighbors"][0];
-        let state = n["state"].as_str().unwrap_or_default();
-        let accepted = n["accepted"].as_u64().unwrap_or(0);
+        let n = summary.first();
+        let state = n.map_or("", |n| n.state.as_str());
+        let accepted = n.map_or(0, |n| n.accepted);
         ensure!(
             state == "Established",
-            "vcped's session is {state:?} ({}) after {accepted} of {PREFIXES} prefixes",
-            n["last_error"],
+            "vcped's session is {state:?} ({:?}) after {accepted} of {PREFIXES} prefixes",
+            n.and_then(|n| n.last_error.as_deref()),
         );
         if accepted >= u64::from(PREFIXES) {
             return Ok(now);
@@ -426,9 +426,5 @@ fn wait_installed(
 }
 
 fn fib_v4_routes(vcped: &Vcped) -> Result<usize> {
-    let stats = vcped.json(&["stats"])?;
-    stats["fib_v4_routes"]
-        .as_u64()
-        .map(|n| n as usize)
-        .with_context(|| format!("no fib_v4_routes in `vcpectl stats`: {stats}"))
+    Ok(vcped.stats()?.fib_v4_routes)
 }

@@ -227,15 +227,12 @@ fn routes_into_the_tunnel_are_kernel_routes_and_cleaned_up() -> Result<()> {
         log.matches("is already routed by someone else").count() == 1,
         "one warning, for 10.8.0.0/16 only (not vcpe0's own subnet):\n{log}"
     );
-    let k = va.json(&["stats"])?["kernel_sync"].clone();
+    let k = va.stats()?.kernel_sync.context("no kernel_sync in stats")?;
     ensure!(
-        k["installed"] == 5 && k["foreign_conflicts"] == 1 && k["failed"] == 0,
-        "stats: {k}"
+        k.installed == 5 && k.foreign_conflicts == 1 && k.failed == 0,
+        "stats: {k:?}"
     );
-    ensure!(
-        k["interface"] == "vcpe0" && k["protocol"] == 201,
-        "stats: {k}"
-    );
+    ensure!(k.interface == "vcpe0" && k.protocol == 201, "stats: {k:?}");
     let human = va.ctl(&["stats"])?;
     ensure!(
         human.contains("kernel routes: 5 into vcpe0 (table 254, proto 201); 1 left"),
@@ -350,6 +347,6 @@ fn route_sync_off_installs_nothing() -> Result<()> {
     va.daemon
         .wait_for_log("kernel route sync off", Duration::from_secs(5))?;
     ensure!(ours(&a)?.is_empty(), "{:?}", ours(&a)?);
-    ensure!(va.json(&["stats"])?["kernel_sync"].is_null());
+    ensure!(va.stats()?.kernel_sync.is_none());
     Ok(())
 }

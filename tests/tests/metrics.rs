@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use prometheus_parse::{Sample, Value as PromValue};
-use serde_json::Value;
+use vcpe_api::{BgpNeighbor, Reply, Stats};
 use vcpe_tests::names::ifname;
 use vcpe_tests::netns::NETNS_RUN_DIR;
 use vcpe_tests::{Lab, Netns, Vcped, has_tun, require_root, require_tool, wait_until};
@@ -206,8 +206,23 @@ impl Metrics {
     }
 }
 
-fn u(v: &Value) -> Result<u64> {
-    v.as_u64().with_context(|| format!("not a counter: {v}"))
+/// A count `vcpectl` reported, as the metrics compare it.
+fn u(v: usize) -> u64 {
+    v as u64
+}
+
+/// A counter of `bgp summary`'s first neighbor, by field name.
+fn first_neighbor(s: &[BgpNeighbor], field: &str) -> Result<u64> {
+    let n = s.first().context("no neighbor in bgp summary")?;
+    Ok(match field {
+        "received" => n.received,
+        "accepted" => n.accepted,
+        "advertised" => n.advertised,
+        "established_transitions" => n.established_transitions,
+        "messages_in" => n.messages_in,
+        "messages_out" => n.messages_out,
+        _ => bail!("bgp summary has no counter {field}: {n:?}"),
+    })
 }
 
 /// `before <= metric <= after`: counters read between two `vcpectl` calls.
@@ -220,8 +235,9 @@ fn between(what: &str, before: u64, metric: u64, after: u64) -> Result<()> {
 }
 
 fn established(v: &Vcped) -> bool {
-    v.json(&["bgp", "summary"]).is_ok_and(|s| {
-        s["neighbors"][0]["state"] == "Established" && s["neighbors"][0]["received"] == 3
+    v.bgp_summary().is_ok_and(|s| {
+        s.first()
+            .is_some_and(|n| n.state == "Established" && n.received == 3)
     })
 }
 
@@ -289,21 +305,25 @@ fn check(
     );
 
     // vcpectl before and after the scrape: counters that move are between.
-    let status0 = vr.json(&["status"])?;
-    let stats0 = vr.json(&["stats"])?;
-    let bgp0 = vr.json(&["bgp", "summary"])?;
+    let status = |v: &Vcped| match v.reply(&["status"])? {
+        Reply::Status(s) => Ok(s),
+        other => bail!("vcpectl status: {other:?}"),
+    };
+    let status0 = status(vr)?;
+    let stats0 = vr.stats()?;
+    let bgp0 = vr.bgp_summary()?;
     let m = Metrics::fetch(r)?;
-    let stats1 = vr.json(&["stats"])?;
-    let bgp1 = vr.json(&["bgp", "summary"])?;
-    let status1 = vr.json(&["status"])?;
+    let stats1 = vr.stats()?;
+    let bgp1 = vr.bgp_summary()?;
+    let status1 = status(vr)?;
 
-    ensure!(m.label("vcpe_build_info", "version")? == status0["version"].as_str().unwrap_or("?"));
+    ensure!(m.label("vcpe_build_info", "version")? == status0.version);
     ensure!(m.label("vcpe_router_info", "router_id")? == R_UNDERLAY);
     between(
         "uptime",
-        u(&status0["uptime_secs"])?,
+        status0.uptime_secs,
         m.get("vcpe_uptime_seconds", &[])?,
-        u(&status1["uptime_secs"])?,
+        status1.uptime_secs,
     )?;
     ensure!(
         m.get(
@@ -314,12 +334,19 @@ fn check(
     ensure!(m.get("vcpe_scrape_collector_success", &[("collector", "bgp")])? == 1);
 
     // Interfaces: A's pings come in on tun_a and go out on tun_b.
-    let ifaces = |s: &Value, name: &str, field: &str| -> Result<u64> {
-        let i = s["interfaces"]
-            .as_array()
-            .and_then(|l| l.iter().find(|i| i["name"] == name))
-            .with_context(|| format!("no interface {name} in {s}"))?;
-        u(&i[field])
+    let ifaces = |s: &Stats, name: &str, field: &str| -> Result<u64> {
+        let i = s
+            .interfaces
+            .iter()
+            .find(|i| i.name == name)
+            .with_context(|| format!("no interface {name} in {s:?}"))?;
+        Ok(match field {
+            "rx_packets" => i.rx_packets,
+            "rx_bytes" => i.rx_bytes,
+            "tx_packets" => i.tx_packets,
+            "tx_bytes" => i.tx_bytes,
+            _ => bail!("interface {name} has no counter {field}: {i:?}"),
+        })
     };
     for tun in [tun_a, tun_b] {
         for (field, metric) in [
@@ -341,30 +368,38 @@ fn check(
             );
         }
     }
-    let drops = stats1["drops"].as_object().context("no drops in stats")?;
-    ensure!(!drops.is_empty(), "no drop reasons in {stats1}");
-    for reason in drops.keys() {
+    let drops = &stats1.drops;
+    ensure!(!drops.is_empty(), "no drop reasons in {stats1:?}");
+    for (reason, after) in drops {
+        let before = stats0
+            .drops
+            .get(reason)
+            .copied()
+            .with_context(|| format!("no drop reason {reason} in {stats0:?}"))?;
         between(
             &format!("drops {reason}"),
-            u(&stats0["drops"][reason])?,
+            before,
             m.get("vcpe_dropped_packets_total", &[("reason", reason)])?,
-            u(&stats1["drops"][reason])?,
+            *after,
         )?;
     }
-    for (family, key) in [("ipv4", "fib_v4_routes"), ("ipv6", "fib_v6_routes")] {
+    for (family, before, after) in [
+        ("ipv4", stats0.fib_v4_routes, stats1.fib_v4_routes),
+        ("ipv6", stats0.fib_v6_routes, stats1.fib_v6_routes),
+    ] {
         between(
             &format!("FIB {family}"),
-            u(&stats0[key])?.min(u(&stats1[key])?),
+            u(before.min(after)),
             m.get("vcpe_fib_routes", &[("family", family)])?,
-            u(&stats0[key])?.max(u(&stats1[key])?),
+            u(before.max(after)),
         )?;
     }
     let changes = m.get("vcpe_fib_route_changes_total", &[])?;
     between(
         "FIB route changes",
-        u(&stats0["fib_route_changes"])?,
+        stats0.fib_route_changes,
         changes,
-        u(&stats1["fib_route_changes"])?,
+        stats1.fib_route_changes,
     )?;
     // The initial load (connected + static) at least.
     ensure!(changes >= 4, "vcpe_fib_route_changes_total = {changes}");
@@ -394,10 +429,7 @@ fn check(
         ),
     ] {
         let v = m.get(metric, &nb)?;
-        let (before, after) = (
-            u(&bgp0["neighbors"][0][field])?,
-            u(&bgp1["neighbors"][0][field])?,
-        );
+        let (before, after) = (first_neighbor(&bgp0, field)?, first_neighbor(&bgp1, field)?);
         ensure!(
             before == v && v == after,
             "{metric}: metric {v}, vcpectl {before} then {after}"
@@ -412,14 +444,17 @@ fn check(
     ] {
         between(
             metric,
-            u(&bgp0["neighbors"][0][field])?,
+            first_neighbor(&bgp0, field)?,
             m.get(metric, &nb)?,
-            u(&bgp1["neighbors"][0][field])?,
+            first_neighbor(&bgp1, field)?,
         )?;
     }
     // The peer's side agrees it receives our two routes.
-    let p_sum = vp.json(&["bgp", "summary"])?;
-    ensure!(p_sum["neighbors"][0]["received"] == 2, "vcped-p: {p_sum}");
+    let p_sum = vp.bgp_summary()?;
+    ensure!(
+        first_neighbor(&p_sum, "received")? == 2,
+        "vcped-p: {p_sum:?}"
+    );
 
     // Anything but GET /metrics is refused.
     let (code, _, body) = http_in(r, "GET", "/")?;

@@ -71,13 +71,7 @@ hold_time = 9
 
 /// The names of the static routes vcped runs.
 fn route_names(v: &Vcped) -> Result<BTreeSet<String>> {
-    let j = v.json(&["route", "list"])?;
-    Ok(j["routes"]
-        .as_array()
-        .context("route list")?
-        .iter()
-        .filter_map(|r| r["name"].as_str().map(str::to_owned))
-        .collect())
+    Ok(v.route_list()?.into_iter().map(|r| r.name).collect())
 }
 
 /// The names of the `[[route]]`s in the file (which must be valid).
@@ -166,7 +160,7 @@ fn route_changes_are_written_to_the_file_and_survive_kill_9() -> Result<()> {
             let e = refused?;
             ensure!(e.contains("the route was not added"), "{e}");
             ensure!(!route_names(&v)?.contains("ro"));
-            let fib = v.json(&["explain", "10.22.0.1"]);
+            let fib = v.explain("10.22.0.1");
             ensure!(fib.is_err(), "10.22.0.0/16 is still in the FIB: {fib:?}");
         } else {
             eprintln!("chattr +i is not supported here; the unwritable-file case is not checked");
@@ -288,18 +282,12 @@ fn bird_imports(bird: &Bird) -> Result<(u64, u64)> {
 
 /// vcped's neighbor `addr`: (state, uptime seconds) from `bgp summary`.
 fn session(v: &Vcped, addr: Ipv4Addr) -> Result<(String, u64)> {
-    let j = v.json(&["bgp", "summary"])?;
-    let n = j["neighbors"]
-        .as_array()
-        .context("neighbors")?
-        .iter()
-        .find(|n| n["address"].as_str() == Some(&addr.to_string()))
-        .with_context(|| format!("no neighbor {addr} in {j}"))?
-        .clone();
-    Ok((
-        n["state"].as_str().unwrap_or_default().to_owned(),
-        n["since_secs"].as_u64().unwrap_or(0),
-    ))
+    let j = v.bgp_summary()?;
+    let n = j
+        .into_iter()
+        .find(|n| n.address == addr.to_string())
+        .with_context(|| format!("no neighbor {addr} in bgp summary"))?;
+    Ok((n.state, n.since_secs.unwrap_or(0)))
 }
 
 #[test]
@@ -368,12 +356,12 @@ fn reload_applies_only_the_difference() -> Result<()> {
             ),
         );
         std::fs::write(&path, &changed)?;
-        let diff = v.json(&["config", "diff"])?;
+        // `Vcped::config_diff` fails unless the reply says "not applied".
+        let (_, diff) = v.config_diff()?;
         ensure!(
-            diff["changes"]["routes_added"][0]["name"] == "new",
-            "{diff}"
+            diff.routes_added.first().is_some_and(|r| r.name == "new"),
+            "{diff:?}"
         );
-        ensure!(diff["applied"] == false);
         ensure!(
             !route_names(&v)?.contains("new"),
             "config diff must not apply"

@@ -218,11 +218,9 @@ impl Topology {
     fn converge(&self) -> Result<()> {
         for (n, (_, d)) in &self.vcpes {
             let ok = wait_until(Duration::from_secs(60), || {
-                d.json(&["bgp", "summary"]).is_ok_and(|s| {
-                    s["neighbors"].as_array().is_some_and(|ns| {
-                        ns.len() == self.mesh.links(*n).len()
-                            && ns.iter().all(|x| x["state"] == "Established")
-                    })
+                d.bgp_summary().is_ok_and(|ns| {
+                    ns.len() == self.mesh.links(*n).len()
+                        && ns.iter().all(|x| x.state == "Established")
                 })
             });
             if !ok {
@@ -240,14 +238,8 @@ impl Topology {
                 .flat_map(|(m, ks)| ks.iter().map(move |k| format!("10.{m}.{k}.0/24")))
                 .collect();
             let ok = wait_until(Duration::from_secs(30), || {
-                d.json(&["show", "route"]).is_ok_and(|v| {
-                    want.iter().all(|p| {
-                        v["routes"].as_array().is_some_and(|rs| {
-                            rs.iter()
-                                .any(|r| r["prefix"] == p.as_str() && r["best"] == true)
-                        })
-                    })
-                })
+                d.show_route(&[])
+                    .is_ok_and(|v| want.iter().all(|p| v.best(p).is_some()))
             });
             ensure!(
                 ok,
@@ -480,13 +472,8 @@ fn a_dead_vcpe_s_routes_fail_over_to_another_advertiser() -> Result<()> {
         }
         let (_, d1) = &t.vcpes[&1];
         let best_from = |d: &Vcped| -> Result<Option<String>> {
-            let v = d.json(&["show", "route", "10.50.0.0/24"])?;
-            Ok(v["routes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["best"] == true)
-                .and_then(|r| r["source"].as_str().map(str::to_owned)))
+            let v = d.show_route(&["10.50.0.0/24"])?;
+            Ok(v.routes.into_iter().find(|r| r.best).map(|r| r.source))
         };
         let two = wait_until(Duration::from_secs(20), || {
             best_from(d1).is_ok_and(|s| s.as_deref() == Some("10.255.0.2"))
@@ -541,13 +528,12 @@ fn spokes_talk_through_the_hub() -> Result<()> {
     let r = (|| -> Result<()> {
         t.converge()?;
         let (_, d3) = &t.vcpes[&3];
-        let v = d3.json(&["show", "route", "10.2.1.0/24"])?;
-        let path: Vec<u64> = v["routes"][0]["as_path"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(serde_json::Value::as_u64)
-            .collect();
+        let v = d3.show_route(&["10.2.1.0/24"])?;
+        let path: Vec<u32> = v
+            .routes
+            .first()
+            .map(|r| r.as_path.clone())
+            .unwrap_or_default();
         ensure!(
             path == [65001, 65002],
             "VPC 03 learned 10.2.1.0/24 with AS path {path:?}"
@@ -555,12 +541,11 @@ fn spokes_talk_through_the_hub() -> Result<()> {
         t.all_pairs_ping()?;
         // The hub's tunnel counters saw the transit traffic both ways.
         let (_, d1) = &t.vcpes[&1];
-        let stats = d1.json(&["stats"])?;
-        for tun in stats["tunnels"].as_array().into_iter().flatten() {
+        let stats = d1.stats()?;
+        for tun in &stats.tunnels {
             ensure!(
-                tun["rx_packets"].as_u64().unwrap_or(0) > 0
-                    && tun["tx_packets"].as_u64().unwrap_or(0) > 0,
-                "hub tunnel without traffic: {tun}"
+                tun.rx_packets > 0 && tun.tx_packets > 0,
+                "hub tunnel without traffic: {tun:?}"
             );
         }
         Ok(())
@@ -683,17 +668,15 @@ fn route_added_at_run_time(t: &Topology) -> Result<()> {
         d2.ctl(&["show", "route", "10.2.9.0/24"])?,
         d2.ctl(&["bgp", "summary"])?
     );
-    let listed = d2.json(&["route", "list"])?;
+    let listed = d2.route_list()?;
     ensure!(
-        listed["routes"]
-            .as_array()
-            .is_some_and(|rs| rs.iter().any(|r| r["name"] == "extra")),
-        "route list: {listed}"
+        listed.iter().any(|r| r.name == "extra"),
+        "route list: {listed:?}"
     );
     d2.ctl(&["route", "del", "extra"])?;
     let gone = wait_until(Duration::from_secs(20), || {
-        d1.json(&["show", "route", "10.2.9.0/24"])
-            .is_ok_and(|v| v["routes"].as_array().is_none_or(|r| r.is_empty()))
+        d1.show_route(&["10.2.9.0/24"])
+            .is_ok_and(|v| v.routes.is_empty())
     });
     ensure!(
         gone,

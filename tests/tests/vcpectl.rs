@@ -24,6 +24,8 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use serde_json::Value;
+use vcpe_api::Reply;
+use vcpe_api::view::{AdjDirection, TunnelInfo};
 use vcpe_tests::{Lab, Netns, Vcped, cargo_bin, require_root, wait_until};
 
 /// `vcpectl ARGS` against `socket`, run inside `ns` (or the test's own
@@ -171,30 +173,17 @@ fn build() -> Result<Lab3> {
     Ok(Lab3 { a, b, c, _lab: lab })
 }
 
-fn rows<'a>(v: &'a Value, prefix: &str) -> Vec<&'a Value> {
-    v["routes"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|r| r["prefix"] == prefix)
-        .collect()
-}
-
-fn best<'a>(v: &'a Value, prefix: &str) -> Option<&'a Value> {
-    rows(v, prefix).into_iter().find(|r| r["best"] == true)
-}
-
 /// Waits until A has both sessions up and the routes of B and C.
 fn converge(l: &Lab3) -> Result<()> {
     let ok = wait_until(Duration::from_secs(40), || {
-        l.a.json(&["show", "route"]).is_ok_and(|v| {
-            best(&v, "10.2.1.0/24").is_some()
-                && best(&v, "10.3.1.0/24").is_some()
-                && rows(&v, "10.50.0.0/24").len() == 2
+        l.a.show_route(&[]).is_ok_and(|v| {
+            v.best("10.2.1.0/24").is_some()
+                && v.best("10.3.1.0/24").is_some()
+                && v.rows("10.50.0.0/24").len() == 2
         }) && l
             .b
-            .json(&["show", "route"])
-            .is_ok_and(|v| best(&v, "10.1.1.0/24").is_some())
+            .show_route(&[])
+            .is_ok_and(|v| v.best("10.1.1.0/24").is_some())
     });
     ensure!(
         ok,
@@ -228,63 +217,60 @@ fn inspection_commands_tell_routes_neighbors_tunnels_and_why() -> Result<()> {
 }
 
 fn show_route(l: &Lab3) -> Result<()> {
-    let v = l.a.json(&["show", "route"])?;
+    let v = l.a.show_route(&[])?;
     // Connected beats the static route of the same prefix.
-    let lan = rows(&v, "10.255.0.0/24");
+    let lan = v.rows("10.255.0.0/24");
     ensure!(lan.len() == 2, "{lan:?}");
+    ensure!(lan[0].best && lan[0].protocol == "connected" && lan[0].source == "vcpe0");
+    ensure!(!lan[1].best && lan[1].protocol == "static" && lan[1].source == "lan");
     ensure!(
-        lan[0]["best"] == true && lan[0]["protocol"] == "connected" && lan[0]["source"] == "vcpe0"
-    );
-    ensure!(lan[1]["best"] == false && lan[1]["protocol"] == "static" && lan[1]["source"] == "lan");
-    ensure!(
-        lan[1]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("connected routes win")),
-        "{}",
+        lan[1].reason.contains("connected routes win"),
+        "{:?}",
         lan[1]
     );
     // The host route to neighbor B goes into tunnel b.
-    let host = best(&v, "10.255.0.2/32").context("host route to B")?;
-    ensure!(host["protocol"] == "tunnel" && host["source"] == "b" && host["egress"] == "peer b");
+    let host = v.best("10.255.0.2/32").context("host route to B")?;
+    ensure!(
+        host.protocol == "tunnel" && host.source == "b" && host.egress.as_deref() == Some("peer b")
+    );
     // Our advertised vxnet: the static route forwards, BGP's local path is ours.
-    let a1 = rows(&v, "10.1.1.0/24");
-    ensure!(a1[0]["protocol"] == "static" && a1[0]["best"] == true && a1[0]["advertised"] == true);
+    let a1 = v.rows("10.1.1.0/24");
+    ensure!(a1[0].protocol == "static" && a1[0].best && a1[0].advertised);
     ensure!(
         a1.iter()
-            .any(|r| r["protocol"] == "bgp" && r["source"] == "local" && r["best"] == false),
+            .any(|r| r.protocol == "bgp" && r.source == "local" && !r.best),
         "{a1:?}"
     );
     // Learned: into the tunnel of the neighbor it came from.
-    let b1 = best(&v, "10.2.1.0/24").context("10.2.1.0/24")?;
-    ensure!(b1["protocol"] == "bgp" && b1["source"] == "10.255.0.2" && b1["egress"] == "peer b");
-    ensure!(b1["as_path"] == serde_json::json!([65002]) && b1["origin"] == "igp");
-    ensure!(b1["in_fib"] == true && b1["bgp_best"] == true);
-    // Two candidates for the anycast prefix: the lower router id wins.
-    let any = rows(&v, "10.50.0.0/24");
-    ensure!(any.len() == 2, "{any:?}");
+    let b1 = v.best("10.2.1.0/24").context("10.2.1.0/24")?;
     ensure!(
-        any[0]["best"] == true && any[0]["source"] == "10.255.0.2",
-        "{any:?}"
+        b1.protocol == "bgp" && b1.source == "10.255.0.2" && b1.egress.as_deref() == Some("peer b")
     );
-    ensure!(any[1]["best"] == false && any[1]["source"] == "10.255.0.3");
+    ensure!(b1.as_path == [65002] && b1.origin.as_deref() == Some("igp"));
+    ensure!(b1.in_fib && b1.bgp_best);
+    // Two candidates for the anycast prefix: the lower router id wins.
+    let any = v.rows("10.50.0.0/24");
+    ensure!(any.len() == 2, "{any:?}");
+    ensure!(any[0].best && any[0].source == "10.255.0.2", "{any:?}");
+    ensure!(!any[1].best && any[1].source == "10.255.0.3");
     ensure!(
-        any[1]["reason"]
-            .as_str()
-            .is_some_and(|r| r.contains("lower router id (10.255.0.2 < 10.255.0.3)")),
-        "{}",
+        any[1]
+            .reason
+            .contains("lower router id (10.255.0.2 < 10.255.0.3)"),
+        "{:?}",
         any[1]
     );
-    ensure!(any[1]["beaten_by"] == "bgp 10.255.0.2");
+    ensure!(any[1].beaten_by.as_deref() == Some("bgp 10.255.0.2"));
     // Rejected by import policy: not in the RIB.
-    ensure!(rows(&v, "10.66.0.0/16").is_empty());
+    ensure!(v.rows("10.66.0.0/16").is_empty());
     // An address: the longest prefix covering it.
-    let v = l.a.json(&["show", "route", "10.255.0.2"])?;
-    ensure!(v["matched"] == "10.255.0.2/32", "{v}");
-    let v = l.a.json(&["show", "route", "10.2.1.77"])?;
-    ensure!(v["matched"] == "10.2.1.0/24" && v["routes"].as_array().is_some_and(|r| r.len() == 1));
+    let v = l.a.show_route(&["10.255.0.2"])?;
+    ensure!(v.matched.as_deref() == Some("10.255.0.2/32"), "{v:?}");
+    let v = l.a.show_route(&["10.2.1.77"])?;
+    ensure!(v.matched.as_deref() == Some("10.2.1.0/24") && v.routes.len() == 1);
     // An exact prefix nobody has: empty, not an error.
-    let v = l.a.json(&["show", "route", "10.9.0.0/16"])?;
-    ensure!(v["routes"].as_array().is_some_and(Vec::is_empty), "{v}");
+    let v = l.a.show_route(&["10.9.0.0/16"])?;
+    ensure!(v.routes.is_empty(), "{v:?}");
     // Human: `*>` on the best, the loser's reason, detail blocks.
     let text = l.a.ctl(&["show", "route"])?;
     ensure!(
@@ -316,45 +302,43 @@ fn show_route(l: &Lab3) -> Result<()> {
 }
 
 fn explain(l: &Lab3) -> Result<()> {
-    let e = l.a.json(&["explain", "10.50.0.9"])?;
+    // A reply other than `explain` fails inside `Vcped::explain`.
+    let e = l.a.explain("10.50.0.9")?;
+    ensure!(e.prefix == "10.50.0.0/24", "{e:?}");
+    let hop = e.hops.first().context("no hop")?;
     ensure!(
-        e["result"] == "explain" && e["prefix"] == "10.50.0.0/24",
-        "{e}"
+        hop.kind == "tunnel"
+            && hop.name.as_deref() == Some("b")
+            && hop.encapsulation.as_deref() == Some("wireguard")
     );
-    let hop = &e["hops"][0];
-    ensure!(hop["kind"] == "tunnel" && hop["name"] == "b" && hop["encapsulation"] == "wireguard");
     ensure!(
-        hop["endpoint"] == "100.64.0.2:51820"
-            && hop["mtu"] == 1300
-            && hop["gateway"] == "10.255.0.2"
+        hop.endpoint.as_deref() == Some("100.64.0.2:51820")
+            && hop.mtu == Some(1300)
+            && hop.gateway.as_deref() == Some("10.255.0.2")
     );
-    ensure!(e["route"]["protocol"] == "bgp" && e["route"]["source"] == "10.255.0.2");
+    let route = e.route.as_ref().context("no route")?;
+    ensure!(route.protocol == "bgp" && route.source == "10.255.0.2");
+    ensure!(e.why.contains("best BGP path: lower router id"), "{e:?}");
     ensure!(
-        e["why"]
-            .as_str()
-            .is_some_and(|w| w.contains("best BGP path: lower router id")),
-        "{e}"
-    );
-    let losers = e["losers"].as_array().context("losers")?;
-    ensure!(
-        losers.len() == 1 && losers[0]["source"] == "10.255.0.3",
-        "{e}"
+        e.losers.len() == 1 && e.losers[0].source == "10.255.0.3",
+        "{e:?}"
     );
     // The GRE side, and a less specific entry that also covers.
-    let e = l.a.json(&["explain", "10.255.0.3"])?;
+    let e = l.a.explain("10.255.0.3")?;
     ensure!(
-        e["prefix"] == "10.255.0.3/32" && e["route"]["protocol"] == "tunnel",
-        "{e}"
+        e.prefix == "10.255.0.3/32" && e.route.as_ref().is_some_and(|r| r.protocol == "tunnel"),
+        "{e:?}"
     );
-    ensure!(e["hops"][0]["encapsulation"] == "gre" && e["hops"][0]["mtu"] == 1472);
-    ensure!(
-        e["less_specific"] == serde_json::json!(["10.255.0.0/24"]),
-        "{e}"
-    );
+    let hop = e.hops.first().context("no hop")?;
+    ensure!(hop.encapsulation.as_deref() == Some("gre") && hop.mtu == Some(1472));
+    ensure!(e.less_specific == ["10.255.0.0/24"], "{e:?}");
     // The static route that the connected one beats shows as the loser.
-    let e = l.a.json(&["explain", "10.255.0.77"])?;
-    ensure!(e["route"]["protocol"] == "connected", "{e}");
-    ensure!(e["losers"][0]["source"] == "lan", "{e}");
+    let e = l.a.explain("10.255.0.77")?;
+    ensure!(
+        e.route.as_ref().is_some_and(|r| r.protocol == "connected"),
+        "{e:?}"
+    );
+    ensure!(e.losers.first().is_some_and(|r| r.source == "lan"), "{e:?}");
     let text = l.a.ctl(&["explain", "10.50.0.9"])?;
     ensure!(
         text.starts_with(
@@ -370,41 +354,35 @@ fn explain(l: &Lab3) -> Result<()> {
     let err = refused(&l.a, &["explain", "192.0.2.1"], 1)?;
     ensure!(err.contains("192.0.2.1 is not routed"), "{err}");
     let out = expect(&l.a, &["--json", "explain", "192.0.2.1"], 1)?;
-    let v: Value = serde_json::from_str(&out)?;
-    ensure!(v["result"] == "error", "{v}");
+    let v: Reply = serde_json::from_str(&out)?;
+    ensure!(matches!(v, Reply::Error { .. }), "{v:?}");
     Ok(())
 }
 
 fn neighbor(l: &Lab3) -> Result<()> {
-    let n = l.a.json(&["bgp", "neighbor", "10.255.0.2"])?;
-    ensure!(
-        n["state"] == "Established" && n["established"] == true,
-        "{n}"
-    );
-    ensure!(n["asn"] == 65002 && n["local_as"] == 65001 && n["kind"] == "eBGP");
-    ensure!(n["tunnel_peer"] == "b" && n["mode"] == "active");
-    ensure!(n["negotiated"]["hold_time"] == 9 && n["negotiated"]["router_id"] == "10.255.0.2");
-    ensure!(n["negotiated"]["four_octet_as"] == true);
-    ensure!(
-        n["negotiated"]["families"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|x| x == "ipv4-unicast")),
-        "{n}"
-    );
-    let caps = n["capabilities_received"].as_array().context("caps")?;
+    let n = l.a.neighbor("10.255.0.2")?;
+    ensure!(n.state == "Established" && n.established, "{n:?}");
+    ensure!(n.asn == 65002 && n.local_as == 65001 && n.kind == "eBGP");
+    ensure!(n.tunnel_peer.as_deref() == Some("b") && n.mode == "active");
+    let neg = n.negotiated.as_ref().context("nothing negotiated")?;
+    ensure!(neg.hold_time == 9 && neg.router_id == "10.255.0.2");
+    ensure!(neg.four_octet_as);
+    ensure!(neg.families.iter().any(|x| x == "ipv4-unicast"), "{n:?}");
+    let caps = &n.capabilities_received;
     ensure!(caps.iter().any(|c| c == "route-refresh"), "{caps:?}");
     ensure!(
         caps.iter().any(|c| c == "4-octet-as (AS 65002)"),
         "{caps:?}"
     );
     ensure!(
-        n["counters"]["accepted"] == 2 && n["counters"]["filtered"].as_u64() >= Some(1),
-        "{n}"
+        n.counters.accepted == 2 && n.counters.filtered >= 1,
+        "{n:?}"
     );
-    ensure!(n["counters"]["updates_in"].as_u64() >= Some(1));
+    ensure!(n.counters.updates_in >= 1);
     ensure!(
-        n["import"] == serde_json::json!(["10.2.0.0/16 le 24", "10.50.0.0/24"]),
-        "{n}"
+        n.import.as_deref()
+            == Some(&["10.2.0.0/16 le 24".to_owned(), "10.50.0.0/24".to_owned()][..]),
+        "{n:?}"
     );
     let text = l.a.ctl(&["bgp", "neighbor", "10.255.0.2"])?;
     ensure!(
@@ -413,38 +391,28 @@ fn neighbor(l: &Lab3) -> Result<()> {
     );
     ensure!(text.contains("Established, up for"), "{text}");
     // Adj-RIB-In: after policy, the rejected prefix marked.
-    let v = l.a.json(&["bgp", "neighbor", "10.255.0.2", "adj-in"])?;
+    let v = l.a.adj_rib("10.255.0.2", "adj-in")?;
     ensure!(
-        v["direction"] == "adj-in" && v["neighbor"] == "10.255.0.2",
-        "{v}"
+        v.direction == AdjDirection::AdjIn && v.neighbor == "10.255.0.2",
+        "{v:?}"
     );
-    let b1 = rows(&v, "10.2.1.0/24");
-    ensure!(
-        b1.len() == 1 && b1[0]["best"] == true && b1[0]["as_path"] == serde_json::json!([65002])
-    );
-    let rejected = rows(&v, "10.66.0.0/16");
-    ensure!(
-        rejected.len() == 1 && rejected[0]["filtered"] == true,
-        "{v}"
-    );
+    let b1 = v.rows("10.2.1.0/24");
+    ensure!(b1.len() == 1 && b1[0].best && b1[0].as_path == [65002]);
+    let rejected = v.rows("10.66.0.0/16");
+    ensure!(rejected.len() == 1 && rejected[0].filtered, "{v:?}");
     // Adj-RIB-Out: as sent, our AS first, our next hop; what we do not
     // advertise is not there.
-    let v = l.a.json(&["bgp", "neighbor", "10.255.0.2", "adj-out"])?;
-    let a1 = rows(&v, "10.1.1.0/24");
+    let v = l.a.adj_rib("10.255.0.2", "adj-out")?;
+    ensure!(v.direction == AdjDirection::AdjOut, "{v:?}");
+    let a1 = v.rows("10.1.1.0/24");
+    ensure!(a1.len() == 1 && a1[0].as_path == [65001], "{v:?}");
+    ensure!(a1[0].next_hop.as_deref() == Some("10.255.0.1"), "{v:?}");
     ensure!(
-        a1.len() == 1 && a1[0]["as_path"] == serde_json::json!([65001]),
-        "{v}"
+        v.rows("10.1.2.0/24").is_empty(),
+        "advertise = false went out: {v:?}"
     );
-    ensure!(a1[0]["next_hop"] == "10.255.0.1", "{v}");
-    ensure!(
-        rows(&v, "10.1.2.0/24").is_empty(),
-        "advertise = false went out: {v}"
-    );
-    let c1 = rows(&v, "10.3.1.0/24");
-    ensure!(
-        c1.len() == 1 && c1[0]["as_path"] == serde_json::json!([65001, 65003]),
-        "{v}"
-    );
+    let c1 = v.rows("10.3.1.0/24");
+    ensure!(c1.len() == 1 && c1[0].as_path == [65001, 65003], "{v:?}");
     let text = l.a.ctl(&["bgp", "neighbor", "10.255.0.2", "adj-in"])?;
     ensure!(
         text.lines().any(|x| x.contains("10.66.0.0/16")
@@ -461,31 +429,20 @@ fn neighbor(l: &Lab3) -> Result<()> {
 }
 
 fn tunnels(l: &Lab3) -> Result<()> {
-    let v = l.a.json(&["tunnel", "list"])?;
-    let t = v["tunnels"].as_array().context("tunnels")?;
-    ensure!(t.len() == 3, "{v}");
+    let t = l.a.tunnels()?;
+    ensure!(t.len() == 3, "{t:?}");
     ensure!(
-        t[0]["name"] == "b" && t[0]["encapsulation"] == "wireguard" && t[0]["state"] == "up",
-        "{v}"
+        t[0].name == "b" && t[0].encapsulation == "wireguard" && t[0].state == "up",
+        "{t:?}"
     );
-    ensure!(t[0]["endpoint"] == "100.64.0.2:51820" && t[0]["mtu"] == 1300);
+    ensure!(t[0].endpoint == "100.64.0.2:51820" && t[0].mtu == 1300);
+    ensure!(t[0].last_handshake_secs.is_some_and(|s| s < 180), "{t:?}");
+    ensure!(t[0].rx_packets > 0 && t[0].tx_bytes > 0);
+    ensure!(t[1].name == "c" && t[1].encapsulation == "gre" && t[1].state == "stateless");
     ensure!(
-        t[0]["last_handshake_secs"]
-            .as_u64()
-            .is_some_and(|s| s < 180),
-        "{v}"
+        t[1].endpoint == "100.64.0.3" && t[1].mtu == 1472 && t[1].last_handshake_secs.is_none()
     );
-    ensure!(t[0]["rx_packets"].as_u64() > Some(0) && t[0]["tx_bytes"].as_u64() > Some(0));
-    ensure!(t[1]["name"] == "c" && t[1]["encapsulation"] == "gre" && t[1]["state"] == "stateless");
-    ensure!(
-        t[1]["endpoint"] == "100.64.0.3"
-            && t[1]["mtu"] == 1472
-            && t[1]["last_handshake_secs"].is_null()
-    );
-    ensure!(
-        t[1]["rx_packets"].as_u64() > Some(0),
-        "BGP over GRE received nothing: {v}"
-    );
+    ensure!(t[1].rx_packets > 0, "BGP over GRE received nothing: {t:?}");
     let text = l.a.ctl(&["tunnel", "list"])?;
     let first = text.lines().nth(1).unwrap_or_default();
     ensure!(
@@ -496,25 +453,19 @@ fn tunnels(l: &Lab3) -> Result<()> {
     // Nobody answers at d's endpoint. Down until its first persistent
     // keepalive (5 s) starts a handshake, then handshaking for good.
     let d = &t[2];
-    ensure!(
-        d["name"] == "d" && d["last_handshake_secs"].is_null(),
-        "{v}"
-    );
-    ensure!(d["state"] == "down" || d["state"] == "handshaking", "{v}");
-    let state_of_d = || -> Option<Value> {
-        let v = l.a.json(&["tunnel", "list"]).ok()?;
-        v["tunnels"].as_array()?.get(2).cloned()
-    };
+    ensure!(d.name == "d" && d.last_handshake_secs.is_none(), "{t:?}");
+    ensure!(d.state == "down" || d.state == "handshaking", "{t:?}");
+    let state_of_d = || -> Option<TunnelInfo> { l.a.tunnels().ok()?.get(2).cloned() };
     ensure!(
         wait_until(Duration::from_secs(15), || state_of_d()
-            .is_some_and(|d| d["state"] == "handshaking")),
+            .is_some_and(|d| d.state == "handshaking")),
         "d never started a handshake: {:?}",
         state_of_d()
     );
     let d = state_of_d().context("d")?;
     ensure!(
-        d["rx_packets"] == 0 && d["last_handshake_secs"].is_null(),
-        "{d}"
+        d.rx_packets == 0 && d.last_handshake_secs.is_none(),
+        "{d:?}"
     );
     let text = l.a.ctl(&["tunnel", "list"])?;
     ensure!(
@@ -526,20 +477,21 @@ fn tunnels(l: &Lab3) -> Result<()> {
 
 fn routes(l: &Lab3) -> Result<()> {
     // route show: installed, shadowed, and whether BGP announces it.
-    let r = l.a.json(&["route", "show", "vxnet-a1"])?;
+    let r = l.a.route_show("vxnet-a1")?;
     ensure!(
-        r["fib_state"] == "installed" && r["bgp_originated"] == true,
-        "{r}"
+        r.fib_state == "installed" && r.bgp_originated == Some(true),
+        "{r:?}"
     );
-    ensure!(r["fib"]["hops"][0]["name"] == "vcpe0");
-    let r = l.a.json(&["route", "show", "lan"])?;
-    ensure!(r["fib_state"] == "shadowed", "{r}");
     ensure!(
-        r["fib_note"]
-            .as_str()
-            .is_some_and(|n| n.contains("connected vcpe0")),
-        "{r}"
+        r.fib
+            .as_ref()
+            .and_then(|f| f.hops.first())
+            .is_some_and(|h| h.name.as_deref() == Some("vcpe0")),
+        "{r:?}"
     );
+    let r = l.a.route_show("lan")?;
+    ensure!(r.fib_state == "shadowed", "{r:?}");
+    ensure!(r.fib_note.contains("connected vcpe0"), "{r:?}");
     let text = l.a.ctl(&["route", "show", "vxnet-a2"])?;
     ensure!(
         text.starts_with("route vxnet-a2\n  prefix     10.1.2.0/24\n"),
@@ -578,23 +530,17 @@ fn routes(l: &Lab3) -> Result<()> {
         ],
         0,
     )?;
-    let r = l.a.json(&["route", "show", "quiet"])?;
-    ensure!(
-        r["route"]["advertise"] == false && r["fib_state"] == "installed",
-        "{r}"
-    );
-    ensure!(r["bgp_originated"] == false, "{r}");
-    let r = l.a.json(&["route", "show", "loud"])?;
-    ensure!(
-        r["route"]["advertise"] == true && r["bgp_originated"] == true,
-        "{r}"
-    );
+    let r = l.a.route_show("quiet")?;
+    ensure!(!r.route.advertise && r.fib_state == "installed", "{r:?}");
+    ensure!(r.bgp_originated == Some(false), "{r:?}");
+    let r = l.a.route_show("loud")?;
+    ensure!(r.route.advertise && r.bgp_originated == Some(true), "{r:?}");
     let learned = wait_until(Duration::from_secs(20), || {
-        l.b.json(&["show", "route", "10.1.9.0/24"])
-            .is_ok_and(|v| best(&v, "10.1.9.0/24").is_some())
+        l.b.show_route(&["10.1.9.0/24"])
+            .is_ok_and(|v| v.best("10.1.9.0/24").is_some())
             && l.b
-                .json(&["show", "route", "10.1.8.0/24"])
-                .is_ok_and(|v| rows(&v, "10.1.8.0/24").is_empty())
+                .show_route(&["10.1.8.0/24"])
+                .is_ok_and(|v| v.rows("10.1.8.0/24").is_empty())
     });
     ensure!(learned, "B: {}", l.b.ctl(&["show", "route"])?);
     expect(&l.a, &["route", "del", "quiet"], 0)?;
@@ -603,7 +549,7 @@ fn routes(l: &Lab3) -> Result<()> {
 }
 
 fn bad_input(l: &Lab3) -> Result<()> {
-    let before = l.a.json(&["route", "list"])?;
+    let before = l.a.route_list()?;
     let err = refused(
         &l.a,
         &[
@@ -638,10 +584,7 @@ fn bad_input(l: &Lab3) -> Result<()> {
     );
     let err = refused(&l.a, &["explain", "10.2.1.0/24"], 2)?;
     ensure!(err.contains("give one address"), "{err}");
-    ensure!(
-        l.a.json(&["route", "list"])? == before,
-        "bad input changed the routes"
-    );
+    ensure!(l.a.route_list()? == before, "bad input changed the routes");
     // No daemon: exit 3, saying how to point at one.
     let out = vcpectl(
         None,

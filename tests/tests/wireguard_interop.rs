@@ -139,11 +139,11 @@ allowed_prefixes = ["10.255.0.2/32"]
                 report["error"]
             );
         }
-        let stats = d.json(&["stats"])?;
-        let t = &stats["tunnels"][0];
+        let stats = d.stats()?;
+        let t = stats.tunnels.first().context("no tunnel in stats")?;
         ensure!(
-            t["rx_packets"].as_u64().unwrap_or(0) > 0 && t["rx_errors"] == 0,
-            "tunnel counters: {t}"
+            t.rx_packets > 0 && t.rx_errors == 0,
+            "tunnel counters: {t:?}"
         );
         Ok(())
     })();

@@ -1,111 +1,24 @@
-//! The daemon's top level: load the config, start the control socket, run
-//! until a signal says stop.
-//!
-//! Dataplane, BGP and tunnel tasks are wired in here as they land.
+//! The daemon's top level: load the config, start the parts in order (the
+//! control socket, routing with the config's routes, the dataplane, kernel
+//! sync, BGP, metrics), run until a signal says stop, stop them in reverse.
+//! The wiring root: the only module that knows every other one.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
-use vcpe_config::Config;
+use vcpe_api::{Handler, Reply, Request};
 
-use crate::bgp::BgpHandle;
-use crate::control::server::{Handler, Server};
-use crate::control::{Reply, Request, Status};
-use crate::dataplane::Forwarding;
-
-/// State the control API reads.
-#[derive(Debug)]
-struct State {
-    started: Instant,
-    config_path: PathBuf,
-    config: Config,
-    /// Control-plane side of the forwarding plane (FIB writer, counters).
-    /// The mutex serializes control requests only; workers never take it.
-    forwarding: Arc<Mutex<Option<Forwarding>>>,
-    /// The BGP speaker task, if `[bgp]` is configured.
-    bgp: Option<BgpHandle>,
-    /// Every static route now: the config's, then those added live.
-    routes: Mutex<Vec<vcpe_config::StaticRoute>>,
-    /// The BGP neighbors that run now (a reload changes them).
-    neighbors: Mutex<Vec<vcpe_config::Neighbor>>,
-}
-
-impl State {
-    fn routes(&self) -> crate::control::routes::Routes<'_> {
-        crate::control::routes::Routes {
-            config: &self.config,
-            path: &self.config_path,
-            table: &self.routes,
-            forwarding: &self.forwarding,
-            bgp: self.bgp.as_ref(),
-        }
-    }
-}
-
-impl State {
-    fn reload(&self) -> crate::control::reload::Reload<'_> {
-        crate::control::reload::Reload {
-            routes: self.routes(),
-            neighbors: &self.neighbors,
-        }
-    }
-}
-
-impl Handler for State {
-    fn handle(&self, request: Request) -> Reply {
-        match request {
-            Request::Reload => self.reload().apply(),
-            Request::ConfigDiff => self.reload().show(),
-            Request::Status => Reply::Status(Status {
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                pid: std::process::id(),
-                uptime_secs: self.started.elapsed().as_secs(),
-                config_path: self.config_path.display().to_string(),
-                router_id: self.config.router.id.to_string(),
-                asn: self.config.router.asn,
-                interfaces: self.config.interfaces.len(),
-                static_routes: self.routes.lock().unwrap_or_else(|e| e.into_inner()).len(),
-                peers: self.config.peers.len(),
-                bgp_neighbors: self
-                    .neighbors
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .len(),
-            }),
-            Request::BgpSummary => crate::control::bgp::summary(self.bgp.as_ref()),
-            Request::BgpRoutes { prefix } => crate::control::bgp::routes(self.bgp.as_ref(), prefix),
-            Request::RouteAdd(spec) => self.routes().add(spec),
-            Request::RouteDel { name } => self.routes().del(&name),
-            Request::RouteList => self.routes().list(),
-            Request::BgpNeighbor { address, action } => {
-                crate::control::bgp::neighbor(self.bgp.as_ref(), address, action)
-            }
-            Request::Stats => match &*self.forwarding.lock().unwrap_or_else(|e| e.into_inner()) {
-                Some(f) => Reply::Stats(Box::new(f.stats())),
-                None => Reply::Error {
-                    message: "the dataplane is stopping; try again after restart".into(),
-                },
-            },
-            request @ (Request::RouteShow { .. }
-            | Request::Rib { .. }
-            | Request::Explain { .. }
-            | Request::BgpNeighborDetail { .. }
-            | Request::BgpAdjRib { .. }
-            | Request::TunnelList) => crate::control::view::View {
-                config: &self.config,
-                routes: &self.routes,
-                neighbors: &self.neighbors,
-                forwarding: &self.forwarding,
-                bgp: self.bgp.as_ref(),
-            }
-            .answer(request),
-        }
-    }
-}
+use crate::control::dispatch::Api;
+use crate::control::server::Server;
+use crate::dataplane::Dataplane;
+use crate::routing::Routing;
+use crate::routing::bgp_feed::FibFeed;
+use crate::running_config::RunningConfig;
+use crate::topology::Topology;
 
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
 /// `socket` overrides the config's `[control] socket`.
@@ -129,52 +42,46 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         .as_ref()
         .map(|m| crate::metrics::bind(m.listen))
         .transpose()?;
-    let mut fwd = Forwarding::start(&config).await?;
+    // The config's routes are in the FIB before a worker reads it.
+    let (fib, fib_reader) = vcpe_forwarding::fib::Fib::new();
+    let topology = Arc::new(Topology::new(&config));
+    let mut routing = Routing::new(&config, Arc::clone(&topology), fib);
+    let dataplane = Dataplane::start(&config, fib_reader).await?;
     // Kernel route sync after the dataplane: its routes point at the TUN.
     let kernel = crate::kernel_sync::start(&config)?.map(|(routes, sync)| {
-        fwd.sync_kernel(routes);
+        routing.sync_kernel(routes);
         sync
     });
-    let forwarding = Arc::new(Mutex::new(Some(fwd)));
+    let routing = Arc::new(Mutex::new(routing));
     let bgp = match &config.bgp {
-        Some(_) => {
-            let fwd = Arc::clone(&forwarding);
-            Some(crate::bgp::start(&config, move |changes| {
-                if let Some(f) = fwd.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                    let r = f.apply_bgp(changes);
-                    tracing::debug!(?r, "BGP routes applied to the FIB");
-                }
-            })?)
-        }
+        Some(_) => Some(crate::bgp_driver::start(
+            &config,
+            FibFeed::start(Arc::clone(&routing)),
+        )?),
         None => None,
     };
-    let state = Arc::new(State {
-        started: Instant::now(),
-        config_path: path.to_owned(),
-        routes: Mutex::new(config.routes.clone()),
-        neighbors: Mutex::new(
-            config
-                .bgp
-                .as_ref()
-                .map_or_else(Vec::new, |b| b.neighbors.clone()),
-        ),
-        config,
-        forwarding,
-        bgp,
-    });
     info!(
         config = %path.display(),
         control = %socket.display(),
-        router_id = %state.config.router.id,
-        asn = state.config.router.asn,
+        router_id = %config.router.id,
+        asn = config.router.asn,
         "vcped started"
     );
-    let serve = tokio::spawn(server.serve(Arc::clone(&state)));
+    let api = Arc::new(Api {
+        started: Instant::now(),
+        config_path: path.to_owned(),
+        running: RunningConfig::new(config),
+        topology,
+        dataplane: Mutex::new(Some(dataplane)),
+        routing,
+        bgp,
+    });
+    let serve = tokio::spawn(server.serve(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
         if let Ok(a) = l.local_addr() {
             info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
         }
-        tokio::spawn(crate::metrics::serve(l, Arc::clone(&state)))
+        tokio::spawn(crate::metrics::serve(l, Arc::clone(&api)))
     });
 
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
@@ -188,8 +95,8 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
                 info!("SIGHUP received, reloading the config");
                 // Off the runtime's worker: a reload reads the file and
                 // takes the forwarding mutex.
-                let st = Arc::clone(&state);
-                match tokio::task::spawn_blocking(move || st.reload().apply()).await {
+                let st = Arc::clone(&api);
+                match tokio::task::spawn_blocking(move || st.handle(Request::Reload)).await {
                     Ok(Reply::Error { message }) => tracing::error!("reload refused: {message}"),
                     Ok(_) => {}
                     Err(e) => tracing::error!(error = %e, "reload failed"),
@@ -198,7 +105,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         }
     }
     // Peers hear a Cease NOTIFICATION rather than a closed connection.
-    if let Some(b) = &state.bgp {
+    if let Some(b) = &api.bgp {
         b.shutdown().await;
     }
     serve.abort();
@@ -211,13 +118,13 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     if let Some(k) = kernel {
         k.stop().await;
     }
-    let forwarding = state
-        .forwarding
+    let dataplane = api
+        .dataplane
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .take();
-    if let Some(f) = forwarding {
-        f.stop();
+    if let Some(d) = dataplane {
+        d.stop();
     }
     info!("vcped stopped");
     Ok(())

@@ -1,9 +1,7 @@
 //! Config `[[peer]]` sections → the dataplane's tunnel peers and underlay
 //! sockets: one raw GRE socket per local address family, one UDP socket per
-//! WireGuard bind address (peers that name the same bind share it), the
-//! tunnel MTU, and the FIB routes that lead into tunnels (static routes to
-//! a peer, and a host route to every BGP neighbor that names a peer: the
-//! session runs through that tunnel).
+//! WireGuard bind address (peers that name the same bind share it), and
+//! the tunnel MTU. The routes into tunnels are [`crate::routing`]'s.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -11,36 +9,17 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
-use ipnet::IpNet;
+use vcpe_config::mtu::{gre_overhead, vxlan_overhead};
 use vcpe_config::{Config, Encapsulation, Peer};
 use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
-use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
 use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer};
-use vcpe_forwarding::tunnel::vxlan;
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
 /// Underlay MTU assumed when a peer sets no `mtu`.
-pub const UNDERLAY_MTU: u16 = 1500;
-
-/// GRE overhead over IPv4: outer IP header (20) and the GRE header (4, 8
-/// with a key).
-fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
-    let ip = if remote.is_ipv4() { 20 } else { 40 };
-    ip + 4 + if key { 4 } else { 0 }
-}
-
-/// VXLAN overhead: outer IP, UDP, VXLAN header and inner Ethernet (the
-/// kernel's `vxlan` device MTU of 1450 on a 1500 underlay).
-fn vxlan_overhead(remote: IpAddr) -> u16 {
-    (if remote.is_ipv4() {
-        vxlan::OVERHEAD_V4
-    } else {
-        vxlan::OVERHEAD_V6
-    }) as u16
-}
+pub use vcpe_config::mtu::UNDERLAY_MTU;
 
 /// The tunnels of a config, ready for the dataplane.
 #[derive(Debug)]
@@ -239,25 +218,6 @@ pub fn build(
     })
 }
 
-/// The FIB routes into tunnels besides static routes: a host route to each
-/// BGP neighbor that names a tunnel peer.
-pub fn neighbor_routes(config: &Config) -> Vec<(IpNet, NextHopGroup)> {
-    let Some(bgp) = &config.bgp else {
-        return Vec::new();
-    };
-    bgp.neighbors
-        .iter()
-        .filter_map(|n| {
-            let name = n.peer.as_deref()?;
-            let id = config.peers.iter().position(|p: &Peer| p.name == name)?;
-            Some((
-                IpNet::from(n.address),
-                NextHopGroup::single(NextHop::tunnel(id as u32)),
-            ))
-        })
-        .collect()
-}
-
 fn unspecified(like: IpAddr) -> IpAddr {
     match like {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -334,22 +294,44 @@ fn tune_udp_socket(s: UdpSocket) -> std::io::Result<UdpSocket> {
 }
 
 /// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
-/// counts them.
+/// counts them. The arithmetic lives in [`vcpe_config::mtu`], which
+/// `vcpectl doctor` shares.
 pub fn overhead(p: &Peer) -> Option<u16> {
-    match &p.encapsulation {
-        Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
-        Encapsulation::WireGuard { .. } => Some(if p.endpoint.is_ipv4() {
-            wireguard::OVERHEAD_V4 as u16
-        } else {
-            wireguard::OVERHEAD_V6 as u16
-        }),
-        Encapsulation::Vxlan { .. } => Some(vxlan_overhead(p.endpoint.ip())),
-    }
+    vcpe_config::mtu::overhead(p)
 }
 
 /// The inner MTU of a peer's tunnel, as [`build`] sets it: its `mtu`, or
 /// [`UNDERLAY_MTU`] minus the overhead.
 pub fn tunnel_mtu(p: &Peer) -> u16 {
-    p.mtu
-        .unwrap_or_else(|| UNDERLAY_MTU.saturating_sub(overhead(p).unwrap_or(0)))
+    vcpe_config::mtu::tunnel_mtu(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vcpe_forwarding::tunnel::vxlan;
+
+    #[test]
+    fn the_config_counts_the_vxlan_overhead_the_dataplane_adds() {
+        assert_eq!(
+            usize::from(vcpe_config::mtu::VXLAN_OVERHEAD_V4),
+            vxlan::OVERHEAD_V4
+        );
+        assert_eq!(
+            usize::from(vcpe_config::mtu::VXLAN_OVERHEAD_V6),
+            vxlan::OVERHEAD_V6
+        );
+    }
+
+    #[test]
+    fn the_config_counts_the_wireguard_overhead_the_dataplane_adds() {
+        assert_eq!(
+            usize::from(vcpe_config::mtu::WIREGUARD_OVERHEAD_V4),
+            wireguard::OVERHEAD_V4
+        );
+        assert_eq!(
+            usize::from(vcpe_config::mtu::WIREGUARD_OVERHEAD_V6),
+            wireguard::OVERHEAD_V6
+        );
+    }
 }

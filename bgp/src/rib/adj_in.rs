@@ -207,6 +207,9 @@ impl Rib {
             }
         }
 
+        // The last prefix that added to the accepted count: its family is
+        // the one a max-prefix NOTIFICATION names.
+        let mut last_new: Option<IpNet> = None;
         if first_as_mismatch {
             if let Some(p) = self.peer_mut(slot) {
                 p.first_as_total += announced.len() as u64;
@@ -258,6 +261,9 @@ impl Rib {
                                 Some(false) => {}
                             }
                         }
+                        if d.previous != Some(false) {
+                            last_new = Some(prefix);
+                        }
                         out.accepted += 1;
                     }
                     _ => {
@@ -285,6 +291,10 @@ impl Rib {
                 peer: id,
                 limit,
                 accepted,
+                family: match last_new.or_else(|| announced.first().copied()) {
+                    Some(IpNet::V6(_)) => AddrFamily::IPV6_UNICAST,
+                    _ => AddrFamily::IPV4_UNICAST,
+                },
             }),
             _ => Ok(out),
         }

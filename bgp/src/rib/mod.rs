@@ -207,6 +207,9 @@ pub struct MaxPrefixExceeded {
     pub limit: u32,
     /// Accepted prefixes now held.
     pub accepted: u64,
+    /// The family whose prefixes took the count over the limit (the
+    /// NOTIFICATION names it, RFC 4486 §4).
+    pub family: AddrFamily,
 }
 
 /// At most this many prefixes keep the route the FIB feed held

@@ -17,6 +17,19 @@
 //!   FIB ◀──────────────────────  take_fib_changes()
 //! ```
 //!
+//! The [`Speaker`] API, in four groups (as quinn-proto's `Connection`):
+//!
+//! | group     | methods                                                          |
+//! |-----------|------------------------------------------------------------------|
+//! | getters   | `rib`, `summaries`, `neighbor_detail`, `neighbor_by_addr`, `fib_changes_bound` |
+//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout` |
+//! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh` |
+//! | outputs (`poll_*`: what to do) | `poll_action`, `poll_timeout`, `take_fib_changes`, `take_fib_changes_with` |
+//!
+//! Every input and mutator takes `now`; none does I/O. Outputs queue up
+//! until polled: the driver loops feeding inputs, draining `poll_action`
+//! and sleeping until `poll_timeout`.
+//!
 //! Fairness: `received` handles whatever complete messages the bytes
 //! hold; the driver reads at most one socket buffer at a time, so a table
 //! dump of a million routes arrives as thousands of small calls and timers
@@ -27,6 +40,7 @@
 //! several reads before polling gets one export pass for all of them (the
 //! pass walks every changed prefix; fewer, larger passes are cheaper).
 
+mod down;
 mod neighbor;
 mod view;
 
@@ -42,7 +56,9 @@ use ipnet::IpNet;
 
 use crate::fsm::{ConnId, SessionConfig};
 use crate::rib::{BestChange, LocalConfig, PeerConfig, PeerId, Rib};
+use crate::wire::AttrIssue;
 
+pub use down::DownCause;
 pub use view::NeighborDetail;
 pub use view::NeighborSummary;
 
@@ -105,8 +121,9 @@ pub enum Action {
         peer: PeerId,
         /// Its address.
         addr: IpAddr,
-        /// Why, in words.
-        reason: String,
+        /// Why (`Display` for the log line, [`DownCause::hint`] for what
+        /// to check).
+        reason: DownCause,
         /// Whether it had been Established.
         was_established: bool,
     },
@@ -215,11 +232,13 @@ impl Speaker {
             let Some(i) = self.index(key.peer) else {
                 return;
             };
-            let Some(event) = self.neighbors[i].next_message(key.conn) else {
+            let Some((event, issues)) = self.neighbors[i].next_message(key.conn) else {
                 break;
             };
             self.neighbors[i].fsm.handle_input(now, key.conn, event);
-            self.drain(now, key.peer);
+            // The RFC 7606 issues go with the message: to the UPDATE the
+            // FSM hands back for the RIB, if it does.
+            self.drain_with(now, key.peer, issues);
         }
         self.flush_exports(now);
     }
@@ -359,11 +378,18 @@ impl Speaker {
 
     /// Acts on everything neighbor `id`'s FSM queued.
     fn drain(&mut self, now: Instant, id: PeerId) {
+        self.drain_with(now, id, Vec::new());
+    }
+
+    /// [`Speaker::drain`] after the FSM took a decoded message: `issues`
+    /// are that message's RFC 7606 issues, for the UPDATE among the
+    /// outputs.
+    fn drain_with(&mut self, now: Instant, id: PeerId, mut issues: Vec<AttrIssue>) {
         while let Some(i) = self.index(id) {
             let Some(out) = self.neighbors[i].fsm.poll_output() else {
                 break;
             };
-            neighbor::act(self, i, now, out);
+            neighbor::act(self, i, now, out, &mut issues);
         }
     }
 
@@ -439,7 +465,7 @@ impl Speaker {
             .get_mut(i)
             .and_then(|n| n.deferred.pop_front())
         {
-            neighbor::act(self, i, now, out);
+            neighbor::act(self, i, now, out, &mut Vec::new());
         }
     }
 

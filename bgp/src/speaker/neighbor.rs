@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 
-use super::{Action, ConnKey, NeighborConfig, Speaker};
-use crate::fsm::{ConnEvent, ConnId, Peer, PeerOutput};
+use super::{Action, ConnKey, DownCause, NeighborConfig, Speaker};
+use crate::fsm::{ConnEvent, ConnId, DownReason, Peer, PeerOutput};
 use crate::model::{Message, Notification, error_code, subcode};
 use crate::rib::{PeerId, PeerUp};
 use crate::wire::{self, AttrIssue, Ctx};
@@ -34,8 +34,6 @@ pub(super) struct Neighbor {
     pub established: Option<ConnId>,
     /// Codec context of the Established session.
     pub ctx: Ctx,
-    /// RFC 7606 issues of the UPDATE being handed to the FSM.
-    pub issues: Vec<AttrIssue>,
     /// Outputs polled while encoding exports, acted on afterwards.
     pub deferred: VecDeque<PeerOutput>,
     /// Graceful restart: when the stale routes of this neighbor expire.
@@ -45,7 +43,7 @@ pub(super) struct Neighbor {
     /// Last time the session went up or down.
     pub since: Option<Instant>,
     /// Why it last went down.
-    pub last_down: Option<String>,
+    pub last_down: Option<DownCause>,
     /// Attribute sets dropped by RFC 7606 (treat-as-withdraw or discard).
     pub issues_seen: u64,
     /// UPDATEs that could not be encoded (a bug if ever nonzero).
@@ -63,7 +61,6 @@ impl Neighbor {
             conns: HashMap::new(),
             established: None,
             ctx: Ctx::default(),
-            issues: Vec::new(),
             deferred: VecDeque::new(),
             stale_until: None,
             disabled: false,
@@ -89,8 +86,9 @@ impl Neighbor {
     }
 
     /// The next complete message buffered on `conn`, decoded into the event
-    /// for the FSM (a decode error becomes the NOTIFICATION to send).
-    pub fn next_message(&mut self, conn: ConnId) -> Option<ConnEvent> {
+    /// for the FSM (a decode error becomes the NOTIFICATION to send), with
+    /// the RFC 7606 issues decoding it found.
+    pub fn next_message(&mut self, conn: ConnId) -> Option<(ConnEvent, Vec<AttrIssue>)> {
         let ctx = if self.established == Some(conn) {
             self.ctx
         } else {
@@ -106,26 +104,31 @@ impl Neighbor {
             Err(e) => {
                 c.dead = true;
                 c.inbuf.clear();
-                return Some(ConnEvent::DecodeError(e.notification()));
+                return Some((ConnEvent::DecodeError(e.notification()), Vec::new()));
             }
         };
         let msg = c.inbuf.split_to(len);
         match wire::decode(&msg, &ctx) {
-            Ok((m, issues)) => {
-                self.issues = issues;
-                Some(ConnEvent::Message(m))
-            }
+            Ok((m, issues)) => Some((ConnEvent::Message(m), issues)),
             Err(e) => {
                 c.dead = true;
                 c.inbuf.clear();
-                Some(ConnEvent::DecodeError(e.notification()))
+                Some((ConnEvent::DecodeError(e.notification()), Vec::new()))
             }
         }
     }
 }
 
-/// Acts on one output of neighbor `i`'s FSM.
-pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
+/// Acts on one output of neighbor `i`'s FSM. `issues` are the RFC 7606
+/// issues of the message the FSM was just given: a received UPDATE takes
+/// them.
+pub(super) fn act(
+    sp: &mut Speaker,
+    i: usize,
+    now: Instant,
+    out: PeerOutput,
+    issues: &mut Vec<AttrIssue>,
+) {
     let n = &mut sp.neighbors[i];
     let id = n.id;
     match out {
@@ -186,7 +189,7 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
             );
         }
         PeerOutput::Received(_, Message::Update(u)) => {
-            let issues = std::mem::take(&mut n.issues);
+            let issues = std::mem::take(issues);
             if !issues.is_empty() {
                 n.issues_seen += 1;
             }
@@ -199,9 +202,12 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
                     .rib
                     .apply(id, &r.withdrawn, &r.announced, r.attrs.as_ref())
                 {
-                    // RFC 4486: Cease / Maximum Number of Prefixes Reached,
-                    // data = AFI, SAFI, limit (RFC 4486 §4).
-                    let mut data = vec![0, 1, 1];
+                    // Cease / Maximum Number of Prefixes Reached; RFC 4486
+                    // §4 (Figure 1): Data = AFI (2 octets), SAFI (1), the
+                    // upper bound (4), of the family that went over it.
+                    let mut data = Vec::with_capacity(7);
+                    data.extend_from_slice(&e.family.afi.0.to_be_bytes());
+                    data.push(e.family.safi.0);
                     data.extend_from_slice(&e.limit.to_be_bytes());
                     let note = Notification::with_data(
                         error_code::CEASE,
@@ -210,10 +216,10 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
                     );
                     let n = &mut sp.neighbors[i];
                     n.disabled = true;
-                    n.last_down = Some(format!(
-                        "{e}; fix the neighbor or raise max_prefixes, then `vcpectl bgp enable {}`",
-                        n.addr
-                    ));
+                    n.last_down = Some(DownCause::MaxPrefixes {
+                        exceeded: e,
+                        neighbor: n.addr,
+                    });
                     n.fsm.stop(now, Some(note));
                     break;
                 }
@@ -232,13 +238,21 @@ pub(super) fn act(sp: &mut Speaker, i: usize, now: Instant, out: PeerOutput) {
             if down.was_established || n.established.is_none() {
                 n.since = Some(now);
             }
+            // The stop that follows a max-prefix teardown is reported as
+            // the teardown: it says which limit and what to do.
+            let reason = match &n.last_down {
+                Some(c @ DownCause::MaxPrefixes { .. }) if down.reason == DownReason::AdminStop => {
+                    c.clone()
+                }
+                _ => DownCause::Session(down.reason.clone()),
+            };
             if !n.disabled || n.last_down.is_none() {
-                n.last_down = Some(down.reason.to_string());
+                n.last_down = Some(DownCause::Session(down.reason.clone()));
             }
             sp.actions.push_back(Action::Down {
                 peer: id,
                 addr: n.addr,
-                reason: down.reason.to_string(),
+                reason,
                 was_established: down.was_established,
             });
             if down.was_established {

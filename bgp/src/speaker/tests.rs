@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::fsm::SessionConfig;
+use crate::fsm::{DownReason, SessionConfig};
 use crate::rib::{BestChange, PeerConfig};
 
 struct Pair {
@@ -18,6 +18,10 @@ struct Pair {
     b_peer: PeerId,
     /// Bytes moved in each direction.
     bytes_ab: usize,
+    /// Every write of a, in order.
+    written_by_a: Vec<Bytes>,
+    /// Why a's sessions went down, in order.
+    downs_a: Vec<DownCause>,
 }
 
 const A: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
@@ -40,6 +44,14 @@ fn neighbor(
 
 impl Pair {
     fn new() -> Pair {
+        Pair::with(
+            neighbor(65001, A, 65002, B, false),
+            neighbor(65002, B, 65001, A, true),
+        )
+    }
+
+    /// a with neighbor b as `a_sees_b`, b with neighbor a as `b_sees_a`.
+    fn with(a_sees_b: NeighborConfig, b_sees_a: NeighborConfig) -> Pair {
         let now = Instant::now();
         let mut a = Speaker::new(LocalConfig {
             asn: 65001,
@@ -49,8 +61,8 @@ impl Pair {
             asn: 65002,
             router_id: B,
         });
-        let a_peer = a.add_neighbor(now, neighbor(65001, A, 65002, B, false));
-        let b_peer = b.add_neighbor(now, neighbor(65002, B, 65001, A, true));
+        let a_peer = a.add_neighbor(now, a_sees_b);
+        let b_peer = b.add_neighbor(now, b_sees_a);
         Pair {
             a,
             b,
@@ -59,6 +71,8 @@ impl Pair {
             a_peer,
             b_peer,
             bytes_ab: 0,
+            written_by_a: Vec::new(),
+            downs_a: Vec::new(),
         }
     }
 
@@ -79,6 +93,7 @@ impl Pair {
                     }
                     Action::Write { key, bytes } => {
                         self.bytes_ab += bytes.len();
+                        self.written_by_a.push(bytes.clone());
                         if let Some(&(_, bk)) = self.links.iter().find(|l| l.0 == key) {
                             self.b.received(self.now, bk, &bytes);
                         }
@@ -89,7 +104,8 @@ impl Pair {
                             self.b.closed(self.now, bk);
                         }
                     }
-                    Action::Up { .. } | Action::Down { .. } => {}
+                    Action::Down { reason, .. } => self.downs_a.push(reason),
+                    Action::Up { .. } => {}
                 }
             }
             while let Some(act) = self.b.poll_action() {
@@ -147,6 +163,23 @@ impl Pair {
 
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
+}
+
+/// The NOTIFICATIONs (code, subcode, data) in `writes`.
+fn notifications(writes: &[Bytes]) -> Vec<(u8, u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    for w in writes {
+        let mut rest = &w[..];
+        while rest.len() >= 19 {
+            let len = usize::from(u16::from_be_bytes([rest[16], rest[17]]));
+            let (msg, tail) = rest.split_at(len.clamp(19, rest.len()));
+            if msg[18] == 3 && msg.len() >= 21 {
+                out.push((msg[19], msg[20], msg[21..].to_vec()));
+            }
+            rest = tail;
+        }
+    }
+    out
 }
 
 #[test]
@@ -237,7 +270,14 @@ fn a_silent_peer_is_dropped_by_the_hold_timer_and_its_routes_withdrawn() {
         after <= Duration::from_secs(91) && after >= Duration::from_secs(60),
         "{after:?}"
     );
-    assert!(reason.contains("hold timer"), "{reason}");
+    assert!(
+        matches!(
+            reason,
+            DownCause::Session(DownReason::HoldTimerExpired { .. })
+        ),
+        "{reason}"
+    );
+    assert!(reason.to_string().contains("hold timer"), "{reason}");
     assert!(p.a.rib().best(net("10.2.0.0/16")).is_none());
 }
 
@@ -270,6 +310,7 @@ fn disable_and_enable_a_neighbor() {
     assert!(p.a.disable(p.now, p.a_peer, Some("maintenance")));
     p.pump();
     assert_eq!(p.a.summaries(p.now)[0].state, "Idle (admin)");
+    assert_eq!(p.downs_a, [DownCause::Session(DownReason::AdminStop)]);
     assert!(p.a.enable(p.now, p.a_peer));
     p.advance(Duration::from_secs(10));
     assert!(p.established(), "{:?}", p.a.summaries(p.now));
@@ -297,4 +338,99 @@ fn a_thousand_routes_travel_packed() {
         "{} bytes",
         p.bytes_ab - before
     );
+}
+
+/// RFC 4486 §4: the Cease / Maximum Number of Prefixes Reached names the
+/// AFI and SAFI of the prefixes that went over the limit, and the limit.
+#[test]
+fn max_prefix_notification_names_the_family_that_overflowed() {
+    for (prefixes, afi) in [
+        (["10.2.0.0/16", "10.3.0.0/16"], 1u16),
+        (["fd00:2::/48", "fd00:3::/48"], 2u16),
+    ] {
+        let mut a_sees_b = neighbor(65001, A, 65002, B, false);
+        a_sees_b.rib.max_prefixes = Some(1);
+        let mut b_sees_a = neighbor(65002, B, 65001, A, true);
+        b_sees_a.rib.local_addr_v6 = Some("fd00::2".parse().unwrap());
+        let mut p = Pair::with(a_sees_b, b_sees_a);
+        p.advance(Duration::from_secs(1));
+        assert!(p.established());
+        for x in prefixes {
+            p.b.rib.originate(net(x), None);
+        }
+        p.b.flush_exports(p.now);
+        p.pump();
+        let mut data = afi.to_be_bytes().to_vec();
+        data.push(1); // SAFI unicast
+        data.extend_from_slice(&1u32.to_be_bytes());
+        assert_eq!(
+            notifications(&p.written_by_a),
+            [(6, 1, data)],
+            "{prefixes:?}"
+        );
+        // Reported as the teardown, not as an operator's stop.
+        assert!(
+            matches!(
+                &p.downs_a[..],
+                [DownCause::MaxPrefixes { exceeded, .. }]
+                    if exceeded.family.afi.0 == afi && exceeded.limit == 1
+            ),
+            "{:?}",
+            p.downs_a
+        );
+        let summary = &p.a.summaries(p.now)[0];
+        assert_ne!(summary.state, "Established");
+        assert!(
+            summary
+                .last_error
+                .as_deref()
+                .is_some_and(|e| e.contains("max_prefixes")),
+            "{summary:?}"
+        );
+    }
+}
+
+/// An UPDATE announcing 10.2.0.0/16 from AS 65002 with ORIGIN `origin`
+/// (4-octet AS path; anything above 2 is malformed).
+fn update_with_origin(origin: u8) -> Vec<u8> {
+    let attrs: &[u8] = &[
+        0x40, 1, 1, origin, // ORIGIN
+        0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xea, // AS_PATH: AS_SEQUENCE [65002]
+        0x40, 3, 4, 10, 0, 0, 2, // NEXT_HOP 10.0.0.2
+    ];
+    let nlri: &[u8] = &[16, 10, 2];
+    let mut m = vec![0xff; 16];
+    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+    m.extend_from_slice(&(len as u16).to_be_bytes());
+    m.push(2);
+    m.extend_from_slice(&[0, 0]);
+    m.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
+    m.extend_from_slice(attrs);
+    m.extend_from_slice(nlri);
+    m
+}
+
+/// RFC 7606 §7.1: a malformed ORIGIN is treat-as-withdraw. The issue
+/// travels with its UPDATE only: the next, well-formed UPDATE is applied.
+#[test]
+fn a_malformed_update_withdraws_and_its_issue_stays_with_it() {
+    let mut p = Pair::new();
+    p.advance(Duration::from_secs(1));
+    assert!(p.established());
+    let (ak, _) = p.links[0];
+    p.a.received(p.now, ak, &update_with_origin(0));
+    p.pump();
+    assert!(p.a.rib().best(net("10.2.0.0/16")).is_some());
+    p.a.received(p.now, ak, &update_with_origin(7));
+    p.pump();
+    assert!(
+        p.a.rib().best(net("10.2.0.0/16")).is_none(),
+        "treat-as-withdraw"
+    );
+    let s = &p.a.summaries(p.now)[0];
+    assert_eq!((s.state.as_str(), s.malformed_updates), ("Established", 1));
+    p.a.received(p.now, ak, &update_with_origin(0));
+    p.pump();
+    assert!(p.a.rib().best(net("10.2.0.0/16")).is_some());
+    assert_eq!(p.a.summaries(p.now)[0].malformed_updates, 1);
 }

@@ -71,7 +71,7 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         first_as_total: counts.as_ref().map_or(0, |c| c.first_as_total),
         unencodable_total: counts.as_ref().map_or(0, |c| c.unencodable_total),
         disabled: n.disabled,
-        last_error: n.last_down.clone(),
+        last_error: n.last_down.as_ref().map(ToString::to_string),
     }
 }
 

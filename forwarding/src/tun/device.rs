@@ -88,7 +88,10 @@ impl Tun {
     pub fn create(config: &TunConfig) -> Result<Tun, TunError> {
         validate_name(&config.name)?;
         if config.queues == 0 || config.queues > MAX_QUEUES {
-            return Err(TunError::InvalidQueues(config.queues));
+            return Err(TunError::InvalidQueues {
+                requested: config.queues,
+                max: MAX_QUEUES,
+            });
         }
         let mut flags = libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_MULTI_QUEUE;
         if config.offload {
@@ -272,7 +275,10 @@ mod tests {
             queues: 0,
             offload: true,
         };
-        assert!(matches!(Tun::create(&cfg), Err(TunError::InvalidQueues(0))));
+        assert!(matches!(
+            Tun::create(&cfg),
+            Err(TunError::InvalidQueues { requested: 0, .. })
+        ));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::io;
 
-/// An error from [`super::Tun::create`] or [`super::configure_link`].
+/// An error from [`super::Tun::create`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum TunError {
@@ -38,8 +38,13 @@ pub enum TunError {
     },
 
     /// The queue count is out of range.
-    #[error("invalid TUN queue count {0}: use 1 to {max} queues (one per worker thread)", max = super::device::MAX_QUEUES)]
-    InvalidQueues(usize),
+    #[error("invalid TUN queue count {requested}: use 1 to {max} queues (one per worker thread)")]
+    InvalidQueues {
+        /// The count asked for.
+        requested: usize,
+        /// The most a TUN device takes.
+        max: usize,
+    },
 
     /// An existing device with this name has incompatible flags.
     #[error(
@@ -73,27 +78,5 @@ pub enum TunError {
         /// The OS error.
         #[source]
         source: io::Error,
-    },
-
-    /// The link to configure does not exist (in this network namespace).
-    #[error(
-        "link with ifindex {ifindex} not found: was the TUN device closed or created in another network namespace?"
-    )]
-    LinkNotFound {
-        /// The interface index.
-        ifindex: u32,
-    },
-
-    /// A netlink request failed.
-    #[error(
-        "netlink {op} on link {ifindex} failed: {message}; check that vcped has CAP_NET_ADMIN and the value is valid for this link"
-    )]
-    Netlink {
-        /// What was requested ("set MTU 1400", "add address 10.0.0.1/24").
-        op: String,
-        /// The interface index.
-        ifindex: u32,
-        /// The kernel's or the library's message.
-        message: String,
     },
 }

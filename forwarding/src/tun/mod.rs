@@ -1,6 +1,7 @@
 //! TUN device I/O: opening multi-queue Linux TUN devices with offloads,
 //! per-queue packet reads and writes, the virtio net header, software
-//! segmentation/checksum fallbacks, and link configuration.
+//! segmentation/checksum fallbacks. Synchronous: link configuration
+//! (MTU, addresses, up) is the daemon's, over rtnetlink.
 //!
 //! Owns every system call the dataplane makes on a TUN device and all
 //! offload logic. Does not decide anything about packets (that is
@@ -15,7 +16,6 @@
 //! | `vnet.rs`    | [`VnetHdr`], [`GsoType`]: the `virtio_net_hdr` codec           |
 //! | `gso.rs`     | [`gso::split`], [`gso::finish_checksum`]                       |
 //! | `gro.rs`     | [`gro::Coalescer`]: TCP segments into one GSO super-packet      |
-//! | `netlink.rs` | [`configure_link`]: MTU, addresses, link up                    |
 //! | `error.rs`   | [`TunError`]                                                  |
 //! | `sys.rs`     | the `unsafe` libc wrappers, and nothing else                  |
 //!
@@ -37,13 +37,11 @@ mod device;
 mod error;
 pub mod gro;
 pub mod gso;
-mod netlink;
 mod queue;
 mod sys;
 mod vnet;
 
 pub use device::{MAX_QUEUES, Offloads, Tun, TunConfig};
 pub use error::TunError;
-pub use netlink::{configure_link, set_link_up};
 pub use queue::{MAX_POLL_FDS, RECV_BUF_LEN, Readable, TunQueue, wait_readable};
 pub use vnet::{GsoType, VnetHdr};

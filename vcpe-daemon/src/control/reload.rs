@@ -11,101 +11,21 @@
 
 use std::net::IpAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use vcpe_api::{ConfigChanges, Reply};
+use vcpe_config::Config;
 use vcpe_config::diff::{ConfigDiff, diff};
-use vcpe_config::{Config, Neighbor, StaticRoute};
 
-use super::proto::{Reply, RouteSpec};
-use super::routes::{Routes, spec_of};
-use crate::bgp::Command;
-
-/// A neighbor as the changes name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NeighborRef {
-    /// Its address.
-    pub address: String,
-    /// Its AS.
-    pub remote_as: u32,
-}
-
-/// A route of the same name, before and after.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RouteChange {
-    /// As it runs.
-    pub old: RouteSpec,
-    /// As the file has it.
-    pub new: RouteSpec,
-}
-
-/// What differs between the running config and the file.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigChanges {
-    /// Routes only in the file.
-    pub routes_added: Vec<RouteSpec>,
-    /// Routes only running.
-    pub routes_removed: Vec<RouteSpec>,
-    /// Routes that differ.
-    pub routes_changed: Vec<RouteChange>,
-    /// Neighbors only in the file.
-    pub neighbors_added: Vec<NeighborRef>,
-    /// Neighbors only running.
-    pub neighbors_removed: Vec<NeighborRef>,
-    /// Neighbors that differ (their session restarts).
-    pub neighbors_changed: Vec<NeighborRef>,
-    /// Changes only a restart can apply.
-    pub restart_needed: Vec<String>,
-}
-
-impl ConfigChanges {
-    /// Nothing differs.
-    pub fn is_empty(&self) -> bool {
-        *self == ConfigChanges::default()
-    }
-}
-
-fn neighbor_ref(n: &Neighbor) -> NeighborRef {
-    NeighborRef {
-        address: n.address.to_string(),
-        remote_as: n.remote_as,
-    }
-}
-
-impl From<&ConfigDiff> for ConfigChanges {
-    fn from(d: &ConfigDiff) -> ConfigChanges {
-        let routes = |v: &[StaticRoute]| v.iter().map(spec_of).collect();
-        let neighbors = |v: &[Neighbor]| v.iter().map(neighbor_ref).collect();
-        ConfigChanges {
-            routes_added: routes(&d.routes_added),
-            routes_removed: routes(&d.routes_removed),
-            routes_changed: d
-                .routes_changed
-                .iter()
-                .map(|c| RouteChange {
-                    old: spec_of(&c.old),
-                    new: spec_of(&c.new),
-                })
-                .collect(),
-            neighbors_added: neighbors(&d.neighbors_added),
-            neighbors_removed: neighbors(&d.neighbors_removed),
-            neighbors_changed: d
-                .neighbors_changed
-                .iter()
-                .map(|c| neighbor_ref(&c.new))
-                .collect(),
-            restart_needed: d.restart_needed.clone(),
-        }
-    }
-}
+use super::routes::Routes;
+use crate::bgp_driver::Command;
 
 /// What a reload needs from the daemon.
 #[derive(Debug)]
 pub struct Reload<'a> {
-    /// Route changes (the table's mutex serializes them with reloads).
+    /// Route changes, and the running config (its writer turn serializes
+    /// route changes with reloads).
     pub routes: Routes<'a>,
-    /// The BGP neighbors that run now.
-    pub neighbors: &'a Mutex<Vec<Neighbor>>,
 }
 
 impl Reload<'_> {
@@ -113,23 +33,8 @@ impl Reload<'_> {
         self.routes.path
     }
 
-    /// The running config: the start-up config with the routes and
-    /// neighbors that run now.
-    fn running(&self, routes: &[StaticRoute]) -> Config {
-        let mut c = self.routes.config.clone();
-        c.routes = routes.to_vec();
-        if let Some(b) = c.bgp.as_mut() {
-            b.neighbors = self
-                .neighbors
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .clone();
-        }
-        c
-    }
-
-    /// The file's config and its difference from what runs.
-    fn compare(&self, routes: &[StaticRoute]) -> Result<(Config, ConfigDiff), Reply> {
+    /// The file's config and its difference from `running`.
+    fn compare(&self, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
         let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
             message: format!(
                 "{}\nthe running config is unchanged; fix the errors above, then reload again \
@@ -138,14 +43,13 @@ impl Reload<'_> {
                 self.path().display()
             ),
         })?;
-        let d = diff(&self.running(routes), &new);
+        let d = diff(running, &new);
         Ok((new, d))
     }
 
     /// `vcpectl config diff`.
     pub fn show(&self) -> Reply {
-        let table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
-        match self.compare(&table) {
+        match self.compare(&self.routes.running.load()) {
             Ok((_, d)) => Reply::ConfigChanges {
                 file: self.path().display().to_string(),
                 applied: false,
@@ -157,8 +61,9 @@ impl Reload<'_> {
 
     /// `vcpectl reload` / SIGHUP.
     pub fn apply(&self) -> Reply {
-        let mut table = self.routes.table.lock().unwrap_or_else(|e| e.into_inner());
-        let (new, d) = match self.compare(&table) {
+        let writer = self.routes.running.write();
+        let running = writer.current();
+        let (new, d) = match self.compare(&running) {
             Ok(x) => x,
             Err(r) => return r,
         };
@@ -173,11 +78,17 @@ impl Reload<'_> {
                 ),
             };
         }
+        let mut next = (*running).clone();
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
             self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
+            if self.routes.bgp.is_some()
+                && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
+            {
+                bgp.neighbors = file.neighbors.clone();
+            }
             tracing::info!(
                 file = %self.path().display(),
                 routes_added = d.routes_added.len(),
@@ -189,7 +100,8 @@ impl Reload<'_> {
                 "config reloaded"
             );
         }
-        *table = new.routes.clone();
+        next.routes = new.routes;
+        writer.store(next);
         Reply::ConfigChanges {
             file: self.path().display().to_string(),
             applied: true,
@@ -245,9 +157,6 @@ impl Reload<'_> {
             .chain(d.neighbors_changed.iter().map(|c| &c.new))
         {
             bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
-        }
-        if let Some(b) = &new.bgp {
-            *self.neighbors.lock().unwrap_or_else(|e| e.into_inner()) = b.neighbors.clone();
         }
     }
 }

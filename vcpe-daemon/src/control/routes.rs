@@ -5,56 +5,38 @@
 //! or a file that cannot be edited or written, changes nothing (a live
 //! change already made is undone) and says what would be right.
 //!
-//! The table's mutex serializes every route change (and reloads), so the
-//! file and the running routes move together.
+//! The running config's writer turn serializes every route change (and
+//! reloads), so the file and the running routes move together.
 
 use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Mutex;
 
 use ipnet::IpNet;
+use vcpe_api::{Reply, RouteSpec};
 use vcpe_config::edit::{self, EditError};
 use vcpe_config::{Config, RouteTarget, StaticRoute};
 
-use super::proto::{Reply, RouteSpec};
-use crate::bgp::{BgpHandle, Command};
-use crate::dataplane::Forwarding;
+use crate::bgp_driver::{BgpHandle, Command};
+use crate::routing::Routing;
+use crate::running_config::RunningConfig;
 
 /// What a route change needs from the daemon.
 #[derive(Debug)]
 pub struct Routes<'a> {
-    /// The running config (interface and peer names).
-    pub config: &'a Config,
+    /// The running config: its routes are every static route now (the
+    /// file's, then those added live).
+    pub running: &'a RunningConfig,
     /// The config file: route changes are written back into it.
     pub path: &'a Path,
-    /// Every static route now: the config's, then those added live.
-    pub table: &'a Mutex<Vec<StaticRoute>>,
-    /// The forwarding plane.
-    pub forwarding: &'a Mutex<Option<Forwarding>>,
+    /// The FIB and its route sources.
+    pub routing: &'a Mutex<Routing>,
     /// BGP, if configured.
     pub bgp: Option<&'a BgpHandle>,
 }
 
 fn error(message: String) -> Reply {
     Reply::Error { message }
-}
-
-/// A static route as the control API names it.
-pub fn spec_of(r: &StaticRoute) -> RouteSpec {
-    RouteSpec {
-        name: r.name.clone(),
-        prefix: r.prefix.to_string(),
-        interface: match &r.target {
-            RouteTarget::Interface(i) => Some(i.clone()),
-            RouteTarget::Peer(_) => None,
-        },
-        peer: match &r.target {
-            RouteTarget::Peer(p) => Some(p.clone()),
-            RouteTarget::Interface(_) => None,
-        },
-        next_hop: r.next_hop.map(|a| a.to_string()),
-        advertise: r.advertise,
-    }
 }
 
 /// The config file's text now.
@@ -141,8 +123,9 @@ fn validate(
 impl Routes<'_> {
     /// `route add`.
     pub fn add(&self, spec: RouteSpec) -> Reply {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let route = match validate(&spec, self.config, &table) {
+        let writer = self.running.write();
+        let config = writer.current();
+        let route = match validate(&spec, &config, &config.routes) {
             Ok(r) => r,
             Err(m) => return error(m),
         };
@@ -153,14 +136,8 @@ impl Routes<'_> {
             Ok(e) => e,
             Err(e) => return error(format!("{e}; the route was not added")),
         };
-        {
-            let mut fwd = self.forwarding.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(f) = fwd.as_mut() else {
-                return error("the dataplane is stopping; try again after restart".into());
-            };
-            if let Err(e) = f.add_static(self.config, &route) {
-                return error(format!("{e:#}"));
-            }
+        if let Err(e) = self.routing().add_static(&route) {
+            return error(format!("{e:#}"));
         }
         // Written before BGP hears of it: a failed write undoes the FIB
         // change only, and no peer sees an announcement come and go.
@@ -188,15 +165,18 @@ impl Routes<'_> {
             self.path.display()
         );
         tracing::info!(name = %route.name, prefix = %route.prefix, advertise = route.advertise, "static route added by vcpectl");
-        table.push(route);
+        let mut next = (*config).clone();
+        next.routes.push(route);
+        writer.store(next);
         Reply::Done { message }
     }
 
     /// `route del`.
     pub fn del(&self, name: &str) -> Reply {
-        let mut table = self.table.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(i) = table.iter().position(|r| r.name == name) else {
-            let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
+        let writer = self.running.write();
+        let config = writer.current();
+        let Some(i) = config.routes.iter().position(|r| r.name == name) else {
+            let known: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
             return error(format!(
                 "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
             ));
@@ -216,8 +196,10 @@ impl Routes<'_> {
                  directory (systemd: ReadWritePaths=)"
             ));
         }
-        let route = table.remove(i);
+        let mut next = (*config).clone();
+        let route = next.routes.remove(i);
         self.unapply(&route);
+        writer.store(next);
         tracing::info!(name = %route.name, prefix = %route.prefix, "static route deleted by vcpectl");
         Reply::Done {
             message: format!(
@@ -240,14 +222,12 @@ impl Routes<'_> {
 
     /// Takes `prefix` out of the FIB.
     pub(crate) fn remove_from_fib(&self, prefix: IpNet) {
-        if let Some(f) = self
-            .forwarding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-        {
-            f.remove_static(self.config, prefix);
-        }
+        self.routing().remove_static(prefix);
+    }
+
+    /// The routing owner, locked.
+    fn routing(&self) -> std::sync::MutexGuard<'_, Routing> {
+        self.routing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Stops announcing `route` (if it was announced).
@@ -263,13 +243,7 @@ impl Routes<'_> {
     /// `announce` and it is advertised, into BGP. A failure is logged: the
     /// route stays in the config and `vcpectl explain` shows it missing.
     pub(crate) fn install(&self, route: &StaticRoute, announce: bool) {
-        if let Some(f) = self
-            .forwarding
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_mut()
-            && let Err(e) = f.add_static(self.config, route)
-        {
+        if let Err(e) = self.routing().add_static(route) {
             tracing::warn!(name = %route.name, prefix = %route.prefix, error = %format!("{e:#}"), "reload: static route not installed");
         }
         if announce
@@ -282,9 +256,14 @@ impl Routes<'_> {
 
     /// `route list`.
     pub fn list(&self) -> Reply {
-        let table = self.table.lock().unwrap_or_else(|e| e.into_inner());
         Reply::Routes {
-            routes: table.iter().map(spec_of).collect(),
+            routes: self
+                .running
+                .load()
+                .routes
+                .iter()
+                .map(RouteSpec::from)
+                .collect(),
         }
     }
 }

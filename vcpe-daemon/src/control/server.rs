@@ -11,16 +11,10 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tracing::{debug, warn};
 
-use super::proto::{API_VERSION, Envelope, Reply, Request};
+use vcpe_api::{API_VERSION, Envelope, Handler, Reply};
 
 /// Longest request line accepted, so a stuck client cannot grow our memory.
 const MAX_REQUEST: usize = 1 << 20;
-
-/// Answers control requests. Implemented by the daemon's state.
-pub trait Handler: Send + Sync + 'static {
-    /// Produces the reply to one request.
-    fn handle(&self, request: Request) -> Reply;
-}
 
 /// A bound control socket; the socket file is removed on drop.
 #[derive(Debug)]
@@ -77,7 +71,7 @@ impl Server {
     }
 
     /// Serves connections forever, one task per connection.
-    pub async fn serve<H: Handler>(self, handler: Arc<H>) {
+    pub async fn serve<H: Handler + Send + Sync + 'static>(self, handler: Arc<H>) {
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
@@ -100,11 +94,14 @@ impl Drop for Server {
     }
 }
 
-async fn connection<H: Handler>(stream: UnixStream, handler: Arc<H>) -> anyhow::Result<()> {
+async fn connection<H: Handler + Send + Sync + 'static>(
+    stream: UnixStream,
+    handler: Arc<H>,
+) -> anyhow::Result<()> {
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Some(line) = lines.next_line().await? {
-        // Off the runtime's workers: a handler may wait for the forwarding
+        // Off the runtime's workers: a handler may wait for the routing
         // mutex (held by the FIB thread for a whole batch) or for the BGP
         // task, and must not stall BGP timers and sockets meanwhile.
         let h = Arc::clone(&handler);
@@ -145,7 +142,7 @@ fn answer<H: Handler>(line: &str, handler: &H) -> Reply {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Client, Status};
+    use vcpe_api::{Client, Request, Status};
 
     struct Fixed;
     impl Handler for Fixed {

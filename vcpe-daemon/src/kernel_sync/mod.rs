@@ -37,7 +37,6 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 use vcpe_config::{Config, RouteTarget};
 
-use crate::control::KernelSyncStats;
 use desired::{Action, Desired, Event};
 use netlink::Netlink;
 
@@ -112,10 +111,10 @@ impl KernelRoutes {
         }
     }
 
-    /// The counters for `vcpectl stats`.
-    pub fn stats(&self) -> KernelSyncStats {
+    /// The counters now (`vcpectl stats`).
+    pub fn stats(&self) -> SyncStats {
         let c = self.lock().counts();
-        KernelSyncStats {
+        SyncStats {
             interface: self.shared.interface.clone(),
             table: self.shared.table,
             protocol: self.shared.protocol,
@@ -125,6 +124,25 @@ impl KernelRoutes {
             errors_total: c.errors_total,
         }
     }
+}
+
+/// Kernel route sync's counters at one instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStats {
+    /// The TUN the routes point at.
+    pub interface: String,
+    /// Kernel table id.
+    pub table: u32,
+    /// Route protocol number of our routes.
+    pub protocol: u8,
+    /// Our routes in the kernel now.
+    pub installed: usize,
+    /// Prefixes the kernel already routes by another protocol, left alone.
+    pub foreign_conflicts: usize,
+    /// Prefixes whose last netlink request failed.
+    pub failed: usize,
+    /// Failed netlink requests since start.
+    pub errors_total: u64,
 }
 
 /// The running sync task.

@@ -13,9 +13,7 @@ pub mod serve;
 
 pub use render::{Format, Scrape, render};
 pub use serve::{bind, serve};
-
-use crate::control::server::Handler;
-use crate::control::{Reply, Request};
+use vcpe_api::{Handler, Reply, Request};
 
 /// Asks `handler` what one scrape shows: status, dataplane counters and,
 /// when neighbors are configured, the BGP summary. `None` only if the

@@ -17,7 +17,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::control::{BgpNeighbor, Stats, Status};
+use vcpe_api::{BgpNeighbor, Stats, Status};
 
 /// What one scrape read from the daemon. A part that could not be read
 /// holds the daemon's error message; its metrics are left out and
@@ -212,10 +212,10 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
 fn dataplane(s: &Stats) -> Vec<Family<'_>> {
     let ifaces = &s.interfaces[..];
     let tunnels = &s.tunnels[..];
-    fn name(p: &crate::control::PortCounters) -> &str {
+    fn name(p: &vcpe_api::PortCounters) -> &str {
         &p.name
     }
-    fn peer(t: &crate::control::TunnelCounters) -> &str {
+    fn peer(t: &vcpe_api::TunnelCounters) -> &str {
         &t.name
     }
     let mut tunnel_info = Family::info(
@@ -416,7 +416,7 @@ fn bgp(neighbors: &[BgpNeighbor]) -> Vec<Family<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{PortCounters, TunnelCounters};
+    use vcpe_api::{PortCounters, TunnelCounters};
 
     fn status() -> Status {
         Status {

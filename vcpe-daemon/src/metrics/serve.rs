@@ -17,9 +17,9 @@ use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
+use vcpe_api::Handler;
 
 use super::render::{Format, render};
-use crate::control::server::Handler;
 
 /// A client that sends no complete request head within this time is
 /// disconnected.
@@ -60,7 +60,7 @@ fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
 
 /// Serves scrapes forever, one task per connection; the numbers come from
 /// `handler` (the daemon's control-request handler).
-pub async fn serve<H: Handler>(listener: TcpListener, handler: Arc<H>) {
+pub async fn serve<H: Handler + Send + Sync + 'static>(listener: TcpListener, handler: Arc<H>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -162,9 +162,9 @@ fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::{Reply, Request, Stats, Status};
     use http_body_util::BodyExt;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use vcpe_api::{Reply, Request, Stats, Status};
 
     /// A daemon with one interface and no BGP.
     struct Fixed;
@@ -187,7 +187,7 @@ mod tests {
                     workers: 1,
                     fib_v4_routes: 1,
                     fib_v6_routes: 0,
-                    interfaces: vec![crate::control::PortCounters {
+                    interfaces: vec![vcpe_api::PortCounters {
                         name: "vcpe0".into(),
                         rx_packets: 3,
                         rx_bytes: 252,

@@ -3,7 +3,7 @@
 
 use vcpe_bgp::model::{Community, LargeCommunity, Origin, PathAttributes};
 
-use super::types::AdjRibRoute;
+use vcpe_api::view::AdjRibRoute;
 
 /// The AS numbers of a path, left to right (sets and confederation
 /// segments flattened in place).

@@ -9,12 +9,12 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use vcpe_api::Reply;
+use vcpe_api::view::Explain;
 
-use super::bgp::{Select, inspect, paths};
+use super::inspect::{Select, inspect, paths};
 use super::rib::table;
-use super::types::Explain;
 use super::{View, error, fib, tunnels};
-use crate::control::Reply;
 
 /// `vcpectl explain ADDRESS`.
 pub fn explain(view: &View<'_>, address: &str) -> Reply {
@@ -24,14 +24,11 @@ pub fn explain(view: &View<'_>, address: &str) -> Reply {
              use `vcpectl show route PREFIX`)"
         ));
     };
-    let looked = view.with_forwarding(|f| {
-        let tunnels = tunnels::states(f.tunnel_peers());
-        (f.fib_lookup(addr), f.fib_covering(addr), tunnels)
-    });
-    let (group, covering, tunnel_states) = match looked {
+    let tunnel_states = match view.with_dataplane(|f| tunnels::states(f.tunnel_peers())) {
         Ok(x) => x,
         Err(m) => return error(m),
     };
+    let (group, covering) = view.with_routing(|r| (r.lookup(addr), r.covering(addr)));
     let Some(group) = group else {
         return error(format!(
             "{addr} is not routed: no FIB entry covers it (and there is no default route), so \

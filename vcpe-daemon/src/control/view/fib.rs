@@ -4,7 +4,7 @@
 use vcpe_config::{Config, Encapsulation};
 use vcpe_forwarding::fib::{Egress, NextHop, NextHopGroup};
 
-use super::types::Hop;
+use vcpe_api::view::Hop;
 
 /// One next hop, named.
 pub fn hop(config: &Config, h: &NextHop) -> Hop {

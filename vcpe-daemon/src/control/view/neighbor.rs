@@ -6,6 +6,8 @@
 
 use std::net::IpAddr;
 
+use vcpe_api::Reply;
+use vcpe_api::view::{AdjDirection, AdjRibRoute, Negotiated, NeighborCounters, NeighborDetail};
 use vcpe_bgp::fsm::DownReason;
 use vcpe_bgp::model::{AddrFamily, Afi, Capability, Safi};
 use vcpe_bgp::rib::RouteSource;
@@ -13,10 +15,8 @@ use vcpe_bgp::speaker::NeighborDetail as Detail;
 use vcpe_config::NeighborMode;
 
 use super::attrs::adj_route;
-use super::bgp::inspect;
-use super::types::{AdjDirection, AdjRibRoute, Negotiated, NeighborCounters, NeighborDetail};
+use super::inspect::inspect;
 use super::{View, error};
-use crate::control::Reply;
 
 const NO_BGP: &str = "BGP is not configured: add a [bgp] section with neighbors to the config \
                       and restart vcped";

@@ -8,21 +8,22 @@
 //! configured candidate whose next hop the FIB entry holds, else BGP's
 //! best path when the FIB holds the prefix. Configured routes are
 //! preferred connected, then static, then tunnel host routes
-//! (`dataplane::initial_routes`), and always over BGP (`bgp_fib`).
+//! (`routing::config_routes`), and always over BGP (`routing::bgp_routes`).
 
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use vcpe_api::Reply;
+use vcpe_api::view::RibRoute;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 use vcpe_config::{Config, Neighbor, StaticRoute};
 use vcpe_forwarding::fib::{NextHop, NextHopGroup};
 
-use super::bgp::{Paths, Select, paths};
-use super::types::RibRoute;
+use super::inspect::{Paths, Select, paths};
 use super::{View, attrs, error, fib};
-use crate::control::Reply;
+use crate::topology::{InterfaceId, Topology};
 
 /// Kinds of configured routes, in the order the FIB prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -86,6 +87,7 @@ impl ConfigRoute {
 /// `neighbors` the BGP neighbors now (a reload changes both).
 pub fn config_routes(
     config: &Config,
+    topology: &Topology,
     table: &[StaticRoute],
     neighbors: &[Neighbor],
 ) -> Vec<ConfigRoute> {
@@ -97,7 +99,7 @@ pub fn config_routes(
                 prefix,
                 protocol: Protocol::Connected,
                 source: iface.name.clone(),
-                hop: NextHop::interface(i as u32),
+                hop: InterfaceId::from_index(i).hop(),
                 advertised: false,
             };
             if !v.contains(&r) {
@@ -106,7 +108,7 @@ pub fn config_routes(
         }
     }
     for r in table {
-        if let Some(hop) = crate::dataplane::static_hop(config, r) {
+        if let Some(hop) = crate::routing::config_routes::static_hop(topology, r) {
             v.push(ConfigRoute {
                 prefix: r.prefix,
                 protocol: Protocol::Static,
@@ -120,12 +122,12 @@ pub fn config_routes(
         let Some(name) = n.peer.as_deref() else {
             continue;
         };
-        if let Some(id) = config.peers.iter().position(|p| p.name == name) {
+        if let Some(id) = topology.tunnel(name) {
             v.push(ConfigRoute {
                 prefix: IpNet::from(n.address),
                 protocol: Protocol::Tunnel,
                 source: name.to_owned(),
-                hop: NextHop::tunnel(id as u32),
+                hop: id.hop(),
                 advertised: false,
             });
         }
@@ -362,7 +364,7 @@ pub fn target(prefix: Option<String>, address: Option<String>) -> Result<Target,
 }
 
 /// Rows for `prefixes`, given the configured candidates, BGP's paths and
-/// the FIB's entries (looked up under the forwarding lock, released
+/// the FIB's entries (looked up under the routing lock, released
 /// before this is called).
 pub fn table(
     config: &Config,
@@ -423,7 +425,7 @@ pub fn gather(view: &View<'_>, target: Target) -> Result<Gathered, String> {
             .into_iter()
             .collect(),
     };
-    let fib = view.with_forwarding(|f| prefixes.iter().map(|p| f.fib_exact(*p)).collect())?;
+    let fib = view.with_routing(|r| prefixes.iter().map(|p| r.exact(*p)).collect());
     Ok(Gathered {
         routes,
         paths,
@@ -519,7 +521,7 @@ advertise = true
     #[test]
     fn connected_wins_over_a_static_route_of_the_same_prefix() {
         let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
-        let all = config_routes(&config, &config.routes, &[]);
+        let all = config_routes(&config, &Topology::new(&config), &config.routes, &[]);
         let cands: Vec<&ConfigRoute> = all
             .iter()
             .filter(|r| r.prefix == net("10.0.1.0/24"))
@@ -583,7 +585,7 @@ advertise = true
     #[test]
     fn configured_routes_win_over_bgp_and_local_paths_say_they_are_ours() {
         let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
-        let all = config_routes(&config, &config.routes, &[]);
+        let all = config_routes(&config, &Topology::new(&config), &config.routes, &[]);
         let cands: Vec<&ConfigRoute> = all
             .iter()
             .filter(|r| r.prefix == net("10.9.0.0/16"))

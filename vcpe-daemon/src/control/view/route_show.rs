@@ -2,33 +2,26 @@
 //! whether the FIB forwards its prefix by it, and whether BGP announces
 //! it.
 
+use vcpe_api::Reply;
+use vcpe_api::view::{FibEntry, RouteDetail};
 use vcpe_bgp::rib::RouteSource;
 
-use super::bgp::inspect;
+use super::inspect::inspect;
 use super::rib::{ConfigRoute, Protocol, config_routes};
-use super::types::{FibEntry, RouteDetail};
 use super::{View, error, fib};
-use crate::control::Reply;
 
 /// `vcpectl route show NAME`.
 pub fn show(view: &View<'_>, name: &str) -> Reply {
-    // Neighbors first: no second lock is taken while the table's is held.
-    let neighbors = view.neighbors();
-    let (route, all) = {
-        let table = view.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(route) = table.iter().find(|r| r.name == name).cloned() else {
-            let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
-            return error(format!(
-                "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
-            ));
-        };
-        (route, config_routes(view.config, &table, &neighbors))
+    let table = &view.config.routes;
+    let Some(route) = table.iter().find(|r| r.name == name).cloned() else {
+        let known: Vec<&str> = table.iter().map(|r| r.name.as_str()).collect();
+        return error(format!(
+            "no route named {name:?}; routes: {known:?} (`vcpectl route list`)"
+        ));
     };
+    let all = config_routes(view.config, view.topology, table, view.neighbors());
     let prefix = route.prefix;
-    let entry = match view.with_forwarding(|f| f.fib_exact(prefix)) {
-        Ok(e) => e,
-        Err(m) => return error(m),
-    };
+    let entry = view.with_routing(|r| r.exact(prefix));
     let cands: Vec<&ConfigRoute> = all.iter().filter(|r| r.prefix == prefix).collect();
     let holds = |c: &ConfigRoute| {
         entry
@@ -81,7 +74,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
         None => None,
     };
     Reply::Route(Box::new(RouteDetail {
-        route: crate::control::routes::spec_of(&route),
+        route: vcpe_api::RouteSpec::from(&route),
         fib_state: state.to_owned(),
         fib_note: note,
         fib: entry.map(|g| FibEntry {

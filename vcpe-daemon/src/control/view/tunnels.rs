@@ -5,11 +5,11 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
+use vcpe_api::Reply;
+use vcpe_api::view::TunnelInfo;
 use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer};
 
-use super::types::TunnelInfo;
 use super::{View, error, fib};
-use crate::control::Reply;
 
 /// WireGuard rejects a session this old (REJECT_AFTER_TIME); a session that
 /// is not renewed by then carries nothing.
@@ -91,7 +91,7 @@ fn state(p: &TunnelPeer) -> (&'static str, String, Option<Duration>) {
 
 /// `vcpectl tunnel list`.
 pub fn list(view: &View<'_>) -> Reply {
-    let r = view.with_forwarding(|f| {
+    let r = view.with_dataplane(|f| {
         f.tunnel_peers()
             .iter()
             .zip(&view.config.peers)

@@ -1,0 +1,39 @@
+//! The control API of `vcped`: a versioned request/reply protocol spoken as
+//! JSON lines over a Unix socket, and a blocking client for it.
+//!
+//! This crate is the contract between the daemon and its clients
+//! (`vcpectl`, the integration tests, scripts reading `vcpectl --json`): it
+//! owns the wire types and their JSON form, nothing else. It has no async
+//! runtime and knows nothing of the daemon's state: the daemon maps its own
+//! snapshots (FIB, counters, BGP) into these types at its edge.
+//!
+//! Framing is one JSON object per line in each direction. Every request
+//! carries the protocol version ([`API_VERSION`]); the daemon refuses
+//! versions it does not speak with an error that says which it does.
+//! Replies only ever gain fields and variants: [`Reply`] is
+//! `#[non_exhaustive]`, so a client keeps a fallback arm for replies of a
+//! newer daemon.
+//!
+//! | file         | holds                                                      |
+//! |--------------|------------------------------------------------------------|
+//! | `request.rs` | the envelope, [`Request`], [`RouteSpec`], [`NeighborAction`] |
+//! | `reply.rs`   | [`Reply`], status, counters, BGP summary and paths         |
+//! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
+//! | `changes.rs` | [`ConfigChanges`] of `reload` and `config diff`            |
+//! | `client.rs`  | [`Client`], blocking, std only                             |
+//! | `handler.rs` | [`Handler`], what answers requests (the daemon)            |
+
+mod changes;
+mod client;
+mod handler;
+mod reply;
+mod request;
+pub mod view;
+
+pub use changes::{ConfigChanges, NeighborRef, RouteChange};
+pub use client::{Client, ClientError};
+pub use handler::Handler;
+pub use reply::{
+    BgpNeighbor, BgpRoute, KernelSyncStats, PortCounters, Reply, Stats, Status, TunnelCounters,
+};
+pub use request::{API_VERSION, Envelope, NeighborAction, Request, RouteSpec};

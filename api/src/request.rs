@@ -1,0 +1,144 @@
+//! What a client sends: the envelope with the protocol version, and the
+//! commands.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the control protocol spoken by this build.
+pub const API_VERSION: u32 = 1;
+
+/// A request envelope: the version plus the command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Protocol version the client speaks.
+    pub version: u32,
+    /// The command itself.
+    #[serde(flatten)]
+    pub request: Request,
+}
+
+/// Commands a client can send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Request {
+    /// Daemon identity, uptime and a summary of what it runs.
+    Status,
+    /// Dataplane counters: per interface, drops by reason, events.
+    Stats,
+    /// `vcpectl bgp summary`: every neighbor.
+    BgpSummary,
+    /// `vcpectl show route [PREFIX]`: BGP candidate paths with best markers.
+    BgpRoutes {
+        /// Only this prefix (or all).
+        prefix: Option<String>,
+    },
+    /// `vcpectl route add`: a static route, live (not yet written to the
+    /// config file).
+    RouteAdd(RouteSpec),
+    /// `vcpectl route del NAME`.
+    RouteDel {
+        /// The route's name.
+        name: String,
+    },
+    /// `vcpectl route list`.
+    RouteList,
+    /// `vcpectl bgp enable|disable|refresh ADDR`.
+    BgpNeighbor {
+        /// Neighbor address.
+        address: String,
+        /// What to do.
+        action: NeighborAction,
+    },
+    /// `vcpectl route show NAME`: one static route and its FIB state.
+    RouteShow {
+        /// The route's name.
+        name: String,
+    },
+    /// `vcpectl show route [PREFIX|ADDRESS]`: connected, static and BGP
+    /// routes, the one the FIB uses marked best.
+    Rib {
+        /// Only this exact prefix.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Only the longest prefix covering this address.
+        #[serde(default)]
+        address: Option<String>,
+    },
+    /// `vcpectl explain ADDRESS`: the FIB entry that forwards it, and why.
+    Explain {
+        /// The destination address.
+        address: String,
+    },
+    /// `vcpectl bgp neighbor ADDR`: one neighbor in detail.
+    BgpNeighborDetail {
+        /// Neighbor address.
+        address: String,
+    },
+    /// `vcpectl bgp neighbor ADDR adj-in|adj-out`.
+    BgpAdjRib {
+        /// Neighbor address.
+        address: String,
+        /// Received or advertised routes.
+        direction: AdjDirection,
+    },
+    /// `vcpectl tunnel list`.
+    TunnelList,
+    /// `vcpectl reload` (and SIGHUP): apply the config file's changes.
+    Reload,
+    /// `vcpectl config diff`: what a reload would change.
+    ConfigDiff,
+}
+
+/// A static route as `vcpectl route` names it (the config's `[[route]]`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteSpec {
+    /// Unique name.
+    pub name: String,
+    /// Destination prefix.
+    pub prefix: String,
+    /// Out of this `[[interface]]` ...
+    pub interface: Option<String>,
+    /// ... or into this `[[peer]]` tunnel.
+    pub peer: Option<String>,
+    /// Gateway.
+    pub next_hop: Option<String>,
+    /// Announce it by BGP.
+    pub advertise: bool,
+}
+
+/// What `vcpectl bgp ... ADDR` does to a neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NeighborAction {
+    /// Start the session again.
+    Enable,
+    /// Stop it (Cease / Administrative Shutdown) until enabled.
+    Disable,
+    /// Ask the neighbor to resend its routes (ROUTE-REFRESH).
+    Refresh,
+}
+
+/// Which Adj-RIB of a neighbor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdjDirection {
+    /// What it sent us, after import policy.
+    AdjIn,
+    /// What we send it.
+    AdjOut,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_round_trips_as_one_json_object() {
+        let env = Envelope {
+            version: API_VERSION,
+            request: Request::Status,
+        };
+        let text = serde_json::to_string(&env).unwrap();
+        assert_eq!(text, r#"{"version":1,"command":"status"}"#);
+        assert_eq!(serde_json::from_str::<Envelope>(&text).unwrap(), env);
+    }
+}

@@ -1,0 +1,144 @@
+//! The routes the config implies: connected prefixes of the interfaces,
+//! static routes (`[[route]]`), and a host route into its tunnel for each
+//! BGP neighbor that names a `[[peer]]`. Connected wins over a static
+//! route for the same prefix, as in the kernel and in BIRD's default
+//! preferences.
+
+use std::collections::BTreeMap;
+
+use ipnet::IpNet;
+use vcpe_config::{Config, RouteTarget, StaticRoute};
+use vcpe_forwarding::fib::{NextHop, NextHopGroup};
+
+use crate::topology::{InterfaceId, Topology};
+
+/// Where a route of the config sends packets, before it becomes a FIB entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteSource {
+    /// A prefix of an interface address.
+    Connected,
+    /// A `[[route]]`.
+    Static,
+}
+
+/// The FIB routes the config implies: every interface address's network
+/// (connected), then every static route. A static route for exactly a
+/// connected prefix does not override it (connected routes win, as in the
+/// kernel and in BIRD's default preferences).
+pub fn initial_routes(
+    config: &Config,
+    topology: &Topology,
+) -> BTreeMap<IpNet, (NextHopGroup, RouteSource)> {
+    let mut routes = BTreeMap::new();
+    for r in &config.routes {
+        // Validation guarantees the target exists; skip defensively if not.
+        let Some(hop) = static_hop(topology, r) else {
+            continue;
+        };
+        routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
+    }
+    // A BGP neighbor that names a tunnel peer is reached through it.
+    for (prefix, group) in neighbor_routes(config, topology) {
+        routes.entry(prefix).or_insert((group, RouteSource::Static));
+    }
+    for (i, iface) in config.interfaces.iter().enumerate() {
+        for addr in &iface.addresses {
+            routes.insert(
+                addr.trunc(),
+                (
+                    NextHopGroup::single(InterfaceId::from_index(i).hop()),
+                    RouteSource::Connected,
+                ),
+            );
+        }
+    }
+    routes
+}
+
+/// Where a static route goes: its interface or tunnel, via its gateway
+/// if it has one.
+pub(crate) fn static_hop(topology: &Topology, r: &StaticRoute) -> Option<NextHop> {
+    let hop = match &r.target {
+        RouteTarget::Interface(name) => topology.interface(name)?.hop(),
+        RouteTarget::Peer(name) => topology.tunnel(name)?.hop(),
+    };
+    Some(match r.next_hop {
+        Some(gw) => hop.via(gw),
+        None => hop,
+    })
+}
+
+/// The FIB routes into tunnels besides static routes: a host route to each
+/// BGP neighbor that names a tunnel peer.
+pub fn neighbor_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, NextHopGroup)> {
+    let Some(bgp) = &config.bgp else {
+        return Vec::new();
+    };
+    bgp.neighbors
+        .iter()
+        .filter_map(|n| {
+            let tunnel = topology.tunnel(n.peer.as_deref()?)?;
+            Some((IpNet::from(n.address), NextHopGroup::single(tunnel.hop())))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use vcpe_forwarding::fib::Egress;
+
+    const CONFIG: &str = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "tuna"
+addresses = ["10.0.1.1/24", "fd00:1::1/64"]
+[[interface]]
+name = "tunb"
+addresses = ["10.0.2.1/24"]
+[[route]]
+name = "far"
+prefix = "10.9.0.0/16"
+interface = "tunb"
+next_hop = "10.0.2.7"
+[[route]]
+name = "shadowed"
+prefix = "10.0.1.0/24"
+interface = "tunb"
+"#;
+
+    #[test]
+    fn connected_prefixes_and_static_routes_become_fib_routes() {
+        let config = vcpe_config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let routes = initial_routes(&config, &Topology::new(&config));
+        let egress = |p: &str| {
+            let (g, src) = &routes[&p.parse::<IpNet>().unwrap()];
+            (g.hops()[0].egress, g.hops()[0].gateway, *src)
+        };
+        assert_eq!(routes.len(), 4);
+        assert_eq!(
+            egress("10.0.1.0/24"),
+            (Egress::Interface(0), None, RouteSource::Connected),
+            "connected wins over a static route for the same prefix"
+        );
+        assert_eq!(
+            egress("fd00:1::/64"),
+            (Egress::Interface(0), None, RouteSource::Connected)
+        );
+        assert_eq!(
+            egress("10.0.2.0/24"),
+            (Egress::Interface(1), None, RouteSource::Connected)
+        );
+        assert_eq!(
+            egress("10.9.0.0/16"),
+            (
+                Egress::Interface(1),
+                Some("10.0.2.7".parse().unwrap()),
+                RouteSource::Static
+            )
+        );
+    }
+}
