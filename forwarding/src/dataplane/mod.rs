@@ -179,14 +179,15 @@ impl Dataplane {
             tunnels: Arc::clone(&tunnels),
         });
         // Deal queue i of every port to worker i.
-        let mut per_worker: Vec<Vec<worker::PortQueue>> =
+        let mut per_worker: Vec<Vec<packet_io::PortQueue>> =
             (0..workers).map(|_| Vec::new()).collect();
         for p in spec.ports {
             for (w, q) in p.queues.into_iter().enumerate() {
-                per_worker[w].push(worker::PortQueue {
+                per_worker[w].push(packet_io::PortQueue {
                     ingress: p.ingress,
                     queue: q,
                     offload: p.offload,
+                    uso: p.uso,
                 });
             }
         }

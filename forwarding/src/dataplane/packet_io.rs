@@ -9,7 +9,20 @@ use crate::tun::{GsoType, VnetHdr, gso};
 use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::{Encap, TunnelPeer};
 
-use super::worker::PortQueue;
+use crate::pipeline::Ingress;
+use crate::tun::TunQueue;
+use crate::tun::gro::{CoalesceStats, Coalescer};
+
+/// A worker's queue of one TUN interface.
+#[derive(Debug)]
+pub(super) struct PortQueue {
+    pub ingress: Ingress,
+    pub queue: TunQueue,
+    /// The queue carries a virtio-net header (offloads on).
+    pub offload: bool,
+    /// The device takes UDP super-packets (USO).
+    pub uso: bool,
+}
 
 /// The length of the IP packet at the start of `pkt` according to its
 /// header, clamped to the buffer; a GSO super-packet (or a header that says
@@ -36,13 +49,44 @@ pub(super) fn ip_len(pkt: &[u8], gso: bool) -> usize {
 /// Sends `pkt` (an IP packet, with the virtio-net header `hdr` it arrived
 /// with, if any) out of `out`. Counts write failures as `tx_error`.
 /// `scratch` is the worker's segment buffer, reused by software GSO.
+///
+/// With `gro` (the egress's coalescer), a packet that is not a GSO
+/// super-packet is coalesced with the ones before it (its partial checksum
+/// completed first), so that a burst of small packets of one flow costs
+/// one write; a super-packet flushes what is held for that egress first,
+/// so no flow is reordered. The caller flushes at the end of its batch.
 pub(super) fn transmit(
     out: &PortQueue,
     hdr: Option<&VnetHdr>,
     pkt: &mut [u8],
     counters: &WorkerCounters,
     scratch: &mut Vec<u8>,
+    gro: Option<&mut (Coalescer, CoalesceStats)>,
 ) {
+    if out.offload
+        && let Some((gro, stats)) = gro
+    {
+        let mut send = |h: Option<&VnetHdr>, b: &[u8]| {
+            if out.queue.send(h, b).is_err() {
+                counters.event(Event::TxError);
+            }
+        };
+        match hdr {
+            Some(h) if h.gso_type != GsoType::None => {
+                gro.flush(stats, &mut send);
+                send(Some(h), pkt);
+            }
+            Some(h) if h.needs_csum() => {
+                if gso::finish_checksum(pkt, h).is_ok() {
+                    gro.push(pkt, stats, &mut send);
+                } else {
+                    counters.event(Event::TxError);
+                }
+            }
+            _ => gro.push(pkt, stats, &mut send),
+        }
+        return;
+    }
     let ok = if out.offload {
         // The kernel on the egress side understands the header: a GSO
         // super-packet or a partial checksum passes through untouched.
@@ -65,6 +109,24 @@ pub(super) fn transmit(
     };
     if !ok {
         counters.event(Event::TxError);
+    }
+}
+
+/// Writes what the egress coalescers hold (end of a read batch).
+pub(super) fn flush_egress(
+    ports: &[PortQueue],
+    gro: &mut [(Coalescer, CoalesceStats)],
+    counters: &WorkerCounters,
+) {
+    for (out, (gro, stats)) in ports.iter().zip(gro.iter_mut()) {
+        if gro.is_empty() {
+            continue;
+        }
+        gro.flush(stats, &mut |h, b| {
+            if out.queue.send(h, b).is_err() {
+                counters.event(Event::TxError);
+            }
+        });
     }
 }
 

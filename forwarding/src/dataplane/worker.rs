@@ -10,11 +10,14 @@ use std::time::Instant;
 use crate::counters::{Counters, DropReason, WorkerCounters};
 use crate::fib::{Egress, Fib, FibSnapshot};
 use crate::pipeline::{
-    EgressMtus, ForwardConfig, ForwardCtx, Ingress, REPLY_BUF_LEN, TokenBucket, Verdict, forward,
+    EgressMtus, ForwardConfig, ForwardCtx, REPLY_BUF_LEN, TokenBucket, Verdict, forward,
 };
-use crate::tun::{GsoType, TunQueue, VnetHdr};
+use crate::tun::{GsoType, VnetHdr};
 
-use super::packet_io::{complete_syn_checksum, ip_len, transmit, transmit_tunnel};
+use super::packet_io::{
+    PortQueue, complete_syn_checksum, flush_egress, ip_len, transmit, transmit_tunnel,
+};
+use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tunnel::batch::TxBatch;
 use crate::tunnel::peer::TunnelPeer;
 
@@ -71,14 +74,6 @@ impl Shared {
     }
 }
 
-/// This worker's queue of one TUN interface.
-#[derive(Debug)]
-pub(super) struct PortQueue {
-    pub ingress: Ingress,
-    pub queue: TunQueue,
-    pub offload: bool,
-}
-
 /// The worker thread body; returns when `shared.stop` is set.
 pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, shared: &Shared) {
     if let Some(cpu) = cpu {
@@ -94,6 +89,17 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
     };
     let mut buf = vec![0u8; BUF_LEN];
     let mut bufs = Bufs::new();
+    bufs.gro = ports
+        .iter()
+        .map(|p| {
+            let c = if p.uso {
+                Coalescer::with_udp()
+            } else {
+                Coalescer::new()
+            };
+            (c, CoalesceStats::default())
+        })
+        .collect();
     let mut pollfds: Vec<libc::pollfd> = ports
         .iter()
         .map(|p| libc::pollfd {
@@ -144,6 +150,7 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
                 }
             }
             bufs.flush_tunnel(&shared.tunnels);
+            flush_egress(&ports, &mut bufs.gro, counters);
         }
     }
     tracing::debug!(worker = index, "dataplane worker stopped");
@@ -171,6 +178,7 @@ fn handle(
         seg: scratch,
         batch,
         batch_peer,
+        gro,
     } = bufs;
     let port = &ports[ingress];
     let (mut hdr, pkt) = if port.offload {
@@ -206,7 +214,8 @@ fn handle(
                 return;
             };
             let len = ip_len(pkt, gso.is_some());
-            transmit(out, hdr.as_ref(), &mut pkt[..len], counters, scratch);
+            let gro = gro.get_mut(e as usize);
+            transmit(out, hdr.as_ref(), &mut pkt[..len], counters, scratch, gro);
         }
         Verdict::Forward {
             egress: Egress::Tunnel(t),
@@ -235,7 +244,9 @@ fn handle(
             );
         }
         Verdict::Forward { .. } => counters.drop_packet(DropReason::NoEgress),
-        Verdict::Reply { len, .. } => transmit(port, None, &mut reply[..len], counters, scratch),
+        Verdict::Reply { len, .. } => {
+            transmit(port, None, &mut reply[..len], counters, scratch, None);
+        }
         Verdict::Drop(_) => {}
     }
 }
@@ -266,6 +277,9 @@ pub(super) struct Bufs {
     pub batch: TxBatch,
     /// The tunnel id the batch is for.
     pub batch_peer: Option<usize>,
+    /// Per egress TUN: small packets coalesced into one write, flushed at
+    /// the end of each read batch.
+    pub gro: Vec<(Coalescer, CoalesceStats)>,
 }
 
 impl Bufs {
@@ -275,6 +289,7 @@ impl Bufs {
             seg: Vec::with_capacity(crate::tun::RECV_BUF_LEN),
             batch: TxBatch::new(),
             batch_peer: None,
+            gro: Vec::new(),
         }
     }
 
