@@ -112,7 +112,11 @@ fn build(s: Seg) -> Vec<u8> {
 
 /// What one push/flush run wrote: (header, bytes) per write.
 fn run(pkts: &[Vec<u8>]) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
-    let mut c = Coalescer::new();
+    run_with(Coalescer::new(), pkts)
+}
+
+/// As [`run`] with coalescer `c`.
+fn run_with(mut c: Coalescer, pkts: &[Vec<u8>]) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
     let mut stats = CoalesceStats::default();
     let mut writes = Vec::new();
     let mut out = |h: Option<&VnetHdr>, b: &[u8]| writes.push((h.copied(), b.to_vec()));
@@ -423,15 +427,7 @@ fn build_udp(v6: bool, ident: u16, payload: usize, sport: u16) -> Vec<u8> {
 }
 
 fn run_udp(pkts: &[Vec<u8>]) -> Vec<(Option<VnetHdr>, Vec<u8>)> {
-    let mut c = Coalescer::with_udp();
-    let mut stats = CoalesceStats::default();
-    let mut writes = Vec::new();
-    let mut out = |h: Option<&VnetHdr>, b: &[u8]| writes.push((h.copied(), b.to_vec()));
-    for p in pkts {
-        c.push(p, &mut stats, &mut out);
-    }
-    c.flush(&mut stats, &mut out);
-    writes
+    run_with(Coalescer::with_udp(), pkts)
 }
 
 #[test]
