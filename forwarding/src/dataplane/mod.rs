@@ -15,8 +15,10 @@
 //! tunnel itself (on the shared underlay socket); each underlay socket has
 //! a receive thread ([`tunnel_rx`]) that decapsulates, checks the inner
 //! source against the peer's allowed prefixes and forwards, writing into
-//! queue 0 of the TUN devices (a dup of worker 0's fd: the kernel takes
-//! concurrent writes; only worker 0 reads it).
+//! the TUN devices through dups of the workers' queue fds (the kernel takes
+//! concurrent writes; only the owning worker reads a queue): each flow
+//! into the queue its hash picks, so that the TUN steers the flow's return
+//! traffic to that queue's worker and flows spread over the workers.
 
 mod packet_io;
 mod tunnel_rx;
@@ -154,18 +156,14 @@ impl Dataplane {
             spec.mtus.tunnels.len().max(spec.tunnels.len()),
         ));
         let tunnels: Arc<[Arc<TunnelPeer>]> = spec.tunnels.into();
-        // The receive threads write into queue 0 of every TUN.
-        let mut rx_queues = Vec::new();
+        // The receive threads write into every queue of every TUN (dups of
+        // the workers' fds), a flow always into the same one.
+        let mut rx_queues: Vec<Vec<TunQueue>> = Vec::new();
         let mut rx_uso = Vec::new();
         for p in &spec.ports {
-            match p.queues.first().map(TunQueue::try_clone) {
-                Some(Ok(q)) => {
-                    rx_queues.push(q);
-                    rx_uso.push(p.uso && p.offload);
-                }
-                Some(Err(e)) => return Err(StartError::Spawn(e)),
-                None => {}
-            }
+            let dups: Result<Vec<TunQueue>, _> = p.queues.iter().map(TunQueue::try_clone).collect();
+            rx_queues.push(dups.map_err(StartError::Spawn)?);
+            rx_uso.push(p.uso && p.offload);
         }
         let stop = Arc::new(AtomicBool::new(false));
         let shared = Arc::new(worker::Shared {
@@ -194,8 +192,10 @@ impl Dataplane {
         // Everything that can fail before a thread runs is done first.
         let mut rx_threads = Vec::with_capacity(spec.tunnel_sockets.len());
         for socket in spec.tunnel_sockets {
-            let queues: Result<Vec<TunQueue>, _> =
-                rx_queues.iter().map(TunQueue::try_clone).collect();
+            let queues: Result<Vec<Vec<TunQueue>>, _> = rx_queues
+                .iter()
+                .map(|qs| qs.iter().map(TunQueue::try_clone).collect())
+                .collect();
             rx_threads.push(tunnel_rx::RxThread {
                 socket,
                 tunnels: Arc::clone(&tunnels),

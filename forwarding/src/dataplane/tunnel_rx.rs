@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use crate::counters::{DropReason, Event, WorkerCounters};
 use crate::fib::Egress;
 use crate::pipeline::{ForwardCtx, REPLY_BUF_LEN, Verdict, forward};
-use crate::tun::TunQueue;
 use crate::tun::gro::{CoalesceStats, Coalescer};
+use crate::tun::{TunQueue, VnetHdr};
 use crate::tunnel::gre;
 use crate::tunnel::gre_socket::{MAX_BATCH as GRE_BATCH, RecvMeta, RecvStatus};
 use crate::tunnel::peer::{Encap, TunnelPeer};
@@ -53,8 +53,12 @@ pub(super) struct RxThread {
     pub socket: TunnelSocket,
     /// Every tunnel peer, by tunnel id.
     pub tunnels: Arc<[Arc<TunnelPeer>]>,
-    /// This thread's queue of each TUN interface, by interface id.
-    pub tun_queues: Vec<TunQueue>,
+    /// Every queue of each TUN interface (dups of the workers' fds), by
+    /// interface id. A flow is always written into the same queue, chosen
+    /// by its hash: the kernel's TUN steers the flow's other direction to
+    /// the queue it was last written on, so each flow's return traffic is
+    /// read by one worker and flows spread over all workers.
+    pub tun_queues: Vec<Vec<TunQueue>>,
     /// Whether each of them takes UDP super-packets (USO).
     pub uso: Vec<bool>,
 }
@@ -351,19 +355,17 @@ impl Rx<'_> {
             } => {
                 let len = super::packet_io::ip_len(pkt, false);
                 let e = e as usize;
-                let (Some(q), Some(gro)) = (self.t.tun_queues.get(e), self.gro.get_mut(e)) else {
+                let (Some(qs), Some(gro)) = (self.t.tun_queues.get(e), self.gro.get_mut(e)) else {
                     ctx.counters.drop_packet(DropReason::NoEgress);
                     return;
                 };
                 // The pipeline counted the tx already.
-                if q.vnet_hdr() {
+                if qs.first().is_some_and(TunQueue::vnet_hdr) {
                     gro.push(&pkt[..len], &mut self.gro_stats, &mut |h, b| {
-                        if q.send(h, b).is_err() {
-                            ctx.counters.event(Event::TxError);
-                        }
+                        send_flow(qs, h, b, ctx);
                     });
-                } else if q.send(None, &pkt[..len]).is_err() {
-                    ctx.counters.event(Event::TxError);
+                } else {
+                    send_flow(qs, None, &pkt[..len], ctx);
                 }
             }
             Verdict::Forward {
@@ -391,16 +393,25 @@ impl Rx<'_> {
 
     /// Writes whatever the coalescers hold (end of a receive batch).
     fn flush(&mut self, ctx: &ForwardCtx<'_>) {
-        for (gro, q) in self.gro.iter_mut().zip(&self.t.tun_queues) {
+        for (gro, qs) in self.gro.iter_mut().zip(&self.t.tun_queues) {
             if gro.is_empty() {
                 continue;
             }
-            gro.flush(&mut self.gro_stats, &mut |h, b| {
-                if q.send(h, b).is_err() {
-                    ctx.counters.event(Event::TxError);
-                }
-            });
+            gro.flush(&mut self.gro_stats, &mut |h, b| send_flow(qs, h, b, ctx));
         }
+    }
+}
+
+/// Writes `pkt` (one flow's packet or super-packet) into the queue of
+/// `queues` its flow hash picks.
+fn send_flow(queues: &[TunQueue], hdr: Option<&VnetHdr>, pkt: &[u8], ctx: &ForwardCtx<'_>) {
+    let n = queues.len().max(1);
+    let Some(q) = queues.get(crate::pipeline::flow::of_packet(pkt) as usize % n) else {
+        ctx.counters.drop_packet(DropReason::NoEgress);
+        return;
+    };
+    if q.send(hdr, pkt).is_err() {
+        ctx.counters.event(Event::TxError);
     }
 }
 
