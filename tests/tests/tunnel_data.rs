@@ -10,7 +10,7 @@
 //!
 //! - iperf3 over IPv4 and IPv6, both ways, with no TCP checksum error on the
 //!   receiving host (`nstat TcpInCsumErrors`), over `wireguard`, `vxlan`
-//!   and `gre`;
+//!   and `gre`, on an IPv4 and on an IPv6 underlay;
 //! - a file of known SHA-256 copied across each;
 //! - vcped `vxlan` against the kernel's `vxlan` device (ping and iperf3 both
 //!   ways; tshark dissects VXLAN with our VNI on the underlay);
@@ -24,8 +24,40 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail, ensure};
 use vcpe_tests::{Lab, Netns, Vcped, require_root, wait_until};
 
-const UNDER_A: &str = "100.64.0.1";
-const UNDER_B: &str = "100.64.0.2";
+/// The underlay between the two vCPEs.
+#[derive(Clone, Copy, PartialEq, Debug)]
+struct Underlay {
+    a: &'static str,
+    b: &'static str,
+    prefix_len: u8,
+}
+
+const V4: Underlay = Underlay {
+    a: "100.64.0.1",
+    b: "100.64.0.2",
+    prefix_len: 24,
+};
+
+const V6: Underlay = Underlay {
+    a: "fd64::1",
+    b: "fd64::2",
+    prefix_len: 64,
+};
+
+impl Underlay {
+    fn v6(self) -> bool {
+        self.a.contains(':')
+    }
+
+    /// `addr:port` as an endpoint (brackets around IPv6).
+    fn endpoint(self, addr: &str, port: u16) -> String {
+        if self.v6() {
+            format!("[{addr}]:{port}")
+        } else {
+            format!("{addr}:{port}")
+        }
+    }
+}
 
 /// The encapsulations vcped speaks.
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -63,20 +95,22 @@ impl Drop for Pair {
 }
 
 /// Inner MTU of the tunnel per encapsulation (1500 underlay).
-fn mtu(encap: Encap) -> u16 {
+fn mtu(encap: Encap, u: Underlay) -> u16 {
+    let v6 = if u.v6() { 20 } else { 0 };
     match encap {
         Encap::WireGuard => 1420,
-        Encap::Vxlan => 1450,
-        Encap::Gre => 1472,
+        Encap::Vxlan => 1450 - v6,
+        Encap::Gre => 1472 - v6,
     }
 }
 
 /// vcped's config on side `n` (1 = A, 2 = B). With `via`, the routes to
 /// the other side name its inner addresses as next hops (a kernel VTEP is
 /// resolved by ARP/ND for them).
-fn config(n: u8, encap: Encap, keys: Option<(&Path, &str)>, via: bool) -> String {
+fn config(n: u8, encap: Encap, u: Underlay, keys: Option<(&Path, &str)>, via: bool) -> String {
     let m = 3 - n;
-    let remote = if n == 1 { UNDER_B } else { UNDER_A };
+    let remote = if n == 1 { u.b } else { u.a };
+    let any = if u.v6() { "[::]" } else { "0.0.0.0" };
     let (gw4, gw6) = if via {
         (
             format!("next_hop = \"10.255.0.{m}\"\n"),
@@ -93,20 +127,24 @@ fn config(n: u8, encap: Encap, keys: Option<(&Path, &str)>, via: bool) -> String
          [[route]]\nname = \"remote\"\nprefix = \"10.{m}.0.0/24\"\npeer = \"other\"\n{gw4}\n\
          [[route]]\nname = \"remote-v6\"\nprefix = \"fd0{m}::/64\"\npeer = \"other\"\n{gw6}\n\
          [[peer]]\nname = \"other\"\nallowed_prefixes = [\"10.{m}.0.0/24\", \"fd0{m}::/64\", \"10.255.0.{m}/32\", \"fd00:255::{m}/128\"]\nmtu = {}\n",
-        mtu(encap),
-        mtu(encap)
+        mtu(encap, u),
+        mtu(encap, u)
     );
     c += &match encap {
         Encap::WireGuard => {
             let (key, public) = keys.expect("keys for wireguard");
             format!(
-                "encapsulation = \"wireguard\"\nendpoint = \"{remote}:51820\"\nbind = \"0.0.0.0:51820\"\n\
+                "encapsulation = \"wireguard\"\nendpoint = \"{}\"\nbind = \"{any}:51820\"\n\
                  private_key_file = \"{}\"\npublic_key = \"{public}\"\n",
+                u.endpoint(remote, 51820),
                 key.display()
             )
         }
         Encap::Vxlan => {
-            format!("encapsulation = \"vxlan\"\nendpoint = \"{remote}:4789\"\nvni = 42\n")
+            format!(
+                "encapsulation = \"vxlan\"\nendpoint = \"{}\"\nvni = 42\n",
+                u.endpoint(remote, 4789)
+            )
         }
         Encap::Gre => format!("encapsulation = \"gre\"\nendpoint = \"{remote}\"\ngre_key = 7\n"),
     };
@@ -114,15 +152,18 @@ fn config(n: u8, encap: Encap, keys: Option<(&Path, &str)>, via: bool) -> String
 }
 
 impl Pair {
-    fn build(tag: &str, encap: Encap, b: PeerB) -> Result<Pair> {
+    fn build(tag: &str, encap: Encap, b: PeerB, u: Underlay) -> Result<Pair> {
         let lab = Lab::new(tag)?;
         let vcpe_a = lab.netns("va")?;
         let vcpe_b = lab.netns("vb")?;
         let host_a = lab.netns("ha")?;
         let host_b = lab.netns("hb")?;
         lab.veth(&vcpe_a, "wan0", &vcpe_b, "wan0")?;
-        vcpe_a.addr("wan0", &format!("{UNDER_A}/24"))?;
-        vcpe_b.addr("wan0", &format!("{UNDER_B}/24"))?;
+        for (ns, addr) in [(&vcpe_a, u.a), (&vcpe_b, u.b)] {
+            let cidr = format!("{addr}/{}", u.prefix_len);
+            // nodad: usable at once (no tentative IPv6 address).
+            ns.ip(["addr", "add", &cidr, "dev", "wan0", "nodad"])?;
+        }
         for (n, v, h) in [(1u8, &vcpe_a, &host_a), (2, &vcpe_b, &host_b)] {
             v.enable_forwarding()?;
             for key in ["all", "default"] {
@@ -158,7 +199,7 @@ impl Pair {
             &vcpe_a,
             lab.dir(),
             "vcped-a",
-            &config(1, encap, key_of(0), via),
+            &config(1, encap, u, key_of(0), via),
         )?);
         vcpe_a.route_dev("10.2.0.0/24", "vcpe0")?;
         vcpe_a.route_dev("fd02::/64", "vcpe0")?;
@@ -170,15 +211,15 @@ impl Pair {
                     &vcpe_b,
                     lab.dir(),
                     "vcped-b",
-                    &config(2, encap, key_of(1), false),
+                    &config(2, encap, u, key_of(1), false),
                 )?);
                 vcpe_b.route_dev("10.1.0.0/24", "vcpe0")?;
                 vcpe_b.route_dev("fd01::/64", "vcpe0")?;
             }
             PeerB::KernelVxlan => {
                 vcpe_b.ip([
-                    "link", "add", "vx0", "type", "vxlan", "id", "42", "local", UNDER_B, "remote",
-                    UNDER_A, "dstport", "4789", "dev", "wan0",
+                    "link", "add", "vx0", "type", "vxlan", "id", "42", "local", u.b, "remote", u.a,
+                    "dstport", "4789", "dev", "wan0",
                 ])?;
                 vcpe_b.addr("vx0", "10.255.0.2/24")?;
                 vcpe_b.addr("vx0", "fd00:255::2/64")?;
@@ -215,7 +256,7 @@ impl Pair {
                     "peer",
                     &public_a,
                     "endpoint",
-                    &format!("{UNDER_A}:51820"),
+                    &u.endpoint(u.a, 51820),
                     "allowed-ips",
                     "10.1.0.0/24,fd01::/64,10.255.0.1/32,fd00:255::1/128",
                 ])?;
@@ -380,8 +421,8 @@ fn copy_file(p: &Pair, to: &str) -> Result<()> {
     Ok(())
 }
 
-fn bulk(tag: &str, encap: Encap) -> Result<()> {
-    let p = Pair::build(tag, encap, PeerB::Vcped)?;
+fn bulk(tag: &str, encap: Encap, u: Underlay) -> Result<()> {
+    let p = Pair::build(tag, encap, PeerB::Vcped, u)?;
     let r = (|| -> Result<()> {
         p.ping_both_ways()?;
         for (addr, back) in [("10.2.0.10", "10.1.0.10"), ("fd02::10", "fd01::10")] {
@@ -405,26 +446,44 @@ fn bulk(tag: &str, encap: Encap) -> Result<()> {
 #[test]
 fn bulk_tcp_is_intact_over_wireguard() -> Result<()> {
     require_root!();
-    bulk("tdwg", Encap::WireGuard)
+    bulk("tdwg", Encap::WireGuard, V4)
 }
 
 #[test]
 fn bulk_tcp_is_intact_over_vxlan() -> Result<()> {
     require_root!();
-    bulk("tdvx", Encap::Vxlan)
+    bulk("tdvx", Encap::Vxlan, V4)
 }
 
 #[test]
 fn bulk_tcp_is_intact_over_gre() -> Result<()> {
     require_root!();
-    bulk("tdgre", Encap::Gre)
+    bulk("tdgre", Encap::Gre, V4)
+}
+
+#[test]
+fn bulk_tcp_is_intact_over_wireguard_on_an_ipv6_underlay() -> Result<()> {
+    require_root!();
+    bulk("tdwg6", Encap::WireGuard, V6)
+}
+
+#[test]
+fn bulk_tcp_is_intact_over_vxlan_on_an_ipv6_underlay() -> Result<()> {
+    require_root!();
+    bulk("tdvx6", Encap::Vxlan, V6)
+}
+
+#[test]
+fn bulk_tcp_is_intact_over_gre_on_an_ipv6_underlay() -> Result<()> {
+    require_root!();
+    bulk("tdgre6", Encap::Gre, V6)
 }
 
 #[test]
 fn vxlan_interoperates_with_the_kernel_vxlan_device() -> Result<()> {
     require_root!();
     let tshark = vcpe_tests::skip::find_tool("tshark");
-    let p = Pair::build("tdkvx", Encap::Vxlan, PeerB::KernelVxlan)?;
+    let p = Pair::build("tdkvx", Encap::Vxlan, PeerB::KernelVxlan, V4)?;
     let r = (|| -> Result<()> {
         // tshark on the underlay while the pings run.
         let capture = p.lab.dir().join("vxlan.pcap");
@@ -471,8 +530,8 @@ fn vxlan_interoperates_with_the_kernel_vxlan_device() -> Result<()> {
                 vnis.len() >= 6 && vnis.iter().all(|v| *v == "42"),
                 "tshark did not dissect VXLAN with VNI 42 on every packet:\n{text}"
             );
-            let from_us = text.lines().filter(|l| l.ends_with(UNDER_A)).count();
-            let from_kernel = text.lines().filter(|l| l.ends_with(UNDER_B)).count();
+            let from_us = text.lines().filter(|l| l.ends_with(V4.a)).count();
+            let from_kernel = text.lines().filter(|l| l.ends_with(V4.b)).count();
             ensure!(
                 from_us > 0 && from_kernel > 0,
                 "expected VXLAN from both ends:\n{text}"
@@ -501,7 +560,7 @@ fn wireguard_interoperates_with_wireguard_go_at_speed() -> Result<()> {
     if !Path::new("/usr/bin/wireguard-go").exists() {
         bail!("/usr/bin/wireguard-go is missing: apt-get install -y wireguard-go wireguard-tools");
     }
-    let p = Pair::build("tdwgo", Encap::WireGuard, PeerB::WireguardGo)?;
+    let p = Pair::build("tdwgo", Encap::WireGuard, PeerB::WireguardGo, V4)?;
     let r = (|| -> Result<()> {
         p.ping_both_ways()?;
         let fwd = iperf(&p.host_b, &p.host_a, "10.2.0.10", false)?;
