@@ -111,6 +111,10 @@ fn config(n: u8, encap: Encap, u: Underlay, keys: Option<(&Path, &str)>, via: bo
     let m = 3 - n;
     let remote = if n == 1 { u.b } else { u.a };
     let any = if u.v6() { "[::]" } else { "0.0.0.0" };
+    // VXLAN on the IPv6 underlay carries inner IPv6 on a second VNI
+    // between the same two VTEPs: two tunnels told apart by VNI.
+    let second_vni = encap == Encap::Vxlan && u.v6();
+    let peer6 = if second_vni { "other6" } else { "other" };
     let (gw4, gw6) = if via {
         (
             format!("next_hop = \"10.255.0.{m}\"\n"),
@@ -125,7 +129,7 @@ fn config(n: u8, encap: Encap, u: Underlay, keys: Option<(&Path, &str)>, via: bo
          [[route]]\nname = \"local\"\nprefix = \"10.{n}.0.0/24\"\ninterface = \"vcpe0\"\n\n\
          [[route]]\nname = \"local-v6\"\nprefix = \"fd0{n}::/64\"\ninterface = \"vcpe0\"\n\n\
          [[route]]\nname = \"remote\"\nprefix = \"10.{m}.0.0/24\"\npeer = \"other\"\n{gw4}\n\
-         [[route]]\nname = \"remote-v6\"\nprefix = \"fd0{m}::/64\"\npeer = \"other\"\n{gw6}\n\
+         [[route]]\nname = \"remote-v6\"\nprefix = \"fd0{m}::/64\"\npeer = \"{peer6}\"\n{gw6}\n\
          [[peer]]\nname = \"other\"\nallowed_prefixes = [\"10.{m}.0.0/24\", \"fd0{m}::/64\", \"10.255.0.{m}/32\", \"fd00:255::{m}/128\"]\nmtu = {}\n",
         mtu(encap, u),
         mtu(encap, u)
@@ -148,6 +152,14 @@ fn config(n: u8, encap: Encap, u: Underlay, keys: Option<(&Path, &str)>, via: bo
         }
         Encap::Gre => format!("encapsulation = \"gre\"\nendpoint = \"{remote}\"\ngre_key = 7\n"),
     };
+    if second_vni {
+        c += &format!(
+            "\n[[peer]]\nname = \"other6\"\nencapsulation = \"vxlan\"\nendpoint = \"{}\"\nvni = 43\n\
+             allowed_prefixes = [\"fd0{m}::/64\", \"fd00:255::{m}/128\"]\nmtu = {}\n",
+            u.endpoint(remote, 4789),
+            mtu(encap, u)
+        );
+    }
     c
 }
 

@@ -293,7 +293,15 @@ impl Rx<'_> {
         let Encap::Vxlan(v) = &peer.encap else {
             return;
         };
-        match vxlan::decode(d, v.vni) {
+        let decoded = match vxlan::decode(d, v.vni) {
+            // Another VNI from the same VTEP: another peer, if we have it.
+            Err(vxlan::VxlanError::WrongVni(vni)) => match self.vxlan_peer(v.remote, vni) {
+                Some(other) => return self.vxlan(&other, d, ctx),
+                None => Err(vxlan::VxlanError::WrongVni(vni)),
+            },
+            r => r,
+        };
+        match decoded {
             Ok(frame) => {
                 v.learn(frame.src_mac);
                 match frame.frame {
@@ -310,6 +318,19 @@ impl Rx<'_> {
                 ctx.counters.drop_packet(DropReason::BadTunnel);
             }
         }
+    }
+
+    /// The VXLAN peer of this socket at `remote`'s address with `vni`.
+    fn vxlan_peer(&self, remote: SocketAddr, vni: u32) -> Option<Arc<TunnelPeer>> {
+        self.t.socket.peers.iter().find_map(|&id| {
+            let p = self.t.tunnels.get(id as usize)?;
+            match &p.encap {
+                Encap::Vxlan(v) if v.vni == vni && same_ip(v.remote.ip(), remote.ip()) => {
+                    Some(Arc::clone(p))
+                }
+                _ => None,
+            }
+        })
     }
 
     /// One datagram from the raw GRE socket.
