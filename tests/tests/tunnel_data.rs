@@ -437,6 +437,18 @@ fn bulk(tag: &str, encap: Encap, u: Underlay) -> Result<()> {
     let p = Pair::build(tag, encap, PeerB::Vcped, u)?;
     let r = (|| -> Result<()> {
         p.ping_both_ways()?;
+        // `vcpectl tunnel list` names the encapsulation and, once traffic
+        // flowed, a state that says the tunnel works.
+        let list = p._vcpeds[0].ctl(&["tunnel", "list"])?;
+        let (name, state) = match encap {
+            Encap::WireGuard => ("wireguard", "up"),
+            Encap::Vxlan => ("vxlan", "stateless"),
+            Encap::Gre => ("gre", "stateless"),
+        };
+        ensure!(
+            list.contains(name) && list.contains(state),
+            "vcpectl tunnel list lacks {name} / {state}:\n{list}"
+        );
         for (addr, back) in [("10.2.0.10", "10.1.0.10"), ("fd02::10", "fd01::10")] {
             let fwd = iperf(&p.host_b, &p.host_a, addr, false)?;
             let rev = iperf(&p.host_a, &p.host_b, back, false)?;
