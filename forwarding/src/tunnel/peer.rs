@@ -240,8 +240,9 @@ impl TunnelPeer {
             }
             Encap::Vxlan(v) => {
                 buf.clear();
+                // MAC resolution is the caller's, which knows the route's
+                // gateway (`TunnelPeer::resolve`).
                 v.encapsulate(pkt, buf);
-                self.resolve(None, pkt);
                 v.tx_socket(v.tx_index(pkt))
                     .send_to(buf, v.remote)
                     .map(|_| ())
