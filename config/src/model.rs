@@ -163,6 +163,31 @@ pub struct Neighbor {
     pub peer: Option<String>,
     /// Local source address for the TCP session.
     pub local_address: Option<IpAddr>,
+    /// BFD for this neighbor (`bfd = true`): when its session goes down,
+    /// so does the BGP session (RFC 5882).
+    pub bfd: Option<NeighborBfd>,
+}
+
+/// A neighbor's BFD session (`bfd`, `bfd_interval_ms`, `bfd_multiplier`,
+/// `bfd_multihop`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct NeighborBfd {
+    /// Desired transmit and required receive interval in milliseconds
+    /// (default 300).
+    pub interval_ms: u32,
+    /// Detection multiplier (default 3): down after this many intervals
+    /// without a packet.
+    pub multiplier: u8,
+    /// RFC 5883 multihop (UDP 4784, any TTL) rather than RFC 5881 single
+    /// hop (UDP 3784, TTL 255). Default false.
+    pub multihop: bool,
+}
+
+impl NeighborBfd {
+    /// Default interval: 300 ms.
+    pub const DEFAULT_INTERVAL_MS: u32 = 300;
+    /// Default multiplier: 3.
+    pub const DEFAULT_MULTIPLIER: u8 = 3;
 }
 
 /// How a BGP session is established.

@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::global::asn;
 use super::names::object_name;
 use crate::diagnostic::Span;
-use crate::model::{Bgp, Neighbor, NeighborMode};
+use crate::model::{Bgp, Neighbor, NeighborBfd, NeighborMode};
 use crate::prefix_filter::PrefixFilter;
 use crate::reader::{Ctx, Field, Table, bad, boolean, int_in, parsed, string};
 use crate::secret::read_password_file;
@@ -35,6 +35,10 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "enforce_first_as",
     "peer",
     "local_address",
+    "bfd",
+    "bfd_interval_ms",
+    "bfd_multiplier",
+    "bfd_multihop",
 ];
 
 pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
@@ -147,6 +151,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
+    let bfd = bfd(ctx, t);
     let loc = NeighborLoc {
         path: t.path.clone(),
         address: address.as_ref().map(|(_, s)| s.clone()),
@@ -167,6 +172,54 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         enforce_first_as,
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        bfd,
     };
     (n, loc)
+}
+
+/// `bfd`, `bfd_interval_ms`, `bfd_multiplier`, `bfd_multihop`: the
+/// neighbor's BFD session, if `bfd = true`. The tuning keys without
+/// `bfd = true` are an error: they would silently do nothing.
+fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<NeighborBfd> {
+    let on = t.field(ctx, "bfd", boolean).or(false);
+    let interval = t
+        .field(ctx, "bfd_interval_ms", |v| {
+            int_in::<u32>(
+                v,
+                10,
+                60_000,
+                "use 10 to 60000 milliseconds, e.g. 300 (detection takes interval × multiplier)",
+            )
+        })
+        .opt();
+    let multiplier = t
+        .field(ctx, "bfd_multiplier", |v| {
+            int_in::<u8>(v, 1, 255, "use 1 to 255, e.g. 3")
+        })
+        .opt();
+    let multihop = t.field(ctx, "bfd_multihop", boolean).opt();
+    if !on {
+        for (key, span) in [
+            ("bfd_interval_ms", interval.as_ref().map(|(_, s)| s)),
+            ("bfd_multiplier", multiplier.as_ref().map(|(_, s)| s)),
+            ("bfd_multihop", multihop.as_ref().map(|(_, s)| s)),
+        ] {
+            if let Some(span) = span {
+                ctx.error(
+                    span,
+                    t.key_path(key),
+                    bad(
+                        format!("{key} has no effect without bfd = true"),
+                        "add `bfd = true` to this neighbor, or remove the key".to_string(),
+                    ),
+                );
+            }
+        }
+        return None;
+    }
+    Some(NeighborBfd {
+        interval_ms: interval.map_or(NeighborBfd::DEFAULT_INTERVAL_MS, |(v, _)| v),
+        multiplier: multiplier.map_or(NeighborBfd::DEFAULT_MULTIPLIER, |(v, _)| v),
+        multihop: multihop.is_some_and(|(v, _)| v),
+    })
 }
