@@ -94,6 +94,7 @@ impl Notification {
             (c::CEASE, 7) => Some("Connection Collision Resolution"),
             (c::CEASE, 8) => Some("Out of Resources"),
             (c::CEASE, 9) => Some("Hard Reset"),
+            (c::CEASE, 10) => Some("BFD Down"),
             _ => Some("unknown subcode"),
         };
         match sub {
@@ -199,5 +200,7 @@ pub mod subcode {
         pub const CONNECTION_COLLISION: u8 = 7;
         /// 8.
         pub const OUT_OF_RESOURCES: u8 = 8;
+        /// 10 (RFC 9384): the BFD session to the neighbor went down.
+        pub const BFD_DOWN: u8 = 10;
     }
 }

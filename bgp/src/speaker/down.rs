@@ -1,6 +1,6 @@
 //! Why a neighbor's session went down, as the speaker reports it: the
 //! session's own [`DownReason`], or a teardown the speaker decided on
-//! (max-prefix). A value until the edge that shows it: `Display` is the
+//! (max-prefix, BFD down). A value until the edge that shows it: `Display` is the
 //! reason an operator reads, [`DownCause::hint`] what to check next.
 
 use std::fmt;
@@ -24,6 +24,13 @@ pub enum DownCause {
         /// The neighbor.
         neighbor: IpAddr,
     },
+    /// The BFD session to the neighbor went down (RFC 5882): we sent
+    /// Cease / BFD Down (RFC 9384) and keep the session down until BFD is
+    /// Up again.
+    BfdDown {
+        /// Why BFD went down, as the BFD session said it.
+        detail: String,
+    },
 }
 
 impl DownCause {
@@ -36,6 +43,12 @@ impl DownCause {
                 return format!(
                     "the neighbor sent more prefixes than max_prefixes; `vcpectl bgp enable \
                      {neighbor}` after fixing it"
+                );
+            }
+            DownCause::BfdDown { .. } => {
+                return format!(
+                    "the path to {neighbor} or the neighbor itself failed: see `vcpectl bfd`; the \
+                     session comes back when BFD is Up again"
                 );
             }
         };
@@ -109,6 +122,10 @@ impl fmt::Display for DownCause {
                 f,
                 "{exceeded}; fix the neighbor or raise max_prefixes, then `vcpectl bgp enable \
                  {neighbor}`"
+            ),
+            DownCause::BfdDown { detail } => write!(
+                f,
+                "BFD session down ({detail}); we sent NOTIFICATION Cease / BFD Down (6/10)"
             ),
         }
     }

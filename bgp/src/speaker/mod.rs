@@ -22,7 +22,7 @@
 //! | group     | methods                                                          |
 //! |-----------|------------------------------------------------------------------|
 //! | getters   | `rib`, `summaries`, `neighbor_detail`, `neighbor_by_addr`, `fib_changes_bound` |
-//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout` |
+//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout`, `bfd_down`, `bfd_up` |
 //! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh` |
 //! | outputs (`poll_*`: what to do) | `poll_action`, `poll_timeout`, `take_fib_changes`, `take_fib_changes_with` |
 //!
@@ -243,6 +243,49 @@ impl Speaker {
         self.flush_exports(now);
     }
 
+    /// The BFD session to neighbor `id` went from Up to Down for a path
+    /// failure (RFC 5882 §4.3: the BGP session goes down at once): Cease /
+    /// BFD Down (RFC 9384) if connected, its routes withdrawn as for any
+    /// session loss, and no new attempt until [`Speaker::bfd_up`].
+    /// `detail` is BFD's reason, for the operator. `false` if there is no
+    /// such neighbor.
+    pub fn bfd_down(&mut self, now: Instant, id: PeerId, detail: &str) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let note = crate::model::Notification::new(
+            crate::model::error_code::CEASE,
+            crate::model::subcode::cease::BFD_DOWN,
+        );
+        let n = &mut self.neighbors[i];
+        n.bfd_held = true;
+        n.last_down = Some(DownCause::BfdDown {
+            detail: detail.to_owned(),
+        });
+        n.fsm.stop(now, Some(note));
+        self.drain(now, id);
+        self.flush_exports(now);
+        true
+    }
+
+    /// The BFD session to neighbor `id` is Up (again): a session held down
+    /// by [`Speaker::bfd_down`] starts (unless the operator disabled it).
+    pub fn bfd_up(&mut self, now: Instant, id: PeerId) -> bool {
+        let Some(i) = self.index(id) else {
+            return false;
+        };
+        let n = &mut self.neighbors[i];
+        if !n.bfd_held {
+            return true;
+        }
+        n.bfd_held = false;
+        if !n.disabled {
+            n.fsm.start(now);
+            self.drain(now, id);
+        }
+        true
+    }
+
     /// Fires due timers (keepalives, hold, connect retry, stale routes).
     pub fn handle_timeout(&mut self, now: Instant) {
         let ids: Vec<PeerId> = self.neighbors.iter().map(|n| n.id).collect();
@@ -335,6 +378,10 @@ impl Speaker {
             return false;
         };
         self.neighbors[i].disabled = false;
+        if self.neighbors[i].bfd_held {
+            // Starts when BFD is Up again.
+            return true;
+        }
         self.neighbors[i].fsm.start(now);
         self.drain(now, id);
         true

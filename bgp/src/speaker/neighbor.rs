@@ -40,6 +40,9 @@ pub(super) struct Neighbor {
     pub stale_until: Option<Instant>,
     /// Stopped by the operator (`vcpectl bgp disable`) or by max-prefix.
     pub disabled: bool,
+    /// Stopped because its BFD session went down: started again when BFD
+    /// is Up (RFC 5882).
+    pub bfd_held: bool,
     /// Last time the session went up or down.
     pub since: Option<Instant>,
     /// Why it last went down.
@@ -64,6 +67,7 @@ impl Neighbor {
             deferred: VecDeque::new(),
             stale_until: None,
             disabled: false,
+            bfd_held: false,
             since: None,
             last_down: None,
             issues_seen: 0,
@@ -238,15 +242,17 @@ pub(super) fn act(
             if down.was_established || n.established.is_none() {
                 n.since = Some(now);
             }
-            // The stop that follows a max-prefix teardown is reported as
-            // the teardown: it says which limit and what to do.
+            // The stop that follows a max-prefix or BFD teardown is
+            // reported as the teardown: it says which limit and what to do.
             let reason = match &n.last_down {
-                Some(c @ DownCause::MaxPrefixes { .. }) if down.reason == DownReason::AdminStop => {
+                Some(c @ (DownCause::MaxPrefixes { .. } | DownCause::BfdDown { .. }))
+                    if down.reason == DownReason::AdminStop =>
+                {
                     c.clone()
                 }
                 _ => DownCause::Session(down.reason.clone()),
             };
-            if !n.disabled || n.last_down.is_none() {
+            if !(n.disabled || n.bfd_held) || n.last_down.is_none() {
                 n.last_down = Some(DownCause::Session(down.reason.clone()));
             }
             sp.actions.push_back(Action::Down {

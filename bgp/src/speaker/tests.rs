@@ -4,6 +4,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
+mod bfd_down;
+
 use super::*;
 use crate::fsm::{DownReason, SessionConfig};
 use crate::rib::{BestChange, PeerConfig};

@@ -57,6 +57,7 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         state: match (n.disabled, n.fsm.state()) {
             (true, crate::fsm::State::Idle) => "Idle (admin)".to_owned(),
             (true, s) => format!("Idle (admin)/{s}"),
+            (false, crate::fsm::State::Idle) if n.bfd_held => "Idle (BFD down)".to_owned(),
             (false, s) => s.to_string(),
         },
         since_secs: n.since.map(|t| now.saturating_duration_since(t).as_secs()),
@@ -94,6 +95,11 @@ pub struct NeighborDetail {
     pub counts: Option<crate::rib::PeerCounts>,
     /// Graceful restart: seconds until its stale routes are dropped.
     pub stale_for_secs: Option<u64>,
+    /// Why it last went down, typed (the session's reason, or a teardown
+    /// the speaker decided on: max-prefix, BFD down).
+    pub last_cause: Option<super::DownCause>,
+    /// Held down because its BFD session is down.
+    pub bfd_held: bool,
 }
 
 impl super::Speaker {
@@ -111,6 +117,8 @@ impl super::Speaker {
             stale_for_secs: n
                 .stale_until
                 .map(|t| t.saturating_duration_since(now).as_secs()),
+            last_cause: n.last_down.clone(),
+            bfd_held: n.bfd_held,
         })
     }
 }
