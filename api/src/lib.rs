@@ -19,10 +19,12 @@
 //! | `request.rs` | the envelope, [`Request`], [`RouteSpec`], [`NeighborAction`] |
 //! | `reply.rs`   | [`Reply`], status, counters, BGP summary and paths         |
 //! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
+//! | `bfd.rs`     | [`BfdSession`], what `vcpectl bfd` shows                   |
 //! | `changes.rs` | [`ConfigChanges`] of `reload` and `config diff`            |
 //! | `client.rs`  | [`Client`], blocking, std only                             |
 //! | `handler.rs` | [`Handler`], what answers requests (the daemon)            |
 
+mod bfd;
 mod changes;
 mod client;
 mod handler;
@@ -30,6 +32,7 @@ mod reply;
 mod request;
 pub mod view;
 
+pub use bfd::{BfdDown, BfdSession};
 pub use changes::{ConfigChanges, NeighborRef, RouteChange};
 pub use client::{Client, ClientError};
 pub use handler::Handler;

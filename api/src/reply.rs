@@ -85,6 +85,14 @@ pub enum Reply {
         /// One per `[[peer]]`, config order.
         tunnels: Vec<TunnelInfo>,
     },
+    /// Answer to [`Request::BfdSessions`](crate::Request::BfdSessions).
+    BfdSessions {
+        /// One per session, by peer address.
+        sessions: Vec<crate::bfd::BfdSession>,
+        /// Received packets that reached no session, by reason
+        /// ("ttl_not_255", "no_session", "version", ...).
+        drops: std::collections::BTreeMap<String, u64>,
+    },
 }
 
 /// Summary of a running daemon.

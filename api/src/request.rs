@@ -82,6 +82,8 @@ pub enum Request {
     },
     /// `vcpectl tunnel list`.
     TunnelList,
+    /// `vcpectl bfd`: every BFD session.
+    BfdSessions,
     /// `vcpectl reload` (and SIGHUP): apply the config file's changes.
     Reload,
     /// `vcpectl config diff`: what a reload would change.

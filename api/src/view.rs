@@ -235,6 +235,14 @@ pub struct NeighborDetail {
     pub last_notification: Option<String>,
     /// Graceful restart: seconds until its stale routes are dropped.
     pub stale_for_secs: Option<u64>,
+    /// Why it last went down, as a stable name: "session" (the session's
+    /// own reason: hold timer, NOTIFICATION, ...), "max_prefixes", or
+    /// "bfd_down" (its BFD session went down, RFC 5882).
+    #[serde(default)]
+    pub last_down_cause: Option<String>,
+    /// Its BFD session (`bfd = true`).
+    #[serde(default)]
+    pub bfd: Option<crate::BfdSession>,
 }
 
 /// One route of a neighbor's Adj-RIB-In or Adj-RIB-Out.

@@ -60,6 +60,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         )?),
         None => None,
     };
+    let bfd = crate::bfd_driver::start(&config, bgp.clone())?;
     info!(
         config = %path.display(),
         control = %socket.display(),
@@ -75,6 +76,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         dataplane: Mutex::new(Some(dataplane)),
         routing,
         bgp,
+        bfd,
     });
     let serve = tokio::spawn(server.serve(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
@@ -104,7 +106,12 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
             }
         }
     }
-    // Peers hear a Cease NOTIFICATION rather than a closed connection.
+    // BFD peers hear AdminDown, which is no failure (RFC 5882 §3.2)...
+    if let Some(b) = &api.bfd {
+        b.shutdown().await;
+    }
+    // ... and BGP peers a Cease NOTIFICATION rather than a closed
+    // connection.
     if let Some(b) = &api.bgp {
         b.shutdown().await;
     }

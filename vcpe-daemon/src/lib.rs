@@ -3,7 +3,7 @@
 //!
 //! Owns process concerns — command-line parsing, logging, signals, the
 //! control socket — and connects the protocol crates (`vcpe-config`,
-//! `vcpe-forwarding`, `vcpe-bgp`) to each other. Protocol logic lives in
+//! `vcpe-forwarding`, `vcpe-bgp`, `vcpe-bfd`) to each other. Protocol logic lives in
 //! those crates, never here.
 //!
 //! | module            | owns                                                  |
@@ -14,12 +14,14 @@
 //! | [`routing`]       | the FIB writer and every route source                 |
 //! | [`dataplane`]     | TUN devices, tunnel peers ([`tunnels`]), workers      |
 //! | [`bgp_driver`]    | the speaker task and its sockets                      |
+//! | [`bfd_driver`]    | the BFD task, its sockets, BFD down → BGP down        |
 //! | [`kernel_sync`]   | our routes in the kernel's table                      |
 //! | [`link`]          | TUN link set-up (MTU, addresses, up) over netlink     |
 //! | [`control`]       | the control API's daemon side: socket, dispatch, views |
 //! | [`metrics`]       | Prometheus `/metrics` from the control replies        |
 //! | [`logging`], [`malloc`] | process set-up                                  |
 
+pub mod bfd_driver;
 pub mod bgp_driver;
 pub mod control;
 pub mod daemon;

@@ -254,7 +254,26 @@ pub fn neighbor(d: &NeighborDetail) -> String {
             ),
         ));
     }
+    if let Some(b) = &d.bfd {
+        pairs.push((
+            "BFD",
+            format!(
+                "{} (remote {}), {}ms x {}, detection {}ms{}",
+                b.state,
+                b.remote_state,
+                b.tx_interval_ms,
+                b.multiplier,
+                b.detection_time_ms,
+                b.last_down
+                    .as_ref()
+                    .map_or_else(String::new, |l| format!(", last down: {}", l.message))
+            ),
+        ));
+    }
     pairs.push(("last error", or_dash(d.last_error.as_deref())));
+    if let Some(c) = &d.last_down_cause {
+        pairs.push(("last down cause", c.clone()));
+    }
     pairs.push(("last NOTIFICATION", or_dash(d.last_notification.as_deref())));
     if let Some(s) = d.stale_for_secs {
         pairs.push(("stale routes", format!("dropped in {}", duration(s))));

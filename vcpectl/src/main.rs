@@ -6,6 +6,7 @@
 //! group renders its replies; `table.rs` holds the table printing they
 //! share.
 
+mod bfd;
 mod bgp;
 mod config;
 mod doctor;
@@ -63,6 +64,9 @@ enum Command {
         #[command(subcommand)]
         command: bgp::BgpCommand,
     },
+    /// BFD sessions: state both ways, negotiated intervals, detection
+    /// time, when and why each last went down, packets in and out.
+    Bfd,
     /// Show routes.
     Show {
         #[command(subcommand)]
@@ -193,6 +197,7 @@ fn main() -> ExitCode {
         Command::Status => (Request::Status, Style::default()),
         Command::Stats => (Request::Stats, Style::default()),
         Command::Bgp { command } => (bgp::request(command), Style::default()),
+        Command::Bfd => (Request::BfdSessions, Style::default()),
         Command::Show { command } => match show::request(command) {
             Ok(x) => x,
             Err(m) => return usage(&m),
@@ -268,6 +273,7 @@ fn print(reply: &Reply, style: Style) {
             routes,
         } => print!("{}", bgp::adj_rib(neighbor, *direction, routes)),
         Reply::Tunnels { tunnels } => print!("{}", tunnel::list(tunnels)),
+        Reply::BfdSessions { sessions, drops } => print!("{}", bfd::sessions(sessions, drops)),
         Reply::ConfigChanges {
             file,
             applied,

@@ -63,6 +63,12 @@ pub enum Command {
     AddNeighbor(std::sync::Arc<Config>, IpAddr),
     /// Reload: stop a neighbor (Cease / Peer De-configured) and forget it.
     RemoveNeighbor(IpAddr),
+    /// The BFD session to this neighbor went down for a path failure: the
+    /// session goes down (Cease / BFD Down) until [`Command::BfdUp`]
+    /// (RFC 5882). The text is BFD's reason.
+    BfdDown(IpAddr, String),
+    /// The BFD session to this neighbor is Up.
+    BfdUp(IpAddr),
     /// vcped stops: every session ends with a Cease / Administrative
     /// Shutdown NOTIFICATION (RFC 4486, RFC 9003 message), written before
     /// the answer; then the BGP task ends.
@@ -417,6 +423,16 @@ impl Task {
             Command::Inspect(Inspect(question)) => question(&self.speaker, now),
             Command::AddNeighbor(config, addr) => self.add_neighbor(now, &config, addr),
             Command::RemoveNeighbor(addr) => self.remove_neighbor(now, addr),
+            Command::BfdDown(addr, detail) => {
+                if let Some(id) = self.speaker.neighbor_by_addr(addr) {
+                    self.speaker.bfd_down(now, id, &detail);
+                }
+            }
+            Command::BfdUp(addr) => {
+                if let Some(id) = self.speaker.neighbor_by_addr(addr) {
+                    self.speaker.bfd_up(now, id);
+                }
+            }
             // Handled by the run loop, which must wait for the writes.
             Command::Shutdown(done) => {
                 let _ = done.send(());

@@ -11,6 +11,7 @@ use vcpe_api::{Handler, Reply, Request, Status};
 use super::reload::Reload;
 use super::routes::Routes;
 use super::view::View;
+use crate::bfd_driver::BfdHandle;
 use crate::bgp_driver::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
@@ -36,6 +37,8 @@ pub struct Api {
     pub routing: Arc<Mutex<Routing>>,
     /// The BGP speaker task, if `[bgp]` is configured.
     pub bgp: Option<BgpHandle>,
+    /// The BFD task, if a neighbor has `bfd = true`.
+    pub bfd: Option<BfdHandle>,
 }
 
 impl Api {
@@ -85,6 +88,7 @@ impl Handler for Api {
             Request::BgpNeighbor { address, action } => {
                 super::bgp_requests::neighbor(self.bgp.as_ref(), address, action)
             }
+            Request::BfdSessions => super::bfd_requests::sessions(self.bfd.as_ref()),
             request @ (Request::Stats
             | Request::RouteShow { .. }
             | Request::Rib { .. }
@@ -97,6 +101,7 @@ impl Handler for Api {
                 dataplane: &self.dataplane,
                 routing: &self.routing,
                 bgp: self.bgp.as_ref(),
+                bfd: self.bfd.as_ref(),
             }
             .answer(request),
         }

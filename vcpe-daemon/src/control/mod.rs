@@ -3,6 +3,7 @@
 //! protocol itself (requests, replies, the client) is the `vcpe-api`
 //! crate; this layer maps the daemon's own snapshots into it.
 
+pub mod bfd_requests;
 pub mod bgp_requests;
 pub mod dispatch;
 pub mod reload;

@@ -1,5 +1,6 @@
 //! The Prometheus endpoint (`[metrics] listen`): `GET /metrics` answers
-//! with the same numbers as `vcpectl status`, `stats` and `bgp summary`,
+//! with the same numbers as `vcpectl status`, `stats`, `bgp summary` and
+//! `bfd`,
 //! because it asks the daemon the same control requests
 //! ([`collect`]) and renders their replies ([`render`]).
 //!
@@ -32,13 +33,25 @@ pub fn collect(handler: &dyn Handler) -> Option<Scrape> {
         Reply::Error { message } => Err(message),
         other => Err(format!("unexpected reply to bgp summary: {other:?}")),
     });
+    let bfd = match handler.handle(Request::BfdSessions) {
+        Reply::BfdSessions { sessions, .. } if sessions.is_empty() => None,
+        Reply::BfdSessions { sessions, .. } => Some(Ok(sessions)),
+        Reply::Error { message } => Some(Err(message)),
+        other => Some(Err(format!("unexpected reply to bfd: {other:?}"))),
+    };
     for (part, e) in [
         ("dataplane", stats.as_ref().err()),
         ("bgp", bgp.as_ref().and_then(|b| b.as_ref().err())),
+        ("bfd", bfd.as_ref().and_then(|b| b.as_ref().err())),
     ] {
         if let Some(e) = e {
             tracing::debug!(part, error = %e, "metrics scrape: part of the daemon did not answer");
         }
     }
-    Some(Scrape { status, stats, bgp })
+    Some(Scrape {
+        status,
+        stats,
+        bgp,
+        bfd,
+    })
 }

@@ -17,7 +17,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use vcpe_api::{BgpNeighbor, Stats, Status};
+use vcpe_api::{BfdSession, BgpNeighbor, Stats, Status};
 
 /// What one scrape read from the daemon. A part that could not be read
 /// holds the daemon's error message; its metrics are left out and
@@ -30,6 +30,8 @@ pub struct Scrape {
     pub stats: Result<Stats, String>,
     /// `vcpectl bgp summary`; `None` when no BGP neighbor is configured.
     pub bgp: Option<Result<Vec<BgpNeighbor>, String>>,
+    /// `vcpectl bfd`; `None` when no BFD session is configured.
+    pub bfd: Option<Result<Vec<BfdSession>, String>>,
 }
 
 /// Which text format to answer in.
@@ -198,6 +200,9 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
     if let Some(bgp) = &s.bgp {
         success = success.sample(vec![("collector", b("bgp"))], u64::from(bgp.is_ok()));
     }
+    if let Some(bfd) = &s.bfd {
+        success = success.sample(vec![("collector", b("bfd"))], u64::from(bfd.is_ok()));
+    }
     out.push(success);
     if let Ok(stats) = &s.stats {
         out.extend(dataplane(stats));
@@ -205,7 +210,50 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
     if let Some(Ok(neighbors)) = &s.bgp {
         out.extend(bgp(neighbors));
     }
+    if let Some(Ok(sessions)) = &s.bfd {
+        out.extend(bfd(sessions));
+    }
     out
+}
+
+/// Per BFD session (`vcpectl bfd`), labelled by peer address.
+fn bfd(sessions: &[BfdSession]) -> Vec<Family<'_>> {
+    fn peer(s: &BfdSession) -> &str {
+        &s.peer
+    }
+    vec![
+        Family::gauge(
+            "vcpe_bfd_session_up",
+            "1 if the BFD session with the peer is Up, else 0.",
+        )
+        .each(sessions, "peer", peer, |s| Some(u64::from(s.state == "Up"))),
+        Family::counter(
+            "vcpe_bfd_session_state_changes",
+            "BFD session state changes since the session was added (Down, Init, Up, AdminDown).",
+        )
+        .each(sessions, "peer", peer, |s| Some(s.state_changes)),
+        Family::counter(
+            "vcpe_bfd_session_up_transitions",
+            "Times the BFD session went Up since it was added.",
+        )
+        .each(sessions, "peer", peer, |s| Some(s.up_transitions)),
+        Family::gauge(
+            "vcpe_bfd_detection_time_milliseconds",
+            "The BFD detection time in use, ms: down after this long without a packet.",
+        )
+        .each(sessions, "peer", peer, |s| Some(s.detection_time_ms)),
+        Family::counter(
+            "vcpe_bfd_received_packets",
+            "Valid BFD control packets received.",
+        )
+        .each(sessions, "peer", peer, |s| Some(s.packets_in)),
+        Family::counter("vcpe_bfd_sent_packets", "BFD control packets sent.").each(
+            sessions,
+            "peer",
+            peer,
+            |s| Some(s.packets_out),
+        ),
+    ]
 }
 
 /// Interfaces, drops, events, tunnels and the FIB (`vcpectl stats`).
@@ -335,6 +383,9 @@ fn dataplane(s: &Stats) -> Vec<Family<'_>> {
 /// "Idle (admin)", "Idle (admin)/OpenSent", ...) and whether the neighbor
 /// is administratively down.
 fn fsm_state(text: &str) -> (&str, bool) {
+    if text == "Idle (BFD down)" {
+        return ("Idle", false);
+    }
     match text.strip_prefix("Idle (admin)") {
         Some(rest) => (rest.strip_prefix('/').unwrap_or("Idle"), true),
         None => (text, false),
@@ -483,6 +534,47 @@ mod tests {
         }
     }
 
+    fn bfd_session(peer: &str, state: &str, changes: u64) -> BfdSession {
+        BfdSession {
+            peer: peer.into(),
+            local: None,
+            path: "single-hop".into(),
+            source_port: Some(49152),
+            state: state.into(),
+            remote_state: "Up".into(),
+            since_secs: 5,
+            local_discriminator: 1,
+            remote_discriminator: 2,
+            tx_interval_ms: 300,
+            rx_interval_ms: 300,
+            multiplier: 3,
+            remote_multiplier: 3,
+            detection_time_ms: 900,
+            local_diag: "No Diagnostic (0)".into(),
+            remote_diag: "No Diagnostic (0)".into(),
+            last_down: None,
+            packets_in: 7,
+            packets_out: 8,
+            send_errors: 0,
+            state_changes: changes,
+            up_transitions: 1,
+        }
+    }
+
+    #[test]
+    fn bfd_sessions_are_exported_per_peer() {
+        let l = lines(Format::Prometheus);
+        for line in [
+            "vcpe_bfd_session_up{peer=\"10.255.0.2\"} 1",
+            "vcpe_bfd_session_state_changes_total{peer=\"10.255.0.2\"} 2",
+            "vcpe_bfd_sent_packets_total{peer=\"10.255.0.2\"} 8",
+            "vcpe_scrape_collector_success{collector=\"bfd\"} 1",
+        ] {
+            has(&l, line);
+        }
+        assert_eq!(fsm_state("Idle (BFD down)"), ("Idle", false));
+    }
+
     fn scrape() -> Scrape {
         Scrape {
             status: status(),
@@ -491,6 +583,7 @@ mod tests {
                 neighbor("10.255.0.2", "Established", 3),
                 neighbor("fd00::3", "Idle (admin)", 0),
             ])),
+            bfd: Some(Ok(vec![bfd_session("10.255.0.2", "Up", 2)])),
         }
     }
 

@@ -34,6 +34,7 @@ use std::sync::Mutex;
 use vcpe_api::{Reply, Request};
 use vcpe_config::{Config, Neighbor};
 
+use crate::bfd_driver::BfdHandle;
 use crate::bgp_driver::BgpHandle;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
@@ -53,6 +54,8 @@ pub struct View<'a> {
     pub routing: &'a Mutex<Routing>,
     /// BGP, if configured.
     pub bgp: Option<&'a BgpHandle>,
+    /// BFD, if a neighbor has it.
+    pub bfd: Option<&'a BfdHandle>,
 }
 
 impl View<'_> {

@@ -11,7 +11,7 @@ use vcpe_api::view::{AdjDirection, AdjRibRoute, Negotiated, NeighborCounters, Ne
 use vcpe_bgp::fsm::DownReason;
 use vcpe_bgp::model::{AddrFamily, Afi, Capability, Safi};
 use vcpe_bgp::rib::RouteSource;
-use vcpe_bgp::speaker::NeighborDetail as Detail;
+use vcpe_bgp::speaker::{DownCause, NeighborDetail as Detail};
 use vcpe_config::NeighborMode;
 
 use super::attrs::adj_route;
@@ -157,6 +157,17 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
         last_error: s.last_error.clone(),
         last_notification: d.last_down.as_ref().and_then(notification),
         stale_for_secs: d.stale_for_secs,
+        last_down_cause: d.last_cause.as_ref().map(|c| {
+            match c {
+                DownCause::Session(_) => "session",
+                DownCause::MaxPrefixes { .. } => "max_prefixes",
+                DownCause::BfdDown { .. } => "bfd_down",
+            }
+            .to_owned()
+        }),
+        bfd: conf
+            .filter(|n| n.bfd.is_some())
+            .and_then(|n| crate::control::bfd_requests::session_to(view.bfd, n.address)),
     }
 }
 
