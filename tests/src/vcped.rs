@@ -141,6 +141,14 @@ impl Vcped {
         }
     }
 
+    /// `vcpectl bfd`: every BFD session.
+    pub fn bfd_sessions(&self) -> Result<Vec<vcpe_api::BfdSession>> {
+        match self.reply(&["bfd"])? {
+            Reply::BfdSessions { sessions, .. } => Ok(sessions),
+            other => bail!("vcpectl bfd: {other:?}"),
+        }
+    }
+
     /// `vcpectl bgp neighbor ADDRESS`.
     pub fn neighbor(&self, address: &str) -> Result<NeighborDetail> {
         match self.reply(&["bgp", "neighbor", address])? {

@@ -91,6 +91,12 @@ fn config(spec: &PeerSpec) -> String {
         let _ = writeln!(c, "  route {p} blackhole;");
     }
     c.push_str("}\n");
+    if let Some((interval, mult)) = spec.neighbors.iter().find_map(|n| n.bfd) {
+        let _ = writeln!(
+            c,
+            "protocol bfd {{\n  interface \"*\" {{ interval {interval} ms; multiplier {mult}; }};\n}}"
+        );
+    }
     for n in &spec.neighbors {
         let _ = writeln!(c, "protocol bgp {} {{", proto_name(n.addr));
         let _ = writeln!(c, "  local {} as {};", spec.router_id, spec.asn);
@@ -99,6 +105,9 @@ fn config(spec: &PeerSpec) -> String {
         c.push_str("  connect retry time 1;\n  error wait time 1, 5;\n");
         if n.passive {
             c.push_str("  passive on;\n");
+        }
+        if n.bfd.is_some() {
+            c.push_str("  bfd on;\n");
         }
         if spec.graceful_restart {
             c.push_str("  graceful restart on;\n  graceful restart time 60;\n");

@@ -37,6 +37,10 @@ pub struct NeighborSpec {
     pub password: Option<String>,
     /// Only accept connections, never connect.
     pub passive: bool,
+    /// BFD on the session (single hop): interval in ms and multiplier.
+    /// BIRD: `protocol bfd` and `bfd on`; FRR: bfdd (with zebra) and
+    /// `neighbor X bfd`.
+    pub bfd: Option<(u32, u8)>,
 }
 
 impl NeighborSpec {
@@ -47,6 +51,7 @@ impl NeighborSpec {
             asn,
             password: None,
             passive: false,
+            bfd: None,
         }
     }
 }

@@ -1,0 +1,239 @@
+//! BFD (RFC 5880/5881) between vcped and real implementations over a
+//! veth pair: BIRD 2 (`protocol bfd`, `bfd on`) and FRR (bfdd with
+//! `neighbor X bfd`). Sessions come Up on both sides; a peer frozen with
+//! SIGSTOP, or its link taken down, is detected within multiplier ×
+//! interval: vcped tears the BGP session down (Cease / BFD Down) and the
+//! learned route leaves its FIB, measured from the fault; the session and
+//! the route come back when the peer does.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use vcpe_tests::peers::{BgpPeer, Bird, PeerSpec, wait_established};
+use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, wait_until};
+
+const VCPE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 10);
+const PEER: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 1);
+const VCPE_AS: u32 = 65010;
+const PEER_AS: u32 = 65001;
+const LEARNED: &str = "10.201.0.0/24";
+/// 300 ms × 3: detection in 900 ms.
+const INTERVAL_MS: u32 = 300;
+const MULT: u8 = 3;
+/// multiplier × interval plus scheduling slack (the brief's bound).
+const BOUND: Duration = Duration::from_millis(1500);
+
+fn start_vcped(ns: &Netns, dir: &Path) -> Result<Vcped> {
+    let socket = dir.join("vcped.sock");
+    let tun = ifname();
+    let text = format!(
+        r#"[router]
+id = "{VCPE}"
+asn = {VCPE_AS}
+
+[control]
+socket = "{socket}"
+
+[kernel]
+route_sync = false
+
+[[interface]]
+name = "{tun}"
+addresses = ["10.10.0.1/16"]
+
+[[route]]
+name = "vxnet-a"
+prefix = "10.10.0.0/16"
+interface = "{tun}"
+advertise = true
+
+[[route]]
+name = "bgp-lan"
+prefix = "10.99.0.0/24"
+interface = "{tun}"
+
+[bgp]
+listen = "0.0.0.0:179"
+
+[[bgp.neighbor]]
+address = "{PEER}"
+remote_as = {PEER_AS}
+hold_time = 9
+bfd = true
+bfd_interval_ms = {INTERVAL_MS}
+bfd_multiplier = {MULT}
+"#,
+        socket = socket.display()
+    );
+    Vcped::start(ns, dir, "vcped", &text)
+}
+
+fn peer_spec(dir: &Path) -> PeerSpec {
+    let mut spec =
+        PeerSpec::one_neighbor(PEER_AS, PEER, IpAddr::V4(VCPE), VCPE_AS, &[LEARNED], dir);
+    spec.neighbors[0].bfd = Some((INTERVAL_MS, MULT));
+    spec
+}
+
+/// vcped's BFD session state ("Up", "Down", ...).
+fn vcped_bfd_state(v: &Vcped) -> String {
+    v.bfd_sessions()
+        .ok()
+        .and_then(|s| s.into_iter().next())
+        .map(|s| s.state)
+        .unwrap_or_default()
+}
+
+/// Whether vcped's FIB forwards `LEARNED` on BGP's route (and not on the
+/// covering static "bgp-lan" or nothing).
+fn fib_has_learned(v: &Vcped) -> bool {
+    v.explain("10.201.0.1").is_ok_and(|e| e.prefix == LEARNED)
+}
+
+/// Up on both sides, BGP Established, the route in vcped's FIB.
+fn wait_all_up(v: &Vcped, peer_bfd_up: &dyn Fn() -> bool, peer: &dyn BgpPeer) -> Result<()> {
+    wait_established(peer, IpAddr::V4(VCPE), Duration::from_secs(40))?;
+    let up = wait_until(Duration::from_secs(30), || {
+        vcped_bfd_state(v) == "Up" && peer_bfd_up() && fib_has_learned(v)
+    });
+    if !up {
+        bail!(
+            "not all up after 30 s: vcped BFD {:?}, peer BFD up {}, FIB has {LEARNED}: {}\n{}",
+            v.bfd_sessions()?,
+            peer_bfd_up(),
+            fib_has_learned(v),
+            v.ctl(&["bgp", "summary"])?
+        );
+    }
+    Ok(())
+}
+
+/// Applies `fault`, measures until vcped's FIB loses the learned route,
+/// checks the cause, then `heal`s and waits for everything to come back.
+fn fault_and_recover(
+    v: &Vcped,
+    peer_bfd_up: &dyn Fn() -> bool,
+    peer: &dyn BgpPeer,
+    what: &str,
+    fault: &dyn Fn() -> Result<()>,
+    heal: &dyn Fn() -> Result<()>,
+) -> Result<Duration> {
+    wait_all_up(v, peer_bfd_up, peer)?;
+    let t0 = Instant::now();
+    fault()?;
+    let mut gone = None;
+    while t0.elapsed() < Duration::from_secs(10) {
+        if !fib_has_learned(v) {
+            gone = Some(t0.elapsed());
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let state_after = (v.bfd_sessions(), v.neighbor(&PEER.to_string()));
+    heal()?;
+    let took = gone.with_context(|| format!("{what}: the route never left vcped's FIB"))?;
+    let (sessions, neighbor) = state_after;
+    let s = sessions?.into_iter().next().context("no BFD session")?;
+    let n = neighbor?;
+    ensure!(
+        s.last_down.as_ref().map(|d| d.reason.as_str()) == Some("detection_time_expired"),
+        "{what}: BFD last down {:?}",
+        s.last_down
+    );
+    ensure!(
+        n.last_down_cause.as_deref() == Some("bfd_down"),
+        "{what}: BGP last down cause {:?} ({:?})",
+        n.last_down_cause,
+        n.last_error
+    );
+    ensure!(
+        n.last_notification
+            .as_deref()
+            .is_some_and(|t| t.contains("6/10"))
+            || n.last_error.as_deref().is_some_and(|e| e.contains("6/10")),
+        "{what}: no Cease / BFD Down: {:?} / {:?}",
+        n.last_notification,
+        n.last_error
+    );
+    ensure!(
+        took < BOUND,
+        "{what}: the route left the FIB {took:?} after the fault (bound {BOUND:?})"
+    );
+    // Back: BFD Up on both sides, BGP Established, the route relearned.
+    wait_all_up(v, peer_bfd_up, peer)?;
+    Ok(took)
+}
+
+fn sig(pid: u32, s: &str) -> Result<()> {
+    let st = std::process::Command::new("kill")
+        .args([s, &pid.to_string()])
+        .status()?;
+    ensure!(st.success(), "kill {s} {pid} failed");
+    Ok(())
+}
+
+fn link(ns: &Netns, state: &str) -> Result<()> {
+    ns.ip(["link", "set", "eth0", state])?;
+    Ok(())
+}
+
+#[test]
+fn bfd_with_bird_detects_a_frozen_peer_and_a_dead_link() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("bfdbird")?;
+    let vns = lab.netns("vcpe")?;
+    let bns = lab.netns("bird")?;
+    lab.veth(&vns, "eth0", &bns, "eth0")?;
+    vns.addr("eth0", &format!("{VCPE}/24"))?;
+    bns.addr("eth0", &format!("{PEER}/24"))?;
+    let vcped = start_vcped(&vns, lab.dir())?;
+    let mut bird = Bird::start(&bns, &peer_spec(lab.dir()))?;
+    let pid = bird.daemon().pid();
+    let r = (|| -> Result<()> {
+        let bird_up = || {
+            bird.birdc("show bfd sessions").is_ok_and(|s| {
+                s.lines()
+                    .any(|l| l.starts_with(&VCPE.to_string()) && l.contains(" Up "))
+            })
+        };
+        wait_all_up(&vcped, &bird_up, &bird)?;
+        // Both sides agree on 300 ms × 3.
+        let s = vcped.bfd_sessions()?.remove(0);
+        ensure!(
+            (s.tx_interval_ms, s.rx_interval_ms, s.detection_time_ms) == (300, 300, 900),
+            "{s:?}"
+        );
+        ensure!(s.remote_state == "Up" && s.path == "single-hop", "{s:?}");
+        let bird_view = bird.birdc("show bfd sessions")?;
+        ensure!(bird_view.contains("0.300"), "BIRD's interval: {bird_view}");
+
+        let frozen = fault_and_recover(
+            &vcped,
+            &bird_up,
+            &bird,
+            "SIGSTOP",
+            &|| sig(pid, "-STOP"),
+            &|| sig(pid, "-CONT"),
+        )?;
+        let link_down = fault_and_recover(
+            &vcped,
+            &bird_up,
+            &bird,
+            "link down",
+            &|| link(&bns, "down"),
+            &|| link(&bns, "up"),
+        )?;
+        eprintln!("BIRD: route withdrawn {frozen:?} after SIGSTOP, {link_down:?} after link down");
+        let s = vcped.bfd_sessions()?.remove(0);
+        ensure!(s.up_transitions >= 3, "{s:?}");
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = sig(pid, "-CONT");
+        vcped.daemon.print_log();
+        eprintln!("{}", bird.log());
+    }
+    r
+}
