@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use vcpe_tests::peers::{BgpPeer, Bird, PeerSpec, wait_established};
+use vcpe_tests::peers::{BgpPeer, Bird, Frr, PeerSpec, wait_established};
 use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, wait_until};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 10);
@@ -234,6 +234,76 @@ fn bfd_with_bird_detects_a_frozen_peer_and_a_dead_link() -> Result<()> {
         let _ = sig(pid, "-CONT");
         vcped.daemon.print_log();
         eprintln!("{}", bird.log());
+    }
+    r
+}
+
+/// FRR's bfdd view of its session to vcped: (status, transmit, receive
+/// interval) from `show bfd peers json`.
+fn frr_bfd_peer(frr: &Frr) -> Option<(String, u64, u64)> {
+    let text = frr.vtysh("show bfd peers json").ok()?;
+    let v: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    let p = v
+        .as_array()?
+        .iter()
+        .find(|p| p.get("peer").and_then(|x| x.as_str()) == Some(&VCPE.to_string()))?;
+    Some((
+        p.get("status")?.as_str()?.to_owned(),
+        p.get("transmit-interval")?.as_u64()?,
+        p.get("receive-interval")?.as_u64()?,
+    ))
+}
+
+#[test]
+fn bfd_with_frr_bfdd_detects_a_frozen_peer_and_a_dead_link() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("bfdfrr")?;
+    let vns = lab.netns("vcpe")?;
+    let fns = lab.netns("frr")?;
+    lab.veth(&vns, "eth0", &fns, "eth0")?;
+    vns.addr("eth0", &format!("{VCPE}/24"))?;
+    fns.addr("eth0", &format!("{PEER}/24"))?;
+    fns.link_up("lo")?;
+    let vcped = start_vcped(&vns, lab.dir())?;
+    let frr = Frr::start(&fns, &peer_spec(lab.dir()))?;
+    let pids = frr.pids();
+    let signal_all = |s: &str| -> Result<()> {
+        for p in &pids {
+            sig(*p, s)?;
+        }
+        Ok(())
+    };
+    let r = (|| -> Result<()> {
+        let frr_up = || frr_bfd_peer(&frr).is_some_and(|(s, _, _)| s == "up");
+        wait_all_up(&vcped, &frr_up, &frr)?;
+        let (_, tx, rx) = frr_bfd_peer(&frr).context("FRR lists no BFD peer")?;
+        ensure!((tx, rx) == (300, 300), "FRR's intervals: {tx} / {rx}");
+        let s = vcped.bfd_sessions()?.remove(0);
+        ensure!(s.detection_time_ms == 900, "{s:?}");
+        let frozen = fault_and_recover(
+            &vcped,
+            &frr_up,
+            &frr,
+            "SIGSTOP",
+            &|| signal_all("-STOP"),
+            &|| signal_all("-CONT"),
+        )?;
+        let link_down = fault_and_recover(
+            &vcped,
+            &frr_up,
+            &frr,
+            "link down",
+            &|| link(&fns, "down"),
+            &|| link(&fns, "up"),
+        )?;
+        eprintln!("FRR: route withdrawn {frozen:?} after SIGSTOP, {link_down:?} after link down");
+        Ok(())
+    })();
+    if r.is_err() {
+        let _ = signal_all("-CONT");
+        vcped.daemon.print_log();
+        eprintln!("{}\n{}", frr.log(), frr.helper_logs());
+        eprintln!("{:?}", frr.vtysh("show bfd peers"));
     }
     r
 }

@@ -1,5 +1,7 @@
 //! FRR bgpd as a peer: bgpd alone (`-Z`, no zebra, `-S` as root) with a
-//! private vty socket directory; `vtysh` JSON output parsed.
+//! private vty socket directory; `vtysh` JSON output parsed. With BFD on a
+//! neighbor, zebra and bfdd run too (bgpd registers its BFD peers with
+//! bfdd through zebra), on a private zserv socket.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;
@@ -14,11 +16,15 @@ use crate::{Daemon, Netns};
 
 /// Where Debian installs the FRR daemons.
 const BGPD: &str = "/usr/lib/frr/bgpd";
+const ZEBRA: &str = "/usr/lib/frr/zebra";
+const BFDD: &str = "/usr/lib/frr/bfdd";
 
 /// A running FRR bgpd.
 #[derive(Debug)]
 pub struct Frr {
     daemon: Daemon,
+    /// zebra and bfdd, when a neighbor has BFD (stopped after bgpd).
+    helpers: Vec<Daemon>,
     vty: PathBuf,
     ns: Netns,
 }
@@ -36,24 +42,32 @@ impl Frr {
         let conf = vty.join("bgpd.conf");
         std::fs::write(&conf, config(spec)).context("writing bgpd.conf")?;
         let pid = vty.join("bgpd.pid");
-        let daemon = ns.spawn(
-            "frr",
-            [
-                BGPD.as_ref(),
-                "-S".as_ref(),
-                "-Z".as_ref(),
-                "-f".as_ref(),
-                conf.as_os_str(),
-                "-i".as_ref(),
-                pid.as_os_str(),
-                "--vty_socket".as_ref(),
-                vty.as_os_str(),
-                "-P".as_ref(),
-                "0".as_ref(),
-            ],
-        )?;
+        let zserv = vty.join("zserv.api");
+        let mut helpers = Vec::new();
+        let bfd = spec.neighbors.iter().find_map(|n| n.bfd);
+        if let Some((interval, mult)) = bfd {
+            helpers = start_zebra_bfdd(ns, &vty, &zserv, interval, mult)?;
+        }
+        let mut argv: Vec<std::ffi::OsString> = vec![BGPD.into(), "-S".into()];
+        if bfd.is_some() {
+            argv.extend(["-z".into(), zserv.clone().into_os_string()]);
+        } else {
+            argv.push("-Z".into());
+        }
+        argv.extend([
+            "-f".into(),
+            conf.clone().into_os_string(),
+            "-i".into(),
+            pid.into_os_string(),
+            "--vty_socket".into(),
+            vty.clone().into_os_string(),
+            "-P".into(),
+            "0".into(),
+        ]);
+        let daemon = ns.spawn("frr", argv)?;
         let f = Frr {
             daemon,
+            helpers,
             vty,
             ns: ns.clone(),
         };
@@ -75,6 +89,95 @@ impl Frr {
     pub fn daemon(&mut self) -> &mut Daemon {
         &mut self.daemon
     }
+
+    /// Every FRR process of this peer (bgpd, and zebra and bfdd with BFD),
+    /// to freeze them all.
+    pub fn pids(&self) -> Vec<u32> {
+        std::iter::once(&self.daemon)
+            .chain(&self.helpers)
+            .map(Daemon::pid)
+            .collect()
+    }
+
+    /// The logs of the helpers (zebra, bfdd).
+    pub fn helper_logs(&self) -> String {
+        self.helpers
+            .iter()
+            .map(Daemon::log)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// zebra, then bfdd (both as the `frr` user) with a profile "vcpe" of `interval` ms × `mult`, on
+/// the zserv socket `zserv` and the vty directory `vty`.
+fn start_zebra_bfdd(
+    ns: &Netns,
+    vty: &std::path::Path,
+    zserv: &std::path::Path,
+    interval: u32,
+    mult: u8,
+) -> Result<Vec<Daemon>> {
+    for d in [ZEBRA, BFDD] {
+        anyhow::ensure!(
+            std::path::Path::new(d).exists(),
+            "{d} is missing: apt-get install -y frr"
+        );
+    }
+    // zebra and bfdd drop privileges to the `frr` user (its vty group
+    // check refuses root): it must reach and write the vty directory.
+    use std::os::unix::fs::PermissionsExt;
+    for dir in [vty, vty.parent().unwrap_or(vty)] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o777))?;
+    }
+    let zconf = vty.join("zebra.conf");
+    std::fs::write(&zconf, "hostname frr-zebra\nlog stdout informational\n!\n")?;
+    let zebra = ns.spawn(
+        "frr-zebra",
+        [
+            ZEBRA.as_ref(),
+            "-f".as_ref(),
+            zconf.as_os_str(),
+            "-i".as_ref(),
+            vty.join("zebra.pid").as_os_str(),
+            "-z".as_ref(),
+            zserv.as_os_str(),
+            "--vty_socket".as_ref(),
+            vty.as_os_str(),
+            "-P".as_ref(),
+            "0".as_ref(),
+        ],
+    )?;
+    let up = crate::wait_until(Duration::from_secs(10), || zserv.exists());
+    anyhow::ensure!(up, "FRR zebra did not come up:\n{}", zebra.log());
+    let bconf = vty.join("bfdd.conf");
+    std::fs::write(
+        &bconf,
+        format!(
+            "hostname frr-bfdd\nlog stdout informational\nbfd\n profile vcpe\n  \
+             detect-multiplier {mult}\n  receive-interval {interval}\n  transmit-interval \
+             {interval}\n !\n!\n"
+        ),
+    )?;
+    let bfdd = ns.spawn(
+        "frr-bfdd",
+        [
+            BFDD.as_ref(),
+            "-f".as_ref(),
+            bconf.as_os_str(),
+            "-i".as_ref(),
+            vty.join("bfdd.pid").as_os_str(),
+            "-z".as_ref(),
+            zserv.as_os_str(),
+            "--vty_socket".as_ref(),
+            vty.as_os_str(),
+            "--bfdctl".as_ref(),
+            vty.join("bfdd.sock").as_os_str(),
+            "-P".as_ref(),
+            "0".as_ref(),
+        ],
+    )?;
+    Ok(vec![zebra, bfdd])
 }
 
 fn config(spec: &PeerSpec) -> String {
@@ -108,6 +211,10 @@ fn config(spec: &PeerSpec) -> String {
         }
         if let Some(pw) = &n.password {
             let _ = writeln!(c, " neighbor {} password {pw}", n.addr);
+        }
+        if n.bfd.is_some() {
+            let _ = writeln!(c, " neighbor {} bfd", n.addr);
+            let _ = writeln!(c, " neighbor {} bfd profile vcpe", n.addr);
         }
     }
     for (af, v6) in [("ipv4", false), ("ipv6", true)] {
