@@ -100,6 +100,7 @@ remote_as = {peer_as}
 hold_time = 9
 bfd = true
 bfd_multihop = {multihop}
+bfd_interval_ms = 300
 "#,
         id = me.id,
         asn = me.asn,
@@ -211,4 +212,80 @@ fn bfd_between_two_vcpeds_over_ipv6_single_hop() -> Result<()> {
 fn bfd_between_two_vcpeds_over_ipv4_multihop() -> Result<()> {
     require_root!();
     run("bfdmh", &A4, &B4, "10.98.0.0/24", true)
+}
+
+#[test]
+fn a_reload_retunes_bfd_without_resetting_the_bgp_session() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("bfdrl")?;
+    let na = lab.netns("a")?;
+    let nb = lab.netns("b")?;
+    lab.veth(&na, "eth0", &nb, "eth0")?;
+    na.addr("eth0", &format!("{}/24", A4.addr))?;
+    nb.addr("eth0", &format!("{}/24", B4.addr))?;
+    let lan = "10.98.0.0/24";
+    let a = start(&na, lab.dir(), &A4, &B4, lan, false)?;
+    let b = start(&nb, lab.dir(), &B4, &A4, lan, false)?;
+    let r = (|| -> Result<()> {
+        both_up(&a, &b, &A4, &B4)?;
+        let flaps = a.neighbor(B4.addr)?.counters.established_transitions;
+        let text = std::fs::read_to_string(&a.config)?;
+        std::fs::write(
+            &a.config,
+            text.replace(
+                "bfd_interval_ms = 300",
+                "bfd_interval_ms = 500\nbfd_multiplier = 4",
+            ),
+        )?;
+        a.ctl(&["reload"])?;
+        // The Poll Sequence runs: a sends every 500 ms, b detects a after
+        // 4 × 500 ms; b's 300 ms stays what a expects from b.
+        let tuned = wait_until(Duration::from_secs(10), || {
+            let sa = a.bfd_sessions().ok().and_then(|s| s.into_iter().next());
+            let sb = b.bfd_sessions().ok().and_then(|s| s.into_iter().next());
+            matches!((sa, sb), (Some(sa), Some(sb))
+                if sa.state == "Up" && sa.tx_interval_ms == 500 && sa.multiplier == 4
+                    && sb.detection_time_ms == 2000 && sb.state == "Up")
+        });
+        ensure!(
+            tuned,
+            "not retuned: a {:?}\nb {:?}",
+            a.bfd_sessions()?,
+            b.bfd_sessions()?
+        );
+        let n = a.neighbor(B4.addr)?;
+        ensure!(
+            n.established && n.counters.established_transitions == flaps,
+            "the BGP session was reset by a BFD-only change: {n:?}"
+        );
+        ensure!(
+            n.bfd.is_some_and(|s| s.tx_interval_ms == 500),
+            "bgp neighbor shows the new BFD"
+        );
+        // Removing BFD ends the session; BGP stays up.
+        let text = std::fs::read_to_string(&a.config)?;
+        std::fs::write(
+            &a.config,
+            text.replace("bfd = true", "bfd = false")
+                .replace("bfd_multihop = false\n", "")
+                .replace("bfd_interval_ms = 500\nbfd_multiplier = 4\n", ""),
+        )?;
+        a.ctl(&["reload"])?;
+        let gone = wait_until(Duration::from_secs(5), || {
+            a.bfd_sessions().is_ok_and(|s| s.is_empty())
+        });
+        ensure!(gone, "{:?}", a.bfd_sessions()?);
+        std::thread::sleep(Duration::from_secs(2));
+        ensure!(
+            learned(&a, &B4) && learned(&b, &A4),
+            "routes lost after BFD was removed: b {}",
+            b.ctl(&["bfd"])?
+        );
+        Ok(())
+    })();
+    if r.is_err() {
+        a.daemon.print_log();
+        b.daemon.print_log();
+    }
+    r
 }

@@ -96,12 +96,13 @@ impl BfdHandle {
 }
 
 /// Starts BFD for the config's neighbors with `bfd = true`, on a thread of
-/// its own; `None` if there are none. Session changes go to `bgp`.
+/// its own; `None` without `[bgp]`. With no BFD session yet it binds no
+/// socket (a reload may add sessions). Session changes go to `bgp`.
 pub fn start(config: &Config, bgp: Option<BgpHandle>) -> anyhow::Result<Option<BfdHandle>> {
-    let specs = specs(config);
-    if specs.is_empty() {
+    if config.bgp.is_none() {
         return Ok(None);
     }
+    let specs = specs(config);
     let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("vcpe-bfd".into())
@@ -158,6 +159,10 @@ struct Task {
     links: HashMap<SessionId, Link>,
     bgp: Option<BgpHandle>,
     next_port: u16,
+    /// Receive sockets bound so far: (IPv6, path kind).
+    bound: Vec<(bool, PathKind)>,
+    /// Where the receive tasks send what they read.
+    rx_tx: mpsc::Sender<Packet>,
 }
 
 impl Task {
@@ -166,28 +171,6 @@ impl Task {
         bgp: Option<BgpHandle>,
     ) -> anyhow::Result<(Task, mpsc::Receiver<Packet>)> {
         let (tx, rx) = mpsc::channel(RX_QUEUE);
-        let need_v6 = specs.iter().any(|s| s.key.peer.is_ipv6());
-        let need_v4 = specs.iter().any(|s| s.key.peer.is_ipv4());
-        for (port, path) in [
-            (socket::SINGLE_HOP_PORT, PathKind::SingleHop),
-            (socket::MULTI_HOP_PORT, PathKind::MultiHop),
-        ] {
-            for v6 in [false, true] {
-                if (v6 && !need_v6) || (!v6 && !need_v4) {
-                    continue;
-                }
-                let s = socket::receiver(v6, port).with_context(|| {
-                    format!(
-                        "binding BFD UDP port {port} ({}); is another BFD daemon (bfdd, BIRD) \
-                         running on this host?",
-                        if v6 { "IPv6" } else { "IPv4" }
-                    )
-                })?;
-                let s = tokio::net::UdpSocket::from_std(s)
-                    .context("registering the BFD socket with tokio")?;
-                tokio::spawn(receive(s, path, tx.clone()));
-            }
-        }
         let seed = {
             use std::hash::BuildHasher;
             std::collections::hash_map::RandomState::new().hash_one(std::process::id())
@@ -197,9 +180,35 @@ impl Task {
             links: HashMap::new(),
             bgp,
             next_port: 49152,
+            bound: Vec::new(),
+            rx_tx: tx,
         };
-        task.sync(Instant::now(), specs);
+        task.sync(Instant::now(), specs)?;
         Ok((task, rx))
+    }
+
+    /// Binds the receive socket for the family of `peer` and `path`, once.
+    fn bind(&mut self, peer: IpAddr, path: PathKind) -> anyhow::Result<()> {
+        let v6 = peer.is_ipv6();
+        if self.bound.contains(&(v6, path)) {
+            return Ok(());
+        }
+        let port = match path {
+            PathKind::SingleHop => socket::SINGLE_HOP_PORT,
+            PathKind::MultiHop => socket::MULTI_HOP_PORT,
+        };
+        let s = socket::receiver(v6, port).with_context(|| {
+            format!(
+                "binding BFD UDP port {port} ({}); is another BFD daemon (bfdd, BIRD) running on \
+                 this host?",
+                if v6 { "IPv6" } else { "IPv4" }
+            )
+        })?;
+        let s =
+            tokio::net::UdpSocket::from_std(s).context("registering the BFD socket with tokio")?;
+        tokio::spawn(receive(s, path, self.rx_tx.clone()));
+        self.bound.push((v6, path));
+        Ok(())
     }
 
     async fn run(
@@ -233,14 +242,14 @@ impl Task {
                     Some(Command::Snapshot(reply)) => {
                         let _ = reply.send(self.snapshot());
                     }
-                    Some(Command::Sync(specs)) => self.sync(Instant::now(), specs),
-                    Some(Command::Shutdown(done)) => {
-                        let now = Instant::now();
-                        let ids: Vec<SessionId> = self.links.keys().copied().collect();
-                        for id in ids {
-                            self.sessions.set_admin_down(now, id, true);
+                    Some(Command::Sync(specs)) => {
+                        if let Err(e) = self.sync(Instant::now(), specs) {
+                            warn!(error = format!("{e:#}"), "BFD reload incomplete; the sessions that need this socket stay down");
                         }
-                        self.flush_transmits();
+                    }
+                    Some(Command::Shutdown(done)) => {
+                        let ids: Vec<SessionId> = self.links.keys().copied().collect();
+                        self.admin_down_all(Instant::now(), &ids);
                         let _ = done.send(());
                         return;
                     }
@@ -251,8 +260,10 @@ impl Task {
         }
     }
 
-    /// Runs exactly `specs`.
-    fn sync(&mut self, now: Instant, specs: Vec<Spec>) {
+    /// Runs exactly `specs`; fails if a receive socket cannot be bound
+    /// (the other sessions run).
+    fn sync(&mut self, now: Instant, specs: Vec<Spec>) -> anyhow::Result<()> {
+        let mut failed = None;
         let keep: Vec<SessionKey> = specs.iter().map(|s| s.key).collect();
         let gone: Vec<(SessionId, SessionKey)> = self
             .sessions
@@ -261,6 +272,9 @@ impl Task {
             .map(|(id, k, _)| (id, k))
             .collect();
         for (id, key) in gone {
+            // The peer hears AdminDown, not silence (RFC 5880 §6.8.16):
+            // its client must not take the removal for a failure.
+            self.admin_down_all(now, &[id]);
             self.sessions.remove(id);
             self.links.remove(&id);
             info!(peer = %key.peer, "BFD session removed");
@@ -268,6 +282,10 @@ impl Task {
             self.tell_bgp(BgpCommandKind::Up, key.peer, "");
         }
         for s in specs {
+            if let Err(e) = self.bind(s.key.peer, s.key.path) {
+                failed.get_or_insert(e);
+                continue;
+            }
             let existed = self.sessions.find(&s.key);
             let id = self.sessions.add(now, s.key, s.config);
             if existed.is_some() {
@@ -299,6 +317,7 @@ impl Task {
                 }
             }
         }
+        failed.map_or(Ok(()), Err)
     }
 
     /// Sends what the sessions queued and acts on their state changes.
@@ -329,7 +348,22 @@ impl Task {
         }
     }
 
+    /// Puts `ids` in AdminDown and sends that at once, three times (it is
+    /// the last word: the session stops sending after it).
+    fn admin_down_all(&mut self, now: Instant, ids: &[SessionId]) {
+        for id in ids {
+            self.sessions.set_admin_down(now, *id, true);
+        }
+        self.flush_transmits_n(3);
+        while self.sessions.poll_event().is_some() {}
+    }
+
     fn flush_transmits(&mut self) {
+        self.flush_transmits_n(1);
+    }
+
+    /// Sends every queued packet `copies` times.
+    fn flush_transmits_n(&mut self, copies: usize) {
         while let Some(t) = self.sessions.poll_transmit() {
             let Some(l) = self.links.get_mut(&t.id) else {
                 continue;
@@ -338,9 +372,11 @@ impl Task {
                 PathKind::SingleHop => socket::SINGLE_HOP_PORT,
                 PathKind::MultiHop => socket::MULTI_HOP_PORT,
             };
-            if let Err(e) = l.socket.send_to(&t.bytes, (t.key.peer, port)) {
-                l.send_errors += 1;
-                debug!(peer = %t.key.peer, error = %e, "BFD packet not sent");
+            for _ in 0..copies {
+                if let Err(e) = l.socket.send_to(&t.bytes, (t.key.peer, port)) {
+                    l.send_errors += 1;
+                    debug!(peer = %t.key.peer, error = %e, "BFD packet not sent");
+                }
             }
         }
     }

@@ -54,6 +54,7 @@ impl Api {
     fn reload(&self) -> Reload<'_> {
         Reload {
             routes: self.routes(),
+            bfd: self.bfd.as_ref(),
         }
     }
 

@@ -18,6 +18,7 @@ use vcpe_config::Config;
 use vcpe_config::diff::{ConfigDiff, diff};
 
 use super::routes::Routes;
+use crate::bfd_driver::{self, BfdHandle};
 use crate::bgp_driver::Command;
 
 /// What a reload needs from the daemon.
@@ -26,6 +27,8 @@ pub struct Reload<'a> {
     /// Route changes, and the running config (its writer turn serializes
     /// route changes with reloads).
     pub routes: Routes<'a>,
+    /// The BFD task (runs whenever `[bgp]` does).
+    pub bfd: Option<&'a BfdHandle>,
 }
 
 impl Reload<'_> {
@@ -138,24 +141,36 @@ impl Reload<'_> {
     }
 
     /// Neighbors: removed and changed ones stop (only those), added and
-    /// changed ones start with the new settings.
+    /// changed ones start with the new settings. A change of BFD settings
+    /// only leaves the BGP session alone: the BFD task runs exactly the
+    /// new file's sessions (new intervals through a Poll Sequence).
     fn apply_neighbors(&self, d: &ConfigDiff, new: Config) {
+        if let Some(bfd) = self.bfd {
+            bfd.send(bfd_driver::Command::Sync(bfd_driver::specs(&new)));
+        }
         let Some(bgp) = self.routes.bgp else { return };
         let new = Arc::new(new);
+        let bfd_only = |c: &vcpe_config::diff::Changed<vcpe_config::Neighbor>| {
+            let mut old = c.old.clone();
+            old.bfd = c.new.bfd;
+            old == c.new
+        };
+        let changed: Vec<&vcpe_config::Neighbor> = d
+            .neighbors_changed
+            .iter()
+            .filter(|c| !bfd_only(c))
+            .map(|c| &c.new)
+            .collect();
         let stop: Vec<IpAddr> = d
             .neighbors_removed
             .iter()
             .map(|n| n.address)
-            .chain(d.neighbors_changed.iter().map(|c| c.old.address))
+            .chain(changed.iter().map(|n| n.address))
             .collect();
         for a in stop {
             bgp.send(Command::RemoveNeighbor(a));
         }
-        for n in d
-            .neighbors_added
-            .iter()
-            .chain(d.neighbors_changed.iter().map(|c| &c.new))
-        {
+        for n in d.neighbors_added.iter().chain(changed.iter().copied()) {
             bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
         }
     }
