@@ -33,7 +33,7 @@ fn bfd_down_tears_the_session_down_with_cease_10_and_withdraws_its_routes() {
     let cause = DownCause::BfdDown {
         detail: "control detection time expired".to_owned(),
     };
-    assert_eq!(p.downs_a, [cause.clone()]);
+    assert_eq!(p.downs_a, std::slice::from_ref(&cause));
     assert!(
         cause.to_string().contains("Cease / BFD Down (6/10)"),
         "{cause}"
