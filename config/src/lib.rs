@@ -22,7 +22,7 @@ use std::path::Path;
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
-    NeighborBfd, NeighborMode, Peer, RouteTarget, Router, StaticRoute,
+    NeighborBfd, NeighborMode, Peer, PeerBfd, RouteTarget, Router, StaticRoute,
 };
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
 pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};

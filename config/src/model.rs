@@ -215,6 +215,25 @@ pub struct Peer {
     pub allowed_prefixes: Vec<IpNet>,
     /// Tunnel MTU.
     pub mtu: Option<u16>,
+    /// BFD through the tunnel (`bfd = true`): while its session is down,
+    /// the static routes into this peer leave the FIB.
+    pub bfd: Option<PeerBfd>,
+}
+
+/// A tunnel peer's BFD session: RFC 5883 multihop to an address of the
+/// other vCPE inside the tunnel (`bfd_address`, `bfd_local_address`,
+/// `bfd_interval_ms`, `bfd_multiplier`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct PeerBfd {
+    /// The other vCPE's address inside the tunnel (within
+    /// `allowed_prefixes`).
+    pub address: IpAddr,
+    /// Our source address, when fixed.
+    pub local_address: Option<IpAddr>,
+    /// Interval in milliseconds (default 300).
+    pub interval_ms: u32,
+    /// Detection multiplier (default 3).
+    pub multiplier: u8,
 }
 
 /// Tunnel encapsulation.

@@ -80,3 +80,66 @@ fn bfd_tuning_without_bfd_is_an_error() {
         "add `bfd = true` to this neighbor, or remove the key",
     );
 }
+
+const PEER: &str = "[[peer]]\nname = \"vpc02\"\nendpoint = \"198.51.100.2\"\nencapsulation = \"gre\"\nallowed_prefixes = [\"10.255.0.2/32\", \"10.2.0.0/16\"]\n";
+
+fn first_peer(extra: &str) -> vcpe_config::Peer {
+    let (src, _) = with(&format!("{PEER}{extra}"));
+    let cfg = parse(&src).expect("valid");
+    cfg.peers.into_iter().next().expect("peer")
+}
+
+#[test]
+fn peer_bfd_is_multihop_to_an_address_inside_the_tunnel() {
+    assert_eq!(first_peer("").bfd, None);
+    assert_eq!(
+        first_peer("bfd = true\nbfd_address = \"10.255.0.2\"\n").bfd,
+        Some(vcpe_config::PeerBfd {
+            address: "10.255.0.2".parse().unwrap(),
+            local_address: None,
+            interval_ms: 300,
+            multiplier: 3
+        })
+    );
+    let b = first_peer(
+        "bfd = true\nbfd_address = \"10.255.0.2\"\nbfd_local_address = \"10.255.0.1\"\nbfd_interval_ms = 100\nbfd_multiplier = 5\n",
+    )
+    .bfd
+    .expect("bfd");
+    assert_eq!((b.interval_ms, b.multiplier), (100, 5));
+    assert_eq!(b.local_address, Some("10.255.0.1".parse().unwrap()));
+}
+
+#[test]
+fn peer_bfd_needs_an_address_inside_allowed_prefixes() {
+    let (src, l) = with(&format!("{PEER}bfd = true\n"));
+    let d = only(&src);
+    assert_eq!(d.path, "peer[0].bfd_address");
+    assert!(
+        d.message.contains("missing required key 'bfd_address'"),
+        "{}",
+        d.message
+    );
+    assert_eq!(d.line, l);
+    let (src, l) = with(&format!("{PEER}bfd = true\nbfd_address = \"10.9.0.1\"\n"));
+    check(
+        &only(&src),
+        l + 6,
+        15,
+        "peer[0].bfd_address",
+        "bfd_address 10.9.0.1 is not inside this peer's allowed_prefixes",
+        "use the other vCPE's address inside the tunnel (its TUN address), and list it in allowed_prefixes",
+    );
+}
+
+#[test]
+fn peer_bfd_keys_without_bfd_are_an_error() {
+    let (src, l) = with(&format!("{PEER}bfd_address = \"10.255.0.2\"\n"));
+    let d = only(&src);
+    assert_eq!((d.line, d.path.as_str()), (l + 5, "peer[0].bfd_address"));
+    assert!(
+        d.message.contains("no effect without bfd = true"),
+        "{}",
+        d.message
+    );
+}

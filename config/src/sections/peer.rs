@@ -8,8 +8,8 @@ use ipnet::IpNet;
 
 use super::names::{network, object_name};
 use crate::diagnostic::Span;
-use crate::model::{Encapsulation, Peer};
-use crate::reader::{Bad, Ctx, Field, Table, bad, int_in, parsed, string};
+use crate::model::{Encapsulation, Peer, PeerBfd};
+use crate::reader::{Bad, Ctx, Field, Table, bad, boolean, int_in, parsed, string};
 use crate::secret::{KeyFile, PublicKey, decode_key, read_key_file};
 
 /// The port recorded for a GRE endpoint: GRE runs directly over IP
@@ -85,6 +85,11 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         "encapsulation",
         "allowed_prefixes",
         "mtu",
+        "bfd",
+        "bfd_address",
+        "bfd_local_address",
+        "bfd_interval_ms",
+        "bfd_multiplier",
     ];
     known.extend(SPECIFIC.iter().map(|(k, _, _)| *k));
     t.check_keys(ctx, &known);
@@ -159,6 +164,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         })
         .opt()
         .map(|(m, _)| m);
+    let bfd = bfd(ctx, t, &allowed_prefixes);
     let loc = PeerLoc {
         path: t.path.clone(),
         name: name.as_ref().map(|(_, s)| s.clone()),
@@ -170,8 +176,83 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         encapsulation,
         allowed_prefixes,
         mtu,
+        bfd,
     };
     (peer, loc)
+}
+
+/// `bfd`, `bfd_address` (required with it, inside `allowed_prefixes`),
+/// `bfd_local_address`, `bfd_interval_ms`, `bfd_multiplier`. The other
+/// keys without `bfd = true` are an error: they would do nothing.
+fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, allowed: &[IpNet]) -> Option<PeerBfd> {
+    let on = t.field(ctx, "bfd", boolean).or(false);
+    let address = t
+        .field(ctx, "bfd_address", |v| {
+            let a = parsed::<IpAddr>(v, "an IP address", "10.255.0.2")?;
+            if !allowed.is_empty() && !allowed.iter().any(|p| p.contains(&a)) {
+                return Err(bad(
+                    format!("bfd_address {a} is not inside this peer's allowed_prefixes"),
+                    "use the other vCPE's address inside the tunnel (its TUN address), and \
+                     list it in allowed_prefixes"
+                        .to_string(),
+                ));
+            }
+            Ok(a)
+        })
+        .opt();
+    let local = t
+        .field(ctx, "bfd_local_address", |v| {
+            parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
+        })
+        .opt();
+    let interval = t
+        .field(ctx, "bfd_interval_ms", |v| {
+            int_in::<u32>(
+                v,
+                10,
+                60_000,
+                "use 10 to 60000 milliseconds, e.g. 300 (detection takes interval × multiplier)",
+            )
+        })
+        .opt();
+    let multiplier = t
+        .field(ctx, "bfd_multiplier", |v| {
+            int_in::<u8>(v, 1, 255, "use 1 to 255, e.g. 3")
+        })
+        .opt();
+    if !on {
+        for (key, span) in [
+            ("bfd_address", address.as_ref().map(|(_, s)| s)),
+            ("bfd_local_address", local.as_ref().map(|(_, s)| s)),
+            ("bfd_interval_ms", interval.as_ref().map(|(_, s)| s)),
+            ("bfd_multiplier", multiplier.as_ref().map(|(_, s)| s)),
+        ] {
+            if let Some(span) = span {
+                ctx.error(
+                    span,
+                    t.key_path(key),
+                    bad(
+                        format!("{key} has no effect without bfd = true"),
+                        "add `bfd = true` to this peer, or remove the key".to_string(),
+                    ),
+                );
+            }
+        }
+        return None;
+    }
+    let Some((address, _)) = address else {
+        // Absent (an invalid one was reported where it is).
+        if t.inner.get("bfd_address").is_none() {
+            t.missing(ctx, "bfd_address", "\"10.255.0.2\"");
+        }
+        return None;
+    };
+    Some(PeerBfd {
+        address,
+        local_address: local.map(|(a, _)| a),
+        interval_ms: interval.map_or(crate::NeighborBfd::DEFAULT_INTERVAL_MS, |(v, _)| v),
+        multiplier: multiplier.map_or(crate::NeighborBfd::DEFAULT_MULTIPLIER, |(v, _)| v),
+    })
 }
 
 fn key_file(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Field<KeyFile> {
