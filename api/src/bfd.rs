@@ -50,6 +50,10 @@ pub struct BfdSession {
     pub state_changes: u64,
     /// Times it went Up.
     pub up_transitions: u64,
+    /// Who acts on it: "bgp ADDRESS" (the BGP session goes down with it),
+    /// "peer NAME" (the static routes into that tunnel leave the FIB).
+    #[serde(default)]
+    pub clients: Vec<String>,
 }
 
 /// Why and when a session left Up.

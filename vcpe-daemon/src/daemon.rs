@@ -60,7 +60,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let bfd = crate::bfd_driver::start(&config, bgp.clone())?;
+    let bfd = crate::bfd_driver::start(&config, &topology, bgp.clone(), Arc::clone(&routing))?;
     info!(
         config = %path.display(),
         control = %socket.display(),

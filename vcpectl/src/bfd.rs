@@ -11,10 +11,12 @@ use crate::table::{Align, Table, ago, duration};
 /// `vcpectl bfd`.
 pub fn sessions(sessions: &[BfdSession], drops: &BTreeMap<String, u64>) -> String {
     if sessions.is_empty() {
-        return "no BFD sessions (set `bfd = true` on a [[bgp.neighbor]])\n".to_owned();
+        return "no BFD sessions (set `bfd = true` on a [[bgp.neighbor]] or a [[peer]])\n"
+            .to_owned();
     }
     let mut t = Table::new(&[
         ("PEER", Align::Left),
+        ("FOR", Align::Left),
         ("PATH", Align::Left),
         ("STATE", Align::Left),
         ("REMOTE", Align::Left),
@@ -30,6 +32,11 @@ pub fn sessions(sessions: &[BfdSession], drops: &BTreeMap<String, u64>) -> Strin
     for s in sessions {
         t.row([
             s.peer.clone(),
+            if s.clients.is_empty() {
+                "-".to_owned()
+            } else {
+                s.clients.join(", ")
+            },
             s.path.clone(),
             s.state.clone(),
             s.remote_state.clone(),
@@ -105,6 +112,7 @@ mod tests {
             send_errors: 0,
             state_changes: 4,
             up_transitions: 2,
+            clients: vec!["bgp 10.255.0.2".to_owned()],
         }
     }
 
@@ -112,7 +120,15 @@ mod tests {
     fn a_session_is_one_row_with_its_last_down_reason() {
         let out = sessions(&[session("Up")], &BTreeMap::new());
         let row = out.lines().nth(1).expect("row");
-        for part in ["10.255.0.2", "single-hop", "Up", "1m15s", "300ms", "900ms"] {
+        for part in [
+            "10.255.0.2",
+            "bgp 10.255.0.2",
+            "single-hop",
+            "Up",
+            "1m15s",
+            "300ms",
+            "900ms",
+        ] {
             assert!(row.contains(part), "{part}: {row}");
         }
         assert!(

@@ -12,15 +12,19 @@
 //! ```
 //!
 //! RFC 5882 coupling: when a session that was Up goes Down for a path
-//! failure (detection time expired, or the peer says Down), the BGP
-//! session to that neighbor is torn down at once; when BFD is Up again it
-//! starts again. AdminDown, ours or the peer's, is not a failure.
+//! failure (detection time expired, or the peer says Down), its clients
+//! act at once ([`clients`]): the BGP session to that neighbor is torn
+//! down, or the static routes into that tunnel peer leave the FIB; when
+//! BFD is Up again they come back. AdminDown, ours or the peer's, is not
+//! a failure.
 
+mod clients;
 mod socket;
 mod specs;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -31,9 +35,12 @@ use tracing::{debug, info, warn};
 use vcpe_bfd::{Drops, PathKind, Received, SessionId, SessionKey, SessionView, Sessions, State};
 use vcpe_config::Config;
 
-use crate::bgp_driver::{BgpHandle, Command as BgpCommand};
+use crate::bgp_driver::BgpHandle;
+use crate::routing::Routing;
+use crate::topology::Topology;
+use clients::Clients;
 
-pub use specs::{Spec, specs};
+pub use specs::{Client, Spec, specs};
 
 /// One session as `vcpectl bfd` shows it.
 #[derive(Debug, Clone)]
@@ -48,6 +55,8 @@ pub struct SessionInfo {
     pub source_port: Option<u16>,
     /// Packets that could not be sent (no route, link down, full buffer).
     pub send_errors: u64,
+    /// Who acts on it ("bgp 10.0.0.2", "peer vpc02").
+    pub clients: Vec<String>,
 }
 
 /// Every session and the drop counters, at one instant.
@@ -95,14 +104,21 @@ impl BfdHandle {
     }
 }
 
-/// Starts BFD for the config's neighbors with `bfd = true`, on a thread of
-/// its own; `None` without `[bgp]`. With no BFD session yet it binds no
-/// socket (a reload may add sessions). Session changes go to `bgp`.
-pub fn start(config: &Config, bgp: Option<BgpHandle>) -> anyhow::Result<Option<BfdHandle>> {
-    if config.bgp.is_none() {
+/// Starts BFD for the config's neighbors and tunnel peers with `bfd =
+/// true`, on a thread of its own; `None` without `[bgp]` or such a peer.
+/// With no BFD session yet it binds no socket (a reload may add
+/// sessions). Session changes go to `bgp` and to `routing`.
+pub fn start(
+    config: &Config,
+    topology: &Topology,
+    bgp: Option<BgpHandle>,
+    routing: Arc<Mutex<Routing>>,
+) -> anyhow::Result<Option<BfdHandle>> {
+    let specs = specs(config, topology);
+    if config.bgp.is_none() && specs.is_empty() {
         return Ok(None);
     }
-    let specs = specs(config);
+    let clients = Clients::new(bgp, routing);
     let (started_tx, started) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name("vcpe-bfd".into())
@@ -120,7 +136,7 @@ pub fn start(config: &Config, bgp: Option<BgpHandle>) -> anyhow::Result<Option<B
                 }
             };
             rt.block_on(async move {
-                match Task::new(specs, bgp) {
+                match Task::new(specs, clients) {
                     Ok((task, rx)) => {
                         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
                         let _ = started_tx.send(Ok(BfdHandle { commands: cmd_tx }));
@@ -157,7 +173,7 @@ struct Link {
 struct Task {
     sessions: Sessions,
     links: HashMap<SessionId, Link>,
-    bgp: Option<BgpHandle>,
+    clients: Clients,
     next_port: u16,
     /// Receive sockets bound so far: (IPv6, path kind).
     bound: Vec<(bool, PathKind)>,
@@ -166,10 +182,7 @@ struct Task {
 }
 
 impl Task {
-    fn new(
-        specs: Vec<Spec>,
-        bgp: Option<BgpHandle>,
-    ) -> anyhow::Result<(Task, mpsc::Receiver<Packet>)> {
+    fn new(specs: Vec<Spec>, clients: Clients) -> anyhow::Result<(Task, mpsc::Receiver<Packet>)> {
         let (tx, rx) = mpsc::channel(RX_QUEUE);
         let seed = {
             use std::hash::BuildHasher;
@@ -178,7 +191,7 @@ impl Task {
         let mut task = Task {
             sessions: Sessions::new(seed),
             links: HashMap::new(),
-            bgp,
+            clients,
             next_port: 49152,
             bound: Vec::new(),
             rx_tx: tx,
@@ -278,9 +291,10 @@ impl Task {
             self.sessions.remove(id);
             self.links.remove(&id);
             info!(peer = %key.peer, "BFD session removed");
-            // A BGP session held down by this one must not stay down.
-            self.tell_bgp(BgpCommandKind::Up, key.peer, "");
         }
+        // A client no longer watched (a BGP session, a tunnel's routes
+        // held down by a removed session) must not stay down.
+        self.clients.set(&specs);
         for s in specs {
             if let Err(e) = self.bind(s.key.peer, s.key.path) {
                 failed.get_or_insert(e);
@@ -331,14 +345,11 @@ impl Task {
             match ev.to {
                 State::Up => {
                     info!(%peer, "BFD session up");
-                    self.tell_bgp(BgpCommandKind::Up, peer, "");
+                    self.clients.up(&key);
                 }
                 _ if ev.is_failure() => {
                     let cause = ev.cause.map(|c| c.to_string()).unwrap_or_default();
-                    warn!(%peer, %cause, check = "the peer or the path to it failed: ping it; \
-                        `vcpectl bfd` shows the session",
-                        "BFD session down; its BGP session goes down too");
-                    self.tell_bgp(BgpCommandKind::Down, peer, &cause);
+                    self.clients.down(&key, &cause);
                 }
                 to => {
                     let cause = ev.cause.map(|c| c.to_string()).unwrap_or_default();
@@ -381,17 +392,6 @@ impl Task {
         }
     }
 
-    fn tell_bgp(&self, kind: BgpCommandKind, peer: IpAddr, detail: &str) {
-        let Some(bgp) = &self.bgp else { return };
-        let c = match kind {
-            BgpCommandKind::Up => BgpCommand::BfdUp(peer),
-            BgpCommandKind::Down => BgpCommand::BfdDown(peer, detail.to_owned()),
-        };
-        if !bgp.send(c) {
-            debug!(%peer, "the BGP task is gone; BFD change not passed on");
-        }
-    }
-
     fn snapshot(&self) -> Snapshot {
         let sessions = self
             .sessions
@@ -404,6 +404,7 @@ impl Task {
                     state_changes: l.map_or(0, |l| l.state_changes),
                     source_port: l.and_then(|l| l.socket.local_addr().ok()).map(|a| a.port()),
                     send_errors: l.map_or(0, |l| l.send_errors),
+                    clients: self.clients.names(&key),
                 }
             })
             .collect();
@@ -413,12 +414,6 @@ impl Task {
             drops: self.sessions.drops().clone(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-enum BgpCommandKind {
-    Up,
-    Down,
 }
 
 /// Reads one receive socket until the task goes away.

@@ -58,6 +58,7 @@ pub(crate) fn session(s: &SessionInfo, snap: &Snapshot) -> BfdSession {
         send_errors: s.send_errors,
         state_changes: s.state_changes,
         up_transitions: v.up_transitions,
+        clients: s.clients.clone(),
     }
 }
 

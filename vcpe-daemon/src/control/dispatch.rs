@@ -55,6 +55,7 @@ impl Api {
         Reload {
             routes: self.routes(),
             bfd: self.bfd.as_ref(),
+            topology: &self.topology,
         }
     }
 

@@ -29,6 +29,8 @@ pub struct Reload<'a> {
     pub routes: Routes<'a>,
     /// The BFD task (runs whenever `[bgp]` does).
     pub bfd: Option<&'a BfdHandle>,
+    /// The tunnels by name (fixed until a restart).
+    pub topology: &'a crate::topology::Topology,
 }
 
 impl Reload<'_> {
@@ -146,7 +148,10 @@ impl Reload<'_> {
     /// new file's sessions (new intervals through a Poll Sequence).
     fn apply_neighbors(&self, d: &ConfigDiff, new: Config) {
         if let Some(bfd) = self.bfd {
-            bfd.send(bfd_driver::Command::Sync(bfd_driver::specs(&new)));
+            bfd.send(bfd_driver::Command::Sync(bfd_driver::specs(
+                &new,
+                self.topology,
+            )));
         }
         let Some(bgp) = self.routes.bgp else { return };
         let new = Arc::new(new);

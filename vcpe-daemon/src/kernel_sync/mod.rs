@@ -153,7 +153,7 @@ pub struct KernelSync {
 }
 
 /// What the config alone says should be in the kernel: static routes
-/// towards a tunnel peer. (BGP's arrive through the FIB feed.) The
+/// towards a tunnel peer, and the peers' BFD addresses. (BGP's arrive through the FIB feed.) The
 /// interfaces' own subnets are never installed.
 pub fn initial(config: &Config) -> Desired {
     let connected = config
@@ -165,6 +165,10 @@ pub fn initial(config: &Config) -> Desired {
         if let RouteTarget::Peer(_) = r.target {
             d.set(r.prefix, true);
         }
+    }
+    // A tunnel peer's BFD address: our BFD packets to it go into the TUN.
+    for b in config.peers.iter().filter_map(|p| p.bfd) {
+        d.set(IpNet::from(b.address), true);
     }
     d
 }

@@ -558,6 +558,7 @@ mod tests {
             send_errors: 0,
             state_changes: changes,
             up_transitions: 1,
+            clients: vec!["bgp 10.255.0.2".into()],
         }
     }
 

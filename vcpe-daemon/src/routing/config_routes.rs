@@ -1,6 +1,6 @@
 //! The routes the config implies: connected prefixes of the interfaces,
 //! static routes (`[[route]]`), and a host route into its tunnel for each
-//! BGP neighbor that names a `[[peer]]`. Connected wins over a static
+//! BGP neighbor that names a `[[peer]]` and for each peer's `bfd_address`. Connected wins over a static
 //! route for the same prefix, as in the kernel and in BIRD's default
 //! preferences.
 
@@ -37,8 +37,12 @@ pub fn initial_routes(
         };
         routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
     }
-    // A BGP neighbor that names a tunnel peer is reached through it.
-    for (prefix, group) in neighbor_routes(config, topology) {
+    // A BGP neighbor that names a tunnel peer is reached through it, and
+    // so is a peer's BFD address.
+    for (prefix, group) in neighbor_routes(config, topology)
+        .into_iter()
+        .chain(peer_bfd_routes(config, topology))
+    {
         routes.entry(prefix).or_insert((group, RouteSource::Static));
     }
     for (i, iface) in config.interfaces.iter().enumerate() {
@@ -79,6 +83,21 @@ pub fn neighbor_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, Next
         .filter_map(|n| {
             let tunnel = topology.tunnel(n.peer.as_deref()?)?;
             Some((IpNet::from(n.address), NextHopGroup::single(tunnel.hop())))
+        })
+        .collect()
+}
+
+/// A host route into each tunnel peer with BFD, to its `bfd_address`: the
+/// BFD packets always go through the tunnel they watch (this route stays
+/// while the session is down, unlike the peer's static routes).
+pub fn peer_bfd_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, NextHopGroup)> {
+    config
+        .peers
+        .iter()
+        .filter_map(|p| {
+            let b = p.bfd?;
+            let tunnel = topology.tunnel(&p.name)?;
+            Some((IpNet::from(b.address), NextHopGroup::single(tunnel.hop())))
         })
         .collect()
 }

@@ -5,7 +5,8 @@
 //!  config: connected, static,   ──┐
 //!          tunnel host routes     │   ┌─────────┐  FIB snapshots  ┌─────────┐
 //!  control: route add/del, reload ├──▶│ Routing │ ───────────────▶│ workers │
-//!  BGP thread ──FibBatch (bgp_feed)┘   └─────────┘                 └─────────┘
+//!  BGP thread ──FibBatch (bgp_feed)┤   └─────────┘                 └─────────┘
+//!  BFD thread: tunnel down / up ───┘
 //!                                          │ prefixes into a tunnel
 //!                                          ▼
 //!                                     kernel sync
@@ -13,9 +14,11 @@
 //!
 //! [`Routing`] holds the FIB writer, loads the config's routes
 //! (connected, then static, then host routes to BGP neighbors that run
-//! over a tunnel: [`config_routes`]), installs BGP's best routes with
-//! their next hops resolved ([`bgp_routes`]), and tells kernel route sync
-//! which prefixes go into a tunnel. The daemon keeps it behind one mutex;
+//! over a tunnel and to tunnel peers' BFD addresses: [`config_routes`]),
+//! installs BGP's best routes with their next hops resolved
+//! ([`bgp_routes`]), takes the static routes into a tunnel out of the FIB
+//! while that tunnel's BFD session is down ([`Routing::set_tunnel_down`]),
+//! and tells kernel route sync which prefixes go into a tunnel. The daemon keeps it behind one mutex;
 //! the BGP thread hands it batches over a channel ([`bgp_feed`]), the
 //! control API calls its mutators and reads it. The workers never take
 //! that lock: they read the FIB's published snapshots.
@@ -31,7 +34,7 @@ pub mod bgp_feed;
 pub mod bgp_routes;
 pub mod config_routes;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -42,7 +45,7 @@ use vcpe_config::{Config, StaticRoute};
 use vcpe_forwarding::fib::{Egress, FibChange, FibWriter, NextHopGroup};
 
 use crate::kernel_sync::{KernelRoutes, SyncStats};
-use crate::topology::Topology;
+use crate::topology::{Topology, TunnelId};
 use bgp_routes::{BgpFib, BgpFibReport, FibBatch};
 use config_routes::{initial_routes, static_hop};
 
@@ -61,6 +64,13 @@ pub struct Routing {
     route_changes: u64,
     /// Kernel route sync, when on: told which prefixes go into a tunnel.
     kernel: Option<KernelRoutes>,
+    /// Every static route (config and run time) that a connected route
+    /// does not override, with where it goes: what goes back into the FIB
+    /// when its tunnel is up again.
+    statics: BTreeMap<IpNet, NextHopGroup>,
+    /// Tunnels whose BFD session is down: their static routes are out of
+    /// the FIB.
+    down: HashSet<Egress>,
 }
 
 /// The routing counters at one instant.
@@ -81,6 +91,16 @@ impl Routing {
     /// reads it) and prepares BGP's share next to them.
     pub fn new(config: &Config, topology: Arc<Topology>, mut fib: FibWriter) -> Routing {
         let routes = initial_routes(config, &topology);
+        let statics = config
+            .routes
+            .iter()
+            .filter(|r| {
+                routes
+                    .get(&r.prefix)
+                    .is_some_and(|(_, src)| *src == config_routes::RouteSource::Static)
+            })
+            .filter_map(|r| Some((r.prefix, NextHopGroup::single(static_hop(&topology, r)?))))
+            .collect();
         let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
             topology.neighbor_tunnels().to_vec(),
             topology.endpoints().iter().copied(),
@@ -103,7 +123,52 @@ impl Routing {
             bgp,
             route_changes: (report.upserted + report.removed) as u64,
             kernel: None,
+            statics,
+            down: HashSet::new(),
         }
+    }
+
+    /// The BFD session of `tunnel` went down (`true`) or is Up again: its
+    /// static routes leave the FIB (and the kernel) or come back. The
+    /// prefixes stay the config's (BGP does not take them over), and the
+    /// host route to the peer's BFD address stays, so that BFD can see
+    /// the tunnel come back. Returns how many routes changed.
+    pub fn set_tunnel_down(&mut self, tunnel: TunnelId, down: bool) -> usize {
+        let egress = tunnel.hop().egress;
+        let changed = if down {
+            self.down.insert(egress)
+        } else {
+            self.down.remove(&egress)
+        };
+        if !changed {
+            return 0;
+        }
+        let affected: Vec<(IpNet, NextHopGroup)> = self
+            .statics
+            .iter()
+            .filter(|(_, g)| g.hops().iter().any(|h| h.egress == egress))
+            .map(|(p, g)| (*p, g.clone()))
+            .collect();
+        let report = self.fib.apply(affected.iter().map(|(prefix, group)| {
+            if down {
+                FibChange::Remove { prefix: *prefix }
+            } else {
+                FibChange::Upsert {
+                    prefix: *prefix,
+                    group: group.clone(),
+                }
+            }
+        }));
+        self.route_changes += (report.upserted + report.removed) as u64;
+        if let Some(k) = &self.kernel {
+            k.update(affected.iter().map(|(p, _)| (*p, !down)));
+        }
+        affected.len()
+    }
+
+    /// Tunnels whose BFD session is down now.
+    pub fn tunnels_down(&self) -> usize {
+        self.down.len()
     }
 
     /// Installs BGP best-route changes (see [`BgpFib`]: next hops are
@@ -133,6 +198,16 @@ impl Routing {
             return Ok(());
         }
         self.bgp.add_config_prefix(r.prefix);
+        self.statics.insert(r.prefix, NextHopGroup::single(hop));
+        if self.down.contains(&hop.egress) {
+            // Into a tunnel whose BFD session is down: installed when it
+            // is Up again.
+            self.fib.remove(r.prefix);
+            if let Some(k) = &self.kernel {
+                k.set(r.prefix, false);
+            }
+            return Ok(());
+        }
         let report = self.fib.insert(r.prefix, NextHopGroup::single(hop));
         self.route_changes += report.upserted as u64;
         if let Some(k) = &self.kernel {
@@ -148,6 +223,7 @@ impl Routing {
         if self.connected.contains(&prefix) {
             return;
         }
+        self.statics.remove(&prefix);
         self.bgp.remove_config_prefix(prefix);
         if self.fib.remove(prefix) {
             self.route_changes += 1;
@@ -191,5 +267,103 @@ impl Routing {
     /// The FIB's entry for exactly `prefix`.
     pub fn exact(&self, prefix: IpNet) -> Option<NextHopGroup> {
         self.fib.exact(prefix).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    const CONFIG: &str = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "tuna"
+addresses = ["10.255.0.1/24"]
+[[route]]
+name = "to-vpc02"
+prefix = "10.2.0.0/16"
+peer = "vpc02"
+[[route]]
+name = "local"
+prefix = "10.9.0.0/16"
+interface = "tuna"
+[[peer]]
+name = "vpc02"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.255.0.2/32", "10.2.0.0/16", "10.3.0.0/16"]
+bfd = true
+bfd_address = "10.255.0.2"
+"#;
+
+    fn routing() -> Routing {
+        let config = vcpe_config::parse(CONFIG, Path::new("test.toml")).expect("valid config");
+        let topology = Arc::new(Topology::new(&config));
+        let (fib, _reader) = vcpe_forwarding::fib::Fib::new();
+        Routing::new(&config, topology, fib)
+    }
+
+    fn prefix_of(r: &Routing, addr: &str) -> Option<IpNet> {
+        r.covering(addr.parse().unwrap()).first().map(|(p, _)| *p)
+    }
+
+    #[test]
+    fn a_tunnel_s_static_routes_leave_the_fib_while_its_bfd_is_down() {
+        let mut r = routing();
+        let tunnel =
+            Topology::new(&vcpe_config::parse(CONFIG, Path::new("test.toml")).expect("valid"))
+                .tunnel("vpc02")
+                .expect("tunnel");
+        assert_eq!(
+            prefix_of(&r, "10.2.0.1"),
+            Some("10.2.0.0/16".parse().unwrap())
+        );
+        // The BFD address has its host route into the tunnel.
+        assert_eq!(
+            prefix_of(&r, "10.255.0.2"),
+            Some("10.255.0.2/32".parse().unwrap())
+        );
+        assert_eq!(r.set_tunnel_down(tunnel, true), 1);
+        assert_eq!(prefix_of(&r, "10.2.0.1"), None, "withdrawn");
+        assert_eq!(
+            prefix_of(&r, "10.255.0.2"),
+            Some("10.255.0.2/32".parse().unwrap()),
+            "BFD's own route stays"
+        );
+        assert_eq!(
+            prefix_of(&r, "10.9.0.1"),
+            Some("10.9.0.0/16".parse().unwrap())
+        );
+        assert_eq!(r.set_tunnel_down(tunnel, true), 0, "already down");
+        // A route added into the tunnel while it is down waits for it.
+        let added = vcpe_config::StaticRoute {
+            name: "more".into(),
+            prefix: "10.3.0.0/16".parse().unwrap(),
+            target: vcpe_config::RouteTarget::Peer("vpc02".into()),
+            next_hop: None,
+            advertise: false,
+        };
+        r.add_static(&added).expect("added");
+        assert_eq!(prefix_of(&r, "10.3.0.1"), None);
+        assert_eq!(r.tunnels_down(), 1);
+        assert_eq!(r.set_tunnel_down(tunnel, false), 2);
+        assert_eq!(
+            prefix_of(&r, "10.2.0.1"),
+            Some("10.2.0.0/16".parse().unwrap())
+        );
+        assert_eq!(
+            prefix_of(&r, "10.3.0.1"),
+            Some("10.3.0.0/16".parse().unwrap())
+        );
+        // A removed route does not come back with its tunnel.
+        r.set_tunnel_down(tunnel, true);
+        r.remove_static("10.3.0.0/16".parse().unwrap());
+        r.set_tunnel_down(tunnel, false);
+        assert_eq!(prefix_of(&r, "10.3.0.1"), None);
+        assert_eq!(r.tunnels_down(), 0);
     }
 }
