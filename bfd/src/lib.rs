@@ -10,10 +10,10 @@
 //! and RFC 5883 (multihop) differ only in the port and the TTL rule: the
 //! driver picks the port, [`Sessions`] applies the TTL rule.
 //!
+//! Authentication: Keyed SHA1 and Meticulous Keyed SHA1 (§6.7.4); the
+//! other types are parsed and carried, and refused by a session.
 //! Not implemented: Demand mode (D is never set), the Echo function
-//! (Required Min Echo RX Interval is always 0), authentication (a packet
-//! with the A bit is parsed, its section carried, and dropped as
-//! unauthenticated by a session without authentication).
+//! (Required Min Echo RX Interval is always 0).
 //!
 //! | module      | owns                                                          |
 //! |-------------|---------------------------------------------------------------|
@@ -28,7 +28,7 @@ pub mod sessions;
 pub mod wire;
 
 pub use jitter::Jitter;
-pub use session::{DownCause, Event, Session, SessionConfig, SessionView};
+pub use session::{AuthKey, DownCause, Event, Refused, Session, SessionConfig, SessionView};
 pub use sessions::{
     DropReason, Drops, PathKind, Received, SessionId, SessionKey, Sessions, Transmit,
 };

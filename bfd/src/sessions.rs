@@ -111,7 +111,7 @@ impl DropReason {
             DropReason::UnknownDiscriminator(_) => "unknown_discriminator",
             DropReason::WrongPeer => "wrong_peer",
             DropReason::NoSession => "no_session",
-            DropReason::Refused(Refused::AuthNotInUse) => "auth_not_in_use",
+            DropReason::Refused(r) => r.name(),
         }
     }
 }
@@ -181,7 +181,7 @@ impl Sessions {
     /// New intervals for a session (a Poll Sequence while Up).
     pub fn reconfigure(&mut self, now: Instant, id: SessionId, config: SessionConfig) {
         if let Some(e) = self.sessions.get_mut(&id.0)
-            && e.session.config() != config
+            && *e.session.config() != config
         {
             e.session.reconfigure(now, config);
             Self::collect(&mut self.events, id, e);

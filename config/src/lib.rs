@@ -21,7 +21,7 @@ use std::path::Path;
 
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
-    Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
+    BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
     NeighborBfd, NeighborMode, Peer, PeerBfd, RouteTarget, Router, StaticRoute,
 };
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};

@@ -169,8 +169,8 @@ pub struct Neighbor {
 }
 
 /// A neighbor's BFD session (`bfd`, `bfd_interval_ms`, `bfd_multiplier`,
-/// `bfd_multihop`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// `bfd_multihop`, `bfd_key_file`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NeighborBfd {
     /// Desired transmit and required receive interval in milliseconds
     /// (default 300).
@@ -181,6 +181,20 @@ pub struct NeighborBfd {
     /// RFC 5883 multihop (UDP 4784, any TTL) rather than RFC 5881 single
     /// hop (UDP 3784, TTL 255). Default false.
     pub multihop: bool,
+    /// Keyed SHA1 authentication (RFC 5880 §6.7.4), or none.
+    pub auth: Option<BfdAuth>,
+}
+
+/// BFD Keyed SHA1 authentication (`bfd_key_file`, `bfd_key_id`,
+/// `bfd_meticulous`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BfdAuth {
+    /// The shared key (1 to 20 bytes) and the file it came from.
+    pub key: PasswordFile,
+    /// Auth Key ID (default 1).
+    pub key_id: u8,
+    /// Meticulous Keyed SHA1 (sequence number up with every packet).
+    pub meticulous: bool,
 }
 
 impl NeighborBfd {
@@ -223,7 +237,7 @@ pub struct Peer {
 /// A tunnel peer's BFD session: RFC 5883 multihop to an address of the
 /// other vCPE inside the tunnel (`bfd_address`, `bfd_local_address`,
 /// `bfd_interval_ms`, `bfd_multiplier`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PeerBfd {
     /// The other vCPE's address inside the tunnel (within
     /// `allowed_prefixes`).
@@ -234,6 +248,8 @@ pub struct PeerBfd {
     pub interval_ms: u32,
     /// Detection multiplier (default 3).
     pub multiplier: u8,
+    /// Keyed SHA1 authentication, or none.
+    pub auth: Option<BfdAuth>,
 }
 
 /// Tunnel encapsulation.

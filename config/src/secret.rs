@@ -173,6 +173,25 @@ pub(crate) fn read_key_file(path: &Path, shown: &str) -> Result<KeyFile, SecretE
     }
 }
 
+/// Reads a BFD Keyed SHA1 key file (one line, 1 to 20 bytes; trailing
+/// newline stripped; RFC 5880 §4.4: the key is padded to 20 octets).
+pub(crate) fn read_bfd_key_file(path: &Path, shown: &str) -> Result<PasswordFile, SecretError> {
+    let mut bytes = read_private_file(path, shown)?;
+    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
+        bytes.pop();
+    }
+    if bytes.is_empty() || bytes.len() > 20 {
+        return Err(SecretError::new(
+            format!(
+                "key in '{shown}' is {} bytes long; BFD Keyed SHA1 keys are 1 to 20 bytes",
+                bytes.len()
+            ),
+            "put the key on a single line in the file".to_string(),
+        ));
+    }
+    Ok(PasswordFile::new(path.to_path_buf(), bytes))
+}
+
 /// Reads a TCP-MD5 password file (one line; trailing newline stripped).
 pub(crate) fn read_password_file(path: &Path, shown: &str) -> Result<PasswordFile, SecretError> {
     let mut bytes = read_private_file(path, shown)?;

@@ -27,7 +27,8 @@ fn bfd_defaults_to_300ms_times_3_single_hop() {
         Some(NeighborBfd {
             interval_ms: 300,
             multiplier: 3,
-            multihop: false
+            multihop: false,
+            auth: None
         })
     );
 }
@@ -42,7 +43,8 @@ fn bfd_tuning_is_read() {
         Some(NeighborBfd {
             interval_ms: 100,
             multiplier: 5,
-            multihop: true
+            multihop: true,
+            auth: None
         })
     );
 }
@@ -98,7 +100,8 @@ fn peer_bfd_is_multihop_to_an_address_inside_the_tunnel() {
             address: "10.255.0.2".parse().unwrap(),
             local_address: None,
             interval_ms: 300,
-            multiplier: 3
+            multiplier: 3,
+            auth: None
         })
     );
     let b = first_peer(
@@ -142,4 +145,49 @@ fn peer_bfd_keys_without_bfd_are_an_error() {
         "{}",
         d.message
     );
+}
+
+#[test]
+fn bfd_keyed_sha1_key_is_read_from_a_private_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("bfd.key");
+    std::fs::write(&key, "s3cret\n").expect("write");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let extra = format!(
+        "bfd = true\nbfd_key_file = \"{}\"\nbfd_key_id = 9\nbfd_meticulous = true\n",
+        key.display()
+    );
+    let a = first_neighbor(&extra)
+        .bfd
+        .and_then(|b| b.auth)
+        .expect("auth");
+    assert_eq!(a.key.secret(), b"s3cret");
+    assert_eq!((a.key_id, a.meticulous), (9, true));
+    let extra = format!("bfd = true\nbfd_key_file = \"{}\"\n", key.display());
+    let a = first_neighbor(&extra)
+        .bfd
+        .and_then(|b| b.auth)
+        .expect("auth");
+    assert_eq!((a.key_id, a.meticulous), (1, false), "defaults");
+    // 21 bytes is too long for SHA1's 20-octet key field.
+    std::fs::write(&key, "123456789012345678901").expect("write");
+    let (src, _) = with(&format!(
+        "{NEIGHBOR}bfd = true\nbfd_key_file = \"{}\"\n",
+        key.display()
+    ));
+    let d = only(&src);
+    assert_eq!(d.path, "bgp.neighbor[0].bfd_key_file");
+    assert!(d.message.contains("1 to 20 bytes"), "{}", d.message);
+}
+
+#[test]
+fn bfd_key_id_without_a_key_file_is_an_error() {
+    let (src, l) = with(&format!("{NEIGHBOR}bfd = true\nbfd_key_id = 2\n"));
+    let d = only(&src);
+    assert_eq!(
+        (d.line, d.path.as_str()),
+        (l + 4, "bgp.neighbor[0].bfd_key_id")
+    );
+    assert!(d.message.contains("without bfd_key_file"), "{}", d.message);
 }

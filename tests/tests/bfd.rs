@@ -26,6 +26,11 @@ const MULT: u8 = 3;
 const BOUND: Duration = Duration::from_millis(1500);
 
 fn start_vcped(ns: &Netns, dir: &Path) -> Result<Vcped> {
+    start_vcped_with(ns, dir, "")
+}
+
+/// vcped with `extra` appended to its neighbor block.
+fn start_vcped_with(ns: &Netns, dir: &Path, extra: &str) -> Result<Vcped> {
     let socket = dir.join("vcped.sock");
     let tun = ifname();
     let text = format!(
@@ -64,6 +69,7 @@ hold_time = 9
 bfd = true
 bfd_interval_ms = {INTERVAL_MS}
 bfd_multiplier = {MULT}
+{extra}
 "#,
         socket = socket.display()
     );
@@ -304,6 +310,82 @@ fn bfd_with_frr_bfdd_detects_a_frozen_peer_and_a_dead_link() -> Result<()> {
         vcped.daemon.print_log();
         eprintln!("{}\n{}", frr.log(), frr.helper_logs());
         eprintln!("{:?}", frr.vtysh("show bfd peers"));
+    }
+    r
+}
+
+/// vcped and BIRD with BFD Keyed SHA1: BIRD uses `bird_key`, vcped the
+/// key in its file.
+fn sha1_pair(tag: &str, bird_key: &str) -> Result<(Lab, Vcped, Bird)> {
+    let lab = Lab::new(tag)?;
+    let vns = lab.netns("vcpe")?;
+    let bns = lab.netns("bird")?;
+    lab.veth(&vns, "eth0", &bns, "eth0")?;
+    vns.addr("eth0", &format!("{VCPE}/24"))?;
+    bns.addr("eth0", &format!("{PEER}/24"))?;
+    let key = lab.dir().join("bfd.key");
+    std::fs::write(&key, "bfd-s3cret\n")?;
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let vcped = start_vcped_with(
+        &vns,
+        lab.dir(),
+        &format!("bfd_key_file = \"{}\"\nbfd_key_id = 1", key.display()),
+    )?;
+    let mut spec = peer_spec(lab.dir());
+    spec.neighbors[0].bfd_sha1 = Some(bird_key.to_owned());
+    let bird = Bird::start(&bns, &spec)?;
+    Ok((lab, vcped, bird))
+}
+
+fn bird_bfd_up(bird: &Bird) -> bool {
+    bird.birdc("show bfd sessions").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with(&VCPE.to_string()) && l.contains(" Up "))
+    })
+}
+
+#[test]
+fn bfd_keyed_sha1_with_bird() -> Result<()> {
+    require_root!();
+    let (_lab, vcped, bird) = sha1_pair("bfdsha", "bfd-s3cret")?;
+    let r = (|| -> Result<()> {
+        wait_all_up(&vcped, &|| bird_bfd_up(&bird), &bird)?;
+        let reply = vcped.reply(&["bfd"])?;
+        let vcpe_api::Reply::BfdSessions { drops, .. } = reply else {
+            bail!("vcpectl bfd: {reply:?}");
+        };
+        ensure!(
+            !drops.keys().any(|k| k.starts_with("auth")),
+            "authentication drops with the right key: {drops:?}"
+        );
+        Ok(())
+    })();
+    if r.is_err() {
+        vcped.daemon.print_log();
+        eprintln!("{}", bird.log());
+    }
+    r
+}
+
+#[test]
+fn bfd_keyed_sha1_with_a_wrong_key_stays_down() -> Result<()> {
+    require_root!();
+    let (_lab, vcped, bird) = sha1_pair("bfdshax", "not-the-key")?;
+    let r = (|| -> Result<()> {
+        // BGP comes up (BFD does not gate it), BFD does not.
+        wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
+        let dropped = wait_until(Duration::from_secs(10), || {
+            matches!(vcped.reply(&["bfd"]),
+                Ok(vcpe_api::Reply::BfdSessions { drops, .. })
+                    if drops.get("auth_digest").is_some_and(|n| *n >= 2))
+        });
+        ensure!(dropped, "no auth_digest drops: {}", vcped.ctl(&["bfd"])?);
+        ensure!(vcped_bfd_state(&vcped) != "Up" && !bird_bfd_up(&bird));
+        Ok(())
+    })();
+    if r.is_err() {
+        vcped.daemon.print_log();
+        eprintln!("{}", bird.log());
     }
     r
 }

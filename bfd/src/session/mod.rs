@@ -13,8 +13,10 @@
 //!
 //! Time is an input (`now`); jitter comes from the seeded [`Jitter`] the
 //! session is given. Asynchronous mode only: Demand is never asked for
-//! and Echo never offered.
+//! and Echo never offered. Authentication: none, or Keyed / Meticulous
+//! Keyed SHA1 ([`auth`]).
 
+mod auth;
 mod cause;
 mod timers;
 
@@ -27,6 +29,7 @@ use std::time::{Duration, Instant};
 use crate::jitter::Jitter;
 use crate::wire::{ControlPacket, Diag, State};
 
+pub use auth::AuthKey;
 pub use cause::{DownCause, Event};
 use timers::{micros, to_duration};
 
@@ -36,7 +39,7 @@ use timers::{micros, to_duration};
 pub const SLOW_TX: Duration = Duration::from_secs(1);
 
 /// What the operator configured for a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionConfig {
     /// bfd.DesiredMinTxInterval once Up.
     pub desired_min_tx: Duration,
@@ -44,6 +47,8 @@ pub struct SessionConfig {
     pub required_min_rx: Duration,
     /// bfd.DetectMult (1..=255).
     pub detect_mult: u8,
+    /// Keyed SHA1 authentication, or none.
+    pub auth: Option<AuthKey>,
 }
 
 impl Default for SessionConfig {
@@ -53,6 +58,7 @@ impl Default for SessionConfig {
             desired_min_tx: Duration::from_millis(300),
             required_min_rx: Duration::from_millis(300),
             detect_mult: 3,
+            auth: None,
         }
     }
 }
@@ -65,6 +71,34 @@ pub enum Refused {
     /// discarded."
     #[error("authenticated packet for a session without authentication")]
     AuthNotInUse,
+    /// "If the Authentication Present (A) bit is clear in the packet and
+    /// authentication is in use (bfd.AuthType != 0), the packet MUST be
+    /// discarded."
+    #[error("unauthenticated packet for a session with authentication")]
+    AuthMissing,
+    /// Another authentication type, or another key id.
+    #[error("authentication type or key id does not match")]
+    AuthMismatch,
+    /// The sequence number is outside the window (a replay, or too far
+    /// ahead).
+    #[error("authentication sequence number out of window")]
+    AuthSequence,
+    /// The hash does not match: another key, or an altered packet.
+    #[error("authentication digest does not match")]
+    AuthDigest,
+}
+
+impl Refused {
+    /// A short stable name, for counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::AuthNotInUse => "auth_not_in_use",
+            Refused::AuthMissing => "auth_missing",
+            Refused::AuthMismatch => "auth_mismatch",
+            Refused::AuthSequence => "auth_sequence",
+            Refused::AuthDigest => "auth_digest",
+        }
+    }
 }
 
 /// A snapshot of a session, for `vcpectl bfd` and metrics.
@@ -141,6 +175,8 @@ pub struct Session {
     jitter: Jitter,
     transmit: VecDeque<ControlPacket>,
     events: VecDeque<Event>,
+    /// Keyed SHA1 signing and checking, when configured.
+    auth: Option<auth::AuthState>,
     since: Instant,
     last_down: Option<(Instant, DownCause)>,
     packets_in: u64,
@@ -151,10 +187,20 @@ pub struct Session {
 impl Session {
     /// A session in state Down with local discriminator `local_discr`
     /// (nonzero, unique on this system); it starts sending at once.
-    pub fn new(now: Instant, local_discr: u32, config: SessionConfig, jitter: Jitter) -> Session {
+    pub fn new(
+        now: Instant,
+        local_discr: u32,
+        config: SessionConfig,
+        mut jitter: Jitter,
+    ) -> Session {
         let slow = micros(SLOW_TX.max(config.desired_min_tx));
         let rx = micros(config.required_min_rx);
+        let auth = config
+            .auth
+            .clone()
+            .map(|k| auth::AuthState::new(k, (jitter.next_u64() >> 32) as u32));
         let mut s = Session {
+            auth,
             config,
             state: State::Down,
             remote_state: State::Down,
@@ -198,8 +244,8 @@ impl Session {
     }
 
     /// The configured parameters.
-    pub fn config(&self) -> SessionConfig {
-        self.config
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
     }
 
     /// A snapshot for display.
@@ -228,8 +274,11 @@ impl Session {
     /// A valid packet (§6.8.6 checks passed, demultiplexed to this
     /// session) arrived.
     pub fn handle_packet(&mut self, now: Instant, p: &ControlPacket) -> Result<(), Refused> {
-        if p.auth.is_some() {
-            return Err(Refused::AuthNotInUse);
+        let detection_time = self.detection_time();
+        match &mut self.auth {
+            None if p.auth.is_some() => return Err(Refused::AuthNotInUse),
+            None => {}
+            Some(a) => a.verify(now, p, p.detect_mult, detection_time)?,
         }
         self.packets_in += 1;
         self.remote_discr = p.my_discr;
@@ -338,14 +387,17 @@ impl Session {
     /// New intervals or multiplier: applied through a Poll Sequence while
     /// Up (§6.8.3), at once otherwise.
     pub fn reconfigure(&mut self, now: Instant, config: SessionConfig) {
+        if config.auth != self.config.auth {
+            let seq = (self.jitter.next_u64() >> 32) as u32;
+            self.auth = config.auth.clone().map(|k| auth::AuthState::new(k, seq));
+        }
+        let desired_min_tx = config.desired_min_tx;
+        let required_min_rx = config.required_min_rx;
         self.config = config;
         if self.state == State::Up {
-            self.start_poll(
-                micros(config.desired_min_tx),
-                micros(config.required_min_rx),
-            );
+            self.start_poll(micros(desired_min_tx), micros(required_min_rx));
         } else {
-            self.adv_rx = micros(config.required_min_rx);
+            self.adv_rx = micros(required_min_rx);
             self.used_rx = self.adv_rx;
             self.slow_down();
         }
@@ -464,7 +516,10 @@ impl Session {
         }
     }
 
-    fn queue(&mut self, p: ControlPacket) {
+    fn queue(&mut self, mut p: ControlPacket) {
+        if let Some(a) = &mut self.auth {
+            a.sign(&mut p);
+        }
         self.packets_out += 1;
         self.transmit.push_back(p);
     }

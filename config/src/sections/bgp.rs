@@ -39,6 +39,9 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "bfd_interval_ms",
     "bfd_multiplier",
     "bfd_multihop",
+    "bfd_key_file",
+    "bfd_key_id",
+    "bfd_meticulous",
 ];
 
 pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
@@ -198,6 +201,7 @@ fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<NeighborBfd> {
         })
         .opt();
     let multihop = t.field(ctx, "bfd_multihop", boolean).opt();
+    let auth = super::bfd::auth(ctx, t, on);
     if !on {
         for (key, span) in [
             ("bfd_interval_ms", interval.as_ref().map(|(_, s)| s)),
@@ -221,5 +225,6 @@ fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<NeighborBfd> {
         interval_ms: interval.map_or(NeighborBfd::DEFAULT_INTERVAL_MS, |(v, _)| v),
         multiplier: multiplier.map_or(NeighborBfd::DEFAULT_MULTIPLIER, |(v, _)| v),
         multihop: multihop.is_some_and(|(v, _)| v),
+        auth,
     })
 }

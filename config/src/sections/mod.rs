@@ -1,6 +1,7 @@
 //! Builds the typed [`Config`] from the parsed TOML tree, section by
 //! section, recording where each cross-referenced field is in [`Locs`].
 
+mod bfd;
 mod bgp;
 mod global;
 mod interface;

@@ -91,6 +91,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         "bfd_interval_ms",
         "bfd_multiplier",
     ];
+    known.extend(super::bfd::AUTH_KEYS);
     known.extend(SPECIFIC.iter().map(|(k, _, _)| *k));
     t.check_keys(ctx, &known);
     let name = t
@@ -220,6 +221,7 @@ fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, allowed: &[IpNet]) -> Option<PeerBf
             int_in::<u8>(v, 1, 255, "use 1 to 255, e.g. 3")
         })
         .opt();
+    let auth = super::bfd::auth(ctx, t, on);
     if !on {
         for (key, span) in [
             ("bfd_address", address.as_ref().map(|(_, s)| s)),
@@ -252,6 +254,7 @@ fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, allowed: &[IpNet]) -> Option<PeerBf
         local_address: local.map(|(a, _)| a),
         interval_ms: interval.map_or(crate::NeighborBfd::DEFAULT_INTERVAL_MS, |(v, _)| v),
         multiplier: multiplier.map_or(crate::NeighborBfd::DEFAULT_MULTIPLIER, |(v, _)| v),
+        auth,
     })
 }
 

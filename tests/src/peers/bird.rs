@@ -91,10 +91,14 @@ fn config(spec: &PeerSpec) -> String {
         let _ = writeln!(c, "  route {p} blackhole;");
     }
     c.push_str("}\n");
-    if let Some((interval, mult)) = spec.neighbors.iter().find_map(|n| n.bfd) {
+    if let Some(n) = spec.neighbors.iter().find(|n| n.bfd.is_some()) {
+        let (interval, mult) = n.bfd.unwrap_or_default();
+        let auth = n.bfd_sha1.as_ref().map_or(String::new(), |k| {
+            format!(" authentication keyed sha1; password \"{k}\" {{ id 1; }};")
+        });
         let _ = writeln!(
             c,
-            "protocol bfd {{\n  interface \"*\" {{ interval {interval} ms; multiplier {mult}; }};\n}}"
+            "protocol bfd {{\n  interface \"*\" {{ interval {interval} ms; multiplier {mult};{auth} }};\n}}"
         );
     }
     for n in &spec.neighbors {

@@ -41,6 +41,8 @@ pub struct NeighborSpec {
     /// BIRD: `protocol bfd` and `bfd on`; FRR: bfdd (with zebra) and
     /// `neighbor X bfd`.
     pub bfd: Option<(u32, u8)>,
+    /// BFD Keyed SHA1 with this key (key id 1); BIRD only.
+    pub bfd_sha1: Option<String>,
 }
 
 impl NeighborSpec {
@@ -52,6 +54,7 @@ impl NeighborSpec {
             password: None,
             passive: false,
             bfd: None,
+            bfd_sha1: None,
         }
     }
 }

@@ -301,7 +301,7 @@ impl Task {
                 continue;
             }
             let existed = self.sessions.find(&s.key);
-            let id = self.sessions.add(now, s.key, s.config);
+            let id = self.sessions.add(now, s.key, s.config.clone());
             if existed.is_some() {
                 continue;
             }

@@ -7,7 +7,7 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use vcpe_bfd::{PathKind, SessionConfig, SessionKey};
+use vcpe_bfd::{AuthKey, PathKind, SessionConfig, SessionKey};
 use vcpe_config::Config;
 
 use crate::topology::{Topology, TunnelId};
@@ -46,12 +46,21 @@ pub struct Spec {
     pub client: Client,
 }
 
-fn session_config(interval_ms: u32, multiplier: u8) -> SessionConfig {
+fn session_config(
+    interval_ms: u32,
+    multiplier: u8,
+    auth: Option<&vcpe_config::BfdAuth>,
+) -> SessionConfig {
     let interval = Duration::from_millis(u64::from(interval_ms));
     SessionConfig {
         desired_min_tx: interval,
         required_min_rx: interval,
         detect_mult: multiplier,
+        auth: auth.map(|a| AuthKey {
+            key_id: a.key_id,
+            secret: a.key.secret().to_vec(),
+            meticulous: a.meticulous,
+        }),
     }
 }
 
@@ -62,7 +71,7 @@ pub fn specs(config: &Config, topology: &Topology) -> Vec<Spec> {
         .iter()
         .flat_map(|b| &b.neighbors)
         .filter_map(|n| {
-            let b = n.bfd?;
+            let b = n.bfd.as_ref()?;
             Some(Spec {
                 key: SessionKey {
                     peer: n.address,
@@ -73,19 +82,19 @@ pub fn specs(config: &Config, topology: &Topology) -> Vec<Spec> {
                         PathKind::SingleHop
                     },
                 },
-                config: session_config(b.interval_ms, b.multiplier),
+                config: session_config(b.interval_ms, b.multiplier, b.auth.as_ref()),
                 client: Client::Neighbor(n.address),
             })
         });
     let peers = config.peers.iter().filter_map(|p| {
-        let b = p.bfd?;
+        let b = p.bfd.as_ref()?;
         Some(Spec {
             key: SessionKey {
                 peer: b.address,
                 local: b.local_address,
                 path: PathKind::MultiHop,
             },
-            config: session_config(b.interval_ms, b.multiplier),
+            config: session_config(b.interval_ms, b.multiplier, b.auth.as_ref()),
             client: Client::Tunnel {
                 name: p.name.clone(),
                 id: topology.tunnel(&p.name)?,

@@ -157,7 +157,7 @@ impl Reload<'_> {
         let new = Arc::new(new);
         let bfd_only = |c: &vcpe_config::diff::Changed<vcpe_config::Neighbor>| {
             let mut old = c.old.clone();
-            old.bfd = c.new.bfd;
+            old.bfd = c.new.bfd.clone();
             old == c.new
         };
         let changed: Vec<&vcpe_config::Neighbor> = d

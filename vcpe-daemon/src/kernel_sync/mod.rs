@@ -167,7 +167,7 @@ pub fn initial(config: &Config) -> Desired {
         }
     }
     // A tunnel peer's BFD address: our BFD packets to it go into the TUN.
-    for b in config.peers.iter().filter_map(|p| p.bfd) {
+    for b in config.peers.iter().filter_map(|p| p.bfd.as_ref()) {
         d.set(IpNet::from(b.address), true);
     }
     d

@@ -95,7 +95,7 @@ pub fn peer_bfd_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, Next
         .peers
         .iter()
         .filter_map(|p| {
-            let b = p.bfd?;
+            let b = p.bfd.as_ref()?;
             let tunnel = topology.tunnel(&p.name)?;
             Some((IpNet::from(b.address), NextHopGroup::single(tunnel.hop())))
         })
