@@ -1,4 +1,5 @@
-//! What a session reports: state changes, and why it went down.
+//! What a session reports: state changes, why it went down, why it
+//! refused a packet.
 
 use std::fmt;
 
@@ -79,5 +80,43 @@ impl Event {
     /// An Up session went down for a reason a client acts on (RFC 5882).
     pub fn is_failure(&self) -> bool {
         self.from == State::Up && self.cause.is_some_and(DownCause::is_failure)
+    }
+}
+
+/// Why a packet that reached its session was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// "If the Authentication Present (A) bit is set in the packet and no
+    /// authentication is in use (bfd.AuthType = 0), the packet MUST be
+    /// discarded."
+    #[error("authenticated packet for a session without authentication")]
+    AuthNotInUse,
+    /// "If the Authentication Present (A) bit is clear in the packet and
+    /// authentication is in use (bfd.AuthType != 0), the packet MUST be
+    /// discarded."
+    #[error("unauthenticated packet for a session with authentication")]
+    AuthMissing,
+    /// Another authentication type, or another key id.
+    #[error("authentication type or key id does not match")]
+    AuthMismatch,
+    /// The sequence number is outside the window (a replay, or too far
+    /// ahead).
+    #[error("authentication sequence number out of window")]
+    AuthSequence,
+    /// The hash does not match: another key, or an altered packet.
+    #[error("authentication digest does not match")]
+    AuthDigest,
+}
+
+impl Refused {
+    /// A short stable name, for counters.
+    pub fn name(self) -> &'static str {
+        match self {
+            Refused::AuthNotInUse => "auth_not_in_use",
+            Refused::AuthMissing => "auth_missing",
+            Refused::AuthMismatch => "auth_mismatch",
+            Refused::AuthSequence => "auth_sequence",
+            Refused::AuthDigest => "auth_digest",
+        }
     }
 }

@@ -14,11 +14,12 @@
 //! Time is an input (`now`); jitter comes from the seeded [`Jitter`] the
 //! session is given. Asynchronous mode only: Demand is never asked for
 //! and Echo never offered. Authentication: none, or Keyed / Meticulous
-//! Keyed SHA1 ([`auth`]).
+//! Keyed SHA1 ([`AuthKey`], `auth.rs`).
 
 mod auth;
 mod cause;
 mod timers;
+mod view;
 
 #[cfg(test)]
 mod tests;
@@ -30,8 +31,9 @@ use crate::jitter::Jitter;
 use crate::wire::{ControlPacket, Diag, State};
 
 pub use auth::AuthKey;
-pub use cause::{DownCause, Event};
+pub use cause::{DownCause, Event, Refused};
 use timers::{micros, to_duration};
+pub use view::SessionView;
 
 /// "When bfd.SessionState is not Up, the system MUST set
 /// bfd.DesiredMinTxInterval to a value of not less than one second (1,000,000
@@ -61,85 +63,6 @@ impl Default for SessionConfig {
             auth: None,
         }
     }
-}
-
-/// Why a packet that reached its session was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    /// "If the Authentication Present (A) bit is set in the packet and no
-    /// authentication is in use (bfd.AuthType = 0), the packet MUST be
-    /// discarded."
-    #[error("authenticated packet for a session without authentication")]
-    AuthNotInUse,
-    /// "If the Authentication Present (A) bit is clear in the packet and
-    /// authentication is in use (bfd.AuthType != 0), the packet MUST be
-    /// discarded."
-    #[error("unauthenticated packet for a session with authentication")]
-    AuthMissing,
-    /// Another authentication type, or another key id.
-    #[error("authentication type or key id does not match")]
-    AuthMismatch,
-    /// The sequence number is outside the window (a replay, or too far
-    /// ahead).
-    #[error("authentication sequence number out of window")]
-    AuthSequence,
-    /// The hash does not match: another key, or an altered packet.
-    #[error("authentication digest does not match")]
-    AuthDigest,
-}
-
-impl Refused {
-    /// A short stable name, for counters.
-    pub fn name(self) -> &'static str {
-        match self {
-            Refused::AuthNotInUse => "auth_not_in_use",
-            Refused::AuthMissing => "auth_missing",
-            Refused::AuthMismatch => "auth_mismatch",
-            Refused::AuthSequence => "auth_sequence",
-            Refused::AuthDigest => "auth_digest",
-        }
-    }
-}
-
-/// A snapshot of a session, for `vcpectl bfd` and metrics.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionView {
-    /// bfd.SessionState.
-    pub state: State,
-    /// bfd.RemoteSessionState.
-    pub remote_state: State,
-    /// bfd.LocalDiag.
-    pub local_diag: Diag,
-    /// The Diag of the last packet received.
-    pub remote_diag: Diag,
-    /// bfd.LocalDiscr.
-    pub local_discr: u32,
-    /// bfd.RemoteDiscr (0 until heard, and after a detection time of
-    /// silence).
-    pub remote_discr: u32,
-    /// The transmit interval in use (before jitter).
-    pub tx_interval: Duration,
-    /// The interval the peer sends at, as far as we know (what the
-    /// detection time is made of).
-    pub rx_interval: Duration,
-    /// Our detection multiplier.
-    pub detect_mult: u8,
-    /// The peer's detection multiplier (0 until heard).
-    pub remote_detect_mult: u8,
-    /// The detection time in use (zero until heard).
-    pub detection_time: Duration,
-    /// A Poll Sequence is in progress.
-    pub polling: bool,
-    /// When the state last changed.
-    pub since: Instant,
-    /// The last time the session left Up, and why.
-    pub last_down: Option<(Instant, DownCause)>,
-    /// Valid packets accepted.
-    pub packets_in: u64,
-    /// Packets sent.
-    pub packets_out: u64,
-    /// Times the session went Up.
-    pub up_transitions: u64,
 }
 
 /// One BFD session.
@@ -248,29 +171,6 @@ impl Session {
         &self.config
     }
 
-    /// A snapshot for display.
-    pub fn view(&self) -> SessionView {
-        SessionView {
-            state: self.state,
-            remote_state: self.remote_state,
-            local_diag: self.local_diag,
-            remote_diag: self.remote_diag,
-            local_discr: self.local_discr,
-            remote_discr: self.remote_discr,
-            tx_interval: to_duration(self.tx_interval()),
-            rx_interval: to_duration(self.used_rx.max(self.remote_desired_tx)),
-            detect_mult: self.config.detect_mult,
-            remote_detect_mult: self.remote_detect_mult,
-            detection_time: self.detection_time(),
-            polling: self.polling,
-            since: self.since,
-            last_down: self.last_down,
-            packets_in: self.packets_in,
-            packets_out: self.packets_out,
-            up_transitions: self.up_transitions,
-        }
-    }
-
     /// A valid packet (§6.8.6 checks passed, demultiplexed to this
     /// session) arrived.
     pub fn handle_packet(&mut self, now: Instant, p: &ControlPacket) -> Result<(), Refused> {
@@ -299,14 +199,16 @@ impl Session {
         if self.next_tx.is_none() && self.remote_min_rx != 0 {
             self.send_now = true;
         }
-        if p.poll {
-            // "If the Poll (P) bit is set, send a BFD Control packet to the
-            // remote system with the Poll (P) bit clear, and the Final (F)
-            // bit set."
-            self.final_due = true;
-        }
+        // "If bfd.SessionState is AdminDown: Discard the packet" (after
+        // the variables above were updated).
         if self.state != State::AdminDown {
             self.transition(now, p.state);
+            if p.poll {
+                // "If the Poll (P) bit is set, send a BFD Control packet to
+                // the remote system with the Poll (P) bit clear, and the
+                // Final (F) bit set."
+                self.final_due = true;
+            }
         }
         self.flush(now);
         Ok(())

@@ -13,7 +13,7 @@
 //!
 //! RFC 5882 coupling: when a session that was Up goes Down for a path
 //! failure (detection time expired, or the peer says Down), its clients
-//! act at once ([`clients`]): the BGP session to that neighbor is torn
+//! act at once (`clients.rs`): the BGP session to that neighbor is torn
 //! down, or the static routes into that tunnel peer leave the FIB; when
 //! BFD is Up again they come back. AdminDown, ours or the peer's, is not
 //! a failure.
