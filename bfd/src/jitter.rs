@@ -49,8 +49,23 @@ impl Jitter {
     /// transmitted BFD Control packets MUST be no more than 90% of the
     /// negotiated transmission interval, and MUST be no less than 75%".
     pub fn apply(&mut self, interval: Duration, detect_mult: u8) -> Duration {
+        self.apply_early(interval, detect_mult, Duration::ZERO)
+    }
+
+    /// [`Jitter::apply`] for a packet that may go out up to `early`
+    /// before the returned interval (a driver coalescing wake-ups): the
+    /// lower bound is raised by `early` (at most 10% of the interval), so
+    /// the packet sent early still keeps the 75% floor.
+    pub fn apply_early(
+        &mut self,
+        interval: Duration,
+        detect_mult: u8,
+        early: Duration,
+    ) -> Duration {
         let hi = if detect_mult == 1 { 900 } else { 1000 };
-        let p = self.permille(750, hi);
+        let extra = early.min(interval / 10).as_nanos() * 1000 / interval.as_nanos().max(1);
+        let lo = 750 + u64::try_from(extra).unwrap_or(100).min(100);
+        let p = self.permille(lo, hi);
         // u128 nanoseconds: no overflow for any Duration the session uses.
         let nanos = interval.as_nanos() * u128::from(p) / 1000;
         Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
@@ -86,6 +101,22 @@ mod tests {
             let d = j.apply(base, 1);
             assert!(
                 d >= Duration::from_millis(750) && d <= Duration::from_millis(900),
+                "{d:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_early_allowance_raises_the_floor_by_at_most_10_percent() {
+        let mut j = Jitter::new(3);
+        let base = Duration::from_millis(100);
+        for _ in 0..10_000 {
+            let d = j.apply_early(base, 3, Duration::from_millis(5));
+            assert!(d >= Duration::from_millis(80) && d <= base, "{d:?}");
+            let d = j.apply_early(base, 1, Duration::from_millis(50));
+            // Capped at 10 ms early: 85% to 90%.
+            assert!(
+                d >= Duration::from_millis(85) && d <= Duration::from_millis(90),
                 "{d:?}"
             );
         }

@@ -96,6 +96,9 @@ pub struct Session {
     next_tx: Option<Instant>,
     detect_at: Option<Instant>,
     jitter: Jitter,
+    /// A periodic packet may go out this much before its time (the
+    /// driver coalesces wake-ups); the jitter floor is raised to match.
+    early: Duration,
     transmit: VecDeque<ControlPacket>,
     events: VecDeque<Event>,
     /// Keyed SHA1 signing and checking, when configured.
@@ -110,11 +113,18 @@ pub struct Session {
 impl Session {
     /// A session in state Down with local discriminator `local_discr`
     /// (nonzero, unique on this system); it starts sending at once.
-    pub fn new(
+    pub fn new(now: Instant, local_discr: u32, config: SessionConfig, jitter: Jitter) -> Session {
+        Session::with_early(now, local_discr, config, jitter, Duration::ZERO)
+    }
+
+    /// [`Session::new`] whose periodic packets may go out up to `early`
+    /// before their time (see [`Session::set_early`]).
+    pub fn with_early(
         now: Instant,
         local_discr: u32,
         config: SessionConfig,
         mut jitter: Jitter,
+        early: Duration,
     ) -> Session {
         let slow = micros(SLOW_TX.max(config.desired_min_tx));
         let rx = micros(config.required_min_rx);
@@ -124,6 +134,7 @@ impl Session {
             .map(|k| auth::AuthState::new(k, (jitter.next_u64() >> 32) as u32));
         let mut s = Session {
             auth,
+            early,
             config,
             state: State::Down,
             remote_state: State::Down,
@@ -240,7 +251,10 @@ impl Session {
                 self.go_down(now, DownCause::DetectionTimeExpired);
             }
         }
-        if self.next_tx.is_some_and(|t| t <= now) {
+        if self
+            .next_tx
+            .is_some_and(|t| t <= now + self.early_allowance())
+        {
             self.send_now = true;
         }
         self.flush(now);
@@ -305,6 +319,20 @@ impl Session {
         }
         self.send_now = true;
         self.flush(now);
+    }
+
+    /// Lets periodic packets go out up to `early` before their time (at
+    /// most 10% of the interval), so that a driver serving many sessions
+    /// wakes once for several of them; the jitter floor rises to match,
+    /// so the interval between packets stays within §6.8.7's bounds.
+    pub fn set_early(&mut self, early: Duration) {
+        self.early = early;
+    }
+
+    /// How early the next periodic packet may go (what `set_early` allows,
+    /// capped at 10% of the interval, as the jitter floor is).
+    fn early_allowance(&self) -> Duration {
+        self.early.min(to_duration(self.tx_interval()) / 10)
     }
 
     /// max(bfd.DesiredMinTxInterval in use, bfd.RemoteMinRxInterval), µs.
@@ -411,7 +439,10 @@ impl Session {
                 let p = self.packet();
                 self.queue(p);
                 let interval = to_duration(self.tx_interval());
-                self.next_tx = Some(now + self.jitter.apply(interval, self.config.detect_mult));
+                let gap = self
+                    .jitter
+                    .apply_early(interval, self.config.detect_mult, self.early);
+                self.next_tx = Some(now + gap);
             } else {
                 self.next_tx = None;
             }

@@ -496,3 +496,105 @@ fn adding_the_same_key_twice_is_one_session() {
     assert_eq!(s.views().count(), 0);
     assert_eq!(s.poll_timeout(), None);
 }
+
+#[test]
+fn coalesced_wake_ups_keep_every_session_within_the_jitter_bounds() {
+    // 50 sessions to 50 peers in one system that may send 5 ms early:
+    // fewer distinct send instants, every interval still 75-100%.
+    let start = Instant::now();
+    let config = SessionConfig {
+        desired_min_tx: Duration::from_millis(100),
+        required_min_rx: Duration::from_millis(100),
+        ..SessionConfig::default()
+    };
+    let run = |early: Duration| {
+        let mut sys = Sessions::new(9).with_early(early);
+        let mut peers = Vec::new();
+        for i in 0..50u8 {
+            let addr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, i + 1));
+            sys.add(
+                start,
+                SessionKey {
+                    peer: addr,
+                    local: None,
+                    path: PathKind::SingleHop,
+                },
+                config.clone(),
+            );
+            let mut p = Sessions::new(100 + u64::from(i));
+            p.add(
+                start,
+                SessionKey {
+                    peer: A,
+                    local: None,
+                    path: PathKind::SingleHop,
+                },
+                config.clone(),
+            );
+            peers.push((addr, p));
+        }
+        let mut now = start;
+        let mut sent: std::collections::BTreeMap<IpAddr, Vec<Instant>> = Default::default();
+        let mut wakeups = 0;
+        while now < start + Duration::from_secs(10) {
+            // Deliver everything both ways, then sleep to the next deadline.
+            loop {
+                let mut moved = false;
+                while let Some(t) = sys.poll_transmit() {
+                    moved = true;
+                    sent.entry(t.key.peer).or_default().push(now);
+                    if let Some((_, p)) = peers.iter_mut().find(|(a, _)| *a == t.key.peer) {
+                        let _ = p.handle_packet(now, received(A, t.key.peer), &t.bytes);
+                    }
+                }
+                for (addr, p) in peers.iter_mut() {
+                    while let Some(t) = p.poll_transmit() {
+                        moved = true;
+                        let _ = sys.handle_packet(now, received(*addr, A), &t.bytes);
+                    }
+                }
+                if !moved {
+                    break;
+                }
+            }
+            let next = peers
+                .iter()
+                .filter_map(|(_, p)| p.poll_timeout())
+                .chain(sys.poll_timeout())
+                .min()
+                .expect("timers");
+            now = next.max(now);
+            if sys.poll_timeout().is_some_and(|t| t <= now) {
+                wakeups += 1;
+                sys.handle_timeout(now);
+            }
+            for (_, p) in peers.iter_mut() {
+                p.handle_timeout(now);
+            }
+        }
+        assert!(sys.views().all(|(_, _, v)| v.state == State::Up));
+        (sent, wakeups)
+    };
+    let (exact, exact_wakeups) = run(Duration::ZERO);
+    let (early, early_wakeups) = run(Duration::from_millis(5));
+    assert!(
+        early_wakeups * 2 < exact_wakeups,
+        "{early_wakeups} wake-ups with 5 ms early, {exact_wakeups} without"
+    );
+    for sent in [&exact, &early] {
+        for times in sent.values() {
+            // Once Up at 100 ms: skip the slow start and the Poll.
+            let up: Vec<&Instant> = times
+                .iter()
+                .filter(|t| **t > start + Duration::from_secs(3))
+                .collect();
+            for w in up.windows(2) {
+                let gap = *w[1] - *w[0];
+                assert!(
+                    gap >= Duration::from_millis(75) && gap <= Duration::from_millis(100),
+                    "{gap:?}"
+                );
+            }
+        }
+    }
+}

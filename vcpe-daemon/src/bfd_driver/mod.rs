@@ -155,6 +155,12 @@ pub fn start(
         .map(Some)
 }
 
+/// How early a periodic packet may go so that one wake-up serves every
+/// session due within it (at most 10% of a session's interval; the jitter
+/// floor rises to match): with 100 sessions at 100 ms, about five times
+/// fewer wake-ups (`bench/bfd.sh`).
+const EARLY: std::time::Duration = std::time::Duration::from_millis(5);
+
 /// A received datagram, stamped when it was read.
 type Packet = (Instant, Received, Bytes);
 
@@ -189,7 +195,7 @@ impl Task {
             std::collections::hash_map::RandomState::new().hash_one(std::process::id())
         };
         let mut task = Task {
-            sessions: Sessions::new(seed),
+            sessions: Sessions::new(seed).with_early(EARLY),
             links: HashMap::new(),
             clients,
             next_port: 49152,
