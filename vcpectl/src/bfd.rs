@@ -1,6 +1,6 @@
-//! `vcpectl bfd`: one line per BFD session (state both ways, negotiated
-//! intervals, detection time, last down and why, packets), then the
-//! received packets dropped by reason.
+//! `vcpectl bfd`: one line per BFD session (peer and local address, who
+//! acts on it, state both ways, negotiated intervals, detection time, last
+//! down and why, packets), then the received packets dropped by reason.
 
 use std::collections::BTreeMap;
 
@@ -16,6 +16,7 @@ pub fn sessions(sessions: &[BfdSession], drops: &BTreeMap<String, u64>) -> Strin
     }
     let mut t = Table::new(&[
         ("PEER", Align::Left),
+        ("LOCAL", Align::Left),
         ("FOR", Align::Left),
         ("PATH", Align::Left),
         ("STATE", Align::Left),
@@ -32,6 +33,7 @@ pub fn sessions(sessions: &[BfdSession], drops: &BTreeMap<String, u64>) -> Strin
     for s in sessions {
         t.row([
             s.peer.clone(),
+            s.local.clone().unwrap_or_else(|| "-".to_owned()),
             if s.clients.is_empty() {
                 "-".to_owned()
             } else {
