@@ -97,8 +97,12 @@ pub struct RouteSpec {
     pub prefix: String,
     /// Out of this `[[interface]]` ...
     pub interface: Option<String>,
-    /// ... or into this `[[peer]]` tunnel.
+    /// ... or into this `[[peer]]` tunnel ...
     pub peer: Option<String>,
+    /// ... or into several `[[peer]]` tunnels, ECMP (`peers = [...]`; then
+    /// `peer` is `None`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
     /// Gateway.
     pub next_hop: Option<String>,
     /// Announce it by BGP.

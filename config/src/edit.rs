@@ -106,6 +106,10 @@ fn route_table(route: &StaticRoute) -> Table {
     match &route.target {
         RouteTarget::Interface(i) => t.insert("interface", value(i.as_str())),
         RouteTarget::Peer(p) => t.insert("peer", value(p.as_str())),
+        RouteTarget::Peers(ps) => t.insert(
+            "peers",
+            value(ps.iter().map(String::as_str).collect::<toml_edit::Array>()),
+        ),
     };
     t.insert("advertise", value(route.advertise));
     t

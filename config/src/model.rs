@@ -120,6 +120,21 @@ pub enum RouteTarget {
     Interface(String),
     /// Into the tunnel to the named `[[peer]]`.
     Peer(String),
+    /// Into the tunnels to several `[[peer]]`s (`peers = [...]`): one ECMP
+    /// next-hop group, each flow hashed onto one of them. Never empty, no
+    /// name twice.
+    Peers(Vec<String>),
+}
+
+impl RouteTarget {
+    /// The `[[peer]]` names this route sends into (none for an interface).
+    pub fn peers(&self) -> &[String] {
+        match self {
+            RouteTarget::Interface(_) => &[],
+            RouteTarget::Peer(p) => std::slice::from_ref(p),
+            RouteTarget::Peers(ps) => ps,
+        }
+    }
 }
 
 /// `[bgp]`.

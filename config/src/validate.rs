@@ -169,30 +169,47 @@ fn routes(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                     );
                 }
             }
-            RouteTarget::Peer(name) => {
-                let Some(peer) = cfg.peers.iter().find(|p| &p.name == name) else {
-                    ctx.error(
-                        target_span,
-                        format!("{}.peer", l.path),
-                        bad(
-                            format!("route '{}' uses unknown peer '{name}'", r.name),
-                            unknown_help(name, &peer_names, "peer"),
-                        ),
-                    );
-                    continue;
+            RouteTarget::Peer(_) | RouteTarget::Peers(_) => {
+                let spans: Vec<&Span> = if l.members.is_empty() {
+                    vec![target_span]
+                } else {
+                    l.members.iter().collect()
                 };
-                if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
-                    && !in_peer(peer, nh)
-                    && !cfg.interfaces.iter().any(|i| on_interface(i, nh))
-                {
-                    ctx.error(
-                        span,
-                        format!("{}.next_hop", l.path),
-                        bad(
-                            format!("next hop {nh} is not reachable: it is in neither peer '{name}''s allowed_prefixes nor any interface subnet"),
-                            "use the peer's tunnel address (inside an interface subnet or its allowed_prefixes), or remove next_hop".to_string(),
-                        ),
-                    );
+                let key = if l.members.is_empty() {
+                    "peer"
+                } else {
+                    "peers"
+                };
+                for (i, (name, span)) in r.target.peers().iter().zip(spans).enumerate() {
+                    let path = if l.members.is_empty() {
+                        format!("{}.peer", l.path)
+                    } else {
+                        format!("{}.{key}[{i}]", l.path)
+                    };
+                    let Some(peer) = cfg.peers.iter().find(|p| &p.name == name) else {
+                        ctx.error(
+                            span,
+                            path,
+                            bad(
+                                format!("route '{}' uses unknown peer '{name}'", r.name),
+                                unknown_help(name, &peer_names, "peer"),
+                            ),
+                        );
+                        continue;
+                    };
+                    if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
+                        && !in_peer(peer, nh)
+                        && !cfg.interfaces.iter().any(|i| on_interface(i, nh))
+                    {
+                        ctx.error(
+                            span,
+                            format!("{}.next_hop", l.path),
+                            bad(
+                                format!("next hop {nh} is not reachable: it is in neither peer '{name}''s allowed_prefixes nor any interface subnet"),
+                                "use the peer's tunnel address (inside an interface subnet or its allowed_prefixes), or remove next_hop".to_string(),
+                            ),
+                        );
+                    }
                 }
             }
         }

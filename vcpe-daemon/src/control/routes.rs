@@ -85,14 +85,26 @@ fn validate(
         ));
     }
     let target = match (&spec.interface, &spec.peer) {
-        (Some(i), None) => {
+        (None, None) if !spec.peers.is_empty() => {
+            for (i, p) in spec.peers.iter().enumerate() {
+                if !config.peers.iter().any(|x| &x.name == p) {
+                    let known: Vec<&str> = config.peers.iter().map(|x| x.name.as_str()).collect();
+                    return Err(format!("no tunnel peer {p:?}; configured: {known:?}"));
+                }
+                if spec.peers[..i].contains(p) {
+                    return Err(format!("peer {p:?} is given twice; name each peer once"));
+                }
+            }
+            RouteTarget::Peers(spec.peers.clone())
+        }
+        (Some(i), None) if spec.peers.is_empty() => {
             if !config.interfaces.iter().any(|x| &x.name == i) {
                 let known: Vec<&str> = config.interfaces.iter().map(|x| x.name.as_str()).collect();
                 return Err(format!("no interface {i:?}; configured: {known:?}"));
             }
             RouteTarget::Interface(i.clone())
         }
-        (None, Some(p)) => {
+        (None, Some(p)) if spec.peers.is_empty() => {
             if !config.peers.iter().any(|x| &x.name == p) {
                 let known: Vec<&str> = config.peers.iter().map(|x| x.name.as_str()).collect();
                 return Err(format!("no tunnel peer {p:?}; configured: {known:?}"));
@@ -101,7 +113,7 @@ fn validate(
         }
         _ => {
             return Err(
-                "say where the route goes: `dev IFACE` or `peer PEER` (one of them)".into(),
+                "say where the route goes: `dev IFACE`, or `peer PEER` (repeat `peer` for ECMP over several tunnels)".into(),
             );
         }
     };
@@ -292,6 +304,7 @@ interface = "vcpe0"
             prefix: prefix.into(),
             interface: Some("vcpe0".into()),
             peer: None,
+            peers: Vec::new(),
             next_hop: None,
             advertise: false,
         }

@@ -44,7 +44,7 @@ use vcpe_forwarding::fib::{Egress, FibChange, FibWriter, NextHopGroup};
 use crate::kernel_sync::{KernelRoutes, SyncStats};
 use crate::topology::Topology;
 use bgp_routes::{BgpFib, BgpFibReport, FibBatch};
-use config_routes::{initial_routes, static_hop};
+use config_routes::{initial_routes, static_group};
 
 /// The FIB writer and every route source.
 #[derive(Debug)]
@@ -126,17 +126,17 @@ impl Routing {
 
     /// Installs a static route added at run time (`vcpectl route add`).
     pub fn add_static(&mut self, r: &StaticRoute) -> anyhow::Result<()> {
-        let hop = static_hop(&self.topology, r)
+        let group = static_group(&self.topology, r)
             .context("the route's interface or peer is not configured")?;
         if self.connected.contains(&r.prefix) {
             // Connected wins, as at start-up ([`initial_routes`]).
             return Ok(());
         }
         self.bgp.add_config_prefix(r.prefix);
-        let report = self.fib.insert(r.prefix, NextHopGroup::single(hop));
+        let tunnel = matches!(group.hops()[0].egress, Egress::Tunnel(_));
+        let report = self.fib.insert(r.prefix, group);
         self.route_changes += report.upserted as u64;
         if let Some(k) = &self.kernel {
-            let tunnel = matches!(hop.egress, Egress::Tunnel(_));
             k.set(r.prefix, tunnel);
         }
         Ok(())

@@ -19,7 +19,7 @@ use vcpe_api::Reply;
 use vcpe_api::view::RibRoute;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 use vcpe_config::{Config, Neighbor, StaticRoute};
-use vcpe_forwarding::fib::{NextHop, NextHopGroup};
+use vcpe_forwarding::fib::NextHopGroup;
 
 use super::inspect::{Paths, Select, paths};
 use super::{View, attrs, error, fib};
@@ -55,8 +55,8 @@ pub struct ConfigRoute {
     pub protocol: Protocol,
     /// Interface (connected), route name (static) or peer (tunnel).
     pub source: String,
-    /// Where it sends packets.
-    pub hop: NextHop,
+    /// Where it sends packets (several next hops for ECMP).
+    pub group: NextHopGroup,
     /// Announced by BGP.
     pub advertised: bool,
 }
@@ -99,7 +99,7 @@ pub fn config_routes(
                 prefix,
                 protocol: Protocol::Connected,
                 source: iface.name.clone(),
-                hop: InterfaceId::from_index(i).hop(),
+                group: InterfaceId::from_index(i).hop().into(),
                 advertised: false,
             };
             if !v.contains(&r) {
@@ -108,12 +108,12 @@ pub fn config_routes(
         }
     }
     for r in table {
-        if let Some(hop) = crate::routing::config_routes::static_hop(topology, r) {
+        if let Some(group) = crate::routing::config_routes::static_group(topology, r) {
             v.push(ConfigRoute {
                 prefix: r.prefix,
                 protocol: Protocol::Static,
                 source: r.name.clone(),
-                hop,
+                group,
                 advertised: r.advertise,
             });
         }
@@ -127,7 +127,7 @@ pub fn config_routes(
                 prefix: IpNet::from(n.address),
                 protocol: Protocol::Tunnel,
                 source: name.to_owned(),
-                hop: id.hop(),
+                group: id.hop().into(),
                 advertised: false,
             });
         }
@@ -164,9 +164,9 @@ pub fn rows(
     names: &Paths,
     fib: Option<&NextHopGroup>,
 ) -> Vec<RibRoute> {
-    let held = |h: &NextHop| fib.is_some_and(|g| g.hops() == std::slice::from_ref(h));
+    let held = |h: &NextHopGroup| fib == Some(h);
     let bgp_best = bgp.iter().any(|v| v.best);
-    let winner = match cands.iter().position(|c| held(&c.hop)) {
+    let winner = match cands.iter().position(|c| held(&c.group)) {
         Some(i) => Winner::Config(i),
         None if fib.is_some() && bgp_best => Winner::Bgp,
         None if !cands.is_empty() => Winner::Config(0),
@@ -181,7 +181,7 @@ pub fn rows(
         let (reason, beaten_by) = match winner {
             Winner::Config(w) if w == i => {
                 let mut r = c.describe();
-                if !held(&c.hop) {
+                if !held(&c.group) {
                     r += &match &fib_egress {
                         Some(e) => format!(
                             "; but the FIB sends {prefix} to {e}, not where this route says: \
@@ -219,15 +219,14 @@ pub fn rows(
                 None,
             ),
         };
-        let hop = fib::hop(config, &c.hop);
         out.push(RibRoute {
             prefix: prefix.to_string(),
             protocol: c.protocol.to_string(),
             source: c.source.clone(),
             best,
             in_fib,
-            next_hop: c.hop.gateway.map(|g| g.to_string()),
-            egress: Some(fib::egress(&hop)),
+            next_hop: c.group.hops()[0].gateway.map(|g| g.to_string()),
+            egress: Some(fib::group_egress(config, &c.group)),
             as_path: Vec::new(),
             origin: None,
             med: None,
@@ -461,6 +460,7 @@ mod tests {
     use std::sync::Arc;
     use vcpe_bgp::model::{AsPath, PathAttributes};
     use vcpe_bgp::rib::{PeerId, Reason};
+    use vcpe_forwarding::fib::NextHop;
 
     const CONFIG: &str = r#"
 [router]
