@@ -125,6 +125,12 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         (Some(a), Some(b)) if a.listen != b.listen => {
             restart_needed.push("[bgp] listen".to_owned());
         }
+        (Some(a), Some(b))
+            if (a.maximum_paths, a.maximum_paths_ipv6)
+                != (b.maximum_paths, b.maximum_paths_ipv6) =>
+        {
+            restart_needed.push("[bgp] maximum_paths".to_owned());
+        }
         (Some(_), None) => restart_needed.push("[bgp] removed".to_owned()),
         (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
         _ => {}

@@ -144,6 +144,12 @@ pub struct Bgp {
     pub listen: SocketAddr,
     /// Configured neighbors.
     pub neighbors: Vec<Neighbor>,
+    /// `maximum_paths`: most equal IPv4 paths per prefix installed as one
+    /// ECMP group (1, the default: the best path only).
+    pub maximum_paths: u16,
+    /// `maximum_paths_ipv6`: the same for IPv6 (defaults to
+    /// `maximum_paths`).
+    pub maximum_paths_ipv6: u16,
 }
 
 /// `[[bgp.neighbor]]`.

@@ -1,5 +1,6 @@
-//! `[[route]] peers = [...]`: the multi-peer (ECMP) form of `peer`, its
-//! errors with file:line, and the config writer keeping it.
+//! ECMP in the config: `[[route]] peers = [...]` (the multi-peer form of
+//! `peer`) and `[bgp] maximum_paths`, their errors with file:line, and the
+//! config writer keeping `peers`.
 
 mod common;
 
@@ -111,4 +112,39 @@ fn writer_keeps_peers() {
     );
     cfg.routes.push(route);
     assert_eq!(edited.config, cfg);
+}
+
+#[test]
+fn maximum_paths_defaults_to_one_and_ipv6_follows() {
+    let (src, _) = with("[bgp]\n");
+    let bgp = parse(&src).unwrap().bgp.unwrap();
+    assert_eq!((bgp.maximum_paths, bgp.maximum_paths_ipv6), (1, 1));
+    let (src, _) = with("[bgp]\nmaximum_paths = 4\n");
+    let bgp = parse(&src).unwrap().bgp.unwrap();
+    assert_eq!((bgp.maximum_paths, bgp.maximum_paths_ipv6), (4, 4));
+    let (src, _) = with("[bgp]\nmaximum_paths = 4\nmaximum_paths_ipv6 = 2\n");
+    let bgp = parse(&src).unwrap().bgp.unwrap();
+    assert_eq!((bgp.maximum_paths, bgp.maximum_paths_ipv6), (4, 2));
+}
+
+#[test]
+fn maximum_paths_out_of_range() {
+    let (src, l) = with("[bgp]\nmaximum_paths = 0\n");
+    check(
+        &only(&src),
+        l + 1,
+        17,
+        "bgp.maximum_paths",
+        "0 is out of range 1..=64",
+        "ECMP",
+    );
+    let (src, l) = with("[bgp]\nmaximum_paths_ipv6 = 65\n");
+    check(
+        &only(&src),
+        l + 1,
+        22,
+        "bgp.maximum_paths_ipv6",
+        "65 is out of range 1..=64",
+        "ECMP",
+    );
 }

@@ -26,6 +26,7 @@
 //! | `prefix_map.rs`| maps keyed by prefix (IPv4 and IPv6 halves)              |
 //! | `export.rs`    | export rules, per-peer pending changes, [`Export`]        |
 //! | `fib.rs`       | [`BestChange`] feed                                       |
+//! | `multipath.rs` | the equal paths next to the best one (ECMP)               |
 //! | `view.rs`      | inspection for the CLI                                    |
 //!
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
@@ -50,6 +51,7 @@ mod intern;
 mod journal;
 mod loc_rib;
 mod local;
+mod multipath;
 mod peer;
 mod policy;
 mod prefix_map;
@@ -64,17 +66,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
 pub use best_path::{
-    Candidate, CandidateSource, DEFAULT_LOCAL_PREF, Reason, compare, local_pref, same_neighbor_as,
-    select,
+    Candidate, CandidateSource, DEFAULT_LOCAL_PREF, Reason, compare, local_pref, multipath_equal,
+    same_neighbor_as, select,
 };
 pub use export::Export;
 pub use fib::BestChange;
+pub use multipath::{MAX_PATHS_LIMIT, MultipathMember};
 pub use peer::PeerCounts;
 pub use policy::{Action, PrefixPolicy, PrefixRule};
 pub use view::{AdjRoute, RibCounts, RouteView};
 
 use crate::model::{AddrFamily, PathAttributes};
-use hash::FastMap;
+use hash::{FastMap, FastSet};
 use intern::{Interner, TransformCache};
 use journal::Journal;
 use loc_rib::{BestKey, LOCAL, PrefixMap, Table};
@@ -171,6 +174,10 @@ pub struct BestRoute {
     pub attrs: Arc<PathAttributes>,
     /// Why it beat the runner-up.
     pub reason: Reason,
+    /// The other learned paths equal to it for ECMP (at most maximum paths
+    /// minus one, see [`Rib::set_maximum_paths`]); empty (no allocation)
+    /// with the default of one path.
+    pub multipath: Vec<MultipathMember>,
 }
 
 /// What one [`Rib::apply`] did.
@@ -240,6 +247,12 @@ pub struct Rib {
     /// feed's last take ([`FIB_HELD_MAX`]).
     fib_held_full: bool,
     local_routes: usize,
+    /// Most paths per prefix handed to the FIB: IPv4, IPv6 (1: no ECMP).
+    max_paths: [u16; 2],
+    /// With multipath on: prefixes whose equal paths may have changed while
+    /// the best did not (so the journal did not record them) since the FIB
+    /// feed's last take.
+    fib_multipath_dirty: FastSet<ipnet::IpNet>,
 }
 
 impl Rib {
@@ -257,6 +270,8 @@ impl Rib {
             fib_held: PrefixMap::default(),
             fib_held_full: false,
             local_routes: 0,
+            max_paths: [1, 1],
+            fib_multipath_dirty: FastSet::default(),
         }
     }
 

@@ -120,7 +120,7 @@ impl Rib {
     pub fn best(&self, prefix: IpNet) -> Option<BestRoute> {
         self.table
             .get(&prefix.trunc())
-            .map(|ps| self.best_route(ps))
+            .map(|ps| self.best_route(ps, &prefix.trunc()))
     }
 
     /// Longest-prefix match of `addr` among the best routes (one hash probe
@@ -138,7 +138,7 @@ impl Rib {
                 self.table.get(&n).map(|ps| (n, ps))
             }),
         };
-        hit.map(|(n, ps)| (n, self.best_route(ps)))
+        hit.map(|(n, ps)| (n, self.best_route(ps, &n)))
     }
 
     /// The routes accepted from peer `id` (after import policy), including

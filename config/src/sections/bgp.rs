@@ -21,6 +21,9 @@ pub(crate) struct NeighborLoc {
     pub local_address: Option<Span>,
 }
 
+/// The largest `[bgp] maximum_paths` (equal paths per ECMP group).
+pub const MAX_PATHS: u16 = 64;
+
 const NEIGHBOR_KEYS: &[&str] = &[
     "address",
     "remote_as",
@@ -39,7 +42,10 @@ const NEIGHBOR_KEYS: &[&str] = &[
 
 pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
     let t = root.table(ctx, "bgp")?;
-    t.check_keys(ctx, &["listen", "neighbor"]);
+    t.check_keys(
+        ctx,
+        &["listen", "maximum_paths", "maximum_paths_ipv6", "neighbor"],
+    );
     let listen = t
         .field(ctx, "listen", |v| {
             parsed::<SocketAddr>(v, "an address:port", "[::]:179")
@@ -50,7 +56,25 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
         .iter()
         .map(|n| neighbor(ctx, n))
         .unzip();
-    Some((Bgp { listen, neighbors }, locs))
+    let paths = |v: &toml::de::DeValue<'_>| {
+        int_in::<u16>(
+            v,
+            1,
+            MAX_PATHS,
+            "use 1 (best path only) up to 64 equal paths installed as one ECMP group",
+        )
+    };
+    let maximum_paths = t.field(ctx, "maximum_paths", paths).or(1);
+    let maximum_paths_ipv6 = t.field(ctx, "maximum_paths_ipv6", paths).or(maximum_paths);
+    Some((
+        Bgp {
+            listen,
+            neighbors,
+            maximum_paths,
+            maximum_paths_ipv6,
+        },
+        locs,
+    ))
 }
 
 fn filters(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<PrefixFilter>> {

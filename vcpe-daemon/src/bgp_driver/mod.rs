@@ -35,7 +35,7 @@ use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
 use vcpe_config::Config;
 
 use crate::routing::bgp_feed::FibFeed;
-use crate::routing::bgp_routes::{FibBatch, FibUpdate};
+use crate::routing::bgp_routes::FibBatch;
 use io::{ConnTasks, Conns, Events, NetEvent};
 
 /// Requests from the control API to the speaker task.
@@ -182,6 +182,7 @@ fn start_here(
         asn: config.router.asn,
         router_id: config.router.id,
     });
+    speaker.set_maximum_paths(bgp.maximum_paths, bgp.maximum_paths_ipv6);
     let mut local_addrs = Vec::new();
     let ifaces = ifaddrs::interface_addresses();
     for (i, n) in bgp.neighbors.iter().enumerate() {
@@ -483,8 +484,7 @@ impl Task {
         // A stopping daemon installs nothing more.
         if self.stopping.is_none() && self.fib.idle() {
             let mut batch = FibBatch::with_capacity(self.speaker.fib_changes_bound());
-            self.speaker
-                .take_fib_changes_with(|c| batch.push(FibUpdate::from(c)));
+            self.speaker.take_fib_changes_with(|c| batch.push_change(c));
             if !batch.is_empty() {
                 self.fib.send(batch);
             }
