@@ -100,6 +100,10 @@ pub struct RibRoute {
     /// static: announced by BGP (`advertise`).
     #[serde(default)]
     pub advertised: bool,
+    /// BGP: not the best path but equal to it (multipath), so the FIB
+    /// spreads flows over both (`*=`).
+    #[serde(default)]
+    pub multipath: bool,
 }
 
 /// `vcpectl explain ADDRESS`.
@@ -123,6 +127,23 @@ pub struct Explain {
     /// Worth knowing: a more specific BGP route left out of the FIB, a
     /// tunnel that is down, ...
     pub notes: Vec<String>,
+    /// With a flow asked about: the next hop it takes.
+    #[serde(default)]
+    pub flow: Option<FlowChoice>,
+}
+
+/// Which member of an ECMP group a flow takes (`vcpectl explain DST --from
+/// SRC ...`), by the dataplane's own flow hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowChoice {
+    /// The flow in words: "udp 10.1.0.5:4000 -> 10.2.0.7:5000".
+    pub flow: String,
+    /// Its 32-bit flow hash.
+    pub hash: u32,
+    /// Index into [`Explain::hops`] of the member it takes.
+    pub member: usize,
+    /// That member.
+    pub hop: Hop,
 }
 
 /// What the two OPENs agreed on.

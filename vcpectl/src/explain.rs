@@ -48,12 +48,27 @@ fn route(r: &RibRoute) -> String {
 /// `vcpectl explain ADDRESS`.
 pub fn explain(e: &Explain) -> String {
     let hops: Vec<String> = e.hops.iter().map(hop).collect();
-    let mut out = format!(
-        "{} matches {} -> {}\n",
-        e.address,
-        e.prefix,
-        hops.join(" | ")
-    );
+    let mut out = if hops.len() > 1 {
+        // ECMP: one member per line.
+        let mut s = format!(
+            "{} matches {} -> {} equal-cost next hops:\n",
+            e.address,
+            e.prefix,
+            hops.len()
+        );
+        for (i, h) in hops.iter().enumerate() {
+            let taken = e.flow.as_ref().is_some_and(|f| f.member == i);
+            s += &format!("  {} {h}\n", if taken { "=>" } else { "- " });
+        }
+        s
+    } else {
+        format!(
+            "{} matches {} -> {}\n",
+            e.address,
+            e.prefix,
+            hops.join(" | ")
+        )
+    };
     let mut pairs = vec![
         (
             "route",
@@ -76,6 +91,19 @@ pub fn explain(e: &Explain) -> String {
                 "{} cover{} it too, less specific",
                 e.less_specific.join(", "),
                 if e.less_specific.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
+    if let Some(f) = &e.flow {
+        pairs.push((
+            "flow",
+            format!(
+                "{} takes {} (member {} of {}, flow hash {:#010x})",
+                f.flow,
+                hop(&f.hop),
+                f.member + 1,
+                e.hops.len(),
+                f.hash
             ),
         ));
     }

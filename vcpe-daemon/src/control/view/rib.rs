@@ -238,10 +238,18 @@ pub fn rows(
             beaten_by,
             stale: false,
             advertised: c.advertised,
+            multipath: false,
         });
     }
     for v in bgp {
         let best = v.best && matches!(winner, Winner::Bgp);
+        // An equal path (BGP multipath) the FIB group also holds.
+        let multipath = !v.best
+            && matches!(winner, Winner::Bgp)
+            && v.source != RouteSource::Local
+            && fib.is_some_and(|g| {
+                g.len() > 1 && g.hops().iter().any(|h| h.gateway == v.attrs.next_hop)
+            });
         let lost_in_bgp = || {
             let by = v.beaten_by.map(|s| names.source(s));
             (
@@ -269,6 +277,14 @@ pub fn rows(
                 ),
                 Some(cands[w].label()),
             ),
+            _ if multipath => (
+                format!(
+                    "equal to the best path up to the tie-break ({}): multipath, the FIB \
+                     spreads flows over both",
+                    v.reason
+                ),
+                None,
+            ),
             _ if !v.best => lost_in_bgp(),
             _ if in_fib => (format!("best BGP path: {}", v.reason), None),
             _ => (
@@ -294,7 +310,11 @@ pub fn rows(
             best,
             in_fib,
             next_hop: a.next_hop.map(|x| x.to_string()),
-            egress: if best { fib_egress.clone() } else { None },
+            egress: if best || multipath {
+                fib_egress.clone()
+            } else {
+                None
+            },
             as_path: attrs::as_path(a),
             origin: Some(attrs::origin(a.origin).to_owned()),
             med: a.med,
@@ -316,6 +336,7 @@ pub fn rows(
             beaten_by,
             stale: v.stale,
             advertised: false,
+            multipath,
         });
     }
     // The route in use first; the others keep their order.
@@ -633,5 +654,45 @@ advertise = true
             target(None, Some("10.1.1.5".into())).unwrap(),
             Target::Covering("10.1.1.5".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn equal_bgp_paths_in_the_fib_group_are_multipath() {
+        let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut second = path(
+            "10.2.0.0/16",
+            Some(1),
+            false,
+            &[65002],
+            Reason::LowerRouterId("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+        );
+        Arc::make_mut(&mut second.attrs).next_hop = Some(ip("10.255.0.3"));
+        let bgp = [
+            path("10.2.0.0/16", Some(0), true, &[65002], Reason::OnlyPath),
+            second,
+        ];
+        let both = NextHopGroup::new([
+            NextHop::tunnel(0).via(ip("10.255.0.2")),
+            NextHop::tunnel(1).via(ip("10.255.0.3")),
+        ])
+        .unwrap();
+        let r = rows(
+            &config,
+            net("10.2.0.0/16"),
+            &[],
+            &bgp,
+            &names(),
+            Some(&both),
+        );
+        assert!(r[0].best && !r[0].multipath);
+        assert!(!r[1].best && r[1].multipath, "{:?}", r[1]);
+        assert!(r[1].reason.contains("multipath"), "{}", r[1].reason);
+        assert_eq!(r[1].beaten_by, None);
+        assert_eq!(r[1].egress, r[0].egress);
+        // The FIB holds the best path alone: the other one lost.
+        let one = NextHopGroup::single(NextHop::tunnel(0).via(ip("10.255.0.2")));
+        let r = rows(&config, net("10.2.0.0/16"), &[], &bgp, &names(), Some(&one));
+        assert!(!r[1].multipath && r[1].reason.starts_with("lost to"));
     }
 }
