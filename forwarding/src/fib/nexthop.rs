@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// Where a packet leaves the router.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,8 +89,9 @@ impl std::error::Error for EmptyGroup {}
 #[derive(Debug, Clone)]
 pub struct NextHopGroup {
     hops: Box<[NextHop]>,
-    /// `BUCKETS` member indices, or empty for a single-member group.
-    buckets: Box<[u8]>,
+    /// `BUCKETS` member indices; `None` for a single-member group. Shared,
+    /// so that a clone of a big group copies no table.
+    buckets: Option<Arc<[u8]>>,
 }
 
 /// Buckets in the table of a multi-member group (a power of two): enough for
@@ -138,7 +140,7 @@ impl NextHopGroup {
     pub fn single(hop: NextHop) -> Self {
         Self {
             hops: Box::new([hop]),
-            buckets: Box::new([]),
+            buckets: None,
         }
     }
 
@@ -168,26 +170,29 @@ impl NextHopGroup {
     /// The index into [`hops`](Self::hops) of the member `flow_hash` picks.
     #[inline]
     pub fn select_index(&self, flow_hash: u32) -> usize {
-        match self.buckets.get((flow_hash >> BUCKET_SHIFT) as usize) {
-            Some(&i) => usize::from(i),
+        match &self.buckets {
+            Some(b) => b
+                .get((flow_hash >> BUCKET_SHIFT) as usize)
+                .map_or(0, |&i| usize::from(i)),
             None => 0,
         }
     }
 
     /// Heap bytes held by this group.
     pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of_val::<[NextHop]>(&self.hops) + self.buckets.len()
+        std::mem::size_of_val::<[NextHop]>(&self.hops)
+            + self.buckets.as_ref().map_or(0, |b| b.len() + 16)
     }
 }
 
-/// The bucket table of `hops` (empty for one member): each bucket to the
+/// The bucket table of `hops` (none for one member): each bucket to the
 /// member with the highest rendezvous weight for it.
-fn rendezvous_table(hops: &[NextHop]) -> Box<[u8]> {
+fn rendezvous_table(hops: &[NextHop]) -> Option<Arc<[u8]>> {
     if hops.len() < 2 {
-        return Box::new([]);
+        return None;
     }
     let keys: Vec<u64> = hops.iter().map(member_key).collect();
-    (0..BUCKETS as u64)
+    let table = (0..BUCKETS as u64)
         .map(|b| {
             let mut best = (0u64, 0u8);
             for (i, &k) in keys.iter().enumerate() {
@@ -200,7 +205,8 @@ fn rendezvous_table(hops: &[NextHop]) -> Box<[u8]> {
             }
             best.1
         })
-        .collect()
+        .collect::<Vec<u8>>();
+    Some(table.into())
 }
 
 /// A member's identity as 64 bits: its egress and gateway, nothing else.

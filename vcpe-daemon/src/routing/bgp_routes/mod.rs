@@ -180,15 +180,23 @@ impl BgpFib {
             let group = groups.get(hop).and_then(Option::clone);
             (prefix, group, hops.get(hop).and_then(|h| h.0))
         });
-        // ECMP: the union of every member that resolves.
-        let ecmp = multi.into_iter().map(|(prefix, members)| {
-            let resolved: Vec<NextHop> = members
-                .iter()
-                .filter_map(place)
-                .flat_map(|g| g.hops().to_vec())
-                .collect();
+        // ECMP: the union of every member that resolves, built once per
+        // distinct member set of the batch (building fills a bucket table).
+        let mut sets: FxHashMap<Box<[Hop]>, Option<NextHopGroup>> = FxHashMap::default();
+        let ecmp = multi.into_iter().map(move |(prefix, members)| {
             let best_nh = members.first().and_then(|h| h.0);
-            (prefix, NextHopGroup::new(resolved).ok(), best_nh)
+            let group = sets
+                .entry(members)
+                .or_insert_with_key(|members| {
+                    let resolved: Vec<NextHop> = members
+                        .iter()
+                        .filter_map(place)
+                        .flat_map(|g| g.hops().to_vec())
+                        .collect();
+                    NextHopGroup::new(resolved).ok()
+                })
+                .clone();
+            (prefix, group, best_nh)
         });
         let stream = single.chain(ecmp).filter_map(|(prefix, group, next_hop)| {
             if config.contains(&prefix) {
