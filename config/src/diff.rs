@@ -249,4 +249,14 @@ remote_as = 65003
             ["[router]", "[bgp] listen", "[[interface]] vcpe0 changed"]
         );
     }
+
+    #[test]
+    fn maximum_paths_needs_a_restart() {
+        let new = BASE.replace(
+            "listen = \"10.0.1.1:179\"",
+            "listen = \"10.0.1.1:179\"\nmaximum_paths = 2",
+        );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(d.restart_needed, ["[bgp] maximum_paths"]);
+    }
 }
