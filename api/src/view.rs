@@ -119,7 +119,8 @@ pub struct Explain {
     pub route: Option<RibRoute>,
     /// Why that route is the one used, in words.
     pub why: String,
-    /// The other candidates for the same prefix, each with why it lost.
+    /// The other candidates for the same prefix, each with why it lost
+    /// (or, marked `multipath`, why it shares the traffic).
     pub losers: Vec<RibRoute>,
     /// Less specific FIB entries that also cover the address (they lose
     /// to the longer match).

@@ -359,6 +359,30 @@ fn check_explain(d: &Vcped, dst: &str, on: &[String]) -> Result<()> {
             on[usize::from(i)]
         );
     }
+    // In words: both members, one line each, the flow's marked.
+    let text = d.ctl(&[
+        "explain",
+        dst,
+        "--from",
+        "10.1.1.10",
+        "--proto",
+        "udp",
+        "--sport",
+        &BASE_PORT.to_string(),
+        "--dport",
+        &PORT.to_string(),
+    ])?;
+    let taken = format!("=> peer {}", on[0]);
+    ensure!(
+        text.contains("2 equal-cost next hops")
+            && text
+                .lines()
+                .filter(|l| l.trim_start().starts_with("- peer"))
+                .count()
+                == 1
+            && text.lines().any(|l| l.trim_start().starts_with(&taken)),
+        "vcpectl explain {dst} --from ...:\n{text}"
+    );
     Ok(())
 }
 
@@ -381,6 +405,11 @@ fn bgp_multipath_spreads_flows_and_fails_over() -> Result<()> {
             rows.iter().filter(|r| r.best).count() == 1
                 && rows.iter().filter(|r| r.multipath).count() == 1,
             "show route 10.50.0.0/24: {rows:?}"
+        );
+        let text = d.ctl(&["show", "route", "10.50.0.0/24"])?;
+        ensure!(
+            text.lines().any(|l| l.starts_with("*>")) && text.lines().any(|l| l.starts_with("*=")),
+            "vcpectl show route 10.50.0.0/24:\n{text}"
         );
         let before = t.tx()?;
         let on = paths(&t.flows(BGP_SERVICE, 10)?)?;

@@ -329,4 +329,52 @@ interface = "vcpe0"
         let ok = validate(&spec("b", "10.8.0.0/16"), &config, &table).expect("valid");
         assert_eq!(ok.target, RouteTarget::Interface("vcpe0".into()));
     }
+
+    #[test]
+    fn several_peers_make_one_ecmp_route() {
+        let with_peers = format!(
+            "{CONFIG}{}",
+            r#"
+[[peer]]
+name = "b1"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+[[peer]]
+name = "b2"
+endpoint = "198.51.100.3"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+"#
+        );
+        let config = vcpe_config::parse(&with_peers, Path::new("t.toml")).expect("valid");
+        let table = config.routes.clone();
+        let mut s = spec("e", "10.2.0.0/16");
+        s.interface = None;
+        s.peers = vec!["b1".into(), "b2".into()];
+        let ok = validate(&s, &config, &table).expect("valid");
+        assert_eq!(
+            ok.target,
+            RouteTarget::Peers(vec!["b1".into(), "b2".into()])
+        );
+        s.peers = vec!["b1".into(), "b1".into()];
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("given twice")
+        );
+        s.peers = vec!["b1".into(), "b9".into()];
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("no tunnel peer \"b9\"")
+        );
+        s.peers = vec!["b1".into(), "b2".into()];
+        s.interface = Some("vcpe0".into());
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("say where")
+        );
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use vcpe_api::view::Explain;
+use vcpe_api::view::{Explain, RibRoute};
 use vcpe_api::{FlowSpec, Reply};
 
 use super::inspect::{Select, inspect, paths};
@@ -82,11 +82,19 @@ pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply
     let why = match &route {
         Some(r) => {
             let mut w = r.reason.clone();
-            if !losers.is_empty() {
+            let equal = losers.iter().filter(|l: &&RibRoute| l.multipath).count();
+            let lost = losers.len() - equal;
+            if equal > 0 {
                 w += &format!(
-                    "; {} other candidate{} for {prefix} lost (below)",
-                    losers.len(),
-                    if losers.len() == 1 { "" } else { "s" }
+                    "; {equal} equal path{} share{} the traffic (multipath, below)",
+                    if equal == 1 { "" } else { "s" },
+                    if equal == 1 { "s" } else { "" }
+                );
+            }
+            if lost > 0 {
+                w += &format!(
+                    "; {lost} other candidate{} for {prefix} lost (below)",
+                    if lost == 1 { "" } else { "s" }
                 );
             }
             w
