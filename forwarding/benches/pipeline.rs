@@ -163,7 +163,7 @@ fn main() {
 
     let ecmp_flows: Vec<Vec<u8>> = (0..4096u32)
         .map(|i| {
-            let mut p = v4_packet(64, Ipv4Addr::from(0xc612_0000 | (i * 7919 & 0x1_ffff)));
+            let mut p = v4_packet(64, Ipv4Addr::from(0xc612_0000 | ((i * 7919) & 0x1_ffff)));
             p[20..22].copy_from_slice(&(1024 + i as u16).to_be_bytes());
             p
         })
