@@ -144,4 +144,16 @@ mod tests {
         );
         assert_eq!(of_packet(&v6), of_flow(s, d, proto::TCP, 443, 80));
     }
+
+    /// The hash is a fixed function (no seed, no per-thread or per-run
+    /// state): pinned to golden values, so every worker, every run and
+    /// `vcpectl explain` agree, and a seed sneaking in fails here.
+    #[test]
+    fn the_hash_is_seedless() {
+        let (s, d) = ("10.0.0.1".parse().unwrap(), "10.9.0.1".parse().unwrap());
+        let h = of_flow(s, d, proto::UDP, 4000, 5000);
+        let again = std::thread::spawn(move || of_flow(s, d, proto::UDP, 4000, 5000));
+        assert_eq!(again.join().unwrap(), h);
+        assert_eq!(h, 595_765_170);
+    }
 }
