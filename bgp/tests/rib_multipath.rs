@@ -61,8 +61,8 @@ fn equal_paths_from_the_same_neighbor_as_are_members() {
     announce(&mut rib, p4, &["10.2.0.0/16"], &from(4, &[65004]));
     let best = rib.best("10.2.0.0/16".parse().unwrap()).unwrap();
     assert_eq!(
-        best.multipath,
-        vec![MultipathMember {
+        &*best.multipath,
+        [MultipathMember {
             next_hop: hop(2),
             source: RouteSource::Peer(p2),
         }]

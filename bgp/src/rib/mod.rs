@@ -176,8 +176,9 @@ pub struct BestRoute {
     pub reason: Reason,
     /// The other learned paths equal to it for ECMP (at most maximum paths
     /// minus one, see [`Rib::set_maximum_paths`]); empty (no allocation)
-    /// with the default of one path.
-    pub multipath: Vec<MultipathMember>,
+    /// with the default of one path. A boxed slice: 16 bytes where a `Vec`
+    /// would take 24 in every change of a million-route load.
+    pub multipath: Box<[MultipathMember]>,
 }
 
 /// What one [`Rib::apply`] did.

@@ -77,10 +77,10 @@ pub(crate) fn max_paths_for(max: [u16; 2], prefix: &IpNet) -> u16 {
 /// the ones that would win the tie-breaks first (so the choice does not
 /// depend on the order paths arrived in). Empty, without allocating, when
 /// `max` is 1 or there is one path.
-pub(crate) fn members(peers: &[Option<Peer>], paths: &Paths, max: u16) -> Vec<MultipathMember> {
+pub(crate) fn members(peers: &[Option<Peer>], paths: &Paths, max: u16) -> Box<[MultipathMember]> {
     let all = paths.as_slice();
     if max <= 1 || all.len() < 2 {
-        return Vec::new();
+        return Box::default();
     }
     fn cand<'p>(peers: &[Option<Peer>], p: &'p Path) -> Candidate<'p> {
         let (source, _) = candidate_info(peers, p.src);

@@ -18,7 +18,7 @@ fn learned(prefix: &str, nh: &str) -> FibUpdate {
             source: RouteSource::Peer(PeerId(0)),
             attrs: Arc::new(PathAttributes::default()),
             reason: Reason::OnlyPath,
-            multipath: Vec::new(),
+            multipath: Box::default(),
         },
     })
 }
