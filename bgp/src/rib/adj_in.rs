@@ -1,5 +1,5 @@
 //! The receiving side: sessions coming up and going down, UPDATEs applied
-//! to the Adj-RIB-In (import policy, eBGP loop prevention and first-AS
+//! to the Adj-RIB-In (import prefix list and rules, eBGP loop prevention and first-AS
 //! check, max-prefix), and the graceful-restart helper (RFC 4724: stale
 //! routes).
 
@@ -9,6 +9,7 @@ use ipnet::IpNet;
 
 use super::loc_rib::{Path, PrefixList};
 use super::peer::{OutState, Session};
+use super::rules::Verdict;
 use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
 use crate::model::{AddrFamily, PathAttributes};
 
@@ -233,17 +234,27 @@ impl Rib {
                     self.interner.intern(attrs)
                 }
             });
+            let no_rules = self
+                .peer(slot)
+                .is_none_or(|p| p.config.import_rules.is_empty());
+            // The changed attributes per import rule, for this UPDATE.
+            let mut by_rule = Vec::new();
             for a in announced {
                 let prefix = a.trunc();
                 let permitted = accept_all
                     || self
                         .peer(slot)
                         .is_some_and(|p| p.config.import.permits(&prefix));
-                match (&shared, permitted) {
-                    (Some(shared), true) => {
+                let chosen = match (&shared, permitted) {
+                    (Some(shared), true) if no_rules => Some(shared.clone()),
+                    (Some(shared), true) => self.import_rules(slot, &prefix, shared, &mut by_rule),
+                    _ => None,
+                };
+                match chosen {
+                    Some(attrs) => {
                         self.unfilter(slot, &prefix);
                         let path = Path {
-                            attrs: shared.clone(),
+                            attrs,
                             src: slot,
                             stale: false,
                         };
@@ -266,7 +277,7 @@ impl Rib {
                         }
                         out.accepted += 1;
                     }
-                    _ => {
+                    None => {
                         if shared.is_none() {
                             out.looped += 1;
                         } else {
@@ -297,6 +308,40 @@ impl Rib {
                 },
             }),
             _ => Ok(out),
+        }
+    }
+
+    /// The attributes `slot`'s import rules give `prefix` announced with
+    /// `attrs`, `None` when a rule rejects it. `memo` holds the changed
+    /// attributes per rule for the rest of the UPDATE (same `attrs`).
+    fn import_rules(
+        &mut self,
+        slot: u32,
+        prefix: &IpNet,
+        attrs: &Arc<PathAttributes>,
+        memo: &mut Vec<Option<Arc<PathAttributes>>>,
+    ) -> Option<Arc<PathAttributes>> {
+        let Rib {
+            peers,
+            interner,
+            local,
+            ..
+        } = self;
+        let rules = &peers.get(slot as usize)?.as_ref()?.config.import_rules;
+        match rules.evaluate(prefix, attrs) {
+            Verdict::NoMatch => Some(attrs.clone()),
+            Verdict::Reject(_) => None,
+            Verdict::Accept(i) => {
+                let Some(set) = rules.changes(i) else {
+                    return Some(attrs.clone());
+                };
+                if memo.len() <= i {
+                    memo.resize(i + 1, None);
+                }
+                let changed = memo[i]
+                    .get_or_insert_with(|| interner.intern_owned(set.apply(attrs, local.asn)));
+                Some(changed.clone())
+            }
         }
     }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, src_ebgp};
+use super::export::{Target, decide, rule_changes, src_ebgp};
+use super::rules::Verdict;
 use super::intern::transform;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
 use crate::model::PathAttributes;
@@ -43,6 +44,9 @@ pub struct AdjRoute {
     pub attrs: Arc<PathAttributes>,
     /// Kept over a graceful restart (Adj-RIB-In only).
     pub stale: bool,
+    /// Adj-RIB-Out: the export rule (0-based) that matched the route, if
+    /// one did.
+    pub rule: Option<usize>,
 }
 
 /// Totals over the whole RIB.
@@ -155,6 +159,7 @@ impl Rib {
                     prefix,
                     attrs: p.attrs.clone(),
                     stale: p.stale,
+                    rule: None,
                 })
             })
             .collect();
@@ -182,28 +187,56 @@ impl Rib {
         for (prefix, e) in self.table.map.iter() {
             let held = if e.stamp >= out.cursor {
                 // Changed since the last take: what it held then, if any.
-                out.held.get(&prefix).cloned()
+                out.held.get(&prefix).cloned().map(|a| (a, None))
             } else {
                 e.paths.as_ref().and_then(|ps| {
                     let b = ps.best();
-                    let se = src_ebgp(&self.peers, b.src);
-                    let class = decide(&t, &prefix, b.src, se)?;
-                    self.cache.peek(&b.attrs, class).unwrap_or_else(|| {
-                        let c = self.cache.class(class)?;
-                        transform(&b.attrs, self.local.asn, c).map(Arc::new)
-                    })
+                    self.export_view(&t, &prefix, b.src, &b.attrs)
                 })
             };
-            if let Some(attrs) = held {
+            if let Some((attrs, rule)) = held {
                 v.push(AdjRoute {
                     prefix,
                     attrs,
                     stale: false,
+                    rule,
                 });
             }
         }
         v.sort_by_key(|r| r.prefix);
         v
+    }
+
+    /// What `t` gets for `prefix` whose best path is (`src`, `attrs`), and
+    /// the export rule that matched: [`super::export::export_attrs`]
+    /// without touching the caches.
+    fn export_view(
+        &self,
+        t: &Target<'_>,
+        prefix: &IpNet,
+        src: u32,
+        attrs: &Arc<PathAttributes>,
+    ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
+        let se = src_ebgp(&self.peers, src);
+        let class = decide(t, prefix, src, se)?;
+        let out = self.cache.peek(attrs, class).unwrap_or_else(|| {
+            let c = self.cache.class(class)?;
+            transform(attrs, self.local.asn, c).map(Arc::new)
+        })?;
+        match t.rules.evaluate(prefix, attrs) {
+            Verdict::NoMatch => Some((out, None)),
+            Verdict::Reject(_) => None,
+            Verdict::Accept(i) => {
+                let changed = match rule_changes(t, i) {
+                    None => out,
+                    Some(set) => self
+                        .cache
+                        .peek_rule(&out, (t.slot, i as u32))
+                        .unwrap_or_else(|| Arc::new(set.apply(&out, self.local.asn))),
+                };
+                Some((changed, Some(i)))
+            }
+        }
     }
 
     /// Counters of peer `id`.
