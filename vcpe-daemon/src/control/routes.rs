@@ -117,6 +117,7 @@ fn validate(
         next_hop,
         target,
         advertise: spec.advertise,
+        attrs: vcpe_config::RouteAttrs::default(),
     })
 }
 
