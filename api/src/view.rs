@@ -263,6 +263,10 @@ pub struct AdjRibRoute {
     pub filtered: bool,
     /// adj-in: this path is BGP's best for the prefix.
     pub best: bool,
+    /// adj-out: the export rule that matched the route, as the config
+    /// names it ("export_rule[0]"); `None` when no rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// One tunnel of `vcpectl tunnel list`.

@@ -74,7 +74,10 @@ impl FromStr for LargeCommunity {
 
     fn from_str(s: &str) -> Result<LargeCommunity, CommunityError> {
         let err = || CommunityError::Large(s.to_owned());
-        let mut parts = s.trim().split(':').map(|p| p.parse::<u32>().map_err(|_| err()));
+        let mut parts = s
+            .trim()
+            .split(':')
+            .map(|p| p.parse::<u32>().map_err(|_| err()));
         let (Some(g), Some(a), Some(b), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
         else {

@@ -122,7 +122,12 @@ fn route_table(route: &StaticRoute) -> Table {
     if !a.large_communities.is_empty() {
         t.insert(
             "large_communities",
-            strings(a.large_communities.iter().map(ToString::to_string).collect()),
+            strings(
+                a.large_communities
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
         );
     }
     if a.prepend > 0 {

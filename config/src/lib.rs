@@ -21,12 +21,12 @@ mod validate;
 
 use std::path::Path;
 
+pub use community::{Community, CommunityError, LargeCommunity};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
     NeighborMode, Peer, RouteAttrs, RouteTarget, Router, StaticRoute,
 };
-pub use community::{Community, CommunityError, LargeCommunity};
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
 pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};

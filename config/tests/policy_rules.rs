@@ -168,12 +168,5 @@ fn static_route_attributes_need_advertise() {
     let (src, l) = with(
         "[[route]]\nname = \"vxnet\"\nprefix = \"10.1.0.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\nprepend = 40\n",
     );
-    check(
-        &only(&src),
-        l + 5,
-        11,
-        "route[0].prepend",
-        "",
-        "1 to 10",
-    );
+    check(&only(&src), l + 5, 11, "route[0].prepend", "", "1 to 10");
 }

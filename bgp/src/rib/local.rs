@@ -31,11 +31,7 @@ pub struct Origination {
 }
 
 /// The attributes of a locally originated route.
-pub(crate) fn local_attrs(
-    asn: u32,
-    next_hop: Option<IpAddr>,
-    o: &Origination,
-) -> PathAttributes {
+pub(crate) fn local_attrs(asn: u32, next_hop: Option<IpAddr>, o: &Origination) -> PathAttributes {
     PathAttributes {
         origin: Origin::Igp,
         as_path: prepend(&AsPath::default(), asn, o.prepend),

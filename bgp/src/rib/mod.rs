@@ -72,8 +72,8 @@ pub use best_path::{
 };
 pub use export::Export;
 pub use fib::BestChange;
-pub use peer::PeerCounts;
 pub use local::Origination;
+pub use peer::PeerCounts;
 pub use policy::{Action, PrefixPolicy, PrefixRule};
 pub use rules::{Match, Rule, Rules, Set, Verdict};
 pub use view::{AdjRoute, RibCounts, RouteView};

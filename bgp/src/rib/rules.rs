@@ -125,7 +125,11 @@ impl Set {
 
 /// `have` without `remove`, then `add` (each value once).
 fn edit<T: Copy + PartialEq>(have: &[T], remove: &[T], add: &[T]) -> Box<[T]> {
-    let mut v: Vec<T> = have.iter().copied().filter(|c| !remove.contains(c)).collect();
+    let mut v: Vec<T> = have
+        .iter()
+        .copied()
+        .filter(|c| !remove.contains(c))
+        .collect();
     for c in add {
         if !v.contains(c) {
             v.push(*c);

@@ -9,8 +9,8 @@ use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
 use super::export::{Target, decide, rule_changes, src_ebgp};
-use super::rules::Verdict;
 use super::intern::transform;
+use super::rules::Verdict;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
 use crate::model::PathAttributes;
 

@@ -59,7 +59,11 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
     Some((Bgp { listen, neighbors }, locs))
 }
 
-pub(crate) fn filters(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<PrefixFilter>> {
+pub(crate) fn filters(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+) -> Option<Vec<PrefixFilter>> {
     let list = t.list(ctx, key, |v| {
         string(v)?
             .parse::<PrefixFilter>()

@@ -122,13 +122,19 @@ pub(crate) fn rule(
             "reject" => Ok(RuleAction::Reject),
             other => Err(bad(
                 format!("unknown action '{other}'"),
-                "use \"accept\" (the default; applies the set_*/add_*/remove_* keys) or \"reject\"".to_string(),
+                "use \"accept\" (the default; applies the set_*/add_*/remove_* keys) or \"reject\""
+                    .to_string(),
             )),
         })
         .or(RuleAction::Accept);
     let set_local_pref = t
         .field(ctx, "set_local_pref", |v| {
-            int_in::<u32>(v, 0, u32::MAX, "use a LOCAL_PREF such as 200 (default is 100; higher wins)")
+            int_in::<u32>(
+                v,
+                0,
+                u32::MAX,
+                "use a LOCAL_PREF such as 200 (default is 100; higher wins)",
+            )
         })
         .opt();
     let set_med = t

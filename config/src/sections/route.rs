@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use ipnet::IpNet;
 
 use super::names::{ifname, network, object_name};
-use crate::diagnostic::Span;
 use super::policy_rule::{communities, large_communities, prepend};
+use crate::diagnostic::Span;
 use crate::model::{RouteAttrs, RouteTarget, StaticRoute};
 use crate::reader::{Ctx, Table, bad, boolean, int_in, parsed};
 

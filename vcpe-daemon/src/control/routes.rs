@@ -152,7 +152,11 @@ impl Routes<'_> {
         if route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
         let message = format!(
             "route {} {} added{}, saved in {}",
@@ -251,7 +255,11 @@ impl Routes<'_> {
             && route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
     }
 

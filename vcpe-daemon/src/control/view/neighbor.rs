@@ -226,6 +226,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                             stale: false,
                             filtered: true,
                             best: false,
+                            rule: None,
                         },
                     )
                 }));
@@ -234,7 +235,11 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
             AdjDirection::AdjOut => rib
                 .adj_out(id)
                 .into_iter()
-                .map(|r| (r.prefix, adj_route(r.prefix.to_string(), &r.attrs)))
+                .map(|r| {
+                    let mut a = adj_route(r.prefix.to_string(), &r.attrs);
+                    a.rule = r.rule.map(|i| format!("export_rule[{i}]"));
+                    (r.prefix, a)
+                })
                 .collect(),
         };
         v.sort_by_key(|(p, _)| *p);
