@@ -365,8 +365,7 @@ fn primary_backup_communities_and_no_export_with_bird_frr_and_a_third_vcpe() -> 
             |r| {
                 let best = |p: &str| r.rows(p).into_iter().find(|x| x.bgp_best).cloned();
                 best(MED_PREFIX).is_some_and(|x| x.next_hop.as_deref() == Some(&a_nh))
-                    && best(PREPEND_PREFIX)
-                        .is_some_and(|x| x.next_hop.as_deref() == Some(&b_nh))
+                    && best(PREPEND_PREFIX).is_some_and(|x| x.next_hop.as_deref() == Some(&b_nh))
                     && r.rows(MED_PREFIX).len() == 2
                     && r.rows(PREPEND_PREFIX).len() == 2
             },
@@ -393,9 +392,7 @@ fn primary_backup_communities_and_no_export_with_bird_frr_and_a_third_vcpe() -> 
         let adj = b.adj_rib(&lan(BIRD).to_string(), "adj-out")?;
         let r = adj.rows(MED_PREFIX);
         ensure!(
-            r.len() == 1
-                && r[0].med == Some(100)
-                && r[0].rule.as_deref() == Some("export_rule[0]"),
+            r.len() == 1 && r[0].med == Some(100) && r[0].rule.as_deref() == Some("export_rule[0]"),
             "{adj:?}"
         );
         let r = adj.rows(PREPEND_PREFIX);
