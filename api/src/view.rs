@@ -90,6 +90,10 @@ pub struct RibRoute {
     /// BGP: this path is BGP's best for the prefix.
     #[serde(default)]
     pub bgp_best: bool,
+    /// BGP: the import rule of the neighbor that matched this path, as the
+    /// config names it ("import_rule[0]"); its attributes are after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Why this route is the one used, or why it is not.
     pub reason: String,
     /// For a route that lost: the source it lost to.
@@ -263,8 +267,9 @@ pub struct AdjRibRoute {
     pub filtered: bool,
     /// adj-in: this path is BGP's best for the prefix.
     pub best: bool,
-    /// adj-out: the export rule that matched the route, as the config
-    /// names it ("export_rule[0]"); `None` when no rule matched.
+    /// The rule that matched the route, as the config names it
+    /// ("import_rule[0]" for adj-in, "export_rule[0]" for adj-out);
+    /// `None` when no rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
 }

@@ -49,6 +49,13 @@ fn import_local_pref_changes_the_best_path() {
     assert_eq!(best.attrs.local_pref, Some(200));
     let adj = rib.adj_in(b);
     assert_eq!(adj[0].attrs.local_pref, Some(200), "adj-in after policy");
+    assert_eq!(adj[0].rule, Some(0), "adj-in names the rule");
+    let views = rib.routes(net("10.0.0.0/24"));
+    assert_eq!(
+        views.iter().map(|v| v.import_rule).collect::<Vec<_>>(),
+        [Some(0), None],
+        "explain names the rule of the best path, none for A's"
+    );
 }
 
 #[test]
@@ -91,6 +98,7 @@ fn import_rules_reject_by_community_and_tag_the_rest() {
         &[LargeCommunity(65000, 1, 1)]
     );
     assert!(adj[1].attrs.large_communities.is_empty(), "path too long");
+    assert_eq!((adj[0].rule, adj[1].rule), (Some(1), None));
     assert_eq!(rib.filtered_in(p), nets(&["10.1.0.0/24"]));
 }
 

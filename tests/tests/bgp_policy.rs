@@ -381,13 +381,19 @@ fn primary_backup_communities_and_no_export_with_bird_frr_and_a_third_vcpe() -> 
         ensure!(
             lp_best.local_pref == Some(200)
                 && lp_best.as_path == vec![VPC_AS, VPC_AS, VPC_AS]
-                && lp_best.reason.contains("local-pref"),
+                && lp_best.reason.contains("local-pref")
+                && lp_best.rule.as_deref() == Some("import_rule[0]"),
             "{lp_best:?}"
         );
         // C's adj-in from B shows the attributes after its import rule.
         let adj = c.adj_rib(&b_nh, "adj-in")?;
         let r = adj.rows(PREPEND_PREFIX);
-        ensure!(r.len() == 1 && r[0].local_pref == Some(200), "{adj:?}");
+        ensure!(
+            r.len() == 1
+                && r[0].local_pref == Some(200)
+                && r[0].rule.as_deref() == Some("import_rule[0]"),
+            "{adj:?}"
+        );
         // B's adj-out shows what it sent after its export rules, and which.
         let adj = b.adj_rib(&lan(BIRD).to_string(), "adj-out")?;
         let r = adj.rows(MED_PREFIX);

@@ -41,6 +41,9 @@ fn route(r: &RibRoute) -> String {
         if let Some(nh) = &r.next_hop {
             s += &format!(", next hop {nh}");
         }
+        if let Some(rule) = &r.rule {
+            s += &format!(", {rule} matched");
+        }
     }
     s
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::loc_rib::{Path, PrefixList};
+use super::loc_rib::{Path, PrefixList, rule_byte};
 use super::peer::{OutState, Session};
 use super::rules::Verdict;
 use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
@@ -246,17 +246,18 @@ impl Rib {
                         .peer(slot)
                         .is_some_and(|p| p.config.import.permits(&prefix));
                 let chosen = match (&shared, permitted) {
-                    (Some(shared), true) if no_rules => Some(shared.clone()),
+                    (Some(shared), true) if no_rules => Some((shared.clone(), None)),
                     (Some(shared), true) => self.import_rules(slot, &prefix, shared, &mut by_rule),
                     _ => None,
                 };
                 match chosen {
-                    Some(attrs) => {
+                    Some((attrs, rule)) => {
                         self.unfilter(slot, &prefix);
                         let path = Path {
                             attrs,
                             src: slot,
                             stale: false,
+                            rule: rule_byte(rule),
                         };
                         let d = self.set_path(prefix, slot, Some(path));
                         if d.best_changed {
@@ -312,15 +313,16 @@ impl Rib {
     }
 
     /// The attributes `slot`'s import rules give `prefix` announced with
-    /// `attrs`, `None` when a rule rejects it. `memo` holds the changed
-    /// attributes per rule for the rest of the UPDATE (same `attrs`).
+    /// `attrs`, and the rule that matched; `None` when a rule rejects it.
+    /// `memo` holds the changed attributes per rule for the rest of the
+    /// UPDATE (same `attrs`).
     fn import_rules(
         &mut self,
         slot: u32,
         prefix: &IpNet,
         attrs: &Arc<PathAttributes>,
         memo: &mut Vec<Option<Arc<PathAttributes>>>,
-    ) -> Option<Arc<PathAttributes>> {
+    ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
         let Rib {
             peers,
             interner,
@@ -329,18 +331,18 @@ impl Rib {
         } = self;
         let rules = &peers.get(slot as usize)?.as_ref()?.config.import_rules;
         match rules.evaluate(prefix, attrs) {
-            Verdict::NoMatch => Some(attrs.clone()),
+            Verdict::NoMatch => Some((attrs.clone(), None)),
             Verdict::Reject(_) => None,
             Verdict::Accept(i) => {
                 let Some(set) = rules.changes(i) else {
-                    return Some(attrs.clone());
+                    return Some((attrs.clone(), Some(i)));
                 };
                 if memo.len() <= i {
                     memo.resize(i + 1, None);
                 }
                 let changed = memo[i]
                     .get_or_insert_with(|| interner.intern_owned(set.apply(attrs, local.asn)));
-                Some(changed.clone())
+                Some((changed.clone(), Some(i)))
             }
         }
     }

@@ -61,6 +61,7 @@ impl Rib {
             attrs,
             src: LOCAL,
             stale: false,
+            rule: 0,
         };
         let d = self.set_path(prefix, LOCAL, Some(path));
         if d.previous.is_none() {

@@ -27,6 +27,7 @@ fn path(src: u32, med: u32) -> Path {
         }),
         src,
         stale: false,
+        rule: 0,
     }
 }
 

@@ -33,6 +33,8 @@ pub struct RouteView {
     /// For a non-best path: the path that eliminated it (the best of its
     /// neighbor AS, or the overall best).
     pub beaten_by: Option<RouteSource>,
+    /// The import rule of its peer that matched it (0-based), if one did.
+    pub import_rule: Option<usize>,
 }
 
 /// One route of a peer's Adj-RIB-In or Adj-RIB-Out.
@@ -44,8 +46,8 @@ pub struct AdjRoute {
     pub attrs: Arc<PathAttributes>,
     /// Kept over a graceful restart (Adj-RIB-In only).
     pub stale: bool,
-    /// Adj-RIB-Out: the export rule (0-based) that matched the route, if
-    /// one did.
+    /// The rule (0-based) that matched the route, if one did: an import
+    /// rule (Adj-RIB-In) or an export rule (Adj-RIB-Out).
     pub rule: Option<usize>,
 }
 
@@ -115,6 +117,7 @@ impl Rib {
                     best: i == 0,
                     reason,
                     beaten_by: beaten,
+                    import_rule: p.import_rule(),
                 }
             })
             .collect()
@@ -159,7 +162,7 @@ impl Rib {
                     prefix,
                     attrs: p.attrs.clone(),
                     stale: p.stale,
-                    rule: None,
+                    rule: p.import_rule(),
                 })
             })
             .collect();

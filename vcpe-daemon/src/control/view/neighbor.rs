@@ -205,6 +205,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                     .map(|r| {
                         let mut a = adj_route(r.prefix.to_string(), &r.attrs);
                         a.stale = r.stale;
+                        a.rule = r.rule.map(|i| format!("import_rule[{i}]"));
                         a.best = rib
                             .best(r.prefix)
                             .is_some_and(|b| b.source == RouteSource::Peer(id));

@@ -235,6 +235,7 @@ pub fn rows(
             communities: Vec::new(),
             large_communities: Vec::new(),
             bgp_best: false,
+            rule: None,
             reason,
             beaten_by,
             stale: false,
@@ -313,6 +314,7 @@ pub fn rows(
                 .map(attrs::large_community)
                 .collect(),
             bgp_best: v.best,
+            rule: v.import_rule.map(|i| format!("import_rule[{i}]")),
             reason,
             beaten_by,
             stale: v.stale,
@@ -504,6 +506,7 @@ advertise = true
             best,
             reason,
             beaten_by: (!best).then_some(RouteSource::Peer(PeerId(0))),
+            import_rule: None,
         }
     }
 
