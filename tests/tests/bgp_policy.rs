@@ -16,8 +16,11 @@
 //!   (eBGP), never 10.60.
 //!
 //! Checked through `birdc show route all`, `vtysh -c 'show bgp ipv4
-//! unicast PREFIX json'` and C's `vcpectl show route`; A's adj-out names
-//! the export rule that matched.
+//! unicast PREFIX json'` and C's `vcpectl show route`; B's adj-out names
+//! the export rule that matched, C's adj-in and show route the import rule.
+//!
+//! And a reload: a static route's MED and an export rule's community
+//! changed in the file reach BIRD after `vcpectl reload`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
@@ -53,7 +56,11 @@ const C: u8 = 13;
 /// A vCPE's config: one TUN holding its VPC's networks, the LAN route for
 /// BGP next hops, `routes` and `[bgp]` with `neighbors` appended.
 fn vcpe_config(i: u8, asn: u32, routes: &str, neighbors: &str) -> String {
-    let tun = ifname();
+    vcpe_config_on(&ifname(), i, asn, routes, neighbors)
+}
+
+/// [`vcpe_config`] with the TUN named `tun`.
+fn vcpe_config_on(tun: &str, i: u8, asn: u32, routes: &str, neighbors: &str) -> String {
     format!(
         r#"[router]
 id = "{id}"
@@ -77,7 +84,7 @@ listen = "0.0.0.0:179"
 
 {neighbors}"#,
         id = lan(i),
-        routes = routes.replace("TUN", &tun),
+        routes = routes.replace("TUN", tun),
     )
 }
 
@@ -479,4 +486,68 @@ fn failover_to_backup(a: Vcped, bird: &Bird, frr: &Frr, c: &Vcped) -> Result<()>
         },
     )?;
     Ok(())
+}
+
+/// One vCPE (AS 65010) and BIRD on a veth: `med` / `communities` of a
+/// static route and `export_rule` are read again by `vcpectl reload`.
+fn reload_config(tun: &str, med: u32, community: &str) -> String {
+    let routes = format!(
+        r#"[[route]]
+name = "vpc-app"
+prefix = "10.50.0.0/24"
+interface = "TUN"
+advertise = true
+med = {med}
+"#
+    );
+    let rule = format!(
+        "[[bgp.neighbor.export_rule]]\nmatch_prefix = [\"10.50.0.0/24\"]\nadd_community = [\"{community}\"]\n"
+    );
+    vcpe_config_on(tun, A, VPC_AS, &routes, &neighbor(BIRD, BIRD_AS, &rule))
+}
+
+#[test]
+fn reload_changes_what_a_route_carries_and_the_export_rules() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("bgppolrl")?;
+    let vns = lab.netns("a")?;
+    let bns = lab.netns("bird")?;
+    lab.veth(&vns, "eth0", &bns, "eth0")?;
+    vns.addr("eth0", &format!("{}/24", lan(A)))?;
+    bns.addr("eth0", &format!("{}/24", lan(BIRD)))?;
+    let tun = ifname();
+    let a = start(
+        &vns,
+        lab.dir(),
+        "vcpe-a",
+        &reload_config(&tun, 10, "65010:1"),
+    )?;
+    let mut spec = peer_spec(BIRD, BIRD_AS, &[], lab.dir());
+    spec.neighbors.truncate(1);
+    let bird = Bird::start(&bns, &spec)?;
+    let result = (|| -> Result<()> {
+        wait_established(&bird, IpAddr::V4(lan(A)), Duration::from_secs(40))?;
+        wait_for(
+            "BIRD: MED 10 and community 65010:1",
+            || bird_paths(&bird, MED_PREFIX),
+            |ps| ps.len() == 1 && ps[0].med == Some(10) && ps[0].communities == "(65010,1)",
+        )?;
+        std::fs::write(&a.config, reload_config(&tun, 20, "65010:2"))?;
+        let out = a.ctl(&["reload"])?;
+        ensure!(
+            out.contains("vpc-app"),
+            "reload did not name the route: {out}"
+        );
+        wait_for(
+            "BIRD: MED 20 and community 65010:2 after the reload",
+            || bird_paths(&bird, MED_PREFIX),
+            |ps| ps.len() == 1 && ps[0].med == Some(20) && ps[0].communities == "(65010,2)",
+        )?;
+        Ok(())
+    })();
+    if result.is_err() {
+        a.daemon.print_log();
+        eprintln!("--- BIRD ---\n{}", bird.log());
+    }
+    result
 }
