@@ -230,6 +230,12 @@ pub struct NeighborDetail {
     pub export: Option<Vec<String>>,
     /// Max accepted prefixes before Cease.
     pub max_prefixes: Option<u32>,
+    /// Number of `import_rule` entries (route policy on what it sends).
+    #[serde(default)]
+    pub import_rules: u32,
+    /// Number of `export_rule` entries (route policy on what we send).
+    #[serde(default)]
+    pub export_rules: u32,
     /// Counters.
     pub counters: NeighborCounters,
     /// Why it last went down, and what to do.

@@ -392,6 +392,13 @@ fn primary_backup_communities_and_no_export_with_bird_frr_and_a_third_vcpe() -> 
                 && lp_best.rule.as_deref() == Some("import_rule[0]"),
             "{lp_best:?}"
         );
+        let d = c.neighbor(&b_nh)?;
+        ensure!((d.import_rules, d.export_rules) == (1, 0), "{d:?}");
+        ensure!(
+            c.ctl(&["bgp", "neighbor", &b_nh])?
+                .contains("1 import rule, 0 export rules"),
+            "vcpectl bgp neighbor does not count the rules"
+        );
         // C's adj-in from B shows the attributes after its import rule.
         let adj = c.adj_rib(&b_nh, "adj-in")?;
         let r = adj.rows(PREPEND_PREFIX);

@@ -216,9 +216,13 @@ pub fn neighbor(d: &NeighborDetail) -> String {
     pairs.push((
         "policy",
         format!(
-            "import {}; export {}; max prefixes {}",
+            "import {}; export {}; {} import rule{}, {} export rule{}; max prefixes {}",
             rules(&d.import, "all"),
             rules(&d.export, "all"),
+            d.import_rules,
+            if d.import_rules == 1 { "" } else { "s" },
+            d.export_rules,
+            if d.export_rules == 1 { "" } else { "s" },
             d.max_prefixes
                 .map_or_else(|| "none".to_owned(), |m| m.to_string())
         ),

@@ -136,6 +136,8 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
         import: conf.and_then(|n| rules(&n.import)),
         export: conf.and_then(|n| rules(&n.export)),
         max_prefixes: conf.and_then(|n| n.max_prefixes),
+        import_rules: conf.map_or(0, |n| n.import_rules.len() as u32),
+        export_rules: conf.map_or(0, |n| n.export_rules.len() as u32),
         counters: NeighborCounters {
             messages_in: c.messages_in,
             messages_out: c.messages_out,
