@@ -91,7 +91,7 @@ pub struct RibRoute {
     #[serde(default)]
     pub bgp_best: bool,
     /// BGP: the import rule of the neighbor that matched this path, as the
-    /// config names it ("import_rule[0]"); its attributes are after it.
+    /// config names it (`"import_rule[0]"`); its attributes are after it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
     /// Why this route is the one used, or why it is not.
@@ -274,7 +274,7 @@ pub struct AdjRibRoute {
     /// adj-in: this path is BGP's best for the prefix.
     pub best: bool,
     /// The rule that matched the route, as the config names it
-    /// ("import_rule[0]" for adj-in, "export_rule[0]" for adj-out);
+    /// (`"import_rule[0]"` for adj-in, `"export_rule[0]"` for adj-out);
     /// `None` when no rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,

@@ -1,7 +1,7 @@
 //! The receiving side: sessions coming up and going down, UPDATEs applied
-//! to the Adj-RIB-In (import prefix list and rules, eBGP loop prevention and first-AS
-//! check, max-prefix), and the graceful-restart helper (RFC 4724: stale
-//! routes).
+//! to the Adj-RIB-In (import prefix list and rules, eBGP loop prevention
+//! and first-AS check, max-prefix), and the graceful-restart helper
+//! (RFC 4724: stale routes).
 
 use std::sync::Arc;
 
@@ -150,7 +150,9 @@ impl Rib {
 
     /// Apply one decoded UPDATE from peer `id`: `withdrawn` prefixes, then
     /// `announced` prefixes with `attrs` (ignored when `attrs` is `None`).
-    /// Import policy applies to each announced prefix; from an eBGP peer,
+    /// Import policy applies to each announced prefix (the prefix list,
+    /// then the import rules, which may reject it or change its
+    /// attributes; the path remembers the rule that matched); from an eBGP peer,
     /// a path containing our AS is ignored (and counted), and a LOCAL_PREF
     /// is dropped (RFC 4271 §5.1.5). A rejected prefix counts as a
     /// withdrawal of what the peer announced before.

@@ -20,12 +20,14 @@
 //!
 //! Outgoing attributes: towards eBGP our AS is prepended, the next hop is
 //! our session address of the prefix's family (a family without one is not
-//! sent), LOCAL_PREF is stripped and MED too (never propagated to eBGP:
-//! RFC 4271 §5.1.4, and we set none). Towards iBGP: LOCAL_PREF kept
-//! (default 100 filled in), no prepend, next hop unchanged unless
-//! `next_hop_self`; locally originated routes always get our session
-//! address when it is known. Transforms are cached per (incoming
-//! attributes, class), see [`super::intern`].
+//! sent), LOCAL_PREF is stripped and a learned MED too (RFC 4271 §5.1.4:
+//! not propagated to other ASes; a locally originated route's MED and an
+//! export rule's are ours and go). Towards iBGP: LOCAL_PREF kept
+//! (default 100 filled in), no prepend (a local route's prepends are for
+//! eBGP), next hop unchanged unless `next_hop_self`; locally originated
+//! routes always get our session address when it is known. Transforms are
+//! cached per (incoming attributes, class), see [`super::intern`]; export
+//! rule results per (outgoing attributes, peer, rule).
 
 use std::borrow::Cow;
 use std::sync::Arc;
