@@ -162,7 +162,7 @@ fn export_med_and_prepend_towards_ebgp() {
 }
 
 #[test]
-fn export_rule_adding_no_advertise_is_honoured_by_the_next_hop() {
+fn export_rule_adding_no_export_tags_only_that_neighbor() {
     // The rule tags what goes to peer 2 with NO_EXPORT: peer 2 gets it
     // (it is for peer 2 to honour), peer 3 is unaffected.
     let mut rib = rib();
@@ -245,4 +245,34 @@ fn local_routes_carry_med_communities_and_prepends() {
     );
     assert!(rib.take_exports(e).announce.is_empty());
     assert_eq!(announced(&rib.take_exports(i)), nets(&["10.8.0.0/24"]));
+}
+
+#[test]
+fn rules_that_change_every_route_leave_no_unused_attribute_set() {
+    let mut rib = rib();
+    let mut cfg = peer_config(64501, 1);
+    cfg.import_rules = Rules(vec![accept(
+        Match::default(),
+        Set {
+            local_pref: Some(150),
+            ..Set::default()
+        },
+    )]);
+    let p = add_up(&mut rib, 1, cfg);
+    announce(
+        &mut rib,
+        p,
+        &["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"],
+        &attrs(&[64501]),
+    );
+    assert_eq!(
+        rib.counts().attr_sets,
+        1,
+        "only the changed set is interned"
+    );
+    assert!(
+        rib.adj_in(p)
+            .iter()
+            .all(|r| r.attrs.local_pref == Some(150))
+    );
 }

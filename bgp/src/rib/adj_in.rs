@@ -3,6 +3,7 @@
 //! and first-AS check, max-prefix), and the graceful-restart helper
 //! (RFC 4724: stale routes).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -227,18 +228,31 @@ impl Rib {
             }
         } else if let (Some(attrs), false) = (attrs, announced.is_empty()) {
             let looped = ebgp && attrs.as_path.contains(self.local.asn);
-            let shared: Option<Arc<PathAttributes>> = (!looped).then(|| {
-                if ebgp && attrs.local_pref.is_some() {
-                    let mut a = attrs.clone();
-                    a.local_pref = None;
-                    self.interner.intern_owned(a)
-                } else {
-                    self.interner.intern(attrs)
-                }
-            });
             let no_rules = self
                 .peer(slot)
                 .is_none_or(|p| p.config.import_rules.is_empty());
+            // What is stored when nothing changes it (LOCAL_PREF is not
+            // taken from eBGP).
+            let mut base: Option<Cow<'_, PathAttributes>> = (!looped).then(|| {
+                if ebgp && attrs.local_pref.is_some() {
+                    let mut a = attrs.clone();
+                    a.local_pref = None;
+                    Cow::Owned(a)
+                } else {
+                    Cow::Borrowed(attrs)
+                }
+            });
+            // Its interned copy: at once without rules (every accepted
+            // prefix shares it); with rules only once a prefix keeps it
+            // unchanged, so that rules that change every route leave no
+            // unused copy in the interner.
+            let mut shared: Option<Arc<PathAttributes>> = None;
+            if no_rules {
+                shared = base.take().map(|b| match b {
+                    Cow::Owned(a) => self.interner.intern_owned(a),
+                    Cow::Borrowed(a) => self.interner.intern(a),
+                });
+            }
             // The changed attributes per import rule, for this UPDATE.
             let mut by_rule = Vec::new();
             for a in announced {
@@ -247,10 +261,14 @@ impl Rib {
                     || self
                         .peer(slot)
                         .is_some_and(|p| p.config.import.permits(&prefix));
-                let chosen = match (&shared, permitted) {
-                    (Some(shared), true) if no_rules => Some((shared.clone(), None)),
-                    (Some(shared), true) => self.import_rules(slot, &prefix, shared, &mut by_rule),
-                    _ => None,
+                let chosen = if looped || !permitted {
+                    None
+                } else if no_rules {
+                    shared.clone().map(|s| (s, None))
+                } else {
+                    base.as_deref().and_then(|b| {
+                        self.import_rules(slot, &prefix, b, &mut shared, &mut by_rule)
+                    })
                 };
                 match chosen {
                     Some((attrs, rule)) => {
@@ -281,14 +299,14 @@ impl Rib {
                         out.accepted += 1;
                     }
                     None => {
-                        if shared.is_none() {
+                        if looped {
                             out.looped += 1;
                         } else {
                             out.filtered += 1;
                         }
                         if let Some(p) = self.peer_mut(slot) {
                             p.filtered.insert(prefix);
-                            if shared.is_none() {
+                            if looped {
                                 p.looped_total += 1;
                             }
                         }
@@ -316,13 +334,14 @@ impl Rib {
 
     /// The attributes `slot`'s import rules give `prefix` announced with
     /// `attrs`, and the rule that matched; `None` when a rule rejects it.
-    /// `memo` holds the changed attributes per rule for the rest of the
-    /// UPDATE (same `attrs`).
+    /// `shared` is `attrs` interned, once needed; `memo` holds the changed
+    /// attributes per rule; both for the rest of the UPDATE (same `attrs`).
     fn import_rules(
         &mut self,
         slot: u32,
         prefix: &IpNet,
-        attrs: &Arc<PathAttributes>,
+        attrs: &PathAttributes,
+        shared: &mut Option<Arc<PathAttributes>>,
         memo: &mut Vec<Option<Arc<PathAttributes>>>,
     ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
         let Rib {
@@ -332,21 +351,23 @@ impl Rib {
             ..
         } = self;
         let rules = &peers.get(slot as usize)?.as_ref()?.config.import_rules;
-        match rules.evaluate(prefix, attrs) {
-            Verdict::NoMatch => Some((attrs.clone(), None)),
-            Verdict::Reject(_) => None,
-            Verdict::Accept(i) => {
-                let Some(set) = rules.changes(i) else {
-                    return Some((attrs.clone(), Some(i)));
-                };
-                if memo.len() <= i {
-                    memo.resize(i + 1, None);
-                }
-                let changed = memo[i]
-                    .get_or_insert_with(|| interner.intern_owned(set.apply(attrs, local.asn)));
-                Some((changed.clone(), Some(i)))
-            }
+        let verdict = rules.evaluate(prefix, attrs);
+        let set = match verdict {
+            Verdict::Reject(_) => return None,
+            Verdict::NoMatch => None,
+            Verdict::Accept(i) => rules.changes(i),
+        };
+        let rule = verdict.rule();
+        let Some((i, set)) = rule.zip(set) else {
+            let unchanged = shared.get_or_insert_with(|| interner.intern(attrs));
+            return Some((unchanged.clone(), rule));
+        };
+        if memo.len() <= i {
+            memo.resize(i + 1, None);
         }
+        let changed =
+            memo[i].get_or_insert_with(|| interner.intern_owned(set.apply(attrs, local.asn)));
+        Some((changed.clone(), rule))
     }
 
     /// Forget that `prefix` was filtered for `slot`.
