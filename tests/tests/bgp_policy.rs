@@ -10,7 +10,8 @@
 //!   import rule that sets LOCAL_PREF 200 on what B sends for it, so C
 //!   picks B: an import rule changes vcped's best path.
 //! - Communities and large communities set by vcped (A's static route
-//!   and A's export rule towards BIRD) are what BIRD shows.
+//!   and A's export rule towards BIRD) are what BIRD shows; FRR shows the
+//!   static route's.
 //! - NO_EXPORT from a peer: BIRD originates 10.60.0.0/24 with NO_EXPORT
 //!   and 10.61.0.0/24 without; A and B re-advertise 10.61 to FRR and C
 //!   (eBGP), never 10.60.
@@ -232,6 +233,8 @@ struct FrrPath {
     next_hop: String,
     as_path: String,
     med: Option<u64>,
+    communities: String,
+    large_communities: String,
 }
 
 fn frr_paths(frr: &Frr, prefix: &str) -> Result<Vec<FrrPath>> {
@@ -244,6 +247,11 @@ fn frr_paths(frr: &Frr, prefix: &str) -> Result<Vec<FrrPath>> {
             next_hop: p["nexthops"][0]["ip"].as_str().unwrap_or("").to_owned(),
             as_path: p["aspath"]["string"].as_str().unwrap_or("").to_owned(),
             med: p["metric"].as_u64().or_else(|| p["med"].as_u64()),
+            communities: p["community"]["string"].as_str().unwrap_or("").to_owned(),
+            large_communities: p["largeCommunity"]["string"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
         });
     }
     Ok(out)
@@ -337,6 +345,15 @@ fn primary_backup_communities_and_no_export_with_bird_frr_and_a_third_vcpe() -> 
             paths
                 .iter()
                 .any(|p| p.next_hop == b_nh && p.med == Some(100) && !p.best),
+            "{paths:?}"
+        );
+        // FRR sees A's static route communities (not the export rule's:
+        // that one is towards BIRD only).
+        ensure!(
+            paths.iter().any(|p| p.next_hop == a_nh
+                && p.med == Some(10)
+                && p.communities == "65010:100"
+                && p.large_communities == "65010:1:2"),
             "{paths:?}"
         );
 
