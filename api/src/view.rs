@@ -90,6 +90,10 @@ pub struct RibRoute {
     /// BGP: this path is BGP's best for the prefix.
     #[serde(default)]
     pub bgp_best: bool,
+    /// BGP: the import rule of the neighbor that matched this path, as the
+    /// config names it (`"import_rule[0]"`); its attributes are after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Why this route is the one used, or why it is not.
     pub reason: String,
     /// For a route that lost: the source it lost to.
@@ -248,6 +252,12 @@ pub struct NeighborDetail {
     pub export: Option<Vec<String>>,
     /// Max accepted prefixes before Cease.
     pub max_prefixes: Option<u32>,
+    /// Number of `import_rule` entries (route policy on what it sends).
+    #[serde(default)]
+    pub import_rules: u32,
+    /// Number of `export_rule` entries (route policy on what we send).
+    #[serde(default)]
+    pub export_rules: u32,
     /// Counters.
     pub counters: NeighborCounters,
     /// Why it last went down, and what to do.
@@ -285,6 +295,11 @@ pub struct AdjRibRoute {
     pub filtered: bool,
     /// adj-in: this path is BGP's best for the prefix.
     pub best: bool,
+    /// The rule that matched the route, as the config names it
+    /// (`"import_rule[0]"` for adj-in, `"export_rule[0]"` for adj-out);
+    /// `None` when no rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// One tunnel of `vcpectl tunnel list`.

@@ -112,6 +112,31 @@ fn route_table(route: &StaticRoute) -> Table {
         ),
     };
     t.insert("advertise", value(route.advertise));
+    let a = &route.attrs;
+    if let Some(med) = a.med {
+        t.insert("med", value(i64::from(med)));
+    }
+    let strings = |v: Vec<String>| value(v.into_iter().collect::<toml_edit::Array>());
+    if !a.communities.is_empty() {
+        t.insert(
+            "communities",
+            strings(a.communities.iter().map(ToString::to_string).collect()),
+        );
+    }
+    if !a.large_communities.is_empty() {
+        t.insert(
+            "large_communities",
+            strings(
+                a.large_communities
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+        );
+    }
+    if a.prepend > 0 {
+        t.insert("prepend", value(i64::from(a.prepend)));
+    }
     t
 }
 
@@ -211,6 +236,7 @@ interface = "vcpe0"
             next_hop: Some("10.0.1.254".parse().expect("address")),
             target: RouteTarget::Interface("vcpe0".into()),
             advertise,
+            attrs: crate::model::RouteAttrs::default(),
         }
     }
 

@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::community::{Community, LargeCommunity};
+use crate::policy::PolicyRule;
 use crate::prefix_filter::PrefixFilter;
 use crate::secret::{KeyFile, PasswordFile, PublicKey};
 
@@ -110,6 +112,21 @@ pub struct StaticRoute {
     pub target: RouteTarget,
     /// Whether BGP announces this route.
     pub advertise: bool,
+    /// What BGP sends with it (only with `advertise`).
+    pub attrs: RouteAttrs,
+}
+
+/// The BGP attributes of an advertised static route.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RouteAttrs {
+    /// MULTI_EXIT_DISC (lower is preferred by the receiver).
+    pub med: Option<u32>,
+    /// Communities.
+    pub communities: Vec<Community>,
+    /// Large communities.
+    pub large_communities: Vec<LargeCommunity>,
+    /// Extra copies of our AS towards eBGP neighbors.
+    pub prepend: u8,
 }
 
 /// Where a static route sends traffic.
@@ -184,6 +201,10 @@ pub struct Neighbor {
     pub peer: Option<String>,
     /// Local source address for the TCP session.
     pub local_address: Option<IpAddr>,
+    /// Route policy on received routes (after `import`), first match wins.
+    pub import_rules: Vec<PolicyRule>,
+    /// Route policy on sent routes (after `export`), first match wins.
+    pub export_rules: Vec<PolicyRule>,
 }
 
 /// How a BGP session is established.

@@ -1,7 +1,7 @@
 //! Cross-reference checks over the whole configuration: unique names and
 //! neighbor addresses, route targets that exist, next hops that some
 //! interface or tunnel reaches, BGP neighbors tied to existing peers, the
-//! kernel routes' interface.
+//! kernel routes' interface, no LOCAL_PREF set towards eBGP.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -220,6 +220,18 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     let Some(bgp) = &cfg.bgp else { return };
     let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
     for (n, l) in bgp.neighbors.iter().zip(&locs.neighbors) {
+        if n.remote_as != cfg.router.asn {
+            for (span, path) in &l.export_local_pref {
+                ctx.error(
+                    span,
+                    path.clone(),
+                    bad(
+                        format!("set_local_pref in an export rule towards eBGP neighbor {} (AS {}): LOCAL_PREF is never sent to another AS", n.address, n.remote_as),
+                        "use set_med or prepend to rank our routes at the neighbor, or set_local_pref in an import rule".to_string(),
+                    ),
+                );
+            }
+        }
         if let (Some(name), Some(span)) = (&n.peer, &l.peer) {
             match cfg.peers.iter().find(|p| &p.name == name) {
                 None => ctx.error(span, format!("{}.peer", l.path), bad(format!("neighbor {} refers to unknown peer '{name}'", n.address), unknown_help(name, &peer_names, "peer"))),

@@ -102,6 +102,7 @@ fn writer_keeps_peers() {
         next_hop: None,
         target: RouteTarget::Peers(vec!["b2".into(), "b1".into()]),
         advertise: false,
+        attrs: Default::default(),
     };
     let edited =
         vcpe_config::edit::add_route(&src, std::path::Path::new("test.toml"), &route).unwrap();

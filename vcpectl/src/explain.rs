@@ -41,6 +41,9 @@ fn route(r: &RibRoute) -> String {
         if let Some(nh) = &r.next_hop {
             s += &format!(", next hop {nh}");
         }
+        if let Some(rule) = &r.rule {
+            s += &format!(", {rule} matched");
+        }
     }
     s
 }
@@ -181,6 +184,7 @@ mod tests {
             stale: false,
             advertised: false,
             multipath: true,
+            rule: None,
         };
         let e = Explain {
             address: "10.50.0.10".into(),

@@ -128,6 +128,9 @@ pub fn rib(matched: Option<&str>, routes: &[RibRoute], detail: bool) -> String {
                     ("large comm.", list(&r.large_communities)),
                     ("bgp best", if r.bgp_best { "yes" } else { "no" }.to_owned()),
                 ]);
+                if let Some(rule) = &r.rule {
+                    pairs.push(("policy", format!("{rule} of the neighbor matched")));
+                }
                 if r.stale {
                     pairs.push(("stale", "yes: kept while the neighbor restarts".into()));
                 }
@@ -248,6 +251,7 @@ mod tests {
             communities: vec![],
             large_communities: vec![],
             bgp_best: false,
+            rule: None,
             reason: "why".into(),
             beaten_by: None,
             stale: false,

@@ -14,6 +14,7 @@
 //! |----------------|-----------------------------------------------------------|
 //! | `best_path.rs` | [`compare`], [`select`], [`Reason`]                       |
 //! | `policy.rs`    | [`PrefixPolicy`] (ordered prefix-list rules)              |
+//! | `rules.rs`     | [`Rules`]: per-neighbor route policy, first match wins    |
 //! | `intern.rs`    | the attribute interner and the outgoing-transform cache   |
 //! | `loc_rib.rs`   | the per-prefix table of candidate paths, best first       |
 //! | `peer.rs`      | per-peer configuration and session state, counters        |
@@ -32,7 +33,8 @@
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
 //! IGP cost (every next hop is taken as usable and handed to the FIB as
 //! is), route reflection and confederations, ADD-PATH, policy beyond
-//! prefix lists.
+//! prefix lists and [`Rules`] (match prefix, communities, AS-path length;
+//! set LOCAL_PREF, MED, communities, prepend).
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
@@ -55,6 +57,7 @@ mod multipath;
 mod peer;
 mod policy;
 mod prefix_map;
+mod rules;
 mod view;
 
 #[cfg(test)]
@@ -71,9 +74,11 @@ pub use best_path::{
 };
 pub use export::Export;
 pub use fib::BestChange;
+pub use local::Origination;
 pub use multipath::{MAX_PATHS_LIMIT, MultipathMember};
 pub use peer::PeerCounts;
 pub use policy::{Action, PrefixPolicy, PrefixRule};
+pub use rules::{Match, Rule, Rules, Set, Verdict};
 pub use view::{AdjRoute, RibCounts, RouteView};
 
 use crate::model::{AddrFamily, PathAttributes};
@@ -107,6 +112,12 @@ pub struct PeerConfig {
     pub import: PrefixPolicy,
     /// Prefixes sent to the peer.
     pub export: PrefixPolicy,
+    /// Route policy on what the peer sends (after `import`): first match
+    /// wins; a route no rule matches is accepted unchanged.
+    pub import_rules: Rules,
+    /// Route policy on what we send the peer (after `export` and the
+    /// well-known communities; changes apply to the outgoing attributes).
+    pub export_rules: Rules,
     /// Most accepted prefixes before the session must go down (Cease/1).
     pub max_prefixes: Option<u32>,
     /// Set the next hop to our address when sending learned routes
@@ -133,6 +144,8 @@ impl PeerConfig {
             addr,
             import: PrefixPolicy::default(),
             export: PrefixPolicy::default(),
+            import_rules: Rules::default(),
+            export_rules: Rules::default(),
             max_prefixes: None,
             next_hop_self: false,
             local_addr_v4: None,

@@ -282,6 +282,19 @@ impl Speaker {
         self.flush_exports(now);
     }
 
+    /// [`Speaker::originate`] with a MED, communities or prepends (a
+    /// static route's `med`, `communities`, `prepend`).
+    pub fn originate_with(
+        &mut self,
+        now: Instant,
+        prefix: IpNet,
+        next_hop: Option<IpAddr>,
+        o: &crate::rib::Origination,
+    ) {
+        self.rib.originate_with(prefix, next_hop, o);
+        self.flush_exports(now);
+    }
+
     /// Withdraws a locally originated prefix; `false` if there was none.
     pub fn withdraw_local(&mut self, now: Instant, prefix: IpNet) -> bool {
         let had = self.rib.withdraw_local(prefix);

@@ -1,11 +1,13 @@
 //! Builder for `[bgp]` and its `[[bgp.neighbor]]` entries: session mode,
 //! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits,
-//! the first-AS check (RFC 4271 §6.3).
+//! the first-AS check (RFC 4271 §6.3), route policy rules
+//! (`policy_rule.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::global::asn;
 use super::names::object_name;
+use super::policy_rule::{Direction, rule};
 use crate::diagnostic::Span;
 use crate::model::{Bgp, Neighbor, NeighborMode};
 use crate::prefix_filter::PrefixFilter;
@@ -19,6 +21,8 @@ pub(crate) struct NeighborLoc {
     pub address: Option<Span>,
     pub peer: Option<Span>,
     pub local_address: Option<Span>,
+    /// `set_local_pref` of each export rule that has one.
+    pub export_local_pref: Vec<(Span, String)>,
 }
 
 /// The largest `[bgp] maximum_paths` (equal paths per ECMP group).
@@ -38,6 +42,8 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "enforce_first_as",
     "peer",
     "local_address",
+    "import_rule",
+    "export_rule",
 ];
 
 pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
@@ -77,7 +83,11 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
     ))
 }
 
-fn filters(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<PrefixFilter>> {
+pub(crate) fn filters(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+) -> Option<Vec<PrefixFilter>> {
     let list = t.list(ctx, key, |v| {
         string(v)?
             .parse::<PrefixFilter>()
@@ -171,7 +181,23 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
+    let import_rules = t
+        .tables(ctx, "import_rule")
+        .iter()
+        .map(|r| rule(ctx, r, Direction::Import).0)
+        .collect();
+    let mut export_local_pref = Vec::new();
+    let export_rules = t
+        .tables(ctx, "export_rule")
+        .iter()
+        .map(|r| {
+            let (rule, lp) = rule(ctx, r, Direction::Export);
+            export_local_pref.extend(lp);
+            rule
+        })
+        .collect();
     let loc = NeighborLoc {
+        export_local_pref,
         path: t.path.clone(),
         address: address.as_ref().map(|(_, s)| s.clone()),
         peer: peer.as_ref().map(|(_, s)| s.clone()),
@@ -191,6 +217,8 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         enforce_first_as,
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        import_rules,
+        export_rules,
     };
     (n, loc)
 }

@@ -6,6 +6,7 @@ mod global;
 mod interface;
 pub(crate) mod names;
 mod peer;
+mod policy_rule;
 mod route;
 
 pub use global::{AS_TRANS, DEFAULT_SOCKET};

@@ -1,15 +1,16 @@
 //! Builder for `[[route]]`: static routes (name, prefix, optional next hop,
-//! target interface, tunnel peer or several tunnel peers for ECMP, advertise
-//! flag).
+//! target interface, tunnel peer or several tunnel peers for ECMP,
+//! advertise flag and what BGP sends with it: MED, communities, prepends).
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
 use super::names::{ifname, network, object_name};
+use super::policy_rule::{communities, large_communities, prepend};
 use crate::diagnostic::Span;
-use crate::model::{RouteTarget, StaticRoute};
-use crate::reader::{Ctx, Table, bad, boolean, parsed};
+use crate::model::{RouteAttrs, RouteTarget, StaticRoute};
+use crate::reader::{Ctx, Table, bad, boolean, int_in, parsed};
 
 /// Where a route's checked fields are, for cross-reference checks.
 #[derive(Debug)]
@@ -34,6 +35,10 @@ pub(crate) fn route(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (StaticRoute, Route
             "peer",
             "peers",
             "advertise",
+            "med",
+            "communities",
+            "large_communities",
+            "prepend",
         ],
     );
     let name = t
@@ -88,6 +93,7 @@ pub(crate) fn route(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (StaticRoute, Route
         );
     }
     let advertise = t.field(ctx, "advertise", boolean).or(false);
+    let attrs = route_attrs(ctx, t, advertise);
     let loc = RouteLoc {
         path: t.path.clone(),
         name: name.as_ref().map(|(_, s)| s.clone()),
@@ -102,8 +108,41 @@ pub(crate) fn route(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (StaticRoute, Route
         next_hop: next_hop.map(|(n, _)| n),
         target: target.map_or(RouteTarget::Interface(String::new()), |(t, _)| t),
         advertise,
+        attrs,
     };
     (route, loc)
+}
+
+/// `med`, `communities`, `large_communities`, `prepend`: what BGP sends
+/// with the route, so only with `advertise = true`.
+fn route_attrs(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, advertise: bool) -> RouteAttrs {
+    let med = t
+        .field(ctx, "med", |v| {
+            int_in::<u32>(v, 0, u32::MAX, "use a MED such as 10 (lower wins)")
+        })
+        .opt()
+        .map(|(m, _)| m);
+    let attrs = RouteAttrs {
+        med,
+        communities: communities(ctx, t, "communities"),
+        large_communities: large_communities(ctx, t, "large_communities"),
+        prepend: prepend(ctx, t).map_or(0, |(p, _)| p),
+    };
+    if !advertise {
+        for key in ["med", "communities", "large_communities", "prepend"] {
+            if let Some(v) = t.inner.get(key) {
+                ctx.error(
+                    &v.span(),
+                    t.key_path(key),
+                    bad(
+                        format!("'{key}' on a route that BGP does not advertise"),
+                        "add advertise = true, or remove the key".to_string(),
+                    ),
+                );
+            }
+        }
+    }
+    attrs
 }
 
 /// `peers = ["a", "b"]`: at least one name, no name twice. `None` when

@@ -32,7 +32,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use vcpe_bgp::rib::{LocalConfig, RouteView};
 use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
-use vcpe_config::Config;
+use vcpe_config::{Config, RouteAttrs};
 
 use crate::routing::bgp_feed::FibFeed;
 use crate::routing::bgp_routes::FibBatch;
@@ -45,8 +45,9 @@ pub enum Command {
     Summary(oneshot::Sender<Vec<NeighborSummary>>),
     /// Every candidate path of `prefix`, or of every prefix if `None`.
     Routes(Option<IpNet>, oneshot::Sender<Vec<(IpNet, Vec<RouteView>)>>),
-    /// Originate a prefix (a route added with `advertise`).
-    Originate(IpNet, Option<IpAddr>),
+    /// Originate a prefix (a route added with `advertise`) with the
+    /// route's BGP attributes.
+    Originate(IpNet, Option<IpAddr>, RouteAttrs),
     /// Stop originating a prefix.
     Withdraw(IpNet),
     /// `bgp enable ADDR`.
@@ -196,7 +197,7 @@ fn start_here(
     }
     let mut originated = std::collections::BTreeSet::new();
     for r in config.routes.iter().filter(|r| r.advertise) {
-        speaker.originate(now, r.prefix, r.next_hop);
+        speaker.originate_with(now, r.prefix, r.next_hop, &config::origination(&r.attrs));
         originated.insert(r.prefix);
     }
     let (ev_tx, ev_rx) = mpsc::channel(io::EVENT_QUEUE);
@@ -383,9 +384,10 @@ impl Task {
                 };
                 let _ = reply.send(rows);
             }
-            Command::Originate(p, nh) => {
+            Command::Originate(p, nh, attrs) => {
                 self.originated.insert(p);
-                self.speaker.originate(now, p, nh);
+                let o = config::origination(&attrs);
+                self.speaker.originate_with(now, p, nh, &o);
             }
             Command::Withdraw(p) => {
                 self.originated.remove(&p);

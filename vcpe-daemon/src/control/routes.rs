@@ -129,6 +129,7 @@ fn validate(
         next_hop,
         target,
         advertise: spec.advertise,
+        attrs: vcpe_config::RouteAttrs::default(),
     })
 }
 
@@ -163,7 +164,11 @@ impl Routes<'_> {
         if route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
         let message = format!(
             "route {} {} added{}, saved in {}",
@@ -262,7 +267,11 @@ impl Routes<'_> {
             && route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
     }
 

@@ -234,6 +234,7 @@ pub fn rows(
             communities: Vec::new(),
             large_communities: Vec::new(),
             bgp_best: false,
+            rule: None,
             reason,
             beaten_by,
             stale: false,
@@ -332,6 +333,7 @@ pub fn rows(
                 .map(attrs::large_community)
                 .collect(),
             bgp_best: v.best,
+            rule: v.import_rule.map(|i| format!("import_rule[{i}]")),
             reason,
             beaten_by,
             stale: v.stale,
@@ -525,6 +527,7 @@ advertise = true
             best,
             reason,
             beaten_by: (!best).then_some(RouteSource::Peer(PeerId(0))),
+            import_rule: None,
         }
     }
 
