@@ -143,3 +143,25 @@ fn ipv6_has_its_own_maximum() {
     let v4 = rib.best("10.2.0.0/16".parse().unwrap()).unwrap();
     assert!(v4.multipath.is_empty());
 }
+
+/// Primary/backup by MED still works with multipath on: a path that loses
+/// at the MED step is not a member. (LOCAL_PREF from an eBGP peer is not
+/// taken, RFC 4271 §5.1.5: that path stays equal.)
+#[test]
+fn med_keeps_a_backup_out_of_the_group() {
+    let mut rib = rib();
+    rib.set_maximum_paths(4, 4);
+    let [p1, p2, p3, _] = four_peers(&mut rib);
+    announce(&mut rib, p1, &["10.2.0.0/16"], &from(1, &[65002]));
+    let mut backup = from(2, &[65002]);
+    backup.med = Some(100);
+    announce(&mut rib, p2, &["10.2.0.0/16"], &backup);
+    let mut ebgp_pref = from(3, &[65002]);
+    ebgp_pref.local_pref = Some(50);
+    announce(&mut rib, p3, &["10.2.0.0/16"], &ebgp_pref);
+    assert_eq!(change(&mut rib), Some((hop(1), vec![hop(3)])));
+    // The primaries go: the backup takes over alone.
+    rib.peer_down(p1);
+    rib.peer_down(p3);
+    assert_eq!(change(&mut rib), Some((hop(2), vec![])));
+}
