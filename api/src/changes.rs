@@ -58,11 +58,15 @@ impl From<&StaticRoute> for RouteSpec {
             prefix: r.prefix.to_string(),
             interface: match &r.target {
                 RouteTarget::Interface(i) => Some(i.clone()),
-                RouteTarget::Peer(_) => None,
+                RouteTarget::Peer(_) | RouteTarget::Peers(_) => None,
             },
             peer: match &r.target {
                 RouteTarget::Peer(p) => Some(p.clone()),
-                RouteTarget::Interface(_) => None,
+                RouteTarget::Interface(_) | RouteTarget::Peers(_) => None,
+            },
+            peers: match &r.target {
+                RouteTarget::Peers(ps) => ps.clone(),
+                RouteTarget::Interface(_) | RouteTarget::Peer(_) => Vec::new(),
             },
             next_hop: r.next_hop.map(|a| a.to_string()),
             advertise: r.advertise,

@@ -16,7 +16,7 @@
 //!
 //! | file         | holds                                                      |
 //! |--------------|------------------------------------------------------------|
-//! | `request.rs` | the envelope, [`Request`], [`RouteSpec`], [`NeighborAction`] |
+//! | `request.rs` | the envelope, [`Request`], [`RouteSpec`], [`FlowSpec`], [`NeighborAction`] |
 //! | `reply.rs`   | [`Reply`], status, counters, BGP summary and paths         |
 //! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
 //! | `bfd.rs`     | [`BfdSession`], what `vcpectl bfd` shows                   |
@@ -39,4 +39,4 @@ pub use handler::Handler;
 pub use reply::{
     BgpNeighbor, BgpRoute, KernelSyncStats, PortCounters, Reply, Stats, Status, TunnelCounters,
 };
-pub use request::{API_VERSION, Envelope, NeighborAction, Request, RouteSpec};
+pub use request::{API_VERSION, Envelope, FlowSpec, NeighborAction, Request, RouteSpec};

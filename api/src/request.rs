@@ -67,6 +67,9 @@ pub enum Request {
     Explain {
         /// The destination address.
         address: String,
+        /// A flow to the address: which ECMP member it takes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flow: Option<FlowSpec>,
     },
     /// `vcpectl bgp neighbor ADDR`: one neighbor in detail.
     BgpNeighborDetail {
@@ -90,6 +93,20 @@ pub enum Request {
     ConfigDiff,
 }
 
+/// A flow as `vcpectl explain DST --from SRC --proto P --sport N --dport N`
+/// gives it (the destination is the explained address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSpec {
+    /// Source address.
+    pub source: String,
+    /// "tcp", "udp", "icmp", "icmpv6" or an IP protocol number.
+    pub protocol: String,
+    /// TCP/UDP source port.
+    pub source_port: Option<u16>,
+    /// TCP/UDP destination port.
+    pub destination_port: Option<u16>,
+}
+
 /// A static route as `vcpectl route` names it (the config's `[[route]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteSpec {
@@ -99,8 +116,12 @@ pub struct RouteSpec {
     pub prefix: String,
     /// Out of this `[[interface]]` ...
     pub interface: Option<String>,
-    /// ... or into this `[[peer]]` tunnel.
+    /// ... or into this `[[peer]]` tunnel ...
     pub peer: Option<String>,
+    /// ... or into several `[[peer]]` tunnels, ECMP (`peers = [...]`; then
+    /// `peer` is `None`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peers: Vec<String>,
     /// Gateway.
     pub next_hop: Option<String>,
     /// Announce it by BGP.

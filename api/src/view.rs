@@ -90,6 +90,10 @@ pub struct RibRoute {
     /// BGP: this path is BGP's best for the prefix.
     #[serde(default)]
     pub bgp_best: bool,
+    /// BGP: the import rule of the neighbor that matched this path, as the
+    /// config names it (`"import_rule[0]"`); its attributes are after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
     /// Why this route is the one used, or why it is not.
     pub reason: String,
     /// For a route that lost: the source it lost to.
@@ -100,6 +104,10 @@ pub struct RibRoute {
     /// static: announced by BGP (`advertise`).
     #[serde(default)]
     pub advertised: bool,
+    /// BGP: not the best path but equal to it (multipath), so the FIB
+    /// spreads flows over both (`*=`).
+    #[serde(default)]
+    pub multipath: bool,
 }
 
 /// `vcpectl explain ADDRESS`.
@@ -115,7 +123,8 @@ pub struct Explain {
     pub route: Option<RibRoute>,
     /// Why that route is the one used, in words.
     pub why: String,
-    /// The other candidates for the same prefix, each with why it lost.
+    /// The other candidates for the same prefix, each with why it lost
+    /// (or, marked `multipath`, why it shares the traffic).
     pub losers: Vec<RibRoute>,
     /// Less specific FIB entries that also cover the address (they lose
     /// to the longer match).
@@ -123,6 +132,23 @@ pub struct Explain {
     /// Worth knowing: a more specific BGP route left out of the FIB, a
     /// tunnel that is down, ...
     pub notes: Vec<String>,
+    /// With a flow asked about: the next hop it takes.
+    #[serde(default)]
+    pub flow: Option<FlowChoice>,
+}
+
+/// Which member of an ECMP group a flow takes (`vcpectl explain DST --from
+/// SRC ...`), by the dataplane's own flow hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowChoice {
+    /// The flow in words: "udp 10.1.0.5:4000 -> 10.2.0.7:5000".
+    pub flow: String,
+    /// Its 32-bit flow hash.
+    pub hash: u32,
+    /// Index into [`Explain::hops`] of the member it takes.
+    pub member: usize,
+    /// That member.
+    pub hop: Hop,
 }
 
 /// What the two OPENs agreed on.
@@ -226,6 +252,12 @@ pub struct NeighborDetail {
     pub export: Option<Vec<String>>,
     /// Max accepted prefixes before Cease.
     pub max_prefixes: Option<u32>,
+    /// Number of `import_rule` entries (route policy on what it sends).
+    #[serde(default)]
+    pub import_rules: u32,
+    /// Number of `export_rule` entries (route policy on what we send).
+    #[serde(default)]
+    pub export_rules: u32,
     /// Counters.
     pub counters: NeighborCounters,
     /// Why it last went down, and what to do.
@@ -271,6 +303,11 @@ pub struct AdjRibRoute {
     pub filtered: bool,
     /// adj-in: this path is BGP's best for the prefix.
     pub best: bool,
+    /// The rule that matched the route, as the config names it
+    /// (`"import_rule[0]"` for adj-in, `"export_rule[0]"` for adj-out);
+    /// `None` when no rule matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
 }
 
 /// One tunnel of `vcpectl tunnel list`.

@@ -125,6 +125,12 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         (Some(a), Some(b)) if a.listen != b.listen => {
             restart_needed.push("[bgp] listen".to_owned());
         }
+        (Some(a), Some(b))
+            if (a.maximum_paths, a.maximum_paths_ipv6)
+                != (b.maximum_paths, b.maximum_paths_ipv6) =>
+        {
+            restart_needed.push("[bgp] maximum_paths".to_owned());
+        }
         (Some(_), None) => restart_needed.push("[bgp] removed".to_owned()),
         (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
         _ => {}
@@ -242,5 +248,15 @@ remote_as = 65003
             d.restart_needed,
             ["[router]", "[bgp] listen", "[[interface]] vcpe0 changed"]
         );
+    }
+
+    #[test]
+    fn maximum_paths_needs_a_restart() {
+        let new = BASE.replace(
+            "listen = \"10.0.1.1:179\"",
+            "listen = \"10.0.1.1:179\"\nmaximum_paths = 2",
+        );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(d.restart_needed, ["[bgp] maximum_paths"]);
     }
 }

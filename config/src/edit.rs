@@ -106,8 +106,37 @@ fn route_table(route: &StaticRoute) -> Table {
     match &route.target {
         RouteTarget::Interface(i) => t.insert("interface", value(i.as_str())),
         RouteTarget::Peer(p) => t.insert("peer", value(p.as_str())),
+        RouteTarget::Peers(ps) => t.insert(
+            "peers",
+            value(ps.iter().map(String::as_str).collect::<toml_edit::Array>()),
+        ),
     };
     t.insert("advertise", value(route.advertise));
+    let a = &route.attrs;
+    if let Some(med) = a.med {
+        t.insert("med", value(i64::from(med)));
+    }
+    let strings = |v: Vec<String>| value(v.into_iter().collect::<toml_edit::Array>());
+    if !a.communities.is_empty() {
+        t.insert(
+            "communities",
+            strings(a.communities.iter().map(ToString::to_string).collect()),
+        );
+    }
+    if !a.large_communities.is_empty() {
+        t.insert(
+            "large_communities",
+            strings(
+                a.large_communities
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
+            ),
+        );
+    }
+    if a.prepend > 0 {
+        t.insert("prepend", value(i64::from(a.prepend)));
+    }
     t
 }
 
@@ -207,6 +236,7 @@ interface = "vcpe0"
             next_hop: Some("10.0.1.254".parse().expect("address")),
             target: RouteTarget::Interface("vcpe0".into()),
             advertise,
+            attrs: crate::model::RouteAttrs::default(),
         }
     }
 

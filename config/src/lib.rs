@@ -6,11 +6,13 @@
 //! indices), what is wrong and what would be right. The schema is
 //! documented in `examples/single-vpc.toml` and on the model types.
 
+mod community;
 mod diagnostic;
 pub mod diff;
 pub mod edit;
 mod model;
 pub mod mtu;
+mod policy;
 mod prefix_filter;
 mod reader;
 mod secret;
@@ -19,14 +21,16 @@ mod validate;
 
 use std::path::Path;
 
+pub use community::{Community, CommunityError, LargeCommunity};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
-    NeighborBfd, NeighborMode, Peer, PeerBfd, RouteTarget, Router, StaticRoute,
+    NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router, StaticRoute,
 };
+pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
 pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
-pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, VXLAN_UDP_PORT};
+pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, VXLAN_UDP_PORT};
 
 /// Where `vcped` looks for its configuration by default.
 pub const DEFAULT_PATH: &str = "/etc/vcpe/vcped.toml";

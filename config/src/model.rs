@@ -10,6 +10,8 @@ use std::path::PathBuf;
 use ipnet::IpNet;
 use serde::Serialize;
 
+use crate::community::{Community, LargeCommunity};
+use crate::policy::PolicyRule;
 use crate::prefix_filter::PrefixFilter;
 use crate::secret::{KeyFile, PasswordFile, PublicKey};
 
@@ -110,6 +112,21 @@ pub struct StaticRoute {
     pub target: RouteTarget,
     /// Whether BGP announces this route.
     pub advertise: bool,
+    /// What BGP sends with it (only with `advertise`).
+    pub attrs: RouteAttrs,
+}
+
+/// The BGP attributes of an advertised static route.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct RouteAttrs {
+    /// MULTI_EXIT_DISC (lower is preferred by the receiver).
+    pub med: Option<u32>,
+    /// Communities.
+    pub communities: Vec<Community>,
+    /// Large communities.
+    pub large_communities: Vec<LargeCommunity>,
+    /// Extra copies of our AS towards eBGP neighbors.
+    pub prepend: u8,
 }
 
 /// Where a static route sends traffic.
@@ -120,6 +137,21 @@ pub enum RouteTarget {
     Interface(String),
     /// Into the tunnel to the named `[[peer]]`.
     Peer(String),
+    /// Into the tunnels to several `[[peer]]`s (`peers = [...]`): one ECMP
+    /// next-hop group, each flow hashed onto one of them. Never empty, no
+    /// name twice.
+    Peers(Vec<String>),
+}
+
+impl RouteTarget {
+    /// The `[[peer]]` names this route sends into (none for an interface).
+    pub fn peers(&self) -> &[String] {
+        match self {
+            RouteTarget::Interface(_) => &[],
+            RouteTarget::Peer(p) => std::slice::from_ref(p),
+            RouteTarget::Peers(ps) => ps,
+        }
+    }
 }
 
 /// `[bgp]`.
@@ -129,6 +161,12 @@ pub struct Bgp {
     pub listen: SocketAddr,
     /// Configured neighbors.
     pub neighbors: Vec<Neighbor>,
+    /// `maximum_paths`: most equal IPv4 paths per prefix installed as one
+    /// ECMP group (1, the default: the best path only).
+    pub maximum_paths: u16,
+    /// `maximum_paths_ipv6`: the same for IPv6 (defaults to
+    /// `maximum_paths`).
+    pub maximum_paths_ipv6: u16,
 }
 
 /// `[[bgp.neighbor]]`.
@@ -163,6 +201,10 @@ pub struct Neighbor {
     pub peer: Option<String>,
     /// Local source address for the TCP session.
     pub local_address: Option<IpAddr>,
+    /// Route policy on received routes (after `import`), first match wins.
+    pub import_rules: Vec<PolicyRule>,
+    /// Route policy on sent routes (after `export`), first match wins.
+    pub export_rules: Vec<PolicyRule>,
     /// BFD for this neighbor (`bfd = true`): when its session goes down,
     /// so does the BGP session (RFC 5882).
     pub bfd: Option<NeighborBfd>,

@@ -1,7 +1,7 @@
 //! Cross-reference checks over the whole configuration: unique names and
 //! neighbor addresses, route targets that exist, next hops that some
 //! interface or tunnel reaches, BGP neighbors tied to existing peers, the
-//! kernel routes' interface.
+//! kernel routes' interface, no LOCAL_PREF set towards eBGP.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -169,30 +169,47 @@ fn routes(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                     );
                 }
             }
-            RouteTarget::Peer(name) => {
-                let Some(peer) = cfg.peers.iter().find(|p| &p.name == name) else {
-                    ctx.error(
-                        target_span,
-                        format!("{}.peer", l.path),
-                        bad(
-                            format!("route '{}' uses unknown peer '{name}'", r.name),
-                            unknown_help(name, &peer_names, "peer"),
-                        ),
-                    );
-                    continue;
+            RouteTarget::Peer(_) | RouteTarget::Peers(_) => {
+                let spans: Vec<&Span> = if l.members.is_empty() {
+                    vec![target_span]
+                } else {
+                    l.members.iter().collect()
                 };
-                if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
-                    && !in_peer(peer, nh)
-                    && !cfg.interfaces.iter().any(|i| on_interface(i, nh))
-                {
-                    ctx.error(
-                        span,
-                        format!("{}.next_hop", l.path),
-                        bad(
-                            format!("next hop {nh} is not reachable: it is in neither peer '{name}''s allowed_prefixes nor any interface subnet"),
-                            "use the peer's tunnel address (inside an interface subnet or its allowed_prefixes), or remove next_hop".to_string(),
-                        ),
-                    );
+                let key = if l.members.is_empty() {
+                    "peer"
+                } else {
+                    "peers"
+                };
+                for (i, (name, span)) in r.target.peers().iter().zip(spans).enumerate() {
+                    let path = if l.members.is_empty() {
+                        format!("{}.peer", l.path)
+                    } else {
+                        format!("{}.{key}[{i}]", l.path)
+                    };
+                    let Some(peer) = cfg.peers.iter().find(|p| &p.name == name) else {
+                        ctx.error(
+                            span,
+                            path,
+                            bad(
+                                format!("route '{}' uses unknown peer '{name}'", r.name),
+                                unknown_help(name, &peer_names, "peer"),
+                            ),
+                        );
+                        continue;
+                    };
+                    if let (Some(nh), Some(span)) = (r.next_hop, &l.next_hop)
+                        && !in_peer(peer, nh)
+                        && !cfg.interfaces.iter().any(|i| on_interface(i, nh))
+                    {
+                        ctx.error(
+                            span,
+                            format!("{}.next_hop", l.path),
+                            bad(
+                                format!("next hop {nh} is not reachable: it is in neither peer '{name}''s allowed_prefixes nor any interface subnet"),
+                                "use the peer's tunnel address (inside an interface subnet or its allowed_prefixes), or remove next_hop".to_string(),
+                            ),
+                        );
+                    }
                 }
             }
         }
@@ -203,6 +220,18 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     let Some(bgp) = &cfg.bgp else { return };
     let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
     for (n, l) in bgp.neighbors.iter().zip(&locs.neighbors) {
+        if n.remote_as != cfg.router.asn {
+            for (span, path) in &l.export_local_pref {
+                ctx.error(
+                    span,
+                    path.clone(),
+                    bad(
+                        format!("set_local_pref in an export rule towards eBGP neighbor {} (AS {}): LOCAL_PREF is never sent to another AS", n.address, n.remote_as),
+                        "use set_med or prepend to rank our routes at the neighbor, or set_local_pref in an import rule".to_string(),
+                    ),
+                );
+            }
+        }
         if let (Some(name), Some(span)) = (&n.peer, &l.peer) {
             match cfg.peers.iter().find(|p| &p.name == name) {
                 None => ctx.error(span, format!("{}.peer", l.path), bad(format!("neighbor {} refers to unknown peer '{name}'", n.address), unknown_help(name, &peer_names, "peer"))),

@@ -18,7 +18,7 @@ fn chmod_example_keys() {
 #[test]
 fn good_examples_load() {
     chmod_example_keys();
-    for name in ["single-vpc", "vpc01", "vpc02", "vpc03"] {
+    for name in ["single-vpc", "vpc01", "vpc02", "vpc03", "primary-backup"] {
         let path = format!("../examples/{name}.toml");
         if let Err(e) = vcpe_config::load(Path::new(&path)) {
             panic!("{path} should be valid:\n{e}");

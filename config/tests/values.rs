@@ -315,7 +315,7 @@ fn route_needs_exactly_one_target() {
         l + 4,
         8,
         "route[0].peer",
-        "either 'interface' or 'peer', not both",
+        "has 'interface' and 'peer'",
         "",
     );
 }

@@ -1,7 +1,9 @@
 //! Pipeline benchmark: ns per packet for `pipeline::forward` on 64-byte and
 //! 1500-byte IPv4/IPv6 packets against a 1M-route IPv4 / 100k-route IPv6 FIB,
 //! for one fixed destination (hot cache) and for 4096 packets with random
-//! routed destinations (FIB lookups miss the cache as real traffic would).
+//! routed destinations (FIB lookups miss the cache as real traffic would),
+//! and 4096 flows (distinct destinations and ports) to one prefix whose
+//! next-hop group has four members (ECMP member selection per packet).
 //!
 //! Run: `cargo bench -p vcpe-forwarding --bench pipeline`.
 
@@ -84,7 +86,19 @@ fn build_fib() -> (Fib, Vec<Ipv4Addr>, Vec<Ipv6Addr>) {
         });
     }
     writer.apply(changes);
+    writer.insert(ECMP_PREFIX.parse().expect("prefix"), ecmp_group());
     (fib, v4, v6)
+}
+
+/// The prefix of the ECMP case (198.18.0.0/15, benchmarking space).
+const ECMP_PREFIX: &str = "198.18.0.0/15";
+
+/// Four interface next hops with distinct gateways.
+fn ecmp_group() -> NextHopGroup {
+    NextHopGroup::new(
+        (0..4u8).map(|i| NextHop::interface(u32::from(i)).via(IpAddr::from([10, 255, 1, i]))),
+    )
+    .expect("four members")
 }
 
 fn v4_packet(len: usize, dst: Ipv4Addr) -> Vec<u8> {
@@ -147,7 +161,14 @@ fn main() {
     let mut g = c.benchmark_group("forward");
     g.throughput(Throughput::Elements(1));
 
-    let cases: [(&str, Vec<Vec<u8>>); 8] = [
+    let ecmp_flows: Vec<Vec<u8>> = (0..4096u32)
+        .map(|i| {
+            let mut p = v4_packet(64, Ipv4Addr::from(0xc612_0000 | ((i * 7919) & 0x1_ffff)));
+            p[20..22].copy_from_slice(&(1024 + i as u16).to_be_bytes());
+            p
+        })
+        .collect();
+    let cases: [(&str, Vec<Vec<u8>>); 9] = [
         ("v4_64B_fixed_dst", vec![v4_packet(64, v4_dsts[7])]),
         ("v4_1500B_fixed_dst", vec![v4_packet(1500, v4_dsts[7])]),
         ("v6_64B_fixed_dst", vec![v6_packet(64, v6_dsts[7])]),
@@ -184,6 +205,7 @@ fn main() {
                 .map(|&d| v6_packet(1500, d))
                 .collect(),
         ),
+        ("v4_64B_ecmp4_flows", ecmp_flows),
     ];
     for (name, templates) in cases {
         let mut pkts = templates.clone();

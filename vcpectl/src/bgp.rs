@@ -216,9 +216,13 @@ pub fn neighbor(d: &NeighborDetail) -> String {
     pairs.push((
         "policy",
         format!(
-            "import {}; export {}; max prefixes {}",
+            "import {}; export {}; {} import rule{}, {} export rule{}; max prefixes {}",
             rules(&d.import, "all"),
             rules(&d.export, "all"),
+            d.import_rules,
+            if d.import_rules == 1 { "" } else { "s" },
+            d.export_rules,
+            if d.export_rules == 1 { "" } else { "s" },
             d.max_prefixes
                 .map_or_else(|| "none".to_owned(), |m| m.to_string())
         ),
@@ -307,11 +311,13 @@ pub fn adj_rib(neighbor: &str, direction: AdjDirection, routes: &[AdjRibRoute]) 
         let mut comm: Vec<String> = r.communities.clone();
         comm.extend(r.large_communities.iter().cloned());
         let note = if r.filtered {
-            "filtered: rejected by import policy or AS loop (attributes not kept)"
+            "filtered: rejected by import policy or AS loop (attributes not kept)".to_owned()
         } else if r.stale {
-            "stale: kept while the neighbor restarts"
+            "stale: kept while the neighbor restarts".to_owned()
+        } else if let Some(rule) = &r.rule {
+            format!("{rule} matched")
         } else {
-            ""
+            String::new()
         };
         let path = if r.filtered {
             "-".to_owned()
@@ -334,7 +340,7 @@ pub fn adj_rib(neighbor: &str, direction: AdjDirection, routes: &[AdjRibRoute]) 
             or_dash(r.med),
             or_dash(r.local_pref),
             list(&comm),
-            note.to_owned(),
+            note,
         ]);
     }
     out += &t.render();

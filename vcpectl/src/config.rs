@@ -82,6 +82,7 @@ mod tests {
             prefix: "10.8.0.0/16".into(),
             interface: Some("vcpe0".into()),
             peer: None,
+            peers: Vec::new(),
             next_hop: None,
             advertise: true,
         };

@@ -79,10 +79,26 @@ enum Command {
     },
     /// Explain how an address is forwarded: the FIB entry that matches, its
     /// next hop, tunnel or interface, why that route won and what lost.
+    ///
+    /// With a flow (`--from SRC --proto tcp --sport N --dport N`), also which
+    /// of several equal-cost next hops (ECMP) that flow takes, by the
+    /// dataplane's own flow hash.
     Explain {
         /// Destination address, e.g. 10.2.1.7.
         #[arg(value_parser = parse_address)]
         address: IpAddr,
+        /// Source address of a flow to the destination.
+        #[arg(long = "from", value_parser = parse_address, requires = "proto")]
+        from: Option<IpAddr>,
+        /// The flow's protocol: tcp, udp, icmp, icmpv6 or a number.
+        #[arg(long, requires = "from")]
+        proto: Option<String>,
+        /// The flow's TCP/UDP source port.
+        #[arg(long, requires = "from")]
+        sport: Option<u16>,
+        /// The flow's TCP/UDP destination port.
+        #[arg(long, requires = "from")]
+        dport: Option<u16>,
     },
     /// Tunnels to the other vCPEs.
     Tunnel {
@@ -206,9 +222,23 @@ fn main() -> ExitCode {
             Ok(r) => (r, Style::default()),
             Err(m) => return usage(&m),
         },
-        Command::Explain { address } => (
+        Command::Explain {
+            address,
+            from,
+            proto,
+            sport,
+            dport,
+        } => (
             Request::Explain {
                 address: address.to_string(),
+                flow: from
+                    .zip(proto)
+                    .map(|(source, protocol)| vcpe_api::FlowSpec {
+                        source: source.to_string(),
+                        protocol,
+                        source_port: sport,
+                        destination_port: dport,
+                    }),
             },
             Style::default(),
         ),

@@ -6,19 +6,20 @@ use vcpe_api::{Request, RouteSpec};
 
 use crate::table::{Align, Table, kv, or_dash};
 
-const USAGE: &str = "usage: vcpectl route add NAME PREFIX [via NEXT_HOP] (dev IFACE | peer PEER) \
-                     [--advertise | --no-advertise]";
+const USAGE: &str = "usage: vcpectl route add NAME PREFIX [via NEXT_HOP] (dev IFACE | peer PEER \
+                     [peer PEER ...]) [--advertise | --no-advertise]";
 
 #[derive(Debug, Subcommand)]
 pub enum RouteCommand {
     /// Add a static route: `route add NAME PREFIX [via NEXT_HOP]
-    /// (dev IFACE | peer PEER) [--advertise | --no-advertise]`.
+    /// (dev IFACE | peer PEER [peer PEER ...]) [--advertise | --no-advertise]`;
+    /// several `peer`s make one ECMP route over their tunnels.
     Add {
         /// Unique route name.
         name: String,
         /// Destination prefix, e.g. 10.1.3.0/24.
         prefix: String,
-        /// `via ADDR`, then `dev IFACE` or `peer PEER`.
+        /// `via ADDR`, then `dev IFACE` or `peer PEER` (repeatable).
         words: Vec<String>,
         /// Announce the prefix by BGP.
         #[arg(long, conflicts_with = "no_advertise")]
@@ -70,6 +71,7 @@ pub fn spec(
         prefix,
         interface: None,
         peer: None,
+        peers: Vec::new(),
         next_hop: None,
         advertise,
     };
@@ -81,10 +83,17 @@ pub fn spec(
                 .cloned()
                 .ok_or_else(|| format!("`{w}` needs {what} after it; {USAGE}"))
         };
+        if w == "peer" {
+            let p = value("a tunnel peer name")?;
+            if spec.peers.contains(&p) {
+                return Err(format!("peer {p} is given twice; {USAGE}"));
+            }
+            spec.peers.push(p);
+            continue;
+        }
         let slot = match w.as_str() {
             "via" => &mut spec.next_hop,
             "dev" => &mut spec.interface,
-            "peer" => &mut spec.peer,
             "advertise" => return Err(format!("write `--advertise`, not `advertise`; {USAGE}")),
             other => return Err(format!("unexpected `{other}`; {USAGE}")),
         };
@@ -97,9 +106,12 @@ pub fn spec(
             _ => "a tunnel peer name",
         })?);
     }
-    if spec.interface.is_some() == spec.peer.is_some() {
+    if spec.peers.len() == 1 {
+        spec.peer = spec.peers.pop();
+    }
+    if spec.interface.is_some() == (spec.peer.is_some() || !spec.peers.is_empty()) {
         return Err(format!(
-            "say where the route goes: `dev IFACE` or `peer PEER`, exactly one of them; {USAGE}"
+            "say where the route goes: `dev IFACE` or `peer PEER` (repeated for ECMP), exactly one of the two; {USAGE}"
         ));
     }
     Ok(spec)
@@ -109,6 +121,7 @@ fn to(r: &RouteSpec) -> String {
     match (&r.interface, &r.peer) {
         (Some(i), _) => format!("dev {i}"),
         (_, Some(p)) => format!("peer {p}"),
+        _ if !r.peers.is_empty() => format!("peers {}", r.peers.join(",")),
         _ => "-".into(),
     }
 }
@@ -193,6 +206,20 @@ mod tests {
         let err = |w: &str| spec("a".into(), "10.9.0.0/16".into(), &words(w), false).unwrap_err();
         assert!(err("dev").contains("`dev` needs an interface name"));
         assert!(err("dev a peer b").contains("exactly one"));
+        assert!(err("peer a peer a").contains("given twice"));
+        let ecmp = spec(
+            "e".into(),
+            "10.2.0.0/16".into(),
+            &words("peer b1 peer b2"),
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (ecmp.peer, ecmp.peers),
+            (None, vec!["b1".to_owned(), "b2".to_owned()])
+        );
+        let one = spec("o".into(), "10.2.0.0/16".into(), &words("peer b1"), false).unwrap();
+        assert_eq!((one.peer.as_deref(), one.peers.len()), (Some("b1"), 0));
         assert!(err("via 10.0.0.1").contains("`dev IFACE` or `peer PEER`"));
         assert!(err("dev a dev b").contains("given twice"));
         assert!(err("dev a advertise").contains("write `--advertise`"));

@@ -74,8 +74,14 @@ pub fn request(c: ShowCommand) -> Result<(Request, Style), String> {
     }
 }
 
+/// `*>` the route the FIB uses, `*=` an equal path it also spreads flows
+/// over (BGP multipath), ` *` a candidate.
 fn marker(r: &RibRoute) -> &'static str {
-    if r.best { "*>" } else { " *" }
+    match (r.best, r.multipath) {
+        (true, _) => "*>",
+        (false, true) => "*=",
+        _ => " *",
+    }
 }
 
 fn from(r: &RibRoute) -> String {
@@ -105,7 +111,7 @@ pub fn rib(matched: Option<&str>, routes: &[RibRoute], detail: bool) -> String {
                 "  {} {}{}\n",
                 marker(r),
                 from(r),
-                match (&r.egress, r.best, r.in_fib) {
+                match (&r.egress, r.best || r.multipath, r.in_fib) {
                     (Some(e), true, true) => format!(" (in the FIB, {e})"),
                     (_, true, false) => " (NOT in the FIB)".to_owned(),
                     _ => String::new(),
@@ -122,6 +128,9 @@ pub fn rib(matched: Option<&str>, routes: &[RibRoute], detail: bool) -> String {
                     ("large comm.", list(&r.large_communities)),
                     ("bgp best", if r.bgp_best { "yes" } else { "no" }.to_owned()),
                 ]);
+                if let Some(rule) = &r.rule {
+                    pairs.push(("policy", format!("{rule} of the neighbor matched")));
+                }
                 if r.stale {
                     pairs.push(("stale", "yes: kept while the neighbor restarts".into()));
                 }
@@ -134,7 +143,8 @@ pub fn rib(matched: Option<&str>, routes: &[RibRoute], detail: bool) -> String {
                     ));
                 }
             }
-            pairs.push((if r.best { "why" } else { "lost" }, r.reason.clone()));
+            let why = if r.best || r.multipath { "why" } else { "lost" };
+            pairs.push((why, r.reason.clone()));
             out += &kv(6, &pairs);
         }
         return out;
@@ -241,10 +251,12 @@ mod tests {
             communities: vec![],
             large_communities: vec![],
             bgp_best: false,
+            rule: None,
             reason: "why".into(),
             beaten_by: None,
             stale: false,
             advertised: false,
+            multipath: false,
         }
     }
 
@@ -279,5 +291,21 @@ mod tests {
         );
         assert!(detail.starts_with("longest match: 10.2.0.0/16\n10.2.0.0/16\n  *> bgp 10.255.0.2 (in the FIB, dev vcpe0)\n"), "{detail}");
         assert!(detail.contains("      as path      65002\n"), "{detail}");
+    }
+
+    #[test]
+    fn multipath_members_are_marked() {
+        let mut m = row("10.2.0.0/16", "bgp", "10.255.0.3", false);
+        m.multipath = true;
+        let rows = [row("10.2.0.0/16", "bgp", "10.255.0.2", true), m];
+        let out = rib(None, &rows, false);
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].starts_with("*>"), "{out}");
+        assert!(lines[2].starts_with("*="), "{out}");
+        let detail = rib(None, &rows, true);
+        assert!(
+            detail.contains("*= bgp 10.255.0.3 (in the FIB, dev vcpe0)"),
+            "{detail}"
+        );
     }
 }

@@ -1,14 +1,16 @@
 //! The receiving side: sessions coming up and going down, UPDATEs applied
-//! to the Adj-RIB-In (import policy, eBGP loop prevention and first-AS
-//! check, max-prefix), and the graceful-restart helper (RFC 4724: stale
-//! routes).
+//! to the Adj-RIB-In (import prefix list and rules, eBGP loop prevention
+//! and first-AS check, max-prefix), and the graceful-restart helper
+//! (RFC 4724: stale routes).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::loc_rib::{Path, PrefixList};
+use super::loc_rib::{Path, PrefixList, rule_byte};
 use super::peer::{OutState, Session};
+use super::rules::Verdict;
 use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
 use crate::model::{AddrFamily, PathAttributes};
 
@@ -149,7 +151,9 @@ impl Rib {
 
     /// Apply one decoded UPDATE from peer `id`: `withdrawn` prefixes, then
     /// `announced` prefixes with `attrs` (ignored when `attrs` is `None`).
-    /// Import policy applies to each announced prefix; from an eBGP peer,
+    /// Import policy applies to each announced prefix (the prefix list,
+    /// then the import rules, which may reject it or change its
+    /// attributes; the path remembers the rule that matched); from an eBGP peer,
     /// a path containing our AS is ignored (and counted), and a LOCAL_PREF
     /// is dropped (RFC 4271 §5.1.5). A rejected prefix counts as a
     /// withdrawal of what the peer announced before.
@@ -224,28 +228,56 @@ impl Rib {
             }
         } else if let (Some(attrs), false) = (attrs, announced.is_empty()) {
             let looped = ebgp && attrs.as_path.contains(self.local.asn);
-            let shared: Option<Arc<PathAttributes>> = (!looped).then(|| {
+            let no_rules = self
+                .peer(slot)
+                .is_none_or(|p| p.config.import_rules.is_empty());
+            // What is stored when nothing changes it (LOCAL_PREF is not
+            // taken from eBGP).
+            let mut base: Option<Cow<'_, PathAttributes>> = (!looped).then(|| {
                 if ebgp && attrs.local_pref.is_some() {
                     let mut a = attrs.clone();
                     a.local_pref = None;
-                    self.interner.intern_owned(a)
+                    Cow::Owned(a)
                 } else {
-                    self.interner.intern(attrs)
+                    Cow::Borrowed(attrs)
                 }
             });
+            // Its interned copy: at once without rules (every accepted
+            // prefix shares it); with rules only once a prefix keeps it
+            // unchanged, so that rules that change every route leave no
+            // unused copy in the interner.
+            let mut shared: Option<Arc<PathAttributes>> = None;
+            if no_rules {
+                shared = base.take().map(|b| match b {
+                    Cow::Owned(a) => self.interner.intern_owned(a),
+                    Cow::Borrowed(a) => self.interner.intern(a),
+                });
+            }
+            // The changed attributes per import rule, for this UPDATE.
+            let mut by_rule = Vec::new();
             for a in announced {
                 let prefix = a.trunc();
                 let permitted = accept_all
                     || self
                         .peer(slot)
                         .is_some_and(|p| p.config.import.permits(&prefix));
-                match (&shared, permitted) {
-                    (Some(shared), true) => {
+                let chosen = if looped || !permitted {
+                    None
+                } else if no_rules {
+                    shared.clone().map(|s| (s, None))
+                } else {
+                    base.as_deref().and_then(|b| {
+                        self.import_rules(slot, &prefix, b, &mut shared, &mut by_rule)
+                    })
+                };
+                match chosen {
+                    Some((attrs, rule)) => {
                         self.unfilter(slot, &prefix);
                         let path = Path {
-                            attrs: shared.clone(),
+                            attrs,
                             src: slot,
                             stale: false,
+                            rule: rule_byte(rule),
                         };
                         let d = self.set_path(prefix, slot, Some(path));
                         if d.best_changed {
@@ -266,15 +298,15 @@ impl Rib {
                         }
                         out.accepted += 1;
                     }
-                    _ => {
-                        if shared.is_none() {
+                    None => {
+                        if looped {
                             out.looped += 1;
                         } else {
                             out.filtered += 1;
                         }
                         if let Some(p) = self.peer_mut(slot) {
                             p.filtered.insert(prefix);
-                            if shared.is_none() {
+                            if looped {
                                 p.looped_total += 1;
                             }
                         }
@@ -298,6 +330,44 @@ impl Rib {
             }),
             _ => Ok(out),
         }
+    }
+
+    /// The attributes `slot`'s import rules give `prefix` announced with
+    /// `attrs`, and the rule that matched; `None` when a rule rejects it.
+    /// `shared` is `attrs` interned, once needed; `memo` holds the changed
+    /// attributes per rule; both for the rest of the UPDATE (same `attrs`).
+    fn import_rules(
+        &mut self,
+        slot: u32,
+        prefix: &IpNet,
+        attrs: &PathAttributes,
+        shared: &mut Option<Arc<PathAttributes>>,
+        memo: &mut Vec<Option<Arc<PathAttributes>>>,
+    ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
+        let Rib {
+            peers,
+            interner,
+            local,
+            ..
+        } = self;
+        let rules = &peers.get(slot as usize)?.as_ref()?.config.import_rules;
+        let verdict = rules.evaluate(prefix, attrs);
+        let set = match verdict {
+            Verdict::Reject(_) => return None,
+            Verdict::NoMatch => None,
+            Verdict::Accept(i) => rules.changes(i),
+        };
+        let rule = verdict.rule();
+        let Some((i, set)) = rule.zip(set) else {
+            let unchanged = shared.get_or_insert_with(|| interner.intern(attrs));
+            return Some((unchanged.clone(), rule));
+        };
+        if memo.len() <= i {
+            memo.resize(i + 1, None);
+        }
+        let changed =
+            memo[i].get_or_insert_with(|| interner.intern_owned(set.apply(attrs, local.asn)));
+        Some((changed.clone(), rule))
     }
 
     /// Forget that `prefix` was filtered for `slot`.

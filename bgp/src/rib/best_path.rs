@@ -15,6 +15,11 @@
 //! then the best of those winners, so the result does not depend on the
 //! order in which paths arrived. When some path beats every other one
 //! under [`compare`], that path is what [`select`] returns.
+//!
+//! Multipath ([`multipath_equal`]): a learned path is as good as the best
+//! one for ECMP when the two tie through every step before the router-id
+//! and peer-address tie-breaks and come from the same neighbor AS (FRR's
+//! `maximum-paths` default; BIRD's `merge paths`).
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -189,6 +194,19 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
             )
         }
     }
+}
+
+/// Whether `other` may share the traffic of `best` (ECMP): both learned,
+/// from the same neighbor AS, and [`compare`] decides between them only at
+/// the router-id or peer-address tie-break.
+pub fn multipath_equal(best: &Candidate<'_>, other: &Candidate<'_>) -> bool {
+    if is_local(best) || is_local(other) || !same_neighbor_as(best.attrs, other.attrs) {
+        return false;
+    }
+    matches!(
+        compare(best, other).1,
+        Reason::LowerRouterId(..) | Reason::LowerPeerAddress(..)
+    )
 }
 
 /// The LOCAL_PREF used for selection (missing = [`DEFAULT_LOCAL_PREF`]).

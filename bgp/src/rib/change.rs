@@ -7,12 +7,14 @@ use ipnet::IpNet;
 
 use super::export::record_old;
 use super::loc_rib::{Delta, Path, same_best};
+use super::multipath::max_paths_for;
 use super::{Rib, candidate_info};
 
 impl Rib {
     /// Set (`Some`) or remove (`None`) the path of source slot `src` for
     /// `prefix`, and fan out a best-path change.
     pub(crate) fn set_path(&mut self, prefix: IpNet, src: u32, new: Option<Path>) -> Delta {
+        let multipath = max_paths_for(self.max_paths, &prefix) > 1;
         let Rib {
             table,
             peers,
@@ -38,6 +40,8 @@ impl Rib {
             if delta.journal {
                 journal.push(prefix, delta.slot);
             }
+        } else if multipath {
+            self.fib_multipath_dirty.insert(prefix);
         }
         delta
     }
@@ -65,6 +69,7 @@ impl Rib {
         let now = table.best_key(&prefix);
         let old = Some(old);
         if same_best(&old, &now) {
+            self.note_multipath_change(prefix);
             return;
         }
         let (before, slot) = table.stamp(&prefix, journal.hint());

@@ -12,17 +12,24 @@
 //! - towards eBGP, not when the peer's AS is already in the path (it would
 //!   drop it as a loop);
 //! - the peer's export policy;
-//! - there must be a next hop to send (see below).
+//! - there must be a next hop to send (see below);
+//! - the peer's export rules ([`super::Rules`], matched on the route as in
+//!   the Loc-RIB): a rejecting rule stops it, an accepting one changes the
+//!   outgoing attributes (after the transform below, so a MED it sets
+//!   goes to eBGP too, and a prepend adds to ours).
 //!
 //! Outgoing attributes: towards eBGP our AS is prepended, the next hop is
 //! our session address of the prefix's family (a family without one is not
-//! sent), LOCAL_PREF is stripped and MED too (never propagated to eBGP:
-//! RFC 4271 §5.1.4, and we set none). Towards iBGP: LOCAL_PREF kept
-//! (default 100 filled in), no prepend, next hop unchanged unless
-//! `next_hop_self`; locally originated routes always get our session
-//! address when it is known. Transforms are cached per (incoming
-//! attributes, class), see [`super::intern`].
+//! sent), LOCAL_PREF is stripped and a learned MED too (RFC 4271 §5.1.4:
+//! not propagated to other ASes; a locally originated route's MED and an
+//! export rule's are ours and go). Towards iBGP: LOCAL_PREF kept
+//! (default 100 filled in), no prepend (a local route's prepends are for
+//! eBGP), next hop unchanged unless `next_hop_self`; locally originated
+//! routes always get our session address when it is known. Transforms are
+//! cached per (incoming attributes, class), see [`super::intern`]; export
+//! rule results per (outgoing attributes, peer, rule).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -32,6 +39,7 @@ use super::intern::{ClassId, Interner, TransformCache};
 use super::journal::for_each_changed;
 use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap};
 use super::peer::{OutState, Peer, Session};
+use super::rules::{Set, Verdict};
 use super::{PeerId, Rib};
 use crate::model::{AddrFamily, PathAttributes};
 
@@ -68,6 +76,7 @@ pub(crate) struct Target<'a> {
     pub(crate) ebgp: bool,
     pub(crate) session: &'a Session,
     pub(crate) policy: &'a super::PrefixPolicy,
+    pub(crate) rules: &'a super::Rules,
 }
 
 impl<'a> Target<'a> {
@@ -78,6 +87,7 @@ impl<'a> Target<'a> {
             ebgp: p.ebgp,
             session: p.session.as_ref()?,
             policy: &p.config.export,
+            rules: &p.config.export_rules,
         })
     }
 }
@@ -136,7 +146,30 @@ pub(crate) fn export_attrs(
 ) -> Option<Arc<PathAttributes>> {
     let (src, attrs) = best?;
     let class = decide(t, prefix, src, src_ebgp)?;
-    cache.get(interner, asn, attrs, class)
+    let out = cache.get(interner, asn, attrs, class)?;
+    if t.rules.is_empty() {
+        return Some(out);
+    }
+    match t.rules.evaluate(prefix, attrs) {
+        Verdict::NoMatch => Some(out),
+        Verdict::Reject(_) => None,
+        Verdict::Accept(i) => match rule_changes(t, i) {
+            None => Some(out),
+            Some(set) => Some(cache.apply_rule(interner, asn, &out, (t.slot, i as u32), &set)),
+        },
+    }
+}
+
+/// The changes export rule `i` makes towards `t` (LOCAL_PREF never goes
+/// to eBGP), `None` when it makes none.
+pub(crate) fn rule_changes<'a>(t: &Target<'a>, i: usize) -> Option<Cow<'a, Set>> {
+    let set = t.rules.changes(i)?;
+    if !t.ebgp || set.local_pref.is_none() {
+        return Some(Cow::Borrowed(set));
+    }
+    let mut set = set.clone();
+    set.local_pref = None;
+    (!set.is_empty()).then_some(Cow::Owned(set))
 }
 
 /// The best path of `prefix` changed from `old`; the entry's stamp was
@@ -176,6 +209,7 @@ pub(crate) fn record_old(
             ebgp: *ebgp,
             session,
             policy: &config.export,
+            rules: &config.export_rules,
         };
         let best = Some((*old_src, old_attrs));
         if let Some(held) = export_attrs(cache, interner, asn, &t, &prefix, best, old_src_ebgp) {

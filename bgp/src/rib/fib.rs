@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use super::best_path::{Candidate, Reason, compare, select};
 use super::journal::for_each_changed;
 use super::loc_rib::Paths;
+use super::multipath::{max_paths_for, members};
 use super::peer::Peer;
 use super::{BestRoute, Rib, candidate_info, source_of};
 
@@ -76,12 +77,21 @@ impl Rib {
             fib_held,
             fib_held_full,
             peers,
+            max_paths,
+            fib_multipath_dirty,
             ..
         } = self;
         let mut held = std::mem::take(fib_held);
         let unknown = std::mem::take(fib_held_full);
         let has_held = !held.is_empty();
+        let max = *max_paths;
+        let multipath = max != [1, 1];
+        let mut dirty = std::mem::take(fib_multipath_dirty);
+        let has_dirty = !dirty.is_empty();
         for_each_changed(table, journal, *fib_cursor, |prefix, paths| {
+            if has_dirty {
+                dirty.remove(&prefix);
+            }
             let old = if has_held { held.remove(&prefix) } else { None };
             let now = paths.map(|ps| ps.best());
             let unchanged = match (&old, now) {
@@ -89,16 +99,24 @@ impl Rib {
                 (Some((s, a)), Some(b)) => *s == b.src && Arc::ptr_eq(a, &b.attrs),
                 _ => false,
             };
-            if unchanged {
+            // The same best path may come back with other equal paths.
+            if unchanged && !(multipath && now.is_some()) {
                 return;
             }
-            let route = paths.map(|ps| best_route_of(peers, ps));
+            let route = paths.map(|ps| best_route_of(peers, ps, max_paths_for(max, &prefix)));
             f(match (old, route) {
                 (None, Some(route)) => BestChange::Add { prefix, route },
                 (Some(_), Some(route)) => BestChange::Replace { prefix, route },
                 (_, None) => BestChange::Remove { prefix },
             });
         });
+        // Equal paths changed under an unchanged best path.
+        for prefix in dirty {
+            if let Some(ps) = table.get(&prefix) {
+                let route = best_route_of(peers, ps, max_paths_for(max, &prefix));
+                f(BestChange::Replace { prefix, route });
+            }
+        }
         *fib_cursor = journal.take();
         self.trim_journal();
     }
@@ -113,8 +131,8 @@ impl Rib {
     }
 
     /// The best route of an entry, with why it beat the runner-up.
-    pub(crate) fn best_route(&self, paths: &Paths) -> BestRoute {
-        best_route_of(&self.peers, paths)
+    pub(crate) fn best_route(&self, paths: &Paths, prefix: &IpNet) -> BestRoute {
+        best_route_of(&self.peers, paths, max_paths_for(self.max_paths, prefix))
     }
 
     /// Why the best path of an entry beat the runner-up.
@@ -123,14 +141,16 @@ impl Rib {
     }
 }
 
-/// The best route of an entry, with why it beat the runner-up.
-fn best_route_of(peers: &[Option<Peer>], paths: &Paths) -> BestRoute {
+/// The best route of an entry, with why it beat the runner-up and, when
+/// `max_paths` > 1, the equal paths beside it.
+fn best_route_of(peers: &[Option<Peer>], paths: &Paths, max_paths: u16) -> BestRoute {
     let best = paths.best();
     BestRoute {
         next_hop: best.attrs.next_hop,
         source: source_of(peers, best.src),
         attrs: best.attrs.clone(),
         reason: win_reason_of(peers, paths),
+        multipath: members(peers, paths, max_paths),
     }
 }
 

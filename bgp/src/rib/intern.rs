@@ -15,7 +15,8 @@ use std::hash::BuildHasher;
 use hashbrown::HashTable;
 
 use super::hash::{FastMap, FastState};
-use crate::model::{Community, PathAttributes};
+use super::rules::Set;
+use crate::model::{AsPath, Community, PathAttributes};
 
 /// Below this size the interner never sweeps.
 const SWEEP_FLOOR: usize = 1024;
@@ -101,6 +102,10 @@ pub(crate) struct OutClass {
     pub(crate) next_hop: Option<IpAddr>,
     /// The peer's AS (eBGP only; 0 for iBGP).
     pub(crate) peer_asn: u32,
+    /// For locally originated routes: their MED is ours and goes to eBGP
+    /// too, their AS path holds only our prepends (sent to eBGP, not to
+    /// iBGP).
+    pub(crate) local: bool,
 }
 
 /// A registered [`OutClass`], small so that cache keys hash fast.
@@ -119,6 +124,10 @@ pub(crate) struct TransformCache {
     /// Registered classes, by id (never cleared: a handful per peer).
     classes: Vec<OutClass>,
     class_ids: FastMap<OutClass, ClassId>,
+    /// Export rule results: (outgoing attributes' address, peer slot,
+    /// rule) to the changed attributes. Only peers with export rules
+    /// that change attributes add entries.
+    rules: FastMap<(usize, u32, u32), Cached>,
     /// The last hit: consecutive prefixes often share attributes. The
     /// address is valid because `map` holds the `Arc` it came from (and
     /// `clear` resets this).
@@ -183,15 +192,49 @@ impl TransformCache {
         self.map.get(&(addr, class)).map(|(_, out)| out.clone())
     }
 
+    /// `out` (outgoing attributes for peer `slot`) changed by that peer's
+    /// export rule `rule`, whose changes are `set`; cached.
+    pub(crate) fn apply_rule(
+        &mut self,
+        interner: &mut Interner,
+        asn: u32,
+        out: &Arc<PathAttributes>,
+        key: (u32, u32),
+        set: &Set,
+    ) -> Arc<PathAttributes> {
+        let addr = Arc::as_ptr(out) as usize;
+        if let Some((_, Some(changed))) = self.rules.get(&(addr, key.0, key.1)) {
+            return changed.clone();
+        }
+        let changed = interner.intern_owned(set.apply(out, asn));
+        self.rules
+            .insert((addr, key.0, key.1), (out.clone(), Some(changed.clone())));
+        changed
+    }
+
+    /// The cached [`TransformCache::apply_rule`] result, without computing
+    /// it.
+    pub(crate) fn peek_rule(
+        &self,
+        out: &Arc<PathAttributes>,
+        key: (u32, u32),
+    ) -> Option<Arc<PathAttributes>> {
+        let addr = Arc::as_ptr(out) as usize;
+        self.rules
+            .get(&(addr, key.0, key.1))
+            .and_then(|(_, c)| c.clone())
+    }
+
     /// Forget everything (before an interner sweep).
     pub(crate) fn clear(&mut self) {
         self.map = FastMap::default();
+        self.rules = FastMap::default();
         self.last = None;
     }
 
     /// Number of cached transforms.
     pub(crate) fn len(&self) -> usize {
-        self.map.len()
+        self.map.len() + self.rules.len()
     }
 }
 
@@ -220,10 +263,11 @@ pub(crate) fn transform(
     next_hop?;
     Some(PathAttributes {
         origin: attrs.origin,
-        as_path: if class.ebgp {
-            attrs.as_path.prepend(asn)
-        } else {
-            attrs.as_path.clone()
+        as_path: match (class.ebgp, class.local) {
+            (true, _) => attrs.as_path.prepend(asn),
+            // A local route's path holds only prepends meant for eBGP.
+            (false, true) => AsPath::default(),
+            (false, false) => attrs.as_path.clone(),
         },
         next_hop,
         // Our own link-local address is not known here.
@@ -233,9 +277,14 @@ pub(crate) fn transform(
             attrs.link_local_next_hop
         },
         // RFC 4271 §5.1.4: a MED received from a neighboring AS must not go
-        // to other neighboring ASes. Simplest safe rule: never send MED to
-        // eBGP (we set none ourselves).
-        med: if class.ebgp { None } else { attrs.med },
+        // to other neighboring ASes. Simplest safe rule: never send a
+        // learned MED to eBGP; our own (a static route's, or an export
+        // rule's, applied after this) goes.
+        med: if class.ebgp && !class.local {
+            None
+        } else {
+            attrs.med
+        },
         local_pref: if class.ebgp {
             None
         } else {

@@ -31,6 +31,24 @@ pub(crate) struct Path {
     pub(crate) src: u32,
     /// Kept from a session that went down gracefully (RFC 4724).
     pub(crate) stale: bool,
+    /// The import rule that matched, 1-based (0: none; 255: the 255th or
+    /// a later one). A byte in what was padding: `Path` stays 16 bytes.
+    pub(crate) rule: u8,
+}
+
+impl Path {
+    /// The import rule that matched (0-based), when known.
+    pub(crate) fn import_rule(&self) -> Option<usize> {
+        match self.rule {
+            0 | u8::MAX => None,
+            r => Some(usize::from(r) - 1),
+        }
+    }
+}
+
+/// The [`Path::rule`] byte of import rule `i` (0-based).
+pub(crate) fn rule_byte(i: Option<usize>) -> u8 {
+    i.map_or(0, |i| u8::try_from(i + 1).unwrap_or(u8::MAX))
 }
 
 /// The identity of a best path, for change detection: (source, attributes).

@@ -44,14 +44,17 @@ impl ClassSpec {
         local_addr: Option<IpAddr>,
     ) -> ClassSpec {
         if ebgp {
-            let c = local_addr.map(|a| OutClass {
-                ebgp: true,
-                next_hop: Some(a),
-                peer_asn,
-            });
+            let c = |local| {
+                local_addr.map(|a| OutClass {
+                    ebgp: true,
+                    next_hop: Some(a),
+                    peer_asn,
+                    local,
+                })
+            };
             ClassSpec {
-                learned: c,
-                local: c,
+                learned: c(false),
+                local: c(true),
             }
         } else {
             ClassSpec {
@@ -59,11 +62,13 @@ impl ClassSpec {
                     ebgp: false,
                     next_hop: if next_hop_self { local_addr } else { None },
                     peer_asn: 0,
+                    local: false,
                 }),
                 local: Some(OutClass {
                     ebgp: false,
                     next_hop: local_addr,
                     peer_asn: 0,
+                    local: true,
                 }),
             }
         }

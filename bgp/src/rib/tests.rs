@@ -27,6 +27,7 @@ fn path(src: u32, med: u32) -> Path {
         }),
         src,
         stale: false,
+        rule: 0,
     }
 }
 
@@ -182,4 +183,19 @@ fn rib_with_peer_up() -> (super::Rib, super::PeerId) {
         },
     );
     (rib, p)
+}
+
+#[test]
+fn the_import_rule_of_a_path_fits_in_a_byte() {
+    use super::loc_rib::rule_byte;
+    let mut p = path(1, 0);
+    for (rule, shown) in [(None, None), (Some(0), Some(0)), (Some(253), Some(253))] {
+        p.rule = rule_byte(rule);
+        assert_eq!(p.import_rule(), shown);
+    }
+    // Beyond what a byte counts: known to be some rule, not which.
+    p.rule = rule_byte(Some(254));
+    assert_eq!(p.import_rule(), None);
+    p.rule = rule_byte(Some(100_000));
+    assert_eq!(p.import_rule(), None);
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, src_ebgp};
+use super::export::{Target, decide, rule_changes, src_ebgp};
 use super::intern::transform;
+use super::rules::Verdict;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
 use crate::model::PathAttributes;
 
@@ -32,6 +33,8 @@ pub struct RouteView {
     /// For a non-best path: the path that eliminated it (the best of its
     /// neighbor AS, or the overall best).
     pub beaten_by: Option<RouteSource>,
+    /// The import rule of its peer that matched it (0-based), if one did.
+    pub import_rule: Option<usize>,
 }
 
 /// One route of a peer's Adj-RIB-In or Adj-RIB-Out.
@@ -43,6 +46,9 @@ pub struct AdjRoute {
     pub attrs: Arc<PathAttributes>,
     /// Kept over a graceful restart (Adj-RIB-In only).
     pub stale: bool,
+    /// The rule (0-based) that matched the route, if one did: an import
+    /// rule (Adj-RIB-In) or an export rule (Adj-RIB-Out).
+    pub rule: Option<usize>,
 }
 
 /// Totals over the whole RIB.
@@ -111,6 +117,7 @@ impl Rib {
                     best: i == 0,
                     reason,
                     beaten_by: beaten,
+                    import_rule: p.import_rule(),
                 }
             })
             .collect()
@@ -120,7 +127,7 @@ impl Rib {
     pub fn best(&self, prefix: IpNet) -> Option<BestRoute> {
         self.table
             .get(&prefix.trunc())
-            .map(|ps| self.best_route(ps))
+            .map(|ps| self.best_route(ps, &prefix.trunc()))
     }
 
     /// Longest-prefix match of `addr` among the best routes (one hash probe
@@ -138,7 +145,7 @@ impl Rib {
                 self.table.get(&n).map(|ps| (n, ps))
             }),
         };
-        hit.map(|(n, ps)| (n, self.best_route(ps)))
+        hit.map(|(n, ps)| (n, self.best_route(ps, &n)))
     }
 
     /// The routes accepted from peer `id` (after import policy), including
@@ -155,6 +162,7 @@ impl Rib {
                     prefix,
                     attrs: p.attrs.clone(),
                     stale: p.stale,
+                    rule: p.import_rule(),
                 })
             })
             .collect();
@@ -182,28 +190,56 @@ impl Rib {
         for (prefix, e) in self.table.map.iter() {
             let held = if e.stamp >= out.cursor {
                 // Changed since the last take: what it held then, if any.
-                out.held.get(&prefix).cloned()
+                out.held.get(&prefix).cloned().map(|a| (a, None))
             } else {
                 e.paths.as_ref().and_then(|ps| {
                     let b = ps.best();
-                    let se = src_ebgp(&self.peers, b.src);
-                    let class = decide(&t, &prefix, b.src, se)?;
-                    self.cache.peek(&b.attrs, class).unwrap_or_else(|| {
-                        let c = self.cache.class(class)?;
-                        transform(&b.attrs, self.local.asn, c).map(Arc::new)
-                    })
+                    self.export_view(&t, &prefix, b.src, &b.attrs)
                 })
             };
-            if let Some(attrs) = held {
+            if let Some((attrs, rule)) = held {
                 v.push(AdjRoute {
                     prefix,
                     attrs,
                     stale: false,
+                    rule,
                 });
             }
         }
         v.sort_by_key(|r| r.prefix);
         v
+    }
+
+    /// What `t` gets for `prefix` whose best path is (`src`, `attrs`), and
+    /// the export rule that matched: [`super::export::export_attrs`]
+    /// without touching the caches.
+    fn export_view(
+        &self,
+        t: &Target<'_>,
+        prefix: &IpNet,
+        src: u32,
+        attrs: &Arc<PathAttributes>,
+    ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
+        let se = src_ebgp(&self.peers, src);
+        let class = decide(t, prefix, src, se)?;
+        let out = self.cache.peek(attrs, class).unwrap_or_else(|| {
+            let c = self.cache.class(class)?;
+            transform(attrs, self.local.asn, c).map(Arc::new)
+        })?;
+        match t.rules.evaluate(prefix, attrs) {
+            Verdict::NoMatch => Some((out, None)),
+            Verdict::Reject(_) => None,
+            Verdict::Accept(i) => {
+                let changed = match rule_changes(t, i) {
+                    None => out,
+                    Some(set) => self
+                        .cache
+                        .peek_rule(&out, (t.slot, i as u32))
+                        .unwrap_or_else(|| Arc::new(set.apply(&out, self.local.asn))),
+                };
+                Some((changed, Some(i)))
+            }
+        }
     }
 
     /// Counters of peer `id`.

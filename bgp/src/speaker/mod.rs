@@ -23,7 +23,7 @@
 //! |-----------|------------------------------------------------------------------|
 //! | getters   | `rib`, `summaries`, `neighbor_detail`, `neighbor_by_addr`, `fib_changes_bound` |
 //! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout`, `bfd_down`, `bfd_up` |
-//! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh` |
+//! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh`, `set_maximum_paths` (a setting: no `now`) |
 //! | outputs (`poll_*`: what to do) | `poll_action`, `poll_timeout`, `take_fib_changes`, `take_fib_changes_with` |
 //!
 //! Every input and mutator takes `now`; none does I/O. Outputs queue up
@@ -325,6 +325,19 @@ impl Speaker {
         self.flush_exports(now);
     }
 
+    /// [`Speaker::originate`] with a MED, communities or prepends (a
+    /// static route's `med`, `communities`, `prepend`).
+    pub fn originate_with(
+        &mut self,
+        now: Instant,
+        prefix: IpNet,
+        next_hop: Option<IpAddr>,
+        o: &crate::rib::Origination,
+    ) {
+        self.rib.originate_with(prefix, next_hop, o);
+        self.flush_exports(now);
+    }
+
     /// Withdraws a locally originated prefix; `false` if there was none.
     pub fn withdraw_local(&mut self, now: Instant, prefix: IpNet) -> bool {
         let had = self.rib.withdraw_local(prefix);
@@ -370,6 +383,12 @@ impl Speaker {
         self.drain(now, id);
         self.flush_exports(now);
         true
+    }
+
+    /// Hands the FIB up to `v4` / `v6` equal paths per prefix (ECMP; 1,
+    /// the default, is off). See [`Rib::set_maximum_paths`].
+    pub fn set_maximum_paths(&mut self, v4: u16, v6: u16) {
+        self.rib.set_maximum_paths(v4, v6);
     }
 
     /// Starts a neighbor's session again.

@@ -1,11 +1,13 @@
 //! Builder for `[bgp]` and its `[[bgp.neighbor]]` entries: session mode,
 //! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits,
-//! the first-AS check (RFC 4271 §6.3).
+//! the first-AS check (RFC 4271 §6.3), route policy rules
+//! (`policy_rule.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::global::asn;
 use super::names::object_name;
+use super::policy_rule::{Direction, rule};
 use crate::diagnostic::Span;
 use crate::model::{Bgp, Neighbor, NeighborBfd, NeighborMode};
 use crate::prefix_filter::PrefixFilter;
@@ -19,7 +21,12 @@ pub(crate) struct NeighborLoc {
     pub address: Option<Span>,
     pub peer: Option<Span>,
     pub local_address: Option<Span>,
+    /// `set_local_pref` of each export rule that has one.
+    pub export_local_pref: Vec<(Span, String)>,
 }
+
+/// The largest `[bgp] maximum_paths` (equal paths per ECMP group).
+pub const MAX_PATHS: u16 = 64;
 
 const NEIGHBOR_KEYS: &[&str] = &[
     "address",
@@ -35,6 +42,8 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "enforce_first_as",
     "peer",
     "local_address",
+    "import_rule",
+    "export_rule",
     "bfd",
     "bfd_interval_ms",
     "bfd_multiplier",
@@ -46,7 +55,10 @@ const NEIGHBOR_KEYS: &[&str] = &[
 
 pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<NeighborLoc>)> {
     let t = root.table(ctx, "bgp")?;
-    t.check_keys(ctx, &["listen", "neighbor"]);
+    t.check_keys(
+        ctx,
+        &["listen", "maximum_paths", "maximum_paths_ipv6", "neighbor"],
+    );
     let listen = t
         .field(ctx, "listen", |v| {
             parsed::<SocketAddr>(v, "an address:port", "[::]:179")
@@ -57,10 +69,32 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
         .iter()
         .map(|n| neighbor(ctx, n))
         .unzip();
-    Some((Bgp { listen, neighbors }, locs))
+    let paths = |v: &toml::de::DeValue<'_>| {
+        int_in::<u16>(
+            v,
+            1,
+            MAX_PATHS,
+            "use 1 (best path only) up to 64 equal paths installed as one ECMP group",
+        )
+    };
+    let maximum_paths = t.field(ctx, "maximum_paths", paths).or(1);
+    let maximum_paths_ipv6 = t.field(ctx, "maximum_paths_ipv6", paths).or(maximum_paths);
+    Some((
+        Bgp {
+            listen,
+            neighbors,
+            maximum_paths,
+            maximum_paths_ipv6,
+        },
+        locs,
+    ))
 }
 
-fn filters(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, key: &str) -> Option<Vec<PrefixFilter>> {
+pub(crate) fn filters(
+    ctx: &mut Ctx<'_>,
+    t: &Table<'_, '_>,
+    key: &str,
+) -> Option<Vec<PrefixFilter>> {
     let list = t.list(ctx, key, |v| {
         string(v)?
             .parse::<PrefixFilter>()
@@ -155,7 +189,23 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         })
         .opt();
     let bfd = bfd(ctx, t);
+    let import_rules = t
+        .tables(ctx, "import_rule")
+        .iter()
+        .map(|r| rule(ctx, r, Direction::Import).0)
+        .collect();
+    let mut export_local_pref = Vec::new();
+    let export_rules = t
+        .tables(ctx, "export_rule")
+        .iter()
+        .map(|r| {
+            let (rule, lp) = rule(ctx, r, Direction::Export);
+            export_local_pref.extend(lp);
+            rule
+        })
+        .collect();
     let loc = NeighborLoc {
+        export_local_pref,
         path: t.path.clone(),
         address: address.as_ref().map(|(_, s)| s.clone()),
         peer: peer.as_ref().map(|(_, s)| s.clone()),
@@ -175,6 +225,8 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         enforce_first_as,
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        import_rules,
+        export_rules,
         bfd,
     };
     (n, loc)

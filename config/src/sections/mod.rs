@@ -7,11 +7,13 @@ mod global;
 mod interface;
 pub(crate) mod names;
 mod peer;
+mod policy_rule;
 mod route;
 
 pub use global::{AS_TRANS, DEFAULT_SOCKET};
 pub use peer::{GRE_NO_PORT, VXLAN_UDP_PORT};
 
+pub use bgp::MAX_PATHS;
 pub(crate) use bgp::NeighborLoc;
 pub(crate) use interface::InterfaceLoc;
 pub(crate) use peer::PeerLoc;

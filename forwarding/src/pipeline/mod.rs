@@ -15,7 +15,7 @@
 //! without ICMP: this pipeline does not fragment.
 
 mod ctx;
-pub(crate) mod flow;
+pub mod flow;
 mod icmp;
 mod martian;
 mod rate_limit;

@@ -80,15 +80,22 @@ fn config(spec: &PeerSpec) -> String {
     let mut c = String::new();
     let _ = writeln!(c, "log stderr all;\nrouter id {};", spec.router_id);
     c.push_str("protocol device { }\n");
-    let (v4, v6): (Vec<&String>, Vec<&String>) =
-        spec.originate.iter().partition(|p| !p.contains(':'));
+    // An entry is a prefix, optionally followed by BIRD route attribute
+    // statements in braces ("10.1.0.0/24 { bgp_community.add((1,2)); }").
+    let prefix_of = |p: &String| p.split_whitespace().next().unwrap_or("").to_owned();
+    let (v4, v6): (Vec<&String>, Vec<&String>) = spec
+        .originate
+        .iter()
+        .partition(|p| !prefix_of(p).contains(':'));
     c.push_str("protocol static s4 {\n  ipv4;\n");
     for p in v4 {
-        let _ = writeln!(c, "  route {p} blackhole;");
+        let (prefix, attrs) = p.split_once(' ').unwrap_or((p, ""));
+        let _ = writeln!(c, "  route {prefix} blackhole {attrs};");
     }
     c.push_str("}\nprotocol static s6 {\n  ipv6;\n");
     for p in v6 {
-        let _ = writeln!(c, "  route {p} blackhole;");
+        let (prefix, attrs) = p.split_once(' ').unwrap_or((p, ""));
+        let _ = writeln!(c, "  route {prefix} blackhole {attrs};");
     }
     c.push_str("}\n");
     if let Some(n) = spec.neighbors.iter().find(|n| n.bfd.is_some()) {

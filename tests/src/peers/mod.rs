@@ -70,7 +70,9 @@ pub struct PeerSpec {
     pub hold_time: u16,
     /// Neighbors.
     pub neighbors: Vec<NeighborSpec>,
-    /// Prefixes (IPv4 and IPv6) it originates.
+    /// Prefixes (IPv4 and IPv6) it originates. For BIRD a prefix may be
+    /// followed by route attribute statements in braces, e.g.
+    /// `"10.1.0.0/24 { bgp_community.add((65535, 65281)); }"`.
     pub originate: Vec<String>,
     /// Next hop it uses for IPv6 routes it sends, when the session is over
     /// IPv4 (BIRD and FRR need one): an address of its own.

@@ -5,10 +5,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use vcpe_bgp::fsm::SessionConfig;
-use vcpe_bgp::model::AddrFamily;
-use vcpe_bgp::rib::{Action, PeerConfig, PrefixPolicy, PrefixRule};
+use vcpe_bgp::model::{AddrFamily, Community, LargeCommunity};
+use vcpe_bgp::rib::{
+    Action, Match, Origination, PeerConfig, PrefixPolicy, PrefixRule, Rule, Rules, Set,
+};
 use vcpe_bgp::speaker::NeighborConfig;
-use vcpe_config::{Config, Neighbor, NeighborMode, PrefixFilter};
+use vcpe_config::{
+    Config, Neighbor, NeighborMode, PolicyRule, PrefixFilter, RouteAttrs, RuleAction,
+};
 
 /// The speaker settings of `n` in `config`.
 ///
@@ -34,6 +38,8 @@ pub fn neighbor_config(
     let mut r = PeerConfig::new(n.remote_as, n.address);
     r.import = policy(n.import.as_deref());
     r.export = policy(n.export.as_deref());
+    r.import_rules = rules(&n.import_rules);
+    r.export_rules = rules(&n.export_rules);
     r.max_prefixes = n.max_prefixes;
     r.enforce_first_as = n.enforce_first_as;
     r.next_hop_self = true;
@@ -68,6 +74,56 @@ fn policy(filters: Option<&[PrefixFilter]>) -> PrefixPolicy {
                 .collect(),
             Action::Reject,
         ),
+    }
+}
+
+/// The config's rules as the speaker's.
+fn rules(list: &[PolicyRule]) -> Rules {
+    Rules(list.iter().map(rule).collect())
+}
+
+fn rule(r: &PolicyRule) -> Rule {
+    Rule {
+        when: Match {
+            prefixes: r.match_prefix.as_deref().map(|l| policy(Some(l))),
+            communities: communities(&r.match_community),
+            large_communities: large(&r.match_large_community),
+            as_path_len: match (r.match_as_path_min, r.match_as_path_max) {
+                (None, None) => None,
+                (lo, hi) => Some((lo.unwrap_or(0), hi.unwrap_or(u32::MAX))),
+            },
+        },
+        action: match r.action {
+            RuleAction::Accept => Action::Accept,
+            RuleAction::Reject => Action::Reject,
+        },
+        set: Set {
+            local_pref: r.set_local_pref,
+            med: r.set_med,
+            add_communities: communities(&r.add_community),
+            remove_communities: communities(&r.remove_community),
+            add_large_communities: large(&r.add_large_community),
+            remove_large_communities: large(&r.remove_large_community),
+            prepend: r.prepend,
+        },
+    }
+}
+
+fn communities(v: &[vcpe_config::Community]) -> Vec<Community> {
+    v.iter().map(|c| Community(c.0)).collect()
+}
+
+fn large(v: &[vcpe_config::LargeCommunity]) -> Vec<LargeCommunity> {
+    v.iter().map(|c| LargeCommunity(c.0, c.1, c.2)).collect()
+}
+
+/// What a static route's BGP attributes become when it is originated.
+pub fn origination(a: &RouteAttrs) -> Origination {
+    Origination {
+        med: a.med,
+        communities: communities(&a.communities),
+        large_communities: large(&a.large_communities),
+        prepend: a.prepend,
     }
 }
 

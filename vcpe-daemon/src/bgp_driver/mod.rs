@@ -32,10 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use vcpe_bgp::rib::{LocalConfig, RouteView};
 use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
-use vcpe_config::Config;
+use vcpe_config::{Config, RouteAttrs};
 
 use crate::routing::bgp_feed::FibFeed;
-use crate::routing::bgp_routes::{FibBatch, FibUpdate};
+use crate::routing::bgp_routes::FibBatch;
 use io::{ConnTasks, Conns, Events, NetEvent};
 
 /// Requests from the control API to the speaker task.
@@ -45,8 +45,9 @@ pub enum Command {
     Summary(oneshot::Sender<Vec<NeighborSummary>>),
     /// Every candidate path of `prefix`, or of every prefix if `None`.
     Routes(Option<IpNet>, oneshot::Sender<Vec<(IpNet, Vec<RouteView>)>>),
-    /// Originate a prefix (a route added with `advertise`).
-    Originate(IpNet, Option<IpAddr>),
+    /// Originate a prefix (a route added with `advertise`) with the
+    /// route's BGP attributes.
+    Originate(IpNet, Option<IpAddr>, RouteAttrs),
     /// Stop originating a prefix.
     Withdraw(IpNet),
     /// `bgp enable ADDR`.
@@ -188,6 +189,7 @@ fn start_here(
         asn: config.router.asn,
         router_id: config.router.id,
     });
+    speaker.set_maximum_paths(bgp.maximum_paths, bgp.maximum_paths_ipv6);
     let mut local_addrs = Vec::new();
     let ifaces = ifaddrs::interface_addresses();
     for (i, n) in bgp.neighbors.iter().enumerate() {
@@ -201,7 +203,7 @@ fn start_here(
     }
     let mut originated = std::collections::BTreeSet::new();
     for r in config.routes.iter().filter(|r| r.advertise) {
-        speaker.originate(now, r.prefix, r.next_hop);
+        speaker.originate_with(now, r.prefix, r.next_hop, &config::origination(&r.attrs));
         originated.insert(r.prefix);
     }
     let (ev_tx, ev_rx) = mpsc::channel(io::EVENT_QUEUE);
@@ -388,9 +390,10 @@ impl Task {
                 };
                 let _ = reply.send(rows);
             }
-            Command::Originate(p, nh) => {
+            Command::Originate(p, nh, attrs) => {
                 self.originated.insert(p);
-                self.speaker.originate(now, p, nh);
+                let o = config::origination(&attrs);
+                self.speaker.originate_with(now, p, nh, &o);
             }
             Command::Withdraw(p) => {
                 self.originated.remove(&p);
@@ -499,8 +502,7 @@ impl Task {
         // A stopping daemon installs nothing more.
         if self.stopping.is_none() && self.fib.idle() {
             let mut batch = FibBatch::with_capacity(self.speaker.fib_changes_bound());
-            self.speaker
-                .take_fib_changes_with(|c| batch.push(FibUpdate::from(c)));
+            self.speaker.take_fib_changes_with(|c| batch.push_change(c));
             if !batch.is_empty() {
                 self.fib.send(batch);
             }

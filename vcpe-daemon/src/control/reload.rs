@@ -134,7 +134,8 @@ impl Reload<'_> {
             let unchanged_announcement = c.old.advertise
                 && c.new.advertise
                 && same_prefix
-                && c.old.next_hop == c.new.next_hop;
+                && c.old.next_hop == c.new.next_hop
+                && c.old.attrs == c.new.attrs;
             r.install(&c.new, !unchanged_announcement);
         }
         for new in &d.routes_added {

@@ -85,14 +85,26 @@ fn validate(
         ));
     }
     let target = match (&spec.interface, &spec.peer) {
-        (Some(i), None) => {
+        (None, None) if !spec.peers.is_empty() => {
+            for (i, p) in spec.peers.iter().enumerate() {
+                if !config.peers.iter().any(|x| &x.name == p) {
+                    let known: Vec<&str> = config.peers.iter().map(|x| x.name.as_str()).collect();
+                    return Err(format!("no tunnel peer {p:?}; configured: {known:?}"));
+                }
+                if spec.peers[..i].contains(p) {
+                    return Err(format!("peer {p:?} is given twice; name each peer once"));
+                }
+            }
+            RouteTarget::Peers(spec.peers.clone())
+        }
+        (Some(i), None) if spec.peers.is_empty() => {
             if !config.interfaces.iter().any(|x| &x.name == i) {
                 let known: Vec<&str> = config.interfaces.iter().map(|x| x.name.as_str()).collect();
                 return Err(format!("no interface {i:?}; configured: {known:?}"));
             }
             RouteTarget::Interface(i.clone())
         }
-        (None, Some(p)) => {
+        (None, Some(p)) if spec.peers.is_empty() => {
             if !config.peers.iter().any(|x| &x.name == p) {
                 let known: Vec<&str> = config.peers.iter().map(|x| x.name.as_str()).collect();
                 return Err(format!("no tunnel peer {p:?}; configured: {known:?}"));
@@ -101,7 +113,7 @@ fn validate(
         }
         _ => {
             return Err(
-                "say where the route goes: `dev IFACE` or `peer PEER` (one of them)".into(),
+                "say where the route goes: `dev IFACE`, or `peer PEER` (repeat `peer` for ECMP over several tunnels)".into(),
             );
         }
     };
@@ -117,6 +129,7 @@ fn validate(
         next_hop,
         target,
         advertise: spec.advertise,
+        attrs: vcpe_config::RouteAttrs::default(),
     })
 }
 
@@ -151,7 +164,11 @@ impl Routes<'_> {
         if route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
         let message = format!(
             "route {} {} added{}, saved in {}",
@@ -250,7 +267,11 @@ impl Routes<'_> {
             && route.advertise
             && let Some(bgp) = self.bgp
         {
-            bgp.send(Command::Originate(route.prefix, route.next_hop));
+            bgp.send(Command::Originate(
+                route.prefix,
+                route.next_hop,
+                route.attrs.clone(),
+            ));
         }
     }
 
@@ -292,6 +313,7 @@ interface = "vcpe0"
             prefix: prefix.into(),
             interface: Some("vcpe0".into()),
             peer: None,
+            peers: Vec::new(),
             next_hop: None,
             advertise: false,
         }
@@ -315,5 +337,53 @@ interface = "vcpe0"
         assert!(err(s).contains("no tunnel peer"));
         let ok = validate(&spec("b", "10.8.0.0/16"), &config, &table).expect("valid");
         assert_eq!(ok.target, RouteTarget::Interface("vcpe0".into()));
+    }
+
+    #[test]
+    fn several_peers_make_one_ecmp_route() {
+        let with_peers = format!(
+            "{CONFIG}{}",
+            r#"
+[[peer]]
+name = "b1"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+[[peer]]
+name = "b2"
+endpoint = "198.51.100.3"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+"#
+        );
+        let config = vcpe_config::parse(&with_peers, Path::new("t.toml")).expect("valid");
+        let table = config.routes.clone();
+        let mut s = spec("e", "10.2.0.0/16");
+        s.interface = None;
+        s.peers = vec!["b1".into(), "b2".into()];
+        let ok = validate(&s, &config, &table).expect("valid");
+        assert_eq!(
+            ok.target,
+            RouteTarget::Peers(vec!["b1".into(), "b2".into()])
+        );
+        s.peers = vec!["b1".into(), "b1".into()];
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("given twice")
+        );
+        s.peers = vec!["b1".into(), "b9".into()];
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("no tunnel peer \"b9\"")
+        );
+        s.peers = vec!["b1".into(), "b2".into()];
+        s.interface = Some("vcpe0".into());
+        assert!(
+            validate(&s, &config, &table)
+                .unwrap_err()
+                .contains("say where")
+        );
     }
 }

@@ -162,7 +162,7 @@ pub fn initial(config: &Config) -> Desired {
         .flat_map(|i| i.addresses.iter().map(|a| a.trunc()));
     let mut d = Desired::new(connected);
     for r in &config.routes {
-        if let RouteTarget::Peer(_) = r.target {
+        if let RouteTarget::Peer(_) | RouteTarget::Peers(_) = r.target {
             d.set(r.prefix, true);
         }
     }

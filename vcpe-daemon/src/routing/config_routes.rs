@@ -32,10 +32,10 @@ pub fn initial_routes(
     let mut routes = BTreeMap::new();
     for r in &config.routes {
         // Validation guarantees the target exists; skip defensively if not.
-        let Some(hop) = static_hop(topology, r) else {
+        let Some(group) = static_group(topology, r) else {
             continue;
         };
-        routes.insert(r.prefix, (NextHopGroup::single(hop), RouteSource::Static));
+        routes.insert(r.prefix, (group, RouteSource::Static));
     }
     // A BGP neighbor that names a tunnel peer is reached through it, and
     // so is a peer's BFD address.
@@ -60,16 +60,23 @@ pub fn initial_routes(
 }
 
 /// Where a static route goes: its interface or tunnel, via its gateway
-/// if it has one.
-pub(crate) fn static_hop(topology: &Topology, r: &StaticRoute) -> Option<NextHop> {
-    let hop = match &r.target {
-        RouteTarget::Interface(name) => topology.interface(name)?.hop(),
-        RouteTarget::Peer(name) => topology.tunnel(name)?.hop(),
-    };
-    Some(match r.next_hop {
+/// if it has one; `peers = [...]` gives one ECMP group of all its tunnels.
+pub(crate) fn static_group(topology: &Topology, r: &StaticRoute) -> Option<NextHopGroup> {
+    let via = |hop: NextHop| match r.next_hop {
         Some(gw) => hop.via(gw),
         None => hop,
-    })
+    };
+    match &r.target {
+        RouteTarget::Interface(name) => Some(via(topology.interface(name)?.hop()).into()),
+        RouteTarget::Peer(name) => Some(via(topology.tunnel(name)?.hop()).into()),
+        RouteTarget::Peers(names) => {
+            let hops = names
+                .iter()
+                .map(|n| Some(via(topology.tunnel(n)?.hop())))
+                .collect::<Option<Vec<_>>>()?;
+            NextHopGroup::new(hops).ok()
+        }
+    }
 }
 
 /// The FIB routes into tunnels besides static routes: a host route to each
@@ -158,6 +165,37 @@ interface = "tunb"
                 Some("10.0.2.7".parse().unwrap()),
                 RouteSource::Static
             )
+        );
+    }
+
+    #[test]
+    fn peers_become_one_ecmp_group() {
+        let src = format!(
+            "{CONFIG}{}",
+            r#"
+[[peer]]
+name = "b1"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+[[peer]]
+name = "b2"
+endpoint = "198.51.100.3"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+[[route]]
+name = "both"
+prefix = "10.2.0.0/16"
+peers = ["b2", "b1"]
+"#
+        );
+        let config = vcpe_config::parse(&src, Path::new("test.toml")).expect("valid config");
+        let routes = initial_routes(&config, &Topology::new(&config));
+        let (g, src) = &routes[&"10.2.0.0/16".parse::<IpNet>().unwrap()];
+        assert_eq!(*src, RouteSource::Static);
+        assert_eq!(
+            g,
+            &NextHopGroup::new([NextHop::tunnel(0), NextHop::tunnel(1)]).unwrap()
         );
     }
 }

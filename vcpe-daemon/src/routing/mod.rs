@@ -47,7 +47,7 @@ use vcpe_forwarding::fib::{Egress, FibChange, FibWriter, NextHopGroup};
 use crate::kernel_sync::{KernelRoutes, SyncStats};
 use crate::topology::{Topology, TunnelId};
 use bgp_routes::{BgpFib, BgpFibReport, FibBatch};
-use config_routes::{initial_routes, static_hop};
+use config_routes::{initial_routes, static_group};
 
 /// The FIB writer and every route source.
 #[derive(Debug)]
@@ -99,7 +99,7 @@ impl Routing {
                     .get(&r.prefix)
                     .is_some_and(|(_, src)| *src == config_routes::RouteSource::Static)
             })
-            .filter_map(|r| Some((r.prefix, NextHopGroup::single(static_hop(&topology, r)?))))
+            .filter_map(|r| Some((r.prefix, static_group(&topology, r)?)))
             .collect();
         let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
             topology.neighbor_tunnels().to_vec(),
@@ -129,10 +129,11 @@ impl Routing {
     }
 
     /// The BFD session of `tunnel` went down (`true`) or is Up again: its
-    /// static routes leave the FIB (and the kernel) or come back. The
-    /// prefixes stay the config's (BGP does not take them over), and the
-    /// host route to the peer's BFD address stays, so that BFD can see
-    /// the tunnel come back. Returns how many routes changed.
+    /// static routes leave the FIB (and the kernel) or come back; a route
+    /// with several members (ECMP) only loses that member while another
+    /// one is up. The prefixes stay the config's (BGP does not take them
+    /// over), and the host route to the peer's BFD address stays, so that
+    /// BFD can see the tunnel come back. Returns how many routes changed.
     pub fn set_tunnel_down(&mut self, tunnel: TunnelId, down: bool) -> usize {
         let egress = tunnel.hop().egress;
         let changed = if down {
@@ -143,27 +144,46 @@ impl Routing {
         if !changed {
             return 0;
         }
-        let affected: Vec<(IpNet, NextHopGroup)> = self
+        let affected: Vec<(IpNet, Option<NextHopGroup>)> = self
             .statics
             .iter()
             .filter(|(_, g)| g.hops().iter().any(|h| h.egress == egress))
-            .map(|(p, g)| (*p, g.clone()))
+            .map(|(p, g)| (*p, self.live(g)))
             .collect();
-        let report = self.fib.apply(affected.iter().map(|(prefix, group)| {
-            if down {
-                FibChange::Remove { prefix: *prefix }
-            } else {
-                FibChange::Upsert {
+        let report = self
+            .fib
+            .apply(affected.iter().map(|(prefix, live)| match live {
+                Some(group) => FibChange::Upsert {
                     prefix: *prefix,
                     group: group.clone(),
-                }
-            }
-        }));
+                },
+                None => FibChange::Remove { prefix: *prefix },
+            }));
         self.route_changes += (report.upserted + report.removed) as u64;
         if let Some(k) = &self.kernel {
-            k.update(affected.iter().map(|(p, _)| (*p, !down)));
+            k.update(affected.iter().map(|(p, live)| {
+                let tunnel = live
+                    .as_ref()
+                    .is_some_and(|g| matches!(g.hops()[0].egress, Egress::Tunnel(_)));
+                (*p, tunnel)
+            }));
         }
         affected.len()
+    }
+
+    /// The members of `group` whose tunnel is not down (`None`: none).
+    fn live(&self, group: &NextHopGroup) -> Option<NextHopGroup> {
+        if self.down.is_empty() {
+            return Some(group.clone());
+        }
+        NextHopGroup::new(
+            group
+                .hops()
+                .iter()
+                .filter(|h| !self.down.contains(&h.egress))
+                .copied(),
+        )
+        .ok()
     }
 
     /// Tunnels whose BFD session is down now.
@@ -191,27 +211,27 @@ impl Routing {
 
     /// Installs a static route added at run time (`vcpectl route add`).
     pub fn add_static(&mut self, r: &StaticRoute) -> anyhow::Result<()> {
-        let hop = static_hop(&self.topology, r)
+        let group = static_group(&self.topology, r)
             .context("the route's interface or peer is not configured")?;
         if self.connected.contains(&r.prefix) {
             // Connected wins, as at start-up ([`initial_routes`]).
             return Ok(());
         }
         self.bgp.add_config_prefix(r.prefix);
-        self.statics.insert(r.prefix, NextHopGroup::single(hop));
-        if self.down.contains(&hop.egress) {
-            // Into a tunnel whose BFD session is down: installed when it
-            // is Up again.
+        self.statics.insert(r.prefix, group.clone());
+        let Some(live) = self.live(&group) else {
+            // Every member goes into a tunnel whose BFD session is down:
+            // installed when one is Up again.
             self.fib.remove(r.prefix);
             if let Some(k) = &self.kernel {
                 k.set(r.prefix, false);
             }
             return Ok(());
-        }
-        let report = self.fib.insert(r.prefix, NextHopGroup::single(hop));
+        };
+        let tunnel = matches!(live.hops()[0].egress, Egress::Tunnel(_));
+        let report = self.fib.insert(r.prefix, live);
         self.route_changes += report.upserted as u64;
         if let Some(k) = &self.kernel {
-            let tunnel = matches!(hop.egress, Egress::Tunnel(_));
             k.set(r.prefix, tunnel);
         }
         Ok(())
@@ -346,6 +366,7 @@ bfd_address = "10.255.0.2"
             target: vcpe_config::RouteTarget::Peer("vpc02".into()),
             next_hop: None,
             advertise: false,
+            attrs: Default::default(),
         };
         r.add_static(&added).expect("added");
         assert_eq!(prefix_of(&r, "10.3.0.1"), None);
@@ -365,5 +386,61 @@ bfd_address = "10.255.0.2"
         r.set_tunnel_down(tunnel, false);
         assert_eq!(prefix_of(&r, "10.3.0.1"), None);
         assert_eq!(r.tunnels_down(), 0);
+    }
+}
+
+#[cfg(test)]
+mod ecmp_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn an_ecmp_static_route_loses_only_the_member_whose_bfd_is_down() {
+        let text = r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "tuna"
+addresses = ["10.255.0.1/24"]
+[[route]]
+name = "both"
+prefix = "10.2.0.0/16"
+peers = ["vpc02", "vpc03"]
+[[peer]]
+name = "vpc02"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.255.0.2/32", "10.2.0.0/16"]
+bfd = true
+bfd_address = "10.255.0.2"
+[[peer]]
+name = "vpc03"
+endpoint = "198.51.100.3"
+encapsulation = "gre"
+allowed_prefixes = ["10.255.0.3/32", "10.2.0.0/16"]
+bfd = true
+bfd_address = "10.255.0.3"
+"#;
+        let config = vcpe_config::parse(text, Path::new("t.toml")).expect("valid config");
+        let topology = Arc::new(Topology::new(&config));
+        let (fib, _reader) = vcpe_forwarding::fib::Fib::new();
+        let mut r = Routing::new(&config, Arc::clone(&topology), fib);
+        let p: IpNet = "10.2.0.0/16".parse().unwrap();
+        let (t2, t3) = (
+            topology.tunnel("vpc02").expect("vpc02"),
+            topology.tunnel("vpc03").expect("vpc03"),
+        );
+        assert_eq!(r.exact(p).map(|g| g.len()), Some(2));
+        assert_eq!(r.set_tunnel_down(t2, true), 1);
+        let g = r.exact(p).expect("still routed");
+        assert_eq!(g.hops(), [t3.hop()], "only vpc03 is left");
+        r.set_tunnel_down(t3, true);
+        assert!(r.exact(p).is_none(), "no member left");
+        r.set_tunnel_down(t2, false);
+        assert_eq!(r.exact(p).map(|g| g.hops().to_vec()), Some(vec![t2.hop()]));
+        r.set_tunnel_down(t3, false);
+        assert_eq!(r.exact(p).map(|g| g.len()), Some(2));
     }
 }

@@ -59,6 +59,7 @@ pub fn adj_route(prefix: String, attrs: &PathAttributes) -> AdjRibRoute {
         stale: false,
         filtered: false,
         best: false,
+        rule: None,
     }
 }
 

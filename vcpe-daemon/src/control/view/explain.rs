@@ -3,21 +3,22 @@
 //! route behind the entry and why it won, the candidates that lost, the
 //! less specific entries that also cover the address, and anything that
 //! would surprise (a more specific BGP route left out of the FIB, a
-//! tunnel without a session).
+//! tunnel without a session); with a flow, which ECMP member it takes
+//! (`flow.rs`).
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use vcpe_api::Reply;
-use vcpe_api::view::Explain;
+use vcpe_api::view::{Explain, RibRoute};
+use vcpe_api::{FlowSpec, Reply};
 
 use super::inspect::{Select, inspect, paths};
 use super::rib::table;
 use super::{View, error, fib, tunnels};
 
-/// `vcpectl explain ADDRESS`.
-pub fn explain(view: &View<'_>, address: &str) -> Reply {
+/// `vcpectl explain ADDRESS [--from SRC --proto P --sport N --dport N]`.
+pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply {
     let Ok(addr) = address.parse::<IpAddr>() else {
         return error(format!(
             "{address:?} is not an IP address; write e.g. 10.2.1.7 or fd00:2:1::7 (for a prefix, \
@@ -81,11 +82,19 @@ pub fn explain(view: &View<'_>, address: &str) -> Reply {
     let why = match &route {
         Some(r) => {
             let mut w = r.reason.clone();
-            if !losers.is_empty() {
+            let equal = losers.iter().filter(|l: &&RibRoute| l.multipath).count();
+            let lost = losers.len() - equal;
+            if equal > 0 {
                 w += &format!(
-                    "; {} other candidate{} for {prefix} lost (below)",
-                    losers.len(),
-                    if losers.len() == 1 { "" } else { "s" }
+                    "; {equal} equal path{} share{} the traffic (multipath, below)",
+                    if equal == 1 { "" } else { "s" },
+                    if equal == 1 { "s" } else { "" }
+                );
+            }
+            if lost > 0 {
+                w += &format!(
+                    "; {lost} other candidate{} for {prefix} lost (below)",
+                    if lost == 1 { "" } else { "s" }
                 );
             }
             w
@@ -123,12 +132,19 @@ pub fn explain(view: &View<'_>, address: &str) -> Reply {
             ));
         }
     }
-    if group.len() > 1 {
+    if group.len() > 1 && flow.is_none() {
         notes.push(format!(
-            "{} equal-cost next hops: each flow takes one, chosen by a hash of its addresses and ports",
+            "{} equal-cost next hops: each flow takes one, chosen by a hash of its addresses, \
+             protocol and (TCP/UDP) ports; add --from SRC --proto P --sport N --dport N to see \
+             which one a flow takes",
             group.len()
         ));
     }
+    let flow = match flow.map(|f| super::flow::choice(f, addr, &group, &hops)) {
+        None => None,
+        Some(Ok(c)) => Some(c),
+        Some(Err(m)) => return error(m),
+    };
     Reply::Explain(Box::new(Explain {
         address: addr.to_string(),
         prefix: prefix.to_string(),
@@ -142,5 +158,6 @@ pub fn explain(view: &View<'_>, address: &str) -> Reply {
             .map(|(p, _)| p.to_string())
             .collect(),
         notes,
+        flow,
     }))
 }

@@ -22,6 +22,7 @@
 pub(crate) mod attrs;
 mod explain;
 mod fib;
+mod flow;
 mod inspect;
 mod neighbor;
 mod rib;
@@ -65,7 +66,7 @@ impl View<'_> {
             Request::Stats => stats::stats(self),
             Request::RouteShow { name } => route_show::show(self, &name),
             Request::Rib { prefix, address } => rib::show(self, prefix, address),
-            Request::Explain { address } => explain::explain(self, &address),
+            Request::Explain { address, flow } => explain::explain(self, &address, flow.as_ref()),
             Request::BgpNeighborDetail { address } => neighbor::show(self, &address),
             Request::BgpAdjRib { address, direction } => {
                 neighbor::adj_rib(self, &address, direction)

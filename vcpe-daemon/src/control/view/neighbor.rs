@@ -136,6 +136,8 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
         import: conf.and_then(|n| rules(&n.import)),
         export: conf.and_then(|n| rules(&n.export)),
         max_prefixes: conf.and_then(|n| n.max_prefixes),
+        import_rules: conf.map_or(0, |n| n.import_rules.len() as u32),
+        export_rules: conf.map_or(0, |n| n.export_rules.len() as u32),
         counters: NeighborCounters {
             messages_in: c.messages_in,
             messages_out: c.messages_out,
@@ -216,6 +218,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                     .map(|r| {
                         let mut a = adj_route(r.prefix.to_string(), &r.attrs);
                         a.stale = r.stale;
+                        a.rule = r.rule.map(|i| format!("import_rule[{i}]"));
                         a.best = rib
                             .best(r.prefix)
                             .is_some_and(|b| b.source == RouteSource::Peer(id));
@@ -237,6 +240,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                             stale: false,
                             filtered: true,
                             best: false,
+                            rule: None,
                         },
                     )
                 }));
@@ -245,7 +249,11 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
             AdjDirection::AdjOut => rib
                 .adj_out(id)
                 .into_iter()
-                .map(|r| (r.prefix, adj_route(r.prefix.to_string(), &r.attrs)))
+                .map(|r| {
+                    let mut a = adj_route(r.prefix.to_string(), &r.attrs);
+                    a.rule = r.rule.map(|i| format!("export_rule[{i}]"));
+                    (r.prefix, a)
+                })
                 .collect(),
         };
         v.sort_by_key(|(p, _)| *p);

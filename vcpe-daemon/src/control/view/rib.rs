@@ -19,7 +19,7 @@ use vcpe_api::Reply;
 use vcpe_api::view::RibRoute;
 use vcpe_bgp::rib::{RouteSource, RouteView};
 use vcpe_config::{Config, Neighbor, StaticRoute};
-use vcpe_forwarding::fib::{NextHop, NextHopGroup};
+use vcpe_forwarding::fib::NextHopGroup;
 
 use super::inspect::{Paths, Select, paths};
 use super::{View, attrs, error, fib};
@@ -55,8 +55,8 @@ pub struct ConfigRoute {
     pub protocol: Protocol,
     /// Interface (connected), route name (static) or peer (tunnel).
     pub source: String,
-    /// Where it sends packets.
-    pub hop: NextHop,
+    /// Where it sends packets (several next hops for ECMP).
+    pub group: NextHopGroup,
     /// Announced by BGP.
     pub advertised: bool,
 }
@@ -99,7 +99,7 @@ pub fn config_routes(
                 prefix,
                 protocol: Protocol::Connected,
                 source: iface.name.clone(),
-                hop: InterfaceId::from_index(i).hop(),
+                group: InterfaceId::from_index(i).hop().into(),
                 advertised: false,
             };
             if !v.contains(&r) {
@@ -108,12 +108,12 @@ pub fn config_routes(
         }
     }
     for r in table {
-        if let Some(hop) = crate::routing::config_routes::static_hop(topology, r) {
+        if let Some(group) = crate::routing::config_routes::static_group(topology, r) {
             v.push(ConfigRoute {
                 prefix: r.prefix,
                 protocol: Protocol::Static,
                 source: r.name.clone(),
-                hop,
+                group,
                 advertised: r.advertise,
             });
         }
@@ -127,7 +127,7 @@ pub fn config_routes(
                 prefix: IpNet::from(n.address),
                 protocol: Protocol::Tunnel,
                 source: name.to_owned(),
-                hop: id.hop(),
+                group: id.hop().into(),
                 advertised: false,
             });
         }
@@ -164,9 +164,9 @@ pub fn rows(
     names: &Paths,
     fib: Option<&NextHopGroup>,
 ) -> Vec<RibRoute> {
-    let held = |h: &NextHop| fib.is_some_and(|g| g.hops() == std::slice::from_ref(h));
+    let held = |h: &NextHopGroup| fib == Some(h);
     let bgp_best = bgp.iter().any(|v| v.best);
-    let winner = match cands.iter().position(|c| held(&c.hop)) {
+    let winner = match cands.iter().position(|c| held(&c.group)) {
         Some(i) => Winner::Config(i),
         None if fib.is_some() && bgp_best => Winner::Bgp,
         None if !cands.is_empty() => Winner::Config(0),
@@ -181,7 +181,7 @@ pub fn rows(
         let (reason, beaten_by) = match winner {
             Winner::Config(w) if w == i => {
                 let mut r = c.describe();
-                if !held(&c.hop) {
+                if !held(&c.group) {
                     r += &match &fib_egress {
                         Some(e) => format!(
                             "; but the FIB sends {prefix} to {e}, not where this route says: \
@@ -219,15 +219,14 @@ pub fn rows(
                 None,
             ),
         };
-        let hop = fib::hop(config, &c.hop);
         out.push(RibRoute {
             prefix: prefix.to_string(),
             protocol: c.protocol.to_string(),
             source: c.source.clone(),
             best,
             in_fib,
-            next_hop: c.hop.gateway.map(|g| g.to_string()),
-            egress: Some(fib::egress(&hop)),
+            next_hop: c.group.hops()[0].gateway.map(|g| g.to_string()),
+            egress: Some(fib::group_egress(config, &c.group)),
             as_path: Vec::new(),
             origin: None,
             med: None,
@@ -235,14 +234,23 @@ pub fn rows(
             communities: Vec::new(),
             large_communities: Vec::new(),
             bgp_best: false,
+            rule: None,
             reason,
             beaten_by,
             stale: false,
             advertised: c.advertised,
+            multipath: false,
         });
     }
     for v in bgp {
         let best = v.best && matches!(winner, Winner::Bgp);
+        // An equal path (BGP multipath) the FIB group also holds.
+        let multipath = !v.best
+            && matches!(winner, Winner::Bgp)
+            && v.source != RouteSource::Local
+            && fib.is_some_and(|g| {
+                g.len() > 1 && g.hops().iter().any(|h| h.gateway == v.attrs.next_hop)
+            });
         let lost_in_bgp = || {
             let by = v.beaten_by.map(|s| names.source(s));
             (
@@ -270,6 +278,14 @@ pub fn rows(
                 ),
                 Some(cands[w].label()),
             ),
+            _ if multipath => (
+                format!(
+                    "equal to the best path up to the tie-break ({}): multipath, the FIB \
+                     spreads flows over both",
+                    v.reason
+                ),
+                None,
+            ),
             _ if !v.best => lost_in_bgp(),
             _ if in_fib => (format!("best BGP path: {}", v.reason), None),
             _ => (
@@ -295,7 +311,11 @@ pub fn rows(
             best,
             in_fib,
             next_hop: a.next_hop.map(|x| x.to_string()),
-            egress: if best { fib_egress.clone() } else { None },
+            egress: if best || multipath {
+                fib_egress.clone()
+            } else {
+                None
+            },
             as_path: attrs::as_path(a),
             origin: Some(attrs::origin(a.origin).to_owned()),
             med: a.med,
@@ -313,10 +333,12 @@ pub fn rows(
                 .map(attrs::large_community)
                 .collect(),
             bgp_best: v.best,
+            rule: v.import_rule.map(|i| format!("import_rule[{i}]")),
             reason,
             beaten_by,
             stale: v.stale,
             advertised: false,
+            multipath,
         });
     }
     // The route in use first; the others keep their order.
@@ -461,6 +483,7 @@ mod tests {
     use std::sync::Arc;
     use vcpe_bgp::model::{AsPath, PathAttributes};
     use vcpe_bgp::rib::{PeerId, Reason};
+    use vcpe_forwarding::fib::NextHop;
 
     const CONFIG: &str = r#"
 [router]
@@ -504,6 +527,7 @@ advertise = true
             best,
             reason,
             beaten_by: (!best).then_some(RouteSource::Peer(PeerId(0))),
+            import_rule: None,
         }
     }
 
@@ -633,5 +657,45 @@ advertise = true
             target(None, Some("10.1.1.5".into())).unwrap(),
             Target::Covering("10.1.1.5".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn equal_bgp_paths_in_the_fib_group_are_multipath() {
+        let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let mut second = path(
+            "10.2.0.0/16",
+            Some(1),
+            false,
+            &[65002],
+            Reason::LowerRouterId("10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()),
+        );
+        Arc::make_mut(&mut second.attrs).next_hop = Some(ip("10.255.0.3"));
+        let bgp = [
+            path("10.2.0.0/16", Some(0), true, &[65002], Reason::OnlyPath),
+            second,
+        ];
+        let both = NextHopGroup::new([
+            NextHop::tunnel(0).via(ip("10.255.0.2")),
+            NextHop::tunnel(1).via(ip("10.255.0.3")),
+        ])
+        .unwrap();
+        let r = rows(
+            &config,
+            net("10.2.0.0/16"),
+            &[],
+            &bgp,
+            &names(),
+            Some(&both),
+        );
+        assert!(r[0].best && !r[0].multipath);
+        assert!(!r[1].best && r[1].multipath, "{:?}", r[1]);
+        assert!(r[1].reason.contains("multipath"), "{}", r[1].reason);
+        assert_eq!(r[1].beaten_by, None);
+        assert_eq!(r[1].egress, r[0].egress);
+        // The FIB holds the best path alone: the other one lost.
+        let one = NextHopGroup::single(NextHop::tunnel(0).via(ip("10.255.0.2")));
+        let r = rows(&config, net("10.2.0.0/16"), &[], &bgp, &names(), Some(&one));
+        assert!(!r[1].multipath && r[1].reason.starts_with("lost to"));
     }
 }

@@ -23,11 +23,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
     let prefix = route.prefix;
     let entry = view.with_routing(|r| r.exact(prefix));
     let cands: Vec<&ConfigRoute> = all.iter().filter(|r| r.prefix == prefix).collect();
-    let holds = |c: &ConfigRoute| {
-        entry
-            .as_ref()
-            .is_some_and(|g| g.hops() == std::slice::from_ref(&c.hop))
-    };
+    let holds = |c: &ConfigRoute| entry.as_ref() == Some(&c.group);
     // The FIB entry belongs to the most preferred candidate it matches
     // (a connected route and a static one can send to the same place).
     let winner = cands.iter().find(|c| holds(c));

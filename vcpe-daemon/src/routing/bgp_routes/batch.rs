@@ -3,13 +3,15 @@
 //! one batch while the FIB thread is busy with the previous one, so the
 //! batch is a peak-memory cost per route: an IPv4 change takes 8 bytes
 //! here (the prefix and an index into the batch's few distinct next hops)
-//! instead of the 44 of a [`FibUpdate`].
+//! instead of the 44 of a [`FibUpdate`]. ECMP changes (BGP multipath, with
+//! `maximum_paths` > 1) are kept apart, with every member's hop: the
+//! compact form stays what it is for the single-path case.
 
 use std::net::IpAddr;
 
 use ipnet::{IpNet, Ipv4Net};
 use rustc_hash::FxHashMap;
-use vcpe_bgp::rib::PeerId;
+use vcpe_bgp::rib::{BestChange, PeerId, RouteSource};
 
 use super::FibUpdate;
 
@@ -41,6 +43,8 @@ pub struct FibBatch {
     /// (only in a batch with more than 2^26 distinct next hops). As big as
     /// an `(Ipv6Net, u32)`.
     other: Vec<(IpNet, u32)>,
+    /// ECMP changes: the prefix and every member's hop, the best first.
+    multi: Vec<(IpNet, Box<[Hop]>)>,
 }
 
 impl FibBatch {
@@ -64,6 +68,33 @@ impl FibBatch {
         }
     }
 
+    /// Adds a change as the RIB hands it: single-path ones in the compact
+    /// form ([`FibBatch::push`]), ECMP ones apart with all their members.
+    pub fn push_change(&mut self, c: BestChange) {
+        match &c {
+            BestChange::Add { prefix, route } | BestChange::Replace { prefix, route }
+                if !route.multipath.is_empty() =>
+            {
+                let best = FibUpdate::from(c.clone());
+                let mut hops = Vec::with_capacity(route.multipath.len() + 1);
+                hops.push((best.next_hop, best.from));
+                for m in &route.multipath {
+                    if let RouteSource::Peer(id) = m.source {
+                        hops.push((m.next_hop, Some(id)));
+                    }
+                }
+                self.multi.push((*prefix, hops.into_boxed_slice()));
+            }
+            _ => self.push(FibUpdate::from(c)),
+        }
+    }
+
+    /// The ECMP changes (taken out; [`FibBatch::into_parts`] gives the
+    /// rest).
+    pub fn take_multi(&mut self) -> Vec<(IpNet, Box<[Hop]>)> {
+        std::mem::take(&mut self.multi)
+    }
+
     fn hop_index(&mut self, hop: Hop) -> u32 {
         if let Some((h, i)) = self.last
             && h == hop
@@ -81,7 +112,7 @@ impl FibBatch {
 
     /// Number of changes.
     pub fn len(&self) -> usize {
-        self.v4.len() + self.other.len()
+        self.v4.len() + self.other.len() + self.multi.len()
     }
 
     /// Whether there is no change.
@@ -89,8 +120,9 @@ impl FibBatch {
         self.len() == 0
     }
 
-    /// The distinct hops, and every change as (prefix, index into them):
-    /// IPv4 first, each family in the order pushed.
+    /// The distinct hops, and every single-path change as (prefix, index
+    /// into them): IPv4 first, each family in the order pushed. (The ECMP
+    /// changes: [`FibBatch::take_multi`].)
     pub fn into_parts(self) -> (Vec<Hop>, impl Iterator<Item = (IpNet, u32)>) {
         let v4 = self.v4.into_iter().map(|e| {
             let len = (e.meta & 0x3f) as u8;

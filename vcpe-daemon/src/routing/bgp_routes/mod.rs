@@ -12,6 +12,11 @@
 //! With kernel route sync on, it records, per prefix it changes, whether
 //! the prefix now goes into a tunnel ([`BgpFib::take_tunnel_changes`]).
 //!
+//! An ECMP route (BGP multipath) becomes one next-hop group of every
+//! member that resolves; when none does it waits under the best path's
+//! next hop like a single-path route. A member that does not resolve is
+//! left out (not retried on its own).
+//!
 //! Not done: a resolved route keeps the egress it resolved to when the
 //! route that reached its next hop goes away later (no next-hop tracking
 //! of resolved routes); the peer's own session going down withdraws them.
@@ -147,8 +152,9 @@ impl BgpFib {
     /// it let waiting routes resolve). The batch is streamed into the FIB,
     /// not copied: a million-route batch costs no second million-entry
     /// buffer. Each distinct next hop of the batch is resolved once.
-    pub fn apply(&mut self, fib: &mut FibWriter, changes: FibBatch) -> BgpFibReport {
+    pub fn apply(&mut self, fib: &mut FibWriter, mut changes: FibBatch) -> BgpFibReport {
         let snapshot = fib.reader().snapshot_arc();
+        let multi = changes.take_multi();
         let config = &self.config_prefixes;
         let tunnel_of = &self.tunnel_of;
         let endpoints = &self.endpoints;
@@ -157,33 +163,50 @@ impl BgpFib {
         let (hops, changes) = changes.into_parts();
         // Where each hop goes: into a tunnel, where the FIB reaches it, or
         // nowhere yet (`None`).
-        let groups: Vec<Option<NextHopGroup>> = hops
-            .iter()
-            .map(|&(next_hop, from)| {
-                // A route learned over a tunnel goes into that tunnel: its
-                // next hop is the peer vCPE's inner address.
-                let tunnel = from
-                    .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten())
-                    .or_else(|| endpoints.get(&next_hop?).copied());
-                match (tunnel, next_hop) {
-                    (Some(t), Some(nh)) => Some(NextHopGroup::single(t.hop().via(nh))),
-                    (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
-                }
-            })
-            .collect();
-        let stream = changes.filter_map(|(prefix, hop)| {
+        let place = |&(next_hop, from): &Hop| {
+            // A route learned over a tunnel goes into that tunnel: its
+            // next hop is the peer vCPE's inner address.
+            let tunnel = from
+                .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten())
+                .or_else(|| endpoints.get(&next_hop?).copied());
+            match (tunnel, next_hop) {
+                (Some(t), Some(nh)) => Some(NextHopGroup::single(t.hop().via(nh))),
+                (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
+            }
+        };
+        let groups: Vec<Option<NextHopGroup>> = hops.iter().map(place).collect();
+        let single = changes.map(|(prefix, hop)| {
+            let hop = hop as usize;
+            let group = groups.get(hop).and_then(Option::clone);
+            (prefix, group, hops.get(hop).and_then(|h| h.0))
+        });
+        // ECMP: the union of every member that resolves, built once per
+        // distinct member set of the batch (building fills a bucket table).
+        let mut sets: FxHashMap<Box<[Hop]>, Option<NextHopGroup>> = FxHashMap::default();
+        let ecmp = multi.into_iter().map(move |(prefix, members)| {
+            let best_nh = members.first().and_then(|h| h.0);
+            let group = sets
+                .entry(members)
+                .or_insert_with_key(|members| {
+                    let resolved: Vec<NextHop> = members
+                        .iter()
+                        .filter_map(place)
+                        .flat_map(|g| g.hops().to_vec())
+                        .collect();
+                    NextHopGroup::new(resolved).ok()
+                })
+                .clone();
+            (prefix, group, best_nh)
+        });
+        let stream = single.chain(ecmp).filter_map(|(prefix, group, next_hop)| {
             if config.contains(&prefix) {
                 return None;
             }
             forget_unresolved(unresolved, prefix);
-            let hop = hop as usize;
-            let change = match groups.get(hop).and_then(Option::as_ref) {
-                Some(group) => FibChange::Upsert {
-                    prefix,
-                    group: group.clone(),
-                },
+            let change = match group {
+                Some(group) => FibChange::Upsert { prefix, group },
                 None => {
-                    if let Some(nh) = hops.get(hop).and_then(|h| h.0) {
+                    if let Some(nh) = next_hop {
                         unresolved.entry(nh).or_default().insert(prefix);
                     }
                     // Every FIB prefix outside the config's is BGP's; a
@@ -317,4 +340,4 @@ mod batch;
 #[cfg(test)]
 mod tests;
 
-pub use batch::FibBatch;
+pub use batch::{FibBatch, Hop};

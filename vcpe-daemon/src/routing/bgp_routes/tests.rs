@@ -3,7 +3,7 @@
 use super::*;
 use std::sync::Arc;
 use vcpe_bgp::model::PathAttributes;
-use vcpe_bgp::rib::{BestRoute, PeerId, Reason};
+use vcpe_bgp::rib::{BestRoute, MultipathMember, PeerId, Reason};
 use vcpe_forwarding::fib::{Egress, Fib};
 
 fn net(s: &str) -> IpNet {
@@ -18,6 +18,7 @@ fn learned(prefix: &str, nh: &str) -> FibUpdate {
             source: RouteSource::Peer(PeerId(0)),
             attrs: Arc::new(PathAttributes::default()),
             reason: Reason::OnlyPath,
+            multipath: Box::default(),
         },
     })
 }
@@ -184,4 +185,52 @@ fn a_withdrawn_unresolved_route_is_forgotten() {
     let r = bgp.apply(&mut fib, vec![learned("172.16.0.0/16", "10.0.2.9")].into());
     assert_eq!((r.installed, r.unresolved), (1, 0));
     assert_eq!(egress_of(&fib, "192.0.2.0/24"), None);
+}
+
+#[test]
+fn a_multipath_route_becomes_one_group_of_its_tunnels() {
+    let (mut fib, _reader) = Fib::new();
+    let tunnels = vec![Some(TunnelId::from_index(0)), Some(TunnelId::from_index(1))];
+    let mut bgp = BgpFib::new([]).with_tunnels(tunnels, []);
+    let ecmp = |members: &[(u32, &str)]| {
+        let mut b = FibBatch::default();
+        b.push_change(BestChange::Replace {
+            prefix: net("10.2.0.0/16"),
+            route: BestRoute {
+                next_hop: Some(members[0].1.parse().unwrap()),
+                source: RouteSource::Peer(PeerId(members[0].0)),
+                attrs: Arc::new(PathAttributes::default()),
+                reason: Reason::LowerRouterId(
+                    "10.0.0.1".parse().unwrap(),
+                    "10.0.0.2".parse().unwrap(),
+                ),
+                multipath: members[1..]
+                    .iter()
+                    .map(|&(id, nh)| MultipathMember {
+                        next_hop: Some(nh.parse().unwrap()),
+                        source: RouteSource::Peer(PeerId(id)),
+                    })
+                    .collect(),
+            },
+        });
+        b
+    };
+    let r = bgp.apply(&mut fib, ecmp(&[(0, "10.255.1.2"), (1, "10.255.2.2")]));
+    assert_eq!((r.changed, r.installed), (1, 1));
+    let want = NextHopGroup::new([
+        NextHop::tunnel(0).via("10.255.1.2".parse().unwrap()),
+        NextHop::tunnel(1).via("10.255.2.2".parse().unwrap()),
+    ])
+    .unwrap();
+    assert_eq!(fib.exact(net("10.2.0.0/16")), Some(&want));
+    // One member left (the other's session went down): a single hop.
+    bgp.apply(&mut fib, vec![learned("10.2.0.0/16", "10.255.1.2")].into());
+    assert_eq!(
+        egress_of(&fib, "10.2.0.0/16"),
+        Some((Egress::Tunnel(0), Some("10.255.1.2".parse().unwrap())))
+    );
+    assert_eq!(
+        fib.exact(net("10.2.0.0/16")).map(NextHopGroup::len),
+        Some(1)
+    );
 }
