@@ -218,7 +218,7 @@ run_vcped() {
         perf record -g -o "$WORK/perf.data" -p "$pid_a" -- sleep "$DURATION" >/dev/null 2>&1
         echo "bfd.sh: perf.data in $WORK" >&2
     fi
-    echo "vcped $(up_vcped) $(measure "$pid_a")"
+    RESULT="vcped $(up_vcped) $(measure "$pid_a")"
 }
 
 run_bird() {
@@ -240,13 +240,17 @@ run_bird() {
         birdc -s "$WORK/bird-1.ctl" show bfd sessions | grep -c ' Up '
     }
     wait_up up_bird || { tail -5 "$WORK/bird-1.log" >&2; return 1; }
-    echo "bird $(up_bird) $(measure "$pid_a")"
+    RESULT="bird $(up_bird) $(measure "$pid_a")"
 }
 
 echo "== $SESSIONS BFD sessions at $INTERVAL ms x $MULT (multihop), CPU of one end over $DURATION s" >&2
+# Not in a $(...) subshell: the namespaces and pids must reach the
+# cleanup trap of this shell.
 RESULTS=()
+RESULT=""
 for dut in $DUTS; do
-    RESULTS+=("$(run_"$dut")")
+    run_"$dut"
+    RESULTS+=("$RESULT")
 done
 printf '%-8s %8s %14s\n' DUT "UP" "CPU % of core"
 for r in "${RESULTS[@]}"; do
