@@ -8,7 +8,8 @@
 //!  control API ─────────────────────Command───────────────────▶ │ bfd task │
 //!  timer (poll_timeout) ──────────────────────────────────────▶ └──────────┘
 //!       per-session send socket (TTL 255, port 49152+) ◀── Transmit │
-//!       BGP task ◀── BfdDown(addr) / BfdUp(addr) (RFC 5882) ────────┘
+//!       BGP task ◀── BfdDown(addr) / BfdUp(addr) (RFC 5882) ────────┤
+//!       vcpe-bfd-routes thread ──▶ Routing::set_tunnel_down ◀───────┘
 //! ```
 //!
 //! RFC 5882 coupling: when a session that was Up goes Down for a path
