@@ -33,6 +33,20 @@ fn bfd_defaults_to_300ms_times_3_single_hop() {
     );
 }
 
+/// Through a vcped tunnel the TTL drops on the way, so single hop could
+/// never come up: a neighbor with `peer` is multihop unless it says so.
+#[test]
+fn bfd_over_a_tunnel_defaults_to_multihop() {
+    const PEER: &str = "[[peer]]\nname = \"b\"\nendpoint = \"192.0.2.2:4789\"\n\
+                        encapsulation = \"vxlan\"\nvni = 7\nallowed_prefixes = [\"10.255.0.2/32\"]\n";
+    let over = first_neighbor(&format!("peer = \"b\"\nbfd = true\n{PEER}"));
+    assert!(over.bfd.expect("bfd").multihop);
+    let single = first_neighbor(&format!(
+        "peer = \"b\"\nbfd = true\nbfd_multihop = false\n{PEER}"
+    ));
+    assert!(!single.bfd.expect("bfd").multihop);
+}
+
 #[test]
 fn bfd_tuning_is_read() {
     let n = first_neighbor(

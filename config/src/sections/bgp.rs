@@ -188,7 +188,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
-    let bfd = bfd(ctx, t);
+    let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
         .iter()
@@ -235,7 +235,12 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
 /// `bfd`, `bfd_interval_ms`, `bfd_multiplier`, `bfd_multihop`: the
 /// neighbor's BFD session, if `bfd = true`. The tuning keys without
 /// `bfd = true` are an error: they would silently do nothing.
-fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<NeighborBfd> {
+///
+/// A session over a tunnel (`peer = ...`) is multihop unless the file says
+/// otherwise: both vcpeds route the packets (each takes one off the TTL),
+/// so an RFC 5881 single-hop session, which requires TTL 255, never comes
+/// up through a vcped tunnel.
+fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>, over_tunnel: bool) -> Option<NeighborBfd> {
     let on = t.field(ctx, "bfd", boolean).or(false);
     let interval = t
         .field(ctx, "bfd_interval_ms", |v| {
@@ -276,7 +281,7 @@ fn bfd(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> Option<NeighborBfd> {
     Some(NeighborBfd {
         interval_ms: interval.map_or(NeighborBfd::DEFAULT_INTERVAL_MS, |(v, _)| v),
         multiplier: multiplier.map_or(NeighborBfd::DEFAULT_MULTIPLIER, |(v, _)| v),
-        multihop: multihop.is_some_and(|(v, _)| v),
+        multihop: multihop.map_or(over_tunnel, |(v, _)| v),
         auth,
     })
 }
