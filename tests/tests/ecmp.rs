@@ -16,7 +16,8 @@
 //! of the packets (`vcpectl tunnel list` counters), no flow changes path
 //! while both are up, `show route` / `explain` list both members and
 //! `explain --from ...` names the member a flow really takes; B1 killed →
-//! every flow reaches the service via B2 once A's hold timer (3 s) expires;
+//! every flow reaches the service via B2 within 1.5 s (BFD 300 ms × 3 on the
+//! sessions; the hold timer alone would take 3 s);
 //! B1 back → exactly the flows that were on B1 before move back.
 
 use std::collections::BTreeMap;
@@ -110,7 +111,7 @@ fn config_a(static_ecmp: bool) -> String {
     for (name, n) in [("b1", 2), ("b2", 3)] {
         c += &format!(
             "[[bgp.neighbor]]\naddress = \"10.255.0.{n}\"\nremote_as = 65002\npeer = \"{name}\"\n\
-             hold_time = 3\n\n"
+             hold_time = 3\nbfd = true\n\n"
         );
     }
     for (name, n) in [("b1", 2), ("b2", 3)] {
@@ -129,7 +130,8 @@ fn config_b(n: u8) -> String {
          [[route]]\nname = \"service\"\nprefix = \"10.50.0.0/24\"\ninterface = \"vcpe0\"\nadvertise = true\n\n\
          [[route]]\nname = \"static-service\"\nprefix = \"10.60.0.0/24\"\ninterface = \"vcpe0\"\n\n\
          [bgp]\nlisten = \"0.0.0.0:179\"\n\n\
-         [[bgp.neighbor]]\naddress = \"10.255.0.1\"\nremote_as = 65001\npeer = \"a\"\nhold_time = 3\n\n"
+         [[bgp.neighbor]]\naddress = \"10.255.0.1\"\nremote_as = 65001\npeer = \"a\"\nhold_time = 3\n\
+         bfd = true\n\n"
     );
     c += &gre_peer("a", n, 1, "[\"10.255.0.1/32\", \"10.1.0.0/16\"]");
     c
@@ -418,13 +420,22 @@ fn bgp_multipath_spreads_flows_and_fails_over() -> Result<()> {
         check_flow_split(&on)?;
         check_explain(d, BGP_SERVICE, &on)?;
 
-        // B1 dies without a word; A's hold timer (3 s) takes its path out.
+        // B1 dies without a word; BFD (300 ms x 3, multihop through the
+        // tunnel) takes its path out well before the hold timer (3 s).
         let b1 = t.b.remove("b1").context("b1")?;
         let (b1_ns, b1_vcped, b1_responder) = b1;
+        let killed = std::time::Instant::now();
         std::process::Command::new("kill")
             .args(["-KILL", &b1_vcped.daemon.pid().to_string()])
             .status()?;
         t.wait_members(&["b2"])?;
+        let took = killed.elapsed();
+        eprintln!("b1 killed: out of a's ECMP group after {took:?}");
+        ensure!(
+            took < Duration::from_millis(1500),
+            "b1's member left a's ECMP group {took:?} after b1 was killed; BFD 300 ms x 3 \
+             should take it out in about 900 ms"
+        );
         let during = paths(&t.flows(BGP_SERVICE, 3)?)?;
         ensure!(
             during.iter().all(|n| n == "b2"),
