@@ -12,4 +12,12 @@ pub trait Handler {
     /// The reply to `request`. Never fails: refusals are
     /// [`Reply::Error`]s that say what to do.
     fn handle(&self, request: Request) -> Reply;
+
+    /// The reply to `request` from the client with uid `peer_uid` (from
+    /// `SO_PEERCRED` on the control socket; `None` when unknown). Only
+    /// what records who did something needs it; the default forgets it.
+    fn handle_from(&self, request: Request, peer_uid: Option<u32>) -> Reply {
+        let _ = peer_uid;
+        self.handle(request)
+    }
 }

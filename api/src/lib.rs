@@ -21,12 +21,14 @@
 //! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
 //! | `bfd.rs`     | [`BfdSession`], what `vcpectl bfd` shows                   |
 //! | `changes.rs` | [`ConfigChanges`] of `reload` and `config diff`            |
+//! | `commit.rs`  | [`Applied`], [`HistoryEntry`] of `config apply`/`history` |
 //! | `client.rs`  | [`Client`], blocking, std only                             |
 //! | `handler.rs` | [`Handler`], what answers requests (the daemon)            |
 
 mod bfd;
 mod changes;
 mod client;
+mod commit;
 mod handler;
 mod reply;
 mod request;
@@ -35,6 +37,7 @@ pub mod view;
 pub use bfd::{BfdDown, BfdSession};
 pub use changes::{ConfigChanges, NeighborRef, RouteChange};
 pub use client::{Client, ClientError};
+pub use commit::{Applied, HistoryEntry, PendingConfirm};
 pub use handler::Handler;
 pub use reply::{
     BgpNeighbor, BgpRoute, KernelSyncStats, PortCounters, Reply, Stats, Status, TunnelCounters,

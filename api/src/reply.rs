@@ -93,6 +93,20 @@ pub enum Reply {
         /// ("ttl_not_255", "no_session", "version", ...).
         drops: std::collections::BTreeMap<String, u64>,
     },
+    /// Answer to [`Request::ConfigApply`](crate::Request::ConfigApply) and
+    /// [`Request::ConfigRollback`](crate::Request::ConfigRollback).
+    ConfigApplied(Box<crate::commit::Applied>),
+    /// Answer to [`Request::ConfigHistory`](crate::Request::ConfigHistory).
+    ConfigHistory {
+        /// The config file.
+        file: String,
+        /// Where the versions are kept.
+        directory: String,
+        /// The versions kept, oldest first.
+        entries: Vec<crate::commit::HistoryEntry>,
+        /// An applied version waiting for `vcpectl config confirm`.
+        pending: Option<crate::commit::PendingConfirm>,
+    },
 }
 
 /// Summary of a running daemon.

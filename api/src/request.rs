@@ -91,6 +91,31 @@ pub enum Request {
     Reload,
     /// `vcpectl config diff`: what a reload would change.
     ConfigDiff,
+    /// `vcpectl config apply FILE [--confirm MINUTES]`: write `text` over
+    /// the running config file (atomically) and reload it; with
+    /// `confirm_minutes`, revert unless [`Request::ConfigConfirm`] comes
+    /// in time.
+    ConfigApply {
+        /// The new file's text.
+        text: String,
+        /// Where it came from (the client's file name), for the history.
+        source: String,
+        /// Revert after this many minutes unless confirmed.
+        #[serde(default)]
+        confirm_minutes: Option<u32>,
+    },
+    /// `vcpectl config confirm`: keep the pending applied version.
+    ConfigConfirm,
+    /// `vcpectl config history`: the versions kept.
+    ConfigHistory,
+    /// `vcpectl config rollback N`: apply version N of the history again.
+    ConfigRollback {
+        /// The version number `config history` shows.
+        version: u64,
+        /// Revert after this many minutes unless confirmed.
+        #[serde(default)]
+        confirm_minutes: Option<u32>,
+    },
 }
 
 /// A flow as `vcpectl explain DST --from SRC --proto P --sport N --dport N`

@@ -12,7 +12,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 use vcpe_api::{Handler, Reply, Request};
 
+use crate::control::commit::{Commits, recover};
 use crate::control::dispatch::Api;
+use crate::control::history::{DEFAULT_KEEP, History};
 use crate::control::server::Server;
 use crate::dataplane::Dataplane;
 use crate::routing::Routing;
@@ -21,8 +23,27 @@ use crate::running_config::RunningConfig;
 use crate::topology::Topology;
 
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
-/// `socket` overrides the config's `[control] socket`.
+/// `socket` overrides the config's `[control] socket`. The config history
+/// is in its default place ([`History::default_dir`]).
 pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
+    run_with(
+        path,
+        socket,
+        History::new(History::default_dir(path), DEFAULT_KEEP),
+    )
+    .await
+}
+
+/// [`run`] with the config history in `history`.
+pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> anyhow::Result<()> {
+    // An unconfirmed commit left by a crash or restart goes first: the
+    // file is put back before it is loaded.
+    recover(path, &history).with_context(|| {
+        format!(
+            "recovering the config history in {} (vcped --state-dir chooses the directory)",
+            history.dir().display()
+        )
+    })?;
     let config = vcpe_config::load(path).map_err(|d| {
         anyhow::anyhow!("{d}\nrefusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
     })?;
@@ -77,8 +98,10 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         routing,
         bgp,
         bfd,
+        commits: Commits::new(history),
     });
     let serve = tokio::spawn(server.serve(Arc::clone(&api)));
+    let confirm_timer = tokio::spawn(crate::control::commit::watch(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
         if let Ok(a) = l.local_addr() {
             info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
@@ -116,6 +139,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         b.shutdown().await;
     }
     serve.abort();
+    confirm_timer.abort();
     if let Some(m) = metrics {
         m.abort();
     }

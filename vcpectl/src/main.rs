@@ -117,7 +117,9 @@ enum Command {
     /// unchanged sessions and routes untouched; an invalid file changes
     /// nothing.
     Reload,
-    /// The config: `config diff` shows what a reload would change.
+    /// The config: `config diff` shows what a reload would change; `config
+    /// apply FILE [--confirm MINUTES]`, `confirm`, `history`, `rollback N`
+    /// change it with a way back.
     Config {
         #[command(subcommand)]
         command: config::ConfigCommand,
@@ -244,9 +246,10 @@ fn main() -> ExitCode {
         ),
         Command::Tunnel { command } => (tunnel::request(command), Style::default()),
         Command::Reload => (Request::Reload, Style::default()),
-        Command::Config {
-            command: config::ConfigCommand::Diff,
-        } => (Request::ConfigDiff, Style::default()),
+        Command::Config { command } => match config::request(command) {
+            Ok(r) => (r, Style::default()),
+            Err(m) => return usage(&m),
+        },
     };
     call(&cli.socket, request, cli.json, style).into()
 }
@@ -309,6 +312,16 @@ fn print(reply: &Reply, style: Style) {
             applied,
             changes,
         } => print!("{}", config::changes(file, *applied, changes)),
+        Reply::ConfigApplied(a) => print!("{}", config::applied(a)),
+        Reply::ConfigHistory {
+            file,
+            directory,
+            entries,
+            pending,
+        } => print!(
+            "{}",
+            config::history(file, directory, entries, pending.as_ref())
+        ),
         #[allow(unreachable_patterns)]
         other => match serde_json::to_string_pretty(other) {
             // A reply this vcpectl has no table for (a newer daemon).

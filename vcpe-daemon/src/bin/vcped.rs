@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use vcpe_daemon::control::history::{DEFAULT_KEEP, History};
 use vcpe_daemon::logging::{self, LogFormat};
 
 /// vcped — the vcpe virtual CPE router daemon.
@@ -42,6 +43,15 @@ enum Command {
         /// (e.g. to run several daemons on one host).
         #[arg(short, long, env = "VCPE_SOCKET")]
         socket: Option<PathBuf>,
+        /// Directory of the config history (`vcpectl config history`,
+        /// `rollback`, the pending `config apply --confirm`). Default:
+        /// `$STATE_DIRECTORY/history` under systemd's `StateDirectory=`,
+        /// else next to the config file (/etc/vcpe/vcped.history).
+        #[arg(long, env = "VCPE_STATE_DIR")]
+        state_dir: Option<PathBuf>,
+        /// How many applied config versions the history keeps.
+        #[arg(long, default_value_t = vcpe_daemon::control::history::DEFAULT_KEEP)]
+        history: usize,
     },
     /// Validate config files and print every error; exit 0 if all are valid, 1 otherwise.
     ///
@@ -57,8 +67,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
-        Some(Command::Run { config, socket }) => run(cli.log_format, &config, socket.as_deref()),
-        None => run(cli.log_format, Path::new(vcpe_config::DEFAULT_PATH), None),
+        Some(Command::Run {
+            config,
+            socket,
+            state_dir,
+            history,
+        }) => {
+            let dir = state_dir.unwrap_or_else(|| History::default_dir(&config));
+            run(
+                cli.log_format,
+                &config,
+                socket.as_deref(),
+                History::new(dir, history),
+            )
+        }
+        None => {
+            let config = Path::new(vcpe_config::DEFAULT_PATH);
+            let history = History::new(History::default_dir(config), DEFAULT_KEEP);
+            run(cli.log_format, config, None, history)
+        }
     }
 }
 
@@ -80,7 +107,7 @@ fn check_config(files: &[PathBuf]) -> ExitCode {
     }
 }
 
-fn run(format: LogFormat, config: &Path, socket: Option<&Path>) -> ExitCode {
+fn run(format: LogFormat, config: &Path, socket: Option<&Path>, history: History) -> ExitCode {
     logging::init(format, "info");
     vcpe_daemon::malloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -94,7 +121,7 @@ fn run(format: LogFormat, config: &Path, socket: Option<&Path>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(vcpe_daemon::daemon::run(config, socket)) {
+    match runtime.block_on(vcpe_daemon::daemon::run_with(config, socket, history)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

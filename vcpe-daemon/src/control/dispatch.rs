@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use vcpe_api::{Handler, Reply, Request, Status};
 
+use super::commit::Commits;
 use super::reload::Reload;
 use super::routes::Routes;
 use super::view::View;
@@ -39,6 +40,9 @@ pub struct Api {
     pub bgp: Option<BgpHandle>,
     /// The BFD task, if a neighbor has `bfd = true`.
     pub bfd: Option<BfdHandle>,
+    /// Config history and the pending commit-confirm
+    /// (`vcpectl config apply|confirm|history|rollback`).
+    pub commits: Commits,
 }
 
 impl Api {
@@ -78,7 +82,22 @@ impl Api {
 
 impl Handler for Api {
     fn handle(&self, request: Request) -> Reply {
+        self.handle_from(request, None)
+    }
+
+    fn handle_from(&self, request: Request, uid: Option<u32>) -> Reply {
         match request {
+            Request::ConfigApply {
+                text,
+                source,
+                confirm_minutes,
+            } => self.commit(&text, source, confirm_minutes, uid),
+            Request::ConfigConfirm => self.confirm(uid),
+            Request::ConfigHistory => self.history(),
+            Request::ConfigRollback {
+                version,
+                confirm_minutes,
+            } => self.rollback(version, confirm_minutes, uid),
             Request::Status => Reply::Status(self.status()),
             Request::Reload => self.reload().apply(),
             Request::ConfigDiff => self.reload().show(),

@@ -5,7 +5,9 @@
 
 pub mod bfd_requests;
 pub mod bgp_requests;
+pub mod commit;
 pub mod dispatch;
+pub mod history;
 pub mod reload;
 pub mod routes;
 pub mod server;

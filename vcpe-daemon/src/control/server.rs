@@ -98,6 +98,8 @@ async fn connection<H: Handler + Send + Sync + 'static>(
     stream: UnixStream,
     handler: Arc<H>,
 ) -> anyhow::Result<()> {
+    // Who is on the other end (SO_PEERCRED): recorded with config changes.
+    let uid = stream.peer_cred().ok().map(|c| c.uid());
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
     while let Some(line) = lines.next_line().await? {
@@ -105,7 +107,7 @@ async fn connection<H: Handler + Send + Sync + 'static>(
         // mutex (held by the FIB thread for a whole batch) or for the BGP
         // task, and must not stall BGP timers and sockets meanwhile.
         let h = Arc::clone(&handler);
-        let reply = tokio::task::spawn_blocking(move || answer(&line, h.as_ref())).await?;
+        let reply = tokio::task::spawn_blocking(move || answer(&line, h.as_ref(), uid)).await?;
         let mut text = serde_json::to_string(&reply)?;
         text.push('\n');
         write.write_all(text.as_bytes()).await?;
@@ -113,7 +115,7 @@ async fn connection<H: Handler + Send + Sync + 'static>(
     Ok(())
 }
 
-fn answer<H: Handler>(line: &str, handler: &H) -> Reply {
+fn answer<H: Handler>(line: &str, handler: &H, uid: Option<u32>) -> Reply {
     let value: serde_json::Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -132,7 +134,7 @@ fn answer<H: Handler>(line: &str, handler: &H) -> Reply {
         };
     }
     match serde_json::from_value::<Envelope>(value) {
-        Ok(env) => handler.handle(env.request),
+        Ok(env) => handler.handle_from(env.request, uid),
         Err(e) => Reply::Error {
             message: format!("unknown or malformed command ({e}); see `vcpectl --help`"),
         },
@@ -169,15 +171,17 @@ mod tests {
 
     #[test]
     fn wrong_version_and_garbage_get_errors_that_say_what_to_do() {
-        let Reply::Error { message } = answer(r#"{"version":9,"command":"status"}"#, &Fixed) else {
+        let Reply::Error { message } = answer(r#"{"version":9,"command":"status"}"#, &Fixed, None)
+        else {
             panic!("expected error")
         };
         assert!(message.contains("speaks version 1"), "{message}");
-        let Reply::Error { message } = answer("not json", &Fixed) else {
+        let Reply::Error { message } = answer("not json", &Fixed, None) else {
             panic!("expected error")
         };
         assert!(message.contains("not JSON"), "{message}");
-        let Reply::Error { message } = answer(r#"{"version":1,"command":"fly"}"#, &Fixed) else {
+        let Reply::Error { message } = answer(r#"{"version":1,"command":"fly"}"#, &Fixed, None)
+        else {
             panic!("expected error")
         };
         assert!(message.contains("unknown"), "{message}");
