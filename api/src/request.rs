@@ -93,16 +93,16 @@ pub enum Request {
     ConfigDiff,
     /// `vcpectl config apply FILE [--confirm MINUTES]`: write `text` over
     /// the running config file (atomically) and reload it; with
-    /// `confirm_minutes`, revert unless [`Request::ConfigConfirm`] comes
+    /// `confirm_secs`, revert unless [`Request::ConfigConfirm`] comes
     /// in time.
     ConfigApply {
         /// The new file's text.
         text: String,
         /// Where it came from (the client's file name), for the history.
         source: String,
-        /// Revert after this many minutes unless confirmed.
+        /// Revert after this many seconds unless confirmed.
         #[serde(default)]
-        confirm_minutes: Option<u32>,
+        confirm_secs: Option<u32>,
     },
     /// `vcpectl config confirm`: keep the pending applied version.
     ConfigConfirm,
@@ -110,11 +110,12 @@ pub enum Request {
     ConfigHistory,
     /// `vcpectl config rollback N`: apply version N of the history again.
     ConfigRollback {
-        /// The version number `config history` shows.
-        version: u64,
-        /// Revert after this many minutes unless confirmed.
+        /// The version number `config history` shows (not `version`: the
+        /// envelope's protocol version has that name).
+        to: u64,
+        /// Revert after this many seconds unless confirmed.
         #[serde(default)]
-        confirm_minutes: Option<u32>,
+        confirm_secs: Option<u32>,
     },
 }
 
@@ -188,5 +189,33 @@ mod tests {
         let text = serde_json::to_string(&env).unwrap();
         assert_eq!(text, r#"{"version":1,"command":"status"}"#);
         assert_eq!(serde_json::from_str::<Envelope>(&text).unwrap(), env);
+    }
+
+    #[test]
+    fn config_requests_round_trip_next_to_the_envelope_version() {
+        for request in [
+            Request::ConfigApply {
+                text: "[router]\n".into(),
+                source: "/tmp/new.toml".into(),
+                confirm_secs: Some(300),
+            },
+            Request::ConfigConfirm,
+            Request::ConfigHistory,
+            Request::ConfigRollback {
+                to: 3,
+                confirm_secs: None,
+            },
+        ] {
+            let env = Envelope {
+                version: API_VERSION,
+                request,
+            };
+            let text = serde_json::to_string(&env).unwrap();
+            assert_eq!(
+                serde_json::from_str::<Envelope>(&text).unwrap(),
+                env,
+                "{text}"
+            );
+        }
     }
 }

@@ -20,8 +20,9 @@ pub enum ConfigCommand {
     Apply {
         /// The new config file.
         file: PathBuf,
-        /// Revert after MINUTES unless `vcpectl config confirm`.
-        #[arg(long, value_name = "MINUTES")]
+        /// Revert after MINUTES unless `vcpectl config confirm`
+        /// (fractions allowed: 0.5 is 30 s).
+        #[arg(long, value_name = "MINUTES", value_parser = minutes)]
         confirm: Option<u32>,
     },
     /// Keep the config applied with `config apply --confirm`.
@@ -32,8 +33,9 @@ pub enum ConfigCommand {
     Rollback {
         /// The version number.
         version: u64,
-        /// Revert after MINUTES unless `vcpectl config confirm`.
-        #[arg(long, value_name = "MINUTES")]
+        /// Revert after MINUTES unless `vcpectl config confirm`
+        /// (fractions allowed: 0.5 is 30 s).
+        #[arg(long, value_name = "MINUTES", value_parser = minutes)]
         confirm: Option<u32>,
     },
 }
@@ -47,15 +49,30 @@ pub fn request(command: ConfigCommand) -> Result<Request, String> {
             text: std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?,
             source: absolute(&file).display().to_string(),
-            confirm_minutes: confirm,
+            confirm_secs: confirm,
         },
         ConfigCommand::Confirm => Request::ConfigConfirm,
         ConfigCommand::History => Request::ConfigHistory,
         ConfigCommand::Rollback { version, confirm } => Request::ConfigRollback {
-            version,
-            confirm_minutes: confirm,
+            to: version,
+            confirm_secs: confirm,
         },
     })
+}
+
+/// MINUTES as whole seconds, 1 s to a day.
+fn minutes(s: &str) -> Result<u32, String> {
+    let m: f64 = s
+        .parse()
+        .map_err(|_| format!("{s} is not a number of minutes; write e.g. 5 or 0.5"))?;
+    let secs = (m * 60.0).round();
+    if !(1.0..=86_400.0).contains(&secs) {
+        return Err(format!(
+            "{s} minutes: give a time from 1 s (0.02) to a day (1440)"
+        ));
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(secs as u32)
 }
 
 fn absolute(file: &Path) -> PathBuf {
@@ -271,20 +288,24 @@ mod tests {
         std::fs::write(&f, "# new\n").unwrap();
         let r = request(ConfigCommand::Apply {
             file: f.clone(),
-            confirm: Some(5),
+            confirm: Some(300),
         })
         .unwrap();
         let Request::ConfigApply {
             text,
             source,
-            confirm_minutes,
+            confirm_secs,
         } = r
         else {
             panic!("{r:?}")
         };
         assert_eq!(text, "# new\n");
         assert_eq!(source, f.display().to_string());
-        assert_eq!(confirm_minutes, Some(5));
+        assert_eq!(confirm_secs, Some(300));
+        assert_eq!(minutes("0.5"), Ok(30));
+        assert_eq!(minutes("10"), Ok(600));
+        assert!(minutes("0").is_err());
+        assert!(minutes("ten").unwrap_err().contains("e.g. 5"));
         let e = request(ConfigCommand::Apply {
             file: dir.join("missing.toml"),
             confirm: None,

@@ -37,7 +37,7 @@ pub struct Commits {
 }
 
 /// The longest confirm window accepted (a day).
-const MAX_CONFIRM_MINUTES: u32 = 24 * 60;
+const MAX_CONFIRM_SECS: u32 = 24 * 3600;
 
 fn refused(message: String) -> Reply {
     Reply::Error { message }
@@ -146,14 +146,15 @@ impl Api {
         &self,
         text: &str,
         source: String,
-        confirm_minutes: Option<u32>,
+        confirm_secs: Option<u32>,
         uid: Option<u32>,
     ) -> Reply {
-        if let Some(m) = confirm_minutes
-            && !(1..=MAX_CONFIRM_MINUTES).contains(&m)
+        if let Some(s) = confirm_secs
+            && !(1..=MAX_CONFIRM_SECS).contains(&s)
         {
             return refused(format!(
-                "--confirm {m}: give minutes from 1 to {MAX_CONFIRM_MINUTES}"
+                "a confirm window of {s} s: give 1 s to a day (--confirm takes minutes, \
+                 fractions allowed: 0.5 is 30 s)"
             ));
         }
         let path = &self.config_path;
@@ -192,11 +193,11 @@ impl Api {
             Some(p) => (p.confirm.previous, p.previous_text.clone()),
             None => (version.saturating_sub(1), current.clone()),
         };
-        let next = confirm_minutes.map(|m| Pending {
+        let next = confirm_secs.map(|s| Pending {
             confirm: PendingConfirm {
                 version,
                 previous,
-                deadline_unix: now_unix() + u64::from(m) * 60,
+                deadline_unix: now_unix() + u64::from(s),
             },
             previous_text: previous_text.clone(),
         });
@@ -296,7 +297,7 @@ impl Api {
     }
 
     /// `config rollback N`.
-    pub fn rollback(&self, version: u64, confirm_minutes: Option<u32>, uid: Option<u32>) -> Reply {
+    pub fn rollback(&self, version: u64, confirm_secs: Option<u32>, uid: Option<u32>) -> Reply {
         let text = match self.commits.history.text(version) {
             Ok(t) => t,
             Err(_) => {
@@ -306,7 +307,7 @@ impl Api {
                 ));
             }
         };
-        self.commit(&text, format!("rollback {version}"), confirm_minutes, uid)
+        self.commit(&text, format!("rollback {version}"), confirm_secs, uid)
     }
 
     /// The timer: when the pending confirm's deadline has passed, the

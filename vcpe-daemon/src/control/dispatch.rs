@@ -90,14 +90,11 @@ impl Handler for Api {
             Request::ConfigApply {
                 text,
                 source,
-                confirm_minutes,
-            } => self.commit(&text, source, confirm_minutes, uid),
+                confirm_secs,
+            } => self.commit(&text, format!("apply {source}"), confirm_secs, uid),
             Request::ConfigConfirm => self.confirm(uid),
             Request::ConfigHistory => self.history(),
-            Request::ConfigRollback {
-                version,
-                confirm_minutes,
-            } => self.rollback(version, confirm_minutes, uid),
+            Request::ConfigRollback { to, confirm_secs } => self.rollback(to, confirm_secs, uid),
             Request::Status => Reply::Status(self.status()),
             Request::Reload => self.reload().apply(),
             Request::ConfigDiff => self.reload().show(),
