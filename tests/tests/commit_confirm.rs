@@ -247,6 +247,26 @@ fn an_unconfirmed_commit_reverts_and_a_confirmed_one_stays() -> Result<()> {
         ensure!(e.contains("nothing was applied"), "{e}");
         ensure!(std::fs::read_to_string(&v.config)? == new);
         ensure!(history(&v)?.0.last().map(|h| h.version) == Some(version));
+
+        // A file the reload refuses (a new router id needs a restart): the
+        // running file is put back, no confirm is left pending.
+        let other = lab.dir().join("other-id.toml");
+        std::fs::write(&other, old.replace("10.97.0.10", "10.97.0.11"))?;
+        let e = ctl_fails(
+            &v,
+            &[
+                "config",
+                "apply",
+                &other.to_string_lossy(),
+                "--confirm",
+                "1",
+            ],
+        )?;
+        ensure!(e.contains("the file was put back"), "{e}");
+        ensure!(std::fs::read_to_string(&v.config)? == new);
+        let (entries, p) = history(&v)?;
+        ensure!(p.is_none() && entries.last().map(|h| h.version) == Some(version));
+        ensure!(running(&v)?.fib_extra);
         Ok(())
     })();
     with_log(&v, r)

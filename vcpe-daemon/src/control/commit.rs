@@ -388,3 +388,67 @@ pub async fn watch(api: Arc<Api>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_with_a_pending_confirm_goes_back_to_the_previous_text() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("vcped.toml");
+        let history = History::new(dir.path().join("vcped.history"), 10);
+        std::fs::write(&config, "# v1\n").expect("write");
+        recover(&config, &history).expect("first start");
+        let e = history.entries().expect("entries");
+        assert_eq!(e.len(), 1);
+        assert_eq!((e[0].source.as_str(), e[0].uid), ("start", None));
+        // A restart on the same file records nothing new.
+        recover(&config, &history).expect("second start");
+        assert_eq!(history.entries().expect("entries").len(), 1);
+        // An apply --confirm that was cut short by the end of vcped.
+        history
+            .set_pending(&Pending {
+                confirm: PendingConfirm {
+                    version: 2,
+                    previous: 1,
+                    deadline_unix: now_unix() + 600,
+                },
+                previous_text: "# v1\n".into(),
+            })
+            .expect("pending");
+        std::fs::write(&config, "# v2, not confirmed\n").expect("write");
+        recover(&config, &history).expect("recover");
+        assert_eq!(std::fs::read_to_string(&config).expect("read"), "# v1\n");
+        assert_eq!(history.pending().expect("pending"), None);
+        let e = history.entries().expect("entries");
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert_eq!(e[1].source, "revert 2 (vcped restarted before confirm)");
+        // A file edited by hand since is recorded at the next start.
+        std::fs::write(&config, "# v3 by hand\n").expect("write");
+        recover(&config, &history).expect("start");
+        let e = history.entries().expect("entries");
+        assert_eq!(e.last().map(|h| h.source.as_str()), Some("start"));
+        assert_eq!(history.text(3).expect("text"), "# v3 by hand\n");
+    }
+
+    #[test]
+    fn the_summary_counts_what_changed() {
+        assert_eq!(summary(&ConfigChanges::default()), "no change to what runs");
+        let r = vcpe_api::RouteSpec {
+            name: "a".into(),
+            prefix: "10.9.0.0/16".into(),
+            interface: Some("vcpe0".into()),
+            peer: None,
+            peers: Vec::new(),
+            next_hop: None,
+            advertise: false,
+        };
+        let c = ConfigChanges {
+            routes_added: vec![r.clone(), r.clone()],
+            routes_removed: vec![r],
+            ..ConfigChanges::default()
+        };
+        assert_eq!(summary(&c), "2 route(s) added, 1 route(s) removed");
+    }
+}
