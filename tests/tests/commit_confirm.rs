@@ -7,15 +7,19 @@
 //! leaves a running file that parses.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
 use vcpe_api::{HistoryEntry, PendingConfirm, Reply};
+use vcpe_tests::peers::{
+    BgpPeer, Bird, PeerSpec, wait_established, wait_for_no_route, wait_for_route,
+};
 use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, wait_until};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 10);
+const BIRD: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
 
 /// The old file: one route out of the TUN, one GRE tunnel peer. With
 /// `extra`, the new file: a route more out of the TUN and one into the
@@ -403,5 +407,83 @@ fn kill_9_at_any_moment_of_an_apply_leaves_a_valid_file() -> Result<()> {
         ensure!(temps <= 12, "{temps} temporary files left");
         Ok(())
     })();
+    with_log(&v, r)
+}
+
+#[test]
+fn an_unconfirmed_commit_is_withdrawn_from_a_bgp_peer_and_a_confirmed_one_stays() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("confirmbgp")?;
+    let vns = lab.netns("vcpe")?;
+    let bns = lab.netns("bird")?;
+    lab.veth(&vns, "eth0", &bns, "eth0")?;
+    vns.addr("eth0", &format!("{VCPE}/24"))?;
+    bns.addr("eth0", &format!("{BIRD}/24"))?;
+    let tun = ifname();
+    let socket = lab.dir().join("vcped.sock");
+    let bgp = format!(
+        r#"
+[[route]]
+name = "bgp-lan"
+prefix = "10.97.0.0/24"
+interface = "{tun}"
+
+[bgp]
+listen = "0.0.0.0:179"
+
+[[bgp.neighbor]]
+address = "{BIRD}"
+remote_as = 65001
+hold_time = 9
+"#
+    );
+    let old = config(&socket, &tun, false) + &bgp;
+    let new = old.clone()
+        + "\n[[route]]\nname = \"announced\"\nprefix = \"10.30.0.0/24\"\n"
+        + &format!("interface = \"{tun}\"\nadvertise = true\n");
+    let new_file = lab.dir().join("new.toml");
+    std::fs::write(&new_file, &new)?;
+    let new_arg = new_file.to_string_lossy().into_owned();
+    let v = Vcped::start(&vns, lab.dir(), "vcped", &old)?;
+    let spec = PeerSpec::one_neighbor(65001, BIRD, IpAddr::V4(VCPE), 65010, &[], lab.dir());
+    let bird = Bird::start(&bns, &spec)?;
+    let r = (|| -> Result<()> {
+        wait_established(&bird, IpAddr::V4(VCPE), Duration::from_secs(40))?;
+        // How often the session came up: it must not flap.
+        let ups = |v: &Vcped| -> Result<u64> {
+            let n = v.bgp_summary()?;
+            let n = n.first().context("no neighbor")?;
+            ensure!(n.state == "Established", "{n:?}");
+            Ok(n.established_transitions)
+        };
+        let up = ups(&v)?;
+        let (version, pending) = apply(&v, &["apply", &new_arg, "--confirm", "0.1"])?;
+        ensure!(pending.is_some());
+        wait_for_route(&bird, "10.30.0.0/24", Duration::from_secs(20))?;
+        // Not confirmed: BIRD loses the route again, the session stays.
+        wait_for_no_route(&bird, "10.30.0.0/24", Duration::from_secs(20))?;
+        ensure!(std::fs::read_to_string(&v.config)? == old);
+        let (entries, _) = history(&v)?;
+        ensure!(
+            entries.last().map(|h| h.source.clone())
+                == Some(format!("revert {version} (not confirmed)")),
+            "{entries:?}"
+        );
+        // Confirmed: stays past the deadline.
+        apply(&v, &["apply", &new_arg, "--confirm", "0.05"])?;
+        v.ctl(&["config", "confirm"])?;
+        wait_for_route(&bird, "10.30.0.0/24", Duration::from_secs(20))?;
+        std::thread::sleep(Duration::from_secs(5));
+        wait_for_route(&bird, "10.30.0.0/24", Duration::from_secs(1))?;
+        let later = ups(&v)?;
+        ensure!(
+            later == up,
+            "the BGP session restarted during apply/revert: Established {up} then {later} times"
+        );
+        Ok(())
+    })();
+    if r.is_err() {
+        eprintln!("BIRD log:\n{}", bird.log());
+    }
     with_log(&v, r)
 }
