@@ -94,7 +94,26 @@ pub fn recover(config: &Path, history: &History) -> anyhow::Result<()> {
         )?;
         history.clear_pending()?;
     }
-    let text = std::fs::read_to_string(config)?;
+    // The file itself is checked by the load that follows (which says
+    // what is wrong with it), and a history that cannot be written only
+    // costs the history: neither stops the start here.
+    let Ok(text) = std::fs::read_to_string(config) else {
+        return Ok(());
+    };
+    if let Err(e) = record_start(config, history, &text) {
+        tracing::warn!(
+            error = %e,
+            dir = %history.dir().display(),
+            "config history: cannot record the file vcped starts with; `vcpectl config \
+             apply` and `rollback` will fail until the directory is writable (vcped \
+             --state-dir chooses it)"
+        );
+    }
+    Ok(())
+}
+
+/// Records `text` (the file at start) unless the history ends with it.
+fn record_start(config: &Path, history: &History, text: &str) -> std::io::Result<()> {
     let latest = history.latest()?;
     let same = match &latest {
         Some(h) => history.text(h.version).is_ok_and(|t| t == text),
@@ -102,7 +121,7 @@ pub fn recover(config: &Path, history: &History) -> anyhow::Result<()> {
     };
     if !same {
         history.record(
-            &text,
+            text,
             None,
             "start".into(),
             if latest.is_some() {
@@ -111,6 +130,7 @@ pub fn recover(config: &Path, history: &History) -> anyhow::Result<()> {
                 "the file vcped started with".into()
             },
         )?;
+        tracing::info!(file = %config.display(), dir = %history.dir().display(), "config history: recorded the file vcped starts with");
     }
     Ok(())
 }
@@ -430,6 +450,21 @@ mod tests {
         let e = history.entries().expect("entries");
         assert_eq!(e.last().map(|h| h.source.as_str()), Some("start"));
         assert_eq!(history.text(3).expect("text"), "# v3 by hand\n");
+    }
+
+    #[test]
+    fn neither_a_missing_file_nor_an_unwritable_history_stops_the_start() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = dir.path().join("vcped.toml");
+        // The file is missing: the load after says so, not the history.
+        recover(&config, &History::new(dir.path().join("h"), 10)).expect("missing file");
+        std::fs::write(&config, "# v1\n").expect("write");
+        // A history "directory" under a plain file cannot be created.
+        let history = History::new(config.join("history"), 10);
+        recover(&config, &history).expect("unwritable history");
+        assert_eq!(std::fs::read_to_string(&config).expect("read"), "# v1\n");
+        // `config history` then says what is wrong.
+        assert!(history.entries().is_err());
     }
 
     #[test]
