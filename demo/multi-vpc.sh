@@ -172,7 +172,7 @@ addr6() { echo "fd00:${1:2:1}:${1:3:1}::10"; }  # vm12 -> fd00:1:2::10
 say "starting one vcped per VPC (logs in $work)"
 for n in 1 2 3; do
     v="vpc0$n"
-    ip netns exec "$P-$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" >"$work/$v.log" 2>&1 &
+    ip netns exec "$P-$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" --state-dir "$work/$v.history" >"$work/$v.log" 2>&1 &
     pids+=($!)
 done
 for v in vpc01 vpc02 vpc03; do
