@@ -247,7 +247,10 @@ fn an_unconfirmed_commit_reverts_and_a_confirmed_one_stays() -> Result<()> {
             .position(|l| l == "prefix = \"10.20.0.0/16\"")
             .context("no prefix line")?
             + 1;
-        ensure!(e.contains(&format!("{}:{line}:", bad.display())), "{e}");
+        ensure!(
+            e.starts_with(&format!("vcpectl: {}:{line}:", bad.display())),
+            "{e}"
+        );
         ensure!(e.contains("nothing was applied"), "{e}");
         ensure!(std::fs::read_to_string(&v.config)? == new);
         ensure!(history(&v)?.0.last().map(|h| h.version) == Some(version));

@@ -162,9 +162,12 @@ pub fn summary(c: &ConfigChanges) -> String {
 impl Api {
     /// `config apply` and `config rollback`: `text` over the file, then a
     /// reload; the old text back when the reload refuses.
+    /// `origin` names the text in errors (the operator's file),
+    /// `source` says in the history how it came.
     pub fn commit(
         &self,
         text: &str,
+        origin: &str,
         source: String,
         confirm_secs: Option<u32>,
         uid: Option<u32>,
@@ -181,9 +184,9 @@ impl Api {
         if let Err(mut d) = vcpe_config::parse(text, path) {
             // Named as the operator knows it; relative key files resolve
             // against the running file's directory, where it will live.
-            d.file = source.clone().into();
+            d.file = origin.into();
             for e in &mut d.errors {
-                e.file = source.clone().into();
+                e.file = origin.into();
             }
             return refused(format!(
                 "{}\nnothing was applied; fix the errors above and apply again \
@@ -327,7 +330,18 @@ impl Api {
                 ));
             }
         };
-        self.commit(&text, format!("rollback {version}"), confirm_secs, uid)
+        let file = self
+            .commits
+            .history
+            .dir()
+            .join(format!("{version:06}.toml"));
+        self.commit(
+            &text,
+            &file.display().to_string(),
+            format!("rollback {version}"),
+            confirm_secs,
+            uid,
+        )
     }
 
     /// The timer: when the pending confirm's deadline has passed, the

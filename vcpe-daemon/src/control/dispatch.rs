@@ -91,7 +91,7 @@ impl Handler for Api {
                 text,
                 source,
                 confirm_secs,
-            } => self.commit(&text, format!("apply {source}"), confirm_secs, uid),
+            } => self.commit(&text, &source, format!("apply {source}"), confirm_secs, uid),
             Request::ConfigConfirm => self.confirm(uid),
             Request::ConfigHistory => self.history(),
             Request::ConfigRollback { to, confirm_secs } => self.rollback(to, confirm_secs, uid),

@@ -81,7 +81,8 @@ impl History {
         &self.dir
     }
 
-    fn text_path(&self, version: u64) -> PathBuf {
+    /// Where the text of `version` is kept.
+    pub fn text_path(&self, version: u64) -> PathBuf {
         self.dir.join(format!("{version:06}.toml"))
     }
 
