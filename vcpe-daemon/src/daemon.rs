@@ -2,6 +2,11 @@
 //! control socket, routing with the config's routes, the dataplane, kernel
 //! sync, BGP, metrics), run until a signal says stop, stop them in reverse.
 //! The wiring root: the only module that knows every other one.
+//!
+//! Under systemd (`Type=notify`) it says `READY=1` once the TUNs, the
+//! control socket, the metrics and BGP listeners are up, keeps `STATUS=`
+//! current, and pings the watchdog only after a status round trip through
+//! the control handler and the BGP task succeeded ([`crate::systemd`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -85,6 +90,25 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         }
         tokio::spawn(crate::metrics::serve(l, Arc::clone(&api)))
     });
+    let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
+    let health = match &notifier {
+        Some(n) => {
+            // Every listener is bound and the server task runs: connecting
+            // clients are answered from here on.
+            let st = Arc::clone(&api);
+            let first = tokio::task::spawn_blocking(move || health(st.as_ref()))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "started".to_owned());
+            n.send(&crate::systemd::ready(&first));
+            Some(tokio::spawn(keep_systemd_informed(
+                Arc::clone(n),
+                Arc::clone(&api),
+            )))
+        }
+        None => None,
+    };
 
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -105,6 +129,12 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
                 }
             }
         }
+    }
+    if let Some(n) = &notifier {
+        n.send(crate::systemd::STOPPING);
+    }
+    if let Some(h) = health {
+        h.abort();
     }
     // BFD peers hear AdminDown, which is no failure (RFC 5882 §3.2)...
     if let Some(b) = &api.bfd {
@@ -135,4 +165,54 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
     }
     info!("vcped stopped");
     Ok(())
+}
+
+/// How often `STATUS=` is refreshed when systemd set no watchdog.
+const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refreshes `STATUS=` and, when `WatchdogSec=` is set, pings the
+/// watchdog: each tick asks the control handler for the status and the BGP
+/// task for its summary (the loops that could stall), and pings only when
+/// both answered. A stuck BGP task or control handler thus stops the pings
+/// and systemd restarts vcped.
+async fn keep_systemd_informed(notifier: Arc<crate::systemd::Notifier>, api: Arc<Api>) {
+    let watchdog = crate::systemd::watchdog_interval();
+    let mut tick = tokio::time::interval(watchdog.unwrap_or(STATUS_INTERVAL));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let st = Arc::clone(&api);
+        match tokio::task::spawn_blocking(move || health(st.as_ref())).await {
+            Ok(Some(line)) if watchdog.is_some() => {
+                notifier.send(&crate::systemd::watchdog(&line));
+            }
+            Ok(Some(line)) => notifier.send(&crate::systemd::status(&line)),
+            Ok(None) | Err(_) => {
+                tracing::warn!("health check failed: the control handler or the BGP task did not answer; no watchdog ping");
+            }
+        }
+    }
+}
+
+/// The one-line summary for `STATUS=` ("2 interfaces, 2 tunnels, BGP 2/2
+/// established"), or `None` when a part of the daemon did not answer.
+fn health(api: &Api) -> Option<String> {
+    let Reply::Status(status) = api.handle(Request::Status) else {
+        return None;
+    };
+    let mut line = format!(
+        "{} interfaces, {} tunnels, {} routes",
+        status.interfaces, status.peers, status.static_routes
+    );
+    if status.bgp_neighbors > 0 {
+        let Reply::BgpSummary { neighbors } = api.handle(Request::BgpSummary) else {
+            return None;
+        };
+        let up = neighbors
+            .iter()
+            .filter(|n| n.state == "Established")
+            .count();
+        line.push_str(&format!(", BGP {up}/{} established", neighbors.len()));
+    }
+    Some(line)
 }
