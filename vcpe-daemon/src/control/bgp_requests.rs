@@ -42,8 +42,8 @@ fn error(message: &str) -> Reply {
     }
 }
 
-/// `vcpectl bgp summary`.
-pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
+/// `vcpectl bgp summary`; each neighbor's description from `config`.
+pub fn summary(bgp: Option<&BgpHandle>, config: &vcpe_config::Config) -> Reply {
     let Some(bgp) = bgp else { return error(NO_BGP) };
     match ask(bgp, Command::Summary) {
         Ok(list) => Reply::BgpSummary {
@@ -63,6 +63,11 @@ pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
                     unencodable_total: s.unencodable_total,
                     last_error: s.last_error,
                     established_transitions: s.established_transitions,
+                    description: config
+                        .bgp
+                        .as_ref()
+                        .and_then(|b| b.neighbors.iter().find(|n| n.address == s.addr))
+                        .and_then(|n| n.description.clone()),
                 })
                 .collect(),
         },

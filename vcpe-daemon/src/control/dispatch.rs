@@ -85,7 +85,9 @@ impl Handler for Api {
             Request::RouteAdd(spec) => self.routes().add(spec),
             Request::RouteDel { name } => self.routes().del(&name),
             Request::RouteList => self.routes().list(),
-            Request::BgpSummary => super::bgp_requests::summary(self.bgp.as_ref()),
+            Request::BgpSummary => {
+                super::bgp_requests::summary(self.bgp.as_ref(), &self.running.load())
+            }
             Request::BgpRoutes { prefix } => super::bgp_requests::routes(self.bgp.as_ref(), prefix),
             Request::BgpNeighbor { address, action } => {
                 super::bgp_requests::neighbor(self.bgp.as_ref(), address, action)
