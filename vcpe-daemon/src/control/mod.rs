@@ -6,6 +6,7 @@
 pub mod bfd_requests;
 pub mod bgp_requests;
 pub mod dispatch;
+pub mod drain;
 pub mod reload;
 pub mod routes;
 pub mod server;
