@@ -368,7 +368,10 @@ remote_as = 65003
             bgp.shutdown_message_for(&bgp.neighbors[0]),
             Some("maintenance, ticket 42")
         );
-        assert!(e.text.contains("address = \"10.255.0.2\"   # keep this comment"));
+        assert!(
+            e.text
+                .contains("address = \"10.255.0.2\"   # keep this comment")
+        );
         assert!(e.text.contains("# The transit router."));
         let back = set_neighbor_enabled(&e.text, p, a, true, None).expect("enable");
         assert_eq!(back.text, BGP);
@@ -376,9 +379,13 @@ remote_as = 65003
         let v6: std::net::IpAddr = "fd00:0::2".parse().expect("address");
         let e = set_neighbor_enabled(BGP, p, v6, false, None).expect("disable v6");
         assert!(!e.config.bgp.expect("bgp").neighbors[1].enabled);
-        let e = set_neighbor_enabled(BGP, p, "10.9.9.9".parse().expect("a"), false, None)
-            .unwrap_err();
-        assert!(e.to_string().contains("no [[bgp.neighbor]] with address 10.9.9.9"), "{e}");
+        let e =
+            set_neighbor_enabled(BGP, p, "10.9.9.9".parse().expect("a"), false, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no [[bgp.neighbor]] with address 10.9.9.9"),
+            "{e}"
+        );
         // An over-long RFC 9003 message is refused by validation.
         let long = "x".repeat(256);
         let e = set_neighbor_enabled(BGP, p, a, false, Some(&long)).unwrap_err();

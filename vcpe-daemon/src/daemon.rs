@@ -188,7 +188,9 @@ async fn keep_systemd_informed(notifier: Arc<crate::systemd::Notifier>, api: Arc
             }
             Ok(Some(line)) => notifier.send(&crate::systemd::status(&line)),
             Ok(None) | Err(_) => {
-                tracing::warn!("health check failed: the control handler or the BGP task did not answer; no watchdog ping");
+                tracing::warn!(
+                    "health check failed: the control handler or the BGP task did not answer; no watchdog ping"
+                );
             }
         }
     }

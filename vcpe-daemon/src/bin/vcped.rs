@@ -13,7 +13,12 @@ use vcpe_daemon::logging::{self, LogFormat};
 /// vCPEs, and exchanges routes with them (and with BIRD, FRR, GoBGP) by BGP.
 /// Operate a running daemon with `vcpectl`.
 #[derive(Debug, Parser)]
-#[command(name = "vcped", version, about = "the vcpe virtual CPE router daemon", long_about)]
+#[command(
+    name = "vcped",
+    version,
+    about = "the vcpe virtual CPE router daemon",
+    long_about
+)]
 struct Cli {
     /// Log line format: `human` (one readable line per event) or `json` (one
     /// JSON object per line with timestamp, level, message, target and the

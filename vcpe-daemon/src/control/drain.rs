@@ -81,8 +81,7 @@ pub fn neighbor(
                 .map_err(|e| format!("reading {}: {e}", path.display()))
                 .and_then(|t| {
                     let m = (!enable).then_some(message.as_str());
-                    edit::set_neighbor_enabled(&t, path, addr, enable, m)
-                        .map_err(|e| e.to_string())
+                    edit::set_neighbor_enabled(&t, path, addr, enable, m).map_err(|e| e.to_string())
                 });
             match text {
                 Ok(e) => Some((enable, e)),

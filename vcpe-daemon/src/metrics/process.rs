@@ -90,7 +90,10 @@ fn boot_time(text: &str) -> Option<u64> {
 /// unlimited.
 fn parse_max_fds(text: &str) -> Option<Option<u64>> {
     let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line.trim_start_matches("Max open files").split_whitespace().next()?;
+    let soft = line
+        .trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?;
     if soft == "unlimited" {
         return Some(None);
     }
@@ -134,10 +137,15 @@ mod tests {
                       Max open files            1024                 524288               files     \n";
         assert_eq!(parse_max_fds(limits), Some(Some(1024)));
         assert_eq!(
-            parse_max_fds("Max open files            unlimited            unlimited            files\n"),
+            parse_max_fds(
+                "Max open files            unlimited            unlimited            files\n"
+            ),
             Some(None)
         );
-        assert_eq!(boot_time("cpu  1 2 3\nbtime 1765000000\nprocesses 9\n"), Some(1_765_000_000));
+        assert_eq!(
+            boot_time("cpu  1 2 3\nbtime 1765000000\nprocesses 9\n"),
+            Some(1_765_000_000)
+        );
     }
 
     #[test]
@@ -145,6 +153,9 @@ mod tests {
         let p = Process::read().expect("/proc/self readable");
         assert!(p.open_fds >= 3 && p.resident_bytes > 0, "{p:?}");
         let now = now_unix();
-        assert!(p.start_time_seconds <= now && p.start_time_seconds + 3600 > now, "{p:?}");
+        assert!(
+            p.start_time_seconds <= now && p.start_time_seconds + 3600 > now,
+            "{p:?}"
+        );
     }
 }

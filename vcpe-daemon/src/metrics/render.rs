@@ -256,10 +256,12 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
 /// The standard `process_*` metrics; the start time from vcped's uptime
 /// when `/proc` could not be read.
 fn process(s: &Scrape) -> Vec<Family<'_>> {
-    let start = s.process.as_ref().map_or(
-        s.now.saturating_sub(s.status.uptime_secs),
-        |p| p.start_time_seconds,
-    );
+    let start = s
+        .process
+        .as_ref()
+        .map_or(s.now.saturating_sub(s.status.uptime_secs), |p| {
+            p.start_time_seconds
+        });
     let mut out = vec![
         Family::gauge(
             "process_start_time",
@@ -270,9 +272,12 @@ fn process(s: &Scrape) -> Vec<Family<'_>> {
     ];
     let Some(p) = &s.process else { return out };
     out.push(
-        Family::counter("process_cpu", "Total user and system CPU time spent in seconds.")
-            .unit(Unit::Seconds)
-            .sample_f64(vec![], p.cpu_seconds),
+        Family::counter(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds.",
+        )
+        .unit(Unit::Seconds)
+        .sample_f64(vec![], p.cpu_seconds),
     );
     out.push(
         Family::gauge("process_resident_memory", "Resident memory size in bytes.")
@@ -290,8 +295,11 @@ fn process(s: &Scrape) -> Vec<Family<'_>> {
     );
     if let Some(max) = p.max_fds {
         out.push(
-            Family::gauge("process_max_fds", "Maximum number of open file descriptors.")
-                .sample(vec![], max),
+            Family::gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            )
+            .sample(vec![], max),
         );
     }
     out
@@ -779,10 +787,16 @@ mod tests {
             has(&l, line);
         }
         // A tunnel without a session has no handshake timestamp.
-        assert!(!l.iter().any(|x| x.starts_with("vcpe_tunnel_last_handshake_timestamp_seconds{peer=\"vpc03\"}")));
+        assert!(!l.iter().any(|x| {
+            x.starts_with("vcpe_tunnel_last_handshake_timestamp_seconds{peer=\"vpc03\"}")
+        }));
         // No "seconds since" gauges any more.
         for gone in ["_age", "vcpe_uptime"] {
-            assert!(!l.iter().any(|x| x.contains(gone)), "{gone} still in:\n{}", l.join("\n"));
+            assert!(
+                !l.iter().any(|x| x.contains(gone)),
+                "{gone} still in:\n{}",
+                l.join("\n")
+            );
         }
         // Without /proc, the start time still comes from the uptime.
         let s = Scrape {
@@ -790,7 +804,10 @@ mod tests {
             ..scrape()
         };
         let text = render(s, Format::Prometheus).unwrap();
-        assert!(text.contains("process_start_time_seconds 999999958"), "{text}");
+        assert!(
+            text.contains("process_start_time_seconds 999999958"),
+            "{text}"
+        );
         assert!(!text.contains("process_cpu"), "{text}");
     }
 
@@ -860,7 +877,10 @@ mod tests {
         // Every sample line is `name{labels} value` with a vcpe_ or
         // process_ name.
         for line in l.iter().filter(|l| !l.starts_with('#')) {
-            assert!(line.starts_with("vcpe_") || line.starts_with("process_"), "{line}");
+            assert!(
+                line.starts_with("vcpe_") || line.starts_with("process_"),
+                "{line}"
+            );
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
