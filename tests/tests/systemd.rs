@@ -114,7 +114,7 @@ fn ready_after_control_and_bgp_listener_then_watchdog_and_priorities() -> Result
     ensure!(
         first
             .lines()
-            .any(|l| l.starts_with("STATUS=") && l.contains("1 interfaces")),
+            .any(|l| l.starts_with("STATUS=") && l.contains("1 interface, 0 tunnels")),
         "no STATUS= summary in {first:?}"
     );
     // Right when READY=1 came: the BGP listener accepts and the control

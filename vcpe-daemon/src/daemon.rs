@@ -196,15 +196,26 @@ async fn keep_systemd_informed(notifier: Arc<crate::systemd::Notifier>, api: Arc
     }
 }
 
-/// The one-line summary for `STATUS=` ("2 interfaces, 2 tunnels, BGP 2/2
+/// "1 tunnel", "2 tunnels".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The one-line summary for `STATUS=` ("2 interfaces, 2 tunnels, 3 static routes, BGP 2/2
 /// established"), or `None` when a part of the daemon did not answer.
 fn health(api: &Api) -> Option<String> {
     let Reply::Status(status) = api.handle(Request::Status) else {
         return None;
     };
     let mut line = format!(
-        "{} interfaces, {} tunnels, {} routes",
-        status.interfaces, status.peers, status.static_routes
+        "{}, {}, {}",
+        count(status.interfaces, "interface"),
+        count(status.peers, "tunnel"),
+        count(status.static_routes, "static route")
     );
     if status.bgp_neighbors > 0 {
         let Reply::BgpSummary { neighbors } = api.handle(Request::BgpSummary) else {
