@@ -13,8 +13,9 @@
 # an all-pairs ping matrix (v4 and v6), and exits 1 if any pair fails.
 #
 # Everything lives in namespaces named vd<pid>-*, removed on exit, Ctrl-C or
-# failure. Needs root and the packages .ci/run installs (iproute2,
-# iputils-ping); nothing outside its namespaces is changed.
+# failure. Needs root; the packages it needs (iproute2, iputils-ping) are
+# installed with apt-get when missing, as .ci/run does, so it runs first on
+# a bare Debian machine. Nothing outside its namespaces is changed.
 #
 # Usage: sudo ./demo/multi-vpc.sh [--keep]
 #   --keep         stay up after the matrix until Ctrl-C, for poking around
@@ -34,9 +35,23 @@ for arg in "$@"; do
 done
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces and TUN devices need it): sudo $0" >&2; exit 1; }
 [ -c /dev/net/tun ] || { echo "/dev/net/tun is missing: modprobe tun (in a container: --device /dev/net/tun)" >&2; exit 1; }
-for tool in ip ping; do
-    command -v "$tool" >/dev/null || { echo "$tool is missing: apt-get install -y iproute2 iputils-ping" >&2; exit 1; }
+# The packages the demo needs, by the command it runs: installed only
+# when missing (we are root already; see .ci/run for the test suite's).
+declare -A package=([ip]=iproute2 [ping]=iputils-ping)
+missing=()
+for tool in "${!package[@]}"; do
+    command -v "$tool" >/dev/null || missing+=("${package[$tool]}")
 done
+if ((${#missing[@]})); then
+    command -v apt-get >/dev/null || { echo "missing: ${missing[*]}; install them with your package manager" >&2; exit 1; }
+    echo "installing what the demo needs: ${missing[*]} (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    for tool in "${!package[@]}"; do
+        command -v "$tool" >/dev/null || { echo "$tool is still missing after installing ${package[$tool]}" >&2; exit 1; }
+    done
+fi
 
 if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold="" plain=""; fi
 say() { printf '\n%s== %s%s\n' "$bold" "$*" "$plain"; }

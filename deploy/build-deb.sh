@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian package of vcpe (vcped, vcpectl, systemd unit, sysctl
-# drop-in, config template, shell completions) with cargo-deb:
+# drop-in, config template, shell completions, man pages) with cargo-deb:
 #   1. cargo build --release (vcped, vcpectl)
 #   2. shell completions from the built vcpectl (`vcpectl completions SHELL`)
 #      into <target>/release/completions/, where the package metadata in
@@ -40,6 +40,15 @@ for shell in bash zsh fish; do
         exit 1
     fi
     [[ -s $out/vcpectl.$shell ]] || { echo "\`vcpectl completions $shell\` printed nothing" >&2; exit 1; }
+done
+
+echo "== man pages (vcped(8), vcpectl(1), from the clap definitions)"
+man=$target/release/man
+mkdir -p "$man"
+"$target/release/vcped" man | gzip -9n >"$man/vcped.8.gz"
+"$target/release/vcpectl" man | gzip -9n >"$man/vcpectl.1.gz"
+for page in "$man/vcped.8.gz" "$man/vcpectl.1.gz"; do
+    zcat "$page" | grep -q '^\.TH ' || { echo "$page is not a man page" >&2; exit 1; }
 done
 
 echo "== cargo deb"

@@ -259,6 +259,9 @@ pub struct BgpNeighbor {
     /// Times the session reached Established since start (flaps).
     #[serde(default)]
     pub established_transitions: u64,
+    /// The config's `description` of the neighbor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// One candidate path of a prefix.

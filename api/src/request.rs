@@ -47,6 +47,14 @@ pub enum Request {
         address: String,
         /// What to do.
         action: NeighborAction,
+        /// `--persist`: also write it into the config file (`enabled =
+        /// false` on the neighbor), so it survives a restart.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        persist: bool,
+        /// `--message`: the RFC 9003 shutdown communication for `disable`
+        /// (default: the config's `shutdown_message`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
     },
     /// `vcpectl route show NAME`: one static route and its FIB state.
     RouteShow {

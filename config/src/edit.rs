@@ -1,5 +1,6 @@
 //! Editing the config file in place: adding and removing `[[route]]`
-//! entries with `toml_edit`, so that every comment, blank line and key
+//! entries, and a neighbor's persisted drain (`enabled = false`,
+//! `shutdown_message`), with `toml_edit`, so that every comment, blank line and key
 //! order the operator wrote stays as it was, and writing the result
 //! atomically ([`write_atomic`]).
 //!
@@ -40,6 +41,14 @@ pub enum EditError {
         file: String,
         /// The name asked for.
         name: String,
+    },
+    /// No `[[bgp.neighbor]]` with that address in the file.
+    #[error("{file}: no [[bgp.neighbor]] with address {address}")]
+    NoSuchNeighbor {
+        /// The file.
+        file: String,
+        /// The address asked for.
+        address: std::net::IpAddr,
     },
     /// The edited file would not be a valid config (every problem listed).
     #[error("the edited config would be invalid, so it was not written:\n{0}")]
@@ -171,6 +180,47 @@ pub fn remove_route(source: &str, file: &Path, name: &str) -> Result<Edited, Edi
     finish(&doc, file)
 }
 
+/// `source` (the text of `file`) with the `[[bgp.neighbor]]` of `address`
+/// disabled (`enabled = false`, and `shutdown_message` when given) or
+/// enabled again (both keys removed: `enabled` defaults to true).
+pub fn set_neighbor_enabled(
+    source: &str,
+    file: &Path,
+    address: std::net::IpAddr,
+    enabled: bool,
+    message: Option<&str>,
+) -> Result<Edited, EditError> {
+    let mut doc = document(source, file)?;
+    let missing = || EditError::NoSuchNeighbor {
+        file: file.display().to_string(),
+        address,
+    };
+    let neighbors = doc
+        .get_mut("bgp")
+        .and_then(|b| b.get_mut("neighbor"))
+        .and_then(Item::as_array_of_tables_mut)
+        .ok_or_else(missing)?;
+    let table = neighbors
+        .iter_mut()
+        .find(|t| {
+            t.get("address")
+                .and_then(Item::as_str)
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                == Some(address)
+        })
+        .ok_or_else(missing)?;
+    if enabled {
+        table.remove("enabled");
+        table.remove("shutdown_message");
+    } else {
+        table.insert("enabled", value(false));
+        if let Some(m) = message {
+            table.insert("shutdown_message", value(m));
+        }
+    }
+    finish(&doc, file)
+}
+
 /// Replaces `path` with `text` so that a crash at any moment leaves either
 /// the old or the new file, whole: a temporary file in the same directory,
 /// written and fsynced, given the old file's permissions, renamed over
@@ -282,6 +332,64 @@ interface = "vcpe0"
         assert!(e.to_string().contains("not valid TOML"), "{e}");
         let e = add_route("route = 1\n", p, &route("b", "10.8.0.0/16", false)).unwrap_err();
         assert!(matches!(e, EditError::Shape { .. }), "{e}");
+    }
+
+    const BGP: &str = r#"[router]
+id = "10.0.1.1"
+asn = 65001
+
+[[interface]]
+name = "vcpe0"
+addresses = ["10.0.1.1/24"]
+
+[bgp]
+listen = "0.0.0.0:179"
+
+# The transit router.
+[[bgp.neighbor]]
+address = "10.255.0.2"   # keep this comment
+remote_as = 65002
+
+[[bgp.neighbor]]
+address = "fd00::2"
+remote_as = 65003
+"#;
+
+    #[test]
+    fn a_persisted_drain_is_written_and_undone_in_place() {
+        let p = Path::new("vpc01.toml");
+        let a: std::net::IpAddr = "10.255.0.2".parse().expect("address");
+        let e = set_neighbor_enabled(BGP, p, a, false, Some("maintenance, ticket 42"))
+            .expect("disable");
+        let bgp = e.config.bgp.as_ref().expect("bgp");
+        assert!(!bgp.neighbors[0].enabled && bgp.neighbors[1].enabled);
+        assert!(bgp.starts_down(&bgp.neighbors[0]));
+        assert_eq!(
+            bgp.shutdown_message_for(&bgp.neighbors[0]),
+            Some("maintenance, ticket 42")
+        );
+        assert!(
+            e.text
+                .contains("address = \"10.255.0.2\"   # keep this comment")
+        );
+        assert!(e.text.contains("# The transit router."));
+        let back = set_neighbor_enabled(&e.text, p, a, true, None).expect("enable");
+        assert_eq!(back.text, BGP);
+        // The address matches however it is written.
+        let v6: std::net::IpAddr = "fd00:0::2".parse().expect("address");
+        let e = set_neighbor_enabled(BGP, p, v6, false, None).expect("disable v6");
+        assert!(!e.config.bgp.expect("bgp").neighbors[1].enabled);
+        let e =
+            set_neighbor_enabled(BGP, p, "10.9.9.9".parse().expect("a"), false, None).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("no [[bgp.neighbor]] with address 10.9.9.9"),
+            "{e}"
+        );
+        // An over-long RFC 9003 message is refused by validation.
+        let long = "x".repeat(256);
+        let e = set_neighbor_enabled(BGP, p, a, false, Some(&long)).unwrap_err();
+        assert!(e.to_string().contains("RFC 9003"), "{e}");
     }
 
     #[test]

@@ -30,7 +30,9 @@ pub use model::{
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
 pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
-pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, VXLAN_UDP_PORT};
+pub use sections::{
+    AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, MAX_SHUTDOWN_MESSAGE, VXLAN_UDP_PORT,
+};
 
 /// Where `vcped` looks for its configuration by default.
 pub const DEFAULT_PATH: &str = "/etc/vcpe/vcped.toml";

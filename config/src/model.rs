@@ -167,6 +167,29 @@ pub struct Bgp {
     /// `maximum_paths_ipv6`: the same for IPv6 (defaults to
     /// `maximum_paths`).
     pub maximum_paths_ipv6: u16,
+    /// `shutdown = true`: every neighbor stays administratively down (a
+    /// drain that survives restarts). Default false.
+    pub shutdown: bool,
+    /// `shutdown_message`: the RFC 9003 shutdown communication sent with
+    /// the Cease / Administrative Shutdown of `vcpectl bgp disable` (a
+    /// neighbor's own `shutdown_message` wins).
+    pub shutdown_message: Option<String>,
+}
+
+impl Bgp {
+    /// Whether `n` starts administratively down (`[bgp] shutdown = true`
+    /// or its `enabled = false`).
+    pub fn starts_down(&self, n: &Neighbor) -> bool {
+        self.shutdown || !n.enabled
+    }
+
+    /// The shutdown communication for disabling `n`: its own, else
+    /// `[bgp] shutdown_message`.
+    pub fn shutdown_message_for<'a>(&'a self, n: &'a Neighbor) -> Option<&'a str> {
+        n.shutdown_message
+            .as_deref()
+            .or(self.shutdown_message.as_deref())
+    }
 }
 
 /// `[[bgp.neighbor]]`.
@@ -178,6 +201,12 @@ pub struct Neighbor {
     pub remote_as: u32,
     /// Free-form description.
     pub description: Option<String>,
+    /// `enabled = false`: the session stays administratively down until
+    /// `vcpectl bgp enable` (written by `vcpectl bgp disable --persist`).
+    /// Default true.
+    pub enabled: bool,
+    /// The RFC 9003 shutdown communication sent when it is disabled.
+    pub shutdown_message: Option<String>,
     /// Whether we connect out or only accept.
     pub mode: NeighborMode,
     /// Proposed hold time in seconds (0, or 3..=65535).

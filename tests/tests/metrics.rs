@@ -72,6 +72,7 @@ listen = "{R_UNDERLAY}:179"
 [[bgp.neighbor]]
 address = "{P_UNDERLAY}"
 remote_as = 65002
+description = "vcped-p"
 hold_time = 9
 "#
     )
@@ -319,12 +320,33 @@ fn check(
 
     ensure!(m.label("vcpe_build_info", "version")? == status0.version);
     ensure!(m.label("vcpe_router_info", "router_id")? == R_UNDERLAY);
-    between(
-        "uptime",
-        status0.uptime_secs,
-        m.get("vcpe_uptime_seconds", &[])?,
-        status1.uptime_secs,
+    // Events are timestamps: the start time agrees with the uptime.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs();
+    let start = m.get("process_start_time_seconds", &[])?;
+    let from_uptime = now - status1.uptime_secs;
+    ensure!(
+        start.abs_diff(from_uptime) <= 3,
+        "process_start_time_seconds {start}, now - uptime {from_uptime}"
+    );
+    ensure!(m.get("process_open_fds", &[])? > 3);
+    ensure!(m.get("process_resident_memory_bytes", &[])? > 1 << 20);
+    ensure!(m.label("vcpe_bgp_neighbor_info", "remote_as")? == "65002");
+    ensure!(m.label("vcpe_bgp_neighbor_info", "description")? == "vcped-p");
+    let since = bgp1
+        .first()
+        .and_then(|n| n.since_secs)
+        .context("no since_secs")?;
+    let changed = m.get(
+        "vcpe_bgp_session_last_change_timestamp_seconds",
+        &[("neighbor", P_UNDERLAY)],
     )?;
+    ensure!(
+        changed.abs_diff(now - since) <= 3,
+        "last change {changed}, now - since {}",
+        now - since
+    );
     ensure!(
         m.get(
             "vcpe_scrape_collector_success",
@@ -456,11 +478,16 @@ fn check(
         "vcped-p: {p_sum:?}"
     );
 
-    // Anything but GET /metrics is refused.
+    // GET / links to /metrics; anything else but GET /metrics is refused.
     let (code, _, body) = http_in(r, "GET", "/")?;
     ensure!(
-        code == 404 && body.contains("/metrics"),
+        code == 200 && body.contains("href=\"/metrics\""),
         "GET /: {code} {body}"
+    );
+    let (code, _, body) = http_in(r, "GET", "/nope")?;
+    ensure!(
+        code == 404 && body.contains("/metrics"),
+        "GET /nope: {code} {body}"
     );
     let (code, head, _) = http_in(r, "POST", "/metrics")?;
     ensure!(

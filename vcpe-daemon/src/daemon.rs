@@ -2,6 +2,11 @@
 //! control socket, routing with the config's routes, the dataplane, kernel
 //! sync, BGP, metrics), run until a signal says stop, stop them in reverse.
 //! The wiring root: the only module that knows every other one.
+//!
+//! Under systemd (`Type=notify`) it says `READY=1` once the TUNs, the
+//! control socket, the metrics and BGP listeners are up, keeps `STATUS=`
+//! current, and pings the watchdog only after a status round trip through
+//! the control handler and the BGP task succeeded ([`crate::systemd`]).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -108,6 +113,25 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
         }
         tokio::spawn(crate::metrics::serve(l, Arc::clone(&api)))
     });
+    let notifier = crate::systemd::Notifier::from_env().map(Arc::new);
+    let health = match &notifier {
+        Some(n) => {
+            // Every listener is bound and the server task runs: connecting
+            // clients are answered from here on.
+            let st = Arc::clone(&api);
+            let first = tokio::task::spawn_blocking(move || health(st.as_ref()))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "started".to_owned());
+            n.send(&crate::systemd::ready(&first));
+            Some(tokio::spawn(keep_systemd_informed(
+                Arc::clone(n),
+                Arc::clone(&api),
+            )))
+        }
+        None => None,
+    };
 
     let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
@@ -128,6 +152,12 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
                 }
             }
         }
+    }
+    if let Some(n) = &notifier {
+        n.send(crate::systemd::STOPPING);
+    }
+    if let Some(h) = health {
+        h.abort();
     }
     // BFD peers hear AdminDown, which is no failure (RFC 5882 §3.2)...
     if let Some(b) = &api.bfd {
@@ -159,4 +189,67 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     }
     info!("vcped stopped");
     Ok(())
+}
+
+/// How often `STATUS=` is refreshed when systemd set no watchdog.
+const STATUS_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Refreshes `STATUS=` and, when `WatchdogSec=` is set, pings the
+/// watchdog: each tick asks the control handler for the status and the BGP
+/// task for its summary (the loops that could stall), and pings only when
+/// both answered. A stuck BGP task or control handler thus stops the pings
+/// and systemd restarts vcped.
+async fn keep_systemd_informed(notifier: Arc<crate::systemd::Notifier>, api: Arc<Api>) {
+    let watchdog = crate::systemd::watchdog_interval();
+    let mut tick = tokio::time::interval(watchdog.unwrap_or(STATUS_INTERVAL));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let st = Arc::clone(&api);
+        match tokio::task::spawn_blocking(move || health(st.as_ref())).await {
+            Ok(Some(line)) if watchdog.is_some() => {
+                notifier.send(&crate::systemd::watchdog(&line));
+            }
+            Ok(Some(line)) => notifier.send(&crate::systemd::status(&line)),
+            Ok(None) | Err(_) => {
+                tracing::warn!(
+                    "health check failed: the control handler or the BGP task did not answer; no watchdog ping"
+                );
+            }
+        }
+    }
+}
+
+/// "1 tunnel", "2 tunnels".
+fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The one-line summary for `STATUS=` ("2 interfaces, 2 tunnels, 3 static routes, BGP 2/2
+/// established"), or `None` when a part of the daemon did not answer.
+fn health(api: &Api) -> Option<String> {
+    let Reply::Status(status) = api.handle(Request::Status) else {
+        return None;
+    };
+    let mut line = format!(
+        "{}, {}, {}",
+        count(status.interfaces, "interface"),
+        count(status.peers, "tunnel"),
+        count(status.static_routes, "static route")
+    );
+    if status.bgp_neighbors > 0 {
+        let Reply::BgpSummary { neighbors } = api.handle(Request::BgpSummary) else {
+            return None;
+        };
+        let up = neighbors
+            .iter()
+            .filter(|n| n.state == "Established")
+            .count();
+        line.push_str(&format!(", BGP {up}/{} established", neighbors.len()));
+    }
+    Some(line)
 }

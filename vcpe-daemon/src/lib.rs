@@ -19,6 +19,7 @@
 //! | [`link`]          | TUN link set-up (MTU, addresses, up) over netlink     |
 //! | [`control`]       | the control API's daemon side: socket, dispatch, views |
 //! | [`metrics`]       | Prometheus `/metrics` from the control replies        |
+//! | [`systemd`]       | `sd_notify`: readiness, status, watchdog pings        |
 //! | [`logging`], [`malloc`] | process set-up                                  |
 
 pub mod bfd_driver;
@@ -33,5 +34,6 @@ pub mod malloc;
 pub mod metrics;
 pub mod routing;
 pub mod running_config;
+pub mod systemd;
 pub mod topology;
 pub mod tunnels;

@@ -32,13 +32,26 @@ pub enum BgpCommand {
         /// Neighbor address.
         #[arg(value_parser = parse_address)]
         address: IpAddr,
+        /// Also remove `enabled = false` from the neighbor in the config
+        /// file.
+        #[arg(long)]
+        persist: bool,
     },
     /// Stop a neighbor's session (Cease / Administrative Shutdown) until
-    /// `enable`.
+    /// `enable`: a drain.
     Disable {
         /// Neighbor address.
         #[arg(value_parser = parse_address)]
         address: IpAddr,
+        /// Also write `enabled = false` (and the message) on the neighbor
+        /// in the config file, so the drain survives a restart.
+        #[arg(long)]
+        persist: bool,
+        /// The shutdown communication the neighbor logs (RFC 9003, at most
+        /// 255 bytes), e.g. "maintenance until 14:00 UTC"; default: the
+        /// config's `shutdown_message`.
+        #[arg(long, short)]
+        message: Option<String>,
     },
     /// Ask a neighbor to send its routes again (ROUTE-REFRESH).
     Refresh {
@@ -62,6 +75,8 @@ pub fn request(c: BgpCommand) -> Request {
     let action = |address: IpAddr, action| Request::BgpNeighbor {
         address: address.to_string(),
         action,
+        persist: false,
+        message: None,
     };
     match c {
         BgpCommand::Summary => Request::BgpSummary,
@@ -77,8 +92,22 @@ pub fn request(c: BgpCommand) -> Request {
                 },
             },
         },
-        BgpCommand::Enable { address } => action(address, NeighborAction::Enable),
-        BgpCommand::Disable { address } => action(address, NeighborAction::Disable),
+        BgpCommand::Enable { address, persist } => Request::BgpNeighbor {
+            address: address.to_string(),
+            action: NeighborAction::Enable,
+            persist,
+            message: None,
+        },
+        BgpCommand::Disable {
+            address,
+            persist,
+            message,
+        } => Request::BgpNeighbor {
+            address: address.to_string(),
+            action: NeighborAction::Disable,
+            persist,
+            message,
+        },
         BgpCommand::Refresh { address } => action(address, NeighborAction::Refresh),
     }
 }

@@ -130,6 +130,10 @@ enum Command {
         /// The shell.
         shell: Shell,
     },
+    /// Print the man page vcpectl(1) (roff): `vcpectl man | man -l -`.
+    /// The Debian package installs it.
+    #[command(hide = true)]
+    Man,
 }
 
 /// Shells `completions` writes for.
@@ -209,6 +213,15 @@ fn main() -> ExitCode {
             let mut script = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "vcpectl", &mut script);
             let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            return Exit::Ok.into();
+        }
+        Command::Man => {
+            let mut page = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+                eprintln!("vcpectl: cannot render the man page: {e}");
+                return Exit::Refused.into();
+            }
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
             return Exit::Ok.into();
         }
         Command::Doctor { config } => return doctor::run(&config, &cli.socket, cli.json).into(),

@@ -32,6 +32,8 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "address",
     "remote_as",
     "description",
+    "enabled",
+    "shutdown_message",
     "mode",
     "hold_time",
     "keepalive",
@@ -57,7 +59,14 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
     let t = root.table(ctx, "bgp")?;
     t.check_keys(
         ctx,
-        &["listen", "maximum_paths", "maximum_paths_ipv6", "neighbor"],
+        &[
+            "listen",
+            "maximum_paths",
+            "maximum_paths_ipv6",
+            "neighbor",
+            "shutdown",
+            "shutdown_message",
+        ],
     );
     let listen = t
         .field(ctx, "listen", |v| {
@@ -79,15 +88,40 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
     };
     let maximum_paths = t.field(ctx, "maximum_paths", paths).or(1);
     let maximum_paths_ipv6 = t.field(ctx, "maximum_paths_ipv6", paths).or(maximum_paths);
+    let shutdown = t.field(ctx, "shutdown", boolean).or(false);
+    let shutdown_message = t
+        .field(ctx, "shutdown_message", shutdown_communication)
+        .opt()
+        .map(|(m, _)| m);
     Some((
         Bgp {
             listen,
             neighbors,
             maximum_paths,
             maximum_paths_ipv6,
+            shutdown,
+            shutdown_message,
         },
         locs,
     ))
+}
+
+/// The longest RFC 9003 shutdown communication, in bytes of UTF-8.
+pub const MAX_SHUTDOWN_MESSAGE: usize = 255;
+
+/// An RFC 9003 shutdown communication: UTF-8, at most 255 bytes.
+fn shutdown_communication(v: &toml::de::DeValue<'_>) -> Result<String, crate::reader::Bad> {
+    let m = string(v)?;
+    if m.len() > MAX_SHUTDOWN_MESSAGE {
+        return Err(bad(
+            format!(
+                "the shutdown message is {} bytes; RFC 9003 allows at most {MAX_SHUTDOWN_MESSAGE}",
+                m.len()
+            ),
+            "shorten it, e.g. \"maintenance until 14:00 UTC, ticket 1234\"".to_string(),
+        ));
+    }
+    Ok(m)
 }
 
 pub(crate) fn filters(
@@ -115,6 +149,11 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         .field(ctx, "remote_as", asn)
         .required(ctx, t, "remote_as", "65002");
     let description = t.field(ctx, "description", string).opt().map(|(d, _)| d);
+    let enabled = t.field(ctx, "enabled", boolean).or(true);
+    let shutdown_message = t
+        .field(ctx, "shutdown_message", shutdown_communication)
+        .opt()
+        .map(|(m, _)| m);
     let mode = t
         .field(ctx, "mode", |v| match string(v)?.as_str() {
             "active" => Ok(NeighborMode::Active),
@@ -215,6 +254,8 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         address: address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |(a, _)| a),
         remote_as: remote_as.map_or(0, |(a, _)| a),
         description,
+        enabled,
+        shutdown_message,
         mode,
         hold_time,
         keepalive,

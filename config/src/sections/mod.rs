@@ -13,8 +13,8 @@ mod route;
 pub use global::{AS_TRANS, DEFAULT_SOCKET};
 pub use peer::{GRE_NO_PORT, VXLAN_UDP_PORT};
 
-pub use bgp::MAX_PATHS;
 pub(crate) use bgp::NeighborLoc;
+pub use bgp::{MAX_PATHS, MAX_SHUTDOWN_MESSAGE};
 pub(crate) use interface::InterfaceLoc;
 pub(crate) use peer::PeerLoc;
 pub(crate) use route::RouteLoc;

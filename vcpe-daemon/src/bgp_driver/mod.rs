@@ -52,8 +52,8 @@ pub enum Command {
     Withdraw(IpNet),
     /// `bgp enable ADDR`.
     Enable(IpAddr, oneshot::Sender<bool>),
-    /// `bgp disable ADDR`.
-    Disable(IpAddr, oneshot::Sender<bool>),
+    /// `bgp disable ADDR`, with the RFC 9003 shutdown communication.
+    Disable(IpAddr, Option<String>, oneshot::Sender<bool>),
     /// `bgp refresh ADDR` (send ROUTE-REFRESH).
     Refresh(IpAddr, oneshot::Sender<bool>),
     /// A read-only question for `vcpectl` (neighbor detail, Adj-RIBs, the
@@ -195,6 +195,11 @@ fn start_here(
     for (i, n) in bgp.neighbors.iter().enumerate() {
         let link = ifaddrs::link_addresses(&ifaces, n.address);
         let id = speaker.add_neighbor(now, config::neighbor_config(config, n, i, link));
+        if bgp.starts_down(n) {
+            // A persisted drain: down from the start, no session to end.
+            speaker.disable(now, id, None);
+            info!(neighbor = %n.address, "BGP neighbor starts disabled ([bgp] shutdown or enabled = false); `vcpectl bgp enable` starts it");
+        }
         local_addrs.push((
             id,
             n.local_address,
@@ -406,14 +411,11 @@ impl Task {
                     .is_some_and(|id| self.speaker.enable(now, id));
                 let _ = reply.send(ok);
             }
-            Command::Disable(addr, reply) => {
-                let ok = self.speaker.neighbor_by_addr(addr).is_some_and(|id| {
-                    self.speaker.disable(
-                        now,
-                        id,
-                        Some("disabled by the operator (vcpectl bgp disable)"),
-                    )
-                });
+            Command::Disable(addr, message, reply) => {
+                let ok = self
+                    .speaker
+                    .neighbor_by_addr(addr)
+                    .is_some_and(|id| self.speaker.disable(now, id, message.as_deref()));
                 let _ = reply.send(ok);
             }
             Command::Refresh(addr, reply) => {

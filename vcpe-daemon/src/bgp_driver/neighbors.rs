@@ -37,6 +37,9 @@ impl Task {
         let id = self
             .speaker
             .add_neighbor(now, config::neighbor_config(config, n, self.added, link));
+        if config.bgp.as_ref().is_some_and(|b| b.starts_down(n)) {
+            self.speaker.disable(now, id, None);
+        }
         self.added += 1;
         self.neighbors.push((id, n.local_address, key));
         info!(neighbor = %addr, asn = n.remote_as, "BGP neighbor added by reload");

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use vcpe_daemon::control::history::{DEFAULT_KEEP, History};
 use vcpe_daemon::logging::{self, LogFormat};
 
@@ -14,7 +14,12 @@ use vcpe_daemon::logging::{self, LogFormat};
 /// vCPEs, and exchanges routes with them (and with BIRD, FRR, GoBGP) by BGP.
 /// Operate a running daemon with `vcpectl`.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about)]
+#[command(
+    name = "vcped",
+    version,
+    about = "the vcpe virtual CPE router daemon",
+    long_about
+)]
 struct Cli {
     /// Log line format: `human` (one readable line per event) or `json` (one
     /// JSON object per line with timestamp, level, message, target and the
@@ -61,12 +66,17 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print the man page vcped(8) (roff): `vcped man | man -l -`. The
+    /// Debian package installs it.
+    #[command(hide = true)]
+    Man,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::CheckConfig { files }) => check_config(&files),
+        Some(Command::Man) => man(),
         Some(Command::Run {
             config,
             socket,
@@ -87,6 +97,18 @@ fn main() -> ExitCode {
             run(cli.log_format, config, None, history)
         }
     }
+}
+
+/// vcped(8): a daemon's page is in section 8.
+fn man() -> ExitCode {
+    let mut page = Vec::new();
+    let man = clap_mangen::Man::new(Cli::command()).section("8");
+    if let Err(e) = man.render(&mut page) {
+        eprintln!("vcped: cannot render the man page: {e}");
+        return ExitCode::FAILURE;
+    }
+    let _ = std::io::Write::write_all(&mut std::io::stdout(), &page);
+    ExitCode::SUCCESS
 }
 
 fn check_config(files: &[PathBuf]) -> ExitCode {

@@ -42,8 +42,8 @@ fn error(message: &str) -> Reply {
     }
 }
 
-/// `vcpectl bgp summary`.
-pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
+/// `vcpectl bgp summary`; each neighbor's description from `config`.
+pub fn summary(bgp: Option<&BgpHandle>, config: &vcpe_config::Config) -> Reply {
     let Some(bgp) = bgp else { return error(NO_BGP) };
     match ask(bgp, Command::Summary) {
         Ok(list) => Reply::BgpSummary {
@@ -63,6 +63,11 @@ pub fn summary(bgp: Option<&BgpHandle>) -> Reply {
                     unencodable_total: s.unencodable_total,
                     last_error: s.last_error,
                     established_transitions: s.established_transitions,
+                    description: config
+                        .bgp
+                        .as_ref()
+                        .and_then(|b| b.neighbors.iter().find(|n| n.address == s.addr))
+                        .and_then(|n| n.description.clone()),
                 })
                 .collect(),
         },
@@ -119,15 +124,18 @@ pub fn routes(bgp: Option<&BgpHandle>, prefix: Option<String>) -> Reply {
     }
 }
 
-/// `vcpectl bgp enable|disable|refresh ADDR`.
-pub fn neighbor(bgp: Option<&BgpHandle>, address: String, action: NeighborAction) -> Reply {
+/// `vcpectl bgp enable|disable|refresh ADDR`; `message` is the RFC 9003
+/// shutdown communication of a disable.
+pub fn neighbor(
+    bgp: Option<&BgpHandle>,
+    addr: IpAddr,
+    action: NeighborAction,
+    message: Option<String>,
+) -> Reply {
     let Some(bgp) = bgp else { return error(NO_BGP) };
-    let Ok(addr) = address.parse::<IpAddr>() else {
-        return error("not an IP address; give the neighbor's address as in `vcpectl bgp summary`");
-    };
     let r = match action {
         NeighborAction::Enable => ask(bgp, |tx| Command::Enable(addr, tx)),
-        NeighborAction::Disable => ask(bgp, |tx| Command::Disable(addr, tx)),
+        NeighborAction::Disable => ask(bgp, |tx| Command::Disable(addr, message, tx)),
         NeighborAction::Refresh => ask(bgp, |tx| Command::Refresh(addr, tx)),
     };
     match r {

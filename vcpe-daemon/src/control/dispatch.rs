@@ -101,11 +101,26 @@ impl Handler for Api {
             Request::RouteAdd(spec) => self.routes().add(spec),
             Request::RouteDel { name } => self.routes().del(&name),
             Request::RouteList => self.routes().list(),
-            Request::BgpSummary => super::bgp_requests::summary(self.bgp.as_ref()),
-            Request::BgpRoutes { prefix } => super::bgp_requests::routes(self.bgp.as_ref(), prefix),
-            Request::BgpNeighbor { address, action } => {
-                super::bgp_requests::neighbor(self.bgp.as_ref(), address, action)
+            Request::BgpSummary => {
+                super::bgp_requests::summary(self.bgp.as_ref(), &self.running.load())
             }
+            Request::BgpRoutes { prefix } => super::bgp_requests::routes(self.bgp.as_ref(), prefix),
+            Request::BgpNeighbor {
+                address,
+                action,
+                persist,
+                message,
+            } => super::drain::neighbor(
+                self.bgp.as_ref(),
+                &self.running,
+                &self.config_path,
+                super::drain::NeighborRequest {
+                    address,
+                    action,
+                    persist,
+                    message,
+                },
+            ),
             Request::BfdSessions => super::bfd_requests::sessions(self.bfd.as_ref()),
             request @ (Request::Stats
             | Request::RouteShow { .. }

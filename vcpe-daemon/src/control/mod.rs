@@ -7,6 +7,7 @@ pub mod bfd_requests;
 pub mod bgp_requests;
 pub mod commit;
 pub mod dispatch;
+pub mod drain;
 pub mod history;
 pub mod reload;
 pub mod routes;

@@ -9,6 +9,7 @@
 //!          ◀──text─────────  render.rs ◀──Reply::{Status,Stats,BgpSummary}──┘
 //! ```
 
+pub mod process;
 pub mod render;
 pub mod serve;
 
@@ -17,7 +18,8 @@ pub use serve::{bind, serve};
 use vcpe_api::{Handler, Reply, Request};
 
 /// Asks `handler` what one scrape shows: status, dataplane counters and,
-/// when neighbors are configured, the BGP summary. `None` only if the
+/// when neighbors are configured, the BGP summary; the tunnels' states;
+/// the process's resources and the time. `None` only if the
 /// status request itself fails (which the daemon's handler never does).
 pub fn collect(handler: &dyn Handler) -> Option<Scrape> {
     let Reply::Status(status) = handler.handle(Request::Status) else {
@@ -39,10 +41,16 @@ pub fn collect(handler: &dyn Handler) -> Option<Scrape> {
         Reply::Error { message } => Some(Err(message)),
         other => Some(Err(format!("unexpected reply to bfd: {other:?}"))),
     };
+    let tunnels = (status.peers > 0).then(|| match handler.handle(Request::TunnelList) {
+        Reply::Tunnels { tunnels } => Ok(tunnels),
+        Reply::Error { message } => Err(message),
+        other => Err(format!("unexpected reply to tunnel list: {other:?}")),
+    });
     for (part, e) in [
         ("dataplane", stats.as_ref().err()),
         ("bgp", bgp.as_ref().and_then(|b| b.as_ref().err())),
         ("bfd", bfd.as_ref().and_then(|b| b.as_ref().err())),
+        ("tunnels", tunnels.as_ref().and_then(|t| t.as_ref().err())),
     ] {
         if let Some(e) = e {
             tracing::debug!(part, error = %e, "metrics scrape: part of the daemon did not answer");
@@ -53,5 +61,8 @@ pub fn collect(handler: &dyn Handler) -> Option<Scrape> {
         stats,
         bgp,
         bfd,
+        tunnels,
+        process: process::Process::read(),
+        now: process::now_unix(),
     })
 }

@@ -5,7 +5,11 @@
 //!
 //! Names follow the Prometheus conventions: `vcpe_` prefix, base units in
 //! the name (`_bytes`, `_seconds`), `_total` on counters, one label per
-//! dimension (`interface`, `peer`, `neighbor`, `reason`, ...).
+//! dimension (`interface`, `peer`, `neighbor`, `reason`, ...). When
+//! something happened is an event timestamp (`*_timestamp_seconds`, Unix
+//! time: `time() - metric` is the age) rather than a "seconds since" gauge
+//! that changes at every scrape; the process's resources are the standard
+//! `process_*` metrics.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -17,12 +21,15 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
+use vcpe_api::view::TunnelInfo;
 use vcpe_api::{BfdSession, BgpNeighbor, Stats, Status};
+
+use super::process::Process;
 
 /// What one scrape read from the daemon. A part that could not be read
 /// holds the daemon's error message; its metrics are left out and
 /// `vcpe_scrape_collector_success{collector}` says 0.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Scrape {
     /// `vcpectl status`.
     pub status: Status,
@@ -32,6 +39,13 @@ pub struct Scrape {
     pub bgp: Option<Result<Vec<BgpNeighbor>, String>>,
     /// `vcpectl bfd`; `None` when no BFD session is configured.
     pub bfd: Option<Result<Vec<BfdSession>, String>>,
+    /// `vcpectl tunnel list`; `None` when no tunnel peer is configured.
+    pub tunnels: Option<Result<Vec<TunnelInfo>, String>>,
+    /// The process's resources; `None` if `/proc` could not be read.
+    pub process: Option<Process>,
+    /// When the scrape was taken, seconds since the Unix epoch: the ages
+    /// in the replies become timestamps against it.
+    pub now: u64,
 }
 
 /// Which text format to answer in.
@@ -89,13 +103,20 @@ const BGP_STATES: [&str; 6] = [
 /// The labels of one sample.
 type Labels<'a> = Vec<(&'static str, Cow<'a, str>)>;
 
+/// A sample's value: counts are integers, CPU seconds are not.
+#[derive(Debug, Clone, Copy)]
+enum Value {
+    Int(u64),
+    Float(f64),
+}
+
 /// One metric family: name without `_total`/unit suffixes, and samples.
 struct Family<'a> {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
     kind: MetricType,
-    samples: Vec<(Labels<'a>, u64)>,
+    samples: Vec<(Labels<'a>, Value)>,
 }
 
 impl<'a> Family<'a> {
@@ -123,7 +144,11 @@ impl<'a> Family<'a> {
         self
     }
     fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
-        self.samples.push((labels, value));
+        self.samples.push((labels, Value::Int(value)));
+        self
+    }
+    fn sample_f64(mut self, labels: Labels<'a>, value: f64) -> Family<'a> {
+        self.samples.push((labels, Value::Float(value)));
         self
     }
     /// One sample per item, labelled `key = label(item)`.
@@ -137,7 +162,7 @@ impl<'a> Family<'a> {
         for item in items {
             if let Some(v) = value(item) {
                 self.samples
-                    .push((vec![(key, Cow::Borrowed(label(item)))], v));
+                    .push((vec![(key, Cow::Borrowed(label(item)))], Value::Int(v)));
             }
         }
         self
@@ -150,12 +175,20 @@ impl<'a> Family<'a> {
         let mut metric =
             encoder.encode_descriptor(self.name, self.help, self.unit.as_ref(), self.kind)?;
         for (labels, value) in &self.samples {
-            match self.kind {
-                MetricType::Info => metric.encode_info(labels)?,
-                MetricType::Counter => {
-                    ConstCounter::new(*value).encode(metric.encode_family(labels)?)?
+            match (self.kind, *value) {
+                (MetricType::Info, _) => metric.encode_info(labels)?,
+                (MetricType::Counter, Value::Int(v)) => {
+                    ConstCounter::new(v).encode(metric.encode_family(labels)?)?
                 }
-                _ => ConstGauge::new(*value).encode(metric.encode_family(labels)?)?,
+                (MetricType::Counter, Value::Float(v)) => {
+                    ConstCounter::new(v).encode(metric.encode_family(labels)?)?
+                }
+                (_, Value::Int(v)) => {
+                    // Gauges are signed in the encoder; ours never pass i64::MAX.
+                    ConstGauge::new(i64::try_from(v).unwrap_or(i64::MAX))
+                        .encode(metric.encode_family(labels)?)?
+                }
+                (_, Value::Float(v)) => ConstGauge::new(v).encode(metric.encode_family(labels)?)?,
             }
         }
         Ok(())
@@ -188,10 +221,8 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
             ],
             1,
         ),
-        Family::gauge("vcpe_uptime", "Seconds since vcped started.")
-            .unit(Unit::Seconds)
-            .sample(vec![], s.status.uptime_secs),
     ];
+    out.extend(process(s));
     let mut success = Family::gauge(
         "vcpe_scrape_collector_success",
         "1 if this part of the daemon answered the scrape, 0 if not (its metrics are then missing).",
@@ -203,17 +234,100 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
     if let Some(bfd) = &s.bfd {
         success = success.sample(vec![("collector", b("bfd"))], u64::from(bfd.is_ok()));
     }
+    if let Some(t) = &s.tunnels {
+        success = success.sample(vec![("collector", b("tunnels"))], u64::from(t.is_ok()));
+    }
     out.push(success);
     if let Ok(stats) = &s.stats {
-        out.extend(dataplane(stats));
+        out.extend(dataplane(stats, s.now));
+    }
+    if let Some(Ok(tunnels)) = &s.tunnels {
+        out.extend(tunnel_states(tunnels, s.now));
     }
     if let Some(Ok(neighbors)) = &s.bgp {
-        out.extend(bgp(neighbors));
+        out.extend(bgp(neighbors, s.now));
     }
     if let Some(Ok(sessions)) = &s.bfd {
         out.extend(bfd(sessions));
     }
     out
+}
+
+/// The standard `process_*` metrics; the start time from vcped's uptime
+/// when `/proc` could not be read.
+fn process(s: &Scrape) -> Vec<Family<'_>> {
+    let start = s
+        .process
+        .as_ref()
+        .map_or(s.now.saturating_sub(s.status.uptime_secs), |p| {
+            p.start_time_seconds
+        });
+    let mut out = vec![
+        Family::gauge(
+            "process_start_time",
+            "Start time of the process since the Unix epoch in seconds.",
+        )
+        .unit(Unit::Seconds)
+        .sample(vec![], start),
+    ];
+    let Some(p) = &s.process else { return out };
+    out.push(
+        Family::counter(
+            "process_cpu",
+            "Total user and system CPU time spent in seconds.",
+        )
+        .unit(Unit::Seconds)
+        .sample_f64(vec![], p.cpu_seconds),
+    );
+    out.push(
+        Family::gauge("process_resident_memory", "Resident memory size in bytes.")
+            .unit(Unit::Bytes)
+            .sample(vec![], p.resident_bytes),
+    );
+    out.push(
+        Family::gauge("process_virtual_memory", "Virtual memory size in bytes.")
+            .unit(Unit::Bytes)
+            .sample(vec![], p.virtual_bytes),
+    );
+    out.push(
+        Family::gauge("process_open_fds", "Number of open file descriptors.")
+            .sample(vec![], p.open_fds),
+    );
+    if let Some(max) = p.max_fds {
+        out.push(
+            Family::gauge(
+                "process_max_fds",
+                "Maximum number of open file descriptors.",
+            )
+            .sample(vec![], max),
+        );
+    }
+    out
+}
+
+/// Per tunnel (`vcpectl tunnel list`): up or not, and when its WireGuard
+/// session was last handshaken.
+fn tunnel_states(tunnels: &[TunnelInfo], now: u64) -> Vec<Family<'_>> {
+    fn peer(t: &TunnelInfo) -> &str {
+        &t.name
+    }
+    vec![
+        Family::gauge(
+            "vcpe_tunnel_up",
+            "1 if the tunnel can carry traffic: WireGuard with a current session, or a stateless encapsulation (GRE, VXLAN); 0 while handshaking or down.",
+        )
+        .each(tunnels, "peer", peer, |t| {
+            Some(u64::from(t.state == "up" || t.state == "stateless"))
+        }),
+        Family::gauge(
+            "vcpe_tunnel_last_handshake_timestamp",
+            "When the current WireGuard session was handshaken, seconds since the Unix epoch (absent: no session).",
+        )
+        .unit(Unit::Seconds)
+        .each(tunnels, "peer", peer, move |t| {
+            t.last_handshake_secs.map(|a| now.saturating_sub(a))
+        }),
+    ]
 }
 
 /// Per BFD session (`vcpectl bfd`), labelled by peer address.
@@ -257,7 +371,7 @@ fn bfd(sessions: &[BfdSession]) -> Vec<Family<'_>> {
 }
 
 /// Interfaces, drops, events, tunnels and the FIB (`vcpectl stats`).
-fn dataplane(s: &Stats) -> Vec<Family<'_>> {
+fn dataplane(s: &Stats, now: u64) -> Vec<Family<'_>> {
     let ifaces = &s.interfaces[..];
     let tunnels = &s.tunnels[..];
     fn name(p: &vcpe_api::PortCounters) -> &str {
@@ -357,11 +471,13 @@ fn dataplane(s: &Stats) -> Vec<Family<'_>> {
         )
         .each(tunnels, "peer", peer, |t| Some(t.tx_errors)),
         Family::gauge(
-            "vcpe_tunnel_last_receive_age",
-            "Seconds since the last packet accepted from the tunnel peer (absent: never).",
+            "vcpe_tunnel_last_receive_timestamp",
+            "When the last packet from the tunnel peer was accepted, seconds since the Unix epoch (absent: never).",
         )
         .unit(Unit::Seconds)
-        .each(tunnels, "peer", peer, |t| t.last_rx_secs),
+        .each(tunnels, "peer", peer, move |t| {
+            t.last_rx_secs.map(|a| now.saturating_sub(a))
+        }),
         Family::gauge("vcpe_fib_routes", "Routes in the FIB, by address family.")
             .sample(
                 vec![("family", Cow::Borrowed("ipv4"))],
@@ -393,9 +509,26 @@ fn fsm_state(text: &str) -> (&str, bool) {
 }
 
 /// Per neighbor (`vcpectl bgp summary`).
-fn bgp(neighbors: &[BgpNeighbor]) -> Vec<Family<'_>> {
+fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
     fn addr(n: &BgpNeighbor) -> &str {
         &n.address
+    }
+    let mut info = Family::info(
+        "vcpe_bgp_neighbor",
+        "A configured BGP neighbor: its AS and description.",
+    );
+    for n in neighbors {
+        info = info.sample(
+            vec![
+                ("neighbor", Cow::Borrowed(n.address.as_str())),
+                ("remote_as", Cow::Owned(n.asn.to_string())),
+                (
+                    "description",
+                    Cow::Borrowed(n.description.as_deref().unwrap_or("")),
+                ),
+            ],
+            1,
+        );
     }
     let mut states = Family::gauge(
         "vcpe_bgp_session_state",
@@ -414,6 +547,7 @@ fn bgp(neighbors: &[BgpNeighbor]) -> Vec<Family<'_>> {
         }
     }
     vec![
+        info,
         Family::gauge(
             "vcpe_bgp_session_established",
             "1 if the BGP session with the neighbor is Established, else 0.",
@@ -428,11 +562,13 @@ fn bgp(neighbors: &[BgpNeighbor]) -> Vec<Family<'_>> {
         )
         .each(neighbors, "neighbor", addr, |n| Some(u64::from(fsm_state(&n.state).1))),
         Family::gauge(
-            "vcpe_bgp_session_state_age",
-            "Seconds the session has been in its current up or down state.",
+            "vcpe_bgp_session_last_change_timestamp",
+            "When the session last went up or down, seconds since the Unix epoch (absent: never).",
         )
         .unit(Unit::Seconds)
-        .each(neighbors, "neighbor", addr, |n| n.since_secs),
+        .each(neighbors, "neighbor", addr, move |n| {
+            n.since_secs.map(|a| now.saturating_sub(a))
+        }),
         Family::counter(
             "vcpe_bgp_established_transitions",
             "Times the session reached Established since start (flaps).",
@@ -531,6 +667,7 @@ mod tests {
             unencodable_total: 0,
             last_error: None,
             established_transitions: 1,
+            description: Some("vpc02 \"east\"".into()),
         }
     }
 
@@ -585,7 +722,93 @@ mod tests {
                 neighbor("fd00::3", "Idle (admin)", 0),
             ])),
             bfd: Some(Ok(vec![bfd_session("10.255.0.2", "Up", 2)])),
+            tunnels: Some(Ok(vec![
+                tunnel("vpc02", "up", Some(20)),
+                tunnel("vpc03", "handshaking", None),
+                tunnel("gre1", "stateless", None),
+            ])),
+            process: Some(Process {
+                cpu_seconds: 1.25,
+                resident_bytes: 8 << 20,
+                virtual_bytes: 64 << 20,
+                open_fds: 17,
+                max_fds: Some(1024),
+                start_time_seconds: 1_000_000_000 - 42,
+            }),
+            now: NOW,
         }
+    }
+
+    const NOW: u64 = 1_000_000_000;
+
+    fn tunnel(name: &str, state: &str, handshake: Option<u64>) -> TunnelInfo {
+        TunnelInfo {
+            name: name.into(),
+            encapsulation: "wireguard".into(),
+            endpoint: "192.0.2.2:51820".into(),
+            bind: None,
+            state: state.into(),
+            state_note: String::new(),
+            last_handshake_secs: handshake,
+            last_rx_secs: None,
+            rx_packets: 0,
+            rx_bytes: 0,
+            tx_packets: 0,
+            tx_bytes: 0,
+            rx_spoofed: 0,
+            rx_errors: 0,
+            tx_errors: 0,
+            mtu: 1420,
+            allowed_prefixes: vec![],
+        }
+    }
+
+    #[test]
+    fn events_are_timestamps_and_tunnels_and_neighbors_have_state_and_info() {
+        let l = lines(Format::Prometheus);
+        for line in [
+            "# TYPE vcpe_tunnel_up gauge",
+            "vcpe_tunnel_up{peer=\"vpc02\"} 1",
+            "vcpe_tunnel_up{peer=\"vpc03\"} 0",
+            "vcpe_tunnel_up{peer=\"gre1\"} 1",
+            "vcpe_tunnel_last_handshake_timestamp_seconds{peer=\"vpc02\"} 999999980",
+            "vcpe_tunnel_last_receive_timestamp_seconds{peer=\"vpc02\"} 999999995",
+            "vcpe_bgp_session_last_change_timestamp_seconds{neighbor=\"10.255.0.2\"} 999999970",
+            "vcpe_bgp_neighbor_info{neighbor=\"10.255.0.2\",remote_as=\"65002\",description=\"vpc02 \\\"east\\\"\"} 1",
+            "vcpe_scrape_collector_success{collector=\"tunnels\"} 1",
+            "# TYPE process_cpu_seconds_total counter",
+            "process_cpu_seconds_total 1.25",
+            "process_resident_memory_bytes 8388608",
+            "process_virtual_memory_bytes 67108864",
+            "process_open_fds 17",
+            "process_max_fds 1024",
+            "process_start_time_seconds 999999958",
+        ] {
+            has(&l, line);
+        }
+        // A tunnel without a session has no handshake timestamp.
+        assert!(!l.iter().any(|x| {
+            x.starts_with("vcpe_tunnel_last_handshake_timestamp_seconds{peer=\"vpc03\"}")
+        }));
+        // No "seconds since" gauges any more.
+        for gone in ["_age", "vcpe_uptime"] {
+            assert!(
+                !l.iter().any(|x| x.contains(gone)),
+                "{gone} still in:\n{}",
+                l.join("\n")
+            );
+        }
+        // Without /proc, the start time still comes from the uptime.
+        let s = Scrape {
+            process: None,
+            ..scrape()
+        };
+        let text = render(s, Format::Prometheus).unwrap();
+        assert!(
+            text.contains("process_start_time_seconds 999999958"),
+            "{text}"
+        );
+        assert!(!text.contains("process_cpu"), "{text}");
     }
 
     fn lines(format: Format) -> Vec<String> {
@@ -610,8 +833,6 @@ mod tests {
         for line in [
             "vcpe_build_info{version=\"1.2.3\"} 1",
             "vcpe_router_info{router_id=\"10.0.0.1\",asn=\"65001\"} 1",
-            "# TYPE vcpe_uptime_seconds gauge",
-            "vcpe_uptime_seconds 42",
             "vcpe_scrape_collector_success{collector=\"dataplane\"} 1",
             "vcpe_scrape_collector_success{collector=\"bgp\"} 1",
             "vcpe_dataplane_workers 2",
@@ -631,7 +852,6 @@ mod tests {
             "vcpe_tunnel_receive_spoofed_packets_total{peer=\"vpc02\"} 1",
             "vcpe_tunnel_receive_errors_total{peer=\"vpc02\"} 0",
             "vcpe_tunnel_transmit_errors_total{peer=\"vpc02\"} 0",
-            "vcpe_tunnel_last_receive_age_seconds{peer=\"vpc02\"} 5",
             "vcpe_fib_routes{family=\"ipv4\"} 5",
             "vcpe_fib_routes{family=\"ipv6\"} 3",
             "vcpe_fib_route_changes_total 11",
@@ -642,7 +862,6 @@ mod tests {
             "vcpe_bgp_session_state{neighbor=\"fd00::3\",state=\"Idle\"} 1",
             "vcpe_bgp_session_admin_down{neighbor=\"fd00::3\"} 1",
             "vcpe_bgp_session_admin_down{neighbor=\"10.255.0.2\"} 0",
-            "vcpe_bgp_session_state_age_seconds{neighbor=\"10.255.0.2\"} 30",
             "vcpe_bgp_established_transitions_total{neighbor=\"10.255.0.2\"} 1",
             "vcpe_bgp_received_prefixes{neighbor=\"10.255.0.2\"} 3",
             "vcpe_bgp_accepted_prefixes{neighbor=\"10.255.0.2\"} 2",
@@ -655,11 +874,15 @@ mod tests {
             has(&l, line);
         }
         assert!(!l.iter().any(|l| l == "# EOF"), "# EOF is OpenMetrics only");
-        // Every sample line is `name{labels} value` with a vcpe_ name.
+        // Every sample line is `name{labels} value` with a vcpe_ or
+        // process_ name.
         for line in l.iter().filter(|l| !l.starts_with('#')) {
-            assert!(line.starts_with("vcpe_"), "{line}");
+            assert!(
+                line.starts_with("vcpe_") || line.starts_with("process_"),
+                "{line}"
+            );
             let value = line.rsplit(' ').next().unwrap();
-            assert!(value.parse::<u64>().is_ok(), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
         }
     }
 
@@ -691,7 +914,7 @@ mod tests {
             "vcpe_scrape_collector_success{collector=\"dataplane\"} 0",
         );
         has(&l, "vcpe_scrape_collector_success{collector=\"bgp\"} 0");
-        has(&l, "vcpe_uptime_seconds 42");
+        has(&l, "process_start_time_seconds 999999958");
         assert!(!text.contains("vcpe_interface_"), "{text}");
         assert!(!text.contains("vcpe_bgp_"), "{text}");
 

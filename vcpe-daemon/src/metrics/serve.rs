@@ -1,6 +1,7 @@
 //! The HTTP side of the metrics endpoint: a minimal HTTP/1 server (hyper)
-//! that answers `GET /metrics` and nothing else (404 for other paths, 405
-//! for other methods).
+//! that answers `GET /metrics`, and `GET /` with a page linking to it (as
+//! the Prometheus exporters do, for a human who opens the address); 404
+//! for other paths, 405 for other methods.
 
 use std::convert::Infallible;
 use std::io;
@@ -117,6 +118,14 @@ fn respond(
     accept: Option<&str>,
     handler: &dyn Handler,
 ) -> Response<Full<Bytes>> {
+    if path == "/" && method == Method::GET {
+        let mut r = text(StatusCode::OK, INDEX);
+        r.headers_mut().insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return r;
+    }
     if path != "/metrics" {
         return text(
             StatusCode::NOT_FOUND,
@@ -148,6 +157,10 @@ fn respond(
         ),
     }
 }
+
+/// The page at `/`.
+const INDEX: &str = "<!DOCTYPE html>\n<html><head><title>vcped metrics</title></head>\n\
+<body><h1>vcped</h1><p><a href=\"/metrics\">Metrics</a></p></body></html>\n";
 
 fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
@@ -225,6 +238,11 @@ mod tests {
         assert!(!text.contains("vcpe_bgp_"), "no BGP configured: {text}");
 
         let r = respond(&Method::GET, "/", None, &Fixed);
+        assert_eq!(r.status(), StatusCode::OK);
+        assert_eq!(r.headers()[CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(body(r).await.contains("<a href=\"/metrics\">"));
+
+        let r = respond(&Method::GET, "/other", None, &Fixed);
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
         assert!(body(r).await.contains("/metrics"));
 
@@ -257,7 +275,12 @@ mod tests {
         };
         let ok = get("/metrics").await;
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
-        assert!(ok.contains("vcpe_uptime_seconds 2"), "{ok}");
+        assert!(ok.contains("process_start_time_seconds "), "{ok}");
+        let index = get("/").await;
+        assert!(
+            index.starts_with("HTTP/1.1 200 OK\r\n") && index.contains("href=\"/metrics\""),
+            "{index}"
+        );
         let missing = get("/nope").await;
         assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
 

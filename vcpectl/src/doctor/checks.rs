@@ -54,10 +54,13 @@ fn bad(status: Status, name: impl Into<String>, message: String, fix: String) ->
     }
 }
 
-/// `sysctl -w K=V`, and the line that keeps it across reboots.
+/// `sysctl -w K=V`, and the line that keeps it across reboots: in
+/// `/etc/sysctl.d/61-vcpe-local.conf`, read after the package's
+/// `/usr/lib/sysctl.d/60-vcpe.conf` (so it wins) without shadowing it (a
+/// file of the same name in /etc would replace the package's whole).
 fn persist(setting: &str) -> String {
     format!(
-        "sysctl -w {setting} && echo '{}' >> /etc/sysctl.d/90-vcpe.conf",
+        "sysctl -w {setting} && echo '{}' >> /etc/sysctl.d/61-vcpe-local.conf",
         setting.replacen('=', " = ", 1)
     )
 }
@@ -726,7 +729,7 @@ allowed_prefixes = ["10.2.0.0/16"]
         assert_eq!(
             eth0.fix.as_deref(),
             Some(
-                "sysctl -w net.ipv4.conf.eth0.rp_filter=2 && echo 'net.ipv4.conf.eth0.rp_filter = 2' >> /etc/sysctl.d/90-vcpe.conf"
+                "sysctl -w net.ipv4.conf.eth0.rp_filter=2 && echo 'net.ipv4.conf.eth0.rp_filter = 2' >> /etc/sysctl.d/61-vcpe-local.conf"
             )
         );
         // vcpe0 not created yet: it will get the default.
