@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use vcpe_config::diff::ConfigDiff;
+pub use vcpe_config::diff_fields::FieldChange;
 use vcpe_config::{Neighbor, RouteTarget, StaticRoute};
 
 use crate::request::RouteSpec;
@@ -42,6 +43,9 @@ pub struct ConfigChanges {
     pub neighbors_changed: Vec<NeighborRef>,
     /// Changes only a restart can apply.
     pub restart_needed: Vec<String>,
+    /// Every setting that differs, with its old and new value.
+    #[serde(default)]
+    pub fields: Vec<FieldChange>,
 }
 
 impl ConfigChanges {
@@ -106,6 +110,7 @@ impl From<&ConfigDiff> for ConfigChanges {
                 .map(|c| NeighborRef::from(&c.new))
                 .collect(),
             restart_needed: d.restart_needed.clone(),
+            fields: d.fields.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use serde::Serialize;
 
+use crate::diff_fields::{FieldChange, field_changes};
 use crate::model::{Config, Neighbor, StaticRoute};
 
 /// A changed item: before and after.
@@ -33,11 +34,14 @@ pub struct ConfigDiff {
     pub neighbors_added: Vec<Neighbor>,
     /// Neighbors only in the running config.
     pub neighbors_removed: Vec<Neighbor>,
-    /// Neighbors of the same address that differ (their session restarts).
+    /// Neighbors of the same address that differ (their session restarts,
+    /// unless only their policy changed: see [`policy_only`]).
     pub neighbors_changed: Vec<Changed<Neighbor>>,
     /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
     /// `[bgp] listen`: each needs a restart of vcped.
     pub restart_needed: Vec<String>,
+    /// Every setting that differs, with its old and new value.
+    pub fields: Vec<FieldChange>,
 }
 
 impl ConfigDiff {
@@ -51,6 +55,20 @@ impl ConfigDiff {
             && self.neighbors_changed.is_empty()
             && self.restart_needed.is_empty()
     }
+}
+
+/// Whether a neighbor's change touches only its policy (`import`,
+/// `export`, their rules, `max_prefixes`) and BFD: applied to the running
+/// session without a reset.
+pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
+    let mut o = old.clone();
+    o.import = new.import.clone();
+    o.export = new.export.clone();
+    o.import_rules = new.import_rules.clone();
+    o.export_rules = new.export_rules.clone();
+    o.max_prefixes = new.max_prefixes;
+    o.bfd = new.bfd.clone();
+    o == *new
 }
 
 /// Items of `old` and `new` matched by `key`: (removed, added, changed).
@@ -145,10 +163,13 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         &p.name
     }));
     // A neighbor bound to a tunnel peer is wired to that tunnel at start.
-    for n in neighbors_added
-        .iter()
-        .chain(neighbors_changed.iter().map(|c| &c.new))
-    {
+    // (A policy change leaves the session, and its tunnel, as they are.)
+    for n in neighbors_added.iter().chain(
+        neighbors_changed
+            .iter()
+            .filter(|c| !policy_only(&c.old, &c.new))
+            .map(|c| &c.new),
+    ) {
         if let Some(p) = &n.peer {
             restart_needed.push(format!(
                 "[[bgp.neighbor]] {} over tunnel peer {p} (new or changed)",
@@ -164,6 +185,7 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         neighbors_removed,
         neighbors_changed,
         restart_needed,
+        fields: field_changes(running, new),
     }
 }
 

@@ -64,6 +64,9 @@ pub enum Command {
     AddNeighbor(std::sync::Arc<Config>, IpAddr),
     /// Reload: stop a neighbor (Cease / Peer De-configured) and forget it.
     RemoveNeighbor(IpAddr),
+    /// Reload: apply the policy of `config`'s neighbor at this address to
+    /// its running session, softly (no reset).
+    SetPolicy(std::sync::Arc<Config>, IpAddr),
     /// The BFD session to this neighbor went down for a path failure: the
     /// session goes down (Cease / BFD Down) until [`Command::BfdUp`]
     /// (RFC 5882). The text is BFD's reason.
@@ -426,6 +429,7 @@ impl Task {
             Command::Inspect(Inspect(question)) => question(&self.speaker, now),
             Command::AddNeighbor(config, addr) => self.add_neighbor(now, &config, addr),
             Command::RemoveNeighbor(addr) => self.remove_neighbor(now, addr),
+            Command::SetPolicy(config, addr) => self.set_policy(now, &config, addr),
             Command::BfdDown(addr, detail) => {
                 if let Some(id) = self.speaker.neighbor_by_addr(addr) {
                     self.speaker.bfd_down(now, id, &detail);

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use vcpe_api::{ConfigChanges, Reply};
 use vcpe_config::Config;
-use vcpe_config::diff::{ConfigDiff, diff};
+use vcpe_config::diff::{Changed, ConfigDiff, diff, policy_only};
 
 use super::routes::Routes;
 use crate::bfd_driver::{self, BfdHandle};
@@ -40,7 +40,7 @@ impl Reload<'_> {
 
     /// The file's config and its difference from `running`.
     fn compare(&self, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
-        let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
+        let new = crate::daemon::load_config(self.path()).map_err(|d| Reply::Error {
             message: format!(
                 "{}\nthe running config is unchanged; fix the errors above, then reload again \
                  (`vcped check-config {}` checks a file)",
@@ -146,7 +146,9 @@ impl Reload<'_> {
     /// Neighbors: removed and changed ones stop (only those), added and
     /// changed ones start with the new settings. A change of BFD settings
     /// only leaves the BGP session alone: the BFD task runs exactly the
-    /// new file's sessions (new intervals through a Poll Sequence).
+    /// new file's sessions (new intervals through a Poll Sequence). A
+    /// change of policy only (`import`, `export`, rules, `max_prefixes`)
+    /// is applied softly: exports recomputed, ROUTE-REFRESH for imports.
     fn apply_neighbors(&self, d: &ConfigDiff, new: Config) {
         if let Some(bfd) = self.bfd {
             bfd.send(bfd_driver::Command::Sync(bfd_driver::specs(
@@ -156,15 +158,23 @@ impl Reload<'_> {
         }
         let Some(bgp) = self.routes.bgp else { return };
         let new = Arc::new(new);
-        let bfd_only = |c: &vcpe_config::diff::Changed<vcpe_config::Neighbor>| {
+        let bfd_only = |c: &Changed<vcpe_config::Neighbor>| {
             let mut old = c.old.clone();
             old.bfd = c.new.bfd.clone();
             old == c.new
         };
+        // Policy only: applied to the running session (no reset).
+        for c in d
+            .neighbors_changed
+            .iter()
+            .filter(|c| !bfd_only(c) && policy_only(&c.old, &c.new))
+        {
+            bgp.send(Command::SetPolicy(Arc::clone(&new), c.new.address));
+        }
         let changed: Vec<&vcpe_config::Neighbor> = d
             .neighbors_changed
             .iter()
-            .filter(|c| !bfd_only(c))
+            .filter(|c| !policy_only(&c.old, &c.new))
             .map(|c| &c.new)
             .collect();
         let stop: Vec<IpAddr> = d
