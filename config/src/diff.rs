@@ -10,7 +10,7 @@
 use serde::Serialize;
 
 use crate::diff_fields::{FieldChange, field_changes};
-use crate::model::{Config, Neighbor, StaticRoute};
+use crate::model::{Config, Encapsulation, Neighbor, Peer, StaticRoute};
 
 /// A changed item: before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -37,6 +37,9 @@ pub struct ConfigDiff {
     /// Neighbors of the same address that differ (their session restarts,
     /// unless only their policy changed: see [`policy_only`]).
     pub neighbors_changed: Vec<Changed<Neighbor>>,
+    /// Tunnel peers of the same name whose change a reload applies in
+    /// place (see [`peer_live`]): the other tunnels are not touched.
+    pub peers_changed: Vec<Changed<Peer>>,
     /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
     /// `[bgp] listen`: each needs a restart of vcped.
     pub restart_needed: Vec<String>,
@@ -53,6 +56,7 @@ impl ConfigDiff {
             && self.neighbors_added.is_empty()
             && self.neighbors_removed.is_empty()
             && self.neighbors_changed.is_empty()
+            && self.peers_changed.is_empty()
             && self.restart_needed.is_empty()
     }
 }
@@ -68,6 +72,25 @@ pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
     o.export_rules = new.export_rules.clone();
     o.max_prefixes = new.max_prefixes;
     o.bfd = new.bfd.clone();
+    o == *new
+}
+
+/// Whether a tunnel peer's change can be applied to the running tunnel:
+/// its `allowed_prefixes` and, for WireGuard, its keys (private, public,
+/// preshared) and keepalive. Anything else (endpoint, bind, encapsulation,
+/// MTU, BFD) needs a restart.
+pub fn peer_live(old: &Peer, new: &Peer) -> bool {
+    let mut o = old.clone();
+    o.allowed_prefixes = new.allowed_prefixes.clone();
+    if matches!(
+        (&o.encapsulation, &new.encapsulation),
+        (
+            Encapsulation::WireGuard { .. },
+            Encapsulation::WireGuard { .. }
+        )
+    ) {
+        o.encapsulation = new.encapsulation.clone();
+    }
     o == *new
 }
 
@@ -159,9 +182,24 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         &new.interfaces,
         |i| &i.name,
     ));
-    restart_needed.extend(list_changes("peer", &running.peers, &new.peers, |p| {
-        &p.name
-    }));
+    let (peers_removed, peers_added, peers_all_changed) =
+        by_key(&running.peers, &new.peers, |p| p.name.clone());
+    let (peers_changed, peers_restart): (Vec<_>, Vec<_>) = peers_all_changed
+        .into_iter()
+        .partition(|c| peer_live(&c.old, &c.new));
+    for p in &peers_removed {
+        restart_needed.push(format!("[[peer]] {} removed", p.name));
+    }
+    for c in &peers_restart {
+        restart_needed.push(format!(
+            "[[peer]] {} changed ({})",
+            c.old.name,
+            crate::diff_fields::changed_keys(&c.old, &c.new).join(", ")
+        ));
+    }
+    for p in &peers_added {
+        restart_needed.push(format!("[[peer]] {} added", p.name));
+    }
     // A neighbor bound to a tunnel peer is wired to that tunnel at start.
     // (A policy change leaves the session, and its tunnel, as they are.)
     for n in neighbors_added.iter().chain(
@@ -184,6 +222,7 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         neighbors_added,
         neighbors_removed,
         neighbors_changed,
+        peers_changed,
         restart_needed,
         fields: field_changes(running, new),
     }

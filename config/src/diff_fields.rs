@@ -66,6 +66,25 @@ pub fn field_changes(running: &Config, new: &Config) -> Vec<FieldChange> {
     out
 }
 
+/// The top-level keys of two items that differ (e.g. `endpoint`, `mtu`
+/// of a `[[peer]]`).
+pub fn changed_keys<T: Serialize>(old: &T, new: &T) -> Vec<String> {
+    let (Ok(Value::Table(a)), Ok(Value::Table(b))) = (Value::try_from(old), Value::try_from(new))
+    else {
+        return vec!["settings".to_owned()];
+    };
+    let mut keys: Vec<String> = a
+        .iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(b.keys().filter(|k| !a.contains_key(*k)).cloned())
+        .collect();
+    if keys.is_empty() {
+        keys.push("key file contents".to_owned());
+    }
+    keys
+}
+
 fn join(path: &str, key: &str) -> String {
     // The model's lists are named as the file's sections.
     let key = match key {

@@ -56,6 +56,9 @@ pub fn changes(file: &str, applied: bool, c: &ConfigChanges) -> String {
     for n in &c.neighbors_changed {
         out += &format!("~ bgp neighbor {} AS {}\n", n.address, n.remote_as);
     }
+    for p in &c.peers_changed {
+        out += &format!("~ peer {p} (changed in place; the other tunnels are not touched)\n");
+    }
     if !c.fields.is_empty() {
         out += "changed settings (running -> file):\n";
         for f in &c.fields {

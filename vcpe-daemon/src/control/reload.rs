@@ -31,6 +31,8 @@ pub struct Reload<'a> {
     pub bfd: Option<&'a BfdHandle>,
     /// The tunnels by name (fixed until a restart).
     pub topology: &'a crate::topology::Topology,
+    /// The forwarding plane (its tunnel peers change in place).
+    pub dataplane: &'a std::sync::Mutex<Option<crate::dataplane::Dataplane>>,
 }
 
 impl Reload<'_> {
@@ -87,8 +89,12 @@ impl Reload<'_> {
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
+            self.apply_peers(&d);
             self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
+            // Only what a running tunnel can take is left (else refused
+            // above).
+            next.peers = new.peers.clone();
             if self.routes.bgp.is_some()
                 && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
             {
@@ -102,8 +108,17 @@ impl Reload<'_> {
                 neighbors_added = d.neighbors_added.len(),
                 neighbors_removed = d.neighbors_removed.len(),
                 neighbors_changed = d.neighbors_changed.len(),
+                peers_changed = d.peers_changed.len(),
                 "config reloaded"
             );
+            for f in &d.fields {
+                tracing::info!(
+                    setting = %f.path,
+                    old = f.old.as_deref().unwrap_or("(not set)"),
+                    new = f.new.as_deref().unwrap_or("(not set)"),
+                    "config changed by reload"
+                );
+            }
         }
         next.routes = new.routes;
         writer.store(next);
@@ -111,6 +126,29 @@ impl Reload<'_> {
             file: self.path().display().to_string(),
             applied: true,
             changes: Box::new(changes),
+        }
+    }
+
+    /// Tunnel peers changed in what a running tunnel can take (allowed
+    /// prefixes, WireGuard keys and keepalive): changed in place.
+    fn apply_peers(&self, d: &ConfigDiff) {
+        if d.peers_changed.is_empty() {
+            return;
+        }
+        let dp = self
+            .dataplane
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(dp) = dp.as_ref() else { return };
+        for c in &d.peers_changed {
+            match self.topology.tunnel(&c.new.name) {
+                Some(id) => {
+                    dp.update_peer(id, &c.old, &c.new);
+                }
+                None => {
+                    tracing::warn!(peer = %c.new.name, "reload: no running tunnel of that name")
+                }
+            }
         }
     }
 
