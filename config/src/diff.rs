@@ -1,7 +1,10 @@
 //! What differs between two configs, in the terms a reload acts on:
-//! static routes by name, BGP neighbors by address, and every other
-//! section as "needs a restart" (what a running vcped cannot change in
-//! place: its TUN devices, tunnels, identity, sockets).
+//! static routes by name, BGP neighbors by address (those over tunnels
+//! too), tunnel peers by name (what a running tunnel can take: allowed
+//! prefixes, WireGuard keys and keepalive), every setting with its old
+//! and new value ([`crate::diff_fields`]), and the rest as "needs a
+//! restart" (what a running vcped cannot change in place: its TUN
+//! devices, tunnels added or removed or moved, identity, sockets).
 //!
 //! Pure data: the daemon's reload applies a [`ConfigDiff`], `vcpectl config
 //! diff` prints one. Two equal configs give an empty diff, so a reload of an
@@ -199,21 +202,6 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
     }
     for p in &peers_added {
         restart_needed.push(format!("[[peer]] {} added", p.name));
-    }
-    // A neighbor bound to a tunnel peer is wired to that tunnel at start.
-    // (A policy change leaves the session, and its tunnel, as they are.)
-    for n in neighbors_added.iter().chain(
-        neighbors_changed
-            .iter()
-            .filter(|c| !policy_only(&c.old, &c.new))
-            .map(|c| &c.new),
-    ) {
-        if let Some(p) = &n.peer {
-            restart_needed.push(format!(
-                "[[bgp.neighbor]] {} over tunnel peer {p} (new or changed)",
-                n.address
-            ));
-        }
     }
     ConfigDiff {
         routes_added,

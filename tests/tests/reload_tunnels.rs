@@ -16,14 +16,24 @@ use vcpe_tests::{Lab, Netns, Vcped, require_root, wait_until};
 const VPCS: [u8; 3] = [1, 2, 3];
 
 fn config(n: u8, socket: &Path, keys: &BTreeMap<u8, (PathBuf, String)>) -> String {
+    config_with(n, socket, keys, true)
+}
+
+/// `mesh`: BGP sessions between every pair; else only with VPC 02 (the
+/// tunnels are a full mesh either way). Each VPC announces 10.N.0.0/16.
+fn config_with(n: u8, socket: &Path, keys: &BTreeMap<u8, (PathBuf, String)>, mesh: bool) -> String {
     let mut c = format!(
         "[router]\nid = \"10.255.0.{n}\"\nasn = 6500{n}\n\n[control]\nsocket = \"{}\"\n\n\
          [kernel]\nroute_sync = false\n\n\
          [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.{n}/24\"]\n\n\
+         [[route]]\nname = \"vxnet\"\nprefix = \"10.{n}.0.0/16\"\ninterface = \"vcpe0\"\nadvertise = true\n\n\
          [bgp]\nlisten = \"0.0.0.0:179\"\n\n",
         socket.display()
     );
-    for m in VPCS.iter().filter(|&&m| m != n) {
+    for m in VPCS
+        .iter()
+        .filter(|&&m| m != n && (mesh || n == 2 || m == 2))
+    {
         c += &format!(
             "[[bgp.neighbor]]\naddress = \"10.255.0.{m}\"\nremote_as = 6500{m}\npeer = \"vpc0{m}\"\nhold_time = 9\n\n"
         );
@@ -32,7 +42,7 @@ fn config(n: u8, socket: &Path, keys: &BTreeMap<u8, (PathBuf, String)>) -> Strin
         c += &format!(
             "[[peer]]\nname = \"vpc0{m}\"\nendpoint = \"100.64.{m}.2:51820\"\nbind = \"0.0.0.0:51820\"\n\
              encapsulation = \"wireguard\"\nprivate_key_file = \"{}\"\npublic_key = \"{}\"\n\
-             allowed_prefixes = [\"10.255.0.{m}/32\"]\nmtu = 1300\n\n",
+             allowed_prefixes = [\"10.255.0.{m}/32\", \"10.{m}.0.0/16\"]\nmtu = 1300\n\n",
             keys[&n].0.display(),
             keys[m].1
         );
@@ -55,19 +65,18 @@ fn pings(ns: &Netns, addr: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
-    require_root!();
-    let lab = Lab::new("keyrot")?;
+/// Three vcpeds over WireGuard, each in its namespace behind "inet".
+type Vcpes = BTreeMap<u8, (Netns, Vcped, PathBuf)>;
+
+fn three_vcpes(lab: &Lab, keys: &mut BTreeMap<u8, (PathBuf, String)>, mesh: bool) -> Result<Vcpes> {
     let inet = lab.netns("inet")?;
     inet.enable_forwarding()?;
-    let mut keys = BTreeMap::new();
     for n in VPCS {
         let (private, public) = vcpe_tests::wg::keypair()?;
         let path = vcpe_tests::wg::write_key(&lab.dir().join(format!("vpc0{n}.key")), &private)?;
         keys.insert(n, (path, public));
     }
-    let mut vcpes: BTreeMap<u8, (Netns, Vcped, PathBuf)> = BTreeMap::new();
+    let mut vcpes: Vcpes = BTreeMap::new();
     for n in VPCS {
         let ns = lab.netns(&format!("vpc0{n}"))?;
         lab.veth(&ns, "wan0", &inet, &format!("w{n}"))?;
@@ -79,10 +88,19 @@ fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
             &ns,
             lab.dir(),
             &format!("vcped-vpc0{n}"),
-            &config(n, &socket, &keys),
+            &config_with(n, &socket, keys, mesh),
         )?;
         vcpes.insert(n, (ns, v, socket));
     }
+    Ok(vcpes)
+}
+
+#[test]
+fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("keyrot")?;
+    let mut keys = BTreeMap::new();
+    let vcpes = three_vcpes(&lab, &mut keys, true)?;
     let up = |n: u8| -> bool {
         let v = &vcpes[&n].1;
         VPCS.iter()
@@ -158,6 +176,75 @@ fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
         out.status.code() == Some(1) && err.contains("[[peer]] vpc03 changed (endpoint)"),
         "exit {:?}: {err}",
         out.status.code()
+    );
+    Ok(())
+}
+
+#[test]
+fn a_neighbor_over_a_running_tunnel_is_added_by_reload() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("nbrtun")?;
+    let mut keys = BTreeMap::new();
+    // Sessions only with VPC 02: 01 and 03 learn each other's routes
+    // through 02.
+    let vcpes = three_vcpes(&lab, &mut keys, false)?;
+    let v1 = &vcpes[&1].1;
+    let v3 = &vcpes[&3].1;
+    ensure!(
+        wait_until(Duration::from_secs(60), || {
+            session_up(v1, "10.255.0.2").is_ok() && session_up(v3, "10.255.0.2").is_ok()
+        }),
+        "sessions with VPC 02 not up:\n{}",
+        v1.ctl(&["bgp", "summary"])?
+    );
+    ensure!(
+        wait_until(Duration::from_secs(20), || {
+            v1.explain("10.3.0.1")
+                .is_ok_and(|e| format!("{e:?}").contains("vpc02"))
+        }),
+        "VPC 01 does not reach 10.3.0.0/16 through VPC 02 first:\n{}",
+        v1.ctl(&["explain", "10.3.0.1"])?
+    );
+    ensure!(
+        !format!("{:?}", v1.explain("10.3.0.1")?).contains("vpc03"),
+        "10.3.0.0/16 goes to VPC 03 before any session with it"
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let (up12, up32) = (session_up(v1, "10.255.0.2")?, session_up(v3, "10.255.0.2")?);
+
+    // 01 and 03 get a session with each other over their tunnel.
+    for n in [1, 3] {
+        let (_, v, socket) = &vcpes[&n];
+        std::fs::write(&v.config, config_with(n, socket, &keys, true))?;
+        let out = v.ctl(&["reload"])?;
+        let other = 4 - n;
+        ensure!(
+            out.contains(&format!("+ bgp neighbor 10.255.0.{other}")),
+            "VPC 0{n}'s reload:\n{out}"
+        );
+    }
+    ensure!(
+        wait_until(Duration::from_secs(30), || {
+            session_up(v1, "10.255.0.3").is_ok() && session_up(v3, "10.255.0.1").is_ok()
+        }),
+        "the new session 01-03 over the running tunnel is not up:\n{}",
+        v1.ctl(&["bgp", "summary"])?
+    );
+    // VPC 03's route: learned from 03 directly, into the tunnel to 03.
+    ensure!(
+        wait_until(Duration::from_secs(20), || {
+            v1.explain("10.3.0.1")
+                .is_ok_and(|e| format!("{e:?}").contains("vpc03"))
+        }),
+        "VPC 01 does not send 10.3.0.0/16 into the tunnel to VPC 03:\n{}",
+        v1.ctl(&["explain", "10.3.0.1"])?
+    );
+    ensure!(pings(&vcpes[&1].0, "10.255.0.3"));
+    // The sessions with VPC 02 were not touched.
+    let (a, b) = (session_up(v1, "10.255.0.2")?, session_up(v3, "10.255.0.2")?);
+    ensure!(
+        up12 >= 2 && up32 >= 2 && a >= up12 && b >= up32,
+        "a session with VPC 02 flapped: 01-02 {up12} s -> {a} s, 03-02 {up32} s -> {b} s"
     );
     Ok(())
 }

@@ -14,7 +14,13 @@ use super::{Task, config, ifaddrs};
 
 impl Task {
     /// Starts `config`'s neighbor at `addr` (unknown address: nothing).
-    pub(super) fn add_neighbor(&mut self, now: Instant, config: &Config, addr: IpAddr) {
+    pub(super) fn add_neighbor(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        addr: IpAddr,
+        tunnel: Option<crate::topology::TunnelId>,
+    ) {
         let Some(n) = config
             .bgp
             .as_ref()
@@ -38,6 +44,7 @@ impl Task {
             .speaker
             .add_neighbor(now, config::neighbor_config(config, n, self.added, link));
         self.added += 1;
+        self.new_tunnels.push((id, tunnel));
         self.neighbors.push((id, n.local_address, key));
         info!(neighbor = %addr, asn = n.remote_as, "BGP neighbor added by reload");
     }
@@ -67,7 +74,13 @@ impl Task {
     /// reset: exports recomputed, ROUTE-REFRESH asked for a changed import
     /// policy. A peer that cannot refresh gets its session restarted
     /// (the only way to evaluate its routes again), saying so.
-    pub(super) fn set_policy(&mut self, now: Instant, config: &Config, addr: IpAddr) {
+    pub(super) fn set_policy(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        addr: IpAddr,
+        tunnel: Option<crate::topology::TunnelId>,
+    ) {
         let Some(n) = config
             .bgp
             .as_ref()
@@ -77,8 +90,7 @@ impl Task {
             return;
         };
         let Some(id) = self.speaker.neighbor_by_addr(addr) else {
-            warn!(neighbor = %addr, "reload asked to change the policy of a neighbor that does not run; starting it");
-            self.add_neighbor(now, config, addr);
+            warn!(neighbor = %addr, "reload asked to change the policy of a neighbor that does not run; left alone");
             return;
         };
         // Only the policy is taken from it: the link addresses do not matter.
@@ -94,7 +106,7 @@ impl Task {
             Err(_) => {
                 warn!(neighbor = %addr, "the import policy changed and the neighbor does not support ROUTE-REFRESH: restarting its session to evaluate its routes again");
                 self.remove_neighbor(now, addr);
-                self.add_neighbor(now, config, addr);
+                self.add_neighbor(now, config, addr, tunnel);
             }
         }
     }

@@ -207,7 +207,11 @@ impl Reload<'_> {
             .iter()
             .filter(|c| !bfd_only(c) && policy_only(&c.old, &c.new))
         {
-            bgp.send(Command::SetPolicy(Arc::clone(&new), c.new.address));
+            bgp.send(Command::SetPolicy(
+                Arc::clone(&new),
+                c.new.address,
+                self.tunnel_of(&c.new),
+            ));
         }
         let changed: Vec<&vcpe_config::Neighbor> = d
             .neighbors_changed
@@ -224,8 +228,45 @@ impl Reload<'_> {
         for a in stop {
             bgp.send(Command::RemoveNeighbor(a));
         }
-        for n in d.neighbors_added.iter().chain(changed.iter().copied()) {
-            bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
+        // The host routes into the tunnels of the neighbors over tunnels.
+        let old_over: Vec<&vcpe_config::Neighbor> = d
+            .neighbors_removed
+            .iter()
+            .chain(d.neighbors_changed.iter().map(|c| &c.old))
+            .filter(|n| n.peer.is_some())
+            .collect();
+        let new_over: Vec<(IpAddr, crate::topology::TunnelId)> = d
+            .neighbors_added
+            .iter()
+            .chain(d.neighbors_changed.iter().map(|c| &c.new))
+            .filter_map(|n| Some((n.address, self.tunnel_of(n)?)))
+            .collect();
+        {
+            let mut routing = self
+                .routes
+                .routing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for n in old_over {
+                if !new_over.iter().any(|(a, _)| *a == n.address) {
+                    routing.remove_neighbor_route(n.address);
+                }
+            }
+            for (a, t) in &new_over {
+                routing.add_neighbor_route(*a, *t);
+            }
         }
+        for n in d.neighbors_added.iter().chain(changed.iter().copied()) {
+            bgp.send(Command::AddNeighbor(
+                Arc::clone(&new),
+                n.address,
+                self.tunnel_of(n),
+            ));
+        }
+    }
+
+    /// The running tunnel a neighbor names (`peer = ...`).
+    fn tunnel_of(&self, n: &vcpe_config::Neighbor) -> Option<crate::topology::TunnelId> {
+        self.topology.tunnel(n.peer.as_deref()?)
     }
 }
