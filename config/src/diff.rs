@@ -155,12 +155,19 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
     let (neighbors_removed, neighbors_added, neighbors_changed) =
         by_key(&neighbors(running), &neighbors(new), |n| n.address);
     let mut restart_needed = Vec::new();
+    // The BGP identity: sessions would have to start over as another
+    // router, and the RIB with them.
+    if running.router != new.router {
+        restart_needed.push(format!(
+            "[router] {} (the router's BGP identity)",
+            crate::diff_fields::changed_keys(&running.router, &new.router).join(", ")
+        ));
+    }
     let mut section = |name: &str, same: bool| {
         if !same {
             restart_needed.push(format!("[{name}]"));
         }
     };
-    section("router", running.router == new.router);
     section("control", running.control == new.control);
     section("metrics", running.metrics == new.metrics);
     section("kernel", running.kernel == new.kernel);
@@ -295,7 +302,11 @@ remote_as = 65003
         let d = diff(&parse(BASE), &parse(&new));
         assert_eq!(
             d.restart_needed,
-            ["[router]", "[bgp] listen", "[[interface]] vcpe0 changed"]
+            [
+                "[router] asn (the router's BGP identity)",
+                "[bgp] listen",
+                "[[interface]] vcpe0 changed"
+            ]
         );
     }
 
