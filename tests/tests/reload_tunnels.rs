@@ -3,8 +3,9 @@
 //! pair is rotated (its private key file on its side, its public key on
 //! the two others) by a reload on each end; traffic flows again over the
 //! new keys, and the tunnel between VPC 01 and VPC 03 and its BGP session
-//! are not touched. A change a running tunnel cannot take (its endpoint)
-//! is refused, naming the field.
+//! are not touched. A peer's allowed prefixes change in place. A BGP
+//! session is added over a running tunnel. A change a running tunnel
+//! cannot take (its endpoint) is refused, naming the field.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -162,8 +163,49 @@ fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
     );
     ensure!(pings(&vcpes[&1].0, "10.255.0.3"));
 
-    // The endpoint is no live setting (yet): refused, naming it.
+    // Allowed prefixes change in place: without 10.3.0.0/16, VPC 01 drops
+    // what VPC 03 sends from 10.3.0.1 as spoofed; back, it passes again.
+    let ns3 = &vcpes[&3].0;
+    ns3.addr("lo", "10.3.0.1/32")?;
+    vcpes[&1].0.route_dev("10.3.0.0/16", "vcpe0")?;
+    let from3 = || {
+        ns3.exec(["ping", "-c", "1", "-W", "1", "-I", "10.3.0.1", "10.255.0.1"])
+            .is_ok_and(|o| o.status.success())
+    };
+    ensure!(
+        wait_until(Duration::from_secs(10), from3),
+        "10.3.0.1 cannot reach VPC 01 before the change"
+    );
     let (_, v, socket) = &vcpes[&1];
+    let spoofed = |v: &Vcped| -> Result<u64> {
+        Ok(v.tunnels()?
+            .into_iter()
+            .find(|t| t.name == "vpc03")
+            .context("no tunnel vpc03")?
+            .rx_spoofed)
+    };
+    let before = spoofed(v)?;
+    let narrowed = config(1, socket, &keys).replace(
+        "[\"10.255.0.3/32\", \"10.3.0.0/16\"]",
+        "[\"10.255.0.3/32\"]",
+    );
+    std::fs::write(&v.config, &narrowed)?;
+    let out = v.ctl(&["reload"])?;
+    ensure!(out.contains("~ peer vpc03"), "{out}");
+    ensure!(!from3(), "10.3.0.1 passes a narrowed allowed_prefixes");
+    ensure!(spoofed(v)? > before, "no spoofed packet counted");
+    ensure!(
+        pings(&vcpes[&1].0, "10.255.0.3"),
+        "the rest of the tunnel stopped"
+    );
+    std::fs::write(&v.config, config(1, socket, &keys))?;
+    v.ctl(&["reload"])?;
+    ensure!(
+        wait_until(Duration::from_secs(5), from3),
+        "10.3.0.1 cannot reach VPC 01 after allowed_prefixes were restored"
+    );
+
+    // The endpoint is no live setting (yet): refused, naming it.
     let text = config(1, socket, &keys).replace("100.64.3.2:51820", "100.64.3.9:51820");
     std::fs::write(&v.config, text)?;
     let out = std::process::Command::new(vcpe_tests::cargo_bin("vcpectl"))
