@@ -4,10 +4,16 @@
 //! unchanged BGP sessions stay up, so a reload of an unchanged file does
 //! nothing at all.
 //!
+//! Live: routes, BGP neighbors (over running tunnels too), their policy
+//! (softly, no session reset), and a tunnel peer's allowed prefixes,
+//! WireGuard keys and keepalive (in place, the other tunnels untouched).
+//!
 //! All or nothing: an invalid file is refused with every error, and a file
-//! that changes what only a restart can change (interfaces, tunnel peers,
-//! the router's identity, sockets) is refused as a whole, saying which
-//! parts; the running state is untouched in both cases.
+//! that changes what only a restart can change (interfaces, tunnel peers
+//! added, removed or moved, the router's identity, sockets) is refused as
+//! a whole, naming the fields; the running state is untouched in both
+//! cases. [`Reload::apply`] is the one entry point (reload, SIGHUP, and
+//! whatever else applies a file).
 
 use std::net::IpAddr;
 use std::path::Path;
