@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use vcpe_config::diff::ConfigDiff;
+pub use vcpe_config::diff_fields::FieldChange;
 use vcpe_config::{Neighbor, RouteTarget, StaticRoute};
 
 use crate::request::RouteSpec;
@@ -40,8 +41,15 @@ pub struct ConfigChanges {
     pub neighbors_removed: Vec<NeighborRef>,
     /// Neighbors that differ (their session restarts).
     pub neighbors_changed: Vec<NeighborRef>,
+    /// Tunnel peers changed in place (allowed prefixes, WireGuard keys,
+    /// keepalive), by name.
+    #[serde(default)]
+    pub peers_changed: Vec<String>,
     /// Changes only a restart can apply.
     pub restart_needed: Vec<String>,
+    /// Every setting that differs, with its old and new value.
+    #[serde(default)]
+    pub fields: Vec<FieldChange>,
 }
 
 impl ConfigChanges {
@@ -105,7 +113,9 @@ impl From<&ConfigDiff> for ConfigChanges {
                 .iter()
                 .map(|c| NeighborRef::from(&c.new))
                 .collect(),
+            peers_changed: d.peers_changed.iter().map(|c| c.new.name.clone()).collect(),
             restart_needed: d.restart_needed.clone(),
+            fields: d.fields.clone(),
         }
     }
 }

@@ -35,7 +35,7 @@ mod request;
 pub mod view;
 
 pub use bfd::{BfdDown, BfdSession};
-pub use changes::{ConfigChanges, NeighborRef, RouteChange};
+pub use changes::{ConfigChanges, FieldChange, NeighborRef, RouteChange};
 pub use client::{Client, ClientError};
 pub use commit::{Applied, HistoryEntry, PendingConfirm};
 pub use handler::Handler;

@@ -1,7 +1,10 @@
 //! What differs between two configs, in the terms a reload acts on:
-//! static routes by name, BGP neighbors by address, and every other
-//! section as "needs a restart" (what a running vcped cannot change in
-//! place: its TUN devices, tunnels, identity, sockets).
+//! static routes by name, BGP neighbors by address (those over tunnels
+//! too), tunnel peers by name (what a running tunnel can take: allowed
+//! prefixes, WireGuard keys and keepalive), every setting with its old
+//! and new value ([`crate::diff_fields`]), and the rest as "needs a
+//! restart" (what a running vcped cannot change in place: its TUN
+//! devices, tunnels added or removed or moved, identity, sockets).
 //!
 //! Pure data: the daemon's reload applies a [`ConfigDiff`], `vcpectl config
 //! diff` prints one. Two equal configs give an empty diff, so a reload of an
@@ -9,7 +12,8 @@
 
 use serde::Serialize;
 
-use crate::model::{Config, Neighbor, StaticRoute};
+use crate::diff_fields::{FieldChange, field_changes};
+use crate::model::{Config, Encapsulation, Neighbor, Peer, StaticRoute};
 
 /// A changed item: before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -33,11 +37,17 @@ pub struct ConfigDiff {
     pub neighbors_added: Vec<Neighbor>,
     /// Neighbors only in the running config.
     pub neighbors_removed: Vec<Neighbor>,
-    /// Neighbors of the same address that differ (their session restarts).
+    /// Neighbors of the same address that differ (their session restarts,
+    /// unless only their policy changed: see [`policy_only`]).
     pub neighbors_changed: Vec<Changed<Neighbor>>,
+    /// Tunnel peers of the same name whose change a reload applies in
+    /// place (see [`peer_live`]): the other tunnels are not touched.
+    pub peers_changed: Vec<Changed<Peer>>,
     /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
     /// `[bgp] listen`: each needs a restart of vcped.
     pub restart_needed: Vec<String>,
+    /// Every setting that differs, with its old and new value.
+    pub fields: Vec<FieldChange>,
 }
 
 impl ConfigDiff {
@@ -49,8 +59,42 @@ impl ConfigDiff {
             && self.neighbors_added.is_empty()
             && self.neighbors_removed.is_empty()
             && self.neighbors_changed.is_empty()
+            && self.peers_changed.is_empty()
             && self.restart_needed.is_empty()
     }
+}
+
+/// Whether a neighbor's change touches only its policy (`import`,
+/// `export`, their rules, `max_prefixes`) and BFD: applied to the running
+/// session without a reset.
+pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
+    let mut o = old.clone();
+    o.import = new.import.clone();
+    o.export = new.export.clone();
+    o.import_rules = new.import_rules.clone();
+    o.export_rules = new.export_rules.clone();
+    o.max_prefixes = new.max_prefixes;
+    o.bfd = new.bfd.clone();
+    o == *new
+}
+
+/// Whether a tunnel peer's change can be applied to the running tunnel:
+/// its `allowed_prefixes` and, for WireGuard, its keys (private, public,
+/// preshared) and keepalive. Anything else (endpoint, bind, encapsulation,
+/// MTU, BFD) needs a restart.
+pub fn peer_live(old: &Peer, new: &Peer) -> bool {
+    let mut o = old.clone();
+    o.allowed_prefixes = new.allowed_prefixes.clone();
+    if matches!(
+        (&o.encapsulation, &new.encapsulation),
+        (
+            Encapsulation::WireGuard { .. },
+            Encapsulation::WireGuard { .. }
+        )
+    ) {
+        o.encapsulation = new.encapsulation.clone();
+    }
+    o == *new
 }
 
 /// Items of `old` and `new` matched by `key`: (removed, added, changed).
@@ -111,12 +155,19 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
     let (neighbors_removed, neighbors_added, neighbors_changed) =
         by_key(&neighbors(running), &neighbors(new), |n| n.address);
     let mut restart_needed = Vec::new();
+    // The BGP identity: sessions would have to start over as another
+    // router, and the RIB with them.
+    if running.router != new.router {
+        restart_needed.push(format!(
+            "[router] {} (the router's BGP identity)",
+            crate::diff_fields::changed_keys(&running.router, &new.router).join(", ")
+        ));
+    }
     let mut section = |name: &str, same: bool| {
         if !same {
             restart_needed.push(format!("[{name}]"));
         }
     };
-    section("router", running.router == new.router);
     section("control", running.control == new.control);
     section("metrics", running.metrics == new.metrics);
     section("kernel", running.kernel == new.kernel);
@@ -141,20 +192,23 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         &new.interfaces,
         |i| &i.name,
     ));
-    restart_needed.extend(list_changes("peer", &running.peers, &new.peers, |p| {
-        &p.name
-    }));
-    // A neighbor bound to a tunnel peer is wired to that tunnel at start.
-    for n in neighbors_added
-        .iter()
-        .chain(neighbors_changed.iter().map(|c| &c.new))
-    {
-        if let Some(p) = &n.peer {
-            restart_needed.push(format!(
-                "[[bgp.neighbor]] {} over tunnel peer {p} (new or changed)",
-                n.address
-            ));
-        }
+    let (peers_removed, peers_added, peers_all_changed) =
+        by_key(&running.peers, &new.peers, |p| p.name.clone());
+    let (peers_changed, peers_restart): (Vec<_>, Vec<_>) = peers_all_changed
+        .into_iter()
+        .partition(|c| peer_live(&c.old, &c.new));
+    for p in &peers_removed {
+        restart_needed.push(format!("[[peer]] {} removed", p.name));
+    }
+    for c in &peers_restart {
+        restart_needed.push(format!(
+            "[[peer]] {} changed ({})",
+            c.old.name,
+            crate::diff_fields::changed_keys(&c.old, &c.new).join(", ")
+        ));
+    }
+    for p in &peers_added {
+        restart_needed.push(format!("[[peer]] {} added", p.name));
     }
     ConfigDiff {
         routes_added,
@@ -163,7 +217,9 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         neighbors_added,
         neighbors_removed,
         neighbors_changed,
+        peers_changed,
         restart_needed,
+        fields: field_changes(running, new),
     }
 }
 
@@ -246,7 +302,11 @@ remote_as = 65003
         let d = diff(&parse(BASE), &parse(&new));
         assert_eq!(
             d.restart_needed,
-            ["[router]", "[bgp] listen", "[[interface]] vcpe0 changed"]
+            [
+                "[router] asn (the router's BGP identity)",
+                "[bgp] listen",
+                "[[interface]] vcpe0 changed"
+            ]
         );
     }
 

@@ -9,12 +9,14 @@
 mod community;
 mod diagnostic;
 pub mod diff;
+pub mod diff_fields;
 pub mod edit;
 mod model;
 pub mod mtu;
 mod policy;
 mod prefix_filter;
 mod reader;
+mod refusals;
 mod secret;
 mod sections;
 mod validate;
@@ -29,6 +31,7 @@ pub use model::{
 };
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
+pub use refusals::HostChecks;
 pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
 pub use sections::{
     AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, MAX_SHUTDOWN_MESSAGE, VXLAN_UDP_PORT,
@@ -59,6 +62,24 @@ pub fn load(path: &Path) -> Result<Config, Diagnostics> {
 /// Validates configuration text. `origin` names the file in diagnostics and
 /// is the base for relative key-file paths (its parent directory).
 pub fn parse(source: &str, origin: &Path) -> Result<Config, Diagnostics> {
+    parse_inner(source, origin, None)
+}
+
+/// [`load`], and the checks only this machine can answer (a `[control]
+/// group` that exists): what `vcped run` and `vcped check-config` use, so
+/// that check-config refuses everything run would.
+pub fn load_on_host(path: &Path, host: &HostChecks) -> Result<Config, Diagnostics> {
+    match std::fs::read_to_string(path) {
+        Ok(source) => parse_inner(&source, path, Some(host)),
+        Err(_) => load(path),
+    }
+}
+
+fn parse_inner(
+    source: &str,
+    origin: &Path,
+    host: Option<&HostChecks>,
+) -> Result<Config, Diagnostics> {
     let mut ctx = reader::Ctx::new(source, origin);
     let doc = match toml::de::DeTable::parse(source) {
         Ok(doc) => doc,
@@ -76,6 +97,10 @@ pub fn parse(source: &str, origin: &Path) -> Result<Config, Diagnostics> {
     };
     let (config, locs) = sections::build(&mut ctx, &root);
     validate::cross_check(&mut ctx, &config, &locs);
+    refusals::check(&mut ctx, &config, &locs);
+    if let Some(h) = host {
+        refusals::check_host(&mut ctx, &config, &locs, h);
+    }
     if ctx.has_errors() {
         Err(finish(ctx))
     } else {

@@ -27,6 +27,19 @@ use crate::routing::bgp_feed::FibFeed;
 use crate::running_config::RunningConfig;
 use crate::topology::Topology;
 
+/// The config at `path` as `vcped run` takes it: every check of
+/// [`vcpe_config::load`] and those against this machine (a `[control]
+/// group` that exists, at least one interface). `vcped check-config` and
+/// reloads load through here too, so they refuse what `run` refuses.
+pub fn load_config(path: &Path) -> Result<vcpe_config::Config, vcpe_config::Diagnostics> {
+    vcpe_config::load_on_host(
+        path,
+        &vcpe_config::HostChecks {
+            group_exists: |g| nix::unistd::Group::from_name(g).ok().map(|o| o.is_some()),
+        },
+    )
+}
+
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
 /// `socket` overrides the config's `[control] socket`. The config history
 /// is in its default place ([`History::default_dir`]).
@@ -49,7 +62,7 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
             history.dir().display()
         )
     })?;
-    let config = vcpe_config::load(path).map_err(|d| {
+    let config = load_config(path).map_err(|d| {
         anyhow::anyhow!("{d}\nrefusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
     })?;
     let socket = socket.map_or_else(|| config.control.socket.clone(), Path::to_owned);

@@ -19,7 +19,7 @@ use vcpe_forwarding::tun::{Tun, TunConfig};
 use vcpe_forwarding::tunnel::peer::TunnelPeer;
 
 use crate::link::configure_link;
-use crate::topology::InterfaceId;
+use crate::topology::{InterfaceId, TunnelId};
 
 /// The running forwarding plane: devices, tunnels, workers.
 pub struct Dataplane {
@@ -205,7 +205,7 @@ impl Dataplane {
         let tunnels = crate::tunnels::build(config, own, workers)?;
         mtus.tunnels = tunnels.mtus.clone();
         for (p, mtu) in tunnels.peers.iter().zip(&tunnels.mtus) {
-            info!(peer = %p.name, mtu, allowed = ?p.allowed, "tunnel peer configured");
+            info!(peer = %p.name, mtu, allowed = ?p.allowed.load(), "tunnel peer configured");
         }
         let workers_spawned = Workers::start(
             DataplaneSpec {
@@ -253,6 +253,54 @@ impl Dataplane {
     /// The tunnel peers, by tunnel id (config order).
     pub fn tunnel_peers(&self) -> &[Arc<TunnelPeer>] {
         &self.tunnels
+    }
+
+    /// A reload changed tunnel `id`'s peer from `old` to `new` in what a
+    /// running tunnel can take ([`vcpe_config::diff::peer_live`]): its
+    /// allowed prefixes are replaced (the workers see them from their next
+    /// packet on) and, when its WireGuard keys or keepalive changed, its
+    /// session starts over with the new ones (a new handshake at the next
+    /// packet or keepalive). The other tunnels are not touched. `false`:
+    /// no such tunnel.
+    pub fn update_peer(
+        &self,
+        id: TunnelId,
+        old: &vcpe_config::Peer,
+        new: &vcpe_config::Peer,
+    ) -> bool {
+        use vcpe_config::Encapsulation;
+        use vcpe_forwarding::tunnel::peer::Encap;
+        use vcpe_forwarding::tunnel::wireguard::{WgConfig, WgPeer};
+        let Some(t) = self.tunnels.get(id.index()) else {
+            return false;
+        };
+        if old.allowed_prefixes != new.allowed_prefixes {
+            t.allowed.store(Arc::new(new.allowed_prefixes.clone()));
+            info!(peer = %t.name, allowed = ?new.allowed_prefixes, "tunnel peer's allowed prefixes changed by reload");
+        }
+        if let (
+            Encap::WireGuard { peer, .. },
+            Encapsulation::WireGuard {
+                private_key,
+                public_key,
+                preshared_key,
+                keepalive,
+            },
+        ) = (&t.encap, &new.encapsulation)
+            && old.encapsulation != new.encapsulation
+        {
+            let wg = WgPeer::new(WgConfig {
+                private_key: *private_key.key(),
+                peer_public_key: public_key.0,
+                preshared_key: preshared_key.as_ref().map(|k| *k.key()),
+                persistent_keepalive: *keepalive,
+            });
+            *peer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = wg;
+            info!(peer = %t.name, keepalive = ?keepalive, "tunnel peer's WireGuard keys or keepalive changed by reload; a new handshake follows");
+        }
+        true
     }
 
     /// Stops the workers. The TUN devices disappear with their last fd.

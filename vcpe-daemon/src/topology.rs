@@ -49,6 +49,11 @@ impl TunnelId {
     pub fn hop(self) -> NextHop {
         NextHop::tunnel(self.0)
     }
+
+    /// Its index in the dataplane's tunnel table.
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
 }
 
 /// A config index as the dataplane's `u32` id. Validation bounds the

@@ -184,7 +184,7 @@ pub fn build(
                 v4: own.0,
                 v6: own.1,
             },
-            allowed: p.allowed_prefixes.clone(),
+            allowed: arc_swap::ArcSwap::from_pointee(p.allowed_prefixes.clone()),
             encap,
             stats: TunnelStats::default(),
             epoch,

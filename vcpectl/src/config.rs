@@ -216,10 +216,17 @@ pub fn changes(file: &str, applied: bool, c: &ConfigChanges) -> String {
         out += &format!("- bgp neighbor {} AS {}\n", n.address, n.remote_as);
     }
     for n in &c.neighbors_changed {
-        out += &format!(
-            "~ bgp neighbor {} AS {} (its session restarts)\n",
-            n.address, n.remote_as
-        );
+        out += &format!("~ bgp neighbor {} AS {}\n", n.address, n.remote_as);
+    }
+    for p in &c.peers_changed {
+        out += &format!("~ peer {p} (changed in place; the other tunnels are not touched)\n");
+    }
+    if !c.fields.is_empty() {
+        out += "changed settings (running -> file):\n";
+        for f in &c.fields {
+            let v = |x: &Option<String>| x.clone().unwrap_or_else(|| "(not set)".to_owned());
+            out += &format!("    {}: {} -> {}\n", f.path, v(&f.old), v(&f.new));
+        }
     }
     for r in &c.restart_needed {
         out += &format!("! {r} (needs a restart of vcped)\n");
@@ -344,6 +351,19 @@ mod tests {
             "{text}"
         );
         assert!(text.ends_with("`vcpectl reload` applies it\n"), "{text}");
+        let c = ConfigChanges {
+            fields: vec![vcpe_api::FieldChange {
+                path: "bgp neighbor 10.0.1.2 max_prefixes".into(),
+                old: None,
+                new: Some("10".into()),
+            }],
+            ..ConfigChanges::default()
+        };
+        let text = changes("f.toml", false, &c);
+        assert!(
+            text.contains("    bgp neighbor 10.0.1.2 max_prefixes: (not set) -> 10\n"),
+            "{text}"
+        );
         let same = changes("f.toml", true, &ConfigChanges::default());
         assert!(same.contains("nothing sent to BGP peers"), "{same}");
     }

@@ -310,6 +310,13 @@ impl Rib {
                     advertised += 1;
                 }
             }
+            for prefix in &out.withdraw_unless_exported {
+                let paths = table.get(prefix);
+                if current(cache, interner, prefix, paths).is_none() {
+                    withdraw.push(*prefix);
+                    held.remove(prefix);
+                }
+            }
             if !out.empty && !held.is_empty() {
                 // What the peer held and may no longer have.
                 for_each_changed(table, journal, out.cursor, |prefix, paths| {
@@ -358,6 +365,7 @@ impl Rib {
                 empty: false,
                 eor: Vec::new(),
                 advertised,
+                withdraw_unless_exported: Vec::new(),
             };
         }
         self.trim_journal();

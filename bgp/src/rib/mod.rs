@@ -58,6 +58,7 @@ mod peer;
 mod policy;
 mod prefix_map;
 mod rules;
+mod soft;
 mod view;
 
 #[cfg(test)]
@@ -79,6 +80,7 @@ pub use multipath::{MAX_PATHS_LIMIT, MultipathMember};
 pub use peer::PeerCounts;
 pub use policy::{Action, PrefixPolicy, PrefixRule};
 pub use rules::{Match, Rule, Rules, Set, Verdict};
+pub use soft::PolicyChange;
 pub use view::{AdjRoute, RibCounts, RouteView};
 
 use crate::model::{AddrFamily, PathAttributes};

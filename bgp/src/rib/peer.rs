@@ -131,6 +131,9 @@ pub(crate) struct OutState {
     pub(crate) eor: Vec<AddrFamily>,
     /// Prefixes the peer holds from us (as of the last `take_exports`).
     pub(crate) advertised: u64,
+    /// After an export policy change: what the peer got under the old
+    /// policy; the next full walk withdraws those it no longer gets.
+    pub(crate) withdraw_unless_exported: Vec<IpNet>,
 }
 
 impl OutState {

@@ -429,6 +429,32 @@ impl Speaker {
         true
     }
 
+    /// Applies a changed policy (`import`, `export`, rules, max prefixes
+    /// of `rib`; its other settings are ignored) without a session reset:
+    /// exports are recomputed at once, and a changed import policy asks
+    /// the peer for its routes again (ROUTE-REFRESH). `Err` when the
+    /// import policy changed on an established session whose peer cannot
+    /// refresh: the new policy is in place, but only a session restart
+    /// re-evaluates what the peer sent.
+    pub fn set_policy(
+        &mut self,
+        now: Instant,
+        id: PeerId,
+        rib: &crate::rib::PeerConfig,
+    ) -> Result<crate::rib::PolicyChange, crate::rib::PolicyChange> {
+        let change = self.rib.set_policy(id, rib);
+        if change.export {
+            self.flush_exports(now);
+        }
+        let established = self
+            .index(id)
+            .is_some_and(|i| self.neighbors[i].established.is_some());
+        if change.import && established && !self.refresh(now, id) {
+            return Err(change);
+        }
+        Ok(change)
+    }
+
     fn index(&self, id: PeerId) -> Option<usize> {
         self.neighbors.iter().position(|n| n.id == id)
     }

@@ -70,13 +70,20 @@ pub(crate) fn router(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Router {
     }
 }
 
-pub(crate) fn control(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Control {
+/// `[control]`, and where its `group` is written.
+pub(crate) fn control(
+    ctx: &mut Ctx<'_>,
+    root: &Table<'_, '_>,
+) -> (Control, Option<crate::diagnostic::Span>) {
     let default_socket = PathBuf::from(DEFAULT_SOCKET);
     let Some(t) = root.table(ctx, "control") else {
-        return Control {
-            socket: default_socket,
-            group: None,
-        };
+        return (
+            Control {
+                socket: default_socket,
+                group: None,
+            },
+            None,
+        );
     };
     t.check_keys(ctx, &["socket", "group"]);
     let socket = t
@@ -107,8 +114,10 @@ pub(crate) fn control(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Control {
                 ))
             }
         })
-        .or(None);
-    Control { socket, group }
+        .opt();
+    let span = group.as_ref().map(|(_, s)| s.clone());
+    let group = group.and_then(|(g, _)| g);
+    (Control { socket, group }, span)
 }
 
 pub(crate) fn metrics(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<Metrics> {

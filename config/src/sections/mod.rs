@@ -31,6 +31,8 @@ pub(crate) struct Locs {
     pub peers: Vec<PeerLoc>,
     /// `[kernel] interface`, when given.
     pub kernel_interface: Option<crate::diagnostic::Span>,
+    /// `[control] group`, when given.
+    pub control_group: Option<crate::diagnostic::Span>,
 }
 
 /// Top-level keys.
@@ -52,7 +54,8 @@ pub(crate) fn build(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> (Config, Locs) {
     root.check_keys(ctx, TOP_KEYS);
     let mut locs = Locs::default();
     let router = global::router(ctx, root);
-    let control = global::control(ctx, root);
+    let (control, control_group) = global::control(ctx, root);
+    locs.control_group = control_group;
     let metrics = global::metrics(ctx, root);
     let (mut kernel, kernel_interface) = global::kernel(ctx, root);
     locs.kernel_interface = kernel_interface;

@@ -170,8 +170,9 @@ pub struct TunnelPeer {
     /// Ingress of packets decapsulated from it: `Port::Tunnel(id)` and the
     /// router's inner addresses (sources of ICMP errors sent back in).
     pub ingress: Ingress,
-    /// Inner source prefixes it may send from.
-    pub allowed: Vec<IpNet>,
+    /// Inner source prefixes it may send from (replaced whole by a
+    /// reload; the workers read a snapshot per packet, lock-free).
+    pub allowed: arc_swap::ArcSwap<Vec<IpNet>>,
     /// Encapsulation and socket.
     pub encap: Encap,
     /// Its counters.
@@ -189,7 +190,7 @@ impl TunnelPeer {
         let Some(src) = inner_source(pkt) else {
             return false;
         };
-        self.allowed.iter().any(|p| p.contains(&src))
+        self.allowed.load().iter().any(|p| p.contains(&src))
     }
 
     /// Encapsulates one IP packet and sends it to the peer. `buf` is the

@@ -61,9 +61,22 @@ pub enum Command {
     Inspect(Inspect),
     /// Reload: start a neighbor of `config` (the new config; the neighbor
     /// is `config`'s `[[bgp.neighbor]]` with that address).
-    AddNeighbor(std::sync::Arc<Config>, IpAddr),
+    AddNeighbor(
+        std::sync::Arc<Config>,
+        IpAddr,
+        Option<crate::topology::TunnelId>,
+    ),
     /// Reload: stop a neighbor (Cease / Peer De-configured) and forget it.
     RemoveNeighbor(IpAddr),
+    /// Reload: apply the policy of `config`'s neighbor at this address to
+    /// its running session, softly (no reset).
+    /// (The tunnel: for the session restart a peer without route refresh
+    /// needs.)
+    SetPolicy(
+        std::sync::Arc<Config>,
+        IpAddr,
+        Option<crate::topology::TunnelId>,
+    ),
     /// The BFD session to this neighbor went down for a path failure: the
     /// session goes down (Cease / BFD Down) until [`Command::BfdUp`]
     /// (RFC 5882). The text is BFD's reason.
@@ -222,6 +235,7 @@ fn start_here(
     let task = Task {
         listener,
         added: bgp.neighbors.len(),
+        new_tunnels: Vec::new(),
         speaker,
         conns: Conns::new(),
         events_tx: ev_tx,
@@ -242,6 +256,9 @@ struct Task {
     listener: std::sync::Arc<tokio::net::TcpListener>,
     /// Neighbors started so far (a new neighbor's jitter seed).
     added: usize,
+    /// Neighbors a reload added, with their tunnels, for the next FIB
+    /// batch.
+    new_tunnels: Vec<(vcpe_bgp::rib::PeerId, Option<crate::topology::TunnelId>)>,
     speaker: Speaker,
     conns: Conns,
     events_tx: Events,
@@ -426,8 +443,11 @@ impl Task {
                 let _ = reply.send(ok);
             }
             Command::Inspect(Inspect(question)) => question(&self.speaker, now),
-            Command::AddNeighbor(config, addr) => self.add_neighbor(now, &config, addr),
+            Command::AddNeighbor(config, addr, tunnel) => {
+                self.add_neighbor(now, &config, addr, tunnel)
+            }
             Command::RemoveNeighbor(addr) => self.remove_neighbor(now, addr),
+            Command::SetPolicy(config, addr, tunnel) => self.set_policy(now, &config, addr, tunnel),
             Command::BfdDown(addr, detail) => {
                 if let Some(id) = self.speaker.neighbor_by_addr(addr) {
                     self.speaker.bfd_down(now, id, &detail);
@@ -504,6 +524,8 @@ impl Task {
         // A stopping daemon installs nothing more.
         if self.stopping.is_none() && self.fib.idle() {
             let mut batch = FibBatch::with_capacity(self.speaker.fib_changes_bound());
+            // Before the routes of a neighbor a reload added: its tunnel.
+            batch.set_tunnels(std::mem::take(&mut self.new_tunnels));
             self.speaker.take_fib_changes_with(|c| batch.push_change(c));
             if !batch.is_empty() {
                 self.fib.send(batch);

@@ -14,7 +14,13 @@ use super::{Task, config, ifaddrs};
 
 impl Task {
     /// Starts `config`'s neighbor at `addr` (unknown address: nothing).
-    pub(super) fn add_neighbor(&mut self, now: Instant, config: &Config, addr: IpAddr) {
+    pub(super) fn add_neighbor(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        addr: IpAddr,
+        tunnel: Option<crate::topology::TunnelId>,
+    ) {
         let Some(n) = config
             .bgp
             .as_ref()
@@ -41,6 +47,7 @@ impl Task {
             self.speaker.disable(now, id, None);
         }
         self.added += 1;
+        self.new_tunnels.push((id, tunnel));
         self.neighbors.push((id, n.local_address, key));
         info!(neighbor = %addr, asn = n.remote_as, "BGP neighbor added by reload");
     }
@@ -61,6 +68,50 @@ impl Task {
         }
         self.conns.retain(|k, _| k.peer != id);
         info!(neighbor = %addr, "BGP neighbor removed by reload; its routes are withdrawn");
+    }
+}
+
+impl Task {
+    /// Applies the policy of `config`'s neighbor at `addr` (`import`,
+    /// `export`, rules, `max_prefixes`) to its running session without a
+    /// reset: exports recomputed, ROUTE-REFRESH asked for a changed import
+    /// policy. A peer that cannot refresh gets its session restarted
+    /// (the only way to evaluate its routes again), saying so.
+    pub(super) fn set_policy(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        addr: IpAddr,
+        tunnel: Option<crate::topology::TunnelId>,
+    ) {
+        let Some(n) = config
+            .bgp
+            .as_ref()
+            .and_then(|b| b.neighbors.iter().find(|n| n.address == addr))
+        else {
+            warn!(neighbor = %addr, "reload asked to change the policy of a neighbor the new config does not have");
+            return;
+        };
+        let Some(id) = self.speaker.neighbor_by_addr(addr) else {
+            warn!(neighbor = %addr, "reload asked to change the policy of a neighbor that does not run; left alone");
+            return;
+        };
+        // Only the policy is taken from it: the link addresses do not matter.
+        let nc = config::neighbor_config(config, n, 0, None);
+        match self.speaker.set_policy(now, id, &nc.rib) {
+            Ok(c) => info!(
+                neighbor = %addr,
+                import = c.import,
+                export = c.export,
+                max_prefixes = c.max_prefixes,
+                "BGP neighbor policy changed by reload, session kept (import: ROUTE-REFRESH sent; export: recomputed)"
+            ),
+            Err(_) => {
+                warn!(neighbor = %addr, "the import policy changed and the neighbor does not support ROUTE-REFRESH: restarting its session to evaluate its routes again");
+                self.remove_neighbor(now, addr);
+                self.add_neighbor(now, config, addr, tunnel);
+            }
+        }
     }
 }
 

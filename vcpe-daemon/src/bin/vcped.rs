@@ -114,7 +114,7 @@ fn man() -> ExitCode {
 fn check_config(files: &[PathBuf]) -> ExitCode {
     let mut ok = true;
     for file in files {
-        match vcpe_config::load(file) {
+        match vcpe_daemon::daemon::load_config(file) {
             Ok(_) => println!("{}: ok", file.display()),
             Err(diagnostics) => {
                 ok = false;

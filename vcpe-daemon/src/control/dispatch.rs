@@ -60,6 +60,7 @@ impl Api {
             routes: self.routes(),
             bfd: self.bfd.as_ref(),
             topology: &self.topology,
+            dataplane: &self.dataplane,
         }
     }
 

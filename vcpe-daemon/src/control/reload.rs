@@ -4,10 +4,16 @@
 //! unchanged BGP sessions stay up, so a reload of an unchanged file does
 //! nothing at all.
 //!
+//! Live: routes, BGP neighbors (over running tunnels too), their policy
+//! (softly, no session reset), and a tunnel peer's allowed prefixes,
+//! WireGuard keys and keepalive (in place, the other tunnels untouched).
+//!
 //! All or nothing: an invalid file is refused with every error, and a file
-//! that changes what only a restart can change (interfaces, tunnel peers,
-//! the router's identity, sockets) is refused as a whole, saying which
-//! parts; the running state is untouched in both cases.
+//! that changes what only a restart can change (interfaces, tunnel peers
+//! added, removed or moved, the router's identity, sockets) is refused as
+//! a whole, naming the fields; the running state is untouched in both
+//! cases. [`Reload::apply`] is the one entry point (reload, SIGHUP, and
+//! whatever else applies a file).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -15,7 +21,7 @@ use std::sync::Arc;
 
 use vcpe_api::{ConfigChanges, Reply};
 use vcpe_config::Config;
-use vcpe_config::diff::{ConfigDiff, diff};
+use vcpe_config::diff::{Changed, ConfigDiff, diff, policy_only};
 
 use super::routes::Routes;
 use crate::bfd_driver::{self, BfdHandle};
@@ -31,6 +37,8 @@ pub struct Reload<'a> {
     pub bfd: Option<&'a BfdHandle>,
     /// The tunnels by name (fixed until a restart).
     pub topology: &'a crate::topology::Topology,
+    /// The forwarding plane (its tunnel peers change in place).
+    pub dataplane: &'a std::sync::Mutex<Option<crate::dataplane::Dataplane>>,
 }
 
 impl Reload<'_> {
@@ -40,7 +48,7 @@ impl Reload<'_> {
 
     /// The file's config and its difference from `running`.
     fn compare(&self, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
-        let new = vcpe_config::load(self.path()).map_err(|d| Reply::Error {
+        let new = crate::daemon::load_config(self.path()).map_err(|d| Reply::Error {
             message: format!(
                 "{}\nthe running config is unchanged; fix the errors above, then reload again \
                  (`vcped check-config {}` checks a file)",
@@ -87,8 +95,12 @@ impl Reload<'_> {
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
+            self.apply_peers(&d);
             self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
+            // Only what a running tunnel can take is left (else refused
+            // above).
+            next.peers = new.peers.clone();
             if self.routes.bgp.is_some()
                 && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
             {
@@ -102,8 +114,17 @@ impl Reload<'_> {
                 neighbors_added = d.neighbors_added.len(),
                 neighbors_removed = d.neighbors_removed.len(),
                 neighbors_changed = d.neighbors_changed.len(),
+                peers_changed = d.peers_changed.len(),
                 "config reloaded"
             );
+            for f in &d.fields {
+                tracing::info!(
+                    setting = %f.path,
+                    old = f.old.as_deref().unwrap_or("(not set)"),
+                    new = f.new.as_deref().unwrap_or("(not set)"),
+                    "config changed by reload"
+                );
+            }
         }
         next.routes = new.routes;
         writer.store(next);
@@ -111,6 +132,29 @@ impl Reload<'_> {
             file: self.path().display().to_string(),
             applied: true,
             changes: Box::new(changes),
+        }
+    }
+
+    /// Tunnel peers changed in what a running tunnel can take (allowed
+    /// prefixes, WireGuard keys and keepalive): changed in place.
+    fn apply_peers(&self, d: &ConfigDiff) {
+        if d.peers_changed.is_empty() {
+            return;
+        }
+        let dp = self
+            .dataplane
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(dp) = dp.as_ref() else { return };
+        for c in &d.peers_changed {
+            match self.topology.tunnel(&c.new.name) {
+                Some(id) => {
+                    dp.update_peer(id, &c.old, &c.new);
+                }
+                None => {
+                    tracing::warn!(peer = %c.new.name, "reload: no running tunnel of that name")
+                }
+            }
         }
     }
 
@@ -146,7 +190,9 @@ impl Reload<'_> {
     /// Neighbors: removed and changed ones stop (only those), added and
     /// changed ones start with the new settings. A change of BFD settings
     /// only leaves the BGP session alone: the BFD task runs exactly the
-    /// new file's sessions (new intervals through a Poll Sequence).
+    /// new file's sessions (new intervals through a Poll Sequence). A
+    /// change of policy only (`import`, `export`, rules, `max_prefixes`)
+    /// is applied softly: exports recomputed, ROUTE-REFRESH for imports.
     fn apply_neighbors(&self, d: &ConfigDiff, new: Config) {
         if let Some(bfd) = self.bfd {
             bfd.send(bfd_driver::Command::Sync(bfd_driver::specs(
@@ -156,15 +202,27 @@ impl Reload<'_> {
         }
         let Some(bgp) = self.routes.bgp else { return };
         let new = Arc::new(new);
-        let bfd_only = |c: &vcpe_config::diff::Changed<vcpe_config::Neighbor>| {
+        let bfd_only = |c: &Changed<vcpe_config::Neighbor>| {
             let mut old = c.old.clone();
             old.bfd = c.new.bfd.clone();
             old == c.new
         };
+        // Policy only: applied to the running session (no reset).
+        for c in d
+            .neighbors_changed
+            .iter()
+            .filter(|c| !bfd_only(c) && policy_only(&c.old, &c.new))
+        {
+            bgp.send(Command::SetPolicy(
+                Arc::clone(&new),
+                c.new.address,
+                self.tunnel_of(&c.new),
+            ));
+        }
         let changed: Vec<&vcpe_config::Neighbor> = d
             .neighbors_changed
             .iter()
-            .filter(|c| !bfd_only(c))
+            .filter(|c| !policy_only(&c.old, &c.new))
             .map(|c| &c.new)
             .collect();
         let stop: Vec<IpAddr> = d
@@ -176,8 +234,45 @@ impl Reload<'_> {
         for a in stop {
             bgp.send(Command::RemoveNeighbor(a));
         }
-        for n in d.neighbors_added.iter().chain(changed.iter().copied()) {
-            bgp.send(Command::AddNeighbor(Arc::clone(&new), n.address));
+        // The host routes into the tunnels of the neighbors over tunnels.
+        let old_over: Vec<&vcpe_config::Neighbor> = d
+            .neighbors_removed
+            .iter()
+            .chain(d.neighbors_changed.iter().map(|c| &c.old))
+            .filter(|n| n.peer.is_some())
+            .collect();
+        let new_over: Vec<(IpAddr, crate::topology::TunnelId)> = d
+            .neighbors_added
+            .iter()
+            .chain(d.neighbors_changed.iter().map(|c| &c.new))
+            .filter_map(|n| Some((n.address, self.tunnel_of(n)?)))
+            .collect();
+        {
+            let mut routing = self
+                .routes
+                .routing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            for n in old_over {
+                if !new_over.iter().any(|(a, _)| *a == n.address) {
+                    routing.remove_neighbor_route(n.address);
+                }
+            }
+            for (a, t) in &new_over {
+                routing.add_neighbor_route(*a, *t);
+            }
         }
+        for n in d.neighbors_added.iter().chain(changed.iter().copied()) {
+            bgp.send(Command::AddNeighbor(
+                Arc::clone(&new),
+                n.address,
+                self.tunnel_of(n),
+            ));
+        }
+    }
+
+    /// The running tunnel a neighbor names (`peer = ...`).
+    fn tunnel_of(&self, n: &vcpe_config::Neighbor) -> Option<crate::topology::TunnelId> {
+        self.topology.tunnel(n.peer.as_deref()?)
     }
 }

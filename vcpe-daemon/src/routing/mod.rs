@@ -237,6 +237,38 @@ impl Routing {
         Ok(())
     }
 
+    /// A BGP neighbor over tunnel `tunnel` added by a reload: the host
+    /// route to its address into that tunnel (as at start-up,
+    /// [`config_routes::neighbor_routes`]).
+    pub fn add_neighbor_route(&mut self, addr: IpAddr, tunnel: TunnelId) {
+        let prefix = IpNet::from(addr);
+        if self.connected.contains(&prefix) {
+            return;
+        }
+        self.bgp.add_config_prefix(prefix);
+        let report = self.fib.insert(prefix, NextHopGroup::single(tunnel.hop()));
+        self.route_changes += report.upserted as u64;
+        if let Some(k) = &self.kernel {
+            k.set(prefix, true);
+        }
+    }
+
+    /// A BGP neighbor over a tunnel removed by a reload: its host route
+    /// goes (unless a static route owns that prefix).
+    pub fn remove_neighbor_route(&mut self, addr: IpAddr) {
+        let prefix = IpNet::from(addr);
+        if self.connected.contains(&prefix) || self.statics.contains_key(&prefix) {
+            return;
+        }
+        self.bgp.remove_config_prefix(prefix);
+        if self.fib.remove(prefix) {
+            self.route_changes += 1;
+        }
+        if let Some(k) = &self.kernel {
+            k.set(prefix, false);
+        }
+    }
+
     /// Removes a static route (`vcpectl route del`); the connected route
     /// of an interface subnet stays.
     pub fn remove_static(&mut self, prefix: IpNet) {

@@ -122,7 +122,7 @@ pub fn list(view: &View<'_>) -> Reply {
                     rx_errors: s.rx_errors.load(Relaxed),
                     tx_errors: s.tx_errors.load(Relaxed),
                     mtu: crate::tunnels::tunnel_mtu(p),
-                    allowed_prefixes: t.allowed.iter().map(|n| n.to_string()).collect(),
+                    allowed_prefixes: t.allowed.load().iter().map(|n| n.to_string()).collect(),
                 }
             })
             .collect()

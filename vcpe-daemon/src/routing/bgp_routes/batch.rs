@@ -45,6 +45,9 @@ pub struct FibBatch {
     other: Vec<(IpNet, u32)>,
     /// ECMP changes: the prefix and every member's hop, the best first.
     multi: Vec<(IpNet, Box<[Hop]>)>,
+    /// Neighbors added by a reload and the tunnel each runs over: applied
+    /// before the changes (its routes go into that tunnel).
+    tunnels: Vec<(PeerId, Option<crate::topology::TunnelId>)>,
 }
 
 impl FibBatch {
@@ -54,6 +57,16 @@ impl FibBatch {
             v4: Vec::with_capacity(v4),
             ..FibBatch::default()
         }
+    }
+
+    /// Neighbors added since the last batch, with their tunnels.
+    pub fn set_tunnels(&mut self, tunnels: Vec<(PeerId, Option<crate::topology::TunnelId>)>) {
+        self.tunnels = tunnels;
+    }
+
+    /// The neighbors' tunnels of [`FibBatch::set_tunnels`].
+    pub fn take_tunnels(&mut self) -> Vec<(PeerId, Option<crate::topology::TunnelId>)> {
+        std::mem::take(&mut self.tunnels)
     }
 
     /// Adds a change.
@@ -117,7 +130,7 @@ impl FibBatch {
 
     /// Whether there is no change.
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.len() == 0 && self.tunnels.is_empty()
     }
 
     /// The distinct hops, and every single-path change as (prefix, index

@@ -51,8 +51,8 @@ pub struct BgpFib {
     /// unreachable can leave a whole table here. There are few distinct
     /// next hops, so finding a prefix means asking each set.
     unresolved: FxHashMap<IpAddr, PrefixSet>,
-    /// The tunnel each BGP neighbor (by its `PeerId`, the config index)
-    /// runs over, if any.
+    /// The tunnel each BGP neighbor (by its `PeerId`: the config index,
+    /// then one more per neighbor a reload adds) runs over, if any.
     tunnel_of: Vec<Option<TunnelId>>,
     /// Tunnel peers by underlay address: a next hop that is a peer vCPE's
     /// underlay address (a BGP session over the underlay) means its tunnel.
@@ -153,6 +153,13 @@ impl BgpFib {
     /// not copied: a million-route batch costs no second million-entry
     /// buffer. Each distinct next hop of the batch is resolved once.
     pub fn apply(&mut self, fib: &mut FibWriter, mut changes: FibBatch) -> BgpFibReport {
+        for (id, tunnel) in changes.take_tunnels() {
+            let i = id.0 as usize;
+            if self.tunnel_of.len() <= i {
+                self.tunnel_of.resize(i + 1, None);
+            }
+            self.tunnel_of[i] = tunnel;
+        }
         let snapshot = fib.reader().snapshot_arc();
         let multi = changes.take_multi();
         let config = &self.config_prefixes;
