@@ -29,7 +29,7 @@ pub use model::{
 };
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
-pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey};
+pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey, load_private_key};
 pub use sections::{AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, VXLAN_UDP_PORT};
 
 /// Where `vcped` looks for its configuration by default.

@@ -79,6 +79,8 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         bfd,
     });
     let serve = tokio::spawn(server.serve(Arc::clone(&api)));
+    // WireGuard endpoints given as hostnames.
+    let resolver = tokio::spawn(crate::resolve::run(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
         if let Ok(a) = l.local_addr() {
             info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
@@ -116,6 +118,7 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
         b.shutdown().await;
     }
     serve.abort();
+    resolver.abort();
     if let Some(m) = metrics {
         m.abort();
     }

@@ -106,7 +106,12 @@ fn tunnel_snapshot(t: &TunnelPeer) -> TunnelSnapshot {
     let s = &t.stats;
     let (encapsulation, endpoint) = match &t.encap {
         Encap::Gre { remote, .. } => ("gre", remote.to_string()),
-        Encap::WireGuard { remote, .. } => ("wireguard", remote.to_string()),
+        Encap::WireGuard { roaming, .. } => (
+            "wireguard",
+            roaming
+                .endpoint()
+                .map_or_else(|| "none".to_owned(), |r| r.to_string()),
+        ),
         Encap::Vxlan(v) => ("vxlan", v.remote.to_string()),
     };
     let last = s.last_rx_ms.load(Relaxed);

@@ -36,11 +36,11 @@ use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tun::{TunQueue, VnetHdr};
 use crate::tunnel::gre;
 use crate::tunnel::gre_socket::{MAX_BATCH as GRE_BATCH, RecvMeta, RecvStatus};
+use crate::tunnel::peer::WgKeys;
 use crate::tunnel::peer::{Encap, TunnelPeer};
+use crate::tunnel::roaming::{Roaming, proves_sender};
 use crate::tunnel::udp_batch::{self, RecvBatch};
 use crate::tunnel::vxlan::{self, Frame};
-use crate::tunnel::peer::WgKeys;
-use crate::tunnel::roaming::{Roaming, proves_sender};
 use crate::tunnel::wireguard::{
     WgMessage, WgRecv, WgTick, initiator_public_key, message_type, receiver_index,
 };

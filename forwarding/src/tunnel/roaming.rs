@@ -103,9 +103,7 @@ pub fn proves_sender(kind: Option<WgMessage>, result: &WgRecv, reply: &[u8]) -> 
             super::wireguard::message_type(reply) == Some(WgMessage::HandshakeResp)
         }
         (Some(WgMessage::HandshakeInit), _) => false,
-        (Some(WgMessage::HandshakeResp), WgRecv::Reply | WgRecv::Done) => {
-            reply.first() != Some(&3)
-        }
+        (Some(WgMessage::HandshakeResp), WgRecv::Reply | WgRecv::Done) => reply.first() != Some(&3),
         (Some(WgMessage::HandshakeResp), WgRecv::Packet { .. }) => false,
         (Some(WgMessage::Data), WgRecv::Packet { .. } | WgRecv::Done) => true,
         (Some(WgMessage::Data), WgRecv::Reply) => false,
@@ -117,7 +115,10 @@ mod tests {
     use super::*;
     use crate::tunnel::wireguard::{WgConfig, WgPeer, WgSend, message_type, public_key};
 
-    const A: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 40000);
+    const A: SocketAddr = SocketAddr::new(
+        std::net::IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)),
+        40000,
+    );
 
     fn pair() -> (WgPeer, WgPeer) {
         let config = |own: [u8; 32], peer: [u8; 32]| WgConfig {
@@ -170,7 +171,8 @@ mod tests {
     #[test]
     fn only_authenticated_datagrams_prove_the_sender() {
         let (mut a, mut b) = pair();
-        let (mut init, mut resp, mut ka, mut out) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut init, mut resp, mut ka, mut out) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         assert_eq!(a.encapsulate(&ipv4(), &mut init), WgSend::Queued);
 
         // A forged initiation (one byte flipped) proves nothing.
@@ -202,6 +204,10 @@ mod tests {
         assert!(!proves_sender(message_type(&bad), &r, &[]), "{r:?}");
         // Garbage never does.
         assert!(!proves_sender(None, &WgRecv::Done, &[]));
-        assert!(!proves_sender(Some(WgMessage::CookieReply), &WgRecv::Done, &[]));
+        assert!(!proves_sender(
+            Some(WgMessage::CookieReply),
+            &WgRecv::Done,
+            &[]
+        ));
     }
 }
