@@ -20,7 +20,7 @@ fn load(endpoint: &str) -> (Result<vcpe_config::Config, vcpe_config::Diagnostics
     fs::write(&key, PRIVATE).expect("write");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
     let (src, l) = with(&format!(
-        "[[peer]]\nname = \"vpc02\"\n{endpoint}\nprivate_key_file = \"{}\"\npublic_key = \"{PUBLIC}\"\nallowed_prefixes = [\"10.2.0.0/16\"]\n",
+        "[[peer]]\nname = \"vpc02\"\n{endpoint}\nbind = \"0.0.0.0:51820\"\nprivate_key_file = \"{}\"\npublic_key = \"{PUBLIC}\"\nallowed_prefixes = [\"10.2.0.0/16\"]\n",
         key.display()
     ));
     let origin = dir.path().join("vcpe.toml");
@@ -34,6 +34,26 @@ fn endpoint_may_be_absent() {
     let p = &cfg.peers[0];
     assert_eq!(p.fixed_endpoint(), None);
     assert_eq!(p.endpoint_host, None);
+}
+
+#[test]
+fn no_endpoint_needs_a_bind_port() {
+    let (src, l) = with(
+        "[[peer]]\nname = \"p\"\nprivate_key_file = \"/nonexistent\"\npublic_key = \"UTvkses05VGojfCa+qXEnOUD38+pWFyGRvceUhSErjo=\"\nallowed_prefixes = []\n",
+    );
+    let errs = common::errors(&src);
+    let e = errs
+        .iter()
+        .find(|e| e.message.contains("without endpoint"))
+        .unwrap_or_else(|| panic!("{errs:#?}"));
+    check(
+        e,
+        l,
+        1,
+        "peer[0].endpoint",
+        "needs a bind with a fixed port",
+        "bind = \"0.0.0.0:51820\"",
+    );
 }
 
 #[test]

@@ -175,6 +175,8 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
             .required(ctx, t, "endpoint", "\"198.51.100.2:51820\"")
             .map(|(e, _)| e)
     };
+    // Absent, not invalid (an invalid one is reported already).
+    let value_absent = t.inner.get_key_value("endpoint").is_none();
     let (endpoint, endpoint_host) = match value {
         Some(EndpointValue::Addr(a)) => (a, None),
         Some(EndpointValue::Host(h, port)) => (
@@ -189,6 +191,25 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         })
         .opt()
         .map(|(b, _)| b);
+    // A peer that has no endpoint and no fixed port can neither reach nor
+    // be reached.
+    if kind == Some(Kind::WireGuard)
+        && value_absent
+        && bind.is_none_or(|b: SocketAddr| b.port() == 0)
+    {
+        ctx.error(
+            &t.span,
+            t.key_path("endpoint"),
+            bad(
+                "a wireguard peer without endpoint needs a bind with a fixed port: the other \
+                 side must know where to send"
+                    .to_string(),
+                "add bind = \"0.0.0.0:51820\" (and give the other side our address in its \
+                 endpoint), or set endpoint = \"address:port\""
+                    .to_string(),
+            ),
+        );
+    }
     let encapsulation = match kind {
         None => Encapsulation::Gre { key: None },
         Some(Kind::WireGuard) => wireguard(ctx, t),
