@@ -11,7 +11,9 @@
 //!
 //! Checked: the hub learns the branch's endpoint from its first
 //! authenticated packet and follows it to the new port; the TCP transfer
-//! across the change completes; pings pass after it; `vcpectl tunnel show`
+//! across the change completes; pings pass after it; the branch's own
+//! datagrams replayed (and tampered with) from another source are refused
+//! and do not move the endpoint; `vcpectl tunnel show`
 //! shows both public keys (as `wg pubkey` computes them), the endpoint as
 //! configured, resolved and current, handshake time, keepalive and bytes;
 //! `vcpectl key pubkey` agrees with `wg pubkey`.
@@ -71,6 +73,9 @@ fn masquerade(r: &Netns, port: u16) -> Result<()> {
         "post",
         "oifname",
         "wan",
+        "ip",
+        "saddr",
+        "192.168.7.0/24",
         "meta",
         "l4proto",
         "udp",
@@ -225,6 +230,63 @@ fn branch_behind_nat_roams_to_a_new_port_mid_transfer() -> Result<()> {
     );
     host_a.exec_ok(["ping", "-c", "5", "-W", "2", "10.2.0.10"])?;
     host_b.exec_ok(["ping", "-c", "5", "-W", "2", "10.1.0.10"])?;
+
+    // A datagram of the branch's replayed from another source (R itself,
+    // port 40000), and a tampered copy: found by their receiver index, but
+    // refused, so the endpoint stays where the authenticated traffic is.
+    let capture = lab.dir().join("branch.pcap");
+    let mut dump = vcpe_a.spawn(
+        "tcpdump",
+        [
+            "tcpdump",
+            "-i",
+            "wan0",
+            "-c",
+            "3",
+            "-w",
+            &capture.display().to_string(),
+            "udp and src port 30000 and greater 100",
+        ],
+    )?;
+    std::thread::sleep(Duration::from_secs(2));
+    host_b.exec_ok(["ping", "-c", "5", "-i", "0.2", "-s", "200", "10.1.0.10"])?;
+    let captured = wait_until(Duration::from_secs(10), || !dump.is_running());
+    dump.stop();
+    ensure!(captured, "tcpdump saw no data from the branch");
+    let errors_before = tunnel(&a)?.rx_errors;
+    let replay = format!(
+        "import socket, struct\n\
+         d = open('{}', 'rb').read()[24:]\n\
+         pkts = []\n\
+         while len(d) >= 16:\n\
+         \x20   n = struct.unpack('<I', d[8:12])[0]\n\
+         \x20   pkts.append(d[16:16 + n]); d = d[16 + n:]\n\
+         wg = [p[42:] for p in pkts if len(p) > 74 and p[42] == 4]\n\
+         assert wg, 'no WireGuard data captured'\n\
+         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+         s.bind(('100.64.0.254', 40000))\n\
+         for p in wg:\n\
+         \x20   s.sendto(p, ('100.64.0.1', 51820))\n\
+         \x20   t = bytearray(p); t[-1] ^= 1\n\
+         \x20   s.sendto(bytes(t), ('100.64.0.1', 51820))\n\
+         print(len(wg))\n",
+        capture.display()
+    );
+    let sent: u64 = router.run_ok(["python3", "-c", &replay])?.trim().parse()?;
+    let refused = wait_until(Duration::from_secs(5), || {
+        tunnel(&a).is_ok_and(|t| t.rx_errors >= errors_before + 2 * sent)
+    });
+    ensure!(
+        refused,
+        "replayed/tampered datagrams not refused: {:#?}",
+        tunnel(&a)
+    );
+    assert_eq!(
+        tunnel(&a)?.endpoint,
+        second,
+        "an unauthenticated source moved the endpoint"
+    );
+    host_a.exec_ok(["ping", "-c", "3", "-W", "2", "10.2.0.10"])?;
 
     // tunnel show on the hub: keys, endpoints, handshake time, bytes.
     let ta = tunnel(&a)?;

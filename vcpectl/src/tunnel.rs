@@ -229,17 +229,17 @@ pub fn list(tunnels: &[TunnelInfo]) -> String {
             x.mtu.to_string(),
         ]);
     }
-    // Our public key(s), as `wg show` prints the interface's.
+    // Our public key(s) (`wg show` prints the interface's), under the
+    // table so that its header stays the first line.
     let mut ours: Vec<&str> = tunnels
         .iter()
         .filter_map(|x| x.public_key.as_deref())
         .collect();
     ours.dedup();
-    let mut out = String::new();
+    let mut out = t.render();
     for k in ours {
         out += &format!("public key: {k}\n");
     }
-    out += &t.render();
     for x in tunnels
         .iter()
         .filter(|x| x.endpoint_resolved.is_some() || x.resolve_error.is_some())
