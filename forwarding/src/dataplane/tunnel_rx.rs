@@ -2,10 +2,10 @@
 //! of datagrams with one system call (`recvmmsg`; on UDP sockets with UDP
 //! GRO, so a sender's GSO burst arrives as one buffer), finds the peer
 //! (GRE and VXLAN by underlay source; WireGuard as WireGuard does: by the
-//! receiver index of the session, an initiation by its sender's endpoint
-//! or else its static public key; see [`crate::tunnel::roaming`]),
-//! drops datagrams of no peer without a reply, decapsulates (a WireGuard peer is locked once per run of
-//! datagrams from it, not per packet), drops inner packets whose source
+//! receiver index of the session, an initiation by its sender's static
+//! public key; see [`crate::tunnel::roaming`]), drops datagrams of no
+//! peer without a reply, decapsulates (a WireGuard peer is locked once per
+//! run of datagrams from it, not per packet), drops inner packets whose source
 //! the peer may not use, and runs the rest through the pipeline like
 //! packets from a TUN: out of an interface, into another tunnel (transit),
 //! or an ICMP error back into the tunnel they came from.
@@ -55,10 +55,11 @@ const TICK: Duration = Duration::from_millis(250);
 /// stop flag and a fresh FIB snapshot.
 const ROUNDS: usize = 8;
 
-/// Handshake initiations from unknown sources whose sender we look up by
-/// public key (one X25519 operation each) per [`TICK`]; more are dropped,
-/// so a flood of forged initiations cannot eat the receive thread.
-const UNKNOWN_INIT_BUDGET: u32 = 64;
+/// Handshake initiations whose sender we look up by its static public key
+/// (one X25519 operation each) per [`TICK`]; beyond that an initiation is
+/// matched by its source endpoint only, so a flood of forged initiations
+/// cannot eat the receive thread and known peers still get through.
+const INIT_LOOKUP_BUDGET: u32 = 64;
 
 /// Bytes per GRE receive buffer (one underlay datagram).
 const GRE_BUF_LEN: usize = 65_536;
@@ -105,7 +106,7 @@ struct Rx<'a> {
     last: Option<(SocketAddr, usize)>,
     /// When the current receive batch was read.
     now: Instant,
-    /// Initiations from unknown sources still allowed this tick.
+    /// Initiations still looked up by public key this tick.
     init_budget: u32,
 }
 
@@ -134,7 +135,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         reply: [0u8; REPLY_BUF_LEN],
         last: None,
         now: Instant::now(),
-        init_budget: UNKNOWN_INIT_BUDGET,
+        init_budget: INIT_LOOKUP_BUDGET,
     };
     let mut udp = match &t.socket.socket {
         UnderlaySocket::Udp(s) => {
@@ -159,7 +160,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     while !shared.stop.load(Ordering::Relaxed) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            rx.init_budget = UNKNOWN_INIT_BUDGET;
+            rx.init_budget = INIT_LOOKUP_BUDGET;
             tick(&t, &mut rx.scratch);
         }
         if !readable(fd) {
@@ -206,8 +207,8 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
 
 impl Rx<'_> {
     /// The WireGuard peer of a datagram: by the receiver index (responses,
-    /// cookie replies, data), else (initiations) by the current endpoint,
-    /// else by the initiator's static public key.
+    /// cookie replies, data); an initiation by the initiator's static
+    /// public key (by its endpoint once [`INIT_LOOKUP_BUDGET`] is spent).
     fn find_wireguard(&mut self, from: SocketAddr, d: &[u8]) -> Option<Arc<TunnelPeer>> {
         let peers = &self.t.socket.peers;
         let wg = |id: u32| -> Option<(&Arc<TunnelPeer>, &Roaming, &WgKeys)> {
@@ -219,34 +220,33 @@ impl Rx<'_> {
         };
         let id = match message_type(d)? {
             WgMessage::HandshakeInit => {
-                let by_endpoint = peers.iter().copied().find(|&id| {
-                    wg(id).is_some_and(|(_, r, _)| {
-                        r.endpoint().is_some_and(|e| same_endpoint(e, from))
-                    })
-                });
-                match by_endpoint {
-                    Some(id) => id,
-                    None => {
-                        if self.init_budget == 0 {
-                            return None;
-                        }
-                        self.init_budget -= 1;
-                        let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
-                        peers.iter().copied().find(|&id| {
-                            let Some((_, _, keys)) = wg(id) else {
-                                return false;
-                            };
-                            let initiator = match &cache {
-                                Some((private, k)) if *private == keys.private => *k,
-                                _ => {
-                                    let k = initiator_public_key(&keys.private, d);
-                                    cache = Some((keys.private, k));
-                                    k
-                                }
-                            };
-                            initiator == Some(keys.peer_public)
-                        })?
-                    }
+                // By the sender's static key, as WireGuard does (a roamed
+                // peer may arrive from another peer's stale endpoint);
+                // under a flood of initiations, by endpoint only, so known
+                // peers still get through.
+                if self.init_budget > 0 {
+                    self.init_budget -= 1;
+                    let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
+                    peers.iter().copied().find(|&id| {
+                        let Some((_, _, keys)) = wg(id) else {
+                            return false;
+                        };
+                        let initiator = match &cache {
+                            Some((private, k)) if *private == keys.private => *k,
+                            _ => {
+                                let k = initiator_public_key(&keys.private, d);
+                                cache = Some((keys.private, k));
+                                k
+                            }
+                        };
+                        initiator == Some(keys.peer_public)
+                    })?
+                } else {
+                    peers.iter().copied().find(|&id| {
+                        wg(id).is_some_and(|(_, r, _)| {
+                            r.endpoint().is_some_and(|e| same_endpoint(e, from))
+                        })
+                    })?
                 }
             }
             _ => {
