@@ -137,13 +137,29 @@ fn branch_behind_nat_roams_to_a_new_port_mid_transfer() -> Result<()> {
 
     // The hub has no endpoint for the branch; the branch names the hub.
     let a = Vcped::start(&vcpe_a, lab.dir(), "vcped-a", &config(1, &ka, &pub_b, None))?;
+    // Before the branch runs, the hub has nowhere to send, and says so.
+    let waiting = tunnel(&a)?;
+    assert_eq!(
+        (waiting.state.as_str(), waiting.endpoint.as_str()),
+        ("down", "none")
+    );
+    assert!(
+        waiting.state_note.contains("no endpoint yet"),
+        "{waiting:#?}"
+    );
+    vcpe_a.route_dev("10.2.0.0/24", "vcpe0")?;
+    host_a.exec(["ping", "-c", "1", "-W", "1", "10.2.0.10"])?;
+    let dropped = tunnel(&a)?;
+    assert!(
+        dropped.tx_errors > 0 && dropped.tx_packets == 0,
+        "{dropped:#?}"
+    );
     let b = Vcped::start(
         &vcpe_b,
         lab.dir(),
         "vcped-b",
         &config(2, &kb, &pub_a, Some("hub.roam.test:51820")),
     )?;
-    vcpe_a.route_dev("10.2.0.0/24", "vcpe0")?;
     vcpe_b.route_dev("10.1.0.0/24", "vcpe0")?;
 
     // `vcpectl key pubkey` agrees with `wg pubkey`.

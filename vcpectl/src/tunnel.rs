@@ -273,3 +273,71 @@ pub fn list(tunnels: &[TunnelInfo]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info() -> TunnelInfo {
+        TunnelInfo {
+            name: "branch".to_owned(),
+            encapsulation: "wireguard".to_owned(),
+            endpoint: "198.51.100.7:40000".to_owned(),
+            bind: Some("0.0.0.0:51820".to_owned()),
+            state: "up".to_owned(),
+            state_note: "session established 3 s ago".to_owned(),
+            last_handshake_secs: Some(3),
+            last_rx_secs: Some(0),
+            rx_packets: 10,
+            rx_bytes: 2048,
+            tx_packets: 9,
+            tx_bytes: 1024,
+            rx_spoofed: 0,
+            rx_errors: 1,
+            tx_errors: 0,
+            mtu: 1420,
+            allowed_prefixes: vec!["10.2.0.0/24".to_owned()],
+            public_key: Some("OURS=".to_owned()),
+            peer_public_key: Some("THEIRS=".to_owned()),
+            endpoint_configured: None,
+            endpoint_resolved: None,
+            resolve_error: None,
+            last_handshake_unix: Some(1_700_000_000),
+            keepalive_secs: Some(25),
+        }
+    }
+
+    #[test]
+    fn show_has_keys_endpoints_handshake_and_keepalive() {
+        let text = detail(&info());
+        for line in [
+            "public key (ours)     OURS=",
+            "peer public key       THEIRS=",
+            "endpoint configured   none (learned from the peer's first authenticated packet)",
+            "endpoint now          198.51.100.7:40000",
+            "latest handshake      3s ago (unix time 1700000000)",
+            "keepalive             every 25s",
+            "received              10 packets, 2.0 KiB",
+        ] {
+            assert!(text.lines().any(|l| l == line), "no '{line}' in:\n{text}");
+        }
+    }
+
+    #[test]
+    fn list_names_our_key_and_what_hostnames_resolve_to() {
+        let mut t = info();
+        t.endpoint_configured = Some("hub.example.net:51820".to_owned());
+        t.endpoint_resolved = Some("192.0.2.1:51820".to_owned());
+        let text = list(&[t]);
+        assert!(
+            text.lines().next().unwrap_or("").starts_with("PEER"),
+            "{text}"
+        );
+        assert!(text.contains("public key: OURS=\n"), "{text}");
+        assert!(
+            text.contains("branch: endpoint hub.example.net:51820 resolves to 192.0.2.1:51820\n"),
+            "{text}"
+        );
+        assert!(text.contains("25 s"), "{text}");
+    }
+}
