@@ -317,7 +317,8 @@ pub struct TunnelInfo {
     pub name: String,
     /// "wireguard" or "gre".
     pub encapsulation: String,
-    /// Underlay endpoint.
+    /// Underlay endpoint packets go to now ("none" while a WireGuard peer
+    /// without a configured endpoint has not connected).
     pub endpoint: String,
     /// Local underlay address, if bound.
     pub bind: Option<String>,
@@ -347,4 +348,27 @@ pub struct TunnelInfo {
     pub mtu: u16,
     /// Inner source prefixes the peer may send from.
     pub allowed_prefixes: Vec<String>,
+    /// WireGuard: our public key (base64, as `wg show` prints it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    /// WireGuard: the peer's public key (base64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_public_key: Option<String>,
+    /// The endpoint as configured: an address, a `host:port`, or `None`
+    /// (WireGuard: learned from the peer's first authenticated packet).
+    /// `endpoint` is where packets go now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_configured: Option<String>,
+    /// A hostname endpoint: the address it resolved to last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_resolved: Option<String>,
+    /// A hostname endpoint: why its latest resolution failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_error: Option<String>,
+    /// WireGuard: the latest handshake as Unix time (seconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handshake_unix: Option<u64>,
+    /// WireGuard: persistent keepalive interval in seconds (`None`: off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keepalive_secs: Option<u16>,
 }

@@ -290,8 +290,17 @@ pub enum NeighborMode {
 pub struct Peer {
     /// Unique peer name.
     pub name: String,
-    /// Remote underlay address and UDP port.
+    /// Remote underlay address and UDP port. The unspecified address
+    /// (`0.0.0.0`, with the port when one was written) when there is no
+    /// fixed address: a WireGuard peer without `endpoint` (it learns the
+    /// endpoint from the peer's first authenticated packet) or with a
+    /// hostname (`endpoint_host`, resolved at run time). See
+    /// [`Peer::fixed_endpoint`].
     pub endpoint: SocketAddr,
+    /// WireGuard: the endpoint as written when it names a host
+    /// (`"branch.example.net:51820"`); vcped resolves it with the system
+    /// resolver and again periodically.
+    pub endpoint_host: Option<String>,
     /// Local underlay bind address.
     pub bind: Option<SocketAddr>,
     /// Tunnel encapsulation and its parameters.
@@ -303,6 +312,14 @@ pub struct Peer {
     /// BFD through the tunnel (`bfd = true`): while its session is down,
     /// the static routes into this peer leave the FIB.
     pub bfd: Option<PeerBfd>,
+}
+
+impl Peer {
+    /// The endpoint when the config gives an address (not a hostname, not
+    /// absent).
+    pub fn fixed_endpoint(&self) -> Option<SocketAddr> {
+        (!self.endpoint.ip().is_unspecified()).then_some(self.endpoint)
+    }
 }
 
 /// A tunnel peer's BFD session: RFC 5883 multihop to an address of the

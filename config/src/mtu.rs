@@ -46,11 +46,17 @@ pub fn gre_overhead(remote: IpAddr, key: bool) -> u16 {
 pub fn overhead(p: &Peer) -> Option<u16> {
     match &p.encapsulation {
         Encapsulation::Gre { key } => Some(gre_overhead(p.endpoint.ip(), key.is_some())),
-        Encapsulation::WireGuard { .. } => Some(if p.endpoint.is_ipv4() {
-            WIREGUARD_OVERHEAD_V4
-        } else {
-            WIREGUARD_OVERHEAD_V6
-        }),
+        // The family of the UDP socket: the endpoint's, or the bind's when
+        // the endpoint is a hostname or learned.
+        Encapsulation::WireGuard { .. } => Some(
+            if p.fixed_endpoint()
+                .map_or_else(|| p.bind.is_none_or(|b| b.is_ipv4()), |e| e.is_ipv4())
+            {
+                WIREGUARD_OVERHEAD_V4
+            } else {
+                WIREGUARD_OVERHEAD_V6
+            },
+        ),
         Encapsulation::Vxlan { .. } => Some(vxlan_overhead(p.endpoint.ip())),
     }
 }

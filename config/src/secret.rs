@@ -108,6 +108,23 @@ impl Serialize for PublicKey {
     }
 }
 
+impl KeyFile {
+    /// The X25519 public key of this private key (what `wg pubkey` prints).
+    pub fn public_key(&self) -> PublicKey {
+        let secret = x25519_dalek::StaticSecret::from(self.key);
+        PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes())
+    }
+}
+
+/// Reads a WireGuard private key file as the config does (owner-only
+/// permissions, base64 of 32 bytes); errors say what to do.
+pub fn load_private_key(path: &Path) -> Result<KeyFile, String> {
+    read_key_file(path, &path.display().to_string()).map_err(|e| match e.help {
+        Some(h) => format!("{}; {h}", e.message),
+        None => e.message,
+    })
+}
+
 /// Why a secret file or key string was rejected: message and help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]

@@ -196,3 +196,29 @@ fn secrets_do_not_leak_in_debug_or_json() {
     assert!(debug.contains("<redacted>"));
     assert!(json.contains("\"type\":\"wireguard\""), "{json}");
 }
+
+#[test]
+fn public_key_of_a_private_key_file_is_x25519() {
+    // RFC 7748 §6.1, Alice's key pair.
+    let hex = |s: &str| -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let private = b64.encode(hex(
+        "77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a",
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.key", &format!("{private}\n"), 0o600);
+    let key = vcpe_config::load_private_key(&dir.path().join("a.key")).expect("valid key");
+    assert_eq!(
+        key.public_key().0.to_vec(),
+        hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a")
+    );
+    write(dir.path(), "open.key", &private, 0o644);
+    let e = vcpe_config::load_private_key(&dir.path().join("open.key")).unwrap_err();
+    assert!(e.contains("chmod 600"), "{e}");
+}

@@ -120,6 +120,8 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     });
     let serve = tokio::spawn(server.serve(Arc::clone(&api)));
     let confirm_timer = tokio::spawn(crate::control::commit::watch(Arc::clone(&api)));
+    // WireGuard endpoints given as hostnames.
+    let resolver = tokio::spawn(crate::resolve::run(Arc::clone(&api)));
     let metrics = metrics.map(|l| {
         if let Ok(a) = l.local_addr() {
             info!(listen = %a, "metrics endpoint up: GET http://{a}/metrics");
@@ -183,6 +185,7 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     }
     serve.abort();
     confirm_timer.abort();
+    resolver.abort();
     if let Some(m) = metrics {
         m.abort();
     }

@@ -106,7 +106,12 @@ fn tunnel_snapshot(t: &TunnelPeer) -> TunnelSnapshot {
     let s = &t.stats;
     let (encapsulation, endpoint) = match &t.encap {
         Encap::Gre { remote, .. } => ("gre", remote.to_string()),
-        Encap::WireGuard { remote, .. } => ("wireguard", remote.to_string()),
+        Encap::WireGuard { roaming, .. } => (
+            "wireguard",
+            roaming
+                .endpoint()
+                .map_or_else(|| "none".to_owned(), |r| r.to_string()),
+        ),
         Encap::Vxlan(v) => ("vxlan", v.remote.to_string()),
     };
     let last = s.last_rx_ms.load(Relaxed);
@@ -279,7 +284,7 @@ impl Dataplane {
             info!(peer = %t.name, allowed = ?new.allowed_prefixes, "tunnel peer's allowed prefixes changed by reload");
         }
         if let (
-            Encap::WireGuard { peer, .. },
+            Encap::WireGuard { peer, keys, .. },
             Encapsulation::WireGuard {
                 private_key,
                 public_key,
@@ -298,6 +303,11 @@ impl Dataplane {
             *peer
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = wg;
+            // The receive thread finds a handshake's peer by these keys.
+            keys.store(Arc::new(vcpe_forwarding::tunnel::peer::WgKeys::new(
+                *private_key.key(),
+                public_key.0,
+            )));
             info!(peer = %t.name, keepalive = ?keepalive, "tunnel peer's WireGuard keys or keepalive changed by reload; a new handshake follows");
         }
         true

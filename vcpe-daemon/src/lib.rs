@@ -16,6 +16,7 @@
 //! | [`bgp_driver`]    | the speaker task and its sockets                      |
 //! | [`bfd_driver`]    | the BFD task, its sockets, BFD down → BGP down        |
 //! | [`kernel_sync`]   | our routes in the kernel's table                      |
+//! | [`resolve`]       | hostname endpoints of WireGuard peers, re-resolved    |
 //! | [`link`]          | TUN link set-up (MTU, addresses, up) over netlink     |
 //! | [`control`]       | the control API's daemon side: socket, dispatch, views |
 //! | [`metrics`]       | Prometheus `/metrics` from the control replies        |
@@ -32,6 +33,7 @@ pub mod link;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
+pub mod resolve;
 pub mod routing;
 pub mod running_config;
 pub mod systemd;

@@ -101,7 +101,9 @@ impl Topology {
                 .peers
                 .iter()
                 .enumerate()
-                .map(|(i, p)| (p.endpoint.ip(), TunnelId::from_index(i)))
+                // A learned or hostname endpoint is no fixed address to
+                // map a BGP next hop to.
+                .filter_map(|(i, p)| Some((p.fixed_endpoint()?.ip(), TunnelId::from_index(i))))
                 .collect(),
             tunnels,
         }

@@ -15,7 +15,8 @@ use vcpe_forwarding::counters::Port;
 use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
-use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer};
+use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer, WgKeys};
+use vcpe_forwarding::tunnel::roaming::Roaming;
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
 /// Underlay MTU assumed when a peer sets no `mtu`.
@@ -121,16 +122,24 @@ pub fn build(
                     preshared_key: preshared_key.as_ref().map(|k| *k.key()),
                     persistent_keepalive: *keepalive,
                 });
-                let overhead = if p.endpoint.is_ipv4() {
-                    wireguard::OVERHEAD_V4
-                } else {
-                    wireguard::OVERHEAD_V6
+                // The socket's family: the endpoint's, or the bind's for
+                // a hostname or learned endpoint (as the config counts it).
+                let overhead = match vcpe_config::mtu::overhead(p) {
+                    Some(o) => usize::from(o),
+                    None => wireguard::OVERHEAD_V6,
                 };
                 (
                     Encap::WireGuard {
                         peer: Mutex::new(wg),
                         socket,
-                        remote: p.endpoint,
+                        // A hostname is set by `crate::resolve`; no
+                        // endpoint: learned from the peer's first
+                        // authenticated packet.
+                        roaming: Roaming::new(p.fixed_endpoint()),
+                        keys: arc_swap::ArcSwap::from_pointee(WgKeys::new(
+                            *private_key.key(),
+                            public_key.0,
+                        )),
                     },
                     overhead as u16,
                 )

@@ -105,6 +105,12 @@ enum Command {
         #[command(subcommand)]
         command: tunnel::TunnelCommand,
     },
+    /// WireGuard keys, without the daemon: `key pubkey FILE` prints the
+    /// public key of a private key file (as `wg pubkey` does).
+    Key {
+        #[command(subcommand)]
+        command: tunnel::KeyCommand,
+    },
     /// Check that this host is set up for a vCPE (forwarding, rp_filter,
     /// policy routing, MTUs, clock, socket, interfaces) and say what to
     /// fix. Runs on the host, without the daemon; exit 1 if a check fails.
@@ -225,6 +231,10 @@ fn main() -> ExitCode {
             return Exit::Ok.into();
         }
         Command::Doctor { config } => return doctor::run(&config, &cli.socket, cli.json).into(),
+        Command::Key { command } => return tunnel::key(command, cli.json).into(),
+        Command::Tunnel {
+            command: tunnel::TunnelCommand::Show { name },
+        } => return tunnel::show(&cli.socket, &name, cli.json).into(),
         Command::Status => (Request::Status, Style::default()),
         Command::Stats => (Request::Stats, Style::default()),
         Command::Bgp { command } => (bgp::request(command), Style::default()),

@@ -54,10 +54,17 @@ fn kind(v: &toml::de::DeValue<'_>) -> Result<Kind, Bad> {
     }
 }
 
-fn endpoint(v: &toml::de::DeValue<'_>, kind: Kind) -> Result<SocketAddr, Bad> {
+/// A parsed `endpoint`: an address, or (WireGuard) a hostname and port.
+#[derive(Debug, Clone, PartialEq)]
+enum EndpointValue {
+    Addr(SocketAddr),
+    Host(String, u16),
+}
+
+fn endpoint(v: &toml::de::DeValue<'_>, kind: Kind) -> Result<EndpointValue, Bad> {
     let s = string(v)?;
     if let Ok(sa) = s.parse::<SocketAddr>() {
-        return Ok(sa);
+        return Ok(EndpointValue::Addr(sa));
     }
     let default_port = match kind {
         Kind::WireGuard => None,
@@ -65,16 +72,55 @@ fn endpoint(v: &toml::de::DeValue<'_>, kind: Kind) -> Result<SocketAddr, Bad> {
         Kind::Vxlan => Some(VXLAN_UDP_PORT),
     };
     match (s.parse::<IpAddr>(), default_port) {
-        (Ok(ip), Some(port)) => Ok(SocketAddr::new(ip, port)),
+        (Ok(ip), Some(port)) => Ok(EndpointValue::Addr(SocketAddr::new(ip, port))),
         (Ok(_), None) => Err(bad(
             format!("endpoint '{s}' has no port; wireguard needs one"),
             format!("write address:port, e.g. \"{s}:51820\""),
         )),
+        _ if kind == Kind::WireGuard => host_port(&s).map(|(h, p)| EndpointValue::Host(h, p)),
         _ => Err(bad(
             format!("'{s}' is not an underlay address:port"),
-            "write e.g. \"198.51.100.2:51820\" (IPv6: \"[2001:db8::2]:51820\")".to_string(),
+            "write e.g. \"198.51.100.2:51820\" (IPv6: \"[2001:db8::2]:51820\"); hostnames are \
+             only allowed for wireguard peers"
+                .to_string(),
         )),
     }
+}
+
+/// `host:port` with a DNS name as host (RFC 1123 labels).
+fn host_port(s: &str) -> Result<(String, u16), Bad> {
+    let hint = || {
+        "write address:port or hostname:port, e.g. \"198.51.100.2:51820\" or \
+         \"branch.example.net:51820\""
+            .to_string()
+    };
+    let Some((host, port)) = s.rsplit_once(':') else {
+        return Err(bad(
+            format!("endpoint '{s}' has no port; wireguard needs one"),
+            hint(),
+        ));
+    };
+    let Ok(port) = port.parse::<u16>() else {
+        return Err(bad(
+            format!("'{port}' in endpoint '{s}' is not a UDP port"),
+            hint(),
+        ));
+    };
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > 253 || !host.split('.').all(label_ok) || port == 0 {
+        return Err(bad(
+            format!("'{s}' is neither an address:port nor a hostname:port"),
+            hint(),
+        ));
+    }
+    Ok((host.to_ascii_lowercase(), port))
 }
 
 pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
@@ -118,17 +164,52 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         }
     }
     let unspecified = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-    let endpoint = t
-        // Unknown encapsulation (already reported): accept a bare address too.
-        .field(ctx, "endpoint", |v| endpoint(v, kind.unwrap_or(Kind::Gre)))
-        .required(ctx, t, "endpoint", "\"198.51.100.2:51820\"")
-        .map_or(unspecified, |(e, _)| e);
+    // Unknown encapsulation (already reported): accept a bare address too.
+    let field = t.field(ctx, "endpoint", |v| endpoint(v, kind.unwrap_or(Kind::Gre)));
+    // WireGuard may go without: a responder-only peer learns the endpoint
+    // from the first authenticated packet, as WireGuard does.
+    let value = if kind == Some(Kind::WireGuard) {
+        field.opt().map(|(e, _)| e)
+    } else {
+        field
+            .required(ctx, t, "endpoint", "\"198.51.100.2:51820\"")
+            .map(|(e, _)| e)
+    };
+    // Absent, not invalid (an invalid one is reported already).
+    let value_absent = t.inner.get_key_value("endpoint").is_none();
+    let (endpoint, endpoint_host) = match value {
+        Some(EndpointValue::Addr(a)) => (a, None),
+        Some(EndpointValue::Host(h, port)) => (
+            SocketAddr::new(unspecified.ip(), port),
+            Some(format!("{h}:{port}")),
+        ),
+        None => (unspecified, None),
+    };
     let bind = t
         .field(ctx, "bind", |v| {
             parsed::<SocketAddr>(v, "an address:port", "0.0.0.0:51820")
         })
         .opt()
         .map(|(b, _)| b);
+    // A peer that has no endpoint and no fixed port can neither reach nor
+    // be reached.
+    if kind == Some(Kind::WireGuard)
+        && value_absent
+        && bind.is_none_or(|b: SocketAddr| b.port() == 0)
+    {
+        ctx.error(
+            &t.span,
+            t.key_path("endpoint"),
+            bad(
+                "a wireguard peer without endpoint needs a bind with a fixed port: the other \
+                 side must know where to send"
+                    .to_string(),
+                "add bind = \"0.0.0.0:51820\" (and give the other side our address in its \
+                 endpoint), or set endpoint = \"address:port\""
+                    .to_string(),
+            ),
+        );
+    }
     let encapsulation = match kind {
         None => Encapsulation::Gre { key: None },
         Some(Kind::WireGuard) => wireguard(ctx, t),
@@ -173,6 +254,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
     let peer = Peer {
         name: name.map(|(n, _)| n).unwrap_or_default(),
         endpoint,
+        endpoint_host,
         bind,
         encapsulation,
         allowed_prefixes,

@@ -1,9 +1,11 @@
 //! The tunnel receive threads: one per underlay socket. Each reads a batch
 //! of datagrams with one system call (`recvmmsg`; on UDP sockets with UDP
-//! GRO, so a sender's GSO burst arrives as one buffer), finds the peer by
-//! its underlay source (packets from unknown sources are dropped without a
-//! reply), decapsulates (a WireGuard peer is locked once per run of
-//! datagrams from it, not per packet), drops inner packets whose source
+//! GRO, so a sender's GSO burst arrives as one buffer), finds the peer
+//! (GRE and VXLAN by underlay source; WireGuard as WireGuard does: by the
+//! receiver index of the session, an initiation by its sender's static
+//! public key; see [`crate::tunnel::roaming`]), drops datagrams of no
+//! peer without a reply, decapsulates (a WireGuard peer is locked once per
+//! run of datagrams from it, not per packet), drops inner packets whose source
 //! the peer may not use, and runs the rest through the pipeline like
 //! packets from a TUN: out of an interface, into another tunnel (transit),
 //! or an ICMP error back into the tunnel they came from.
@@ -12,6 +14,10 @@
 //! consecutive TCP segments of a flow leave as one GSO super-packet in one
 //! TUN write. Every coalescer is flushed at the end of each receive batch,
 //! so no packet waits for more than the batch it came in.
+//!
+//! A WireGuard peer's endpoint follows the source of its latest
+//! authenticated datagram (roaming), so a peer behind a NAT that changes
+//! its port, or one we have no `endpoint` for, keeps working.
 //!
 //! WireGuard timers (handshake retries, rekeying, keepalives) are ticked
 //! from the same thread, every [`TICK`].
@@ -30,10 +36,14 @@ use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tun::{TunQueue, VnetHdr};
 use crate::tunnel::gre;
 use crate::tunnel::gre_socket::{MAX_BATCH as GRE_BATCH, RecvMeta, RecvStatus};
+use crate::tunnel::peer::WgKeys;
 use crate::tunnel::peer::{Encap, TunnelPeer};
+use crate::tunnel::roaming::{Roaming, proves_sender};
 use crate::tunnel::udp_batch::{self, RecvBatch};
 use crate::tunnel::vxlan::{self, Frame};
-use crate::tunnel::wireguard::{WgRecv, WgTick};
+use crate::tunnel::wireguard::{
+    WgMessage, WgRecv, WgTick, initiator_public_key, message_type, receiver_index,
+};
 
 use super::worker::Shared;
 use super::{TunnelSocket, UnderlaySocket};
@@ -44,6 +54,12 @@ const TICK: Duration = Duration::from_millis(250);
 /// Receive calls per wake-up before the thread looks at its timers, the
 /// stop flag and a fresh FIB snapshot.
 const ROUNDS: usize = 8;
+
+/// Handshake initiations whose sender we look up by its static public key
+/// (one X25519 operation each) per [`TICK`]; beyond that an initiation is
+/// matched by its source endpoint only, so a flood of forged initiations
+/// cannot eat the receive thread and known peers still get through.
+const INIT_LOOKUP_BUDGET: u32 = 64;
 
 /// Bytes per GRE receive buffer (one underlay datagram).
 const GRE_BUF_LEN: usize = 65_536;
@@ -90,6 +106,8 @@ struct Rx<'a> {
     last: Option<(SocketAddr, usize)>,
     /// When the current receive batch was read.
     now: Instant,
+    /// Initiations still looked up by public key this tick.
+    init_budget: u32,
 }
 
 /// The thread body; returns when `shared.stop` is set.
@@ -117,6 +135,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         reply: [0u8; REPLY_BUF_LEN],
         last: None,
         now: Instant::now(),
+        init_budget: INIT_LOOKUP_BUDGET,
     };
     let mut udp = match &t.socket.socket {
         UnderlaySocket::Udp(s) => {
@@ -141,6 +160,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     while !shared.stop.load(Ordering::Relaxed) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
+            rx.init_budget = INIT_LOOKUP_BUDGET;
             tick(&t, &mut rx.scratch);
         }
         if !readable(fd) {
@@ -186,8 +206,68 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
 }
 
 impl Rx<'_> {
+    /// The WireGuard peer of a datagram: by the receiver index (responses,
+    /// cookie replies, data); an initiation by the initiator's static
+    /// public key (by its endpoint once [`INIT_LOOKUP_BUDGET`] is spent).
+    fn find_wireguard(&mut self, from: SocketAddr, d: &[u8]) -> Option<Arc<TunnelPeer>> {
+        let peers = &self.t.socket.peers;
+        let wg = |id: u32| -> Option<(&Arc<TunnelPeer>, &Roaming, &arc_swap::ArcSwap<WgKeys>)> {
+            let p = self.t.tunnels.get(id as usize)?;
+            match &p.encap {
+                Encap::WireGuard { roaming, keys, .. } => Some((p, roaming, keys)),
+                _ => None,
+            }
+        };
+        let id = match message_type(d)? {
+            WgMessage::HandshakeInit => {
+                // By the sender's static key, as WireGuard does (a roamed
+                // peer may arrive from another peer's stale endpoint);
+                // under a flood of initiations, by endpoint only, so known
+                // peers still get through.
+                if self.init_budget > 0 {
+                    self.init_budget -= 1;
+                    let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
+                    peers.iter().copied().find(|&id| {
+                        let Some((_, _, keys)) = wg(id) else {
+                            return false;
+                        };
+                        let keys = keys.load();
+                        let initiator = match &cache {
+                            Some((private, k)) if *private == keys.private => *k,
+                            _ => {
+                                let k = initiator_public_key(&keys.private, d);
+                                cache = Some((keys.private, k));
+                                k
+                            }
+                        };
+                        initiator == Some(keys.peer_public)
+                    })?
+                } else {
+                    peers.iter().copied().find(|&id| {
+                        wg(id).is_some_and(|(_, r, _)| {
+                            r.endpoint().is_some_and(|e| same_endpoint(e, from))
+                        })
+                    })?
+                }
+            }
+            _ => {
+                let index = receiver_index(d)?;
+                let cached = self.last.map(|(_, id)| id as u32);
+                match cached.filter(|&id| wg(id).is_some_and(|(_, r, _)| r.owns(index))) {
+                    Some(id) => id,
+                    None => peers
+                        .iter()
+                        .copied()
+                        .find(|&id| wg(id).is_some_and(|(_, r, _)| r.owns(index)))?,
+                }
+            }
+        } as usize;
+        self.last = Some((from, id));
+        self.t.tunnels.get(id).cloned()
+    }
+
     /// The peer an underlay datagram from `from` belongs to: GRE and VXLAN
-    /// peers by address, WireGuard peers by address and port.
+    /// peers by address (WireGuard peers: [`Rx::find_wireguard`]).
     fn find_peer(&mut self, from: SocketAddr) -> Option<Arc<TunnelPeer>> {
         if let Some((addr, id)) = self.last
             && addr == from
@@ -200,7 +280,7 @@ impl Rx<'_> {
                 .get(id as usize)
                 .is_some_and(|p| match &p.encap {
                     Encap::Gre { remote, .. } => *remote == from.ip(),
-                    Encap::WireGuard { remote, .. } => same_endpoint(*remote, from),
+                    Encap::WireGuard { .. } => false,
                     Encap::Vxlan(v) => same_ip(v.remote.ip(), from.ip()),
                 })
         })? as usize;
@@ -210,8 +290,20 @@ impl Rx<'_> {
 
     /// Handles everything one `recvmmsg` on a UDP socket brought.
     fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) {
+        let wireguard = self.t.socket.peers.first().is_some_and(|&id| {
+            self.t
+                .tunnels
+                .get(id as usize)
+                .is_some_and(|p| matches!(p.encap, Encap::WireGuard { .. }))
+        });
         for (from, segment, buf) in batch.buffers() {
-            let Some(peer) = self.find_peer(from) else {
+            let peer = if wireguard {
+                let first = &buf[..segment.min(buf.len())];
+                self.find_wireguard(from, first)
+            } else {
+                self.find_peer(from)
+            };
+            let Some(peer) = peer else {
                 ctx.counters.drop_packet(DropReason::UnknownPeer);
                 continue;
             };
@@ -240,24 +332,35 @@ impl Rx<'_> {
         let Encap::WireGuard {
             peer: wg,
             socket,
-            remote,
+            roaming,
+            ..
         } = &peer.encap
         else {
             return;
         };
         self.plain.clear();
         self.items.clear();
+        let mut authenticated = false;
+        let mut flushed = 0;
         {
             let mut wg = wg.lock().unwrap_or_else(|e| e.into_inner());
+            let mut handshake = false;
             for d in buf.chunks(segment) {
                 let start = self.plain.len();
-                let item = match wg.decapsulate_append(from, d, &mut self.plain) {
+                let r = wg.decapsulate_append(from, d, &mut self.plain);
+                let kind = message_type(d);
+                authenticated |= proves_sender(kind, &r, &self.plain[start..]);
+                handshake |= kind != Some(WgMessage::Data);
+                let item = match r {
                     WgRecv::Packet { .. } => Decrypted::Packet(start, self.plain.len()),
                     WgRecv::Reply => Decrypted::Reply(start, self.plain.len()),
                     WgRecv::Done => continue,
                     WgRecv::Error(_) => Decrypted::Error,
                 };
                 self.items.push(item);
+            }
+            if handshake {
+                roaming.publish(wg.local_indices());
             }
             // A datagram may have completed a session (a responder's
             // becomes usable with the initiator's first data or
@@ -267,16 +370,35 @@ impl Rx<'_> {
                 if !wg.flush_queued_append(&mut self.plain) {
                     break;
                 }
+                flushed += 1;
                 self.items.push(Decrypted::Reply(start, self.plain.len()));
             }
         }
+        // Roaming: the endpoint follows the latest authenticated source.
+        if authenticated && let Some(previous) = roaming.roam(from) {
+            match previous {
+                Some(old) => {
+                    tracing::info!(peer = %peer.name, from = %old, to = %from, "WireGuard peer roamed: its endpoint follows the latest authenticated packet");
+                }
+                None => {
+                    tracing::info!(peer = %peer.name, endpoint = %from, "WireGuard peer connected: endpoint learned from its first authenticated packet");
+                }
+            }
+        }
+        // Replies (handshake responses, cookies) go back where the datagram
+        // came from; queued packets to the peer's endpoint.
+        let to = if flushed > 0 {
+            roaming.endpoint().unwrap_or(from)
+        } else {
+            from
+        };
         let items = std::mem::take(&mut self.items);
         let mut plain = std::mem::take(&mut self.plain);
         for item in &items {
             match *item {
                 Decrypted::Packet(a, b) => self.inner(peer, &mut plain[a..b], ctx),
                 Decrypted::Reply(a, b) => {
-                    let _ = socket.send_to(&plain[a..b], *remote);
+                    let _ = socket.send_to(&plain[a..b], to);
                 }
                 Decrypted::Error => {
                     peer.stats.rx_errors.fetch_add(1, Ordering::Relaxed);
@@ -455,14 +577,27 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
         if let Encap::WireGuard {
             peer,
             socket,
-            remote,
+            roaming,
+            ..
         } = &p.encap
         {
             out.clear();
-            let r = peer.lock().unwrap_or_else(|e| e.into_inner()).tick(out);
+            let r = {
+                let mut wg = peer.lock().unwrap_or_else(|e| e.into_inner());
+                let r = wg.tick(out);
+                if r == WgTick::Datagram {
+                    roaming.publish(wg.local_indices());
+                }
+                r
+            };
+            let remote = roaming.endpoint();
             match r {
                 WgTick::Datagram => {
-                    let _ = socket.send_to(out, *remote);
+                    // Without an endpoint (a responder-only peer that has
+                    // not connected yet) there is nowhere to send it.
+                    if let Some(remote) = remote {
+                        let _ = socket.send_to(out, remote);
+                    }
                 }
                 WgTick::Idle => {}
                 WgTick::ConnectionExpired => {
@@ -470,7 +605,7 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
                     // every ~90 s of unanswered handshakes).
                     tracing::warn!(
                         peer = %p.name,
-                        endpoint = %remote,
+                        endpoint = %remote.map_or_else(|| "none yet".to_owned(), |r| r.to_string()),
                         reason = "no WireGuard session: handshakes unanswered for 90 s, or no key exchange (no traffic) for 9 min",
                         check = "that the peer vCPE runs, that UDP reaches its endpoint both ways, and that the keys match on both sides (public_key, private_key_file, preshared_key_file); `vcpectl stats` shows the tunnel's last rx; a new handshake starts with the next packet",
                         "tunnel down"

@@ -83,8 +83,15 @@ impl TxBatch {
     /// As [`TxBatch::push`] for a WireGuard `peer` whose Noise state the
     /// caller has locked (`wg`), so that a burst pays for one lock.
     pub fn push_wg(&mut self, peer: &TunnelPeer, wg: &mut WgPeer, pkt: &[u8]) -> bool {
-        let Encap::WireGuard { socket, remote, .. } = &peer.encap else {
+        let Encap::WireGuard {
+            socket, roaming, ..
+        } = &peer.encap
+        else {
             return self.push(peer, pkt);
+        };
+        let Some(remote) = roaming.endpoint() else {
+            // Not reachable yet (no endpoint): dropped, as WireGuard does.
+            return false;
         };
         match wg.encapsulate(pkt, &mut self.tmp) {
             WgSend::Datagram => {
@@ -97,7 +104,8 @@ impl TxBatch {
             }
             WgSend::Queued => {
                 if !self.tmp.is_empty() {
-                    let _ = socket.send_to(&self.tmp, *remote);
+                    roaming.publish(wg.local_indices());
+                    let _ = socket.send_to(&self.tmp, remote);
                 }
                 true
             }
@@ -145,9 +153,12 @@ impl TxBatch {
                     .collect();
                 socket.send_batch(&packets).unwrap_or(0)
             }
-            Encap::WireGuard { socket, remote, .. } => {
-                send_udp(socket, &self.buf, &self.ends, *remote)
-            }
+            Encap::WireGuard {
+                socket, roaming, ..
+            } => match roaming.endpoint() {
+                Some(remote) => send_udp(socket, &self.buf, &self.ends, remote),
+                None => 0,
+            },
             Encap::Vxlan(v) => send_udp(v.tx_socket(self.sock), &self.buf, &self.ends, v.remote),
         };
         self.buf.clear();

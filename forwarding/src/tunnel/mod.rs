@@ -10,11 +10,14 @@
 //! | `batch.rs`     | many packets into one tunnel: UDP GSO / sendmmsg      |
 //! | `udp_batch.rs` | many datagrams from a socket: recvmmsg + UDP GRO      |
 //! | `peer.rs`      | a peer as the dataplane sees it: encap, allowed sources|
+//! | `roaming.rs`   | WireGuard endpoint that follows authenticated sources, |
+//! |                | receiver indices that find a peer without its lock     |
 
 pub mod batch;
 pub mod gre;
 pub mod gre_socket;
 pub mod peer;
+pub mod roaming;
 pub mod udp_batch;
 pub mod vxlan;
 pub mod wireguard;

@@ -17,6 +17,7 @@ use ipnet::IpNet;
 
 use super::gre::{self, GreHeader};
 use super::gre_socket::GreSocket;
+use super::roaming::Roaming;
 use super::vxlan;
 use super::wireguard::{WgPeer, WgSend};
 use crate::pipeline::Ingress;
@@ -46,11 +47,50 @@ pub enum Encap {
         peer: Mutex<WgPeer>,
         /// The UDP underlay socket (shared by every peer on that bind).
         socket: Arc<UdpSocket>,
-        /// The peer's underlay endpoint.
-        remote: SocketAddr,
+        /// The peer's current underlay endpoint and session indices, read
+        /// without the lock.
+        roaming: Roaming,
+        /// Our key pair and the peer's public key (swapped whole by a
+        /// reload that rotates a key).
+        keys: arc_swap::ArcSwap<WgKeys>,
     },
     /// VXLAN (RFC 7348) over UDP, as Linux's `vxlan` device speaks it.
     Vxlan(VxlanPeer),
+}
+
+/// The keys of a WireGuard peer, kept beside the Noise state: the receive
+/// thread finds the peer of a handshake initiation from an unknown source
+/// by its initiator's public key, and `vcpectl tunnel show` shows both
+/// public keys.
+#[derive(Clone)]
+pub struct WgKeys {
+    /// Our private key.
+    pub private: [u8; 32],
+    /// Our public key.
+    pub public: [u8; 32],
+    /// The peer's public key.
+    pub peer_public: [u8; 32],
+}
+
+impl WgKeys {
+    /// Keys from our private key and the peer's public key.
+    pub fn new(private: [u8; 32], peer_public: [u8; 32]) -> WgKeys {
+        WgKeys {
+            private,
+            public: super::wireguard::public_key(&private),
+            peer_public,
+        }
+    }
+}
+
+impl std::fmt::Debug for WgKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WgKeys")
+            .field("private", &"<redacted>")
+            .field("public", &self.public)
+            .field("peer_public", &self.peer_public)
+            .finish()
+    }
 }
 
 /// The VXLAN side of a peer: VNI, socket, and the Ethernet addresses of
@@ -219,20 +259,31 @@ impl TunnelPeer {
             Encap::WireGuard {
                 peer,
                 socket,
-                remote,
+                roaming,
+                ..
             } => {
                 buf.clear();
-                let outcome = peer
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .encapsulate(pkt, buf);
+                // A peer that never told us where it is (no `endpoint`)
+                // cannot be reached: drop, as WireGuard does.
+                let Some(remote) = roaming.endpoint() else {
+                    self.stats.tx_errors.fetch_add(1, Relaxed);
+                    return Err(no_endpoint());
+                };
+                let outcome = {
+                    let mut wg = peer.lock().unwrap_or_else(|e| e.into_inner());
+                    let outcome = wg.encapsulate(pkt, buf);
+                    if outcome == WgSend::Queued && !buf.is_empty() {
+                        roaming.publish(wg.local_indices());
+                    }
+                    outcome
+                };
                 match outcome {
-                    WgSend::Datagram => socket.send_to(buf, *remote).map(|_| ()),
+                    WgSend::Datagram => socket.send_to(buf, remote).map(|_| ()),
                     WgSend::Queued => {
                         // No session yet: what gotatun produced is the
                         // handshake initiation (if one is due).
                         if !buf.is_empty() {
-                            socket.send_to(buf, *remote)?;
+                            socket.send_to(buf, remote)?;
                         }
                         Ok(())
                     }
@@ -318,6 +369,14 @@ impl TunnelPeer {
             self.stats.last_rx_ms.store(ms.max(1), Relaxed);
         }
     }
+}
+
+/// The error of a send to a WireGuard peer whose endpoint is not known yet.
+pub fn no_endpoint() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotConnected,
+        "the WireGuard peer has no endpoint yet (none configured, not resolved, or it has not connected)",
+    )
 }
 
 /// The destination address of an IPv4 or IPv6 packet, if the header is there.

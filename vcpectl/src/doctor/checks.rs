@@ -341,7 +341,10 @@ pub fn mtu(config: &Config, facts: &Facts) -> Vec<Check> {
         let name = format!("mtu tunnel {}", p.name);
         let t = u32::from(tunnel_mtu(p));
         let over = u32::from(over);
-        let ep = p.endpoint.ip();
+        // A learned or hostname endpoint has no address to check here.
+        let Some(ep) = p.fixed_endpoint().map(|e| e.ip()) else {
+            continue;
+        };
         let dev = facts.route_to.get(&ep).cloned().flatten();
         let Some(link) = dev.as_deref().and_then(|d| facts.link(d)) else {
             v.push(bad(

@@ -123,7 +123,9 @@ pub fn gather(config: Option<&Config>, socket_path: &Path) -> Facts {
         .unwrap_or_default();
     let mut route_to = BTreeMap::new();
     for p in config.iter().flat_map(|c| &c.peers) {
-        let ep = p.endpoint.ip();
+        let Some(ep) = p.fixed_endpoint().map(|e| e.ip()) else {
+            continue;
+        };
         let dev = ip(&["-j", "route", "get", &ep.to_string()])
             .ok()
             .and_then(|j| parse_route_get(&j));

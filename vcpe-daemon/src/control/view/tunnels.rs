@@ -1,9 +1,13 @@
-//! `vcpectl tunnel list`: each `[[peer]]` with its state (WireGuard: a
-//! session, a handshake in flight, or neither; GRE has no state), the age
-//! of its handshake and of the last packet from it, counters and MTU.
+//! `vcpectl tunnel list` / `tunnel show`: each `[[peer]]` with its state
+//! (WireGuard: a session, a handshake in flight, or neither, and why; GRE
+//! has no state), both public keys, the endpoint as configured, resolved
+//! and used now, the age and time of its handshake and of the last packet
+//! from it, keepalive, counters and MTU.
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use vcpe_config::{Encapsulation, Peer, PublicKey};
 
 use vcpe_api::Reply;
 use vcpe_api::view::TunnelInfo;
@@ -81,11 +85,36 @@ fn state(p: &TunnelPeer) -> (&'static str, String, Option<Duration>) {
             },
             None,
         ),
-        Encap::WireGuard { peer, .. } => {
+        Encap::WireGuard { peer, roaming, .. } => {
             let s = peer.lock().unwrap_or_else(|e| e.into_inner()).status();
             let (st, note) = wireguard_state(s.last_handshake, s.handshaking);
+            if roaming.endpoint().is_none() && st != "up" {
+                let why = match crate::resolve::latest(&p.name) {
+                    Some(r) => match r.error {
+                        Some(e) => format!("no endpoint: {e}"),
+                        None => "no endpoint yet".to_owned(),
+                    },
+                    None => "no endpoint yet: none is configured, so the peer must connect \
+                             first (its endpoint is learned from its first authenticated \
+                             packet; check that it has ours and our public key)"
+                        .to_owned(),
+                };
+                return ("down", why, s.last_handshake);
+            }
             (st, note, s.last_handshake)
         }
+    }
+}
+
+/// The endpoint as the config gives it: an address, a `host:port`, or
+/// none (a WireGuard peer that learns it).
+fn configured_endpoint(p: &Peer) -> Option<String> {
+    if let Some(h) = &p.endpoint_host {
+        return Some(h.clone());
+    }
+    match &p.encapsulation {
+        Encapsulation::Gre { .. } => p.fixed_endpoint().map(|e| e.ip().to_string()),
+        _ => p.fixed_endpoint().map(|e| e.to_string()),
     }
 }
 
@@ -102,8 +131,22 @@ pub fn list(view: &View<'_>) -> Reply {
                 let now = u64::try_from(t.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
                 let endpoint = match &t.encap {
                     Encap::Gre { remote, .. } => remote.to_string(),
-                    Encap::WireGuard { remote, .. } => remote.to_string(),
+                    Encap::WireGuard { roaming, .. } => roaming
+                        .endpoint()
+                        .map_or_else(|| "none".to_owned(), |r| r.to_string()),
                     Encap::Vxlan(v) => v.remote.to_string(),
+                };
+                let resolution = crate::resolve::latest(&t.name);
+                let (public_key, peer_public_key) = match &t.encap {
+                    Encap::WireGuard { keys, .. } => (
+                        Some(PublicKey(keys.load().public).to_string()),
+                        Some(PublicKey(keys.load().peer_public).to_string()),
+                    ),
+                    _ => (None, None),
+                };
+                let keepalive_secs = match &p.encapsulation {
+                    Encapsulation::WireGuard { keepalive, .. } => keepalive.filter(|&k| k > 0),
+                    _ => None,
                 };
                 TunnelInfo {
                     name: t.name.clone(),
@@ -123,6 +166,21 @@ pub fn list(view: &View<'_>) -> Reply {
                     tx_errors: s.tx_errors.load(Relaxed),
                     mtu: crate::tunnels::tunnel_mtu(p),
                     allowed_prefixes: t.allowed.load().iter().map(|n| n.to_string()).collect(),
+                    public_key,
+                    peer_public_key,
+                    endpoint_configured: configured_endpoint(p),
+                    endpoint_resolved: resolution
+                        .as_ref()
+                        .and_then(|r| r.address.map(|a| a.to_string())),
+                    resolve_error: resolution.and_then(|r| r.error),
+                    last_handshake_unix: handshake.and_then(|age| {
+                        SystemTime::now()
+                            .checked_sub(age)?
+                            .duration_since(UNIX_EPOCH)
+                            .ok()
+                            .map(|d| d.as_secs())
+                    }),
+                    keepalive_secs,
                 }
             })
             .collect()
