@@ -760,6 +760,13 @@ mod tests {
             tx_errors: 0,
             mtu: 1420,
             allowed_prefixes: vec![],
+            public_key: None,
+            peer_public_key: None,
+            endpoint_configured: None,
+            endpoint_resolved: None,
+            resolve_error: None,
+            last_handshake_unix: None,
+            keepalive_secs: None,
         }
     }
 
