@@ -173,18 +173,25 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
     section("kernel", running.kernel == new.kernel);
     section("forwarding", running.forwarding == new.forwarding);
     match (&running.bgp, &new.bgp) {
-        (Some(a), Some(b)) if a.listen != b.listen => {
-            restart_needed.push("[bgp] listen".to_owned());
-        }
-        (Some(a), Some(b))
-            if (a.maximum_paths, a.maximum_paths_ipv6)
-                != (b.maximum_paths, b.maximum_paths_ipv6) =>
-        {
-            restart_needed.push("[bgp] maximum_paths".to_owned());
+        (Some(a), Some(b)) => {
+            if a.listen != b.listen {
+                restart_needed.push("[bgp] listen".to_owned());
+            }
+            if (a.maximum_paths, a.maximum_paths_ipv6) != (b.maximum_paths, b.maximum_paths_ipv6) {
+                restart_needed.push("[bgp] maximum_paths".to_owned());
+            }
+            // Not applied by a reload; refused rather than ignored.
+            if (a.shutdown, &a.shutdown_message) != (b.shutdown, &b.shutdown_message) {
+                restart_needed.push(
+                    "[bgp] shutdown / shutdown_message (to drain live: vcpectl bgp disable ADDR \
+                     --persist [--message TEXT])"
+                        .to_owned(),
+                );
+            }
         }
         (Some(_), None) => restart_needed.push("[bgp] removed".to_owned()),
         (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
-        _ => {}
+        (None, None) => {}
     }
     restart_needed.extend(list_changes(
         "interface",
@@ -318,5 +325,19 @@ remote_as = 65003
         );
         let d = diff(&parse(BASE), &parse(&new));
         assert_eq!(d.restart_needed, ["[bgp] maximum_paths"]);
+    }
+
+    /// A drain written by hand is not applied by a reload: it is refused
+    /// with the way to drain live, not silently ignored.
+    #[test]
+    fn bgp_shutdown_is_refused_not_ignored() {
+        let new = BASE.replace(
+            "listen = \"10.0.1.1:179\"",
+            "listen = \"10.0.1.1:179\"\nshutdown = true",
+        );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(d.restart_needed.len(), 1, "{:?}", d.restart_needed);
+        assert!(d.restart_needed[0].starts_with("[bgp] shutdown"));
+        assert!(d.restart_needed[0].contains("vcpectl bgp disable"));
     }
 }
