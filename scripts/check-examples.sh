@@ -12,8 +12,10 @@ good=()
 for f in examples/*.toml; do
     [ "$f" = examples/bad.toml ] || good+=("$f")
 done
-"$vcped" check-config "${good[@]}"
-if "$vcped" check-config examples/bad.toml 2>/tmp/vcpe-bad-example.txt; then
+# The examples are for the machines they describe (single-vpc.toml names
+# the group the Debian package creates), not for the CI host.
+"$vcped" check-config --elsewhere "${good[@]}"
+if "$vcped" check-config --elsewhere examples/bad.toml 2>/tmp/vcpe-bad-example.txt; then
     echo "examples/bad.toml was accepted but must be rejected" >&2
     exit 1
 fi
