@@ -19,8 +19,14 @@ fn load(endpoint: &str) -> (Result<vcpe_config::Config, vcpe_config::Diagnostics
     let key = dir.path().join("wg.key");
     fs::write(&key, PRIVATE).expect("write");
     fs::set_permissions(&key, fs::Permissions::from_mode(0o600)).expect("chmod");
+    // The bind is of the endpoint's family (two families are refused).
+    let bind = if endpoint.contains('[') {
+        "[::]:51820"
+    } else {
+        "0.0.0.0:51820"
+    };
     let (src, l) = with(&format!(
-        "[[peer]]\nname = \"vpc02\"\n{endpoint}\nbind = \"0.0.0.0:51820\"\nprivate_key_file = \"{}\"\npublic_key = \"{PUBLIC}\"\nallowed_prefixes = [\"10.2.0.0/16\"]\n",
+        "[[peer]]\nname = \"vpc02\"\n{endpoint}\nbind = \"{bind}\"\nprivate_key_file = \"{}\"\npublic_key = \"{PUBLIC}\"\nallowed_prefixes = [\"10.2.0.0/16\"]\n",
         key.display()
     ));
     let origin = dir.path().join("vcpe.toml");
