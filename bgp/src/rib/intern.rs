@@ -225,6 +225,12 @@ impl TransformCache {
             .and_then(|(_, c)| c.clone())
     }
 
+    /// Forget peer `slot`'s export rule results (its rules changed, or the
+    /// slot goes to another peer): keys hold the rule's index, not the rule.
+    pub(crate) fn forget_rules_of(&mut self, slot: u32) {
+        self.rules.retain(|&(_, s, _), _| s != slot);
+    }
+
     /// Forget everything (before an interner sweep).
     pub(crate) fn clear(&mut self) {
         self.map = FastMap::default();

@@ -61,6 +61,10 @@ impl Rib {
         if let Some(p) = self.peer_mut(slot) {
             p.config = old.with_policy_of(new);
         }
+        if change.export {
+            // Cached rule results are keyed by rule index: stale now.
+            self.cache.forget_rules_of(slot);
+        }
         if change.export
             && let Some(p) = self.peer_mut(slot)
             && p.session.is_some()
