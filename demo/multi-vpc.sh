@@ -91,7 +91,21 @@ cleanup() {
         # shellcheck disable=SC2086 # one pid per word
         [[ -n $nspids ]] && kill $nspids 2>/dev/null
     done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    # At most 10 s for a clean stop (vcped ends its BGP sessions first),
+    # then SIGKILL: a clean-up must never hang.
+    for _ in $(seq 100); do
+        alive=false
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=true; done
+        $alive || break
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do
+        if kill -0 "$p" 2>/dev/null; then
+            echo "demo: vcped (pid $p) did not stop within 10 s of SIGTERM; killing it (log: $work)" >&2
+            kill -KILL "$p" 2>/dev/null
+        fi
+        wait "$p" 2>/dev/null
+    done
     sweep_ns "$P"
     if $ok || ! compgen -G "$work/*.log" >/dev/null; then
         rm -rf "$work"
