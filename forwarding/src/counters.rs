@@ -7,8 +7,26 @@
 //! sums the shards in [`Counters::snapshot`]. Totals are eventually
 //! consistent: a snapshot taken mid-packet may see the rx of a packet but not
 //! yet its drop or tx.
+//!
+//! Ports and tunnels come and go while the dataplane runs, so every shard
+//! has room for [`PORT_CAPACITY`] interfaces and [`TUNNEL_CAPACITY`]
+//! tunnels from the start (more if the start-up config has more): a new
+//! port or tunnel has counters at once, without reallocating what the
+//! workers write. Tunnel receive threads come and go too: each takes a
+//! shard from a pool ([`Counters::lease`]) and gives it back when it
+//! stops; a returned shard keeps its counts (totals never go down) and is
+//! handed to the next receive thread that starts. A tunnel id reused for
+//! another peer starts from zero ([`Counters::reset_tunnel`]).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Interface ids every shard has counters for (at least).
+pub const PORT_CAPACITY: usize = 64;
+
+/// Tunnel ids every shard has counters for (at least): tunnel ids are not
+/// reused before this many were handed out.
+pub const TUNNEL_CAPACITY: usize = 1024;
 
 /// Why the pipeline dropped a packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,21 +250,114 @@ impl WorkerCounters {
 #[derive(Debug)]
 pub struct Counters {
     workers: Box<[WorkerCounters]>,
+    /// Shards of the tunnel receive threads, with whether one is leased.
+    pool: Mutex<Vec<(Arc<WorkerCounters>, bool)>>,
     interfaces: usize,
     tunnels: usize,
 }
 
+/// A shard leased by one tunnel receive thread; back to the pool on drop.
+#[derive(Debug)]
+pub struct ShardLease {
+    counters: Arc<Counters>,
+    slot: usize,
+    shard: Arc<WorkerCounters>,
+}
+
+impl std::ops::Deref for ShardLease {
+    type Target = WorkerCounters;
+    fn deref(&self) -> &WorkerCounters {
+        &self.shard
+    }
+}
+
+impl Drop for ShardLease {
+    fn drop(&mut self) {
+        let mut pool = self
+            .counters
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(s) = pool.get_mut(self.slot) {
+            s.1 = false;
+        }
+    }
+}
+
 impl Counters {
     /// Counters for `workers` workers, interface ids `0..interfaces` and
-    /// tunnel ids `0..tunnels` (ids beyond are counted as
+    /// tunnel ids `0..tunnels`, at least [`PORT_CAPACITY`] and
+    /// [`TUNNEL_CAPACITY`] (ids beyond are counted as
     /// [`Event::UnknownPort`]).
     pub fn new(workers: usize, interfaces: usize, tunnels: usize) -> Self {
+        Self::exact(
+            workers,
+            interfaces.max(PORT_CAPACITY),
+            tunnels.max(TUNNEL_CAPACITY),
+        )
+    }
+
+    /// As [`Counters::new`] without the minimum capacities.
+    pub fn exact(workers: usize, interfaces: usize, tunnels: usize) -> Self {
         Counters {
             workers: (0..workers.max(1))
                 .map(|_| WorkerCounters::new(interfaces, tunnels))
                 .collect(),
+            pool: Mutex::new(Vec::new()),
             interfaces,
             tunnels,
+        }
+    }
+
+    /// Interface ids counted (`0..interface_capacity()`).
+    pub fn interface_capacity(&self) -> usize {
+        self.interfaces
+    }
+
+    /// Tunnel ids counted (`0..tunnel_capacity()`).
+    pub fn tunnel_capacity(&self) -> usize {
+        self.tunnels
+    }
+
+    /// A shard for a tunnel receive thread: a returned one if any (its
+    /// counts stay in the totals), else a new one.
+    pub fn lease(self: &Arc<Self>) -> ShardLease {
+        let mut pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let slot = match pool.iter().position(|(_, used)| !used) {
+            Some(i) => i,
+            None => {
+                pool.push((
+                    Arc::new(WorkerCounters::new(self.interfaces, self.tunnels)),
+                    false,
+                ));
+                pool.len() - 1
+            }
+        };
+        pool[slot].1 = true;
+        ShardLease {
+            counters: Arc::clone(self),
+            slot,
+            shard: Arc::clone(&pool[slot].0),
+        }
+    }
+
+    /// Zeroes the counters of tunnel id `id` (about to be reused for
+    /// another peer; nothing sends into it meanwhile).
+    pub fn reset_tunnel(&self, id: u32) {
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let shards = self.workers.iter().chain(pool.iter().map(|(s, _)| &**s));
+        for w in shards {
+            if let Some(p) = w.tunnels.get(id as usize) {
+                for c in [&p.rx_packets, &p.rx_bytes, &p.tx_packets, &p.tx_bytes] {
+                    c.store(0, Relaxed);
+                }
+            }
         }
     }
 
@@ -268,7 +379,11 @@ impl Counters {
             drops: [0; DropReason::COUNT],
             events: [0; Event::COUNT],
         };
-        for w in self.workers.iter() {
+        let pool = self
+            .pool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for w in self.workers.iter().chain(pool.iter().map(|(s, _)| &**s)) {
             for (acc, c) in s.drops.iter_mut().zip(w.drops.iter()) {
                 *acc += c.load(Relaxed);
             }
@@ -363,7 +478,7 @@ mod tests {
 
     #[test]
     fn shards_sum_up() {
-        let c = Counters::new(2, 2, 1);
+        let c = Counters::exact(2, 2, 1);
         let (w0, w1) = (c.worker(0).expect("w0"), c.worker(1).expect("w1"));
         w0.rx(Port::Interface(1), 100);
         w1.rx(Port::Interface(1), 50);
@@ -383,6 +498,28 @@ mod tests {
         assert_eq!(s.named_events().count(), Event::COUNT);
         assert!(c.worker(2).is_none());
         assert_eq!(std::mem::align_of::<WorkerCounters>(), 64);
+    }
+
+    #[test]
+    fn leased_shards_count_into_the_totals_and_are_reused() {
+        let c = Arc::new(Counters::new(1, 1, 1));
+        assert!(c.tunnel_capacity() >= TUNNEL_CAPACITY);
+        let a = c.lease();
+        a.tx(Port::Tunnel(7), 10);
+        a.drop_packet(DropReason::UnknownPeer);
+        drop(a);
+        let b = c.lease();
+        b.tx(Port::Tunnel(7), 5);
+        let s = c.snapshot();
+        assert_eq!(s.port(Port::Tunnel(7)).tx_bytes, 15, "a returned shard keeps its counts");
+        assert_eq!(s.drops(DropReason::UnknownPeer), 1);
+        assert_eq!(c.pool.lock().expect("pool").len(), 1, "the returned shard is reused");
+        let d = c.lease();
+        assert_eq!(c.pool.lock().expect("pool").len(), 2);
+        c.worker(0).expect("w0").rx(Port::Tunnel(7), 1);
+        c.reset_tunnel(7);
+        assert_eq!(c.snapshot().port(Port::Tunnel(7)), PortStats::default());
+        drop((b, d));
     }
 
     #[test]

@@ -114,11 +114,12 @@ pub(super) fn transmit(
 
 /// Writes what the egress coalescers hold (end of a read batch).
 pub(super) fn flush_egress(
-    ports: &[PortQueue],
+    ports: &[Option<PortQueue>],
     gro: &mut [(Coalescer, CoalesceStats)],
     counters: &WorkerCounters,
 ) {
     for (out, (gro, stats)) in ports.iter().zip(gro.iter_mut()) {
+        let Some(out) = out else { continue };
         if gro.is_empty() {
             continue;
         }

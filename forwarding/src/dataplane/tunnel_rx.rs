@@ -21,6 +21,10 @@
 //!
 //! WireGuard timers (handshake retries, rekeying, keepalives) are ticked
 //! from the same thread, every [`TICK`].
+//!
+//! A receive thread runs as long as its socket is used: its peer list and
+//! the TUN queues it writes into change while it runs, by messages in its
+//! mailbox ([`super::control`]), whose eventfd it polls next to the socket.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -45,8 +49,10 @@ use crate::tunnel::wireguard::{
     WgMessage, WgRecv, WgTick, initiator_public_key, message_type, receiver_index,
 };
 
+use super::UnderlaySocket;
+use super::control::{Mailbox, RxCommand};
+use super::tables::Tables;
 use super::worker::Shared;
-use super::{TunnelSocket, UnderlaySocket};
 
 /// How often WireGuard timers are ticked.
 const TICK: Duration = Duration::from_millis(250);
@@ -66,9 +72,11 @@ const GRE_BUF_LEN: usize = 65_536;
 
 /// What one receive thread works with.
 pub(super) struct RxThread {
-    pub socket: TunnelSocket,
-    /// Every tunnel peer, by tunnel id.
-    pub tunnels: Arc<[Arc<TunnelPeer>]>,
+    pub socket: UnderlaySocket,
+    /// Tunnel ids of the peers behind the socket.
+    pub peers: Vec<u32>,
+    /// Changes: peers, TUN queues, stop.
+    pub mailbox: Mailbox<RxCommand>,
     /// Every queue of each TUN interface (dups of the workers' fds), by
     /// interface id. A flow is always written into the same queue, chosen
     /// by its hash: the kernel's TUN steers the flow's other direction to
@@ -91,8 +99,10 @@ enum Decrypted {
 }
 
 /// A receive thread's reusable state.
-struct Rx<'a> {
-    t: &'a RxThread,
+struct Rx {
+    t: RxThread,
+    /// The tunnel table of this batch.
+    tables: Arc<Tables>,
     /// One coalescer per TUN interface, by interface id.
     gro: Vec<Coalescer>,
     gro_stats: CoalesceStats,
@@ -110,24 +120,38 @@ struct Rx<'a> {
     init_budget: u32,
 }
 
-/// The thread body; returns when `shared.stop` is set.
+/// The thread body; returns when `shared.stop` is set or it is told to
+/// stop.
 pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     // Half of every tunnelled flow's path: as urgent as the workers.
     super::worker::raise_priority();
+    let mut udp = match &t.socket {
+        UnderlaySocket::Udp(s) => {
+            if !udp_batch::enable_gro(s) {
+                tracing::debug!("UDP GRO refused by the kernel; datagrams arrive one by one");
+            }
+            Some(RecvBatch::new())
+        }
+        UnderlaySocket::Gre(_) => None,
+    };
+    let mut gre_bufs: Vec<Vec<u8>> = match &t.socket {
+        UnderlaySocket::Gre(_) => (0..GRE_BATCH).map(|_| vec![0u8; GRE_BUF_LEN]).collect(),
+        UnderlaySocket::Udp(_) => Vec::new(),
+    };
+    let mut gre_meta = vec![RecvMeta::default(); GRE_BATCH];
+    let fd = match &t.socket {
+        UnderlaySocket::Gre(s) => s.as_raw_fd(),
+        UnderlaySocket::Udp(s) => s.as_raw_fd(),
+    };
     let mut rx = Rx {
-        t: &t,
         gro: t
             .tun_queues
             .iter()
             .enumerate()
-            .map(|(i, _)| {
-                if t.uso.get(i).copied().unwrap_or(false) {
-                    Coalescer::with_udp()
-                } else {
-                    Coalescer::new()
-                }
-            })
+            .map(|(i, _)| coalescer(t.uso.get(i).copied().unwrap_or(false)))
             .collect(),
+        t,
+        tables: shared.tables.load_full(),
         gro_stats: CoalesceStats::default(),
         plain: Vec::with_capacity(1 << 17),
         items: Vec::with_capacity(udp_batch::SLOTS * 64),
@@ -137,45 +161,44 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         now: Instant::now(),
         init_budget: INIT_LOOKUP_BUDGET,
     };
-    let mut udp = match &t.socket.socket {
-        UnderlaySocket::Udp(s) => {
-            if !udp_batch::enable_gro(s) {
-                tracing::debug!("UDP GRO refused by the kernel; datagrams arrive one by one");
-            }
-            Some(RecvBatch::new())
-        }
-        UnderlaySocket::Gre(_) => None,
-    };
-    let mut gre_bufs: Vec<Vec<u8>> = match &t.socket.socket {
-        UnderlaySocket::Gre(_) => (0..GRE_BATCH).map(|_| vec![0u8; GRE_BUF_LEN]).collect(),
-        UnderlaySocket::Udp(_) => Vec::new(),
-    };
-    let mut gre_meta = vec![RecvMeta::default(); GRE_BATCH];
     let mut last_tick = Instant::now();
-    let fd = match &t.socket.socket {
-        UnderlaySocket::Gre(s) => s.as_raw_fd(),
-        UnderlaySocket::Udp(s) => s.as_raw_fd(),
-    };
     let mut reported = false;
     while !shared.stop.load(Ordering::Relaxed) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
             rx.init_budget = INIT_LOOKUP_BUDGET;
-            tick(&t, &mut rx.scratch);
+            rx.tables = shared.tables.load_full();
+            tick(&rx.t.peers, &rx.tables, &mut rx.scratch);
         }
-        if !readable(fd) {
+        let (socket_ready, mail) = readable(fd, rx.t.mailbox.fd());
+        if mail {
+            let mut stop = false;
+            while let Some(c) = rx.t.mailbox.next() {
+                stop |= rx.apply(c);
+            }
+            if stop {
+                break;
+            }
+        }
+        if !socket_ready {
             continue;
         }
+        rx.tables = shared.tables.load_full();
         let fib = shared.fib.snapshot();
-        let ctx = shared.ctx(&fib, counters);
+        let tables = Arc::clone(&rx.tables);
+        let ctx = shared.ctx(&fib, &tables, counters);
         for _ in 0..ROUNDS {
             rx.now = Instant::now();
-            let r = match (&t.socket.socket, udp.as_mut()) {
-                (UnderlaySocket::Udp(s), Some(batch)) => batch.recv(s).map(|n| {
-                    rx.udp_batch(batch, &ctx);
-                    n == udp_batch::SLOTS
-                }),
+            let r = match (&rx.t.socket, udp.as_mut()) {
+                (UnderlaySocket::Udp(s), Some(batch)) => {
+                    let s = Arc::clone(s);
+                    batch.recv(&s).map(|n| {
+                        rx.udp_batch(batch, &ctx);
+                        n == udp_batch::SLOTS
+                    })
+                }
                 (UnderlaySocket::Gre(s), _) => {
+                    let s = Arc::clone(s);
                     let mut bufs: Vec<&mut [u8]> =
                         gre_bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
                     s.recv_batch(&mut bufs, &mut gre_meta).map(|n| {
@@ -205,14 +228,56 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     }
 }
 
-impl Rx<'_> {
+/// A TUN's coalescer, with UDP super-packets if it takes them.
+fn coalescer(uso: bool) -> Coalescer {
+    if uso {
+        Coalescer::with_udp()
+    } else {
+        Coalescer::new()
+    }
+}
+
+impl Rx {
+    /// Applies one change; `true`: stop the thread.
+    fn apply(&mut self, c: RxCommand) -> bool {
+        match c {
+            RxCommand::AddPort { id, queues, uso } => {
+                let id = id as usize;
+                if self.t.tun_queues.len() <= id {
+                    self.t.tun_queues.resize_with(id + 1, Vec::new);
+                    self.t.uso.resize(id + 1, false);
+                    self.gro.resize_with(id + 1, Coalescer::new);
+                }
+                self.t.tun_queues[id] = queues;
+                self.t.uso[id] = uso;
+                self.gro[id] = coalescer(uso);
+            }
+            RxCommand::RemovePort { id, done } => {
+                if let Some(q) = self.t.tun_queues.get_mut(id as usize) {
+                    q.clear();
+                }
+                done.signal();
+            }
+            RxCommand::SetPeers(peers) => {
+                self.t.peers = peers;
+                // The cached peer may no longer be this socket's.
+                self.last = None;
+            }
+            RxCommand::Stop => return true,
+        }
+        false
+    }
+}
+
+impl Rx {
     /// The WireGuard peer of a datagram: by the receiver index (responses,
     /// cookie replies, data); an initiation by the initiator's static
     /// public key (by its endpoint once [`INIT_LOOKUP_BUDGET`] is spent).
     fn find_wireguard(&mut self, from: SocketAddr, d: &[u8]) -> Option<Arc<TunnelPeer>> {
-        let peers = &self.t.socket.peers;
+        let peers = &self.t.peers;
+        let tables = &self.tables;
         let wg = |id: u32| -> Option<(&Arc<TunnelPeer>, &Roaming, &arc_swap::ArcSwap<WgKeys>)> {
-            let p = self.t.tunnels.get(id as usize)?;
+            let p = tables.tunnel(id as usize)?;
             match &p.encap {
                 Encap::WireGuard { roaming, keys, .. } => Some((p, roaming, keys)),
                 _ => None,
@@ -263,7 +328,7 @@ impl Rx<'_> {
             }
         } as usize;
         self.last = Some((from, id));
-        self.t.tunnels.get(id).cloned()
+        self.tables.tunnel(id).cloned()
     }
 
     /// The peer an underlay datagram from `from` belongs to: GRE and VXLAN
@@ -272,12 +337,11 @@ impl Rx<'_> {
         if let Some((addr, id)) = self.last
             && addr == from
         {
-            return self.t.tunnels.get(id).cloned();
+            return self.tables.tunnel(id).cloned();
         }
-        let id = self.t.socket.peers.iter().copied().find(|&id| {
-            self.t
-                .tunnels
-                .get(id as usize)
+        let id = self.t.peers.iter().copied().find(|&id| {
+            self.tables
+                .tunnel(id as usize)
                 .is_some_and(|p| match &p.encap {
                     Encap::Gre { remote, .. } => *remote == from.ip(),
                     Encap::WireGuard { .. } => false,
@@ -285,15 +349,14 @@ impl Rx<'_> {
                 })
         })? as usize;
         self.last = Some((from, id));
-        self.t.tunnels.get(id).cloned()
+        self.tables.tunnel(id).cloned()
     }
 
     /// Handles everything one `recvmmsg` on a UDP socket brought.
     fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) {
-        let wireguard = self.t.socket.peers.first().is_some_and(|&id| {
-            self.t
-                .tunnels
-                .get(id as usize)
+        let wireguard = self.t.peers.first().is_some_and(|&id| {
+            self.tables
+                .tunnel(id as usize)
                 .is_some_and(|p| matches!(p.encap, Encap::WireGuard { .. }))
         });
         for (from, segment, buf) in batch.buffers() {
@@ -444,8 +507,8 @@ impl Rx<'_> {
 
     /// The VXLAN peer of this socket at `remote`'s address with `vni`.
     fn vxlan_peer(&self, remote: SocketAddr, vni: u32) -> Option<Arc<TunnelPeer>> {
-        self.t.socket.peers.iter().find_map(|&id| {
-            let p = self.t.tunnels.get(id as usize)?;
+        self.t.peers.iter().find_map(|&id| {
+            let p = self.tables.tunnel(id as usize)?;
             match &p.encap {
                 Encap::Vxlan(v) if v.vni == vni && same_ip(v.remote.ip(), remote.ip()) => {
                     Some(Arc::clone(p))
@@ -516,7 +579,7 @@ impl Rx<'_> {
                 gateway,
             } => {
                 let len = super::packet_io::ip_len(pkt, false);
-                match self.t.tunnels.get(e as usize) {
+                match self.tables.tunnel(e as usize) {
                     Some(next) => {
                         next.resolve(gateway, pkt);
                         if next.send(&pkt[..len], &mut self.scratch).is_err() {
@@ -569,9 +632,9 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
 }
 
 /// Ticks the WireGuard timers of this socket's peers.
-fn tick(t: &RxThread, out: &mut Vec<u8>) {
-    for &id in &t.socket.peers {
-        let Some(p) = t.tunnels.get(id as usize) else {
+fn tick(peers: &[u32], tables: &Tables, out: &mut Vec<u8>) {
+    for &id in peers {
+        let Some(p) = tables.tunnel(id as usize) else {
             continue;
         };
         if let Encap::WireGuard {
@@ -616,12 +679,16 @@ fn tick(t: &RxThread, out: &mut Vec<u8>) {
     }
 }
 
-/// Waits up to 100 ms for `fd` to be readable.
-fn readable(fd: i32) -> bool {
-    let mut p = [libc::pollfd {
+/// Waits up to 100 ms for `fd` or the mailbox `mail` to be readable;
+/// which of them are.
+fn readable(fd: i32, mail: i32) -> (bool, bool) {
+    let mut p = [fd, mail].map(|fd| libc::pollfd {
         fd,
         events: libc::POLLIN,
         revents: 0,
-    }];
-    super::poll_fds(&mut p, 100)
+    });
+    if !super::poll_fds(&mut p, 100) {
+        return (false, false);
+    }
+    (p[0].revents != 0, p[1].revents != 0)
 }

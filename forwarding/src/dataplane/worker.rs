@@ -1,5 +1,7 @@
 //! One worker thread's loop: poll its queues, drain a batch from each
-//! readable one through the pipeline, write the results.
+//! readable one through the pipeline, write the results; between batches,
+//! apply the ports added or removed ([`super::control`]), woken by the
+//! mailbox's eventfd in the poll set.
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -9,17 +11,16 @@ use std::time::Instant;
 
 use crate::counters::{Counters, DropReason, WorkerCounters};
 use crate::fib::{Egress, Fib, FibSnapshot};
-use crate::pipeline::{
-    EgressMtus, ForwardConfig, ForwardCtx, REPLY_BUF_LEN, TokenBucket, Verdict, forward,
-};
+use crate::pipeline::{ForwardConfig, ForwardCtx, REPLY_BUF_LEN, TokenBucket, Verdict, forward};
 use crate::tun::{GsoType, VnetHdr};
 
+use super::control::{Mailbox, WorkerCommand};
+use super::tables::Tables;
 use super::packet_io::{
     PortQueue, complete_syn_checksum, flush_egress, ip_len, transmit, transmit_tunnel,
 };
 use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tunnel::batch::TxBatch;
-use crate::tunnel::peer::TunnelPeer;
 
 /// Packets read from one queue before the worker looks at the others (and
 /// at the stop flag, and takes a fresh FIB snapshot).
@@ -45,27 +46,27 @@ const BUF_LEN: usize = crate::tun::RECV_BUF_LEN;
 /// State all workers read.
 pub(super) struct Shared {
     pub fib: Fib,
-    pub mtus: EgressMtus,
+    /// Tunnel peers and egress MTUs, replaced whole when they change.
+    pub tables: arc_swap::ArcSwap<Tables>,
     pub config: ForwardConfig,
     pub limiter: TokenBucket,
     pub counters: Arc<Counters>,
     pub stop: Arc<AtomicBool>,
     pub epoch: Instant,
-    /// Tunnel peers, by tunnel id.
-    pub tunnels: Arc<[Arc<TunnelPeer>]>,
 }
 
 impl Shared {
-    /// What one batch of `forward` calls reads: this FIB snapshot, the
-    /// shared tables, this thread's counter shard, the time now.
+    /// What one batch of `forward` calls reads: this FIB snapshot, these
+    /// tables, this thread's counter shard, the time now.
     pub(super) fn ctx<'a>(
         &'a self,
         fib: &'a FibSnapshot,
+        tables: &'a Tables,
         counters: &'a WorkerCounters,
     ) -> ForwardCtx<'a> {
         ForwardCtx {
             fib,
-            mtus: &self.mtus,
+            mtus: &tables.mtus,
             config: &self.config,
             icmp_limiter: &self.limiter,
             counters,
@@ -74,8 +75,15 @@ impl Shared {
     }
 }
 
-/// The worker thread body; returns when `shared.stop` is set.
-pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, shared: &Shared) {
+/// The worker thread body; returns when `shared.stop` is set. `ports`
+/// holds this worker's queue of each port, by interface id.
+pub(super) fn run(
+    index: usize,
+    cpu: Option<usize>,
+    ports: Vec<Option<PortQueue>>,
+    mailbox: Mailbox<WorkerCommand>,
+    shared: &Shared,
+) {
     if let Some(cpu) = cpu {
         pin_to_cpu(cpu);
     }
@@ -88,55 +96,58 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
         return;
     };
     let mut buf = vec![0u8; BUF_LEN];
-    let mut bufs = Bufs::new();
-    bufs.gro = ports
-        .iter()
-        .map(|p| {
-            let c = if p.uso {
-                Coalescer::with_udp()
-            } else {
-                Coalescer::new()
-            };
-            (c, CoalesceStats::default())
-        })
-        .collect();
-    let mut pollfds: Vec<libc::pollfd> = ports
-        .iter()
-        .map(|p| libc::pollfd {
-            fd: p.queue.as_raw_fd(),
+    let mut w = Ports {
+        ports: Vec::new(),
+        polled: Vec::new(),
+        pollfds: vec![libc::pollfd {
+            fd: mailbox.fd(),
             events: libc::POLLIN,
             revents: 0,
-        })
-        .collect();
+        }],
+        bufs: Bufs::new(),
+    };
+    for (id, p) in ports.into_iter().enumerate() {
+        if let Some(p) = p {
+            w.add(id, p);
+        }
+    }
     let mut reported_error = false;
     tracing::debug!(
         worker = index,
-        queues = ports.len(),
+        queues = w.polled.len(),
         ?cpu,
         "dataplane worker running"
     );
     while !shared.stop.load(Ordering::Relaxed) {
-        if !wait(&mut pollfds) {
+        if !wait(&mut w.pollfds) {
+            continue;
+        }
+        if w.pollfds[0].revents != 0 {
+            while let Some(c) = mailbox.next() {
+                w.apply(c);
+            }
             continue;
         }
         let fib = shared.fib.snapshot();
-        let ctx = shared.ctx(&fib, counters);
-        for (i, pfd) in pollfds.iter().enumerate() {
+        let tables = shared.tables.load();
+        let ctx = shared.ctx(&fib, &tables, counters);
+        let Ports {
+            ports,
+            polled,
+            pollfds,
+            bufs,
+        } = &mut w;
+        for (k, pfd) in pollfds.iter().enumerate().skip(1) {
             if pfd.revents & (libc::POLLIN | libc::POLLERR | libc::POLLHUP) == 0 {
                 continue;
             }
-            let port = &ports[i];
+            let i = polled[k - 1];
+            let Some(port) = ports.get(i).and_then(Option::as_ref) else {
+                continue;
+            };
             for _ in 0..BATCH {
                 match port.queue.recv(&mut buf) {
-                    Ok(n) => handle(
-                        &ports,
-                        &shared.tunnels,
-                        i,
-                        &mut buf[..n],
-                        &ctx,
-                        counters,
-                        &mut bufs,
-                    ),
+                    Ok(n) => handle(ports, &tables, i, &mut buf[..n], &ctx, counters, bufs),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
@@ -149,11 +160,67 @@ pub(super) fn run(index: usize, cpu: Option<usize>, ports: Vec<PortQueue>, share
                     }
                 }
             }
-            bufs.flush_tunnel(&shared.tunnels);
-            flush_egress(&ports, &mut bufs.gro, counters);
+            bufs.flush_tunnel(&tables);
+            flush_egress(ports, &mut bufs.gro, counters);
         }
     }
     tracing::debug!(worker = index, "dataplane worker stopped");
+}
+
+/// A worker's ports: its queue of each, by interface id, and the poll set
+/// (the mailbox's eventfd first, then one entry per queue).
+struct Ports {
+    ports: Vec<Option<PortQueue>>,
+    /// The interface id of `pollfds[k + 1]`.
+    polled: Vec<usize>,
+    pollfds: Vec<libc::pollfd>,
+    bufs: Bufs,
+}
+
+impl Ports {
+    fn add(&mut self, id: usize, p: PortQueue) {
+        self.remove(id);
+        if self.ports.len() <= id {
+            self.ports.resize_with(id + 1, || None);
+        }
+        if self.bufs.gro.len() <= id {
+            self.bufs
+                .gro
+                .resize_with(id + 1, || (Coalescer::new(), CoalesceStats::default()));
+        }
+        self.bufs.gro[id].0 = if p.uso {
+            Coalescer::with_udp()
+        } else {
+            Coalescer::new()
+        };
+        self.pollfds.push(libc::pollfd {
+            fd: p.queue.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        self.polled.push(id);
+        self.ports[id] = Some(p);
+    }
+
+    fn remove(&mut self, id: usize) {
+        if let Some(k) = self.polled.iter().position(|&p| p == id) {
+            self.polled.remove(k);
+            self.pollfds.remove(k + 1);
+        }
+        if let Some(slot) = self.ports.get_mut(id) {
+            *slot = None;
+        }
+    }
+
+    fn apply(&mut self, c: WorkerCommand) {
+        match c {
+            WorkerCommand::AddPort { id, queue } => self.add(id as usize, queue),
+            WorkerCommand::RemovePort { id, done } => {
+                self.remove(id as usize);
+                done.signal();
+            }
+        }
+    }
 }
 
 /// Waits until a queue is readable or the poll interval passed; `true` if
@@ -165,8 +232,8 @@ fn wait(pollfds: &mut [libc::pollfd]) -> bool {
 /// Runs one packet (`frame`: virtio-net header if the port has offloads,
 /// then the IP packet) through the pipeline and writes the outcome.
 fn handle(
-    ports: &[PortQueue],
-    tunnels: &[Arc<TunnelPeer>],
+    ports: &[Option<PortQueue>],
+    tables: &Tables,
     ingress: usize,
     frame: &mut [u8],
     ctx: &ForwardCtx<'_>,
@@ -180,7 +247,9 @@ fn handle(
         batch_peer,
         gro,
     } = bufs;
-    let port = &ports[ingress];
+    let Some(port) = ports.get(ingress).and_then(Option::as_ref) else {
+        return;
+    };
     let (mut hdr, pkt) = if port.offload {
         if frame.len() < VnetHdr::LEN {
             counters.drop_packet(DropReason::BadHeader);
@@ -209,7 +278,7 @@ fn handle(
             egress: Egress::Interface(e),
             ..
         } => {
-            let Some(out) = ports.get(e as usize) else {
+            let Some(out) = ports.get(e as usize).and_then(Option::as_ref) else {
                 counters.drop_packet(DropReason::NoEgress);
                 return;
             };
@@ -221,7 +290,7 @@ fn handle(
             egress: Egress::Tunnel(t),
             gateway,
         } => {
-            let Some(peer) = tunnels.get(t as usize) else {
+            let Some(peer) = tables.tunnel(t as usize) else {
                 counters.drop_packet(DropReason::NoEgress);
                 return;
             };
@@ -230,7 +299,7 @@ fn handle(
             // Datagrams for one peer at a time wait in the batch.
             if let Some(prev) = batch_peer.replace(t as usize)
                 && prev != t as usize
-                && let Some(prev) = tunnels.get(prev)
+                && let Some(prev) = tables.tunnel(prev)
             {
                 batch.flush(prev);
             }
@@ -294,8 +363,8 @@ impl Bufs {
     }
 
     /// Sends what waits in the tunnel batch.
-    pub(super) fn flush_tunnel(&mut self, tunnels: &[Arc<TunnelPeer>]) {
-        if let Some(p) = self.batch_peer.take().and_then(|p| tunnels.get(p)) {
+    pub(super) fn flush_tunnel(&mut self, tables: &Tables) {
+        if let Some(p) = self.batch_peer.take().and_then(|p| tables.tunnel(p)) {
             self.batch.flush(p);
         }
     }
