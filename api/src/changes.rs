@@ -45,6 +45,22 @@ pub struct ConfigChanges {
     /// keepalive), by name.
     #[serde(default)]
     pub peers_changed: Vec<String>,
+    /// Tunnel peers only in the file, by name.
+    #[serde(default)]
+    pub peers_added: Vec<String>,
+    /// Tunnel peers only running, by name.
+    #[serde(default)]
+    pub peers_removed: Vec<String>,
+    /// Tunnel peers replaced (endpoint, bind, encapsulation, MTU or BFD
+    /// changed), by name.
+    #[serde(default)]
+    pub peers_replaced: Vec<String>,
+    /// Interfaces only in the file, by name.
+    #[serde(default)]
+    pub interfaces_added: Vec<String>,
+    /// Interfaces only running, by name.
+    #[serde(default)]
+    pub interfaces_removed: Vec<String>,
     /// Changes only a restart can apply.
     pub restart_needed: Vec<String>,
     /// Every setting that differs, with its old and new value.
@@ -114,6 +130,11 @@ impl From<&ConfigDiff> for ConfigChanges {
                 .map(|c| NeighborRef::from(&c.new))
                 .collect(),
             peers_changed: d.peers_changed.iter().map(|c| c.new.name.clone()).collect(),
+            peers_added: d.peers_added.iter().map(|p| p.name.clone()).collect(),
+            peers_removed: d.peers_removed.iter().map(|p| p.name.clone()).collect(),
+            peers_replaced: d.peers_replaced.iter().map(|c| c.new.name.clone()).collect(),
+            interfaces_added: d.interfaces_added.iter().map(|i| i.name.clone()).collect(),
+            interfaces_removed: d.interfaces_removed.iter().map(|i| i.name.clone()).collect(),
             restart_needed: d.restart_needed.clone(),
             fields: d.fields.clone(),
         }

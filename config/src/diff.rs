@@ -1,10 +1,12 @@
 //! What differs between two configs, in the terms a reload acts on:
 //! static routes by name, BGP neighbors by address (those over tunnels
-//! too), tunnel peers by name (what a running tunnel can take: allowed
-//! prefixes, WireGuard keys and keepalive), every setting with its old
-//! and new value ([`crate::diff_fields`]), and the rest as "needs a
-//! restart" (what a running vcped cannot change in place: its TUN
-//! devices, tunnels added or removed or moved, identity, sockets).
+//! too), tunnel peers by name (added, removed, changed in place: allowed
+//! prefixes, WireGuard keys and keepalive; or replaced: endpoint, bind,
+//! encapsulation, MTU, BFD), interfaces by name (added or removed), every
+//! setting with its old and new value ([`crate::diff_fields`]), and the
+//! rest as "needs a restart" (what a running vcped cannot change: the
+//! router's identity, its listening sockets, an interface's addresses or
+//! MTU, the forwarding knobs).
 //!
 //! Pure data: the daemon's reload applies a [`ConfigDiff`], `vcpectl config
 //! diff` prints one. Two equal configs give an empty diff, so a reload of an
@@ -13,7 +15,7 @@
 use serde::Serialize;
 
 use crate::diff_fields::{FieldChange, field_changes};
-use crate::model::{Config, Encapsulation, Neighbor, Peer, StaticRoute};
+use crate::model::{Config, Encapsulation, Interface, Neighbor, Peer, StaticRoute};
 
 /// A changed item: before and after.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -43,6 +45,19 @@ pub struct ConfigDiff {
     /// Tunnel peers of the same name whose change a reload applies in
     /// place (see [`peer_live`]): the other tunnels are not touched.
     pub peers_changed: Vec<Changed<Peer>>,
+    /// Tunnel peers only in the new config.
+    pub peers_added: Vec<Peer>,
+    /// Tunnel peers only in the running config.
+    pub peers_removed: Vec<Peer>,
+    /// Tunnel peers of the same name changed in what the running tunnel
+    /// cannot take (endpoint, bind, encapsulation, MTU, BFD): the tunnel
+    /// is replaced (same id, new socket and session), the others are not
+    /// touched.
+    pub peers_replaced: Vec<Changed<Peer>>,
+    /// Interfaces only in the new config.
+    pub interfaces_added: Vec<Interface>,
+    /// Interfaces only in the running config.
+    pub interfaces_removed: Vec<Interface>,
     /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
     /// `[bgp] listen`: each needs a restart of vcped.
     pub restart_needed: Vec<String>,
@@ -60,6 +75,11 @@ impl ConfigDiff {
             && self.neighbors_removed.is_empty()
             && self.neighbors_changed.is_empty()
             && self.peers_changed.is_empty()
+            && self.peers_added.is_empty()
+            && self.peers_removed.is_empty()
+            && self.peers_replaced.is_empty()
+            && self.interfaces_added.is_empty()
+            && self.interfaces_removed.is_empty()
             && self.restart_needed.is_empty()
     }
 }
@@ -81,7 +101,7 @@ pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
 /// Whether a tunnel peer's change can be applied to the running tunnel:
 /// its `allowed_prefixes` and, for WireGuard, its keys (private, public,
 /// preshared) and keepalive. Anything else (endpoint, bind, encapsulation,
-/// MTU, BFD) needs a restart.
+/// MTU, BFD) replaces the tunnel.
 pub fn peer_live(old: &Peer, new: &Peer) -> bool {
     let mut o = old.clone();
     o.allowed_prefixes = new.allowed_prefixes.clone();
@@ -121,29 +141,6 @@ fn by_key<T: Clone + PartialEq, K: PartialEq>(
         }
     }
     (removed, added, changed)
-}
-
-/// Names of the items of a list section that differ, as `[[kind]] name`.
-fn list_changes<T: PartialEq>(
-    kind: &str,
-    old: &[T],
-    new: &[T],
-    name: impl Fn(&T) -> &str,
-) -> Vec<String> {
-    let mut out = Vec::new();
-    for o in old {
-        match new.iter().find(|n| name(n) == name(o)) {
-            None => out.push(format!("[[{kind}]] {} removed", name(o))),
-            Some(n) if n != o => out.push(format!("[[{kind}]] {} changed", name(o))),
-            Some(_) => {}
-        }
-    }
-    for n in new {
-        if !old.iter().any(|o| name(o) == name(n)) {
-            out.push(format!("[[{kind}]] {} added", name(n)));
-        }
-    }
-    out
 }
 
 /// The difference from `running` to `new`.
@@ -193,30 +190,22 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
         (None, None) => {}
     }
-    restart_needed.extend(list_changes(
-        "interface",
-        &running.interfaces,
-        &new.interfaces,
-        |i| &i.name,
-    ));
-    let (peers_removed, peers_added, peers_all_changed) =
-        by_key(&running.peers, &new.peers, |p| p.name.clone());
-    let (peers_changed, peers_restart): (Vec<_>, Vec<_>) = peers_all_changed
-        .into_iter()
-        .partition(|c| peer_live(&c.old, &c.new));
-    for p in &peers_removed {
-        restart_needed.push(format!("[[peer]] {} removed", p.name));
-    }
-    for c in &peers_restart {
+    // Interfaces come and go live; a running TUN's addresses and MTU do
+    // not change (remove it in one reload and add it back in the next).
+    let (interfaces_removed, interfaces_added, interfaces_changed) =
+        by_key(&running.interfaces, &new.interfaces, |i| i.name.clone());
+    for c in &interfaces_changed {
         restart_needed.push(format!(
-            "[[peer]] {} changed ({})",
+            "[[interface]] {} changed ({}; or remove the interface in one reload and add it back in the next)",
             c.old.name,
             crate::diff_fields::changed_keys(&c.old, &c.new).join(", ")
         ));
     }
-    for p in &peers_added {
-        restart_needed.push(format!("[[peer]] {} added", p.name));
-    }
+    let (peers_removed, peers_added, peers_all_changed) =
+        by_key(&running.peers, &new.peers, |p| p.name.clone());
+    let (peers_changed, peers_replaced): (Vec<_>, Vec<_>) = peers_all_changed
+        .into_iter()
+        .partition(|c| peer_live(&c.old, &c.new));
     ConfigDiff {
         routes_added,
         routes_removed,
@@ -225,6 +214,11 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         neighbors_removed,
         neighbors_changed,
         peers_changed,
+        peers_added,
+        peers_removed,
+        peers_replaced,
+        interfaces_added,
+        interfaces_removed,
         restart_needed,
         fields: field_changes(running, new),
     }
@@ -312,9 +306,57 @@ remote_as = 65003
             [
                 "[router] asn (the router's BGP identity)",
                 "[bgp] listen",
-                "[[interface]] vcpe0 changed"
+                "[[interface]] vcpe0 changed (mtu; or remove the interface in one reload and add it back in the next)"
             ]
         );
+    }
+
+    const PEERS: &str = r#"
+[[peer]]
+name = "p1"
+endpoint = "100.64.0.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.2.0.0/16"]
+[[peer]]
+name = "p2"
+endpoint = "100.64.0.3"
+encapsulation = "gre"
+allowed_prefixes = ["10.3.0.0/16"]
+"#;
+
+    /// Peers and interfaces added, removed or replaced are live: no
+    /// restart, each named in its own list.
+    #[test]
+    fn peers_and_interfaces_come_and_go_live() {
+        let old = format!("{BASE}{PEERS}");
+        let new = old
+            .replace("name = \"p1\"", "name = \"p9\"")
+            .replace("100.64.0.3", "100.64.0.33")
+            .replace(
+                "[[route]]\nname = \"a\"",
+                "[[interface]]\nname = \"vcpe1\"\naddresses = [\"10.0.2.1/24\"]\n[[route]]\nname = \"a\"",
+            );
+        let d = diff(&parse(&old), &parse(&new));
+        assert!(d.restart_needed.is_empty(), "{:?}", d.restart_needed);
+        let names = |v: &[Peer]| v.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&d.peers_removed), ["p1"]);
+        assert_eq!(names(&d.peers_added), ["p9"]);
+        assert_eq!(d.peers_replaced.len(), 1);
+        assert_eq!(d.peers_replaced[0].new.endpoint.ip().to_string(), "100.64.0.33");
+        assert!(d.peers_changed.is_empty());
+        assert_eq!(d.interfaces_added.len(), 1);
+        assert_eq!(d.interfaces_added[0].name, "vcpe1");
+        assert!(d.interfaces_removed.is_empty());
+        // The field list names the changed endpoint.
+        assert!(
+            d.fields.iter().any(|f| f.path.contains("p2") && f.path.contains("endpoint")),
+            "{:?}",
+            d.fields
+        );
+        // And back: the interface is removed.
+        let back = diff(&parse(&new), &parse(&old));
+        assert_eq!(back.interfaces_removed.len(), 1);
+        assert!(!back.is_empty());
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     let (fib, fib_reader) = vcpe_forwarding::fib::Fib::new();
     let topology = Arc::new(Topology::new(&config));
     let mut routing = Routing::new(&config, Arc::clone(&topology), fib);
-    let dataplane = Dataplane::start(&config, fib_reader).await?;
+    let dataplane = Dataplane::start(&config, fib_reader, &topology).await?;
     // Kernel route sync after the dataplane: its routes point at the TUN.
     let kernel = crate::kernel_sync::start(&config)?.map(|(routes, sync)| {
         routing.sync_kernel(routes);

@@ -2,7 +2,15 @@
 //! its tunnel peers and their underlay sockets ([`crate::tunnels`]), and
 //! the worker threads, which read the FIB's snapshots. What the FIB holds
 //! is [`crate::routing`]'s.
+//!
+//! Interfaces and peers come and go while it runs (a reload): a TUN is
+//! created and configured first ([`create_port`], which can fail and
+//! changes nothing running), then handed to the workers
+//! ([`Dataplane::add_interface`]); a peer is built first
+//! ([`Dataplane::build_peer`]), then put in the tunnel table and behind
+//! its socket ([`Dataplane::add_peer`]). Removals take them out again.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +18,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ipnet::IpNet;
 use tracing::info;
-use vcpe_config::Config;
-use vcpe_forwarding::counters::PortStats;
+use vcpe_config::{Config, Interface, Peer};
+use vcpe_forwarding::counters::{Port, PortStats};
 use vcpe_forwarding::dataplane::{Dataplane as Workers, DataplaneSpec, PortSpec};
 use vcpe_forwarding::fib::Fib;
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
@@ -19,14 +27,18 @@ use vcpe_forwarding::tun::{Tun, TunConfig};
 use vcpe_forwarding::tunnel::peer::TunnelPeer;
 
 use crate::link::configure_link;
-use crate::topology::{InterfaceId, TunnelId};
+use crate::topology::{InterfaceId, Topology, TunnelId};
+use crate::tunnels::{Built, Underlay};
 
 /// The running forwarding plane: devices, tunnels, workers.
 pub struct Dataplane {
     workers: Workers,
-    interfaces: Vec<String>,
+    /// Interface names, by id.
+    interfaces: BTreeMap<InterfaceId, String>,
     /// Tunnel peers, by tunnel id (their state and counters, for `vcpectl`).
-    tunnels: Vec<Arc<TunnelPeer>>,
+    tunnels: BTreeMap<TunnelId, Arc<TunnelPeer>>,
+    /// The underlay sockets and who uses them.
+    underlay: Underlay,
 }
 
 impl std::fmt::Debug for Dataplane {
@@ -53,9 +65,9 @@ pub fn worker_count(configured: u16) -> usize {
 pub struct StatsSnapshot {
     /// Number of worker threads.
     pub workers: usize,
-    /// Per TUN interface, in config order.
+    /// Per TUN interface, by id (config order at start).
     pub interfaces: Vec<InterfaceSnapshot>,
-    /// Per tunnel peer, in config order.
+    /// Per tunnel peer, by id (config order at start).
     pub tunnels: Vec<TunnelSnapshot>,
     /// Dropped packets by reason.
     pub drops: Vec<(&'static str, u64)>,
@@ -158,59 +170,77 @@ fn own_addresses(addrs: &[IpNet]) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
     (v4, v6)
 }
 
+/// A TUN interface for `iface`, created and configured (MTU, addresses,
+/// `accept_local`) as interface `id`, with `workers` queues: ready for
+/// [`Dataplane::add_interface`]. Dropping it removes the device.
+pub async fn create_port(
+    iface: &Interface,
+    id: InterfaceId,
+    workers: usize,
+) -> anyhow::Result<PortSpec> {
+    let tun = Tun::create(&TunConfig {
+        name: iface.name.clone(),
+        queues: workers,
+        offload: true,
+    })
+    .with_context(|| format!("creating TUN interface {}", iface.name))?;
+    configure_link(tun.ifindex(), iface.mtu, &iface.addresses)
+        .await
+        .with_context(|| format!("configuring interface {}", iface.name))?;
+    accept_local(&iface.name);
+    let (v4, v6) = own_addresses(&iface.addresses);
+    info!(
+        interface = %iface.name,
+        ifindex = tun.ifindex(),
+        mtu = iface.mtu,
+        queues = workers,
+        offloads = ?tun.offloads(),
+        "TUN interface up"
+    );
+    let offload = tun.offloads().csum;
+    let uso = tun.offloads().uso4 && tun.offloads().uso6;
+    Ok(PortSpec {
+        ingress: Ingress {
+            port: id.port(),
+            v4,
+            v6,
+        },
+        queues: tun.into_queues(),
+        offload,
+        uso,
+    })
+}
+
+/// The router's first inner addresses over all interfaces of `config`:
+/// the source of ICMP errors sent back into a tunnel.
+pub fn tunnel_icmp_sources(config: &Config) -> (Option<Ipv4Addr>, Option<Ipv6Addr>) {
+    config
+        .interfaces
+        .iter()
+        .map(|i| own_addresses(&i.addresses))
+        .fold((None, None), |acc, (v4, v6)| (acc.0.or(v4), acc.1.or(v6)))
+}
+
 impl Dataplane {
-    /// Creates the TUN devices and tunnel peers of `config` and starts the
-    /// workers on `fib` (loaded with the config's routes already, see
-    /// [`crate::routing::Routing::new`]).
-    pub async fn start(config: &Config, fib: Fib) -> anyhow::Result<Dataplane> {
+    /// Creates the TUN devices and tunnel peers of `config` (numbered by
+    /// `topology`) and starts the workers on `fib` (loaded with the
+    /// config's routes already, see [`crate::routing::Routing::new`]).
+    pub async fn start(config: &Config, fib: Fib, topology: &Topology) -> anyhow::Result<Dataplane> {
         let workers = worker_count(config.forwarding.workers);
         let mut ports = Vec::with_capacity(config.interfaces.len());
         let mut mtus = EgressMtus::default();
-        for (i, iface) in config.interfaces.iter().enumerate() {
-            let tun = Tun::create(&TunConfig {
-                name: iface.name.clone(),
-                queues: workers,
-                offload: true,
-            })
-            .with_context(|| format!("creating TUN interface {}", iface.name))?;
-            configure_link(tun.ifindex(), iface.mtu, &iface.addresses)
-                .await
-                .with_context(|| format!("configuring interface {}", iface.name))?;
-            accept_local(&iface.name);
-            let (v4, v6) = own_addresses(&iface.addresses);
-            info!(
-                interface = %iface.name,
-                ifindex = tun.ifindex(),
-                mtu = iface.mtu,
-                queues = workers,
-                offloads = ?tun.offloads(),
-                "TUN interface up"
-            );
-            mtus.interfaces.push(iface.mtu);
-            let offload = tun.offloads().csum;
-            let uso = tun.offloads().uso4 && tun.offloads().uso6;
-            ports.push(PortSpec {
-                ingress: Ingress {
-                    port: InterfaceId::from_index(i).port(),
-                    v4,
-                    v6,
-                },
-                queues: tun.into_queues(),
-                offload,
-                uso,
-            });
-        }
-        // ICMP errors sent back into a tunnel come from the router's first
-        // inner addresses.
-        let own = config
-            .interfaces
-            .iter()
-            .map(|i| own_addresses(&i.addresses))
-            .fold((None, None), |acc, (v4, v6)| (acc.0.or(v4), acc.1.or(v6)));
-        let tunnels = crate::tunnels::build(config, own, workers)?;
-        mtus.tunnels = tunnels.mtus.clone();
-        for (p, mtu) in tunnels.peers.iter().zip(&tunnels.mtus) {
-            info!(peer = %p.name, mtu, allowed = ?p.allowed.load(), "tunnel peer configured");
+        let mut interfaces = BTreeMap::new();
+        for iface in &config.interfaces {
+            let id = topology
+                .interface(&iface.name)
+                .with_context(|| format!("interface {} has no id", iface.name))?;
+            ports.push(create_port(iface, id, workers).await?);
+            let i = id.raw() as usize;
+            if mtus.interfaces.len() <= i {
+                mtus.interfaces.resize(i + 1, 0);
+            }
+            mtus.interfaces[i] = iface.mtu;
+            interfaces.insert(id, iface.name.clone());
         }
         let workers_spawned = Workers::start(
             DataplaneSpec {
@@ -222,17 +252,102 @@ impl Dataplane {
                 icmp_rate_per_sec: config.forwarding.icmp_rate_limit,
                 workers,
                 pin: true,
-                tunnels: tunnels.peers.clone(),
-                tunnel_sockets: tunnels.sockets,
+                tunnels: Vec::new(),
+                tunnel_sockets: Vec::new(),
             },
             fib,
         )?;
-        info!(workers, "dataplane started");
-        Ok(Dataplane {
+        let mut dp = Dataplane {
             workers: workers_spawned,
-            interfaces: config.interfaces.iter().map(|i| i.name.clone()).collect(),
-            tunnels: tunnels.peers,
-        })
+            interfaces,
+            tunnels: BTreeMap::new(),
+            underlay: Underlay::default(),
+        };
+        let own = tunnel_icmp_sources(config);
+        for p in &config.peers {
+            let id = topology
+                .tunnel(&p.name)
+                .with_context(|| format!("peer {} has no id", p.name))?;
+            let built = dp.build_peer(p, id, own)?;
+            dp.add_peer(id, built)?;
+        }
+        info!(workers, "dataplane started");
+        Ok(dp)
+    }
+
+    /// Builds tunnel `id`'s peer from `p` (its socket opened or shared):
+    /// nothing running changes yet. `own`: [`tunnel_icmp_sources`].
+    pub fn build_peer(
+        &mut self,
+        p: &Peer,
+        id: TunnelId,
+        own: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+    ) -> anyhow::Result<Built> {
+        let workers = self.workers.workers();
+        self.underlay.build(p, id, own, workers)
+    }
+
+    /// Closes sockets built for peers that were not added (a reload that
+    /// failed before it changed anything).
+    pub fn discard_unused(&mut self) {
+        self.underlay.discard_unused();
+    }
+
+    /// Runs `built` as tunnel `id`: a new tunnel, or a changed peer that
+    /// replaces the one running under that id (its socket changes if its
+    /// key did). The other tunnels are not touched.
+    pub fn add_peer(&mut self, id: TunnelId, built: Built) -> anyhow::Result<()> {
+        self.workers
+            .set_tunnel(id.raw(), Arc::clone(&built.peer), built.mtu)?;
+        if let Err(e) = self.underlay.attach(&mut self.workers, id, built.key) {
+            self.workers.remove_tunnel(id.raw());
+            return Err(e);
+        }
+        info!(peer = %built.peer.name, tunnel = id.raw(), mtu = built.mtu,
+            allowed = ?built.peer.allowed.load(), "tunnel peer configured");
+        self.tunnels.insert(id, built.peer);
+        Ok(())
+    }
+
+    /// Stops tunnel `id`: out of the table (stale routes into it drop as
+    /// `no_egress`), off its socket (closed with its last peer).
+    pub fn remove_peer(&mut self, id: TunnelId) {
+        self.workers.remove_tunnel(id.raw());
+        self.underlay.detach(&mut self.workers, id);
+        if let Some(p) = self.tunnels.remove(&id) {
+            info!(peer = %p.name, tunnel = id.raw(), "tunnel peer removed");
+        }
+    }
+
+    /// Zeroes tunnel `id`'s counters (an id used before, for a new peer).
+    pub fn reset_tunnel_counters(&self, id: TunnelId) {
+        self.workers.reset_tunnel_counters(id.raw());
+    }
+
+    /// Hands a TUN made by [`create_port`] to the workers as interface
+    /// `name` with MTU `mtu`.
+    pub fn add_interface(&mut self, name: &str, port: PortSpec, mtu: u16) -> anyhow::Result<()> {
+        let Port::Interface(i) = port.ingress.port else {
+            anyhow::bail!("interface {name}: not an interface port");
+        };
+        self.workers.add_port(port, mtu)?;
+        self.interfaces
+            .insert(InterfaceId::from_index(i as usize), name.to_owned());
+        Ok(())
+    }
+
+    /// Takes interface `id` from the workers; its TUN device goes with
+    /// the last queue.
+    pub fn remove_interface(&mut self, id: InterfaceId) {
+        self.workers.remove_port(id.raw());
+        if let Some(name) = self.interfaces.remove(&id) {
+            info!(interface = %name, "TUN interface removed");
+        }
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.workers.workers()
     }
 
     /// The counters now (`vcpectl stats`).
@@ -243,21 +358,20 @@ impl Dataplane {
             interfaces: self
                 .interfaces
                 .iter()
-                .enumerate()
-                .map(|(i, name)| InterfaceSnapshot {
+                .map(|(id, name)| InterfaceSnapshot {
                     name: name.clone(),
-                    counters: snap.port(InterfaceId::from_index(i).port()),
+                    counters: snap.port(id.port()),
                 })
                 .collect(),
-            tunnels: self.tunnels.iter().map(|t| tunnel_snapshot(t)).collect(),
+            tunnels: self.tunnels.values().map(|t| tunnel_snapshot(t)).collect(),
             drops: snap.named_drops().collect(),
             events: snap.named_events().collect(),
         }
     }
 
-    /// The tunnel peers, by tunnel id (config order).
-    pub fn tunnel_peers(&self) -> &[Arc<TunnelPeer>] {
-        &self.tunnels
+    /// The tunnel peers, by tunnel id.
+    pub fn tunnel_peers(&self) -> Vec<Arc<TunnelPeer>> {
+        self.tunnels.values().cloned().collect()
     }
 
     /// A reload changed tunnel `id`'s peer from `old` to `new` in what a
@@ -276,7 +390,7 @@ impl Dataplane {
         use vcpe_config::Encapsulation;
         use vcpe_forwarding::tunnel::peer::Encap;
         use vcpe_forwarding::tunnel::wireguard::{WgConfig, WgPeer};
-        let Some(t) = self.tunnels.get(id.index()) else {
+        let Some(t) = self.tunnels.get(&id) else {
             return false;
         };
         if old.allowed_prefixes != new.allowed_prefixes {

@@ -142,7 +142,7 @@ fn apply(api: &Api, name: &str, new: SocketAddr, previous: Option<SocketAddr>) {
     let Some(d) = dataplane.as_ref() else {
         return;
     };
-    let Some(t) = d.tunnel_peers().iter().find(|t| t.name == name) else {
+    let Some(t) = d.tunnel_peers().into_iter().find(|t| t.name == name) else {
         return;
     };
     let Encap::WireGuard { peer, roaming, .. } = &t.encap else {

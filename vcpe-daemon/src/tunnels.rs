@@ -1,7 +1,16 @@
-//! Config `[[peer]]` sections → the dataplane's tunnel peers and underlay
-//! sockets: one raw GRE socket per local address family, one UDP socket per
-//! WireGuard bind address (peers that name the same bind share it), and
-//! the tunnel MTU. The routes into tunnels are [`crate::routing`]'s.
+//! Config `[[peer]]` sections → the dataplane's tunnel peers and their
+//! underlay sockets: one raw GRE socket per local address, one UDP socket
+//! per WireGuard bind address (peers that name the same bind share it),
+//! a group of VXLAN sockets per VXLAN bind, and the tunnel MTU. The
+//! routes into tunnels are [`crate::routing`]'s.
+//!
+//! [`Underlay`] keeps the open sockets with the peers that use each and
+//! their receive threads, so that peers come and go one by one (a
+//! reload): a peer's socket is opened, or shared, when it is built
+//! ([`Underlay::build`], which can fail and changes nothing running), its
+//! receive thread starts when the first peer is attached
+//! ([`Underlay::attach`]), and stops with the socket when the last one is
+//! detached.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -10,220 +19,300 @@ use std::time::Instant;
 
 use anyhow::Context;
 use vcpe_config::mtu::{gre_overhead, vxlan_overhead};
-use vcpe_config::{Config, Encapsulation, Peer};
-use vcpe_forwarding::counters::Port;
-use vcpe_forwarding::dataplane::{TunnelSocket, UnderlaySocket};
+use vcpe_config::{Encapsulation, Peer};
+use vcpe_forwarding::dataplane::{Dataplane, SocketId, TunnelSocket, UnderlaySocket};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
 use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer, WgKeys};
 use vcpe_forwarding::tunnel::roaming::Roaming;
 use vcpe_forwarding::tunnel::wireguard::{self, WgConfig, WgPeer};
 
+use crate::topology::TunnelId;
+
 /// Underlay MTU assumed when a peer sets no `mtu`.
 pub use vcpe_config::mtu::UNDERLAY_MTU;
 
-/// The tunnels of a config, ready for the dataplane.
-#[derive(Debug)]
-pub struct Tunnels {
-    /// Peers by tunnel id (the config order).
-    pub peers: Vec<Arc<TunnelPeer>>,
-    /// Underlay sockets with their peers.
-    pub sockets: Vec<TunnelSocket>,
-    /// Inner MTU of each tunnel, by id.
-    pub mtus: Vec<u16>,
+/// Which socket a peer uses: by kind and local address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SocketKey {
+    /// The raw GRE socket on this local address.
+    Gre(IpAddr),
+    /// The WireGuard UDP socket on this bind.
+    WireGuard(SocketAddr),
+    /// The VXLAN sockets on this bind.
+    Vxlan(SocketAddr),
 }
 
-/// Opens the underlay sockets and builds every peer of `config`.
-/// `own` are the router's inner addresses (ICMP error sources); `workers`
-/// the dataplane's thread count: a VXLAN port gets that many receive
-/// sockets (`SO_REUSEPORT`, one receive thread each) and four source
-/// sockets per worker for per-flow source ports.
-pub fn build(
-    config: &Config,
-    own: (Option<Ipv4Addr>, Option<Ipv6Addr>),
-    workers: usize,
-) -> anyhow::Result<Tunnels> {
-    let mut vxlan_sockets: BTreeMap<SocketAddr, VxlanSockets> = BTreeMap::new();
-    let mut gre_sockets: BTreeMap<IpAddr, (Arc<GreSocket>, Vec<u32>)> = BTreeMap::new();
-    let mut udp_sockets: BTreeMap<SocketAddr, (Arc<UdpSocket>, Vec<u32>)> = BTreeMap::new();
-    let mut peers = Vec::new();
-    let mut mtus = Vec::new();
-    let epoch = Instant::now();
-    for (i, p) in config.peers.iter().enumerate() {
-        let id = i as u32;
-        let (encap, overhead) = match &p.encapsulation {
-            Encapsulation::Gre { key } => {
-                let local = p
-                    .bind
-                    .map_or_else(|| unspecified(p.endpoint.ip()), |b| b.ip());
-                let socket = match gre_sockets.get_mut(&local) {
-                    Some((s, ids)) => {
-                        ids.push(id);
-                        Arc::clone(s)
-                    }
-                    None => {
-                        let s = Arc::new(
-                            GreSocket::bind_with(
-                                local,
-                                GreSocketOptions {
-                                    nonblocking: true,
-                                    ..GreSocketOptions::default()
-                                },
-                            )
-                            .with_context(|| {
-                                format!(
-                                    "peer {}: opening a raw GRE socket on {local} (needs root or CAP_NET_RAW)",
-                                    p.name
-                                )
-                            })?,
-                        );
-                        gre_sockets.insert(local, (Arc::clone(&s), vec![id]));
-                        s
-                    }
-                };
-                (
-                    Encap::Gre {
-                        key: *key,
-                        socket,
-                        remote: p.endpoint.ip(),
-                    },
-                    gre_overhead(p.endpoint.ip(), key.is_some()),
-                )
-            }
-            Encapsulation::WireGuard {
-                private_key,
-                public_key,
-                preshared_key,
-                keepalive,
-            } => {
-                let bind = p
-                    .bind
-                    .unwrap_or_else(|| SocketAddr::new(unspecified(p.endpoint.ip()), 0));
-                let socket = match udp_sockets.get_mut(&bind) {
-                    Some((s, ids)) => {
-                        ids.push(id);
-                        Arc::clone(s)
-                    }
-                    None => {
-                        let s = udp_socket(bind).with_context(|| {
-                            format!(
-                                "peer {}: binding the WireGuard UDP socket on {bind}",
-                                p.name
-                            )
-                        })?;
-                        let s = Arc::new(s);
-                        udp_sockets.insert(bind, (Arc::clone(&s), vec![id]));
-                        s
-                    }
-                };
-                let wg = WgPeer::new(WgConfig {
-                    private_key: *private_key.key(),
-                    peer_public_key: public_key.0,
-                    preshared_key: preshared_key.as_ref().map(|k| *k.key()),
-                    persistent_keepalive: *keepalive,
-                });
-                // The socket's family: the endpoint's, or the bind's for
-                // a hostname or learned endpoint (as the config counts it).
-                let overhead = match vcpe_config::mtu::overhead(p) {
-                    Some(o) => usize::from(o),
-                    None => wireguard::OVERHEAD_V6,
-                };
-                (
-                    Encap::WireGuard {
-                        peer: Mutex::new(wg),
-                        socket,
-                        // A hostname is set by `crate::resolve`; no
-                        // endpoint: learned from the peer's first
-                        // authenticated packet.
-                        roaming: Roaming::new(p.fixed_endpoint()),
-                        keys: arc_swap::ArcSwap::from_pointee(WgKeys::new(
-                            *private_key.key(),
-                            public_key.0,
-                        )),
-                    },
-                    overhead as u16,
-                )
-            }
-            Encapsulation::Vxlan { vni } => {
-                // A kernel VTEP sends to the port it was told (4789 by
-                // default): listen on the endpoint's port unless told.
-                let bind = p.bind.unwrap_or_else(|| {
-                    SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
-                });
-                let group = match vxlan_sockets.get_mut(&bind) {
-                    Some(g) => {
-                        g.ids.push(id);
-                        g
-                    }
-                    None => {
-                        let g = VxlanSockets::open(bind, workers).with_context(|| {
-                            format!(
-                                "peer {}: binding the VXLAN UDP sockets on {bind} (is another VXLAN endpoint, such as a kernel vxlan device, using that port?)",
-                                p.name
-                            )
-                        })?;
-                        vxlan_sockets
-                            .entry(bind)
-                            .or_insert(VxlanSockets { ids: vec![id], ..g })
-                    }
-                };
-                let socket = Arc::clone(&group.rx[0]);
-                let tx = Arc::clone(&group.tx);
-                // Our MAC on the segment, seeded by what this end alone
-                // sees as the peer (the other end seeds with our address).
-                let seed = format!("{}/{vni}", p.endpoint.ip());
-                (
-                    Encap::Vxlan(VxlanPeer::new(
-                        *vni,
-                        socket,
-                        tx,
-                        p.endpoint,
-                        seed.as_bytes(),
-                    )),
-                    vxlan_overhead(p.endpoint.ip()),
-                )
-            }
-        };
+/// The sockets of one key.
+#[derive(Debug)]
+enum Sockets {
+    Gre(Arc<GreSocket>),
+    Udp(Arc<UdpSocket>),
+    Vxlan(VxlanSockets),
+}
+
+impl Sockets {
+    /// The sockets with a receive thread each.
+    fn receivers(&self) -> Vec<UnderlaySocket> {
+        match self {
+            Sockets::Gre(s) => vec![UnderlaySocket::Gre(Arc::clone(s))],
+            Sockets::Udp(s) => vec![UnderlaySocket::Udp(Arc::clone(s))],
+            Sockets::Vxlan(g) => g
+                .rx
+                .iter()
+                .map(|s| UnderlaySocket::Udp(Arc::clone(s)))
+                .collect(),
+        }
+    }
+}
+
+/// One open key: its sockets, the peers attached, the receive threads.
+#[derive(Debug)]
+struct Entry {
+    sockets: Sockets,
+    peers: Vec<u32>,
+    threads: Vec<SocketId>,
+}
+
+/// A peer built from its config: ready for the dataplane.
+#[derive(Debug)]
+pub struct Built {
+    /// The peer.
+    pub peer: Arc<TunnelPeer>,
+    /// Its inner MTU.
+    pub mtu: u16,
+    /// Its socket.
+    pub key: SocketKey,
+}
+
+/// The open underlay sockets, by key.
+#[derive(Debug, Default)]
+pub struct Underlay {
+    entries: BTreeMap<SocketKey, Entry>,
+    /// Where each attached tunnel is.
+    attached: BTreeMap<TunnelId, SocketKey>,
+}
+
+impl Underlay {
+    /// Builds tunnel `id`'s peer from `p`, opening its socket unless one
+    /// of its key is open already. Nothing running changes: until
+    /// [`Underlay::attach`], a socket opened here has no thread and
+    /// [`Underlay::discard_unused`] closes it. `own` are the router's
+    /// inner addresses (ICMP error sources); `workers` the dataplane's
+    /// thread count (a VXLAN bind gets that many receive sockets).
+    pub fn build(
+        &mut self,
+        p: &Peer,
+        id: TunnelId,
+        own: (Option<Ipv4Addr>, Option<Ipv6Addr>),
+        workers: usize,
+    ) -> anyhow::Result<Built> {
+        let key = key_of(p);
+        if !self.entries.contains_key(&key) {
+            let sockets = open(key, workers).with_context(|| match key {
+                SocketKey::Gre(local) => format!(
+                    "peer {}: opening a raw GRE socket on {local} (needs root or CAP_NET_RAW)",
+                    p.name
+                ),
+                SocketKey::WireGuard(bind) => format!(
+                    "peer {}: binding the WireGuard UDP socket on {bind} (is the port in use?)",
+                    p.name
+                ),
+                SocketKey::Vxlan(bind) => format!(
+                    "peer {}: binding the VXLAN UDP sockets on {bind} (is another VXLAN endpoint, such as a kernel vxlan device, using that port?)",
+                    p.name
+                ),
+            })?;
+            self.entries.insert(
+                key,
+                Entry {
+                    sockets,
+                    peers: Vec::new(),
+                    threads: Vec::new(),
+                },
+            );
+        }
+        let sockets = &self.entries[&key].sockets;
+        let (encap, overhead) = encap(p, sockets)?;
         let mtu = p.mtu.unwrap_or(UNDERLAY_MTU.saturating_sub(overhead));
-        mtus.push(mtu);
-        peers.push(Arc::new(TunnelPeer {
+        let peer = Arc::new(TunnelPeer {
             name: p.name.clone(),
             ingress: Ingress {
-                port: Port::Tunnel(id),
+                port: vcpe_forwarding::counters::Port::Tunnel(id.raw()),
                 v4: own.0,
                 v6: own.1,
             },
             allowed: arc_swap::ArcSwap::from_pointee(p.allowed_prefixes.clone()),
             encap,
             stats: TunnelStats::default(),
-            epoch,
-        }));
-    }
-    let mut sockets = Vec::new();
-    for (_, (s, ids)) in gre_sockets {
-        sockets.push(TunnelSocket {
-            socket: UnderlaySocket::Gre(s),
-            peers: ids,
+            epoch: Instant::now(),
         });
+        Ok(Built { peer, mtu, key })
     }
-    for (_, (s, ids)) in udp_sockets {
-        sockets.push(TunnelSocket {
-            socket: UnderlaySocket::Udp(s),
-            peers: ids,
-        });
+
+    /// Closes the sockets [`Underlay::build`] opened for peers that were
+    /// then not attached (a reload that failed half-way).
+    pub fn discard_unused(&mut self) {
+        self.entries.retain(|_, e| !e.peers.is_empty());
     }
-    for (_, g) in vxlan_sockets {
-        for s in g.rx {
-            sockets.push(TunnelSocket {
-                socket: UnderlaySocket::Udp(s),
-                peers: g.ids.clone(),
-            });
+
+    /// Puts tunnel `id` behind the socket of `key` (opened by
+    /// [`Underlay::build`]): its receive thread starts if it is the first
+    /// peer there, else learns the new peer list.
+    pub fn attach(
+        &mut self,
+        dp: &mut Dataplane,
+        id: TunnelId,
+        key: SocketKey,
+    ) -> anyhow::Result<()> {
+        self.detach(dp, id);
+        let Some(e) = self.entries.get_mut(&key) else {
+            anyhow::bail!("no open socket for {key:?}");
+        };
+        e.peers.push(id.raw());
+        if e.threads.is_empty() {
+            for socket in e.sockets.receivers() {
+                let t = dp.start_socket(TunnelSocket {
+                    socket,
+                    peers: e.peers.clone(),
+                })?;
+                e.threads.push(t);
+            }
+        } else {
+            for &t in &e.threads {
+                dp.set_socket_peers(t, e.peers.clone());
+            }
+        }
+        self.attached.insert(id, key);
+        Ok(())
+    }
+
+    /// Takes tunnel `id` from its socket; the last peer of a socket stops
+    /// its receive threads and closes it.
+    pub fn detach(&mut self, dp: &mut Dataplane, id: TunnelId) {
+        let Some(key) = self.attached.remove(&id) else {
+            return;
+        };
+        let Some(e) = self.entries.get_mut(&key) else {
+            return;
+        };
+        e.peers.retain(|&p| p != id.raw());
+        if e.peers.is_empty() {
+            for t in std::mem::take(&mut e.threads) {
+                dp.stop_socket(t);
+            }
+            self.entries.remove(&key);
+        } else {
+            for &t in &e.threads {
+                dp.set_socket_peers(t, e.peers.clone());
+            }
         }
     }
-    Ok(Tunnels {
-        peers,
-        sockets,
-        mtus,
+
+    /// Number of open keys (sockets or VXLAN groups).
+    pub fn open_sockets(&self) -> usize {
+        self.entries.len()
+    }
+}
+
+/// The socket key of a peer.
+pub fn key_of(p: &Peer) -> SocketKey {
+    match &p.encapsulation {
+        Encapsulation::Gre { .. } => SocketKey::Gre(
+            p.bind
+                .map_or_else(|| unspecified(p.endpoint.ip()), |b| b.ip()),
+        ),
+        Encapsulation::WireGuard { .. } => SocketKey::WireGuard(
+            p.bind
+                .unwrap_or_else(|| SocketAddr::new(unspecified(p.endpoint.ip()), 0)),
+        ),
+        // A kernel VTEP sends to the port it was told (4789 by default):
+        // listen on the endpoint's port unless told.
+        Encapsulation::Vxlan { .. } => SocketKey::Vxlan(p.bind.unwrap_or_else(|| {
+            SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
+        })),
+    }
+}
+
+/// Opens the sockets of `key`.
+fn open(key: SocketKey, workers: usize) -> std::io::Result<Sockets> {
+    Ok(match key {
+        SocketKey::Gre(local) => Sockets::Gre(Arc::new(GreSocket::bind_with(
+            local,
+            GreSocketOptions {
+                nonblocking: true,
+                ..GreSocketOptions::default()
+            },
+        )?)),
+        SocketKey::WireGuard(bind) => Sockets::Udp(Arc::new(udp_socket(bind)?)),
+        SocketKey::Vxlan(bind) => Sockets::Vxlan(VxlanSockets::open(bind, workers)?),
+    })
+}
+
+/// A peer's encapsulation on `sockets` (of its key) and its overhead.
+fn encap(p: &Peer, sockets: &Sockets) -> anyhow::Result<(Encap, u16)> {
+    Ok(match (&p.encapsulation, sockets) {
+        (Encapsulation::Gre { key }, Sockets::Gre(socket)) => (
+            Encap::Gre {
+                key: *key,
+                socket: Arc::clone(socket),
+                remote: p.endpoint.ip(),
+            },
+            gre_overhead(p.endpoint.ip(), key.is_some()),
+        ),
+        (
+            Encapsulation::WireGuard {
+                private_key,
+                public_key,
+                preshared_key,
+                keepalive,
+            },
+            Sockets::Udp(socket),
+        ) => {
+            let wg = WgPeer::new(WgConfig {
+                private_key: *private_key.key(),
+                peer_public_key: public_key.0,
+                preshared_key: preshared_key.as_ref().map(|k| *k.key()),
+                persistent_keepalive: *keepalive,
+            });
+            // The socket's family: the endpoint's, or the bind's for a
+            // hostname or learned endpoint (as the config counts it).
+            let overhead = match vcpe_config::mtu::overhead(p) {
+                Some(o) => usize::from(o),
+                None => wireguard::OVERHEAD_V6,
+            };
+            (
+                Encap::WireGuard {
+                    peer: Mutex::new(wg),
+                    socket: Arc::clone(socket),
+                    // A hostname is set by `crate::resolve`; no endpoint:
+                    // learned from the peer's first authenticated packet.
+                    roaming: Roaming::new(p.fixed_endpoint()),
+                    keys: arc_swap::ArcSwap::from_pointee(WgKeys::new(
+                        *private_key.key(),
+                        public_key.0,
+                    )),
+                },
+                overhead as u16,
+            )
+        }
+        (Encapsulation::Vxlan { vni }, Sockets::Vxlan(group)) => {
+            // Our MAC on the segment, seeded by what this end alone sees
+            // as the peer (the other end seeds with our address).
+            let seed = format!("{}/{vni}", p.endpoint.ip());
+            (
+                Encap::Vxlan(VxlanPeer::new(
+                    *vni,
+                    Arc::clone(&group.rx[0]),
+                    Arc::clone(&group.tx),
+                    p.endpoint,
+                    seed.as_bytes(),
+                )),
+                vxlan_overhead(p.endpoint.ip()),
+            )
+        }
+        // `key_of` gives each encapsulation its own kind of key.
+        _ => anyhow::bail!("peer {}: its socket is of another kind", p.name),
     })
 }
 
@@ -235,14 +324,13 @@ fn unspecified(like: IpAddr) -> IpAddr {
 }
 
 /// The sockets of one VXLAN bind address.
+#[derive(Debug)]
 struct VxlanSockets {
     /// Receive sockets in one `SO_REUSEPORT` group: the kernel spreads
     /// flows (by the sender's source port) over them and their threads.
     rx: Vec<Arc<UdpSocket>>,
     /// Send sockets on distinct ephemeral ports (the per-flow source port).
     tx: Arc<[UdpSocket]>,
-    /// Tunnel ids of the peers on this bind.
-    ids: Vec<u32>,
 }
 
 impl VxlanSockets {
@@ -254,11 +342,7 @@ impl VxlanSockets {
         }
         let local = SocketAddr::new(bind.ip(), 0);
         let tx: Result<Vec<UdpSocket>, _> = (0..workers * 4).map(|_| udp_socket(local)).collect();
-        Ok(VxlanSockets {
-            rx,
-            tx: tx?.into(),
-            ids: Vec::new(),
-        })
+        Ok(VxlanSockets { rx, tx: tx?.into() })
     }
 }
 
@@ -302,14 +386,14 @@ fn tune_udp_socket(s: UdpSocket) -> std::io::Result<UdpSocket> {
     Ok(s)
 }
 
-/// Bytes a peer's encapsulation adds to each inner packet, as [`build`]
-/// counts them. The arithmetic lives in [`vcpe_config::mtu`], which
+/// Bytes a peer's encapsulation adds to each inner packet, as
+/// [`Underlay::build`] counts them. The arithmetic lives in [`vcpe_config::mtu`], which
 /// `vcpectl doctor` shares.
 pub fn overhead(p: &Peer) -> Option<u16> {
     vcpe_config::mtu::overhead(p)
 }
 
-/// The inner MTU of a peer's tunnel, as [`build`] sets it: its `mtu`, or
+/// The inner MTU of a peer's tunnel, as [`Underlay::build`] sets it: its `mtu`, or
 /// [`UNDERLAY_MTU`] minus the overhead.
 pub fn tunnel_mtu(p: &Peer) -> u16 {
     vcpe_config::mtu::tunnel_mtu(p)

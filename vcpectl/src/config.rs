@@ -218,8 +218,25 @@ pub fn changes(file: &str, applied: bool, c: &ConfigChanges) -> String {
     for n in &c.neighbors_changed {
         out += &format!("~ bgp neighbor {} AS {}\n", n.address, n.remote_as);
     }
+    for i in &c.interfaces_added {
+        out += &format!("+ interface {i}\n");
+    }
+    for i in &c.interfaces_removed {
+        out += &format!("- interface {i}\n");
+    }
+    for p in &c.peers_added {
+        out += &format!("+ peer {p}\n");
+    }
+    for p in &c.peers_removed {
+        out += &format!("- peer {p}\n");
+    }
     for p in &c.peers_changed {
         out += &format!("~ peer {p} (changed in place; the other tunnels are not touched)\n");
+    }
+    for p in &c.peers_replaced {
+        out += &format!(
+            "~ peer {p} (tunnel replaced: new socket and session; the other tunnels are not touched)\n"
+        );
     }
     if !c.fields.is_empty() {
         out += "changed settings (running -> file):\n";

@@ -152,6 +152,14 @@ pub fn summary(c: &ConfigChanges) -> String {
     count(c.neighbors_added.len(), "neighbor(s) added");
     count(c.neighbors_removed.len(), "neighbor(s) removed");
     count(c.neighbors_changed.len(), "neighbor(s) changed");
+    count(c.peers_added.len(), "peer(s) added");
+    count(c.peers_removed.len(), "peer(s) removed");
+    count(
+        c.peers_changed.len() + c.peers_replaced.len(),
+        "peer(s) changed",
+    );
+    count(c.interfaces_added.len(), "interface(s) added");
+    count(c.interfaces_removed.len(), "interface(s) removed");
     if parts.is_empty() {
         "other changes".into()
     } else {

@@ -12,4 +12,5 @@ pub mod history;
 pub mod reload;
 pub mod routes;
 pub mod server;
+pub mod topology_change;
 pub mod view;

@@ -5,15 +5,20 @@
 //! nothing at all.
 //!
 //! Live: routes, BGP neighbors (over running tunnels too), their policy
-//! (softly, no session reset), and a tunnel peer's allowed prefixes,
-//! WireGuard keys and keepalive (in place, the other tunnels untouched).
+//! (softly, no session reset), tunnel peers added, removed, changed in
+//! place (allowed prefixes, WireGuard keys and keepalive) or replaced
+//! (endpoint, bind, encapsulation, MTU, BFD: the one tunnel only), and
+//! interfaces added or removed ([`super::topology_change`]). The other
+//! tunnels, interfaces and sessions are not touched.
 //!
-//! All or nothing: an invalid file is refused with every error, and a file
-//! that changes what only a restart can change (interfaces, tunnel peers
-//! added, removed or moved, the router's identity, sockets) is refused as
-//! a whole, naming the fields; the running state is untouched in both
-//! cases. [`Reload::apply`] is the one entry point (reload, SIGHUP, and
-//! whatever else applies a file).
+//! All or nothing: an invalid file is refused with every error; a file
+//! that changes what only a restart can change (the router's identity,
+//! listening sockets, an interface's addresses or MTU) is refused as a
+//! whole, naming the fields; and what can fail (a TUN to create, a socket
+//! to bind) is done before anything running changes, so a failure leaves
+//! the running state as it was and answers with the error.
+//! [`Reload::apply`] is the one entry point (reload, SIGHUP, commit-confirm
+//! and rollback).
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -35,9 +40,9 @@ pub struct Reload<'a> {
     pub routes: Routes<'a>,
     /// The BFD task (runs whenever `[bgp]` does).
     pub bfd: Option<&'a BfdHandle>,
-    /// The tunnels by name (fixed until a restart).
+    /// The interfaces and tunnels by name (changed by a reload).
     pub topology: &'a crate::topology::Topology,
-    /// The forwarding plane (its tunnel peers change in place).
+    /// The forwarding plane (its ports and tunnel peers change live).
     pub dataplane: &'a std::sync::Mutex<Option<crate::dataplane::Dataplane>>,
 }
 
@@ -95,12 +100,28 @@ impl Reload<'_> {
         if d.is_empty() {
             tracing::info!(file = %self.path().display(), "reload: the file matches what runs; nothing to do");
         } else {
+            // What can fail first: nothing running has changed if it does.
+            let prepared = match self.prepare(&new, &d) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "reload refused");
+                    return Reply::Error {
+                        message: format!(
+                            "{e:#}; nothing was reloaded, the running config and the dataplane                              are unchanged. Fix the cause (or undo that change in {}) and reload                              again",
+                            self.path().display()
+                        ),
+                    };
+                }
+            };
+            // New interfaces and tunnels before the routes that name them,
+            // removed ones after the routes and neighbors that used them.
+            self.start_new(prepared, &d);
             self.apply_peers(&d);
             self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
-            // Only what a running tunnel can take is left (else refused
-            // above).
+            self.stop_removed(&d);
             next.peers = new.peers.clone();
+            next.interfaces = new.interfaces.clone();
             if self.routes.bgp.is_some()
                 && let (Some(file), Some(bgp)) = (&new.bgp, next.bgp.as_mut())
             {
@@ -115,6 +136,11 @@ impl Reload<'_> {
                 neighbors_removed = d.neighbors_removed.len(),
                 neighbors_changed = d.neighbors_changed.len(),
                 peers_changed = d.peers_changed.len(),
+                peers_added = d.peers_added.len(),
+                peers_removed = d.peers_removed.len(),
+                peers_replaced = d.peers_replaced.len(),
+                interfaces_added = d.interfaces_added.len(),
+                interfaces_removed = d.interfaces_removed.len(),
                 "config reloaded"
             );
             for f in &d.fields {

@@ -45,18 +45,28 @@ pub fn initial_routes(
     {
         routes.entry(prefix).or_insert((group, RouteSource::Static));
     }
-    for (i, iface) in config.interfaces.iter().enumerate() {
-        for addr in &iface.addresses {
-            routes.insert(
-                addr.trunc(),
-                (
-                    NextHopGroup::single(InterfaceId::from_index(i).hop()),
-                    RouteSource::Connected,
-                ),
-            );
+    for iface in &config.interfaces {
+        let Some(id) = topology.interface(&iface.name) else {
+            continue;
+        };
+        for (prefix, group) in connected_routes(id, iface) {
+            routes.insert(prefix, (group, RouteSource::Connected));
         }
     }
     routes
+}
+
+/// The connected routes of interface `iface` (id `id`): the network of
+/// each of its addresses.
+pub fn connected_routes(
+    id: InterfaceId,
+    iface: &vcpe_config::Interface,
+) -> Vec<(IpNet, NextHopGroup)> {
+    iface
+        .addresses
+        .iter()
+        .map(|a| (a.trunc(), NextHopGroup::single(id.hop())))
+        .collect()
 }
 
 /// Where a static route goes: its interface or tunnel, via its gateway

@@ -103,7 +103,7 @@ impl Routing {
             .collect();
         let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
             topology.neighbor_tunnels().to_vec(),
-            topology.endpoints().iter().copied(),
+            topology.endpoints(),
         );
         let report = fib.apply(
             routes
@@ -267,6 +267,53 @@ impl Routing {
         if let Some(k) = &self.kernel {
             k.set(prefix, false);
         }
+    }
+
+    /// An interface added by a reload: its connected routes (as at start;
+    /// a connected route wins over a static one for the same prefix).
+    pub fn add_interface(&mut self, id: crate::topology::InterfaceId, iface: &vcpe_config::Interface) {
+        let routes = config_routes::connected_routes(id, iface);
+        for (prefix, _) in &routes {
+            self.connected.insert(*prefix);
+            self.bgp.add_config_prefix(*prefix);
+            if let Some(k) = &self.kernel {
+                k.set(*prefix, false);
+            }
+        }
+        let report = self.fib.apply(
+            routes
+                .into_iter()
+                .map(|(prefix, group)| FibChange::Upsert { prefix, group }),
+        );
+        self.route_changes += (report.upserted + report.removed) as u64;
+    }
+
+    /// An interface removed by a reload: its connected routes leave the
+    /// FIB first (before its TUN goes). A static route for one of its
+    /// prefixes was removed by the same reload (validation: a route names
+    /// an existing interface).
+    pub fn remove_interface(&mut self, iface: &vcpe_config::Interface) {
+        for a in &iface.addresses {
+            let prefix = a.trunc();
+            if self.connected.remove(&prefix) {
+                self.bgp.remove_config_prefix(prefix);
+                if self.fib.remove(prefix) {
+                    self.route_changes += 1;
+                }
+            }
+        }
+    }
+
+    /// The tunnels by their peers' fixed underlay addresses changed (a
+    /// reload): BGP next hops at those addresses map to them from now on.
+    pub fn set_tunnel_endpoints(&mut self, endpoints: Vec<(IpAddr, TunnelId)>) {
+        self.bgp.set_endpoints(endpoints);
+    }
+
+    /// Tunnel `tunnel` was removed by a reload: it is no longer down
+    /// either (its id may serve another peer much later).
+    pub fn forget_tunnel(&mut self, tunnel: TunnelId) {
+        self.down.remove(&tunnel.hop().egress);
     }
 
     /// Removes a static route (`vcpectl route del`); the connected route

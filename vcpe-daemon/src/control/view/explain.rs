@@ -25,7 +25,7 @@ pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply
              use `vcpectl show route PREFIX`)"
         ));
     };
-    let tunnel_states = match view.with_dataplane(|f| tunnels::states(f.tunnel_peers())) {
+    let tunnel_states = match view.with_dataplane(|f| tunnels::states(&f.tunnel_peers())) {
         Ok(x) => x,
         Err(m) => return error(m),
     };

@@ -23,7 +23,7 @@ use vcpe_forwarding::fib::NextHopGroup;
 
 use super::inspect::{Paths, Select, paths};
 use super::{View, attrs, error, fib};
-use crate::topology::{InterfaceId, Topology};
+use crate::topology::Topology;
 
 /// Kinds of configured routes, in the order the FIB prefers them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,14 +92,17 @@ pub fn config_routes(
     neighbors: &[Neighbor],
 ) -> Vec<ConfigRoute> {
     let mut v = Vec::new();
-    for (i, iface) in config.interfaces.iter().enumerate() {
+    for iface in &config.interfaces {
+        let Some(id) = topology.interface(&iface.name) else {
+            continue;
+        };
         for a in &iface.addresses {
             let prefix = a.trunc();
             let r = ConfigRoute {
                 prefix,
                 protocol: Protocol::Connected,
                 source: iface.name.clone(),
-                group: InterfaceId::from_index(i).hop().into(),
+                group: id.hop().into(),
                 advertised: false,
             };
             if !v.contains(&r) {

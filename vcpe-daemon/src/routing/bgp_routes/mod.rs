@@ -122,6 +122,13 @@ impl BgpFib {
         self
     }
 
+    /// The tunnels by their peer's underlay address are now `endpoints`
+    /// (a reload added or removed peers); routes installed from now on
+    /// use them.
+    pub fn set_endpoints(&mut self, endpoints: impl IntoIterator<Item = (IpAddr, TunnelId)>) {
+        self.endpoints = endpoints.into_iter().collect();
+    }
+
     /// A static route now owns `prefix` (BGP leaves it alone).
     pub fn add_config_prefix(&mut self, prefix: IpNet) {
         self.config_prefixes.insert(prefix);
