@@ -4,8 +4,8 @@
 //! the two others) by a reload on each end; traffic flows again over the
 //! new keys, and the tunnel between VPC 01 and VPC 03 and its BGP session
 //! are not touched. A peer's allowed prefixes change in place. A BGP
-//! session is added over a running tunnel. A change a running tunnel
-//! cannot take (its endpoint) is refused, naming the field.
+//! session is added over a running tunnel. A change only a restart can
+//! apply (the router's AS) is refused, naming the field.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -205,8 +205,8 @@ fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
         "10.3.0.1 cannot reach VPC 01 after allowed_prefixes were restored"
     );
 
-    // The endpoint is no live setting (yet): refused, naming it.
-    let text = config(1, socket, &keys).replace("100.64.3.2:51820", "100.64.3.9:51820");
+    // The router's identity is no live setting: refused, naming it.
+    let text = config(1, socket, &keys).replace("asn = 65001", "asn = 65009");
     std::fs::write(&v.config, text)?;
     let out = std::process::Command::new(vcpe_tests::cargo_bin("vcpectl"))
         .arg("--socket")
@@ -215,7 +215,7 @@ fn a_key_rotated_by_reload_on_both_ends() -> Result<()> {
         .output()?;
     let err = String::from_utf8_lossy(&out.stderr);
     ensure!(
-        out.status.code() == Some(1) && err.contains("[[peer]] vpc03 changed (endpoint)"),
+        out.status.code() == Some(1) && err.contains("[router] asn"),
         "exit {:?}: {err}",
         out.status.code()
     );
