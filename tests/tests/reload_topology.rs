@@ -241,6 +241,32 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
         );
     }
     no_flap(&vpcs, &before)?;
+
+    // And back: vpc04 gets a new tunnel id (no longer its config index);
+    // every view still names it right.
+    std::fs::write(&v1.config, config(1, socket1, &keys, &four, ""))?;
+    let out = v1.ctl(&["reload"])?;
+    ensure!(out.contains("+ peer vpc04"), "VPC 01's reload:\n{out}");
+    ensure!(
+        wait_until(Duration::from_secs(30), || session(v1, "10.255.0.4").is_ok()),
+        "the session 01-04 is not back:\n{}",
+        v1.ctl(&["bgp", "summary"])?
+    );
+    all_pairs_ping(&vpcs, &four)?;
+    let explain = v1.ctl(&["explain", "10.255.0.4"])?;
+    ensure!(explain.contains("vpc04"), "explain 10.255.0.4:\n{explain}");
+    let list = v1.ctl(&["tunnel", "list"])?;
+    ensure!(
+        list.lines()
+            .any(|l| l.contains("vpc04") && l.contains("100.64.4.2")),
+        "tunnel list:\n{list}"
+    );
+    let stats = v1.stats()?;
+    ensure!(
+        stats.tunnels.iter().any(|t| t.name == "vpc04"),
+        "stats: {:?}",
+        stats.tunnels
+    );
     Ok(())
 }
 

@@ -210,6 +210,24 @@ impl Topology {
         self.read().tunnels.get(name).copied()
     }
 
+    /// The name of interface `id`, if it runs.
+    pub fn interface_name(&self, id: u32) -> Option<String> {
+        let m = self.read();
+        m.interfaces
+            .iter()
+            .find(|(_, i)| i.0 == id)
+            .map(|(n, _)| n.clone())
+    }
+
+    /// The name of the peer of tunnel `id`, if it runs.
+    pub fn tunnel_name(&self, id: u32) -> Option<String> {
+        let m = self.read();
+        m.tunnels
+            .iter()
+            .find(|(_, t)| t.0 == id)
+            .map(|(n, _)| n.clone())
+    }
+
     /// The tunnel each BGP neighbor of the start-up config runs over, by
     /// its config index (neighbors added later carry theirs along).
     pub fn neighbor_tunnels(&self) -> &[Option<TunnelId>] {

@@ -68,6 +68,7 @@ pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply
     };
     let rows = table(
         view.config,
+        view.topology,
         &BTreeSet::from([prefix]),
         &routes,
         &paths,
@@ -113,7 +114,7 @@ pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply
             nh.map_or_else(|| "none".to_owned(), |a| a.to_string())
         ));
     }
-    let hops = fib::hops(view.config, &group);
+    let hops = fib::hops(view.config, view.topology, &group);
     for h in &hops {
         if h.kind == "tunnel"
             && let Some(name) = &h.name

@@ -1,17 +1,23 @@
 //! FIB next hops in the config's names: interface and tunnel ids back to
-//! `[[interface]]` / `[[peer]]` names, with their MTU and endpoint.
+//! `[[interface]]` / `[[peer]]` names (through the live [`Topology`]: ids
+//! are not config indexes once a reload added or removed some), with
+//! their MTU and endpoint.
 
 use vcpe_config::{Config, Encapsulation};
+
+use crate::topology::Topology;
 use vcpe_forwarding::fib::{Egress, NextHop, NextHopGroup};
 
 use vcpe_api::view::Hop;
 
 /// One next hop, named.
-pub fn hop(config: &Config, h: &NextHop) -> Hop {
+pub fn hop(config: &Config, topology: &Topology, h: &NextHop) -> Hop {
     let gateway = h.gateway.map(|g| g.to_string());
     match h.egress {
         Egress::Interface(i) => {
-            let iface = config.interfaces.get(i as usize);
+            let iface = topology
+                .interface_name(i)
+                .and_then(|n| config.interfaces.iter().find(|x| x.name == n));
             Hop {
                 kind: "interface".into(),
                 name: Some(iface.map_or_else(|| format!("#{i}"), |x| x.name.clone())),
@@ -22,7 +28,9 @@ pub fn hop(config: &Config, h: &NextHop) -> Hop {
             }
         }
         Egress::Tunnel(t) => {
-            let peer = config.peers.get(t as usize);
+            let peer = topology
+                .tunnel_name(t)
+                .and_then(|n| config.peers.iter().find(|p| p.name == n));
             Hop {
                 kind: "tunnel".into(),
                 name: Some(peer.map_or_else(|| format!("#{t}"), |p| p.name.clone())),
@@ -47,8 +55,8 @@ pub fn hop(config: &Config, h: &NextHop) -> Hop {
 }
 
 /// Every next hop of a group, named.
-pub fn hops(config: &Config, g: &NextHopGroup) -> Vec<Hop> {
-    g.hops().iter().map(|h| hop(config, h)).collect()
+pub fn hops(config: &Config, topology: &Topology, g: &NextHopGroup) -> Vec<Hop> {
+    g.hops().iter().map(|h| hop(config, topology, h)).collect()
 }
 
 /// "dev vcpe0", "peer vpc02" or "blackhole".
@@ -61,8 +69,8 @@ pub fn egress(h: &Hop) -> String {
 }
 
 /// The egress words of a group ("peer a, peer b" for ECMP).
-pub fn group_egress(config: &Config, g: &NextHopGroup) -> String {
-    hops(config, g)
+pub fn group_egress(config: &Config, topology: &Topology, g: &NextHopGroup) -> String {
+    hops(config, topology, g)
         .iter()
         .map(egress)
         .collect::<Vec<_>>()

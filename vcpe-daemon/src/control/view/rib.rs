@@ -161,6 +161,7 @@ enum Winner {
 /// first.
 pub fn rows(
     config: &Config,
+    topology: &Topology,
     prefix: IpNet,
     cands: &[&ConfigRoute],
     bgp: &[RouteView],
@@ -177,7 +178,7 @@ pub fn rows(
         None => Winner::Nobody,
     };
     let in_fib = fib.is_some();
-    let fib_egress = fib.map(|g| fib::group_egress(config, g));
+    let fib_egress = fib.map(|g| fib::group_egress(config, topology, g));
     let mut out = Vec::new();
     for (i, c) in cands.iter().enumerate() {
         let best = matches!(winner, Winner::Config(w) if w == i);
@@ -229,7 +230,7 @@ pub fn rows(
             best,
             in_fib,
             next_hop: c.group.hops()[0].gateway.map(|g| g.to_string()),
-            egress: Some(fib::group_egress(config, &c.group)),
+            egress: Some(fib::group_egress(config, topology, &c.group)),
             as_path: Vec::new(),
             origin: None,
             med: None,
@@ -393,6 +394,7 @@ pub fn target(prefix: Option<String>, address: Option<String>) -> Result<Target,
 /// before this is called).
 pub fn table(
     config: &Config,
+    topology: &Topology,
     prefixes: &BTreeSet<IpNet>,
     routes: &[ConfigRoute],
     paths: &Paths,
@@ -403,7 +405,7 @@ pub fn table(
         .zip(fib)
         .flat_map(|(p, f)| {
             let cands: Vec<&ConfigRoute> = routes.iter().filter(|r| r.prefix == *p).collect();
-            rows(config, *p, &cands, paths.of(*p), paths, f.as_ref())
+            rows(config, topology, *p, &cands, paths.of(*p), paths, f.as_ref())
         })
         .collect()
 }
@@ -469,7 +471,7 @@ pub fn show(view: &View<'_>, prefix: Option<String>, address: Option<String>) ->
         Ok(g) => g,
         Err(m) => return error(m),
     };
-    let routes = table(view.config, &g.prefixes, &g.routes, &g.paths, &g.fib);
+    let routes = table(view.config, view.topology, &g.prefixes, &g.routes, &g.paths, &g.fib);
     Reply::Rib {
         matched: match target {
             Target::Covering(_) => routes.first().map(|r| r.prefix.clone()),
@@ -557,6 +559,7 @@ advertise = true
         let fib = NextHopGroup::single(NextHop::interface(0));
         let rows = rows(
             &config,
+            &Topology::new(&config),
             net("10.0.1.0/24"),
             &cands,
             &[],
@@ -594,7 +597,7 @@ advertise = true
             ),
         ];
         let fib = NextHopGroup::single(NextHop::tunnel(0).via("10.255.0.2".parse().unwrap()));
-        let r = rows(&config, net("10.2.0.0/16"), &[], &bgp, &names(), Some(&fib));
+        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), Some(&fib));
         assert!(r[0].best && r[0].source == "10.255.0.2" && r[0].bgp_best);
         assert_eq!(r[0].reason, "best BGP path: shorter AS path (1 < 2)");
         assert!(!r[1].best);
@@ -604,7 +607,7 @@ advertise = true
         );
         assert_eq!(r[1].beaten_by.as_deref(), Some("bgp 10.255.0.2"));
         // Not in the FIB: still BGP's best, marked best, and the reason says why it does not forward.
-        let r = rows(&config, net("10.2.0.0/16"), &[], &bgp, &names(), None);
+        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), None);
         assert!(r[0].best && !r[0].in_fib);
         assert!(r[0].reason.contains("not in the FIB"), "{}", r[0].reason);
     }
@@ -624,6 +627,7 @@ advertise = true
         let fib = NextHopGroup::single(NextHop::interface(0).via("10.0.1.7".parse().unwrap()));
         let r = rows(
             &config,
+            &Topology::new(&config),
             net("10.9.0.0/16"),
             &cands,
             &bgp,
@@ -685,6 +689,7 @@ advertise = true
         .unwrap();
         let r = rows(
             &config,
+            &Topology::new(&config),
             net("10.2.0.0/16"),
             &[],
             &bgp,
@@ -698,7 +703,7 @@ advertise = true
         assert_eq!(r[1].egress, r[0].egress);
         // The FIB holds the best path alone: the other one lost.
         let one = NextHopGroup::single(NextHop::tunnel(0).via(ip("10.255.0.2")));
-        let r = rows(&config, net("10.2.0.0/16"), &[], &bgp, &names(), Some(&one));
+        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), Some(&one));
         assert!(!r[1].multipath && r[1].reason.starts_with("lost to"));
     }
 }

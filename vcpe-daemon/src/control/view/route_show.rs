@@ -45,7 +45,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
                 "shadowed",
                 format!(
                     "the FIB forwards {prefix} by {by} ({}), not by this route: {why}",
-                    fib::group_egress(view.config, g)
+                    fib::group_egress(view.config, view.topology, g)
                 ),
             )
         }
@@ -75,7 +75,7 @@ pub fn show(view: &View<'_>, name: &str) -> Reply {
         fib_note: note,
         fib: entry.map(|g| FibEntry {
             prefix: prefix.to_string(),
-            hops: fib::hops(view.config, &g),
+            hops: fib::hops(view.config, view.topology, &g),
         }),
         bgp_originated,
     }))

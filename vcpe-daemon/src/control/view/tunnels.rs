@@ -121,9 +121,13 @@ fn configured_endpoint(p: &Peer) -> Option<String> {
 /// `vcpectl tunnel list`.
 pub fn list(view: &View<'_>) -> Reply {
     let r = view.with_dataplane(|f| {
-        f.tunnel_peers()
+        let running = f.tunnel_peers();
+        // In config order, each with its running tunnel (by name: ids are
+        // not config indexes once a reload added or removed peers).
+        view.config
+            .peers
             .iter()
-            .zip(&view.config.peers)
+            .filter_map(|p| Some((running.iter().find(|t| t.name == p.name)?, p)))
             .map(|(t, p)| {
                 let (state, state_note, handshake) = state(t);
                 let s = &t.stats;
