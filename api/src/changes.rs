@@ -132,9 +132,17 @@ impl From<&ConfigDiff> for ConfigChanges {
             peers_changed: d.peers_changed.iter().map(|c| c.new.name.clone()).collect(),
             peers_added: d.peers_added.iter().map(|p| p.name.clone()).collect(),
             peers_removed: d.peers_removed.iter().map(|p| p.name.clone()).collect(),
-            peers_replaced: d.peers_replaced.iter().map(|c| c.new.name.clone()).collect(),
+            peers_replaced: d
+                .peers_replaced
+                .iter()
+                .map(|c| c.new.name.clone())
+                .collect(),
             interfaces_added: d.interfaces_added.iter().map(|i| i.name.clone()).collect(),
-            interfaces_removed: d.interfaces_removed.iter().map(|i| i.name.clone()).collect(),
+            interfaces_removed: d
+                .interfaces_removed
+                .iter()
+                .map(|i| i.name.clone())
+                .collect(),
             restart_needed: d.restart_needed.clone(),
             fields: d.fields.clone(),
         }

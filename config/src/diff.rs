@@ -342,14 +342,19 @@ allowed_prefixes = ["10.3.0.0/16"]
         assert_eq!(names(&d.peers_removed), ["p1"]);
         assert_eq!(names(&d.peers_added), ["p9"]);
         assert_eq!(d.peers_replaced.len(), 1);
-        assert_eq!(d.peers_replaced[0].new.endpoint.ip().to_string(), "100.64.0.33");
+        assert_eq!(
+            d.peers_replaced[0].new.endpoint.ip().to_string(),
+            "100.64.0.33"
+        );
         assert!(d.peers_changed.is_empty());
         assert_eq!(d.interfaces_added.len(), 1);
         assert_eq!(d.interfaces_added[0].name, "vcpe1");
         assert!(d.interfaces_removed.is_empty());
         // The field list names the changed endpoint.
         assert!(
-            d.fields.iter().any(|f| f.path.contains("p2") && f.path.contains("endpoint")),
+            d.fields
+                .iter()
+                .any(|f| f.path.contains("p2") && f.path.contains("endpoint")),
             "{:?}",
             d.fields
         );

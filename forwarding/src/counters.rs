@@ -511,9 +511,17 @@ mod tests {
         let b = c.lease();
         b.tx(Port::Tunnel(7), 5);
         let s = c.snapshot();
-        assert_eq!(s.port(Port::Tunnel(7)).tx_bytes, 15, "a returned shard keeps its counts");
+        assert_eq!(
+            s.port(Port::Tunnel(7)).tx_bytes,
+            15,
+            "a returned shard keeps its counts"
+        );
         assert_eq!(s.drops(DropReason::UnknownPeer), 1);
-        assert_eq!(c.pool.lock().expect("pool").len(), 1, "the returned shard is reused");
+        assert_eq!(
+            c.pool.lock().expect("pool").len(),
+            1,
+            "the returned shard is reused"
+        );
         let d = c.lease();
         assert_eq!(c.pool.lock().expect("pool").len(), 2);
         c.worker(0).expect("w0").rx(Port::Tunnel(7), 1);

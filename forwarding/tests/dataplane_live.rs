@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use vcpe_forwarding::counters::{DropReason, Port};
-use vcpe_forwarding::dataplane::{Dataplane, DataplaneSpec, PortSpec, TunnelSocket, UnderlaySocket};
+use vcpe_forwarding::dataplane::{
+    Dataplane, DataplaneSpec, PortSpec, TunnelSocket, UnderlaySocket,
+};
 use vcpe_forwarding::fib::{FibWriter, NextHop, NextHopGroup};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
 use vcpe_forwarding::tun::{Tun, TunConfig};
@@ -135,52 +137,55 @@ fn route(fib: &mut FibWriter, prefix: &str, hop: NextHop) {
 
 #[test]
 fn a_port_is_added_to_and_removed_from_a_running_worker() {
-    in_netns("a_port_is_added_to_and_removed_from_a_running_worker", || {
-        let (mut fib, reader) = vcpe_forwarding::fib::Fib::new();
-        // What enters by the new port goes out of port 0.
-        route(&mut fib, "10.72.0.0/24", NextHop::interface(0));
-        let mut dp = start(reader);
-        // Let the worker go to sleep in poll(2).
-        std::thread::sleep(Duration::from_millis(300));
-        dp.add_port(port("lv1", "10.72.0.1/24", 1), 1500)
-            .expect("add port");
-        let counters = Arc::clone(dp.counters());
-        let rx1 = || counters.snapshot().port(Port::Interface(1)).rx_packets;
-        let tx0 = || counters.snapshot().port(Port::Interface(0)).tx_packets;
-        // The kernel routes 10.72.0.9 into lv1: the worker reads it there
-        // and forwards it out of lv0.
-        let took = within(Duration::from_secs(3), || {
-            send_to("10.72.0.9:9");
-            rx1() > 0 && tx0() > 0
-        })
-        .expect("the new port is not read by the running worker");
-        assert!(
-            took < Duration::from_secs(1),
-            "the new port took {took:?} to be served"
-        );
-        dp.remove_port(1);
-        // Every fd of lv1 is dropped: the device is gone.
-        assert!(
-            within(Duration::from_secs(2), || !link_exists("lv1")).is_some(),
-            "lv1 still exists after remove_port"
-        );
-        let before = rx1();
-        send_to("10.71.0.9:9");
-        std::thread::sleep(Duration::from_millis(100));
-        assert_eq!(rx1(), before, "a removed port is still read");
-        // Port 0 still runs.
-        let rx0 = || counters.snapshot().port(Port::Interface(0)).rx_packets;
-        let r0 = rx0();
-        assert!(
-            within(Duration::from_secs(2), || {
-                send_to("10.71.0.9:9");
-                rx0() > r0
+    in_netns(
+        "a_port_is_added_to_and_removed_from_a_running_worker",
+        || {
+            let (mut fib, reader) = vcpe_forwarding::fib::Fib::new();
+            // What enters by the new port goes out of port 0.
+            route(&mut fib, "10.72.0.0/24", NextHop::interface(0));
+            let mut dp = start(reader);
+            // Let the worker go to sleep in poll(2).
+            std::thread::sleep(Duration::from_millis(300));
+            dp.add_port(port("lv1", "10.72.0.1/24", 1), 1500)
+                .expect("add port");
+            let counters = Arc::clone(dp.counters());
+            let rx1 = || counters.snapshot().port(Port::Interface(1)).rx_packets;
+            let tx0 = || counters.snapshot().port(Port::Interface(0)).tx_packets;
+            // The kernel routes 10.72.0.9 into lv1: the worker reads it there
+            // and forwards it out of lv0.
+            let took = within(Duration::from_secs(3), || {
+                send_to("10.72.0.9:9");
+                rx1() > 0 && tx0() > 0
             })
-            .is_some(),
-            "port 0 stopped"
-        );
-        dp.stop();
-    });
+            .expect("the new port is not read by the running worker");
+            assert!(
+                took < Duration::from_secs(1),
+                "the new port took {took:?} to be served"
+            );
+            dp.remove_port(1);
+            // Every fd of lv1 is dropped: the device is gone.
+            assert!(
+                within(Duration::from_secs(2), || !link_exists("lv1")).is_some(),
+                "lv1 still exists after remove_port"
+            );
+            let before = rx1();
+            send_to("10.71.0.9:9");
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(rx1(), before, "a removed port is still read");
+            // Port 0 still runs.
+            let rx0 = || counters.snapshot().port(Port::Interface(0)).rx_packets;
+            let r0 = rx0();
+            assert!(
+                within(Duration::from_secs(2), || {
+                    send_to("10.71.0.9:9");
+                    rx0() > r0
+                })
+                .is_some(),
+                "port 0 stopped"
+            );
+            dp.stop();
+        },
+    );
 }
 
 #[test]
@@ -231,7 +236,8 @@ fn a_tunnel_and_its_socket_come_and_go_while_running() {
             stats: TunnelStats::default(),
             epoch: Instant::now(),
         });
-        dp.set_tunnel(5, Arc::clone(&peer), 1400).expect("set tunnel");
+        dp.set_tunnel(5, Arc::clone(&peer), 1400)
+            .expect("set tunnel");
         let sid = dp
             .start_socket(TunnelSocket {
                 socket: UnderlaySocket::Gre(Arc::clone(&socket)),
@@ -239,7 +245,11 @@ fn a_tunnel_and_its_socket_come_and_go_while_running() {
             })
             .expect("start socket");
         assert_eq!(dp.sockets(), 1);
-        let spoofed = || peer.stats.rx_spoofed.load(std::sync::atomic::Ordering::Relaxed);
+        let spoofed = || {
+            peer.stats
+                .rx_spoofed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
         let tx5 = || counters.snapshot().port(Port::Tunnel(5)).tx_packets;
         assert!(
             within(Duration::from_secs(3), || {

@@ -89,7 +89,14 @@ fn keys(lab: &Lab, vpcs: &[u8]) -> Result<Keys> {
 }
 
 /// VPC `n`'s namespace behind "inet" and its vcped running `members`.
-fn start_vpc(lab: &Lab, inet: &Netns, n: u8, keys: &Keys, members: &[u8], extra: &str) -> Result<Vpc> {
+fn start_vpc(
+    lab: &Lab,
+    inet: &Netns,
+    n: u8,
+    keys: &Keys,
+    members: &[u8],
+    extra: &str,
+) -> Result<Vpc> {
     let ns = lab.netns(&format!("vpc0{n}"))?;
     lab.veth(&ns, "wan0", inet, &format!("w{n}"))?;
     ns.addr("wan0", &format!("100.64.{n}.2/24"))?;
@@ -214,7 +221,10 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
         .into_iter()
         .find(|t| t.name == "vpc04")
         .context("VPC 01 lists no tunnel vpc04")?;
-    ensure!(t.tx_packets > 0 && t.rx_packets > 0, "vpc04 counters: {t:?}");
+    ensure!(
+        t.tx_packets > 0 && t.rx_packets > 0,
+        "vpc04 counters: {t:?}"
+    );
 
     // VPC 01 drops VPC 04 again: no traffic between them, the rest runs.
     let before = uptimes(&vpcs, &three)?;
@@ -235,10 +245,7 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
     );
     all_pairs_ping(&vpcs, &three)?;
     for n in [2, 3] {
-        ensure!(
-            pings(&vpcs[&n].0, "10.255.0.4"),
-            "VPC 0{n} lost VPC 04"
-        );
+        ensure!(pings(&vpcs[&n].0, "10.255.0.4"), "VPC 0{n} lost VPC 04");
     }
     no_flap(&vpcs, &before)?;
 
@@ -248,7 +255,8 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
     let out = v1.ctl(&["reload"])?;
     ensure!(out.contains("+ peer vpc04"), "VPC 01's reload:\n{out}");
     ensure!(
-        wait_until(Duration::from_secs(30), || session(v1, "10.255.0.4").is_ok()),
+        wait_until(Duration::from_secs(30), || session(v1, "10.255.0.4")
+            .is_ok()),
         "the session 01-04 is not back:\n{}",
         v1.ctl(&["bgp", "summary"])?
     );
@@ -343,7 +351,9 @@ fn an_interface_is_added_and_removed_by_reload() -> Result<()> {
     let out = v1.ctl(&["reload"])?;
     ensure!(out.contains("- interface lan1"), "reload:\n{out}");
     ensure!(
-        wait_until(Duration::from_secs(5), || ns1.ip(["link", "show", "lan1"]).is_err()),
+        wait_until(Duration::from_secs(5), || ns1
+            .ip(["link", "show", "lan1"])
+            .is_err()),
         "the TUN lan1 is still there after the reload removed it"
     );
     ensure!(!pings(&host, "10.255.0.2"), "the host still reaches VPC 02");

@@ -225,7 +225,11 @@ impl Dataplane {
     /// Creates the TUN devices and tunnel peers of `config` (numbered by
     /// `topology`) and starts the workers on `fib` (loaded with the
     /// config's routes already, see [`crate::routing::Routing::new`]).
-    pub async fn start(config: &Config, fib: Fib, topology: &Topology) -> anyhow::Result<Dataplane> {
+    pub async fn start(
+        config: &Config,
+        fib: Fib,
+        topology: &Topology,
+    ) -> anyhow::Result<Dataplane> {
         let workers = worker_count(config.forwarding.workers);
         let mut ports = Vec::with_capacity(config.interfaces.len());
         let mut mtus = EgressMtus::default();

@@ -236,8 +236,12 @@ impl Topology {
 
     /// Every tunnel with its peer's fixed underlay address.
     pub fn endpoints(&self) -> Vec<(IpAddr, TunnelId)> {
-        let mut v: Vec<(IpAddr, TunnelId)> =
-            self.read().endpoints.iter().map(|(t, a)| (*a, *t)).collect();
+        let mut v: Vec<(IpAddr, TunnelId)> = self
+            .read()
+            .endpoints
+            .iter()
+            .map(|(t, a)| (*a, *t))
+            .collect();
         v.sort();
         v
     }

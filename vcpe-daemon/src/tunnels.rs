@@ -57,11 +57,11 @@ impl Sockets {
         match self {
             Sockets::Gre(s) => vec![UnderlaySocket::Gre(Arc::clone(s))],
             Sockets::Udp(s) => vec![UnderlaySocket::Udp(Arc::clone(s))],
-            Sockets::Vxlan(g) => g
-                .rx
-                .iter()
-                .map(|s| UnderlaySocket::Udp(Arc::clone(s)))
-                .collect(),
+            Sockets::Vxlan(g) => {
+                g.rx.iter()
+                    .map(|s| UnderlaySocket::Udp(Arc::clone(s)))
+                    .collect()
+            }
         }
     }
 }
@@ -108,8 +108,10 @@ impl Underlay {
         workers: usize,
     ) -> anyhow::Result<Built> {
         let key = key_of(p);
-        if !self.entries.contains_key(&key) {
-            let sockets = open(key, workers).with_context(|| match key {
+        let entry = match self.entries.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => {
+                let sockets = open(key, workers).with_context(|| match key {
                 SocketKey::Gre(local) => format!(
                     "peer {}: opening a raw GRE socket on {local} (needs root or CAP_NET_RAW)",
                     p.name
@@ -123,17 +125,14 @@ impl Underlay {
                     p.name
                 ),
             })?;
-            self.entries.insert(
-                key,
-                Entry {
+                v.insert(Entry {
                     sockets,
                     peers: Vec::new(),
                     threads: Vec::new(),
-                },
-            );
-        }
-        let sockets = &self.entries[&key].sockets;
-        let (encap, overhead) = encap(p, sockets)?;
+                })
+            }
+        };
+        let (encap, overhead) = encap(p, &entry.sockets)?;
         let mtu = p.mtu.unwrap_or(UNDERLAY_MTU.saturating_sub(overhead));
         let peer = Arc::new(TunnelPeer {
             name: p.name.clone(),
@@ -228,9 +227,11 @@ pub fn key_of(p: &Peer) -> SocketKey {
         ),
         // A kernel VTEP sends to the port it was told (4789 by default):
         // listen on the endpoint's port unless told.
-        Encapsulation::Vxlan { .. } => SocketKey::Vxlan(p.bind.unwrap_or_else(|| {
-            SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
-        })),
+        Encapsulation::Vxlan { .. } => {
+            SocketKey::Vxlan(p.bind.unwrap_or_else(|| {
+                SocketAddr::new(unspecified(p.endpoint.ip()), p.endpoint.port())
+            }))
+        }
     }
 }
 

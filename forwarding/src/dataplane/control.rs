@@ -192,7 +192,10 @@ mod tests {
         assert!(super::super::poll_fds(&mut p, 1000), "no wake-up");
         assert_eq!(mail.next(), Some(7));
         assert_eq!(mail.next(), None);
-        assert!(!super::super::poll_fds(&mut p, 0), "still readable after draining");
+        assert!(
+            !super::super::poll_fds(&mut p, 0),
+            "still readable after draining"
+        );
         drop(mail);
         assert!(!post.send(8), "a stopped thread takes no commands");
     }

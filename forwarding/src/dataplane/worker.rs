@@ -15,10 +15,10 @@ use crate::pipeline::{ForwardConfig, ForwardCtx, REPLY_BUF_LEN, TokenBucket, Ver
 use crate::tun::{GsoType, VnetHdr};
 
 use super::control::{Mailbox, WorkerCommand};
-use super::tables::Tables;
 use super::packet_io::{
     PortQueue, complete_syn_checksum, flush_egress, ip_len, transmit, transmit_tunnel,
 };
+use super::tables::Tables;
 use crate::tun::gro::{CoalesceStats, Coalescer};
 use crate::tunnel::batch::TxBatch;
 

@@ -166,7 +166,9 @@ impl Reload<'_> {
         for (id, built) in p.replaced {
             let name = built.peer.name.clone();
             match dp.add_peer(id, built) {
-                Ok(()) => tracing::info!(peer = %name, "tunnel peer replaced by reload (endpoint, bind, encapsulation, MTU or BFD changed)"),
+                Ok(()) => {
+                    tracing::info!(peer = %name, "tunnel peer replaced by reload (endpoint, bind, encapsulation, MTU or BFD changed)")
+                }
                 Err(e) => {
                     tracing::error!(peer = %name, error = %format!("{e:#}"), "reload: the changed tunnel could not be started");
                 }
@@ -231,9 +233,7 @@ impl Reload<'_> {
         }
     }
 
-    fn lock_dataplane(
-        &self,
-    ) -> std::sync::MutexGuard<'_, Option<crate::dataplane::Dataplane>> {
+    fn lock_dataplane(&self) -> std::sync::MutexGuard<'_, Option<crate::dataplane::Dataplane>> {
         self.dataplane
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

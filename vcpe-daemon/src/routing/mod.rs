@@ -101,10 +101,8 @@ impl Routing {
             })
             .filter_map(|r| Some((r.prefix, static_group(&topology, r)?)))
             .collect();
-        let bgp = BgpFib::new(routes.keys().copied()).with_tunnels(
-            topology.neighbor_tunnels().to_vec(),
-            topology.endpoints(),
-        );
+        let bgp = BgpFib::new(routes.keys().copied())
+            .with_tunnels(topology.neighbor_tunnels().to_vec(), topology.endpoints());
         let report = fib.apply(
             routes
                 .into_iter()
@@ -271,7 +269,11 @@ impl Routing {
 
     /// An interface added by a reload: its connected routes (as at start;
     /// a connected route wins over a static one for the same prefix).
-    pub fn add_interface(&mut self, id: crate::topology::InterfaceId, iface: &vcpe_config::Interface) {
+    pub fn add_interface(
+        &mut self,
+        id: crate::topology::InterfaceId,
+        iface: &vcpe_config::Interface,
+    ) {
         let routes = config_routes::connected_routes(id, iface);
         for (prefix, _) in &routes {
             self.connected.insert(*prefix);

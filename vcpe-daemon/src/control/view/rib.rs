@@ -405,7 +405,15 @@ pub fn table(
         .zip(fib)
         .flat_map(|(p, f)| {
             let cands: Vec<&ConfigRoute> = routes.iter().filter(|r| r.prefix == *p).collect();
-            rows(config, topology, *p, &cands, paths.of(*p), paths, f.as_ref())
+            rows(
+                config,
+                topology,
+                *p,
+                &cands,
+                paths.of(*p),
+                paths,
+                f.as_ref(),
+            )
         })
         .collect()
 }
@@ -471,7 +479,14 @@ pub fn show(view: &View<'_>, prefix: Option<String>, address: Option<String>) ->
         Ok(g) => g,
         Err(m) => return error(m),
     };
-    let routes = table(view.config, view.topology, &g.prefixes, &g.routes, &g.paths, &g.fib);
+    let routes = table(
+        view.config,
+        view.topology,
+        &g.prefixes,
+        &g.routes,
+        &g.paths,
+        &g.fib,
+    );
     Reply::Rib {
         matched: match target {
             Target::Covering(_) => routes.first().map(|r| r.prefix.clone()),
@@ -597,7 +612,15 @@ advertise = true
             ),
         ];
         let fib = NextHopGroup::single(NextHop::tunnel(0).via("10.255.0.2".parse().unwrap()));
-        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), Some(&fib));
+        let r = rows(
+            &config,
+            &Topology::new(&config),
+            net("10.2.0.0/16"),
+            &[],
+            &bgp,
+            &names(),
+            Some(&fib),
+        );
         assert!(r[0].best && r[0].source == "10.255.0.2" && r[0].bgp_best);
         assert_eq!(r[0].reason, "best BGP path: shorter AS path (1 < 2)");
         assert!(!r[1].best);
@@ -607,7 +630,15 @@ advertise = true
         );
         assert_eq!(r[1].beaten_by.as_deref(), Some("bgp 10.255.0.2"));
         // Not in the FIB: still BGP's best, marked best, and the reason says why it does not forward.
-        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), None);
+        let r = rows(
+            &config,
+            &Topology::new(&config),
+            net("10.2.0.0/16"),
+            &[],
+            &bgp,
+            &names(),
+            None,
+        );
         assert!(r[0].best && !r[0].in_fib);
         assert!(r[0].reason.contains("not in the FIB"), "{}", r[0].reason);
     }
@@ -703,7 +734,15 @@ advertise = true
         assert_eq!(r[1].egress, r[0].egress);
         // The FIB holds the best path alone: the other one lost.
         let one = NextHopGroup::single(NextHop::tunnel(0).via(ip("10.255.0.2")));
-        let r = rows(&config, &Topology::new(&config), net("10.2.0.0/16"), &[], &bgp, &names(), Some(&one));
+        let r = rows(
+            &config,
+            &Topology::new(&config),
+            net("10.2.0.0/16"),
+            &[],
+            &bgp,
+            &names(),
+            Some(&one),
+        );
         assert!(!r[1].multipath && r[1].reason.starts_with("lost to"));
     }
 }
