@@ -226,6 +226,30 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
         "vpc04 counters: {t:?}"
     );
 
+    // VPC 01's tunnel to VPC 03 replaced (MTU): the others untouched.
+    let before = uptimes(&vpcs, &four)?;
+    let (_, v1, socket1) = &vpcs[&1];
+    let mtu = |m: u8| {
+        config(1, socket1, &keys, &four, "").replace(
+            "allowed_prefixes = [\"10.255.0.3/32\", \"10.3.0.0/16\"]\nmtu = 1300",
+            &format!("allowed_prefixes = [\"10.255.0.3/32\", \"10.3.0.0/16\"]\nmtu = {m}00"),
+        )
+    };
+    std::fs::write(&v1.config, mtu(12))?;
+    let out = v1.ctl(&["reload"])?;
+    ensure!(
+        out.contains("~ peer vpc03 (tunnel replaced"),
+        "VPC 01's reload:\n{out}"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(10), || pings(&vpcs[&1].0, "10.255.0.3")),
+        "VPC 01 cannot reach VPC 03 over the replaced tunnel"
+    );
+    let mut others = before.clone();
+    others.retain(|&(a, b), _| ![(1, 3), (3, 1)].contains(&(a, b)));
+    no_flap(&vpcs, &others)?;
+    all_pairs_ping(&vpcs, &four)?;
+
     // VPC 01 drops VPC 04 again: no traffic between them, the rest runs.
     let before = uptimes(&vpcs, &three)?;
     let (_, v1, socket1) = &vpcs[&1];
@@ -359,5 +383,20 @@ fn an_interface_is_added_and_removed_by_reload() -> Result<()> {
     ensure!(!pings(&host, "10.255.0.2"), "the host still reaches VPC 02");
     all_pairs_ping(&vpcs, &pair)?;
     no_flap(&vpcs, &before)?;
+
+    // The one peer of VPC 01 (alone on its socket) replaced by an MTU
+    // change: the tunnel runs on with the new MTU.
+    std::fs::write(
+        &v1.config,
+        config(1, socket1, &keys, &pair, "").replace("mtu = 1300", "mtu = 1280"),
+    )?;
+    let out = v1.ctl(&["reload"])?;
+    ensure!(
+        out.contains("~ peer vpc02 (tunnel replaced") && out.contains("mtu: 1300 -> 1280"),
+        "reload:\n{out}"
+    );
+    all_pairs_ping(&vpcs, &pair)?;
+    let explain = v1.ctl(&["explain", "10.255.0.2"])?;
+    ensure!(explain.contains("MTU 1280"), "explain:\n{explain}");
     Ok(())
 }

@@ -157,25 +157,39 @@ impl Underlay {
 
     /// Puts tunnel `id` behind the socket of `key` (opened by
     /// [`Underlay::build`]): its receive thread starts if it is the first
-    /// peer there, else learns the new peer list.
+    /// peer there, else learns the new peer list. A tunnel that was
+    /// behind another socket leaves that one afterwards (closed if it was
+    /// its last peer); behind the same one, nothing changes (the receive
+    /// thread finds the replaced peer in the tunnel table).
     pub fn attach(
         &mut self,
         dp: &mut Dataplane,
         id: TunnelId,
         key: SocketKey,
     ) -> anyhow::Result<()> {
-        self.detach(dp, id);
+        let old = self.attached.get(&id).copied();
+        if old == Some(key) {
+            return Ok(());
+        }
         let Some(e) = self.entries.get_mut(&key) else {
             anyhow::bail!("no open socket for {key:?}");
         };
         e.peers.push(id.raw());
         if e.threads.is_empty() {
             for socket in e.sockets.receivers() {
-                let t = dp.start_socket(TunnelSocket {
+                match dp.start_socket(TunnelSocket {
                     socket,
                     peers: e.peers.clone(),
-                })?;
-                e.threads.push(t);
+                }) {
+                    Ok(t) => e.threads.push(t),
+                    Err(err) => {
+                        e.peers.retain(|&p| p != id.raw());
+                        for t in std::mem::take(&mut e.threads) {
+                            dp.stop_socket(t);
+                        }
+                        return Err(err.into());
+                    }
+                }
             }
         } else {
             for &t in &e.threads {
@@ -183,15 +197,22 @@ impl Underlay {
             }
         }
         self.attached.insert(id, key);
+        if let Some(old) = old {
+            self.leave(dp, id, old);
+        }
         Ok(())
     }
 
     /// Takes tunnel `id` from its socket; the last peer of a socket stops
     /// its receive threads and closes it.
     pub fn detach(&mut self, dp: &mut Dataplane, id: TunnelId) {
-        let Some(key) = self.attached.remove(&id) else {
-            return;
-        };
+        if let Some(key) = self.attached.remove(&id) {
+            self.leave(dp, id, key);
+        }
+    }
+
+    /// Tunnel `id` leaves the socket of `key`.
+    fn leave(&mut self, dp: &mut Dataplane, id: TunnelId, key: SocketKey) {
         let Some(e) = self.entries.get_mut(&key) else {
             return;
         };
