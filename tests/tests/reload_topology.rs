@@ -9,7 +9,8 @@
 //!   the others keep working.
 //! - an interface added by reload carries traffic from a host behind it
 //!   across a tunnel, and is gone (device and routes) after a reload that
-//!   removes it.
+//!   removes it; a reload whose new socket cannot be bound is refused with
+//!   nothing changed (no new TUN, no new tunnel).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -317,6 +318,46 @@ fn an_interface_is_added_and_removed_by_reload() -> Result<()> {
     all_pairs_ping(&vpcs, &pair)?;
     let before = uptimes(&vpcs, &pair)?;
 
+    // All or nothing: a file with a new interface and a new peer whose
+    // bind address is not ours is refused, and neither appears.
+    let (_, v1, socket1) = &vpcs[&1];
+    let (_, ghost_public) = vcpe_tests::wg::keypair()?;
+    let ghost = format!(
+        "[[interface]]\nname = \"lan9\"\naddresses = [\"10.1.99.1/24\"]\n\n\
+         [[peer]]\nname = \"ghost\"\nendpoint = \"100.64.9.2:51820\"\nbind = \"192.0.2.77:51999\"\n\
+         encapsulation = \"wireguard\"\nprivate_key_file = \"{}\"\npublic_key = \"{ghost_public}\"\n\
+         allowed_prefixes = [\"10.9.0.0/16\"]\n\n",
+        keys[&1].0.display()
+    );
+    std::fs::write(&v1.config, config(1, socket1, &keys, &pair, &ghost))?;
+    let out = std::process::Command::new(vcpe_tests::cargo_bin("vcpectl"))
+        .arg("--socket")
+        .arg(&v1.socket)
+        .arg("reload")
+        .output()?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        out.status.code() == Some(1)
+            && err.contains("ghost")
+            && err.contains("nothing was reloaded"),
+        "exit {:?}: {err}",
+        out.status.code()
+    );
+    ensure!(
+        vpcs[&1].0.ip(["link", "show", "lan9"]).is_err(),
+        "the refused reload left the TUN lan9 behind"
+    );
+    ensure!(
+        !v1.tunnels()?.iter().any(|t| t.name == "ghost"),
+        "the refused reload left the peer ghost running"
+    );
+    let (_, pending) = v1.config_diff()?;
+    ensure!(
+        pending.interfaces_added == ["lan9"] && pending.peers_added == ["ghost"],
+        "the refused changes should still be pending: {pending:?}"
+    );
+    all_pairs_ping(&vpcs, &pair)?;
+
     // A host behind VPC 01, in its own namespace: its packets enter vcped
     // by the new TUN "lan1" (policy route) and come back out of it.
     let ns1 = &vpcs[&1].0;
@@ -334,7 +375,6 @@ fn an_interface_is_added_and_removed_by_reload() -> Result<()> {
     vpcs[&2].0.route_dev("10.1.9.0/24", "vcpe0")?;
     let lan = "[[interface]]\nname = \"lan1\"\naddresses = [\"10.1.0.1/24\"]\n\n\
                [[route]]\nname = \"hosts\"\nprefix = \"10.1.9.0/24\"\ninterface = \"lan1\"\nadvertise = true\n\n";
-    let (_, v1, socket1) = &vpcs[&1];
     std::fs::write(&v1.config, config(1, socket1, &keys, &pair, lan))?;
     let out = v1.ctl(&["reload"])?;
     ensure!(out.contains("+ interface lan1"), "reload:\n{out}");

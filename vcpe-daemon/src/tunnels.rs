@@ -117,7 +117,7 @@ impl Underlay {
                     p.name
                 ),
                 SocketKey::WireGuard(bind) => format!(
-                    "peer {}: binding the WireGuard UDP socket on {bind} (is the port in use?)",
+                    "peer {}: binding the WireGuard UDP socket on {bind} (is that address on this machine and the port free?)",
                     p.name
                 ),
                 SocketKey::Vxlan(bind) => format!(
