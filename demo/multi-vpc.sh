@@ -305,7 +305,21 @@ if $keep; then
     echo "  $vcpectl --socket $work/vpc01.sock stats"
     echo "  $vcpectl --socket $work/vpc02.sock show route"
     echo "  ip netns exec $P-vpc01 ip route"
-    echo "Ctrl-C to tear down"
-    trap 'exit 0' INT TERM # the way out of --keep, not a failure
-    while sleep 3600; do :; done
+    # A shell started with SIGINT ignored (a background job of a script,
+    # some CI runners) passes that on, and bash cannot trap it then.
+    ignored=$(awk '/^SigIgn:/ {print $2}' "/proc/$$/status")
+    if (( (16#${ignored:-0} & 2) != 0 )); then
+        echo "Ctrl-C to tear down does not work here: this shell was started with SIGINT ignored; run: kill $$"
+    else
+        echo "Ctrl-C to tear down (or: kill $$)"
+    fi
+    # The way out of --keep, not a failure.
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' INT TERM
+    # In the background, so that a signal runs the trap at once instead of
+    # after the sleep (a background job ignores SIGINT: the trap kills it).
+    while true; do
+        sleep 3600 &
+        sleeper=$!
+        wait "$sleeper" || true
+    done
 fi
