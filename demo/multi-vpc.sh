@@ -17,7 +17,10 @@
 # installed with apt-get when missing, as .ci/run does, so it runs first on
 # a bare Debian machine. Nothing outside its namespaces is changed.
 #
-# Usage: sudo ./demo/multi-vpc.sh [--keep]
+# Usage: sudo ./demo/multi-vpc.sh [--day-two] [--keep]
+#   --day-two      then operate it live, by reload only (demo/day-two.sh):
+#                  rotate a WireGuard key, add a fourth VPC, and a
+#                  commit-confirm that is not confirmed and rolls back
 #   --keep         stay up after the matrix until Ctrl-C, for poking around
 #   VCPE_BIN_DIR   directory holding vcped and vcpectl to use as they are;
 #                  unset: build them with cargo (dev profile, as .ci/run does)
@@ -26,9 +29,11 @@ cd "$(dirname "$0")/.."
 
 usage() { sed -n '/^# Usage:/,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; }
 keep=false
+day_two=false
 for arg in "$@"; do
     case $arg in
         --keep) keep=true ;;
+        --day-two) day_two=true ;;
         -h | --help) usage; exit 0 ;;
         *) echo "unknown argument: $arg" >&2; usage >&2; exit 2 ;;
     esac
@@ -159,6 +164,12 @@ chmod 600 examples/keys/*
 
 say "validating the three configs"
 "$vcped" check-config examples/vpc01.toml examples/vpc02.toml examples/vpc03.toml
+# vcped runs on copies: reloads and `config apply` write the running file,
+# and examples/ stays as it is.
+etc=$work/etc
+mkdir -p "$etc/keys"
+cp examples/vpc0[123].toml "$etc/"
+cp -p examples/keys/vpc0[123].key "$etc/keys/"
 
 # ── topology ────────────────────────────────────────────────────────────────
 say "building the topology (namespaces $P-*)"
@@ -169,10 +180,12 @@ netns_add inet
 at inet ip link add inet0 type bridge
 at inet ip link set inet0 up
 # vpc: number and its vxnets (third octet of 10.N.K.0/24)
-declare -A vxnets=([1]="1 2" [2]="1" [3]="1")
+declare -A vxnets=([1]="1 2" [2]="1" [3]="1" [4]="1")
 vms=()
-for n in 1 2 3; do
-    v="vpc0$n"
+# add_vpc N: the vCPE namespace vpc0N on the internet bridge (198.51.100.N)
+# and one VM namespace per vxnet of VPC N.
+add_vpc() {
+    local n=$1 v="vpc0$1" k vm
     netns_add "$v"
     at "$v" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
     ip link add wan0 netns "$P-$v" type veth peer name "w$n" netns "$P-inet"
@@ -193,18 +206,19 @@ for n in 1 2 3; do
         at "$vm" ip route add default via "10.$n.$k.1"
         at "$vm" ip -6 route add default via "fd00:$n:$k::1"
     done
-done
+}
+for n in 1 2 3; do add_vpc "$n"; done
 addr4() { echo "10.${1:2:1}.${1:3:1}.10"; }     # vm12 -> 10.1.2.10
 addr6() { echo "fd00:${1:2:1}:${1:3:1}::10"; }  # vm12 -> fd00:1:2::10
 
 # ── vcped ───────────────────────────────────────────────────────────────────
-say "starting one vcped per VPC (logs in $work)"
-for n in 1 2 3; do
-    v="vpc0$n"
-    ip netns exec "$P-$v" "$vcped" run --config "examples/$v.toml" --socket "$work/$v.sock" --state-dir "$work/$v.history" >"$work/$v.log" 2>&1 &
+start_vcped() {
+    local v=$1
+    ip netns exec "$P-$v" "$vcped" run --config "$etc/$v.toml" --socket "$work/$v.sock" --state-dir "$work/$v.history" >"$work/$v.log" 2>&1 &
     pids+=($!)
-done
-for v in vpc01 vpc02 vpc03; do
+}
+wait_vcped() {
+    local v=$1
     for _ in $(seq 100); do
         ctl "$v" status >/dev/null 2>&1 && break
         sleep 0.1
@@ -218,6 +232,30 @@ for v in vpc01 vpc02 vpc03; do
     # learned prefixes itself; these covering routes stay harmless beside them.
     at "$v" ip route replace 10.0.0.0/8 dev vcpe0
     at "$v" ip -6 route replace fd00::/16 dev vcpe0
+}
+# wait_bgp VPC SESSIONS PREFIXES: until VPC's vcped has that many sessions
+# Established and prefixes accepted (30 s at most).
+wait_bgp() {
+    local v=$1 want_est=$2 want_acc=$3 js est acc
+    for _ in $(seq 300); do
+        js=$(ctl "$v" --json bgp summary 2>/dev/null || true)
+        est=$(grep -o '"Established"' <<<"$js" | wc -l)
+        acc=$(grep -oE '"accepted": *[0-9]+' <<<"$js" | awk -F: '{ s += $2 } END { print s + 0 }')
+        if [[ $est -ge $want_est && $acc -ge $want_acc ]]; then return 0; fi
+        sleep 0.1
+    done
+    echo "$v: BGP not up after 30 s (want $want_est sessions Established and $want_acc prefixes accepted):" >&2
+    ctl "$v" bgp summary >&2 || true
+    tail -n 20 "$work/$v.log" >&2
+    exit 1
+}
+say "starting one vcped per VPC (logs in $work)"
+for n in 1 2 3; do
+    v="vpc0$n"
+    start_vcped "$v"
+done
+for v in vpc01 vpc02 vpc03; do
+    wait_vcped "$v"
 done
 
 # Each vCPE has 2 neighbors, and learns 2 prefixes (v4 + v6) per remote vxnet.
@@ -225,20 +263,7 @@ declare -A expect=([vpc01]=4 [vpc02]=6 [vpc03]=6)
 say "waiting for the BGP sessions over the WireGuard tunnels and their routes"
 started=$SECONDS
 for v in vpc01 vpc02 vpc03; do
-    up=false
-    for _ in $(seq 300); do
-        js=$(ctl "$v" --json bgp summary 2>/dev/null || true)
-        est=$(grep -o '"Established"' <<<"$js" | wc -l)
-        acc=$(grep -oE '"accepted": *[0-9]+' <<<"$js" | awk -F: '{ s += $2 } END { print s + 0 }')
-        if [[ $est -ge 2 && $acc -ge ${expect[$v]} ]]; then up=true; break; fi
-        sleep 0.1
-    done
-    if ! $up; then
-        echo "$v: BGP not up after 30 s (want 2 sessions Established and ${expect[$v]} prefixes accepted):" >&2
-        ctl "$v" bgp summary >&2 || true
-        tail -n 20 "$work/$v.log" >&2
-        exit 1
-    fi
+    wait_bgp "$v" 2 "${expect[$v]}"
 done
 echo "all 6 sessions Established, routes exchanged in $((SECONDS - started)) s"
 
@@ -263,41 +288,52 @@ ping_cell() {
         printf 'FAIL'
     fi
 }
-say "all-pairs ping matrix: row = source VM, column = destination VM (1 echo, RTT)"
-printf '%-9s' "from\\to"
-for to in "${vms[@]}"; do printf '%-12s' "$to"; done
-echo
-pairs=0
-failed=()
-for from in "${vms[@]}"; do
-    for fam in v4 v6; do
-        printf '%-9s' "$from $fam"
-        for to in "${vms[@]}"; do
-            if [[ $from == "$to" ]]; then
-                cell="-"
-            else
-                if [[ $fam == v4 ]]; then dst=$(addr4 "$to"); else dst=$(addr6 "$to"); fi
-                cell=$(ping_cell "$from" "$dst")
-                pairs=$((pairs + 1))
-                [[ $cell == FAIL ]] && failed+=("$from->$to $fam ($dst)")
-            fi
-            printf '%-12s' "$cell"
+# ping_matrix: every VM pings every other, v4 and v6; exits 1 on a failure.
+ping_matrix() {
+    local from to fam dst cell
+    say "all-pairs ping matrix: row = source VM, column = destination VM (1 echo, RTT)"
+    printf '%-9s' "from\\to"
+    for to in "${vms[@]}"; do printf '%-12s' "$to"; done
+    echo
+    pairs=0
+    failed=()
+    for from in "${vms[@]}"; do
+        for fam in v4 v6; do
+            printf '%-9s' "$from $fam"
+            for to in "${vms[@]}"; do
+                if [[ $from == "$to" ]]; then
+                    cell="-"
+                else
+                    if [[ $fam == v4 ]]; then dst=$(addr4 "$to"); else dst=$(addr6 "$to"); fi
+                    cell=$(ping_cell "$from" "$dst")
+                    pairs=$((pairs + 1))
+                    [[ $cell == FAIL ]] && failed+=("$from->$to $fam ($dst)")
+                fi
+                printf '%-12s' "$cell"
+            done
+            echo
         done
-        echo
     done
-done
-
-if ((${#failed[@]})); then
-    say "${#failed[@]} of $pairs pairs FAILED: ${failed[*]}"
-    echo "look at: vcpectl stats (drops by reason), vcpectl show route, the vcped logs in $work" >&2
-    for v in vpc01 vpc02 vpc03; do
-        echo "--- $v stats" >&2
-        ctl "$v" stats >&2 || true
-    done
-    exit 1
-fi
-say "all $pairs pairs ok"
+    if ((${#failed[@]})); then
+        say "${#failed[@]} of $pairs pairs FAILED: ${failed[*]}"
+        echo "look at: vcpectl stats (drops by reason), vcpectl show route, the vcped logs in $work" >&2
+        for v in "${vpcs[@]}"; do
+            echo "--- $v stats" >&2
+            ctl "$v" stats >&2 || true
+        done
+        exit 1
+    fi
+    say "all $pairs pairs ok"
+}
+vpcs=(vpc01 vpc02 vpc03)
+ping_matrix
 ok=true
+
+if $day_two; then
+    # shellcheck source=demo/day-two.sh
+    source demo/day-two.sh
+    ok=true
+fi
 
 if $keep; then
     say "up until Ctrl-C; try:"
@@ -305,7 +341,21 @@ if $keep; then
     echo "  $vcpectl --socket $work/vpc01.sock stats"
     echo "  $vcpectl --socket $work/vpc02.sock show route"
     echo "  ip netns exec $P-vpc01 ip route"
-    echo "Ctrl-C to tear down"
-    trap 'exit 0' INT TERM # the way out of --keep, not a failure
-    while sleep 3600; do :; done
+    # A shell started with SIGINT ignored (a background job of a script,
+    # some CI runners) passes that on, and bash cannot trap it then.
+    ignored=$(awk '/^SigIgn:/ {print $2}' "/proc/$$/status")
+    if (( (16#${ignored:-0} & 2) != 0 )); then
+        echo "Ctrl-C to tear down does not work here: this shell was started with SIGINT ignored; run: kill $$"
+    else
+        echo "Ctrl-C to tear down (or: kill $$)"
+    fi
+    # The way out of --keep, not a failure.
+    trap 'kill "$sleeper" 2>/dev/null; exit 0' INT TERM
+    # In the background, so that a signal runs the trap at once instead of
+    # after the sleep (a background job ignores SIGINT: the trap kills it).
+    while true; do
+        sleep 3600 &
+        sleeper=$!
+        wait "$sleeper" || true
+    done
 fi

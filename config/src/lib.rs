@@ -32,7 +32,9 @@ pub use model::{
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};
 pub use refusals::HostChecks;
-pub use secret::{KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey, load_private_key};
+pub use secret::{
+    KeyFile, MD5_MAX_KEY_LEN, PasswordFile, PublicKey, generate_private_key, load_private_key,
+};
 pub use sections::{
     AS_TRANS, DEFAULT_SOCKET, GRE_NO_PORT, MAX_PATHS, MAX_SHUTDOWN_MESSAGE, VXLAN_UDP_PORT,
 };

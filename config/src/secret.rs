@@ -125,6 +125,46 @@ pub fn load_private_key(path: &Path) -> Result<KeyFile, String> {
     })
 }
 
+/// Writes a new random WireGuard private key (base64, as `wg genkey`
+/// prints it, clamped as X25519 wants) to `path`, which must not exist yet:
+/// created owner-only (mode 0600) and synced before this returns, so the
+/// key a config names is never half-written. Never overwrites a file: the
+/// running config may still use the old key.
+pub fn generate_private_key(path: &Path) -> Result<KeyFile, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key)
+        .map_err(|e| format!("cannot read the system's random source: {e}"))?;
+    key[0] &= 248;
+    key[31] = (key[31] & 127) | 64;
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                format!(
+                    "{} exists already; keys are never overwritten (a running config may use it): \
+                     choose a new file name, e.g. {}.new",
+                    path.display(),
+                    path.display()
+                )
+            } else {
+                format!("cannot create {}: {e}", path.display())
+            }
+        })?;
+    let written = file
+        .write_all(format!("{}\n", STANDARD.encode(key)).as_bytes())
+        .and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = fs::remove_file(path);
+        return Err(format!("cannot write {}: {e}", path.display()));
+    }
+    Ok(KeyFile::new(path.to_path_buf(), key))
+}
+
 /// Why a secret file or key string was rejected: message and help.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -185,7 +225,11 @@ pub(crate) fn read_key_file(path: &Path, shown: &str) -> Result<KeyFile, SecretE
         Some(key) => Ok(KeyFile::new(path.to_path_buf(), key)),
         None => Err(SecretError::new(
             format!("'{shown}' does not contain a base64-encoded 32-byte key"),
-            format!("generate one with: wg genkey > {}", path.display()),
+            format!(
+                "generate one with: vcpectl key generate {} (or wg genkey > {})",
+                path.display(),
+                path.display()
+            ),
         )),
     }
 }
@@ -238,6 +282,26 @@ mod tests {
         let shown = format!("{k:?} {p:?}");
         assert!(shown.contains("<redacted>"));
         assert!(!shown.contains("hunter2") && !shown.contains('7'));
+    }
+
+    #[test]
+    fn a_generated_key_is_owner_only_loads_back_and_is_never_overwritten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("new.key");
+        let k = generate_private_key(&path).expect("generated");
+        let mode = fs::metadata(&path).expect("file").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let loaded = load_private_key(&path).expect("loads as a config key");
+        assert_eq!(loaded.key(), k.key());
+        assert_eq!(loaded.public_key(), k.public_key());
+        // Clamped as `wg genkey` prints it.
+        assert_eq!(k.key()[0] & 7, 0);
+        assert_eq!(k.key()[31] & 0xc0, 0x40);
+        let again = generate_private_key(&path).unwrap_err();
+        assert!(again.contains("exists already"), "{again}");
+        assert_eq!(load_private_key(&path).expect("kept").key(), k.key());
+        let other = generate_private_key(&dir.path().join("other.key")).expect("second");
+        assert_ne!(other.key(), k.key());
     }
 
     #[test]

@@ -617,6 +617,47 @@ fn completions_for_bash_zsh_and_fish() -> Result<()> {
     Ok(())
 }
 
+/// `key generate` writes a key that wireguard-tools reads as ours (its
+/// `wg pubkey` is the public key printed), owner-only, and never replaces
+/// an existing file.
+#[test]
+fn key_generate_agrees_with_wg_pubkey_and_never_overwrites() -> Result<()> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let sock = Path::new("/nonexistent");
+    let file = dir.path().join("new.key");
+    let path = file.display().to_string();
+    let out = vcpectl(None, sock, &["key", "generate", &path])?;
+    ensure!(out.status.success(), "{out:?}");
+    let printed = String::from_utf8(out.stdout)?.trim().to_owned();
+    let private = std::fs::read_to_string(&file)?;
+    let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file)?.permissions());
+    ensure!(mode & 0o777 == 0o600, "mode {mode:o}");
+    let mut wg = std::process::Command::new("wg")
+        .arg("pubkey")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("wg pubkey (apt-get install wireguard-tools)")?;
+    wg.stdin
+        .take()
+        .context("stdin")?
+        .write_all(private.as_bytes())?;
+    let wg = wg.wait_with_output()?;
+    ensure!(wg.status.success(), "wg pubkey refused our key: {wg:?}");
+    ensure!(String::from_utf8(wg.stdout)?.trim() == printed);
+    let pubkey = vcpectl(None, sock, &["key", "pubkey", &path])?;
+    ensure!(String::from_utf8(pubkey.stdout)?.trim() == printed);
+    let again = vcpectl(None, sock, &["key", "generate", &path])?;
+    ensure!(again.status.code() == Some(1), "{again:?}");
+    ensure!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+    ensure!(
+        std::fs::read_to_string(&file)? == private,
+        "the key was replaced"
+    );
+    Ok(())
+}
+
 /// `doctor` inside a vCPE namespace: a healthy host passes, each breakage
 /// is named with its fix, a failing check makes the exit code 1.
 #[test]

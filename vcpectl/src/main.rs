@@ -106,7 +106,8 @@ enum Command {
         command: tunnel::TunnelCommand,
     },
     /// WireGuard keys, without the daemon: `key pubkey FILE` prints the
-    /// public key of a private key file (as `wg pubkey` does).
+    /// public key of a private key file (as `wg pubkey` does), `key
+    /// generate FILE` writes a new private key and prints its public key.
     Key {
         #[command(subcommand)]
         command: tunnel::KeyCommand,

@@ -2,7 +2,8 @@
 //! last packet ages, keepalive, counters, MTU), our public key, then what
 //! a state that is not "up" means; `tunnel show NAME`: one peer with
 //! everything (keys, endpoint configured, resolved and current);
-//! `key pubkey FILE`: the public key of a private key file.
+//! `key pubkey FILE`: the public key of a private key file; `key generate
+//! FILE`: a new private key file.
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +39,14 @@ pub enum KeyCommand {
         /// The private key file (`private_key_file`; owner-only mode).
         file: PathBuf,
     },
+    /// Write a new random private key to FILE (owner-only, never over an
+    /// existing file) and print its public key, for a new peer or a key
+    /// rotation: point `private_key_file` at it, give the public key to
+    /// the other ends, and reload (as `wg genkey` then `wg pubkey`).
+    Generate {
+        /// The new key file; must not exist.
+        file: PathBuf,
+    },
 }
 
 /// The request of a `tunnel` command answered by [`list`].
@@ -50,21 +59,29 @@ pub fn request(c: TunnelCommand) -> Request {
 /// `vcpectl key ...`: runs here, without the daemon.
 pub fn key(c: KeyCommand, json: bool) -> Exit {
     match c {
-        KeyCommand::Pubkey { file } => match vcpe_config::load_private_key(&file) {
-            Ok(k) => {
-                let public = k.public_key().to_string();
-                if json {
-                    println!("{}", serde_json::json!({ "public_key": public }));
-                } else {
-                    println!("{public}");
-                }
-                Exit::Ok
+        KeyCommand::Pubkey { file } => print_public(vcpe_config::load_private_key(&file), json),
+        KeyCommand::Generate { file } => {
+            print_public(vcpe_config::generate_private_key(&file), json)
+        }
+    }
+}
+
+/// Prints the public key of `key`, or why there is none.
+fn print_public(key: Result<vcpe_config::KeyFile, String>, json: bool) -> Exit {
+    match key {
+        Ok(k) => {
+            let public = k.public_key().to_string();
+            if json {
+                println!("{}", serde_json::json!({ "public_key": public }));
+            } else {
+                println!("{public}");
             }
-            Err(e) => {
-                eprintln!("vcpectl: {e}");
-                Exit::Refused
-            }
-        },
+            Exit::Ok
+        }
+        Err(e) => {
+            eprintln!("vcpectl: {e}");
+            Exit::Refused
+        }
     }
 }
 
