@@ -108,8 +108,8 @@ pub enum UnderlaySocket {
 /// Everything the dataplane needs to start.
 #[derive(Debug)]
 pub struct DataplaneSpec {
-    /// TUN interfaces, indexed by interface id (`ports[i].ingress.port` is
-    /// `Port::Interface(i)`).
+    /// TUN interfaces, each with its id in `ingress.port`
+    /// (`Port::Interface(id)`); more come with [`Dataplane::add_port`].
     pub ports: Vec<PortSpec>,
     /// Egress MTUs by interface and tunnel id.
     pub mtus: EgressMtus,
@@ -121,9 +121,10 @@ pub struct DataplaneSpec {
     pub workers: usize,
     /// Pin worker *i* to CPU *i* mod the number of CPUs.
     pub pin: bool,
-    /// Tunnel peers, by tunnel id.
+    /// Tunnel peers, by tunnel id (more with [`Dataplane::set_tunnel`]).
     pub tunnels: Vec<Arc<TunnelPeer>>,
-    /// Their underlay sockets (non-blocking), one receive thread each.
+    /// Their underlay sockets (non-blocking), one receive thread each
+    /// (more with [`Dataplane::start_socket`]).
     pub tunnel_sockets: Vec<TunnelSocket>,
 }
 
