@@ -167,8 +167,19 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
     };
     section("control", running.control == new.control);
     section("metrics", running.metrics == new.metrics);
-    section("kernel", running.kernel == new.kernel);
     section("forwarding", running.forwarding == new.forwarding);
+    if running.kernel != new.kernel {
+        let keys = crate::diff_fields::changed_keys(&running.kernel, &new.kernel);
+        // Unset, it is the first interface: removing or reordering that
+        // one moves the kernel routes.
+        let note = if keys.iter().any(|k| k == "interface") {
+            " (the TUN kernel routes point at: unset, the first [[interface]]; set [kernel] \
+             interface to the one that stays)"
+        } else {
+            ""
+        };
+        restart_needed.push(format!("[kernel] {}{note}", keys.join(", ")));
+    }
     match (&running.bgp, &new.bgp) {
         (Some(a), Some(b)) => {
             if a.listen != b.listen {
@@ -362,6 +373,30 @@ allowed_prefixes = ["10.3.0.0/16"]
         let back = diff(&parse(&new), &parse(&old));
         assert_eq!(back.interfaces_removed.len(), 1);
         assert!(!back.is_empty());
+    }
+
+    /// Removing the first interface moves the kernel routes' TUN (the
+    /// default `[kernel] interface`): refused, saying how to keep it.
+    #[test]
+    fn removing_the_kernel_routes_interface_is_refused_with_the_fix() {
+        let two = BASE.replace(
+            "[[route]]\nname = \"a\"",
+            "[[interface]]\nname = \"vcpe1\"\naddresses = [\"10.0.2.1/24\"]\n[[route]]\nname = \"a\"",
+        );
+        let without_first = two
+            .replace(
+                "[[interface]]\nname = \"vcpe0\"\naddresses = [\"10.0.1.1/24\"]\n",
+                "",
+            )
+            .replace("interface = \"vcpe0\"", "interface = \"vcpe1\"");
+        let d = diff(&parse(&two), &parse(&without_first));
+        assert_eq!(d.restart_needed.len(), 1, "{:?}", d.restart_needed);
+        assert!(
+            d.restart_needed[0].starts_with("[kernel] interface")
+                && d.restart_needed[0].contains("set [kernel] interface"),
+            "{:?}",
+            d.restart_needed
+        );
     }
 
     #[test]
