@@ -145,6 +145,35 @@ fn a_next_hop_at_a_peer_s_underlay_address_means_its_tunnel() {
 }
 
 #[test]
+fn a_peer_added_by_reload_maps_its_endpoint_to_its_tunnel() {
+    let (mut fib, _reader) = Fib::new();
+    let mut bgp = BgpFib::new([]).with_tunnels(vec![None], []);
+    // Before: the next hop is no tunnel's endpoint (and unreachable).
+    let r = bgp.apply(
+        &mut fib,
+        vec![learned("10.4.1.0/24", "198.51.100.4")].into(),
+    );
+    assert_eq!((r.installed, r.unresolved), (0, 1));
+    // A reload added the peer at 198.51.100.4 as tunnel 7.
+    bgp.set_endpoints([("198.51.100.4".parse().unwrap(), TunnelId::from_index(7))]);
+    bgp.apply(
+        &mut fib,
+        vec![learned("10.4.2.0/24", "198.51.100.4")].into(),
+    );
+    assert_eq!(
+        egress_of(&fib, "10.4.2.0/24").map(|e| e.0),
+        Some(Egress::Tunnel(7))
+    );
+    // Removed again: new routes there no longer go into it.
+    bgp.set_endpoints([]);
+    bgp.apply(
+        &mut fib,
+        vec![learned("10.4.3.0/24", "198.51.100.4")].into(),
+    );
+    assert_eq!(egress_of(&fib, "10.4.3.0/24"), None);
+}
+
+#[test]
 fn config_prefixes_win() {
     let (mut fib, _reader) = Fib::new();
     connected(&mut fib, "10.0.2.0/24", 1);
