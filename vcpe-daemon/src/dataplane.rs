@@ -246,6 +246,9 @@ impl Dataplane {
             mtus.interfaces[i] = iface.mtu;
             interfaces.insert(id, iface.name.clone());
         }
+        // Counters for every tunnel id of the config, at least (the
+        // peers themselves are added below, as a reload adds them).
+        mtus.tunnels = vec![0; config.peers.len()];
         let workers_spawned = Workers::start(
             DataplaneSpec {
                 ports,
