@@ -3,7 +3,8 @@
 //!
 //! - a fourth VPC joins a running full mesh of three: its vcped starts,
 //!   the three others get its `[[peer]]` and BGP neighbor by editing their
-//!   files and reloading; every pair of VPCs pings, and no other BGP
+//!   files and reloading; a ping every 20 ms between two running VPCs
+//!   loses nothing meanwhile, every pair of VPCs pings, and no other BGP
 //!   session flapped (their uptime went on, their Established count is
 //!   the same). Removing the peer again by reload stops its traffic while
 //!   the others keep working.
@@ -196,8 +197,17 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
     let before = uptimes(&vpcs, &three)?;
 
     // VPC 04 starts with the whole mesh in its file; the others learn of
-    // it by reload only.
+    // it by reload only. Meanwhile VPC 01 pings VPC 02 every 20 ms: the
+    // running tunnels lose nothing.
     vpcs.insert(4, start_vpc(&lab, &inet, 4, &keys, &four, "")?);
+    let steady = vpcs[&1]
+        .0
+        .command("ping")
+        .args(["-i", "0.02", "-c", "150", "-W", "1", "10.255.0.2"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    std::thread::sleep(Duration::from_millis(300));
     for n in three {
         let (_, v, socket) = &vpcs[&n];
         std::fs::write(&v.config, config(n, socket, &keys, &four, ""))?;
@@ -212,6 +222,12 @@ fn a_fourth_vpc_joins_the_running_mesh_by_reload_only() -> Result<()> {
             "VPC 0{n}'s reload:\n{out}"
         );
     }
+    let out = steady.wait_with_output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    ensure!(
+        out.status.success() && text.contains(" 0% packet loss"),
+        "VPC 01 -> 02 lost packets while the others reloaded:\n{text}"
+    );
     wait_mesh(&vpcs, &four)?;
     all_pairs_ping(&vpcs, &four)?;
     no_flap(&vpcs, &before)?;
