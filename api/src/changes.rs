@@ -61,6 +61,9 @@ pub struct ConfigChanges {
     /// Interfaces only running, by name.
     #[serde(default)]
     pub interfaces_removed: Vec<String>,
+    /// Interfaces whose addresses or MTU changed in place, by name.
+    #[serde(default)]
+    pub interfaces_changed: Vec<String>,
     /// Changes only a restart can apply.
     pub restart_needed: Vec<String>,
     /// Every setting that differs, with its old and new value.
@@ -142,6 +145,11 @@ impl From<&ConfigDiff> for ConfigChanges {
                 .interfaces_removed
                 .iter()
                 .map(|i| i.name.clone())
+                .collect(),
+            interfaces_changed: d
+                .interfaces_changed
+                .iter()
+                .map(|c| c.new.name.clone())
                 .collect(),
             restart_needed: d.restart_needed.clone(),
             fields: d.fields.clone(),

@@ -2,11 +2,11 @@
 //! static routes by name, BGP neighbors by address (those over tunnels
 //! too), tunnel peers by name (added, removed, changed in place: allowed
 //! prefixes, WireGuard keys and keepalive; or replaced: endpoint, bind,
-//! encapsulation, MTU, BFD), interfaces by name (added or removed), every
-//! setting with its old and new value ([`crate::diff_fields`]), and the
-//! rest as "needs a restart" (what a running vcped cannot change: the
-//! router's identity, its listening sockets, an interface's addresses or
-//! MTU, the forwarding knobs).
+//! encapsulation, MTU, BFD), interfaces by name (added, removed, or their
+//! addresses and MTU changed in place), every setting with its old and new
+//! value ([`crate::diff_fields`]), and the rest as "needs a restart" (what
+//! a running vcped cannot change: the router's identity, its listening
+//! sockets, the forwarding knobs).
 //!
 //! Pure data: the daemon's reload applies a [`ConfigDiff`], `vcpectl config
 //! diff` prints one. Two equal configs give an empty diff, so a reload of an
@@ -58,6 +58,9 @@ pub struct ConfigDiff {
     pub interfaces_added: Vec<Interface>,
     /// Interfaces only in the running config.
     pub interfaces_removed: Vec<Interface>,
+    /// Interfaces of the same name whose addresses or MTU differ: the
+    /// running TUN is changed in place.
+    pub interfaces_changed: Vec<Changed<Interface>>,
     /// Changes that a reload cannot apply, e.g. `[[peer]] vpc02`,
     /// `[bgp] listen`: each needs a restart of vcped.
     pub restart_needed: Vec<String>,
@@ -80,6 +83,7 @@ impl ConfigDiff {
             && self.peers_replaced.is_empty()
             && self.interfaces_added.is_empty()
             && self.interfaces_removed.is_empty()
+            && self.interfaces_changed.is_empty()
             && self.restart_needed.is_empty()
     }
 }
@@ -201,17 +205,10 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         (None, Some(_)) => restart_needed.push("[bgp] added".to_owned()),
         (None, None) => {}
     }
-    // Interfaces come and go live; a running TUN's addresses and MTU do
-    // not change (remove it in one reload and add it back in the next).
+    // Interfaces come and go live; a running TUN's addresses and MTU
+    // change in place.
     let (interfaces_removed, interfaces_added, interfaces_changed) =
         by_key(&running.interfaces, &new.interfaces, |i| i.name.clone());
-    for c in &interfaces_changed {
-        restart_needed.push(format!(
-            "[[interface]] {} changed ({}; or remove the interface in one reload and add it back in the next)",
-            c.old.name,
-            crate::diff_fields::changed_keys(&c.old, &c.new).join(", ")
-        ));
-    }
     let (peers_removed, peers_added, peers_all_changed) =
         by_key(&running.peers, &new.peers, |p| p.name.clone());
     let (peers_changed, peers_replaced): (Vec<_>, Vec<_>) = peers_all_changed
@@ -230,6 +227,7 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
         peers_replaced,
         interfaces_added,
         interfaces_removed,
+        interfaces_changed,
         restart_needed,
         fields: field_changes(running, new),
     }
@@ -314,12 +312,11 @@ remote_as = 65003
         let d = diff(&parse(BASE), &parse(&new));
         assert_eq!(
             d.restart_needed,
-            [
-                "[router] asn (the router's BGP identity)",
-                "[bgp] listen",
-                "[[interface]] vcpe0 changed (mtu; or remove the interface in one reload and add it back in the next)"
-            ]
+            ["[router] asn (the router's BGP identity)", "[bgp] listen"]
         );
+        // An interface's MTU changes in place.
+        assert_eq!(d.interfaces_changed.len(), 1);
+        assert_eq!(d.interfaces_changed[0].new.mtu, 1400);
     }
 
     const PEERS: &str = r#"

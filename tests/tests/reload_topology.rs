@@ -9,9 +9,10 @@
 //!   the same). Removing the peer again by reload stops its traffic while
 //!   the others keep working.
 //! - an interface added by reload carries traffic from a host behind it
-//!   across a tunnel, and is gone (device and routes) after a reload that
-//!   removes it; a reload whose new socket cannot be bound is refused with
-//!   nothing changed (no new TUN, no new tunnel).
+//!   across a tunnel, takes a new address and MTU in place, and is gone
+//!   (device and routes) after a reload that removes it; a reload whose
+//!   new socket cannot be bound is refused with nothing changed (no new
+//!   TUN, no new tunnel).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -425,6 +426,49 @@ fn an_interface_is_added_and_removed_by_reload() -> Result<()> {
         lan1.rx_packets > 0 && lan1.tx_packets > 0,
         "lan1 counters: {lan1:?}"
     );
+
+    // Changed in place: a second address and a smaller MTU on the running
+    // TUN; the host keeps talking through it.
+    let changed = lan.replace(
+        "addresses = [\"10.1.0.1/24\"]",
+        "addresses = [\"10.1.0.1/24\", \"10.1.5.1/24\"]\nmtu = 1400",
+    );
+    std::fs::write(&v1.config, config(1, socket1, &keys, &pair, &changed))?;
+    let out = v1.ctl(&["reload"])?;
+    ensure!(out.contains("~ interface lan1"), "reload:\n{out}");
+    let link = ns1.ip(["-o", "addr", "show", "dev", "lan1"])?;
+    ensure!(
+        link.contains("10.1.5.1/24"),
+        "lan1 lacks its new address:\n{link}"
+    );
+    let link = ns1.ip(["link", "show", "dev", "lan1"])?;
+    ensure!(
+        link.contains("mtu 1400"),
+        "lan1 has not its new MTU:\n{link}"
+    );
+    let explain = v1.ctl(&["explain", "10.1.5.9"])?;
+    ensure!(
+        explain.contains("lan1"),
+        "no connected route for the new address:\n{explain}"
+    );
+    ensure!(
+        wait_until(Duration::from_secs(5), || pings(&host, "10.255.0.2")),
+        "the host lost VPC 02 after lan1 changed"
+    );
+    // And back: the address goes, from the TUN and from the FIB.
+    std::fs::write(&v1.config, config(1, socket1, &keys, &pair, lan))?;
+    v1.ctl(&["reload"])?;
+    let link = ns1.ip(["-o", "addr", "show", "dev", "lan1"])?;
+    ensure!(
+        !link.contains("10.1.5.1"),
+        "lan1 kept the removed address:\n{link}"
+    );
+    let explain = v1.ctl(&["explain", "10.1.5.9"])?;
+    ensure!(
+        !explain.contains("lan1"),
+        "the removed address's connected route stayed:\n{explain}"
+    );
+    ensure!(pings(&host, "10.255.0.2"), "the host lost VPC 02");
 
     // Removed: the device is gone, the host is cut off, vcpe0 still runs.
     std::fs::write(&v1.config, config(1, socket1, &keys, &pair, ""))?;

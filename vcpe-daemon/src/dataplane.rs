@@ -343,6 +343,21 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Interface `id`'s MTU and addresses (ICMP error sources) changed by a
+    /// reload (its TUN was reconfigured already).
+    pub fn change_interface(&self, id: InterfaceId, iface: &Interface) -> anyhow::Result<()> {
+        let (v4, v6) = own_addresses(&iface.addresses);
+        self.workers.set_port(
+            Ingress {
+                port: id.port(),
+                v4,
+                v6,
+            },
+            iface.mtu,
+        )?;
+        Ok(())
+    }
+
     /// Takes interface `id` from the workers; its TUN device goes with
     /// the last queue.
     pub fn remove_interface(&mut self, id: InterfaceId) {

@@ -1,5 +1,5 @@
-//! Link configuration over rtnetlink: MTU, IPv4/IPv6 addresses and
-//! administrative state of a link (normally one of our TUN devices), by
+//! Link configuration over rtnetlink: MTU, IPv4/IPv6 addresses (added,
+//! and deleted by a reload) and administrative state of a link (normally one of our TUN devices), by
 //! ifindex. Beside [`crate::kernel_sync`]'s route requests, the daemon's
 //! other netlink client; the forwarding crate stays synchronous.
 //!
@@ -76,6 +76,27 @@ pub async fn configure_link(ifindex: u32, mtu: u16, addrs: &[IpNet]) -> Result<(
     .await
 }
 
+/// Changes a configured link in place: MTU `mtu`, adds `add`, deletes
+/// `remove` (an address already gone is not an error).
+pub async fn reconfigure_link(
+    ifindex: u32,
+    mtu: u16,
+    add: &[IpNet],
+    remove: &[IpNet],
+) -> Result<(), LinkError> {
+    with_handle(ifindex, |handle| async move {
+        set_mtu(&handle, ifindex, mtu).await?;
+        for addr in add {
+            add_address(&handle, ifindex, *addr).await?;
+        }
+        for addr in remove {
+            del_address(&handle, ifindex, *addr).await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 /// Sets link `ifindex` administratively up (e.g. `lo` in a fresh network
 /// namespace). Idempotent.
 pub async fn set_link_up(ifindex: u32) -> Result<(), LinkError> {
@@ -145,6 +166,21 @@ async fn add_address(handle: &Handle, ifindex: u32, addr: IpNet) -> Result<(), L
     }
     let r = req.execute().await;
     check(r, ifindex, || format!("add address {addr}"), true)
+}
+
+async fn del_address(handle: &Handle, ifindex: u32, addr: IpNet) -> Result<(), LinkError> {
+    // The message an add would send names the address to delete.
+    let mut add = handle
+        .address()
+        .add(ifindex, addr.addr(), addr.prefix_len());
+    let msg = add.message_mut().clone();
+    let r = handle.address().del(msg).execute().await;
+    if let Err(rtnetlink::Error::NetlinkError(m)) = &r
+        && -m.raw_code() == libc::EADDRNOTAVAIL
+    {
+        return Ok(());
+    }
+    check(r, ifindex, || format!("delete address {addr}"), false)
 }
 
 /// Maps a request's outcome; `EEXIST` counts as success when `exists_ok`.

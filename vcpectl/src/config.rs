@@ -224,6 +224,9 @@ pub fn changes(file: &str, applied: bool, c: &ConfigChanges) -> String {
     for i in &c.interfaces_removed {
         out += &format!("- interface {i}\n");
     }
+    for i in &c.interfaces_changed {
+        out += &format!("~ interface {i} (addresses or MTU changed in place)\n");
+    }
     for p in &c.peers_added {
         out += &format!("+ peer {p}\n");
     }

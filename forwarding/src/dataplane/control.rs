@@ -47,6 +47,11 @@ pub(super) enum WorkerCommand {
     AddPort { id: u32, queue: PortQueue },
     /// Drop the queue of port `id`.
     RemovePort { id: u32, done: Done },
+    /// Port `id`'s own addresses (ICMP error sources) are now these.
+    SetIngress {
+        id: u32,
+        ingress: crate::pipeline::Ingress,
+    },
 }
 
 /// A change for a tunnel receive thread.

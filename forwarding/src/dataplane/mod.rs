@@ -418,6 +418,20 @@ impl Dataplane {
         Ok(())
     }
 
+    /// Port `id` now has MTU `mtu` and the addresses of `ingress` (a
+    /// reload changed the interface in place): the MTU from the next
+    /// batch on, the addresses from each worker's next loop.
+    pub fn set_port(&self, ingress: Ingress, mtu: u16) -> Result<(), StartError> {
+        let Port::Interface(id) = ingress.port else {
+            return Err(StartError::NotAnInterface(ingress.port));
+        };
+        self.publish(|t| t.with_interface_mtu(id as usize, mtu));
+        for (post, _) in &self.workers {
+            post.send(WorkerCommand::SetIngress { id, ingress });
+        }
+        Ok(())
+    }
+
     /// Takes port `id` from every thread (its MTU first, so that the
     /// pipeline drops what still routes to it as `no_egress`) and waits
     /// until they dropped its queues: once the caller drops its own

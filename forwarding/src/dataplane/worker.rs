@@ -219,6 +219,11 @@ impl Ports {
                 self.remove(id as usize);
                 done.signal();
             }
+            WorkerCommand::SetIngress { id, ingress } => {
+                if let Some(Some(p)) = self.ports.get_mut(id as usize) {
+                    p.ingress = ingress;
+                }
+            }
         }
     }
 }

@@ -160,6 +160,7 @@ pub fn summary(c: &ConfigChanges) -> String {
     );
     count(c.interfaces_added.len(), "interface(s) added");
     count(c.interfaces_removed.len(), "interface(s) removed");
+    count(c.interfaces_changed.len(), "interface(s) changed");
     if parts.is_empty() {
         "other changes".into()
     } else {

@@ -8,13 +8,13 @@
 //! (softly, no session reset), tunnel peers added, removed, changed in
 //! place (allowed prefixes, WireGuard keys and keepalive) or replaced
 //! (endpoint, bind, encapsulation, MTU, BFD: the one tunnel only), and
-//! interfaces added or removed ([`super::topology_change`]). The other
+//! interfaces added, removed or changed in place (addresses, MTU)
+//! ([`super::topology_change`]). The other
 //! tunnels, interfaces and sessions are not touched.
 //!
 //! All or nothing: an invalid file is refused with every error; a file
 //! that changes what only a restart can change (the router's identity,
-//! listening sockets, an interface's addresses or MTU) is refused as a
-//! whole, naming the fields; and what can fail (a TUN to create, a socket
+//! listening sockets, the forwarding knobs) is refused as a whole, naming the fields; and what can fail (a TUN to create, a socket
 //! to bind) is done before anything running changes, so a failure leaves
 //! the running state as it was and answers with the error.
 //! [`Reload::apply`] is the one entry point (reload, SIGHUP, commit-confirm
@@ -140,6 +140,7 @@ impl Reload<'_> {
                 peers_removed = d.peers_removed.len(),
                 peers_replaced = d.peers_replaced.len(),
                 interfaces_added = d.interfaces_added.len(),
+                interfaces_changed = d.interfaces_changed.len(),
                 interfaces_removed = d.interfaces_removed.len(),
                 "config reloaded"
             );

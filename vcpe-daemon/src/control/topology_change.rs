@@ -1,5 +1,6 @@
-//! The part of a reload that changes the topology: interfaces added or
-//! removed, tunnel peers added, removed or replaced.
+//! The part of a reload that changes the topology: interfaces added,
+//! removed or changed (addresses, MTU), tunnel peers added, removed or
+//! replaced.
 //!
 //! In three steps around the route and neighbor changes of
 //! [`super::reload`]:
@@ -7,10 +8,13 @@
 //! 1. [`Reload::prepare`] does everything that can fail and touches
 //!    nothing running: ids for the new names, the new TUNs created and
 //!    configured (addresses, MTU, `accept_local`), the new and replaced
-//!    peers built with their sockets opened (or shared). On an error it
-//!    undoes its own work (ids freed, TUNs and fresh sockets closed).
-//! 2. [`Reload::start_new`] hands the new ports to the workers (and their
-//!    connected routes to the FIB) and puts the new and replaced peers in
+//!    peers built with their sockets opened (or shared); last, a changed
+//!    interface's TUN gets its new MTU and addresses (put back if a later
+//!    one fails). On an error it undoes its own work (ids freed, TUNs and
+//!    fresh sockets closed).
+//! 2. [`Reload::start_new`] gives a changed interface's MTU and addresses
+//!    to the workers and its connected routes to the FIB, hands the new
+//!    ports to the workers (and their connected routes to the FIB) and puts the new and replaced peers in
 //!    the tunnel table and behind their sockets, before the routes and
 //!    neighbors that name them are applied.
 //! 3. [`Reload::stop_removed`], after the routes and neighbors that used
@@ -57,7 +61,10 @@ impl Reload<'_> {
     }
 
     fn prepare_into(&self, new: &Config, d: &ConfigDiff, p: &mut Prepared) -> anyhow::Result<()> {
-        if d.interfaces_added.is_empty() && d.peers_added.is_empty() && d.peers_replaced.is_empty()
+        if d.interfaces_added.is_empty()
+            && d.interfaces_changed.is_empty()
+            && d.peers_added.is_empty()
+            && d.peers_replaced.is_empty()
         {
             return Ok(());
         }
@@ -83,6 +90,24 @@ impl Reload<'_> {
                 }
             }
         }
+        self.prepare_peers(new, d, p)?;
+        // Last, as it changes the kernel's view of a running TUN: its
+        // addresses and MTU (put back if one of them fails).
+        for (k, c) in d.interfaces_changed.iter().enumerate() {
+            if let Err(e) = reconfigure(&c.old, &c.new) {
+                for done in d.interfaces_changed.iter().take(k) {
+                    if let Err(e) = reconfigure(&done.new, &done.old) {
+                        tracing::error!(interface = %done.new.name, error = %format!("{e:#}"), "cannot put the interface back as it was");
+                    }
+                }
+                return Err(e.context(format!("changing interface {}", c.new.name)));
+            }
+        }
+        Ok(())
+    }
+
+    /// The new and replaced peers built (sockets opened or shared).
+    fn prepare_peers(&self, new: &Config, d: &ConfigDiff, p: &mut Prepared) -> anyhow::Result<()> {
         let own = tunnel_icmp_sources(new);
         let mut dp = self.lock_dataplane();
         let Some(dp) = dp.as_mut() else {
@@ -134,12 +159,26 @@ impl Reload<'_> {
 
     /// Step 2: the new ports and peers run; replaced peers are swapped.
     pub(super) fn start_new(&self, p: Prepared, d: &ConfigDiff) {
-        if p.ports.is_empty() && p.added.is_empty() && p.replaced.is_empty() {
+        if p.ports.is_empty()
+            && p.added.is_empty()
+            && p.replaced.is_empty()
+            && d.interfaces_changed.is_empty()
+        {
             return;
         }
         let mut guard = self.lock_dataplane();
         let Some(dp) = guard.as_mut() else { return };
         let mut routing = self.lock_routing();
+        for c in &d.interfaces_changed {
+            let Some(id) = self.topology.interface(&c.new.name) else {
+                continue;
+            };
+            if let Err(e) = dp.change_interface(id, &c.new) {
+                tracing::error!(interface = %c.new.name, error = %format!("{e:#}"), "reload: the dataplane did not take the interface's new MTU or addresses");
+            }
+            routing.change_interface(id, &c.old, &c.new);
+            tracing::info!(interface = %c.new.name, "interface changed in place by reload");
+        }
         for (iface, id, port) in p.ports {
             match dp.add_interface(&iface.name, port, iface.mtu) {
                 Ok(()) => {
@@ -245,6 +284,30 @@ impl Reload<'_> {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// Changes the running TUN of `old` to `new`'s MTU and addresses.
+fn reconfigure(old: &Interface, new: &Interface) -> anyhow::Result<()> {
+    let ifindex = crate::kernel_sync::netlink::ifindex(&new.name)
+        .with_context(|| format!("interface {} does not exist", new.name))?;
+    let add: Vec<ipnet::IpNet> = new
+        .addresses
+        .iter()
+        .filter(|a| !old.addresses.contains(a))
+        .copied()
+        .collect();
+    let remove: Vec<ipnet::IpNet> = old
+        .addresses
+        .iter()
+        .filter(|a| !new.addresses.contains(a))
+        .copied()
+        .collect();
+    tokio::runtime::Handle::try_current()
+        .context("no runtime to configure the interface on")?
+        .block_on(crate::link::reconfigure_link(
+            ifindex, new.mtu, &add, &remove,
+        ))?;
+    Ok(())
 }
 
 /// A peer's fixed underlay address (BGP next hops there go into it).

@@ -306,6 +306,29 @@ impl Routing {
         }
     }
 
+    /// An interface's addresses changed by a reload: the connected routes
+    /// of addresses gone leave the FIB, those of new ones come (the ones
+    /// that stay are not touched).
+    pub fn change_interface(
+        &mut self,
+        id: crate::topology::InterfaceId,
+        old: &vcpe_config::Interface,
+        new: &vcpe_config::Interface,
+    ) {
+        let keep: HashSet<IpNet> = new.addresses.iter().map(IpNet::trunc).collect();
+        let gone = vcpe_config::Interface {
+            addresses: old
+                .addresses
+                .iter()
+                .filter(|a| !keep.contains(&a.trunc()))
+                .copied()
+                .collect(),
+            ..old.clone()
+        };
+        self.remove_interface(&gone);
+        self.add_interface(id, new);
+    }
+
     /// The tunnels by their peers' fixed underlay addresses changed (a
     /// reload): BGP next hops at those addresses map to them from now on.
     pub fn set_tunnel_endpoints(&mut self, endpoints: Vec<(IpAddr, TunnelId)>) {
