@@ -297,6 +297,48 @@ fn demo_keep_stays_up_until_ctrl_c_then_cleans_up() -> Result<()> {
     demo.check_gone()
 }
 
+/// `--day-two`: on the running topology, a key rotated, an unconfirmed
+/// commit-confirm rolled back and a fourth VPC added, each by reload only
+/// (the script checks that no BGP session among the first three vCPEs was
+/// reset after each step and exits 1 otherwise); all pairs of the five VMs
+/// ping at the end.
+#[test]
+fn demo_day_two_rotates_a_key_rolls_back_and_adds_a_vpc_by_reload_only() -> Result<()> {
+    require_root!();
+    require_tun();
+    let mut demo = Demo::start(&["--day-two"])?;
+    let status = demo.wait(RUN_TIMEOUT)?;
+    let out = demo.output();
+    ensure!(
+        status.success(),
+        "demo --day-two exited with {status}:\n{out}"
+    );
+    let (first, day_two) = out
+        .split_once("day two 1/3")
+        .with_context(|| format!("no day-two steps:\n{out}"))?;
+    ensure!(check_matrix(first)? == 24, "first matrix:\n{out}");
+    ensure!(
+        day_two.contains("vm41 v4") && day_two.contains("vm41 v6"),
+        "no matrix row of the fourth VPC's VM:\n{out}"
+    );
+    ensure!(
+        out.matches("no BGP session among the first three vCPEs was reset")
+            .count()
+            == 3,
+        "want the no-reset check after each of the 3 steps:\n{out}"
+    );
+    ensure!(
+        out.contains("revert 2 (not confirmed)"),
+        "no automatic revert in the config history:\n{out}"
+    );
+    ensure!(
+        out.contains("all 12 sessions Established") && out.contains("all 40 pairs ok"),
+        "the fourth VPC is not reachable from all:\n{out}"
+    );
+    ensure!(out.contains("cleaned up"), "no clean-up line:\n{out}");
+    demo.check_gone()
+}
+
 /// The matrix check itself, on text the demo printed: a good matrix passes,
 /// a failed pair or a missing row does not (no root needed).
 #[test]
