@@ -22,8 +22,8 @@ const VCPE: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 10);
 const BIRD: Ipv4Addr = Ipv4Addr::new(10, 97, 0, 1);
 
 /// The old file: one route out of the TUN, one GRE tunnel peer. With
-/// `extra`, the new file: a route more out of the TUN and one into the
-/// tunnel.
+/// `extra`, the new file: a route more out of the TUN, one into the
+/// tunnel, and a second tunnel peer (added live, removed by a revert).
 fn config(socket: &Path, tun: &str, extra: bool) -> String {
     let mut c = format!(
         r#"# commit-confirm under test
@@ -68,6 +68,13 @@ interface = "{tun}"
 name = "to-vpc02"
 prefix = "10.2.0.0/16"
 peer = "vpc02"
+
+[[peer]]
+name = "vpc03"
+endpoint = "10.97.0.3"
+encapsulation = "gre"
+gre_key = 13
+allowed_prefixes = ["10.3.0.0/16"]
 "#
         );
     }
@@ -186,6 +193,10 @@ fn an_unconfirmed_commit_reverts_and_a_confirmed_one_stays() -> Result<()> {
         let after = running(&v)?;
         ensure!(after.fib_extra && after.fib_tunnel, "{after:?}");
         ensure!(after.routes.contains("extra") && after.routes.contains("to-vpc02"));
+        ensure!(
+            after.tunnels == BTreeSet::from(["vpc02".to_owned(), "vpc03".to_owned()]),
+            "the new peer is not running: {after:?}"
+        );
         ensure!(std::fs::read_to_string(&v.config)? == new);
         let (_, p) = history(&v)?;
         ensure!(p.as_ref() == Some(&pending), "history shows {p:?}");
