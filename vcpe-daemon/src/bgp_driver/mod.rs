@@ -502,6 +502,17 @@ impl Task {
                 Action::Down { addr, .. } if self.stopping.is_some() => {
                     debug!(neighbor = %addr, "BGP session closed for the shutdown");
                 }
+                // The peer resolved a connection collision (RFC 4271 §6.8)
+                // against a session that had just come up: the other
+                // connection carries on, nothing is wrong.
+                Action::Down {
+                    addr,
+                    reason,
+                    was_established: true,
+                    ..
+                } if reason.is_collision() => {
+                    info!(neighbor = %addr, %reason, "BGP session replaced by the other connection (collision resolution)");
+                }
                 Action::Down {
                     addr,
                     reason,
