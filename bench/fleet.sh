@@ -19,7 +19,7 @@
 #   vCPE i (namespace vfl<pid>-v<i>):
 #     wan0   100.64.0.i/24 on the bridge br0 in vfl<pid>-sw
 #     vcpe0  10.255.0.i/24 (TUN; BGP runs between these inner addresses)
-#     vx0    10.<i>.1.1/24 (dummy: the vxnet, advertised by BGP)
+#     lo     10.<i>.1.1 (stands for the vxnet 10.<i>.1.0/24, advertised by BGP)
 #     router id 10.255.0.i, AS 65000+i; hold time 90 s, connect retry 5 s
 #     GRE to every other vCPE j, key 1000*min(i,j)+max(i,j)
 #
@@ -179,9 +179,7 @@ run() { # run N
         ip -n "${P}sw" link set "${P}w$i" master br0 up
         ip -n "$ns" addr add "100.64.0.$i/24" dev wan0
         ip -n "$ns" link set wan0 up
-        ip -n "$ns" link add vx0 type dummy
-        ip -n "$ns" addr add "10.$i.1.1/24" dev vx0
-        ip -n "$ns" link set vx0 up
+        ip -n "$ns" addr add "10.$i.1.1/32" dev lo
         ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
         vcped_config "$i" "$n" >"$dir/v$i.toml"
     done
@@ -233,9 +231,13 @@ run() { # run N
         ((a == b)) && b=$((a % n + 1))
         pairs+=("$a:$b")
     done
-    local left=("${pairs[@]}") still
+    local left=("${pairs[@]}") still failed=0
     while ((${#left[@]})); do
-        (($(now_ms) < deadline)) || { echo "fleet.sh: $n vCPEs: ${#left[@]} of $PINGS sampled pairs do not ping: ${left[*]}" >&2; return 1; }
+        if (($(now_ms) >= deadline)); then
+            echo "fleet.sh: $n vCPEs: ${#left[@]} of $PINGS sampled pairs do not ping: ${left[*]}" >&2
+            failed=1
+            break
+        fi
         still=()
         for k in "${left[@]}"; do
             a=${k%:*}; b=${k#*:}
@@ -277,8 +279,10 @@ run() { # run N
         $((t_sess - t_last)) $((t_routes - t0)) $((t_ping - t0)) "$(stats "$rss")" "$(stats "$thr")" \
         "$warns" "$collisions" "$retry"
     ((HOLD == 0)) || echo "held ${HOLD}s: $dropped sessions dropped"
+    ((failed == 0)) || echo "(pings: FAILED, see above)"
     echo "load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) on $(nproc) cores" >&2
     teardown
+    ((failed == 0 && dropped == 0))
 }
 
 rc=0

@@ -93,7 +93,8 @@ pub enum PeerOutput {
     /// An UPDATE or ROUTE-REFRESH received on the Established connection.
     Received(ConnId, Message),
     /// A session went down (see [`Output::Down`]). Connections closed by
-    /// collision resolution before Established are not reported.
+    /// collision resolution, or by the peer, before Established while the
+    /// other connection lives are not reported.
     Down(Down),
 }
 
@@ -448,7 +449,12 @@ fn drain(
             Output::Established(n) => conn.map(|c| PeerOutput::Established(c, n)),
             Output::Received(m) => conn.map(|c| PeerOutput::Received(c, m)),
             Output::Down(d) => {
-                let hide = !d.was_established && other_alive && is_collision(&d.reason);
+                // A second connection that lost the collision, or that the
+                // peer closed (a stale attempt), while the other one carries
+                // the session: no session went down.
+                let hide = !d.was_established
+                    && other_alive
+                    && (is_collision(&d.reason) || d.reason == DownReason::ConnectionClosed);
                 (!hide).then_some(PeerOutput::Down(d))
             }
         };

@@ -100,9 +100,11 @@ impl Session {
                 self.wait_to_reconnect(now);
             }
             State::Idle | State::Active => {}
-            State::OpenSent => self.teardown(now, None, reason, After::Active),
-            State::OpenConfirm | State::Established => {
-                self.teardown(now, None, reason, After::Idle)
+            // The peer may have closed this connection to keep another one
+            // (collision resolution whose NOTIFICATION a TCP reset ate):
+            // wait in Active, which takes that one when it comes.
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.teardown(now, None, reason, After::Active)
             }
         }
     }

@@ -47,11 +47,12 @@ fn winner(x: &SessionConfig, y: &SessionConfig) -> End {
     }
 }
 
-fn race(seed: u64) {
+fn race(seed: u64, lose_notifications: bool) {
     let mut rng = Rng::new(seed.wrapping_mul(0x2545_f491_4f6c_dd1d));
     let (x, y) = speakers(&mut rng);
     let expected = winner(&x, &y);
     let mut race = Race::new(Peer::new(x), Peer::new(y), rng.next(), BUDGET);
+    race.lose_notifications = lose_notifications;
     race.run();
 
     let elapsed = race.now - race.start;
@@ -120,6 +121,15 @@ fn race(seed: u64) {
 #[test]
 fn two_speakers_started_together_establish_without_a_connect_retry_in_100_schedules() {
     for seed in 0..100 {
-        race(seed);
+        race(seed, false);
+    }
+}
+
+/// The same when the Cease 6/7 may not arrive: a socket closed with
+/// unread data sends a TCP reset, and the peer sees a bare close.
+#[test]
+fn the_same_when_collision_notifications_get_lost_in_a_reset() {
+    for seed in 0..100 {
+        race(seed, true);
     }
 }

@@ -107,6 +107,9 @@ pub(super) struct Race {
     /// connection was Established then.
     pub ceases: Vec<Cease7>,
     started: [bool; 2],
+    /// Drop every other NOTIFICATION on the wire, as a TCP reset does
+    /// when the closing side had unread data (the peer sees a bare close).
+    pub lose_notifications: bool,
     rng: Rng,
     /// How far the clock may move in [`Step::Tick`]s, in total.
     tick_budget: Duration,
@@ -138,6 +141,7 @@ impl Race {
             log: Vec::new(),
             ceases: Vec::new(),
             started: [false; 2],
+            lose_notifications: false,
             rng: Rng::new(seed),
             tick_budget,
         }
@@ -268,7 +272,12 @@ impl Race {
                     if *m == Message::Notification(cease7()) {
                         self.record_cease(end, *id);
                     }
-                    self.send(end, *id, m.clone());
+                    let lost = self.lose_notifications
+                        && matches!(m, Message::Notification(_))
+                        && self.rng.below(2) == 0;
+                    if !lost {
+                        self.send(end, *id, m.clone());
+                    }
                 }
                 _ => {}
             }
