@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fleet start-up: N vCPEs (default 16) as network namespaces on one
 # underlay bridge, a full mesh of GRE tunnels (no keys to make: faster to
-# set up than WireGuard, and the BGP side is the same) with one eBGP
-# session per tunnel, all vcped started at once. Prints:
+# set up than WireGuard, and the BGP side is the same; ENCAP=wireguard for
+# WireGuard) with one eBGP session per tunnel, all vcped started at once.
+# Prints:
 #   sessions  time from the first start until every vCPE has all N-1
 #             sessions Established
 #   collide   time from the LAST start until then (the connection
@@ -21,7 +22,8 @@
 #     vcpe0  10.255.0.i/24 (TUN; BGP runs between these inner addresses)
 #     lo     10.<i>.1.1 (stands for the vxnet 10.<i>.1.0/24, advertised by BGP)
 #     router id 10.255.0.i, AS 65000+i; hold time 90 s, connect retry 5 s
-#     GRE to every other vCPE j, key 1000*min(i,j)+max(i,j)
+#     GRE to every other vCPE j, key 1000*min(i,j)+max(i,j) (or WireGuard,
+#     UDP 51820, a key per vCPE); the underlay neighbors are static
 #
 # Namespaces are named vfl<pid>-*; removed on exit, also on failure or
 # Ctrl-C. Traffic never leaves them. Needs root, iproute2, iputils-ping.
@@ -30,6 +32,10 @@
 #         flock /tmp/vcpe-bench.lock bench/fleet.sh   (on a shared machine)
 # Environment:
 #   N=16            vCPEs (2..100); SIZES="16 32 64" runs several in turn
+#   ENCAP=gre       gre or wireguard (keys made with `vcpectl key generate`,
+#                   one UDP socket per vCPE). GRE stops converging between
+#                   32 and 64 vCPEs here (every raw GRE socket, one per
+#                   tunnel, sees every GRE packet of its namespace)
 #   PINGS=32        sampled pairs (random, fixed seed)
 #   HOLD=0          then watch HOLD more seconds that no session drops
 #   TIMEOUT=120     seconds to wait for each phase before giving up
@@ -41,6 +47,7 @@
 set -euo pipefail
 
 SIZES=${SIZES:-${N:-16}}
+ENCAP=${ENCAP:-gre}
 PINGS=${PINGS:-32}
 HOLD=${HOLD:-0}
 TIMEOUT=${TIMEOUT:-120}
@@ -99,6 +106,7 @@ for v in PINGS TIMEOUT; do
     [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive number"
 done
 [[ $HOLD =~ ^[0-9]+$ ]] || die "HOLD must be a number of seconds"
+[[ $ENCAP == gre || $ENCAP == wireguard ]] || die "ENCAP must be gre or wireguard"
 for n in $SIZES; do
     [[ $n =~ ^[0-9]+$ ]] && ((n >= 2 && n <= 100)) || die "N/SIZES: 2..100 vCPEs each (got $n)"
 done
@@ -109,9 +117,10 @@ fi
 [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED missing; build with: cargo build --release -p vcpe-daemon -p vcpectl"
 
 now_ms() { date +%s%3N; }
+mac() { printf '02:00:00:00:%02x:%02x' $(($1 / 256)) $(($1 % 256)); }
 
-vcped_config() { # vcped_config I N
-    local i=$1 n=$2 j
+vcped_config() { # vcped_config I N DIR
+    local i=$1 n=$2 dir=$3 j
     cat <<EOF
 [router]
 id = "10.255.0.$i"
@@ -146,13 +155,16 @@ hold_time = 90
 
 [[peer]]
 name = "v$j"
-endpoint = "100.64.0.$j"
-encapsulation = "gre"
-gre_key = $((1000 * (i < j ? i : j) + (i < j ? j : i)))
 allowed_prefixes = ["10.255.0.$j/32", "10.$j.1.0/24"]
 mtu = 1300
-
 EOF
+        if [[ $ENCAP == gre ]]; then
+            printf 'endpoint = "100.64.0.%d"\nencapsulation = "gre"\ngre_key = %d\n\n' \
+                "$j" $((1000 * (i < j ? i : j) + (i < j ? j : i)))
+        else
+            printf 'endpoint = "100.64.0.%d:51820"\nbind = "0.0.0.0:51820"\nencapsulation = "wireguard"\n' "$j"
+            printf 'private_key_file = "%s"\npublic_key = "%s"\n\n' "$dir/v$i.key" "$(cat "$dir/v$j.pub")"
+        fi
     done
 }
 
@@ -166,7 +178,7 @@ stats() { tr ' ' '\n' <<<"$1" | awk 'NF { n++; s += $1; if (n == 1 || $1 < lo) l
 run() { # run N
     local n=$1 i j dir=$WORK/n$1 ns
     mkdir -p "$dir"
-    echo "== $n vCPEs: namespaces ${P}*, GRE full mesh ($((n * (n - 1) / 2)) tunnels, $((n * (n - 1))) sessions)" >&2
+    echo "== $n vCPEs: namespaces ${P}*, $ENCAP full mesh ($((n * (n - 1) / 2)) tunnels, $((n * (n - 1))) sessions)" >&2
     ns=${P}sw
     ip netns add "$ns"; NAMESPACES+=("$ns")
     ip -n "$ns" link add br0 type bridge
@@ -177,11 +189,28 @@ run() { # run N
         ip -n "$ns" link set lo up
         ip link add "${P}w$i" netns "${P}sw" type veth peer name wan0 netns "$ns"
         ip -n "${P}sw" link set "${P}w$i" master br0 up
+        ip -n "$ns" link set wan0 address "$(mac "$i")"
         ip -n "$ns" addr add "100.64.0.$i/24" dev wan0
         ip -n "$ns" link set wan0 up
         ip -n "$ns" addr add "10.$i.1.1/32" dev lo
         ip netns exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0
-        vcped_config "$i" "$n" >"$dir/v$i.toml"
+    done
+    # Static underlay neighbors: the kernel's ARP table is shared by all
+    # namespaces (gc_thresh3 = 1024 entries by default), and 64 vCPEs
+    # resolving 63 neighbors each overflow it; permanent entries do not
+    # count.
+    for i in $(seq "$n"); do
+        for j in $(seq "$n"); do
+            ((j == i)) || echo "neigh replace 100.64.0.$j lladdr $(mac "$j") nud permanent dev wan0"
+        done | ip -n "${P}v$i" -batch -
+    done
+    if [[ $ENCAP == wireguard ]]; then
+        for i in $(seq "$n"); do
+            "$VCPECTL" key generate "$dir/v$i.key" >"$dir/v$i.pub"
+        done
+    fi
+    for i in $(seq "$n"); do
+        vcped_config "$i" "$n" "$dir" >"$dir/v$i.toml"
     done
     "$VCPED" check-config "$dir/v1.toml" >/dev/null || die "v1.toml does not validate"
 
@@ -200,7 +229,11 @@ run() { # run N
     local -A up_at=() routes_at=() routed=()
     : >"$sess"; : >"$routes"
     while ((${#routes_at[@]} < n)); do
-        (($(now_ms) < deadline)) || { echo "fleet.sh: $n vCPEs: not converged in ${TIMEOUT}s (sessions up on ${#up_at[@]}, routes on ${#routes_at[@]})" >&2; return 1; }
+        if (($(now_ms) >= deadline)); then
+            echo "fleet.sh: $n vCPEs: not converged in ${TIMEOUT}s (sessions up on ${#up_at[@]}, routes on ${#routes_at[@]}); v1:" >&2
+            "$VCPECTL" --socket "$dir/v1.sock" bgp summary >&2 || true
+            return 1
+        fi
         for i in $(seq "$n"); do
             [[ -n ${routes_at[$i]:-} ]] && continue
             js=$("$VCPECTL" --socket "$dir/v$i.sock" --json bgp summary 2>/dev/null) || continue

@@ -4,7 +4,7 @@
 //! connect at the same moment and RFC 4271 §6.8 collision resolution runs
 //! on most pairs. Every session must be Established well before the
 //! connect-retry wait (5 s, jittered down to 3.75 s) a pair that lost both
-//! connections would have to sit out. Three rounds: the whole fleet is
+//! connections would have to sit out. Six rounds: the whole fleet is
 //! stopped and started again, for more collisions. Harmless collisions
 //! (and the "peer closed the TCP connection" a lost pair used to show)
 //! must not be logged at WARN.
@@ -21,7 +21,7 @@ use anyhow::{Result, ensure};
 use vcpe_tests::{Lab, Netns, Vcped, require_root, wait_until};
 
 const N: u8 = 6;
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 6;
 /// Every session up within this of the last vcped answering: below the
 /// shortest connect retry (3.75 s) a collision loss would cost.
 const BOUND: Duration = Duration::from_millis(3500);
