@@ -174,6 +174,10 @@ pub struct Bgp {
     /// the Cease / Administrative Shutdown of `vcpectl bgp disable` (a
     /// neighbor's own `shutdown_message` wins).
     pub shutdown_message: Option<String>,
+    /// `cluster_id`: our route-reflection cluster id (RFC 4456 §7), put in
+    /// the CLUSTER_LIST of the routes we reflect; routes carrying it are
+    /// loops. `None`: the router id. Reflectors of one cluster share it.
+    pub cluster_id: Option<Ipv4Addr>,
 }
 
 impl Bgp {
@@ -226,6 +230,11 @@ pub struct Neighbor {
     /// true; set false for IXP route servers, which do not prepend their
     /// AS. No effect on iBGP.
     pub enforce_first_as: bool,
+    /// `route_reflector_client = true`: we are this iBGP neighbor's route
+    /// reflector (RFC 4456 §8): its routes go to every other iBGP
+    /// neighbor, other iBGP neighbors' routes go to it. Default false;
+    /// refused on eBGP neighbors.
+    pub route_reflector_client: bool,
     /// Tunnel peer the session runs over.
     pub peer: Option<String>,
     /// Local source address for the TCP session.

@@ -220,6 +220,16 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     let Some(bgp) = &cfg.bgp else { return };
     let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
     for (n, l) in bgp.neighbors.iter().zip(&locs.neighbors) {
+        if let (true, Some(span)) = (n.remote_as != cfg.router.asn, &l.route_reflector_client) {
+            ctx.error(
+                span,
+                format!("{}.route_reflector_client", l.path),
+                bad(
+                    format!("route_reflector_client on eBGP neighbor {} (AS {}, ours is {}): route reflection is between iBGP neighbors of one AS (RFC 4456)", n.address, n.remote_as, cfg.router.asn),
+                    format!("remove route_reflector_client, or set remote_as = {} if the neighbor is in our AS", cfg.router.asn),
+                ),
+            );
+        }
         if n.remote_as != cfg.router.asn {
             for (span, path) in &l.export_local_pref {
                 ctx.error(

@@ -1,5 +1,5 @@
 //! Path attributes (RFC 4271 §4.3, §5; RFC 1997, RFC 8092, RFC 4760,
-//! RFC 6793) as they appear in an UPDATE ([`Attribute`]), and the
+//! RFC 6793, RFC 4456) as they appear in an UPDATE ([`Attribute`]), and the
 //! normalized set a route carries in the RIB ([`PathAttributes`]).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -64,6 +64,10 @@ impl AttrType {
     pub const AGGREGATOR: AttrType = AttrType(7);
     /// 8 (RFC 1997).
     pub const COMMUNITIES: AttrType = AttrType(8);
+    /// 9 (RFC 4456).
+    pub const ORIGINATOR_ID: AttrType = AttrType(9);
+    /// 10 (RFC 4456).
+    pub const CLUSTER_LIST: AttrType = AttrType(10);
     /// 14 (RFC 4760).
     pub const MP_REACH_NLRI: AttrType = AttrType(14);
     /// 15 (RFC 4760).
@@ -377,6 +381,12 @@ pub enum AttrValue {
     },
     /// COMMUNITIES.
     Communities(Vec<Community>),
+    /// ORIGINATOR_ID (RFC 4456 §8): the BGP identifier of the route's
+    /// originator in the local AS, set by the first route reflector.
+    OriginatorId(Ipv4Addr),
+    /// CLUSTER_LIST (RFC 4456 §8): the cluster ids the route was reflected
+    /// through, the last reflector's first.
+    ClusterList(Vec<Ipv4Addr>),
     /// LARGE_COMMUNITIES.
     LargeCommunities(Vec<LargeCommunity>),
     /// AS4_PATH (always 4-octet).
@@ -434,6 +444,12 @@ pub struct PathAttributes {
     pub communities: Box<[Community]>,
     /// LARGE_COMMUNITIES.
     pub large_communities: Box<[LargeCommunity]>,
+    /// ORIGINATOR_ID (RFC 4456): set by the first reflector of an iBGP
+    /// route; best path takes it for the peer's router id.
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST (RFC 4456), the last reflector's cluster id first;
+    /// empty when the route was never reflected.
+    pub cluster_list: Box<[Ipv4Addr]>,
     /// Unknown optional transitive attributes, passed on with Partial set.
     pub unknown: Box<[RawAttribute]>,
 }

@@ -42,6 +42,7 @@ pub fn neighbor_config(
     r.export_rules = rules(&n.export_rules);
     r.max_prefixes = n.max_prefixes;
     r.enforce_first_as = n.enforce_first_as;
+    r.route_reflector_client = n.route_reflector_client;
     r.next_hop_self = true;
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();

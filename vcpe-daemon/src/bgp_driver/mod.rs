@@ -203,6 +203,7 @@ fn start_here(
         router_id: config.router.id,
     });
     speaker.set_maximum_paths(bgp.maximum_paths, bgp.maximum_paths_ipv6);
+    speaker.set_cluster_id(bgp.cluster_id);
     let mut local_addrs = Vec::new();
     let ifaces = ifaddrs::interface_addresses();
     for (i, n) in bgp.neighbors.iter().enumerate() {

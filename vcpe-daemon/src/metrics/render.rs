@@ -597,6 +597,11 @@ fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
             "Prefixes never advertised to the neighbor: their attributes fit no UPDATE.",
         )
         .each(neighbors, "neighbor", addr, |n| Some(n.unencodable_total)),
+        Family::counter(
+            "vcpe_bgp_reflected_loop_prefixes",
+            "Announced prefixes ignored as reflected back to us (RFC 4456: our ORIGINATOR_ID or cluster id).",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.reflected_loops_total)),
     ]
 }
 
@@ -665,6 +670,7 @@ mod tests {
             messages_out: 21,
             first_as_total: 0,
             unencodable_total: 0,
+            reflected_loops_total: 0,
             last_error: None,
             established_transitions: 1,
             description: Some("vpc02 \"east\"".into()),
