@@ -192,6 +192,10 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
             if (a.maximum_paths, a.maximum_paths_ipv6) != (b.maximum_paths, b.maximum_paths_ipv6) {
                 restart_needed.push("[bgp] maximum_paths".to_owned());
             }
+            // Routes already reflected carry the old one.
+            if a.cluster_id != b.cluster_id {
+                restart_needed.push("[bgp] cluster_id".to_owned());
+            }
             // Not applied by a reload; refused rather than ignored.
             if (a.shutdown, &a.shutdown_message) != (b.shutdown, &b.shutdown_message) {
                 restart_needed.push(
@@ -394,6 +398,16 @@ allowed_prefixes = ["10.3.0.0/16"]
             "{:?}",
             d.restart_needed
         );
+    }
+
+    #[test]
+    fn cluster_id_needs_a_restart() {
+        let new = BASE.replace(
+            "listen = \"10.0.1.1:179\"",
+            "listen = \"10.0.1.1:179\"\ncluster_id = \"10.0.0.9\"",
+        );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(d.restart_needed, ["[bgp] cluster_id"]);
     }
 
     #[test]
