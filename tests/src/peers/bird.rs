@@ -81,8 +81,8 @@ impl Bird {
 }
 
 /// The protocol name BIRD uses for the neighbor at `addr` (as the
-/// generated configurations name it).
-pub fn proto_name(addr: IpAddr) -> String {
+/// generated configurations name it; [`Bird::established`] asks for it).
+fn proto_name(addr: IpAddr) -> String {
     let mut s = String::from("n_");
     for c in addr.to_string().chars() {
         s.push(if c.is_ascii_alphanumeric() { c } else { '_' });
