@@ -361,3 +361,29 @@ fn a_reflected_route_that_loses_is_replaced_for_the_clients() {
     // back to it, so it gets a withdrawal.
     assert_eq!(withdrawn(&rib.take_exports(n)), nets(&["10.15.0.0/24"]));
 }
+
+#[test]
+fn a_route_is_not_reflected_to_its_originator() {
+    // Client 1's route comes back through another reflector (a
+    // non-client) with ORIGINATOR_ID = client 1 and wins here: it goes to
+    // client 2, not to client 1, which would only drop it.
+    let mut rib = rib();
+    let c1 = ibgp_peer(&mut rib, 1, true);
+    let c2 = ibgp_peer(&mut rib, 2, true);
+    let rr = ibgp_peer(&mut rib, 3, false);
+    let mut back = ibgp_attrs(1);
+    back.local_pref = Some(200);
+    back.originator_id = Some(router_id(1));
+    back.cluster_list = vec![ip("10.0.0.50")].into();
+    announce(&mut rib, c1, &["10.16.0.0/24"], &ibgp_attrs(1));
+    announce(&mut rib, rr, &["10.16.0.0/24"], &back);
+    assert_eq!(
+        rib.best(net("10.16.0.0/24")).expect("best").source,
+        RouteSource::Peer(rr)
+    );
+    assert!(announced(&rib.take_exports(c1)).is_empty());
+    assert!(rib.adj_out(c1).is_empty());
+    let out = out_attrs(&rib.take_exports(c2), "10.16.0.0/24").expect("to c2");
+    assert_eq!(out.originator_id, Some(router_id(1)));
+    assert_eq!(&*out.cluster_list, &[OURS, ip("10.0.0.50")]);
+}

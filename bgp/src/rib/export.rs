@@ -9,7 +9,8 @@
 //! - iBGP split horizon: learned from iBGP, not sent to iBGP, unless we
 //!   reflect it (RFC 4456 §8): a route from a route-reflector client goes
 //!   to every other iBGP peer, one from a non-client to clients only (a
-//!   speaker without clients never reflects);
+//!   speaker without clients never reflects); not to the peer whose router
+//!   id is its ORIGINATOR_ID (it would drop it);
 //! - NO_ADVERTISE: sent to nobody; NO_EXPORT and NO_EXPORT_SUBCONFED: not
 //!   to eBGP (no confederations);
 //! - towards eBGP, not when the peer's AS is already in the path (it would
@@ -86,6 +87,9 @@ pub(crate) struct Target<'a> {
     /// A route-reflector client (RFC 4456): gets routes reflected from
     /// every iBGP peer.
     pub(crate) client: bool,
+    /// Its BGP identifier: a reflected route whose ORIGINATOR_ID it is
+    /// would only be dropped there.
+    pub(crate) router_id: Ipv4Addr,
     pub(crate) session: &'a Session,
     pub(crate) policy: &'a super::PrefixPolicy,
     pub(crate) rules: &'a super::Rules,
@@ -98,6 +102,7 @@ impl<'a> Target<'a> {
             slot,
             ebgp: p.ebgp,
             client: p.config.route_reflector_client,
+            router_id: p.router_id,
             session: p.session.as_ref()?,
             policy: &p.config.export,
             rules: &p.config.export_rules,
@@ -195,6 +200,9 @@ pub(crate) fn export_attrs(
 ) -> Option<Arc<PathAttributes>> {
     let (src, attrs) = best?;
     let (class, reflect) = decide(t, prefix, src, src_info)?;
+    if reflect.is_some() && reflects_to_originator(t, attrs) {
+        return None;
+    }
     let mut out = cache.get(interner, asn, attrs, class)?;
     if let Some(originator) = reflect {
         out = cache.reflect(interner, &out, originator);
@@ -210,6 +218,13 @@ pub(crate) fn export_attrs(
             Some(set) => Some(cache.apply_rule(interner, asn, &out, (t.slot, i as u32), &set)),
         },
     }
+}
+
+/// Whether a route we would reflect to `t` already has `t`'s router id as
+/// ORIGINATOR_ID: `t` would ignore it (RFC 4456 §8), so it is not sent, as
+/// BIRD and FRR do too.
+pub(crate) fn reflects_to_originator(t: &Target<'_>, attrs: &PathAttributes) -> bool {
+    attrs.originator_id == Some(t.router_id)
 }
 
 /// The changes export rule `i` makes towards `t` (LOCAL_PREF never goes
@@ -246,6 +261,7 @@ pub(crate) fn record_old(
         let Some(Peer {
             ebgp,
             config,
+            router_id,
             session: Some(session),
             out,
             ..
@@ -260,6 +276,7 @@ pub(crate) fn record_old(
             slot: slot as u32,
             ebgp: *ebgp,
             client: config.route_reflector_client,
+            router_id: *router_id,
             session,
             policy: &config.export,
             rules: &config.export_rules,

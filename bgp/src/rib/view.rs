@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, rule_changes, src_info};
+use super::export::{Target, decide, reflects_to_originator, rule_changes, src_info};
 use super::intern::transform;
 use super::rules::Verdict;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
@@ -222,6 +222,9 @@ impl Rib {
     ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
         let se = src_info(&self.peers, src);
         let (class, reflect) = decide(t, prefix, src, se)?;
+        if reflect.is_some() && reflects_to_originator(t, attrs) {
+            return None;
+        }
         let mut out = self.cache.peek(attrs, class).unwrap_or_else(|| {
             let c = self.cache.class(class)?;
             transform(attrs, self.local.asn, c).map(Arc::new)
