@@ -62,11 +62,11 @@ fn originator_id_stands_for_the_router_id() {
     // Both via the reflector 10.0.0.9: without ORIGINATOR_ID they would
     // tie up to the peer address. With it, the lower originator wins.
     let mut a = ibgp_attrs(1);
-    a.originator_id = Some(ip("10.0.0.5"));
-    a.cluster_list = vec![ip("10.0.0.9")].into();
+    a.set_originator_id(Some(ip("10.0.0.5")));
+    a.set_cluster_list(vec![ip("10.0.0.9")].into());
     let mut b = ibgp_attrs(2);
-    b.originator_id = Some(ip("10.0.0.3"));
-    b.cluster_list = vec![ip("10.0.0.9")].into();
+    b.set_originator_id(Some(ip("10.0.0.3")));
+    b.set_cluster_list(vec![ip("10.0.0.9")].into());
     let (x, y) = (cand(&a, 9, 1), cand(&b, 9, 2));
     assert_eq!(
         compare(&y, &x),
@@ -107,10 +107,10 @@ fn shorter_cluster_list_wins_before_the_peer_address() {
     // cluster beats the one through two, though its peer address is
     // higher.
     let mut one = ibgp_attrs(1);
-    one.originator_id = Some(ip("10.0.0.7"));
-    one.cluster_list = vec![ip("10.0.0.9")].into();
+    one.set_originator_id(Some(ip("10.0.0.7")));
+    one.set_cluster_list(vec![ip("10.0.0.9")].into());
     let mut two = one.clone();
-    two.cluster_list = vec![ip("10.0.0.8"), ip("10.0.0.9")].into();
+    two.set_cluster_list(vec![ip("10.0.0.8"), ip("10.0.0.9")].into());
     let (short, long) = (cand(&one, 9, 200), cand(&two, 8, 1));
     assert_eq!(
         compare(&short, &long),
@@ -126,7 +126,7 @@ fn shorter_cluster_list_wins_before_the_peer_address() {
     // The router id step comes first: a lower originator with a longer
     // list still wins.
     let mut low = two.clone();
-    low.originator_id = Some(ip("10.0.0.2"));
+    low.set_originator_id(Some(ip("10.0.0.2")));
     assert_eq!(
         compare(&cand(&low, 8, 1), &short).1,
         Reason::LowerOriginatorId(ip("10.0.0.2"), ip("10.0.0.7"))
@@ -141,10 +141,10 @@ fn the_rib_names_the_deciding_reflection_step() {
     let r1 = ibgp(&mut rib, 1);
     let r2 = ibgp(&mut rib, 2);
     let mut a = ibgp_attrs(7);
-    a.originator_id = Some(ip("10.0.0.7"));
-    a.cluster_list = vec![ip("10.0.0.1")].into();
+    a.set_originator_id(Some(ip("10.0.0.7")));
+    a.set_cluster_list(vec![ip("10.0.0.1")].into());
     let mut b = a.clone();
-    b.cluster_list = vec![ip("10.0.0.3"), ip("10.0.0.2")].into();
+    b.set_cluster_list(vec![ip("10.0.0.3"), ip("10.0.0.2")].into());
     announce(&mut rib, r2, &["10.7.0.0/16"], &a);
     announce(&mut rib, r1, &["10.7.0.0/16"], &b);
     let best = rib.best(net("10.7.0.0/16")).expect("best");
@@ -160,8 +160,8 @@ fn our_originator_id_from_ibgp_is_ignored_and_counted() {
     let mut rib = rib();
     let rr = ibgp(&mut rib, 1);
     let mut own = ibgp_attrs(1);
-    own.originator_id = Some(OURS);
-    own.cluster_list = vec![ip("10.0.0.1")].into();
+    own.set_originator_id(Some(OURS));
+    own.set_cluster_list(vec![ip("10.0.0.1")].into());
     let out = rib
         .apply(rr, &[], &nets(&["10.1.0.0/24", "10.1.1.0/24"]), Some(&own))
         .expect("no limit");
@@ -175,13 +175,13 @@ fn our_originator_id_from_ibgp_is_ignored_and_counted() {
     assert_eq!(c.looped_total, 0);
     // Another originator's route from the same reflector is taken.
     let mut other = own.clone();
-    other.originator_id = Some(ip("10.0.0.2"));
+    other.set_originator_id(Some(ip("10.0.0.2")));
     let out = rib
         .apply(rr, &[], &nets(&["10.2.0.0/24"]), Some(&other))
         .expect("no limit");
     assert_eq!((out.accepted, out.reflected_loops), (1, 0));
     assert_eq!(
-        rib.best(net("10.2.0.0/24")).expect("best").attrs.originator_id,
+        rib.best(net("10.2.0.0/24")).expect("best").attrs.originator_id(),
         Some(ip("10.0.0.2"))
     );
 }
@@ -193,8 +193,8 @@ fn our_cluster_id_in_the_cluster_list_is_a_loop() {
     // Default cluster id: the router id.
     assert_eq!(rib.cluster_id(), OURS);
     let mut a = ibgp_attrs(1);
-    a.originator_id = Some(ip("10.0.0.2"));
-    a.cluster_list = vec![ip("10.0.0.1"), OURS].into();
+    a.set_originator_id(Some(ip("10.0.0.2")));
+    a.set_cluster_list(vec![ip("10.0.0.1"), OURS].into());
     announce(&mut rib, rr, &["10.3.0.0/24"], &a);
     assert!(rib.best(net("10.3.0.0/24")).is_none());
     // A configured cluster id replaces it.
@@ -203,7 +203,7 @@ fn our_cluster_id_in_the_cluster_list_is_a_loop() {
     announce(&mut rib, rr, &["10.3.0.0/24"], &a);
     assert!(rib.best(net("10.3.0.0/24")).is_some(), "router id no longer a cluster id");
     let mut b = a.clone();
-    b.cluster_list = vec![ip("192.0.2.100")].into();
+    b.set_cluster_list(vec![ip("192.0.2.100")].into());
     announce(&mut rib, rr, &["10.3.0.0/24"], &b);
     assert!(
         rib.best(net("10.3.0.0/24")).is_none(),
@@ -218,12 +218,12 @@ fn reflection_attributes_from_ebgp_are_discarded_not_loops() {
     let mut rib = rib();
     let e = ebgp(&mut rib, 1, 64501);
     let mut a = attrs(&[64501]);
-    a.originator_id = Some(OURS);
-    a.cluster_list = vec![OURS].into();
+    a.set_originator_id(Some(OURS));
+    a.set_cluster_list(vec![OURS].into());
     announce(&mut rib, e, &["10.4.0.0/24"], &a);
     let best = rib.best(net("10.4.0.0/24")).expect("accepted");
-    assert_eq!(best.attrs.originator_id, None);
-    assert!(best.attrs.cluster_list.is_empty());
+    assert_eq!(best.attrs.originator_id(), None);
+    assert!(best.attrs.cluster_list().is_empty());
     assert_eq!(rib.peer_counts(e).expect("peer").reflected_loops_total, 0);
 }
 
@@ -255,8 +255,8 @@ fn a_clients_route_goes_to_every_other_ibgp_peer_with_originator_and_cluster() {
         assert_eq!(announced(&x), nets(&["10.11.0.0/24"]), "to {to:?}");
         let out = out_attrs(&x, "10.11.0.0/24").expect("sent");
         // ORIGINATOR_ID: the client's router id; CLUSTER_LIST: ours.
-        assert_eq!(out.originator_id, Some(router_id(1)));
-        assert_eq!(&*out.cluster_list, &[OURS]);
+        assert_eq!(out.originator_id(), Some(router_id(1)));
+        assert_eq!(out.cluster_list(), &[OURS]);
         // Next hop, LOCAL_PREF, MED, AS path as received.
         assert_eq!(out.next_hop, a.next_hop);
         assert_eq!(out.local_pref, Some(250));
@@ -272,7 +272,7 @@ fn a_clients_route_goes_to_every_other_ibgp_peer_with_originator_and_cluster() {
     // eBGP gets it without the reflection attributes.
     let x = rib.take_exports(e);
     let out = out_attrs(&x, "10.11.0.0/24").expect("to eBGP");
-    assert_eq!((out.originator_id, out.cluster_list.len()), (None, 0));
+    assert_eq!((out.originator_id(), out.cluster_list().len()), (None, 0));
     // A withdrawal follows the same way.
     withdraw(&mut rib, c1, &["10.11.0.0/24"]);
     for to in [c2, n, e] {
@@ -289,8 +289,8 @@ fn a_non_clients_route_goes_to_clients_only() {
     announce(&mut rib, n1, &["10.12.0.0/24"], &ibgp_attrs(2));
     let x = rib.take_exports(c);
     let out = out_attrs(&x, "10.12.0.0/24").expect("to the client");
-    assert_eq!(out.originator_id, Some(router_id(2)));
-    assert_eq!(&*out.cluster_list, &[OURS]);
+    assert_eq!(out.originator_id(), Some(router_id(2)));
+    assert_eq!(out.cluster_list(), &[OURS]);
     assert!(announced(&rib.take_exports(n2)).is_empty(), "non-client to non-client");
     assert!(announced(&rib.take_exports(n1)).is_empty(), "not back");
 }
@@ -302,12 +302,12 @@ fn an_existing_originator_is_kept_and_our_cluster_prepended() {
     let c1 = ibgp_peer(&mut rib, 1, true);
     let c2 = ibgp_peer(&mut rib, 2, true);
     let mut a = ibgp_attrs(1);
-    a.originator_id = Some(ip("10.9.9.9"));
-    a.cluster_list = vec![ip("10.0.0.50")].into();
+    a.set_originator_id(Some(ip("10.9.9.9")));
+    a.set_cluster_list(vec![ip("10.0.0.50")].into());
     announce(&mut rib, c1, &["10.13.0.0/24"], &a);
     let out = out_attrs(&rib.take_exports(c2), "10.13.0.0/24").expect("sent");
-    assert_eq!(out.originator_id, Some(ip("10.9.9.9")));
-    assert_eq!(&*out.cluster_list, &[ip("192.0.2.100"), ip("10.0.0.50")]);
+    assert_eq!(out.originator_id(), Some(ip("10.9.9.9")));
+    assert_eq!(out.cluster_list(), &[ip("192.0.2.100"), ip("10.0.0.50")]);
 }
 
 #[test]
@@ -319,7 +319,7 @@ fn ebgp_and_local_routes_reach_every_ibgp_peer_unreflected() {
     announce(&mut rib, e, &["10.14.0.0/24"], &attrs(&[64503]));
     for to in [c, n] {
         let out = out_attrs(&rib.take_exports(to), "10.14.0.0/24").expect("sent");
-        assert_eq!((out.originator_id, out.cluster_list.len()), (None, 0));
+        assert_eq!((out.originator_id(), out.cluster_list().len()), (None, 0));
         // next_hop_self applies to eBGP-learned routes.
         assert_eq!(out.next_hop, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254))));
     }
@@ -335,7 +335,7 @@ fn ipv6_routes_are_reflected_too() {
     announce(&mut rib, c1, &["2001:db8:100::/48"], &a);
     let out = out_attrs(&rib.take_exports(c2), "2001:db8:100::/48").expect("sent");
     assert_eq!(out.next_hop, a.next_hop);
-    assert_eq!(out.originator_id, Some(router_id(1)));
+    assert_eq!(out.originator_id(), Some(router_id(1)));
 }
 
 #[test]
@@ -353,10 +353,10 @@ fn a_reflected_route_that_loses_is_replaced_for_the_clients() {
     better.local_pref = Some(300);
     announce(&mut rib, n, &["10.15.0.0/24"], &better);
     let out = out_attrs(&rib.take_exports(c2), "10.15.0.0/24").expect("update");
-    assert_eq!(out.originator_id, Some(router_id(3)));
+    assert_eq!(out.originator_id(), Some(router_id(3)));
     assert_eq!(out.local_pref, Some(300));
     let out = out_attrs(&rib.take_exports(c1), "10.15.0.0/24").expect("now to c1");
-    assert_eq!(out.originator_id, Some(router_id(3)));
+    assert_eq!(out.originator_id(), Some(router_id(3)));
     // The non-client held c1's route; a non-client's own best is not sent
     // back to it, so it gets a withdrawal.
     assert_eq!(withdrawn(&rib.take_exports(n)), nets(&["10.15.0.0/24"]));
@@ -373,8 +373,8 @@ fn a_route_is_not_reflected_to_its_originator() {
     let rr = ibgp_peer(&mut rib, 3, false);
     let mut back = ibgp_attrs(1);
     back.local_pref = Some(200);
-    back.originator_id = Some(router_id(1));
-    back.cluster_list = vec![ip("10.0.0.50")].into();
+    back.set_originator_id(Some(router_id(1)));
+    back.set_cluster_list(vec![ip("10.0.0.50")].into());
     announce(&mut rib, c1, &["10.16.0.0/24"], &ibgp_attrs(1));
     announce(&mut rib, rr, &["10.16.0.0/24"], &back);
     assert_eq!(
@@ -384,6 +384,23 @@ fn a_route_is_not_reflected_to_its_originator() {
     assert!(announced(&rib.take_exports(c1)).is_empty());
     assert!(rib.adj_out(c1).is_empty());
     let out = out_attrs(&rib.take_exports(c2), "10.16.0.0/24").expect("to c2");
-    assert_eq!(out.originator_id, Some(router_id(1)));
-    assert_eq!(&*out.cluster_list, &[OURS, ip("10.0.0.50")]);
+    assert_eq!(out.originator_id(), Some(router_id(1)));
+    assert_eq!(out.cluster_list(), &[OURS, ip("10.0.0.50")]);
+}
+
+#[test]
+fn reflection_attributes_are_boxed_only_when_present() {
+    let plain = ibgp_attrs(1);
+    let mut a = plain.clone();
+    a.set_originator_id(Some(ip("10.0.0.7")));
+    a.set_cluster_list(vec![ip("10.0.0.1")].into());
+    assert_eq!(a.originator_id(), Some(ip("10.0.0.7")));
+    assert_eq!(a.cluster_list(), &[ip("10.0.0.1")]);
+    a.set_originator_id(None);
+    assert_eq!(a.cluster_list(), &[ip("10.0.0.1")], "the list stays");
+    a.set_cluster_list(Box::default());
+    // Removing both leaves the same value as never having had them, so
+    // the two intern as one.
+    assert!(a.reflection.is_none());
+    assert_eq!(a, plain);
 }

@@ -21,7 +21,7 @@ mod update;
 
 pub use attrs::{
     AS_TRANS, AsPath, AsSegment, AttrFlags, AttrType, AttrValue, Attribute, Community,
-    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute, Segment, SegmentKind,
+    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, Reflection, RawAttribute, Segment, SegmentKind,
     Segments,
 };
 pub use notification::{Notification, error_code, subcode};

@@ -238,8 +238,8 @@ impl Rib {
             // found in the CLUSTER_LIST, the advertisement received SHOULD
             // be ignored."
             let reflected_loop = !ebgp
-                && (attrs.originator_id == Some(self.local.router_id)
-                    || attrs.cluster_list.contains(&self.cache.cluster_id()));
+                && (attrs.originator_id() == Some(self.local.router_id)
+                    || attrs.cluster_list().contains(&self.cache.cluster_id()));
             let looped = looped || reflected_loop;
             let no_rules = self
                 .peer(slot)
@@ -247,15 +247,10 @@ impl Rib {
             // What is stored when nothing changes it (LOCAL_PREF is not
             // taken from eBGP).
             let mut base: Option<Cow<'_, PathAttributes>> = (!looped).then(|| {
-                if ebgp
-                    && (attrs.local_pref.is_some()
-                        || attrs.originator_id.is_some()
-                        || !attrs.cluster_list.is_empty())
-                {
+                if ebgp && (attrs.local_pref.is_some() || attrs.reflection.is_some()) {
                     let mut a = attrs.clone();
                     a.local_pref = None;
-                    a.originator_id = None;
-                    a.cluster_list = Box::default();
+                    a.reflection = None;
                     Cow::Owned(a)
                 } else {
                     Cow::Borrowed(attrs)

@@ -193,7 +193,7 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
             // g) lowest BGP identifier; RFC 4456 §9: "If a route carries
             // the ORIGINATOR_ID attribute, then in Step f) [...] the
             // ORIGINATOR_ID SHOULD be treated as the BGP Identifier".
-            let (oa, ob) = (a.attrs.originator_id, b.attrs.originator_id);
+            let (oa, ob) = (a.attrs.originator_id(), b.attrs.originator_id());
             let (ia, ib) = (oa.unwrap_or(ra), ob.unwrap_or(rb));
             if ia != ib {
                 let mk = if oa.is_some() || ob.is_some() {
@@ -205,7 +205,7 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
             }
             // RFC 4456 §9, between the identifier and the peer address:
             // prefer the shorter CLUSTER_LIST (missing = length 0).
-            let (ca, cb) = (a.attrs.cluster_list.len(), b.attrs.cluster_list.len());
+            let (ca, cb) = (a.attrs.cluster_list().len(), b.attrs.cluster_list().len());
             if ca != cb {
                 return pick(ca.cmp(&cb), ca, cb, Reason::ShorterClusterList);
             }

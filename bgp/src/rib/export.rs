@@ -224,7 +224,7 @@ pub(crate) fn export_attrs(
 /// ORIGINATOR_ID: `t` would ignore it (RFC 4456 §8), so it is not sent, as
 /// BIRD and FRR do too.
 pub(crate) fn reflects_to_originator(t: &Target<'_>, attrs: &PathAttributes) -> bool {
-    attrs.originator_id == Some(t.router_id)
+    attrs.originator_id() == Some(t.router_id)
 }
 
 /// The changes export rule `i` makes towards `t` (LOCAL_PREF never goes

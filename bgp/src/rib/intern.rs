@@ -200,14 +200,15 @@ impl TransformCache {
     /// RR reflects a route, it MUST prepend the local CLUSTER_ID to the
     /// CLUSTER_LIST." Next hop, LOCAL_PREF and the rest stay as they are.
     pub(crate) fn reflected(&self, out: &PathAttributes, originator: Ipv4Addr) -> PathAttributes {
-        let mut list = Vec::with_capacity(out.cluster_list.len() + 1);
+        let mut list = Vec::with_capacity(out.cluster_list().len() + 1);
         list.push(self.cluster_id);
-        list.extend_from_slice(&out.cluster_list);
-        PathAttributes {
-            originator_id: Some(out.originator_id.unwrap_or(originator)),
-            cluster_list: list.into_boxed_slice(),
-            ..out.clone()
-        }
+        list.extend_from_slice(out.cluster_list());
+        let mut r = out.clone();
+        r.set_reflection(
+            Some(out.originator_id().unwrap_or(originator)),
+            list.into_boxed_slice(),
+        );
+        r
     }
 
     /// The id of `class`, registering it on first sight.
@@ -377,15 +378,10 @@ pub(crate) fn transform(
         communities: attrs.communities.clone(),
         large_communities: attrs.large_communities.clone(),
         // RFC 4456: both stay inside the AS.
-        originator_id: if class.ebgp {
+        reflection: if class.ebgp {
             None
         } else {
-            attrs.originator_id
-        },
-        cluster_list: if class.ebgp {
-            Box::default()
-        } else {
-            attrs.cluster_list.clone()
+            attrs.reflection.clone()
         },
         unknown: attrs.unknown.clone(),
     })

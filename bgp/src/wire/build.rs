@@ -330,13 +330,13 @@ fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
         ));
     }
     // RFC 4456 §8: both optional non-transitive.
-    if let Some(o) = p.originator_id {
+    if let Some(o) = p.originator_id() {
         v.push(attr(OPT_NON_TRANS, AttrValue::OriginatorId(o)));
     }
-    if !p.cluster_list.is_empty() {
+    if !p.cluster_list().is_empty() {
         v.push(attr(
             OPT_NON_TRANS,
-            AttrValue::ClusterList(p.cluster_list.to_vec()),
+            AttrValue::ClusterList(p.cluster_list().to_vec()),
         ));
     }
     if !four && aspath::needs_as4(&p.as_path) {
@@ -420,10 +420,12 @@ mod tests {
         let ctx = Ctx::default();
         let mut a = PathAttributes {
             local_pref: Some(100),
-            originator_id: Some(Ipv4Addr::new(10, 0, 0, 7)),
-            cluster_list: vec![Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)].into(),
             ..attrs_v4()
         };
+        a.set_reflection(
+            Some(Ipv4Addr::new(10, 0, 0, 7)),
+            vec![Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)].into(),
+        );
         for prefixes in [
             v4_prefixes(2),
             vec!["2001:db8:1::/48".parse::<IpNet>().unwrap()],
@@ -436,8 +438,8 @@ mod tests {
             assert_eq!(through_the_wire(&ups, &ctx), prefixes);
             let back = routes(&ups[0], &[]);
             let got = back[0].attrs.as_ref().unwrap();
-            assert_eq!(got.originator_id, a.originator_id);
-            assert_eq!(got.cluster_list, a.cluster_list);
+            assert_eq!(got.originator_id(), a.originator_id());
+            assert_eq!(got.cluster_list(), a.cluster_list());
             assert_eq!(*got, a);
         }
     }
