@@ -181,7 +181,10 @@ fn our_originator_id_from_ibgp_is_ignored_and_counted() {
         .expect("no limit");
     assert_eq!((out.accepted, out.reflected_loops), (1, 0));
     assert_eq!(
-        rib.best(net("10.2.0.0/24")).expect("best").attrs.originator_id(),
+        rib.best(net("10.2.0.0/24"))
+            .expect("best")
+            .attrs
+            .originator_id(),
         Some(ip("10.0.0.2"))
     );
 }
@@ -201,7 +204,10 @@ fn our_cluster_id_in_the_cluster_list_is_a_loop() {
     rib.set_cluster_id(Some(ip("192.0.2.100")));
     assert_eq!(rib.cluster_id(), ip("192.0.2.100"));
     announce(&mut rib, rr, &["10.3.0.0/24"], &a);
-    assert!(rib.best(net("10.3.0.0/24")).is_some(), "router id no longer a cluster id");
+    assert!(
+        rib.best(net("10.3.0.0/24")).is_some(),
+        "router id no longer a cluster id"
+    );
     let mut b = a.clone();
     b.set_cluster_list(vec![ip("192.0.2.100")].into());
     announce(&mut rib, rr, &["10.3.0.0/24"], &b);
@@ -291,7 +297,10 @@ fn a_non_clients_route_goes_to_clients_only() {
     let out = out_attrs(&x, "10.12.0.0/24").expect("to the client");
     assert_eq!(out.originator_id(), Some(router_id(2)));
     assert_eq!(out.cluster_list(), &[OURS]);
-    assert!(announced(&rib.take_exports(n2)).is_empty(), "non-client to non-client");
+    assert!(
+        announced(&rib.take_exports(n2)).is_empty(),
+        "non-client to non-client"
+    );
     assert!(announced(&rib.take_exports(n1)).is_empty(), "not back");
 }
 
@@ -321,7 +330,10 @@ fn ebgp_and_local_routes_reach_every_ibgp_peer_unreflected() {
         let out = out_attrs(&rib.take_exports(to), "10.14.0.0/24").expect("sent");
         assert_eq!((out.originator_id(), out.cluster_list().len()), (None, 0));
         // next_hop_self applies to eBGP-learned routes.
-        assert_eq!(out.next_hop, Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254))));
+        assert_eq!(
+            out.next_hop,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 254)))
+        );
     }
 }
 

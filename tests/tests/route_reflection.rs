@@ -196,8 +196,8 @@ const A: u8 = 11;
 const B: u8 = 12;
 
 #[test]
-fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_loops()
--> Result<()> {
+fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_loops() -> Result<()>
+{
     require_root!();
     let lab = Lab::new("rrcli")?;
     let ns = lan_namespaces(&lab, &[("rr1", RR1), ("rr2", RR2), ("a", A), ("b", B)])?;
@@ -208,8 +208,14 @@ fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_l
     let a_bgp = format!("cluster_id = \"{}\"\n{clients}", lan(RR2));
     let a = Vcped::start(&ns[2], dir, "vcpe-a", &vcpe_config(A, &a_bgp))?;
     let b = Vcped::start(&ns[3], dir, "vcpe-b", &vcpe_config(B, &clients))?;
-    let rr1 = Bird::start_with_config(&ns[0], dir, "rr1", &bird_reflector(RR1, RR2, &[A, B], false))?;
-    let rr2 = Bird::start_with_config(&ns[1], dir, "rr2", &bird_reflector(RR2, RR1, &[A, B], true))?;
+    let rr1 = Bird::start_with_config(
+        &ns[0],
+        dir,
+        "rr1",
+        &bird_reflector(RR1, RR2, &[A, B], false),
+    )?;
+    let rr2 =
+        Bird::start_with_config(&ns[1], dir, "rr2", &bird_reflector(RR2, RR1, &[A, B], true))?;
     for (rr, name) in [(&rr1, "rr1"), (&rr2, "rr2")] {
         let up = wait_until(Duration::from_secs(40), || {
             rr.birdc("show protocols")
@@ -230,10 +236,7 @@ fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_l
     let rib = wait_for(
         &format!("B: two BGP paths for {a_prefix}, RR1's best"),
         || b.show_route(&[&a_prefix]),
-        |r| {
-            r.rows(&a_prefix).len() == 2
-                && r.best(&a_prefix).is_some_and(|b| b.source == rr1_ip)
-        },
+        |r| r.rows(&a_prefix).len() == 2 && r.best(&a_prefix).is_some_and(|b| b.source == rr1_ip),
     )?;
     let best = rib.best(&a_prefix).context("best")?;
     ensure!(
@@ -248,7 +251,11 @@ fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_l
         lan(A)
     );
     let explain = b.explain(&format!("10.{A}.0.9"))?;
-    let why = explain.route.as_ref().map(|r| r.reason.clone()).unwrap_or_default();
+    let why = explain
+        .route
+        .as_ref()
+        .map(|r| r.reason.clone())
+        .unwrap_or_default();
     ensure!(
         why.contains("shorter cluster list"),
         "B: explain names {why:?} (why: {})",
@@ -344,7 +351,8 @@ fn vcped_reflects_between_bird_and_frr_clients() -> Result<()> {
         neighbor(C_FRR, "route_reflector_client = true\n"),
     );
     let hub = Vcped::start(&ns[2], dir, "vcpe-hub", &vcpe_config(HUB, &bgp))?;
-    let bird = Bird::start_with_config(&ns[0], dir, "bird", &bird_client(C_BIRD, HUB, BIRD_PREFIX))?;
+    let bird =
+        Bird::start_with_config(&ns[0], dir, "bird", &bird_client(C_BIRD, HUB, BIRD_PREFIX))?;
     let frr = Frr::start(&ns[1], &frr_spec(dir))?;
     for p in [&bird as &dyn BgpPeer, &frr] {
         wait_established(p, IpAddr::V4(lan(HUB)), Duration::from_secs(40))?;

@@ -494,7 +494,11 @@ impl PathAttributes {
 
     /// Sets both; neither present leaves no box, so that equal attribute
     /// sets stay equal (and intern together).
-    pub fn set_reflection(&mut self, originator_id: Option<Ipv4Addr>, cluster_list: Box<[Ipv4Addr]>) {
+    pub fn set_reflection(
+        &mut self,
+        originator_id: Option<Ipv4Addr>,
+        cluster_list: Box<[Ipv4Addr]>,
+    ) {
         self.reflection = (originator_id.is_some() || !cluster_list.is_empty()).then(|| {
             Box::new(Reflection {
                 originator_id,

@@ -322,7 +322,8 @@ impl Rib {
     /// Set the cluster id (`None`: our router id). Takes effect for routes
     /// received and exported from now on; set it before sessions come up.
     pub fn set_cluster_id(&mut self, id: Option<Ipv4Addr>) {
-        self.cache.set_cluster_id(id.unwrap_or(self.local.router_id));
+        self.cache
+            .set_cluster_id(id.unwrap_or(self.local.router_id));
     }
 
     /// Register a peer (not established yet). An existing peer of that id

@@ -645,7 +645,10 @@ mod tests {
         );
         let mut out = BytesMut::new();
         for a in &d.attributes {
-            assert_eq!(encoded_len(a, &ctx()), Ok(3 + value_len(&a.value, &ctx()).unwrap()));
+            assert_eq!(
+                encoded_len(a, &ctx()),
+                Ok(3 + value_len(&a.value, &ctx()).unwrap())
+            );
             a.encode(&ctx(), &mut out).unwrap();
         }
         assert_eq!(&out[..], &RR_ATTRS);
