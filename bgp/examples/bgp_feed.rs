@@ -283,7 +283,7 @@ fn feed(args: &Args) -> Result<()> {
         (None, other) => return Err(format!("give --next-hop (local address {other:?})")),
     };
     println!(r#"{{"event":"established","t_ns":{}}}"#, unix_ns());
-    discard(reader, ctx.clone());
+    discard(reader, ctx);
     let t0 = Instant::now();
     let (bytes, updates) = args.table(next_hop).encode(&ctx)?;
     let encode_ms = t0.elapsed().as_secs_f64() * 1e3;
