@@ -12,6 +12,10 @@
 //!   ignored and counted. (The ORIGINATOR_ID rule cannot be provoked
 //!   here: BIRD, like FRR, never sends a route to the neighbor whose
 //!   router id is its ORIGINATOR_ID; the RIB's unit tests cover it.)
+//! - vcpeds as clients of an FRR reflector (`route-reflector-client`):
+//!   each one's route reaches the other with ORIGINATOR_ID and
+//!   CLUSTER_LIST as FRR sets them, the next hop unchanged; FRR's own
+//!   route carries neither.
 //! - vcped as the reflector: BIRD and FRR are its clients. Each one's
 //!   route reaches the other with ORIGINATOR_ID (the originating client)
 //!   and CLUSTER_LIST (the configured `cluster_id`) as `birdc show route
@@ -320,6 +324,64 @@ fn vcpeds_as_clients_of_bird_reflectors_prefer_fewer_clusters_and_drop_cluster_l
     // And the human output says it.
     let text = a.ctl(&["bgp", "neighbor", &rr2_ip])?;
     ensure!(text.contains("reflected loop"), "{text}");
+    Ok(())
+}
+
+#[test]
+fn vcpeds_as_clients_of_an_frr_reflector() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("rrfrr")?;
+    let ns = lan_namespaces(&lab, &[("frr", C_FRR), ("a", A), ("b", B)])?;
+    let dir = lab.dir();
+    let a = Vcped::start(&ns[1], dir, "vcpe-a", &vcpe_config(A, &neighbor(C_FRR, "")))?;
+    let b = Vcped::start(&ns[2], dir, "vcpe-b", &vcpe_config(B, &neighbor(C_FRR, "")))?;
+    let mut spec = frr_spec(dir);
+    spec.neighbors = [A, B]
+        .into_iter()
+        .map(|i| NeighborSpec {
+            route_reflector_client: true,
+            ..NeighborSpec::new(IpAddr::V4(lan(i)), AS)
+        })
+        .collect();
+    let frr = Frr::start(&ns[0], &spec)?;
+    for i in [A, B] {
+        wait_established(&frr, IpAddr::V4(lan(i)), Duration::from_secs(40))?;
+    }
+    let frr_ip = lan(C_FRR).to_string();
+    for (me, name, other) in [(&a, "A", B), (&b, "B", A)] {
+        let theirs = format!("10.{other}.0.0/24");
+        let rib = wait_for(
+            &format!("{name}: {theirs} reflected by FRR"),
+            || me.show_route(&[&theirs]),
+            |r| r.best(&theirs).is_some_and(|b| b.source == frr_ip),
+        )?;
+        let best = rib.best(&theirs).context("best")?;
+        ensure!(
+            best.next_hop.as_deref() == Some(lan(other).to_string().as_str()),
+            "{name}: next hop {:?}, expected the originator's {}",
+            best.next_hop,
+            lan(other)
+        );
+        let adj = me.adj_rib(&frr_ip, "adj-in")?;
+        let row = adj.rows(&theirs);
+        ensure!(
+            row.len() == 1
+                && row[0].originator_id.as_deref() == Some(lan(other).to_string().as_str())
+                && row[0].cluster_list == [frr_ip.clone()],
+            "{name}: adj-in from FRR for {theirs}: {row:?}"
+        );
+        // FRR's own route: not reflected, so neither attribute.
+        let own = wait_for(
+            &format!("{name}: FRR's {FRR_PREFIX}"),
+            || me.adj_rib(&frr_ip, "adj-in"),
+            |adj| adj.rows(FRR_PREFIX).len() == 1,
+        )?;
+        let r = own.rows(FRR_PREFIX)[0];
+        ensure!(
+            r.originator_id.is_none() && r.cluster_list.is_empty(),
+            "{name}: FRR's own route: {r:?}"
+        );
+    }
     Ok(())
 }
 

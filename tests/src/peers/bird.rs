@@ -131,6 +131,9 @@ fn config(spec: &PeerSpec) -> String {
         if n.passive {
             c.push_str("  passive on;\n");
         }
+        if n.route_reflector_client {
+            c.push_str("  rr client;\n");
+        }
         if n.bfd.is_some() {
             c.push_str("  bfd on;\n");
         }
