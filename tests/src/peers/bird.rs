@@ -40,7 +40,7 @@ impl Bird {
         std::fs::write(&conf_path, conf).context("writing bird.conf")?;
         let ctl = dir.join(format!("{name}.ctl"));
         let daemon = ns.spawn(
-            name,
+            "bird",
             [
                 "bird".as_ref(),
                 "-f".as_ref(),
