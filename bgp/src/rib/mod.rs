@@ -41,7 +41,7 @@
 //! id is ignored and counted ([`PeerCounts::reflected_loops_total`]);
 //! best path breaks ties on ORIGINATOR_ID and CLUSTER_LIST length; with
 //! [`PeerConfig::route_reflector_client`] peers the RIB reflects
-//! ([`export`]).
+//! (`export.rs`).
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
