@@ -21,6 +21,7 @@ pub(crate) struct NeighborLoc {
     pub address: Option<Span>,
     pub peer: Option<Span>,
     pub local_address: Option<Span>,
+    pub next_hop_self: Option<Span>,
     /// `set_local_pref` of each export rule that has one.
     pub export_local_pref: Vec<(Span, String)>,
 }
@@ -44,6 +45,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "enforce_first_as",
     "peer",
     "local_address",
+    "next_hop_self",
     "import_rule",
     "export_rule",
     "bfd",
@@ -227,6 +229,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
+    let next_hop_self = t.field(ctx, "next_hop_self", boolean).opt();
     let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
@@ -249,6 +252,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         address: address.as_ref().map(|(_, s)| s.clone()),
         peer: peer.as_ref().map(|(_, s)| s.clone()),
         local_address: local_address.as_ref().map(|(_, s)| s.clone()),
+        next_hop_self: next_hop_self.as_ref().map(|(_, s)| s.clone()),
     };
     let n = Neighbor {
         address: address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |(a, _)| a),
@@ -266,6 +270,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         enforce_first_as,
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        next_hop_self: next_hop_self.map(|(b, _)| b),
         import_rules,
         export_rules,
         bfd,
