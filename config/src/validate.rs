@@ -296,7 +296,11 @@ fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     for (p, l) in cfg.peers.iter().zip(&locs.peers) {
         for (addr, span, path) in &l.inner {
             let explicit = p.next_hops.is_some();
-            if cfg.interfaces.iter().any(|i| i.addresses.iter().any(|a| a.addr() == *addr)) {
+            if cfg
+                .interfaces
+                .iter()
+                .any(|i| i.addresses.iter().any(|a| a.addr() == *addr))
+            {
                 ctx.error(
                     span,
                     path.clone(),

@@ -17,8 +17,10 @@ fn peer(name: &str, n: u8, extra: &str) -> String {
 fn inner_addresses_default_to_the_host_routes_of_allowed_prefixes() {
     let (src, _) = with(&peer("b", 2, ""));
     let cfg = parse(&src).expect("valid");
-    let want: Vec<std::net::IpAddr> =
-        vec!["10.255.0.2".parse().unwrap(), "fd00:255::2".parse().unwrap()];
+    let want: Vec<std::net::IpAddr> = vec![
+        "10.255.0.2".parse().unwrap(),
+        "fd00:255::2".parse().unwrap(),
+    ];
     assert_eq!(cfg.peers[0].next_hops, None);
     assert_eq!(cfg.peers[0].inner_addresses(), want);
 }
@@ -32,7 +34,11 @@ fn explicit_next_hops_replace_the_default_and_may_be_empty() {
         vec!["10.254.0.2".parse::<std::net::IpAddr>().unwrap()]
     );
     let (src, _) = with(&peer("b", 2, "next_hops = []\n"));
-    assert!(parse(&src).expect("valid").peers[0].inner_addresses().is_empty());
+    assert!(
+        parse(&src).expect("valid").peers[0]
+            .inner_addresses()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -64,7 +70,10 @@ fn two_peers_cannot_share_an_inner_address() {
     ));
     let d = only(&src);
     assert_eq!(d.path, "peer[1].allowed_prefixes[0]");
-    assert!(d.help.as_deref().unwrap_or("").contains("next_hops = []"), "{d}");
+    assert!(
+        d.help.as_deref().unwrap_or("").contains("next_hops = []"),
+        "{d}"
+    );
     // ... which an explicit empty list on one of them resolves.
     let (src, _) = with(&format!(
         "{}[[peer]]\nname = \"c\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
@@ -94,12 +103,22 @@ const NEIGHBOR: &str = "[bgp]\n[[bgp.neighbor]]\naddress = \"10.255.0.2\"\n";
 
 #[test]
 fn next_hop_self_is_per_ibgp_neighbor() {
-    let (src, _) = with(&format!("{NEIGHBOR}remote_as = 65001\nnext_hop_self = false\n"));
+    let (src, _) = with(&format!(
+        "{NEIGHBOR}remote_as = 65001\nnext_hop_self = false\n"
+    ));
     let cfg = parse(&src).expect("valid");
-    assert_eq!(cfg.bgp.expect("bgp").neighbors[0].next_hop_self, Some(false));
+    assert_eq!(
+        cfg.bgp.expect("bgp").neighbors[0].next_hop_self,
+        Some(false)
+    );
     let (src, _) = with(&format!("{NEIGHBOR}remote_as = 65001\n"));
-    assert_eq!(parse(&src).expect("valid").bgp.expect("bgp").neighbors[0].next_hop_self, None);
-    let (src, l) = with(&format!("{NEIGHBOR}remote_as = 65002\nnext_hop_self = false\n"));
+    assert_eq!(
+        parse(&src).expect("valid").bgp.expect("bgp").neighbors[0].next_hop_self,
+        None
+    );
+    let (src, l) = with(&format!(
+        "{NEIGHBOR}remote_as = 65002\nnext_hop_self = false\n"
+    ));
     check(
         &only(&src),
         l + 4,

@@ -270,7 +270,11 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
             .enumerate()
             .filter(|(_, (n, _))| n.prefix_len() == n.max_prefix_len())
             .map(|(i, (n, s))| {
-                (n.addr(), s.clone(), format!("{}[{i}]", t.key_path("allowed_prefixes")))
+                (
+                    n.addr(),
+                    s.clone(),
+                    format!("{}[{i}]", t.key_path("allowed_prefixes")),
+                )
             })
             .collect(),
     };

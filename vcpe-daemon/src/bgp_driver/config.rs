@@ -16,10 +16,13 @@ use vcpe_config::{
 
 /// The speaker settings of `n` in `config`.
 ///
-/// Our next hop towards the neighbor (next-hop-self on eBGP): its
+/// Our next hop towards the neighbor (always on eBGP; on iBGP for local
+/// routes, and for routes from eBGP unless `next_hop_self = false`): its
 /// `local_address` if set; else our addresses on the interface whose subnet
-/// holds the neighbor (`link`, from the host's interfaces); else the router
-/// id for IPv4 and the first global IPv6 address of our TUN interfaces.
+/// holds the neighbor, or over a routed underlay the kernel's source
+/// address towards it (`link`, [`super::ifaddrs::towards`]); else the
+/// router id for IPv4 and the first global IPv6 address of our TUN
+/// interfaces.
 pub fn neighbor_config(
     config: &Config,
     n: &Neighbor,
@@ -42,7 +45,7 @@ pub fn neighbor_config(
     r.export_rules = rules(&n.export_rules);
     r.max_prefixes = n.max_prefixes;
     r.enforce_first_as = n.enforce_first_as;
-    r.next_hop_self = true;
+    r.next_hop_self = n.next_hop_self.unwrap_or(true);
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();
     r.local_addr_v4 = match n.local_address {
