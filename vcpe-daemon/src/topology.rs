@@ -438,6 +438,44 @@ allowed_prefixes = ["10.9.0.0/16"]
     }
 
     #[test]
+    fn a_reload_sets_the_running_peers_inner_addresses() {
+        let peers = |extra: &str| {
+            vcpe_config::parse(
+                &format!(
+                    "[router]\nid = \"10.0.0.1\"\nasn = 65001\n[[peer]]\nname = \"p\"\n\
+                     endpoint = \"100.64.0.2\"\nencapsulation = \"gre\"\n\
+                     allowed_prefixes = [\"10.255.0.2/32\", \"10.9.0.0/16\"]\n{extra}"
+                ),
+                Path::new("t.toml"),
+            )
+            .expect("valid")
+            .peers
+        };
+        let t = Topology::new(&vcpe_config::Config {
+            peers: peers(""),
+            ..vcpe_config::parse(
+                "[router]\nid = \"10.0.0.1\"\nasn = 65001\n",
+                Path::new("t.toml"),
+            )
+            .expect("valid")
+        });
+        assert_eq!(
+            t.peer_hops()[0].1.inner,
+            ["10.255.0.2".parse::<IpAddr>().unwrap()]
+        );
+        t.set_peer_hops(&peers("next_hops = [\"10.254.0.2\"]"));
+        assert_eq!(
+            t.peer_hops()[0].1.inner,
+            ["10.254.0.2".parse::<IpAddr>().unwrap()]
+        );
+        // A peer of the file that does not run (yet) is left out.
+        let mut more = peers("");
+        more[0].name = "q".into();
+        t.set_peer_hops(&more);
+        assert!(t.peer_hops().is_empty());
+    }
+
+    #[test]
     fn freed_ids_are_reused_only_once_the_capacity_is_used_up() {
         let mut ids = Ids::new(1, 3);
         assert_eq!(ids.take(), Some((1, false)));
