@@ -18,28 +18,56 @@
 //! no BGP at all; it forwards the sessions. Before next hops were matched
 //! against the peers' inner addresses, a sent every route of its session
 //! into tunnel b (the session's tunnel), so a–c traffic went through b.
+//!
+//! Second case, over a routed underlay: BIRD sits one router away from
+//! the vCPEs (no shared subnet, no tunnel), a and c have router ids that
+//! are no tunnel address. They announce the kernel's source address
+//! towards BIRD (their underlay address, which the other maps to its
+//! tunnel by endpoint) for IPv4, their tunnel address for IPv6; before,
+//! the IPv4 next hop was the router id, which resolved nowhere.
 
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use vcpe_tests::{Lab, Netns, Vcped, require_root, wait_until};
 
+/// Where the reflector is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Rr {
+    /// Behind b: a and c reach it over tunnel b.
+    BehindB,
+    /// One router away on the underlay.
+    Underlay,
+}
+
 /// vCPE `n` (1 = a, 2 = b, 3 = c): GRE tunnels to the other two; a and c
-/// advertise their VPC and peer with the reflector through b.
-fn config(n: u8) -> String {
+/// advertise their VPC and peer with the reflector (through b, or over
+/// the routed underlay with router id 192.0.2.N).
+fn config(n: u8, rr: Rr) -> String {
+    let id = match rr {
+        Rr::BehindB => format!("10.255.0.{n}"),
+        Rr::Underlay => format!("192.0.2.{n}"),
+    };
     let mut c = format!(
-        "[router]\nid = \"10.255.0.{n}\"\nasn = 65000\n\n[kernel]\nroute_sync = false\n\n\
+        "[router]\nid = \"{id}\"\nasn = 65000\n\n[kernel]\nroute_sync = false\n\n\
          [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.{n}/24\", \"fd00:255::{n}/64\"]\nmtu = 1400\n\n\
          [[route]]\nname = \"vpc\"\nprefix = \"10.{n}.1.0/24\"\ninterface = \"vcpe0\"\nadvertise = {adv}\n\n\
          [[route]]\nname = \"vpc-v6\"\nprefix = \"fd00:{n}:1::/64\"\ninterface = \"vcpe0\"\nadvertise = {adv}\n\n",
         adv = n != 2,
     );
-    if n != 2 {
-        c += &format!(
-            "[bgp]\nlisten = \"0.0.0.0:179\"\n\n\
-             [[bgp.neighbor]]\naddress = \"10.2.1.10\"\nremote_as = 65000\npeer = \"b\"\n\
-             local_address = \"10.255.0.{n}\"\nhold_time = 9\n\n"
-        );
+    match rr {
+        _ if n == 2 => {}
+        Rr::BehindB => {
+            c += &format!(
+                "[bgp]\nlisten = \"0.0.0.0:179\"\n\n\
+                 [[bgp.neighbor]]\naddress = \"10.2.1.10\"\nremote_as = 65000\npeer = \"b\"\n\
+                 local_address = \"10.255.0.{n}\"\nhold_time = 9\n\n"
+            );
+        }
+        Rr::Underlay => {
+            c += "[bgp]\nlisten = \"0.0.0.0:179\"\n\n\
+                  [[bgp.neighbor]]\naddress = \"100.65.0.10\"\nremote_as = 65000\nhold_time = 9\n\n";
+        }
     }
     for (m, name) in [(1u8, "a"), (2, "b"), (3, "c")] {
         if m == n {
@@ -55,17 +83,33 @@ fn config(n: u8) -> String {
     c
 }
 
-/// BIRD as route reflector for a and c; their tunnel addresses resolve
-/// through b (static routes), as BIRD needs for iBGP's recursive next
+/// BIRD as route reflector for a and c; the next hops they announce
+/// resolve through static routes, as BIRD needs for iBGP's recursive next
 /// hops.
-const BIRD: &str = "router id 10.2.1.10;\nlog stderr all;\n\
-protocol device {}\nprotocol direct { ipv4; ipv6; }\n\
-protocol static { ipv4; route 10.255.0.0/24 via 10.2.1.1; }\n\
-protocol static { ipv6; route fd00:255::/64 via fd00:2:1::1; }\n\
-template bgp rrc {\n  local 10.2.1.10 as 65000;\n  rr client;\n  hold time 9;\n\
-  ipv4 { import all; export all; };\n  ipv6 { import all; export all; };\n}\n\
-protocol bgp a from rrc { neighbor 10.255.0.1 as 65000; }\n\
-protocol bgp c from rrc { neighbor 10.255.0.3 as 65000; }\n";
+fn bird(rr: Rr) -> String {
+    let (me, statics, peer) = match rr {
+        Rr::BehindB => (
+            "10.2.1.10",
+            "route 10.255.0.0/24 via 10.2.1.1; }\nprotocol static { ipv6; route fd00:255::/64 via fd00:2:1::1;",
+            "10.255.0",
+        ),
+        Rr::Underlay => (
+            "100.65.0.10",
+            "route 100.64.0.0/24 via 100.65.0.1; }\nprotocol static { ipv6; route fd00:255::/64 via \"eth0\";",
+            "100.64.0",
+        ),
+    };
+    format!(
+        "router id {me};\nlog stderr all;\n\
+         protocol device {{}}\nprotocol direct {{ ipv4; ipv6; }}\n\
+         protocol static {{ ipv4; {statics} }}\n\
+         template bgp rrc {{\n  local {me} as 65000;\n  rr client;\n  hold time 9;\n\
+         ipv4 {{ import all; export where source = RTS_BGP; }};\n\
+         ipv6 {{ import all; export where source = RTS_BGP; }};\n}}\n\
+         protocol bgp a from rrc {{ neighbor {peer}.1 as 65000; }}\n\
+         protocol bgp c from rrc {{ neighbor {peer}.3 as 65000; }}\n"
+    )
+}
 
 /// Fields drop in order: the daemons stop before the lab removes their
 /// namespaces.
@@ -78,10 +122,12 @@ struct Topology {
     _lab: Lab,
 }
 
-fn topology(tag: &str) -> Result<Topology> {
+fn topology(tag: &str, rr_at: Rr) -> Result<Topology> {
     let lab = Lab::new(tag)?;
     let inet = lab.netns("inet")?;
     let wan = lab.bridge(&inet, "br0")?;
+    inet.addr("br0", "100.64.0.254/24")?;
+    inet.enable_forwarding()?;
     let mut nss = Vec::new();
     for (n, name) in [(1u8, "a"), (2, "b"), (3, "c")] {
         let ns = lab.netns(name)?;
@@ -107,10 +153,18 @@ fn topology(tag: &str) -> Result<Topology> {
         hosts.push(h);
     }
     let vmc = hosts.pop().context("vmc")?;
-    let rr = hosts.pop().context("rr")?;
+    let mut rr = hosts.pop().context("rr")?;
     let vma = hosts.pop().context("vma")?;
+    if rr_at == Rr::Underlay {
+        // The reflector moves behind the underlay's router.
+        rr = lab.netns("rru")?;
+        lab.veth(&inet, "r0", &rr, "eth0")?;
+        inet.addr("r0", "100.65.0.1/24")?;
+        rr.addr("eth0", "100.65.0.10/24")?;
+        rr.route("default", "100.65.0.1")?;
+    }
     let conf = lab.dir().join("bird-rr.conf");
-    std::fs::write(&conf, BIRD).context("writing bird.conf")?;
+    std::fs::write(&conf, bird(rr_at)).context("writing bird.conf")?;
     let ctl = lab.dir().join("bird-rr.ctl");
     vcpe_tests::require_tool("bird", "apt-get install -y bird2");
     let bird = rr.spawn(
@@ -127,7 +181,10 @@ fn topology(tag: &str) -> Result<Topology> {
     let mut routers = Vec::new();
     for (i, ns) in nss.into_iter().enumerate() {
         let n = i as u8 + 1;
-        let v = Vcped::start(&ns, lab.dir(), &format!("v{n}"), &config(n))?;
+        // The underlay route to the reflector exists before vcped starts:
+        // vcped looks up its source address towards a neighbor then.
+        ns.route("100.65.0.0/24", "100.64.0.254")?;
+        let v = Vcped::start(&ns, lab.dir(), &format!("v{n}"), &config(n, rr_at))?;
         // The kernel hands the other VPCs (and the reflector) to vcped.
         ns.route_dev("10.0.0.0/8", "vcpe0")?;
         ns.ip(["-6", "route", "add", "fd00::/16", "dev", "vcpe0"])?;
@@ -171,33 +228,40 @@ fn ping(from: &Netns, addr: &str, count: u32) -> Result<()> {
     Ok(())
 }
 
-#[test]
-fn reflected_routes_go_into_the_originator_s_tunnel_not_the_session_s() -> Result<()> {
-    require_root!();
-    let t = topology("nh-rr")?;
+/// a and c reach each other's VPCs, v4 and v6, through the a–c tunnel:
+/// `explain` names it, its counters carry the echoes, tunnel b does not.
+fn check(tag: &str, rr: Rr) -> Result<()> {
+    let t = topology(tag, rr)?;
     let a = &t.routers[0].1;
     let c = &t.routers[2].1;
-    let want4 = Some(("c".to_owned(), "10.255.0.3".to_owned()));
+    let (from, nh4) = match rr {
+        Rr::BehindB => ("10.2.1.10", "10.255.0.3"),
+        Rr::Underlay => ("100.65.0.10", "100.64.0.3"),
+    };
+    let want4 = Some(("c".to_owned(), nh4.to_owned()));
     let want6 = Some(("c".to_owned(), "fd00:255::3".to_owned()));
     let ready = wait_until(Duration::from_secs(40), || {
         a_sends(&t, "10.3.1.10") == want4 && a_sends(&t, "fd00:3:1::10") == want6
     });
     ensure!(
         ready,
-        "a did not learn c's VPC through the reflector with c's tunnel as next hop:\n{}\n{}\n{}\n{}\nb:\n{}\nBIRD:\n{}",
+        "a did not learn c's VPC through the reflector with c's tunnel as next hop:\n{}\n{}\n{}\n{}\n{}\nb:\n{}\nBIRD:\n{}",
         a.ctl(&["bgp", "summary"]).unwrap_or_default(),
-        a.ctl(&["explain", "10.3.1.10"]).unwrap_or_default(),
-        a.ctl(&["explain", "fd00:3:1::10"]).unwrap_or_default(),
+        a.ctl(&["show", "route"]).unwrap_or_else(|e| e.to_string()),
+        a.ctl(&["explain", "10.3.1.10"])
+            .unwrap_or_else(|e| e.to_string()),
+        a.ctl(&["explain", "fd00:3:1::10"])
+            .unwrap_or_else(|e| e.to_string()),
         a.daemon.log(),
         t.routers[1].1.ctl(&["tunnel", "list"]).unwrap_or_default(),
         t.bird.log()
     );
-    // The route came from the reflector, over tunnel b.
+    // The route came from the reflector (over tunnel b, or the underlay).
     let rib = a.show_route(&["10.3.1.0/24"])?;
     let best = rib.best("10.3.1.0/24").context("no best route")?;
     ensure!(
-        best.source == "10.2.1.10" && best.next_hop.as_deref() == Some("10.255.0.3"),
-        "a's route to 10.3.1.0/24 is not the reflector's with c's next hop: {best:?}"
+        best.source == from && best.next_hop.as_deref() == Some(nh4),
+        "a's route to 10.3.1.0/24 is not the reflector's with c's next hop {nh4}: {best:?}"
     );
     ensure!(
         wait_until(Duration::from_secs(20), || {
@@ -225,4 +289,16 @@ fn reflected_routes_go_into_the_originator_s_tunnel_not_the_session_s() -> Resul
         b1 - b0
     );
     Ok(())
+}
+
+#[test]
+fn reflected_routes_go_into_the_originator_s_tunnel_not_the_session_s() -> Result<()> {
+    require_root!();
+    check("nh-rr", Rr::BehindB)
+}
+
+#[test]
+fn over_a_routed_underlay_the_announced_next_hops_find_their_tunnel() -> Result<()> {
+    require_root!();
+    check("nh-ul", Rr::Underlay)
 }
