@@ -26,6 +26,8 @@
 //! Not done: a resolved route keeps the egress it resolved to when the
 //! route that reached its next hop goes away later (no next-hop tracking
 //! of resolved routes); the peer's own session going down withdraws them.
+//! The one exception: a reload that changes the tunnel peers' inner
+//! addresses places again the single-path routes via those addresses.
 
 use std::net::IpAddr;
 
@@ -148,16 +150,69 @@ impl BgpFib {
     }
 
     /// The tunnel peers' inner addresses and allowed prefixes are now
-    /// `peers` (a reload); routes installed from now on use them, and
-    /// waiting routes whose next hop now names a tunnel are installed
-    /// (returns how many).
+    /// `peers` (a reload); routes installed from now on use them, single
+    /// path routes installed via an inner address that came, went or
+    /// moved to another tunnel are placed again, and waiting routes whose
+    /// next hop now names a tunnel are installed. Returns how many FIB
+    /// routes changed.
     pub fn set_peer_hops(
         &mut self,
         fib: &mut FibWriter,
         peers: impl IntoIterator<Item = (TunnelId, PeerHops)>,
     ) -> usize {
+        let old: FxHashMap<IpAddr, TunnelId> = self.hops.inner().collect();
         self.hops.set_peers(peers);
-        self.retry_unresolved(fib)
+        let new: FxHashMap<IpAddr, TunnelId> = self.hops.inner().collect();
+        let moved: FxHashSet<IpAddr> = old
+            .iter()
+            .filter(|(a, t)| new.get(*a) != Some(*t))
+            .chain(new.iter().filter(|(a, t)| old.get(*a) != Some(*t)))
+            .map(|(a, _)| *a)
+            .collect();
+        let mut changed = 0;
+        if !moved.is_empty() {
+            changed += self.place_again(fib, &moved);
+        }
+        changed + self.retry_unresolved(fib)
+    }
+
+    /// Places again every single-path BGP route whose gateway is in
+    /// `moved` (one scan of the FIB: only when a reload changed inner
+    /// addresses).
+    fn place_again(&mut self, fib: &mut FibWriter, moved: &FxHashSet<IpAddr>) -> usize {
+        let snapshot = fib.reader().snapshot_arc();
+        let hops = &self.hops;
+        let again: Vec<(IpNet, IpAddr, Option<NextHopGroup>)> = fib
+            .routes()
+            .filter(|(p, g)| g.len() == 1 && !self.config_prefixes.contains(p))
+            .filter_map(|(p, g)| {
+                let gw = g.hops()[0].gateway.filter(|gw| moved.contains(gw))?;
+                let group = match hops.named(gw) {
+                    Some(t) => Some(NextHopGroup::single(t.hop().via(gw))),
+                    None => resolve(&snapshot, gw),
+                };
+                (Some(g) != group.as_ref()).then_some((p, gw, group))
+            })
+            .collect();
+        let mut batch = Vec::with_capacity(again.len());
+        for (prefix, gw, group) in again {
+            let change = match group {
+                Some(group) => FibChange::Upsert { prefix, group },
+                None => {
+                    self.unresolved.entry(gw).or_default().insert(prefix);
+                    FibChange::Remove { prefix }
+                }
+            };
+            if let Some(j) = self.tunnel_changes.as_mut() {
+                j.push((prefix, into_tunnel(&change)));
+            }
+            batch.push(change);
+        }
+        let n = batch.len();
+        if n > 0 {
+            fib.apply(batch);
+        }
+        n
     }
 
     /// Whether the config owns `prefix` (BGP leaves it alone).

@@ -363,8 +363,46 @@ fn a_reload_that_adds_a_peer_s_inner_address_installs_the_routes_waiting_for_it(
         egress_of(&fib, "10.4.1.0/24"),
         Some((Egress::Tunnel(7), Some("10.254.0.4".parse().unwrap())))
     );
-    // Gone again: new routes there wait.
-    bgp.set_peer_hops(&mut fib, []);
+    // Gone again: the installed route leaves the FIB and waits, and so
+    // do new ones there.
+    assert_eq!(bgp.set_peer_hops(&mut fib, []), 1);
+    assert_eq!(egress_of(&fib, "10.4.1.0/24"), None);
     let r = bgp.apply(&mut fib, vec![learned("10.4.2.0/24", "10.254.0.4")].into());
-    assert_eq!(r.unresolved, 1);
+    assert_eq!(r.unresolved, 2);
+}
+
+#[test]
+fn a_reload_that_adds_a_peer_s_inner_address_moves_routes_installed_elsewhere() {
+    // Learned before the peer was known: resolved by the connected TUN
+    // subnet. The reload that adds the peer moves it into its tunnel; the
+    // one that removes the peer puts it back.
+    let (mut fib, _reader) = Fib::new();
+    connected(&mut fib, "10.255.0.0/24", 0);
+    let mut bgp = BgpFib::new([net("10.255.0.0/24")]).with_tunnels(vec![None], []);
+    bgp.record_tunnel_changes();
+    bgp.apply(&mut fib, vec![learned("10.4.1.0/24", "10.255.0.4")].into());
+    assert_eq!(
+        egress_of(&fib, "10.4.1.0/24").map(|e| e.0),
+        Some(Egress::Interface(0))
+    );
+    bgp.take_tunnel_changes();
+    assert_eq!(
+        bgp.set_peer_hops(&mut fib, [peer(4, &["10.255.0.4/32"])]),
+        1
+    );
+    assert_eq!(
+        egress_of(&fib, "10.4.1.0/24"),
+        Some((Egress::Tunnel(4), Some("10.255.0.4".parse().unwrap())))
+    );
+    assert_eq!(bgp.take_tunnel_changes(), vec![(net("10.4.1.0/24"), true)]);
+    // A reload that leaves the addresses alone changes nothing.
+    assert_eq!(
+        bgp.set_peer_hops(&mut fib, [peer(4, &["10.255.0.4/32"])]),
+        0
+    );
+    assert_eq!(bgp.set_peer_hops(&mut fib, []), 1);
+    assert_eq!(
+        egress_of(&fib, "10.4.1.0/24").map(|e| e.0),
+        Some(Egress::Interface(0))
+    );
 }
