@@ -122,7 +122,22 @@ struct Topology {
     _lab: Lab,
 }
 
-fn topology(tag: &str, rr_at: Rr) -> Result<Topology> {
+/// `config` without its `[[peer]]` named `name`.
+fn without_peer(config: &str, name: &str) -> String {
+    let mut parts = config.split("[[peer]]\n");
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for p in parts {
+        if !p.starts_with(&format!("name = \"{name}\"\n")) {
+            out += "[[peer]]\n";
+            out += p;
+        }
+    }
+    out
+}
+
+/// The lab; with `a_without_c`, a starts without its peer c (a reload
+/// adds it).
+fn topology(tag: &str, rr_at: Rr, a_without_c: bool) -> Result<Topology> {
     let lab = Lab::new(tag)?;
     let inet = lab.netns("inet")?;
     let wan = lab.bridge(&inet, "br0")?;
@@ -184,7 +199,11 @@ fn topology(tag: &str, rr_at: Rr) -> Result<Topology> {
         // The underlay route to the reflector exists before vcped starts:
         // vcped looks up its source address towards a neighbor then.
         ns.route("100.65.0.0/24", "100.64.0.254")?;
-        let v = Vcped::start(&ns, lab.dir(), &format!("v{n}"), &config(n, rr_at))?;
+        let mut conf = config(n, rr_at);
+        if n == 1 && a_without_c {
+            conf = without_peer(&conf, "c");
+        }
+        let v = Vcped::start(&ns, lab.dir(), &format!("v{n}"), &conf)?;
         // The kernel hands the other VPCs (and the reflector) to vcped.
         ns.route_dev("10.0.0.0/8", "vcpe0")?;
         ns.ip(["-6", "route", "add", "fd00::/16", "dev", "vcpe0"])?;
@@ -231,7 +250,11 @@ fn ping(from: &Netns, addr: &str, count: u32) -> Result<()> {
 /// a and c reach each other's VPCs, v4 and v6, through the a–c tunnel:
 /// `explain` names it, its counters carry the echoes, tunnel b does not.
 fn check(tag: &str, rr: Rr) -> Result<()> {
-    let t = topology(tag, rr)?;
+    let t = topology(tag, rr, false)?;
+    pings_take_the_a_c_tunnel(&t, rr)
+}
+
+fn pings_take_the_a_c_tunnel(t: &Topology, rr: Rr) -> Result<()> {
     let a = &t.routers[0].1;
     let c = &t.routers[2].1;
     let (from, nh4) = match rr {
@@ -241,7 +264,7 @@ fn check(tag: &str, rr: Rr) -> Result<()> {
     let want4 = Some(("c".to_owned(), nh4.to_owned()));
     let want6 = Some(("c".to_owned(), "fd00:255::3".to_owned()));
     let ready = wait_until(Duration::from_secs(40), || {
-        a_sends(&t, "10.3.1.10") == want4 && a_sends(&t, "fd00:3:1::10") == want6
+        a_sends(t, "10.3.1.10") == want4 && a_sends(t, "fd00:3:1::10") == want6
     });
     ensure!(
         ready,
@@ -273,10 +296,10 @@ fn check(tag: &str, rr: Rr) -> Result<()> {
         "c does not send a's VPC into tunnel a:\n{}",
         c.ctl(&["explain", "10.1.1.10"]).unwrap_or_default()
     );
-    let (b0, c0) = (tx(&t, "b")?, tx(&t, "c")?);
+    let (b0, c0) = (tx(t, "b")?, tx(t, "c")?);
     ping(&t.vma, "10.3.1.10", 100)?;
     ping(&t.vma, "fd00:3:1::10", 100)?;
-    let (b1, c1) = (tx(&t, "b")?, tx(&t, "c")?);
+    let (b1, c1) = (tx(t, "b")?, tx(t, "c")?);
     ensure!(
         c1 - c0 >= 200,
         "a sent only {} packets into tunnel c for 200 echoes",
@@ -301,4 +324,31 @@ fn reflected_routes_go_into_the_originator_s_tunnel_not_the_session_s() -> Resul
 fn over_a_routed_underlay_the_announced_next_hops_find_their_tunnel() -> Result<()> {
     require_root!();
     check("nh-ul", Rr::Underlay)
+}
+
+/// a learns c's routes (next hop c's tunnel address) before it has a
+/// tunnel to c: they resolve by the connected TUN subnet. The reload that
+/// adds peer c moves them into its tunnel, with no new UPDATE.
+#[test]
+fn a_peer_added_by_reload_takes_the_routes_via_its_inner_address() -> Result<()> {
+    require_root!();
+    let t = topology("nh-reload", Rr::BehindB, true)?;
+    let a = &t.routers[0].1;
+    let by_subnet = wait_until(Duration::from_secs(40), || {
+        a.explain("10.3.1.10").ok().and_then(|e| {
+            let h = e.hops.first()?;
+            Some((h.kind.clone(), h.name.clone()?))
+        }) == Some(("interface".to_owned(), "vcpe0".to_owned()))
+    });
+    ensure!(
+        by_subnet,
+        "before the reload a should reach c's VPC by the TUN subnet:\n{}\n{}",
+        a.ctl(&["bgp", "summary"]).unwrap_or_default(),
+        a.ctl(&["explain", "10.3.1.10"])
+            .unwrap_or_else(|e| e.to_string())
+    );
+    std::fs::write(&a.config, config(1, Rr::BehindB)).context("writing a's config")?;
+    let out = a.ctl(&["reload"])?;
+    ensure!(out.contains("peer"), "a's reload:\n{out}");
+    pings_take_the_a_c_tunnel(&t, Rr::BehindB)
 }

@@ -400,6 +400,10 @@ impl Routing {
             k.update(self.bgp.take_tunnel_changes());
         }
         self.route_changes += changed as u64;
+        info!(
+            routes_changed = changed,
+            "tunnel peers' inner addresses (BGP next hops) updated by reload"
+        );
         changed
     }
 
@@ -625,6 +629,33 @@ allowed_prefixes = ["10.255.0.2/32", "fd00:255::2/128", "10.2.0.0/16"]
         topology.remove_tunnel("vpc02");
         r.set_tunnel_hops(&config("next_hops = []"));
         assert_eq!(tunnel_of(&r, "10.254.0.2/32"), None);
+    }
+
+    #[test]
+    fn a_route_via_the_inner_address_of_a_peer_added_by_reload_moves_into_its_tunnel() {
+        let start = config("");
+        let topology = Arc::new(Topology::new(&start));
+        let (fib, _reader) = vcpe_forwarding::fib::Fib::new();
+        let mut r = Routing::new(&start, Arc::clone(&topology), fib);
+        let learned = bgp_routes::FibUpdate {
+            prefix: "10.3.1.0/24".parse().unwrap(),
+            next_hop: Some("10.255.0.3".parse().unwrap()),
+            from: Some(vcpe_bgp::rib::PeerId(0)),
+        };
+        r.apply_bgp(vec![learned].into());
+        assert_eq!(
+            tunnel_of(&r, "10.3.1.0/24"),
+            Some(Egress::Interface(0)),
+            "by the TUN subnet"
+        );
+        let new = config(
+            "[[peer]]\nname = \"vpc03\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
+             allowed_prefixes = [\"10.255.0.3/32\"]",
+        );
+        let (t3, _) = topology.add_tunnel("vpc03", None).expect("id");
+        topology.set_peer_hops(&new.peers);
+        r.set_tunnel_hops(&new);
+        assert_eq!(tunnel_of(&r, "10.3.1.0/24"), Some(t3.hop().egress));
     }
 }
 
