@@ -148,3 +148,45 @@ fn local_addresses(config: &Config, local: Option<IpAddr>) -> (Option<Ipv4Addr>,
     };
     (Some(v4), v6)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn neighbor(extra: &str) -> NeighborConfig {
+        let config = vcpe_config::parse(
+            &format!(
+                "[router]\nid = \"10.255.0.1\"\nasn = 65000\n[[interface]]\nname = \"vcpe0\"\n\
+                 addresses = [\"10.255.0.1/24\", \"fd00:255::1/64\"]\n[bgp]\n[[bgp.neighbor]]\n\
+                 address = \"100.65.0.10\"\nremote_as = 65000\n{extra}"
+            ),
+            Path::new("t.toml"),
+        )
+        .expect("valid");
+        let n = &config.bgp.as_ref().expect("bgp").neighbors[0];
+        neighbor_config(
+            &config,
+            n,
+            0,
+            Some((Some("100.64.0.1".parse().unwrap()), None)),
+        )
+    }
+
+    #[test]
+    fn next_hop_self_is_on_unless_the_neighbor_turns_it_off() {
+        assert!(neighbor("").rib.next_hop_self);
+        assert!(!neighbor("next_hop_self = false\n").rib.next_hop_self);
+    }
+
+    #[test]
+    fn the_announced_next_hop_is_the_local_address_else_ours_towards_the_neighbor() {
+        // Towards it (on its link or, over a routed underlay, the kernel's
+        // source address); IPv6 falls back to the TUN's global address.
+        let r = neighbor("").rib;
+        assert_eq!(r.local_addr_v4, Some("100.64.0.1".parse().unwrap()));
+        assert_eq!(r.local_addr_v6, Some("fd00:255::1".parse().unwrap()));
+        let r = neighbor("local_address = \"100.64.9.1\"\n").rib;
+        assert_eq!(r.local_addr_v4, Some("100.64.9.1".parse().unwrap()));
+    }
+}
