@@ -292,7 +292,7 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
 /// `allowed_prefixes`) belongs to one peer: a BGP next hop equal to it
 /// must name one tunnel. None is one of our own interface addresses.
 fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
-    let mut seen: HashMap<IpAddr, (&str, usize, &str)> = HashMap::new();
+    let mut seen: HashMap<IpAddr, (&str, usize)> = HashMap::new();
     for (p, l) in cfg.peers.iter().zip(&locs.peers) {
         for (addr, span, path) in &l.inner {
             let explicit = p.next_hops.is_some();
@@ -316,7 +316,7 @@ fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                 continue;
             }
             match seen.get(addr) {
-                Some((other, line, _)) if *other != p.name => ctx.error(
+                Some((other, line)) if *other != p.name => ctx.error(
                     span,
                     path.clone(),
                     bad(
@@ -327,7 +327,7 @@ fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                 Some(_) => {}
                 None => {
                     let line = ctx.line_of(span);
-                    seen.insert(*addr, (&p.name, line, path));
+                    seen.insert(*addr, (&p.name, line));
                 }
             }
         }
