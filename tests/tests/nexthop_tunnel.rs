@@ -279,6 +279,13 @@ fn pings_take_the_a_c_tunnel(t: &Topology, rr: Rr) -> Result<()> {
         t.routers[1].1.ctl(&["tunnel", "list"]).unwrap_or_default(),
         t.bird.log()
     );
+    if rr == Rr::BehindB {
+        let why = a.ctl(&["explain", "10.3.1.10"])?;
+        ensure!(
+            why.contains("next hop 10.255.0.3 is an inner address of tunnel peer c"),
+            "explain does not say why the route takes tunnel c:\n{why}"
+        );
+    }
     // The route came from the reflector (over tunnel b, or the underlay).
     let rib = a.show_route(&["10.3.1.0/24"])?;
     let best = rib.best("10.3.1.0/24").context("no best route")?;
