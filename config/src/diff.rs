@@ -103,12 +103,13 @@ pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
 }
 
 /// Whether a tunnel peer's change can be applied to the running tunnel:
-/// its `allowed_prefixes` and, for WireGuard, its keys (private, public,
+/// its `allowed_prefixes`, `next_hops` and, for WireGuard, its keys (private, public,
 /// preshared) and keepalive. Anything else (endpoint, bind, encapsulation,
 /// MTU, BFD) replaces the tunnel.
 pub fn peer_live(old: &Peer, new: &Peer) -> bool {
     let mut o = old.clone();
     o.allowed_prefixes = new.allowed_prefixes.clone();
+    o.next_hops = new.next_hops.clone();
     if matches!(
         (&o.encapsulation, &new.encapsulation),
         (

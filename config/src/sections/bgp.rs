@@ -24,6 +24,7 @@ pub(crate) struct NeighborLoc {
     pub local_address: Option<Span>,
     /// `route_reflector_client = true` (valid on iBGP only).
     pub route_reflector_client: Option<Span>,
+    pub next_hop_self: Option<Span>,
     /// `set_local_pref` of each export rule that has one.
     pub export_local_pref: Vec<(Span, String)>,
 }
@@ -48,6 +49,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "route_reflector_client",
     "peer",
     "local_address",
+    "next_hop_self",
     "import_rule",
     "export_rule",
     "bfd",
@@ -247,6 +249,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
+    let next_hop_self = t.field(ctx, "next_hop_self", boolean).opt();
     let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
@@ -273,6 +276,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
             .as_ref()
             .filter(|(on, _)| *on)
             .map(|(_, s)| s.clone()),
+        next_hop_self: next_hop_self.as_ref().map(|(_, s)| s.clone()),
     };
     let n = Neighbor {
         address: address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |(a, _)| a),
@@ -291,6 +295,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         route_reflector_client: rr_client.is_some_and(|(on, _)| on),
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        next_hop_self: next_hop_self.map(|(b, _)| b),
         import_rules,
         export_rules,
         bfd,
