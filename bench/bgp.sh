@@ -15,8 +15,12 @@
 # namespace on the same host, so the clocks are the same. Profiles:
 #   packed   ~1000 prefixes per UPDATE, one shared attribute set
 #   spread   4 prefixes per UPDATE, each UPDATE with its own AS path
-# The DUT is started fresh for every (profile, N); both sessions are up
-# before the feed starts. Memory: VmHWM of the DUT after the run, and
+# The DUT is started fresh for every (profile, N); all sessions are up
+# before the feed starts. With PEERS=K the feeder is K eBGP peers
+# (10.77.0.10 up, AS 65100 up), each announcing its own N/K of the N /24s,
+# all K released at the same instant (the issue's "100 peers x 1,000
+# routes": PEERS=100 SIZES=100000; "10 peers x 100k": PEERS=10
+# SIZES=1000000); the profile column then reads e.g. packed-100p. Memory: VmHWM of the DUT after the run, and
 # bytes/route = (VmHWM after - VmRSS just before the feed) / N.
 #
 # BIRD runs with `protocol device` and two `protocol bgp` (import all,
@@ -32,6 +36,7 @@
 # Environment:
 #   SIZES="100000 1000000"   prefix counts
 #   PROFILES="packed spread"
+#   PEERS=1                  feeding peers (1-240; must divide every size)
 #   ONLY=vcped|bird          run one DUT only (default: both)
 #   REPEAT=1                 runs per (DUT, profile, N); the table shows the
 #                            fastest (the machine is shared and noisy)
@@ -56,6 +61,7 @@ set -euo pipefail
 
 SIZES=${SIZES:-100000 1000000}
 PROFILES=${PROFILES:-packed spread}
+PEERS=${PEERS:-1}
 ONLY=${ONLY:-both}
 TIMEOUT=${TIMEOUT:-120}
 REPEAT=${REPEAT:-1}
@@ -118,9 +124,15 @@ for p in $PROFILES; do
     case $p in packed | spread) ;; *) die "PROFILES: unknown profile $p (packed, spread)" ;; esac
 done
 [[ $REPEAT =~ ^[1-9][0-9]*$ ]] || die "REPEAT must be a positive number"
+[[ $PEERS =~ ^[1-9][0-9]*$ ]] && ((PEERS <= 240)) || die "PEERS must be 1 to 240"
 for n in $SIZES; do
     [[ $n =~ ^[1-9][0-9]*$ ]] || die "SIZES: $n is not a positive number"
+    ((n % PEERS == 0)) || die "SIZES: $n is not a multiple of PEERS=$PEERS"
 done
+# label PROFILE: the profile as the table shows it (with the peer count)
+label() { if ((PEERS == 1)); then echo "$1"; else echo "$1-${PEERS}p"; fi; }
+# feeder_ip I: the address of feeding peer I (0-based)
+feeder_ip() { if ((PEERS == 1)); then echo $FEED_IP; else echo "10.77.0.$((10 + $1))"; fi; }
 if [[ $DUTS == *bird* ]]; then
     command -v bird >/dev/null && command -v birdc >/dev/null \
         || die "bird/birdc missing (apt-get install -y bird2), or run with ONLY=vcped"
@@ -154,6 +166,9 @@ plug() { # plug NS ADDR
     ip -n "$1" addr add "$2/24" dev eth0
 }
 plug "$NS_FEED" $FEED_IP feed
+if ((PEERS > 1)); then
+    for i in $(seq 0 $((PEERS - 1))); do ip -n "$NS_FEED" addr add "$(feeder_ip "$i")/24" dev eth0; done
+fi
 plug "$NS_DUT" $DUT_IP dut
 plug "$NS_SINK" $SINK_IP sink
 ip netns exec "$NS_FEED" ping -c1 -W2 $DUT_IP >/dev/null || die "feeder cannot ping the DUT"
@@ -194,12 +209,7 @@ interface = "vbbtun0"
 [bgp]
 listen = "0.0.0.0:179"
 
-[[bgp.neighbor]]
-address = "$FEED_IP"
-remote_as = $FEED_AS
-hold_time = 240
-mode = "passive"
-
+$(for i in $(seq 0 $((PEERS - 1))); do printf '[[bgp.neighbor]]\naddress = "%s"\nremote_as = %d\nhold_time = 240\nmode = "passive"\n\n' "$(feeder_ip "$i")" $((FEED_AS + i)); done)
 [[bgp.neighbor]]
 address = "$SINK_IP"
 remote_as = $SINK_AS
@@ -225,13 +235,7 @@ log stderr all;
 router id $DUT_IP;
 # No protocol kernel: no FIB sync, only the BGP work is measured.
 protocol device { }
-protocol bgp feed {
-  local $DUT_IP as $DUT_AS;
-  neighbor $FEED_IP as $FEED_AS;
-  hold time 240;
-  passive on;
-  ipv4 { import all; export all; };
-}
+$(for i in $(seq 0 $((PEERS - 1))); do printf 'protocol bgp feed%d {\n  local %s as %d;\n  neighbor %s as %d;\n  hold time 240;\n  passive on;\n  ipv4 { import all; export all; };\n}\n' "$i" $DUT_IP $DUT_AS "$(feeder_ip "$i")" $((FEED_AS + i)); done)
 protocol bgp sink {
   local $DUT_IP as $DUT_AS;
   neighbor $SINK_IP as $SINK_AS;
@@ -295,9 +299,11 @@ run_one() {
         done
         sleep 1
     fi
+    local many=()
+    ((PEERS == 1)) || many=(--sessions "$PEERS" --bind "$(feeder_ip 0)")
     ip netns exec "$NS_FEED" "$FEED" feed --connect $DUT_IP --local-as $FEED_AS \
         --peer-as $DUT_AS --router-id $FEED_IP --prefixes "$n" --profile "$profile" \
-        >"$dir/feed.out" 2>"$dir/feed.err" &
+        "${many[@]}" >"$dir/feed.out" 2>"$dir/feed.err" &
     local feed=$!
     PIDS+=("$feed")
     local deadline=$((SECONDS + TIMEOUT)) status=ok
@@ -339,7 +345,7 @@ run_one() {
         FAILED=1
         echo "  FAILED: $status (logs in $dir)" >&2
         tail -n 5 "$dir/sink.err" "$dir/feed.err" "$dir/dut.log" >&2 || true
-        echo "$dut $profile $n $status" >>"$WORK/results"
+        echo "$dut $(label "$profile") $n $status" >>"$WORK/results"
         return 0
     fi
     local t0 t1 trx twr
@@ -347,7 +353,7 @@ run_one() {
     twr=$(json_field "$dir/feed.out" written t_written_ns)
     t1=$(json_field "$dir/sink.out" done t_last_prefix_ns)
     trx=$(json_field "$dir/sink.out" done t_first_rx_ns)
-    echo "$dut $profile $n ok $t0 $t1 $trx ${twr:-0} $rss0 $hwm $rss1 $cpu0 $cpu1 $load" >>"$WORK/results"
+    echo "$dut $(label "$profile") $n ok $t0 $t1 $trx ${twr:-0} $rss0 $hwm $rss1 $cpu0 $cpu1 $load" >>"$WORK/results"
     awk -v t0="$t0" -v t1="$t1" -v n="$n" -v r0="$rss0" -v h="$hwm" \
         'BEGIN { printf "  %.3f s, %.0f bytes/route\n", (t1 - t0) / 1e9, (h - r0) * 1024 / n }' >&2
 }
@@ -363,7 +369,7 @@ for n in $SIZES; do
 done
 
 echo
-echo "BGP benchmark: N IPv4 /24s from AS $FEED_AS through the DUT to AS $SINK_AS; $(nproc) CPUs"
+echo "BGP benchmark: N IPv4 /24s from AS $FEED_AS ($PEERS peer(s)) through the DUT to AS $SINK_AS; $(nproc) CPUs"
 echo "seconds: first UPDATE written by the feeder -> last prefix received by the sink"
 echo "first out: first UPDATE written -> first fed prefix at the sink; fed: -> feed fully written"
 echo "cpu: DUT CPU seconds (user+sys, all threads) during the run; load: 1-min load average before it"

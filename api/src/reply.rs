@@ -254,6 +254,10 @@ pub struct BgpNeighbor {
     /// since start.
     #[serde(default)]
     pub unencodable_total: u64,
+    /// Announced prefixes ignored as our own route reflected back, or one
+    /// that passed our cluster already (RFC 4456), since start.
+    #[serde(default)]
+    pub reflected_loops_total: u64,
     /// Why the session last went down.
     pub last_error: Option<String>,
     /// Times the session reached Established since start (flaps).

@@ -205,6 +205,10 @@ pub struct NeighborCounters {
     pub first_as_total: u64,
     /// Prefixes never sent: their attributes fit no UPDATE, since start.
     pub unencodable_total: u64,
+    /// Prefixes ignored as reflected back to us (RFC 4456: ORIGINATOR_ID
+    /// ours, or our cluster id in CLUSTER_LIST), since start.
+    #[serde(default)]
+    pub reflected_loops_total: u64,
     /// UPDATEs with RFC 7606 issues (treat-as-withdraw or discard).
     pub malformed_updates: u64,
 }
@@ -220,6 +224,9 @@ pub struct NeighborDetail {
     pub local_as: u32,
     /// eBGP or iBGP.
     pub kind: String,
+    /// We are its route reflector (`route_reflector_client = true`).
+    #[serde(default)]
+    pub route_reflector_client: bool,
     /// The config's `description`.
     pub description: Option<String>,
     /// FSM state.
@@ -296,6 +303,12 @@ pub struct AdjRibRoute {
     pub communities: Vec<String>,
     /// Large communities.
     pub large_communities: Vec<String>,
+    /// ORIGINATOR_ID (RFC 4456), set by the first route reflector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub originator_id: Option<String>,
+    /// CLUSTER_LIST (RFC 4456), the last reflector's cluster id first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_list: Vec<String>,
     /// adj-in: kept over a graceful restart.
     pub stale: bool,
     /// adj-in: rejected by import policy or AS-loop detection (only the

@@ -5,6 +5,7 @@
 //! ```text
 //! bgp_feed feed --connect ADDR --local-as AS --peer-as AS --router-id ID
 //!               --prefixes N [--profile packed|spread] [--next-hop IP]
+//!               [--sessions K --bind FIRST_IP]
 //! bgp_feed sink (--connect ADDR | --listen ADDR) --local-as AS --peer-as AS
 //!               --router-id ID --expect N
 //! common:       [--port 179] [--hold 240] [--wait SECS] [--base 16.0.0.0]
@@ -18,6 +19,13 @@
 //! attribute set; `spread` sends 4 prefixes per UPDATE, each UPDATE with
 //! its own AS path (`PEER_AS 4200000000+i`). It then keeps the session up
 //! (a KEEPALIVE every 30 s) until killed.
+//!
+//! With `--sessions K --bind FIRST_IP` the feeder is K peers: session i
+//! connects from FIRST_IP + i (which must be configured on the host) with
+//! AS `--local-as` + i and router id FIRST_IP + i, and announces its own
+//! N/K of the N /24s (next hop: its own address). All K sessions are up
+//! and all K tables encoded before the clock starts; then K threads write
+//! at once, and `t_first_update_ns` is the instant they are released.
 //!
 //! The sink establishes its session, decodes every UPDATE with the crate's
 //! codec ([`decode`] + [`routes`]), marks each announced /24 of the feed
@@ -48,7 +56,7 @@ use feeder::{Profile, Result, Session, SessionParams, Table, handshake, keepaliv
 
 const USAGE: &str = "usage:
   bgp_feed feed --connect ADDR --local-as AS --peer-as AS --router-id ID --prefixes N
-                [--profile packed|spread] [--next-hop IP]
+                [--profile packed|spread] [--next-hop IP] [--sessions K --bind FIRST_IP]
   bgp_feed sink (--connect ADDR | --listen ADDR) --local-as AS --peer-as AS --router-id ID
                 --expect N
   common: [--port 179] [--hold 240] [--wait SECS] [--base 16.0.0.0]";
@@ -77,6 +85,8 @@ struct Args {
     count: u32,
     profile: Profile,
     next_hop: Option<Ipv4Addr>,
+    sessions: u32,
+    bind: Option<Ipv4Addr>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -101,6 +111,8 @@ fn parse_args() -> Result<Args> {
         count: 0,
         profile: Profile::Packed,
         next_hop: None,
+        sessions: 1,
+        bind: None,
     };
     while let Some(flag) = it.next() {
         let value = it
@@ -119,6 +131,8 @@ fn parse_args() -> Result<Args> {
             "--base" => a.base = value.parse().map_err(|e| bad(&e))?,
             "--prefixes" | "--expect" => a.count = value.parse().map_err(|e| bad(&e))?,
             "--next-hop" => a.next_hop = Some(value.parse().map_err(|e| bad(&e))?),
+            "--sessions" => a.sessions = value.parse().map_err(|e| bad(&e))?,
+            "--bind" => a.bind = Some(value.parse().map_err(|e| bad(&e))?),
             "--profile" => {
                 a.profile = match value.as_str() {
                     "packed" => Profile::Packed,
@@ -141,6 +155,16 @@ fn parse_args() -> Result<Args> {
     }
     if a.count == 0 {
         return Err(format!("--prefixes / --expect must be at least 1\n{USAGE}"));
+    }
+    if a.sessions == 0 || !a.count.is_multiple_of(a.sessions) {
+        return Err(format!(
+            "--sessions must be at least 1 and divide --prefixes\n{USAGE}"
+        ));
+    }
+    if a.sessions > 1 && (a.bind.is_none() || a.mode != Mode::Feed || a.next_hop.is_some()) {
+        return Err(format!(
+            "--sessions K (feed only) needs --bind FIRST_IP, and each session's next hop is its own address (no --next-hop)\n{USAGE}"
+        ));
     }
     // The feed range must stay inside IPv4: base + count /24s.
     a.table(Ipv4Addr::UNSPECIFIED).check()?;
@@ -177,6 +201,26 @@ fn unix_ns() -> u128 {
 /// Connects (or accepts) and runs the OPEN/KEEPALIVE exchange; retries
 /// what fails before the session is up until `args.wait` has passed.
 fn establish(args: &Args) -> Result<Session> {
+    establish_as(args, &args.session(), None)
+}
+
+/// A TCP connection to `to`, from `bind` if given.
+fn connect_from(bind: Option<IpAddr>, to: SocketAddr) -> std::io::Result<TcpStream> {
+    let timeout = Duration::from_secs(5);
+    match bind {
+        None => TcpStream::connect_timeout(&to, timeout),
+        Some(ip) => {
+            use socket2::{Domain, Protocol, Socket, Type};
+            let s = Socket::new(Domain::for_address(to), Type::STREAM, Some(Protocol::TCP))?;
+            s.bind(&SocketAddr::new(ip, 0).into())?;
+            s.connect_timeout(&to.into(), timeout)?;
+            Ok(s.into())
+        }
+    }
+}
+
+/// [`establish`] with these session parameters, from `bind`.
+fn establish_as(args: &Args, params: &SessionParams, bind: Option<IpAddr>) -> Result<Session> {
     let deadline = Instant::now() + args.wait;
     let listener = match args.listen {
         Some(ip) => {
@@ -191,14 +235,12 @@ fn establish(args: &Args) -> Result<Session> {
         attempts += 1;
         let stream = match (&listener, args.connect) {
             (Some(l), _) => l.accept().map(|(s, _)| s),
-            (None, Some(ip)) => {
-                TcpStream::connect_timeout(&SocketAddr::new(ip, args.port), Duration::from_secs(5))
-            }
+            (None, Some(ip)) => connect_from(bind, SocketAddr::new(ip, args.port)),
             (None, None) => unreachable!("checked in parse_args"),
         };
         let r = stream
             .map_err(|e| format!("connect: {e}"))
-            .and_then(|s| handshake(&args.session(), s));
+            .and_then(|s| handshake(params, s));
         match r {
             Ok(x) => {
                 eprintln!("bgp_feed: session up after {attempts} attempt(s)");
@@ -227,8 +269,11 @@ fn keepalives(mut writer: TcpStream) {
 }
 
 fn feed(args: &Args) -> Result<()> {
+    if args.sessions > 1 {
+        return feed_many(args);
+    }
     let Session {
-        mut reader,
+        reader,
         mut writer,
         ctx,
     } = establish(args)?;
@@ -238,24 +283,7 @@ fn feed(args: &Args) -> Result<()> {
         (None, other) => return Err(format!("give --next-hop (local address {other:?})")),
     };
     println!(r#"{{"event":"established","t_ns":{}}}"#, unix_ns());
-    // Discard whatever the peer sends (keepalives, its own routes) so it
-    // never blocks on us; a NOTIFICATION or EOF ends the run.
-    std::thread::spawn(move || {
-        loop {
-            match reader.next(&ctx) {
-                Ok(m) if m.get(HEADER_LEN - 1) == Some(&3) => {
-                    let why = decode(m, &ctx).map(|(m, _)| m);
-                    eprintln!("bgp_feed feed: the peer sent a NOTIFICATION: {why:?}");
-                    std::process::exit(1);
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("bgp_feed feed: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-    });
+    discard(reader, ctx);
     let t0 = Instant::now();
     let (bytes, updates) = args.table(next_hop).encode(&ctx)?;
     let encode_ms = t0.elapsed().as_secs_f64() * 1e3;
@@ -277,6 +305,99 @@ fn feed(args: &Args) -> Result<()> {
     let _ = std::io::stdout().flush();
     keepalives(writer);
     Err("the connection failed while idle".to_owned())
+}
+
+/// Discards whatever the peer sends (keepalives, its own routes) on a
+/// thread, so it never blocks on us; a NOTIFICATION or EOF ends the run.
+fn discard(mut reader: feeder::Reader, ctx: vcpe_bgp::wire::Ctx) {
+    std::thread::spawn(move || {
+        loop {
+            match reader.next(&ctx) {
+                Ok(m) if m.get(HEADER_LEN - 1) == Some(&3) => {
+                    let why = decode(m, &ctx).map(|(m, _)| m);
+                    eprintln!("bgp_feed feed: the peer sent a NOTIFICATION: {why:?}");
+                    std::process::exit(1);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("bgp_feed feed: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+    });
+}
+
+/// `feed --sessions K`: K peers, each its share of the table, released at
+/// once (see the module docs).
+fn feed_many(args: &Args) -> Result<()> {
+    let first = u32::from(args.bind.ok_or("--sessions needs --bind")?);
+    let per = args.count / args.sessions;
+    let mut writers = Vec::new();
+    for i in 0..args.sessions {
+        let ip = Ipv4Addr::from(first + i);
+        let params = SessionParams {
+            local_as: args.local_as + i,
+            router_id: ip,
+            ..args.session()
+        };
+        let Session {
+            reader,
+            writer,
+            ctx,
+        } = establish_as(args, &params, Some(IpAddr::V4(ip)))?;
+        let table = Table {
+            base: Ipv4Addr::from(u32::from(args.base) + i * per * 256),
+            count: per,
+            profile: args.profile,
+            origin_as: params.local_as,
+            next_hop: ip,
+        };
+        let (bytes, _) = table.encode(&ctx)?;
+        discard(reader, ctx);
+        writers.push((writer, bytes));
+    }
+    println!(
+        r#"{{"event":"established","t_ns":{},"sessions":{}}}"#,
+        unix_ns(),
+        args.sessions
+    );
+    let bytes: usize = writers.iter().map(|(_, b)| b.len()).sum();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(writers.len() + 1));
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    for (mut writer, table) in writers {
+        let start = std::sync::Arc::clone(&start);
+        let done = done_tx.clone();
+        std::thread::spawn(move || {
+            start.wait();
+            let r = writer.write_all(&table).map(|()| unix_ns());
+            let failed = r.is_err();
+            let _ = done.send(r);
+            if !failed {
+                keepalives(writer);
+            }
+        });
+    }
+    drop(done_tx);
+    let _ = std::io::stdout().flush();
+    let t_first = unix_ns();
+    start.wait();
+    println!(
+        r#"{{"event":"feeding","t_first_update_ns":{t_first},"prefixes":{},"sessions":{},"bytes":{bytes}}}"#,
+        args.count, args.sessions
+    );
+    let mut t_done = t_first;
+    for r in done_rx.iter().take(args.sessions as usize) {
+        t_done = t_done.max(r.map_err(|e| format!("writing the feed: {e}"))?);
+    }
+    println!(
+        r#"{{"event":"written","t_written_ns":{t_done},"write_s":{:.3}}}"#,
+        (t_done - t_first) as f64 / 1e9
+    );
+    let _ = std::io::stdout().flush();
+    loop {
+        std::thread::park();
+    }
 }
 
 fn sink(args: &Args) -> Result<()> {

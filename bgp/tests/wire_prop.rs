@@ -101,7 +101,7 @@ fn mp_unreach() -> impl Strategy<Value = MpUnreach> {
 }
 
 fn is_known(t: u8) -> bool {
-    matches!(t, 1..=8 | 14 | 15 | 17 | 18 | 32)
+    matches!(t, 1..=10 | 14 | 15 | 17 | 18 | 32)
 }
 
 /// Unknown optional attributes, unique by type.
@@ -142,7 +142,11 @@ fn with_flags(value: AttrValue, ext: bool) -> Attribute {
         | AttrValue::NextHop(_)
         | AttrValue::LocalPref(_)
         | AttrValue::AtomicAggregate => AttrFlags::TRANSITIVE,
-        AttrValue::Med(_) | AttrValue::MpReach(_) | AttrValue::MpUnreach(_) => AttrFlags::OPTIONAL,
+        AttrValue::Med(_)
+        | AttrValue::OriginatorId(_)
+        | AttrValue::ClusterList(_)
+        | AttrValue::MpReach(_)
+        | AttrValue::MpUnreach(_) => AttrFlags::OPTIONAL,
         AttrValue::Raw(r) => r.flags.0,
         _ => AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE,
     };
@@ -170,11 +174,13 @@ prop_compose! {
         aggregator in prop::option::of((1..=if four_octet { u32::MAX } else { 65535 }, any::<u32>())),
         communities in prop::option::of(prop::collection::vec(any::<u32>(), 1..10)),
         large in prop::option::of(prop::collection::vec(any::<(u32, u32, u32)>(), 1..6)),
+        originator in prop::option::of(any::<u32>()),
+        clusters in prop::option::of(prop::collection::vec(any::<u32>(), 1..6)),
         as4 in prop::option::of((as_path(u32::MAX), prop::option::of((1..=u32::MAX, any::<u32>())))),
         reach in prop::option::of(mp_reach()),
         unreach in prop::option::of(mp_unreach()),
         raw in raws(),
-        ext in prop::collection::vec(any::<bool>(), 16),
+        ext in prop::collection::vec(any::<bool>(), 20),
         bare in any::<bool>(),
         order in any::<prop::sample::Index>(),
     ) -> Update {
@@ -192,6 +198,8 @@ prop_compose! {
             values.extend(aggregator.map(|(asn, a)| AttrValue::Aggregator { asn, addr: Ipv4Addr::from(a) }));
             values.extend(communities.map(|c| AttrValue::Communities(c.into_iter().map(Community).collect())));
             values.extend(large.map(|l| AttrValue::LargeCommunities(l.into_iter().map(|(a, b, c)| LargeCommunity(a, b, c)).collect())));
+            values.extend(originator.map(|o| AttrValue::OriginatorId(Ipv4Addr::from(o))));
+            values.extend(clusters.map(|c| AttrValue::ClusterList(c.into_iter().map(Ipv4Addr::from).collect())));
             if !four_octet {
                 // AS4_PATH/AS4_AGGREGATOR only travel on 2-octet sessions.
                 if let Some((p4, agg4)) = as4 {

@@ -103,12 +103,13 @@ pub fn policy_only(old: &Neighbor, new: &Neighbor) -> bool {
 }
 
 /// Whether a tunnel peer's change can be applied to the running tunnel:
-/// its `allowed_prefixes` and, for WireGuard, its keys (private, public,
+/// its `allowed_prefixes`, `next_hops` and, for WireGuard, its keys (private, public,
 /// preshared) and keepalive. Anything else (endpoint, bind, encapsulation,
 /// MTU, BFD) replaces the tunnel.
 pub fn peer_live(old: &Peer, new: &Peer) -> bool {
     let mut o = old.clone();
     o.allowed_prefixes = new.allowed_prefixes.clone();
+    o.next_hops = new.next_hops.clone();
     if matches!(
         (&o.encapsulation, &new.encapsulation),
         (
@@ -191,6 +192,10 @@ pub fn diff(running: &Config, new: &Config) -> ConfigDiff {
             }
             if (a.maximum_paths, a.maximum_paths_ipv6) != (b.maximum_paths, b.maximum_paths_ipv6) {
                 restart_needed.push("[bgp] maximum_paths".to_owned());
+            }
+            // Routes already reflected carry the old one.
+            if a.cluster_id != b.cluster_id {
+                restart_needed.push("[bgp] cluster_id".to_owned());
             }
             // Not applied by a reload; refused rather than ignored.
             if (a.shutdown, &a.shutdown_message) != (b.shutdown, &b.shutdown_message) {
@@ -394,6 +399,16 @@ allowed_prefixes = ["10.3.0.0/16"]
             "{:?}",
             d.restart_needed
         );
+    }
+
+    #[test]
+    fn cluster_id_needs_a_restart() {
+        let new = BASE.replace(
+            "listen = \"10.0.1.1:179\"",
+            "listen = \"10.0.1.1:179\"\ncluster_id = \"10.0.0.9\"",
+        );
+        let d = diff(&parse(BASE), &parse(&new));
+        assert_eq!(d.restart_needed, ["[bgp] cluster_id"]);
     }
 
     #[test]

@@ -174,6 +174,10 @@ pub struct Bgp {
     /// the Cease / Administrative Shutdown of `vcpectl bgp disable` (a
     /// neighbor's own `shutdown_message` wins).
     pub shutdown_message: Option<String>,
+    /// `cluster_id`: our route-reflection cluster id (RFC 4456 §7), put in
+    /// the CLUSTER_LIST of the routes we reflect; routes carrying it are
+    /// loops. `None`: the router id. Reflectors of one cluster share it.
+    pub cluster_id: Option<Ipv4Addr>,
 }
 
 impl Bgp {
@@ -226,10 +230,22 @@ pub struct Neighbor {
     /// true; set false for IXP route servers, which do not prepend their
     /// AS. No effect on iBGP.
     pub enforce_first_as: bool,
+    /// `route_reflector_client = true`: we are this iBGP neighbor's route
+    /// reflector (RFC 4456 §8): its routes go to every other iBGP
+    /// neighbor, other iBGP neighbors' routes go to it. Default false;
+    /// refused on eBGP neighbors.
+    pub route_reflector_client: bool,
     /// Tunnel peer the session runs over.
     pub peer: Option<String>,
-    /// Local source address for the TCP session.
+    /// Local source address for the TCP session (and the next hop we
+    /// announce in its family). Over a tunnel it is one of our interface
+    /// addresses; over the underlay any address of the host.
     pub local_address: Option<IpAddr>,
+    /// `next_hop_self`: towards iBGP, routes learned from eBGP go with our
+    /// address as next hop (`true`, the default) or with theirs
+    /// (`false`). Locally originated routes always carry ours, eBGP
+    /// always gets ours, and reflected routes keep theirs (RFC 4456).
+    pub next_hop_self: Option<bool>,
     /// Route policy on received routes (after `import`), first match wins.
     pub import_rules: Vec<PolicyRule>,
     /// Route policy on sent routes (after `export`), first match wins.
@@ -307,6 +323,10 @@ pub struct Peer {
     pub encapsulation: Encapsulation,
     /// Networks this peer may send from and that may be routed to it.
     pub allowed_prefixes: Vec<IpNet>,
+    /// `next_hops`: the peer's inner (tunnel) addresses as written; `None`
+    /// when absent (then the host routes of `allowed_prefixes` are). See
+    /// [`Peer::inner_addresses`].
+    pub next_hops: Option<Vec<IpAddr>>,
     /// Tunnel MTU.
     pub mtu: Option<u16>,
     /// BFD through the tunnel (`bfd = true`): while its session is down,
@@ -319,6 +339,23 @@ impl Peer {
     /// absent).
     pub fn fixed_endpoint(&self) -> Option<SocketAddr> {
         (!self.endpoint.ip().is_unspecified()).then_some(self.endpoint)
+    }
+
+    /// The peer's inner (tunnel) addresses: a BGP next hop equal to one
+    /// of them goes into this peer's tunnel, whichever neighbor the route
+    /// came from. `next_hops` when written (`[]`: none), else every host
+    /// route (/32, /128) of `allowed_prefixes`. Validation makes sure no
+    /// two peers share one.
+    pub fn inner_addresses(&self) -> Vec<IpAddr> {
+        match &self.next_hops {
+            Some(l) => l.clone(),
+            None => self
+                .allowed_prefixes
+                .iter()
+                .filter(|n| n.prefix_len() == n.max_prefix_len())
+                .map(IpNet::addr)
+                .collect(),
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Cross-reference checks over the whole configuration: unique names and
 //! neighbor addresses, route targets that exist, next hops that some
 //! interface or tunnel reaches, BGP neighbors tied to existing peers, the
-//! kernel routes' interface, no LOCAL_PREF set towards eBGP.
+//! kernel routes' interface, no LOCAL_PREF set towards eBGP, tunnel
+//! peers' inner addresses (BGP next hops) owned by one peer each.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -54,6 +55,7 @@ pub(crate) fn cross_check(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     }
     routes(ctx, cfg, locs);
     neighbors(ctx, cfg, locs);
+    inner_addresses(ctx, cfg, locs);
     kernel_interface(ctx, cfg, locs);
 }
 
@@ -220,6 +222,16 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     let Some(bgp) = &cfg.bgp else { return };
     let peer_names: Vec<&str> = cfg.peers.iter().map(|p| p.name.as_str()).collect();
     for (n, l) in bgp.neighbors.iter().zip(&locs.neighbors) {
+        if let (true, Some(span)) = (n.remote_as != cfg.router.asn, &l.route_reflector_client) {
+            ctx.error(
+                span,
+                format!("{}.route_reflector_client", l.path),
+                bad(
+                    format!("route_reflector_client on eBGP neighbor {} (AS {}, ours is {}): route reflection is between iBGP neighbors of one AS (RFC 4456)", n.address, n.remote_as, cfg.router.asn),
+                    format!("remove route_reflector_client, or set remote_as = {} if the neighbor is in our AS", cfg.router.asn),
+                ),
+            );
+        }
         if n.remote_as != cfg.router.asn {
             for (span, path) in &l.export_local_pref {
                 ctx.error(
@@ -246,7 +258,21 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                 Some(_) => {}
             }
         }
-        if let (Some(local), Some(span)) = (n.local_address, &l.local_address) {
+        if let (Some(false), Some(span)) = (n.next_hop_self, &l.next_hop_self)
+            && n.remote_as != cfg.router.asn
+        {
+            ctx.error(
+                span,
+                format!("{}.next_hop_self", l.path),
+                bad(
+                    format!("next_hop_self = false towards eBGP neighbor {} (AS {}): an eBGP neighbor always gets our address as next hop", n.address, n.remote_as),
+                    "remove next_hop_self (it only applies to iBGP neighbors)".to_string(),
+                ),
+            );
+        }
+        // Over the underlay (no `peer`), the session's source may be any
+        // address of the host: the config does not list those.
+        if let (Some(local), Some(span), Some(_)) = (n.local_address, &l.local_address, &n.peer) {
             let ours = cfg
                 .interfaces
                 .iter()
@@ -258,10 +284,61 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                     span,
                     format!("{}.local_address", l.path),
                     bad(
-                        format!("local address {local} is not configured on any [[interface]]"),
-                        "use one of the interface addresses, or remove local_address".to_string(),
+                        format!("local address {local} is not configured on any [[interface]], and the session runs over tunnel peer '{}'", n.peer.as_deref().unwrap_or_default()),
+                        "use one of the interface addresses, or remove local_address (an underlay address only works for a neighbor without `peer`)".to_string(),
                     ),
                 );
+            }
+        }
+        if let (Some(local), Some(span), None) = (n.local_address, &l.local_address, &n.peer)
+            && local.is_ipv4() != n.address.is_ipv4()
+        {
+            ctx.error(span, format!("{}.local_address", l.path), bad(format!("local address {local} and neighbor address {} are of different address families", n.address), "use a local address of the same family".to_string()));
+        }
+    }
+}
+
+/// Every inner address (`next_hops`, or a host route of
+/// `allowed_prefixes`) belongs to one peer: a BGP next hop equal to it
+/// must name one tunnel. None is one of our own interface addresses.
+fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
+    let mut seen: HashMap<IpAddr, (&str, usize)> = HashMap::new();
+    for (p, l) in cfg.peers.iter().zip(&locs.peers) {
+        for (addr, span, path) in &l.inner {
+            let explicit = p.next_hops.is_some();
+            if cfg
+                .interfaces
+                .iter()
+                .any(|i| i.addresses.iter().any(|a| a.addr() == *addr))
+            {
+                ctx.error(
+                    span,
+                    path.clone(),
+                    bad(
+                        format!("{addr} is one of our own interface addresses, not peer '{}''s", p.name),
+                        if explicit {
+                            "list the other vCPE's tunnel address in next_hops".to_string()
+                        } else {
+                            format!("remove it from allowed_prefixes, or set next_hops = [...] on peer '{}' to the other vCPE's tunnel addresses", p.name)
+                        },
+                    ),
+                );
+                continue;
+            }
+            match seen.get(addr) {
+                Some((other, line)) if *other != p.name => ctx.error(
+                    span,
+                    path.clone(),
+                    bad(
+                        format!("{addr} is an inner address (BGP next hop) of peer '{}' and of peer '{other}' (line {line}): a next hop must name one tunnel", p.name),
+                        "keep it on one peer; to keep a host route in allowed_prefixes without it being this peer's next hop, set next_hops = [...] explicitly (next_hops = [] for none)".to_string(),
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    let line = ctx.line_of(span);
+                    seen.insert(*addr, (&p.name, line));
+                }
             }
         }
     }

@@ -273,12 +273,15 @@ fn neighbor_peer_must_exist_and_allow_the_address() {
 
 #[test]
 fn local_address_must_be_ours_and_same_family() {
+    // Over a tunnel: one of our interface addresses (over the underlay any
+    // host address goes: tests/next_hops.rs).
     let (src, l) = with(
-        "[[bgp.neighbor]]\naddress = \"10.255.0.2\"\nremote_as = 65002\nlocal_address = \"10.255.0.7\"\n",
+        "[[bgp.neighbor]]\naddress = \"10.255.0.2\"\nremote_as = 65002\npeer = \"p\"\nlocal_address = \"10.255.0.7\"\n\
+         [[peer]]\nname = \"p\"\nendpoint = \"198.51.100.2\"\nencapsulation = \"gre\"\nallowed_prefixes = [\"10.255.0.2/32\"]\n",
     );
     check(
         &only(&src),
-        l + 3,
+        l + 4,
         17,
         "bgp.neighbor[0].local_address",
         "not configured on any [[interface]]",

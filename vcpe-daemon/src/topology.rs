@@ -2,7 +2,8 @@
 //! by name: a live map that a reload changes (interfaces and peers added
 //! or removed), read by everything that turns a name into an id (routes
 //! with `interface =`/`peer =`/`peers =`, neighbors over tunnels, BFD,
-//! BGP next hops by endpoint, the control views).
+//! BGP next hops by endpoint and by inner address ([`PeerHops`]), the
+//! control views).
 //!
 //! An [`InterfaceId`] or [`TunnelId`] is the number the forwarding
 //! crate's [`NextHop`] and [`Port`] carry. At start the ids are the config
@@ -15,7 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::RwLock;
 
-use vcpe_config::Config;
+use ipnet::IpNet;
+use vcpe_config::{Config, Peer};
 use vcpe_forwarding::counters::{PORT_CAPACITY, Port, TUNNEL_CAPACITY};
 use vcpe_forwarding::fib::NextHop;
 
@@ -111,6 +113,26 @@ impl Ids {
     }
 }
 
+/// What a BGP next hop is matched against to find a tunnel peer
+/// (`routing::bgp_routes::next_hops`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PeerHops {
+    /// Its inner addresses ([`Peer::inner_addresses`]).
+    pub inner: Vec<IpAddr>,
+    /// Its `allowed_prefixes`.
+    pub allowed: Vec<IpNet>,
+}
+
+impl PeerHops {
+    /// `peer`'s.
+    pub fn of(peer: &Peer) -> PeerHops {
+        PeerHops {
+            inner: peer.inner_addresses(),
+            allowed: peer.allowed_prefixes.clone(),
+        }
+    }
+}
+
 /// The names and ids now.
 #[derive(Debug, Clone, Default)]
 struct Map {
@@ -118,6 +140,8 @@ struct Map {
     tunnels: HashMap<String, TunnelId>,
     /// Tunnels by their peer's fixed underlay address.
     endpoints: HashMap<TunnelId, IpAddr>,
+    /// Tunnels' inner addresses and allowed prefixes.
+    hops: HashMap<TunnelId, PeerHops>,
     interface_ids: Ids,
     tunnel_ids: Ids,
 }
@@ -177,6 +201,12 @@ impl Topology {
                 // A learned or hostname endpoint is no fixed address to
                 // map a BGP next hop to.
                 .filter_map(|(i, p)| Some((TunnelId::from_index(i), p.fixed_endpoint()?.ip())))
+                .collect(),
+            hops: config
+                .peers
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (TunnelId::from_index(i), PeerHops::of(p)))
                 .collect(),
             tunnels,
             interface_ids: Ids::new(config.interfaces.len(), PORT_CAPACITY),
@@ -246,6 +276,30 @@ impl Topology {
         v
     }
 
+    /// Every running tunnel with its peer's inner addresses and allowed
+    /// prefixes, by id.
+    pub fn peer_hops(&self) -> Vec<(TunnelId, PeerHops)> {
+        let mut v: Vec<(TunnelId, PeerHops)> = self
+            .read()
+            .hops
+            .iter()
+            .map(|(t, h)| (*t, h.clone()))
+            .collect();
+        v.sort_by_key(|(t, _)| *t);
+        v
+    }
+
+    /// The running peers' inner addresses and allowed prefixes are those
+    /// of `peers` (a reload's new config; a peer not running is skipped).
+    pub fn set_peer_hops(&self, peers: &[Peer]) {
+        let mut m = self.write();
+        let hops = peers
+            .iter()
+            .filter_map(|p| Some((*m.tunnels.get(&p.name)?, PeerHops::of(p))))
+            .collect();
+        m.hops = hops;
+    }
+
     /// A new peer `name` (fixed endpoint address `endpoint`, if any) gets
     /// a tunnel id; `true` with it if the id was used before (reset its
     /// counters). A name that exists keeps its id.
@@ -286,6 +340,7 @@ impl Topology {
         let mut m = self.write();
         let id = m.tunnels.remove(name)?;
         m.endpoints.remove(&id);
+        m.hops.remove(&id);
         m.tunnel_ids.free(id.0);
         Some(id)
     }
@@ -357,6 +412,16 @@ allowed_prefixes = ["10.9.0.0/16"]
             t.endpoints(),
             [("100.64.0.2".parse().unwrap(), TunnelId(0))]
         );
+        assert_eq!(
+            t.peer_hops(),
+            [(
+                TunnelId(0),
+                PeerHops {
+                    inner: vec![],
+                    allowed: vec!["10.9.0.0/16".parse().unwrap()]
+                }
+            )]
+        );
         // Live: a new peer takes the next id, a removed one frees its own
         // (not handed out again before the capacity is used up).
         let (q, reused) = t.add_tunnel("q", None).expect("id");
@@ -365,10 +430,49 @@ allowed_prefixes = ["10.9.0.0/16"]
         assert_eq!(t.remove_tunnel("p"), Some(TunnelId(0)));
         assert_eq!(t.tunnel("p"), None);
         assert!(t.endpoints().is_empty());
+        assert!(t.peer_hops().is_empty());
         assert_eq!(t.add_tunnel("r", None).expect("id").0, TunnelId(2));
         assert_eq!(t.add_interface("c").expect("id"), InterfaceId(2));
         assert_eq!(t.remove_interface("a"), Some(InterfaceId(0)));
         assert_eq!(t.interface("c"), Some(InterfaceId(2)));
+    }
+
+    #[test]
+    fn a_reload_sets_the_running_peers_inner_addresses() {
+        let peers = |extra: &str| {
+            vcpe_config::parse(
+                &format!(
+                    "[router]\nid = \"10.0.0.1\"\nasn = 65001\n[[peer]]\nname = \"p\"\n\
+                     endpoint = \"100.64.0.2\"\nencapsulation = \"gre\"\n\
+                     allowed_prefixes = [\"10.255.0.2/32\", \"10.9.0.0/16\"]\n{extra}"
+                ),
+                Path::new("t.toml"),
+            )
+            .expect("valid")
+            .peers
+        };
+        let t = Topology::new(&vcpe_config::Config {
+            peers: peers(""),
+            ..vcpe_config::parse(
+                "[router]\nid = \"10.0.0.1\"\nasn = 65001\n",
+                Path::new("t.toml"),
+            )
+            .expect("valid")
+        });
+        assert_eq!(
+            t.peer_hops()[0].1.inner,
+            ["10.255.0.2".parse::<IpAddr>().unwrap()]
+        );
+        t.set_peer_hops(&peers("next_hops = [\"10.254.0.2\"]"));
+        assert_eq!(
+            t.peer_hops()[0].1.inner,
+            ["10.254.0.2".parse::<IpAddr>().unwrap()]
+        );
+        // A peer of the file that does not run (yet) is left out.
+        let mut more = peers("");
+        more[0].name = "q".into();
+        t.set_peer_hops(&more);
+        assert!(t.peer_hops().is_empty());
     }
 
     #[test]

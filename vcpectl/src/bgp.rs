@@ -165,8 +165,16 @@ pub fn paths(routes: &[BgpRoute]) -> String {
 /// `vcpectl bgp neighbor ADDR`.
 pub fn neighbor(d: &NeighborDetail) -> String {
     let mut out = format!(
-        "BGP neighbor {}, AS {} ({}), local AS {}\n",
-        d.address, d.asn, d.kind, d.local_as
+        "BGP neighbor {}, AS {} ({}{}), local AS {}\n",
+        d.address,
+        d.asn,
+        d.kind,
+        if d.route_reflector_client {
+            ", route-reflector client"
+        } else {
+            ""
+        },
+        d.local_as
     );
     let mut pairs = Vec::new();
     if let Some(desc) = &d.description {
@@ -278,12 +286,22 @@ pub fn neighbor(d: &NeighborDetail) -> String {
             c.established_transitions, c.connect_attempts
         ),
     ));
-    if c.looped_total + c.first_as_total + c.unencodable_total + c.malformed_updates > 0 {
+    if c.looped_total
+        + c.first_as_total
+        + c.unencodable_total
+        + c.malformed_updates
+        + c.reflected_loops_total
+        > 0
+    {
         pairs.push((
             "dropped",
             format!(
-                "{} AS loop, {} first AS not theirs, {} unencodable, {} malformed UPDATEs",
-                c.looped_total, c.first_as_total, c.unencodable_total, c.malformed_updates
+                "{} AS loop, {} reflected loop, {} first AS not theirs, {} unencodable, {} malformed UPDATEs",
+                c.looped_total,
+                c.reflected_loops_total,
+                c.first_as_total,
+                c.unencodable_total,
+                c.malformed_updates
             ),
         ));
     }
@@ -339,8 +357,9 @@ pub fn adj_rib(neighbor: &str, direction: AdjDirection, routes: &[AdjRibRoute]) 
     for r in routes {
         let mut comm: Vec<String> = r.communities.clone();
         comm.extend(r.large_communities.iter().cloned());
-        let note = if r.filtered {
-            "filtered: rejected by import policy or AS loop (attributes not kept)".to_owned()
+        let mut note = if r.filtered {
+            "filtered: rejected by import policy, AS loop or reflected loop (attributes not kept)"
+                .to_owned()
         } else if r.stale {
             "stale: kept while the neighbor restarts".to_owned()
         } else if let Some(rule) = &r.rule {
@@ -348,6 +367,13 @@ pub fn adj_rib(neighbor: &str, direction: AdjDirection, routes: &[AdjRibRoute]) 
         } else {
             String::new()
         };
+        if let Some(o) = &r.originator_id {
+            let sep = if note.is_empty() { "" } else { "; " };
+            note = format!(
+                "{note}{sep}reflected: originator {o}, cluster list [{}]",
+                r.cluster_list.join(" ")
+            );
+        }
         let path = if r.filtered {
             "-".to_owned()
         } else {

@@ -1,5 +1,5 @@
 //! Path attributes (RFC 4271 §4.3, §5; RFC 1997, RFC 8092, RFC 4760,
-//! RFC 6793) as they appear in an UPDATE ([`Attribute`]), and the
+//! RFC 6793, RFC 4456) as they appear in an UPDATE ([`Attribute`]), and the
 //! normalized set a route carries in the RIB ([`PathAttributes`]).
 
 use std::net::{IpAddr, Ipv4Addr};
@@ -64,6 +64,10 @@ impl AttrType {
     pub const AGGREGATOR: AttrType = AttrType(7);
     /// 8 (RFC 1997).
     pub const COMMUNITIES: AttrType = AttrType(8);
+    /// 9 (RFC 4456).
+    pub const ORIGINATOR_ID: AttrType = AttrType(9);
+    /// 10 (RFC 4456).
+    pub const CLUSTER_LIST: AttrType = AttrType(10);
     /// 14 (RFC 4760).
     pub const MP_REACH_NLRI: AttrType = AttrType(14);
     /// 15 (RFC 4760).
@@ -377,6 +381,12 @@ pub enum AttrValue {
     },
     /// COMMUNITIES.
     Communities(Vec<Community>),
+    /// ORIGINATOR_ID (RFC 4456 §8): the BGP identifier of the route's
+    /// originator in the local AS, set by the first route reflector.
+    OriginatorId(Ipv4Addr),
+    /// CLUSTER_LIST (RFC 4456 §8): the cluster ids the route was reflected
+    /// through, the last reflector's first.
+    ClusterList(Vec<Ipv4Addr>),
     /// LARGE_COMMUNITIES.
     LargeCommunities(Vec<LargeCommunity>),
     /// AS4_PATH (always 4-octet).
@@ -434,6 +444,73 @@ pub struct PathAttributes {
     pub communities: Box<[Community]>,
     /// LARGE_COMMUNITIES.
     pub large_communities: Box<[LargeCommunity]>,
+    /// ORIGINATOR_ID and CLUSTER_LIST (RFC 4456), `None` when the route
+    /// carries neither (never reflected). Read and set them with
+    /// [`PathAttributes::originator_id`], [`PathAttributes::cluster_list`]
+    /// and the setters, which keep "neither" as `None`.
+    pub reflection: Option<Box<Reflection>>,
     /// Unknown optional transitive attributes, passed on with Partial set.
     pub unknown: Box<[RawAttribute]>,
+}
+
+/// The route-reflection attributes of a route (RFC 4456 §8). Boxed in
+/// [`PathAttributes`]: most routes never carry them, and inline the two
+/// fields would add 24 bytes to every interned attribute set, boxed 8.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Reflection {
+    /// ORIGINATOR_ID: the BGP identifier of the route's originator in the
+    /// AS, set by the first reflector; best path takes it for the peer's
+    /// router id.
+    pub originator_id: Option<Ipv4Addr>,
+    /// CLUSTER_LIST, the last reflector's cluster id first.
+    pub cluster_list: Box<[Ipv4Addr]>,
+}
+
+impl PathAttributes {
+    /// ORIGINATOR_ID (RFC 4456), if present.
+    pub fn originator_id(&self) -> Option<Ipv4Addr> {
+        self.reflection.as_ref().and_then(|r| r.originator_id)
+    }
+
+    /// CLUSTER_LIST (RFC 4456), the last reflector's cluster id first;
+    /// empty when absent.
+    pub fn cluster_list(&self) -> &[Ipv4Addr] {
+        self.reflection
+            .as_ref()
+            .map_or(&[][..], |r| &r.cluster_list[..])
+    }
+
+    /// Sets ORIGINATOR_ID (`None`: removes it).
+    pub fn set_originator_id(&mut self, id: Option<Ipv4Addr>) {
+        let list = self.take_cluster_list();
+        self.set_reflection(id, list);
+    }
+
+    /// Sets CLUSTER_LIST (empty: removes it).
+    pub fn set_cluster_list(&mut self, list: Box<[Ipv4Addr]>) {
+        let id = self.originator_id();
+        self.set_reflection(id, list);
+    }
+
+    /// Sets both; neither present leaves no box, so that equal attribute
+    /// sets stay equal (and intern together).
+    pub fn set_reflection(
+        &mut self,
+        originator_id: Option<Ipv4Addr>,
+        cluster_list: Box<[Ipv4Addr]>,
+    ) {
+        self.reflection = (originator_id.is_some() || !cluster_list.is_empty()).then(|| {
+            Box::new(Reflection {
+                originator_id,
+                cluster_list,
+            })
+        });
+    }
+
+    fn take_cluster_list(&mut self) -> Box<[Ipv4Addr]> {
+        self.reflection
+            .take()
+            .map(|r| r.cluster_list)
+            .unwrap_or_default()
+    }
 }

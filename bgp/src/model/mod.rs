@@ -21,8 +21,8 @@ mod update;
 
 pub use attrs::{
     AS_TRANS, AsPath, AsSegment, AttrFlags, AttrType, AttrValue, Attribute, Community,
-    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute, Segment, SegmentKind,
-    Segments,
+    LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute, Reflection, Segment,
+    SegmentKind, Segments,
 };
 pub use notification::{Notification, error_code, subcode};
 pub use open::{AddrFamily, Afi, Capability, GracefulRestart, Open, ParamLayout, Safi};

@@ -155,7 +155,11 @@ impl Rib {
     /// then the import rules, which may reject it or change its
     /// attributes; the path remembers the rule that matched); from an eBGP peer,
     /// a path containing our AS is ignored (and counted), and a LOCAL_PREF
-    /// is dropped (RFC 4271 §5.1.5). A rejected prefix counts as a
+    /// is dropped (RFC 4271 §5.1.5), as are ORIGINATOR_ID and CLUSTER_LIST
+    /// (RFC 7606 §7.9, §7.10: attribute discard). From an iBGP peer, a
+    /// path whose ORIGINATOR_ID is our router id or whose CLUSTER_LIST
+    /// holds our cluster id came back through a reflector: ignored and
+    /// counted (RFC 4456 §8). A rejected prefix counts as a
     /// withdrawal of what the peer announced before.
     ///
     /// From an eBGP peer with [`super::PeerConfig::enforce_first_as`], an
@@ -228,15 +232,25 @@ impl Rib {
             }
         } else if let (Some(attrs), false) = (attrs, announced.is_empty()) {
             let looped = ebgp && attrs.as_path.contains(self.local.asn);
+            // RFC 4456 §8: "A router that recognizes the ORIGINATOR_ID
+            // attribute SHOULD ignore a route received with its BGP
+            // Identifier as the ORIGINATOR_ID." "If the local CLUSTER_ID is
+            // found in the CLUSTER_LIST, the advertisement received SHOULD
+            // be ignored."
+            let reflected_loop = !ebgp
+                && (attrs.originator_id() == Some(self.local.router_id)
+                    || attrs.cluster_list().contains(&self.cache.cluster_id()));
+            let looped = looped || reflected_loop;
             let no_rules = self
                 .peer(slot)
                 .is_none_or(|p| p.config.import_rules.is_empty());
             // What is stored when nothing changes it (LOCAL_PREF is not
             // taken from eBGP).
             let mut base: Option<Cow<'_, PathAttributes>> = (!looped).then(|| {
-                if ebgp && attrs.local_pref.is_some() {
+                if ebgp && (attrs.local_pref.is_some() || attrs.reflection.is_some()) {
                     let mut a = attrs.clone();
                     a.local_pref = None;
+                    a.reflection = None;
                     Cow::Owned(a)
                 } else {
                     Cow::Borrowed(attrs)
@@ -299,14 +313,18 @@ impl Rib {
                         out.accepted += 1;
                     }
                     None => {
-                        if looped {
+                        if reflected_loop {
+                            out.reflected_loops += 1;
+                        } else if looped {
                             out.looped += 1;
                         } else {
                             out.filtered += 1;
                         }
                         if let Some(p) = self.peer_mut(slot) {
                             p.filtered.insert(prefix);
-                            if looped {
+                            if reflected_loop {
+                                p.reflected_loops_total += 1;
+                            } else if looped {
                                 p.looped_total += 1;
                             }
                         }

@@ -6,8 +6,9 @@
 //! over learned; shorter AS path; lower ORIGIN (IGP < EGP < INCOMPLETE);
 //! lower MED, only between paths from the same neighbor AS (missing = 0);
 //! eBGP over iBGP; (IGP cost to the next hop: skipped, next-hop
-//! reachability is not modeled); lower BGP identifier of the peer; lower
-//! peer address.
+//! reachability is not modeled); lower BGP identifier of the peer (its
+//! ORIGINATOR_ID when the path carries one, RFC 4456 §9); shorter
+//! CLUSTER_LIST (RFC 4456 §9, missing = 0); lower peer address.
 //!
 //! Because MED is compared only within a neighbor AS, [`compare`] is not
 //! transitive over three or more paths. [`select`] therefore works like
@@ -17,8 +18,8 @@
 //! under [`compare`], that path is what [`select`] returns.
 //!
 //! Multipath ([`multipath_equal`]): a learned path is as good as the best
-//! one for ECMP when the two tie through every step before the router-id
-//! and peer-address tie-breaks and come from the same neighbor AS (FRR's
+//! one for ECMP when the two tie through every step before the router-id,
+//! cluster-list and peer-address tie-breaks and come from the same neighbor AS (FRR's
 //! `maximum-paths` default; BIRD's `merge paths`).
 
 use std::cmp::Ordering;
@@ -75,6 +76,11 @@ pub enum Reason {
     EbgpOverIbgp,
     /// Lower BGP identifier of the peer.
     LowerRouterId(Ipv4Addr, Ipv4Addr),
+    /// Lower BGP identifier, where at least one of the two paths was
+    /// reflected and its ORIGINATOR_ID stood for the peer's (RFC 4456 §9).
+    LowerOriginatorId(Ipv4Addr, Ipv4Addr),
+    /// Shorter CLUSTER_LIST (RFC 4456 §9).
+    ShorterClusterList(usize, usize),
     /// Lower peer address (also reported when every step ties).
     LowerPeerAddress(IpAddr, IpAddr),
 }
@@ -103,6 +109,12 @@ impl fmt::Display for Reason {
             Reason::LowerMed(w, l) => write!(f, "lower MED ({w} < {l})"),
             Reason::EbgpOverIbgp => write!(f, "eBGP over iBGP"),
             Reason::LowerRouterId(w, l) => write!(f, "lower router id ({w} < {l})"),
+            Reason::LowerOriginatorId(w, l) => {
+                write!(f, "lower originator id ({w} < {l})")
+            }
+            Reason::ShorterClusterList(w, l) => {
+                write!(f, "shorter cluster list ({w} < {l})")
+            }
             Reason::LowerPeerAddress(w, l) => write!(f, "lower peer address ({w} < {l})"),
         }
     }
@@ -178,9 +190,24 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
                 ..
             },
         ) => {
-            // g) lowest BGP identifier.
-            if ra != rb {
-                return pick(ra.cmp(&rb), ra, rb, Reason::LowerRouterId);
+            // g) lowest BGP identifier; RFC 4456 §9: "If a route carries
+            // the ORIGINATOR_ID attribute, then in Step f) [...] the
+            // ORIGINATOR_ID SHOULD be treated as the BGP Identifier".
+            let (oa, ob) = (a.attrs.originator_id(), b.attrs.originator_id());
+            let (ia, ib) = (oa.unwrap_or(ra), ob.unwrap_or(rb));
+            if ia != ib {
+                let mk = if oa.is_some() || ob.is_some() {
+                    Reason::LowerOriginatorId
+                } else {
+                    Reason::LowerRouterId
+                };
+                return pick(ia.cmp(&ib), ia, ib, mk);
+            }
+            // RFC 4456 §9, between the identifier and the peer address:
+            // prefer the shorter CLUSTER_LIST (missing = length 0).
+            let (ca, cb) = (a.attrs.cluster_list().len(), b.attrs.cluster_list().len());
+            if ca != cb {
+                return pick(ca.cmp(&cb), ca, cb, Reason::ShorterClusterList);
             }
             // h) lowest peer address.
             pick(aa.cmp(&ab), aa, ab, Reason::LowerPeerAddress)
@@ -198,14 +225,18 @@ pub fn compare(a: &Candidate<'_>, b: &Candidate<'_>) -> (Ordering, Reason) {
 
 /// Whether `other` may share the traffic of `best` (ECMP): both learned,
 /// from the same neighbor AS, and [`compare`] decides between them only at
-/// the router-id or peer-address tie-break.
+/// the router-id (or originator-id), cluster-list or peer-address
+/// tie-break.
 pub fn multipath_equal(best: &Candidate<'_>, other: &Candidate<'_>) -> bool {
     if is_local(best) || is_local(other) || !same_neighbor_as(best.attrs, other.attrs) {
         return false;
     }
     matches!(
         compare(best, other).1,
-        Reason::LowerRouterId(..) | Reason::LowerPeerAddress(..)
+        Reason::LowerRouterId(..)
+            | Reason::LowerOriginatorId(..)
+            | Reason::ShorterClusterList(..)
+            | Reason::LowerPeerAddress(..)
     )
 }
 

@@ -6,7 +6,11 @@
 //! it gets a withdrawal):
 //! - only families the peer negotiated;
 //! - never back to the peer it was learned from;
-//! - iBGP split horizon: learned from iBGP, not sent to iBGP;
+//! - iBGP split horizon: learned from iBGP, not sent to iBGP, unless we
+//!   reflect it (RFC 4456 §8): a route from a route-reflector client goes
+//!   to every other iBGP peer, one from a non-client to clients only (a
+//!   speaker without clients never reflects); not to the peer whose router
+//!   id is its ORIGINATOR_ID (it would drop it);
 //! - NO_ADVERTISE: sent to nobody; NO_EXPORT and NO_EXPORT_SUBCONFED: not
 //!   to eBGP (no confederations);
 //! - towards eBGP, not when the peer's AS is already in the path (it would
@@ -25,11 +29,17 @@
 //! export rule's are ours and go). Towards iBGP: LOCAL_PREF kept
 //! (default 100 filled in), no prepend (a local route's prepends are for
 //! eBGP), next hop unchanged unless `next_hop_self`; locally originated
-//! routes always get our session address when it is known. Transforms are
-//! cached per (incoming attributes, class), see [`super::intern`]; export
-//! rule results per (outgoing attributes, peer, rule).
+//! routes always get our session address when it is known. A reflected
+//! route keeps its next hop (whatever `next_hop_self` says) and
+//! LOCAL_PREF, gets ORIGINATOR_ID (the
+//! source peer's router id, unless it already has one) and our cluster id
+//! prepended to CLUSTER_LIST; towards eBGP both are stripped. Transforms
+//! are cached per (incoming attributes, class), see [`super::intern`];
+//! reflections per (outgoing attributes, originator); export rule results
+//! per (outgoing attributes, peer, rule).
 
 use std::borrow::Cow;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -74,6 +84,12 @@ impl Export {
 pub(crate) struct Target<'a> {
     pub(crate) slot: u32,
     pub(crate) ebgp: bool,
+    /// A route-reflector client (RFC 4456): gets routes reflected from
+    /// every iBGP peer.
+    pub(crate) client: bool,
+    /// Its BGP identifier: a reflected route whose ORIGINATOR_ID it is
+    /// would only be dropped there.
+    pub(crate) router_id: Ipv4Addr,
     pub(crate) session: &'a Session,
     pub(crate) policy: &'a super::PrefixPolicy,
     pub(crate) rules: &'a super::Rules,
@@ -85,6 +101,8 @@ impl<'a> Target<'a> {
         Some(Target {
             slot,
             ebgp: p.ebgp,
+            client: p.config.route_reflector_client,
+            router_id: p.router_id,
             session: p.session.as_ref()?,
             policy: &p.config.export,
             rules: &p.config.export_rules,
@@ -92,46 +110,80 @@ impl<'a> Target<'a> {
     }
 }
 
-/// Whether the source slot is an eBGP peer (`None`: local route).
-pub(crate) fn src_ebgp(peers: &[Option<Peer>], src: u32) -> Option<bool> {
+/// What export needs about the peer a best path came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Src {
+    /// The source is an eBGP peer.
+    pub(crate) ebgp: bool,
+    /// The source is a route-reflector client.
+    pub(crate) client: bool,
+    /// Its BGP identifier: the ORIGINATOR_ID of a reflected route that has
+    /// none yet. Unspecified for a source that no longer exists.
+    pub(crate) router_id: Ipv4Addr,
+}
+
+/// What export needs about the source slot (`None`: local route).
+pub(crate) fn src_info(peers: &[Option<Peer>], src: u32) -> Option<Src> {
     if src == LOCAL {
         return None;
     }
     // A path's source peer exists while it has paths; treat a missing one
-    // as iBGP-learned (the most restrictive).
-    Some(
-        peers
-            .get(src as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(|p| p.ebgp),
-    )
+    // as iBGP-learned and not reflectable (the most restrictive).
+    Some(match peers.get(src as usize).and_then(Option::as_ref) {
+        Some(p) => Src {
+            ebgp: p.ebgp,
+            client: p.config.route_reflector_client,
+            router_id: p.router_id,
+        },
+        None => Src {
+            ebgp: false,
+            client: false,
+            router_id: Ipv4Addr::UNSPECIFIED,
+        },
+    })
 }
 
 /// The export decision for one prefix, the part that does not look at the
-/// attributes: the transform class, or `None` when the peer must not hold
-/// the route. The rest (communities, AS loop, next hop) is decided with
-/// the cached transform ([`super::intern::transform`]).
+/// attributes: the transform class and, for a route we reflect, the
+/// ORIGINATOR_ID it gets when it has none; `None` when the peer must not
+/// hold the route. The rest (communities, AS loop, next hop) is decided
+/// with the cached transform ([`super::intern::transform`]).
 pub(crate) fn decide(
     t: &Target<'_>,
     prefix: &IpNet,
     src: u32,
-    src_ebgp: Option<bool>,
-) -> Option<ClassId> {
+    src_info: Option<Src>,
+) -> Option<(ClassId, Option<Ipv4Addr>)> {
     let classes = t.session.classes(prefix)?;
     if src == t.slot {
         return None;
     }
-    if src_ebgp == Some(false) && !t.ebgp {
-        return None;
+    let mut reflect = None;
+    if let Some(s) = src_info
+        && !s.ebgp
+        && !t.ebgp
+    {
+        // RFC 4456 §8: "A route from a Client peer: Reflect to all the
+        // Non-Client peers and also to the Client peers." "A route from a
+        // Non-Client peer: Reflect to all the Clients." Otherwise the iBGP
+        // split horizon holds (and a speaker with no client is no
+        // reflector: this is the only extra test on its path).
+        if !(s.client || t.client) || s.router_id.is_unspecified() {
+            return None;
+        }
+        reflect = Some(s.router_id);
     }
     if !t.policy.is_accept_all() && !t.policy.permits(prefix) {
         return None;
     }
-    if src == LOCAL {
+    let class = if src == LOCAL {
         classes.local
+    } else if reflect.is_some() {
+        classes.reflected
     } else {
         classes.learned
-    }
+    };
+    Some((class?, reflect))
 }
 
 /// The outgoing attributes for one prefix, interned (`None`: not sent).
@@ -142,11 +194,17 @@ pub(crate) fn export_attrs(
     t: &Target<'_>,
     prefix: &IpNet,
     best: Option<(u32, &Arc<PathAttributes>)>,
-    src_ebgp: Option<bool>,
+    src_info: Option<Src>,
 ) -> Option<Arc<PathAttributes>> {
     let (src, attrs) = best?;
-    let class = decide(t, prefix, src, src_ebgp)?;
-    let out = cache.get(interner, asn, attrs, class)?;
+    let (class, reflect) = decide(t, prefix, src, src_info)?;
+    if reflect.is_some() && reflects_to_originator(t, attrs) {
+        return None;
+    }
+    let mut out = cache.get(interner, asn, attrs, class)?;
+    if let Some(originator) = reflect {
+        out = cache.reflect(interner, &out, originator);
+    }
     if t.rules.is_empty() {
         return Some(out);
     }
@@ -158,6 +216,13 @@ pub(crate) fn export_attrs(
             Some(set) => Some(cache.apply_rule(interner, asn, &out, (t.slot, i as u32), &set)),
         },
     }
+}
+
+/// Whether a route we would reflect to `t` already has `t`'s router id as
+/// ORIGINATOR_ID: `t` would ignore it (RFC 4456 §8), so it is not sent, as
+/// BIRD and FRR do too.
+pub(crate) fn reflects_to_originator(t: &Target<'_>, attrs: &PathAttributes) -> bool {
+    attrs.originator_id() == Some(t.router_id)
 }
 
 /// The changes export rule `i` makes towards `t` (LOCAL_PREF never goes
@@ -189,11 +254,12 @@ pub(crate) fn record_old(
     let Some((old_src, old_attrs)) = old else {
         return;
     };
-    let old_src_ebgp = src_ebgp(peers, *old_src);
+    let old_src_info = src_info(peers, *old_src);
     for (slot, p) in peers.iter_mut().enumerate() {
         let Some(Peer {
             ebgp,
             config,
+            router_id,
             session: Some(session),
             out,
             ..
@@ -207,12 +273,14 @@ pub(crate) fn record_old(
         let t = Target {
             slot: slot as u32,
             ebgp: *ebgp,
+            client: config.route_reflector_client,
+            router_id: *router_id,
             session,
             policy: &config.export,
             rules: &config.export_rules,
         };
         let best = Some((*old_src, old_attrs));
-        if let Some(held) = export_attrs(cache, interner, asn, &t, &prefix, best, old_src_ebgp) {
+        if let Some(held) = export_attrs(cache, interner, asn, &t, &prefix, best, old_src_info) {
             out.held.insert(prefix, held);
         }
     }
@@ -288,7 +356,7 @@ impl Rib {
                        prefix: &IpNet,
                        paths: Option<&Paths>| {
             let b = paths?.best();
-            let se = src_ebgp(peers, b.src);
+            let se = src_info(peers, b.src);
             export_attrs(
                 cache,
                 interner,

@@ -7,7 +7,7 @@
 //! transform cache) still holds is garbage. Sweeps run when the table has
 //! doubled since the last one, so they cost O(1) amortized per intern.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use std::hash::BuildHasher;
@@ -118,7 +118,7 @@ type Cached = (Arc<PathAttributes>, Option<Arc<PathAttributes>>);
 
 /// Cache of outgoing attributes per (incoming attributes' address, class).
 /// Keyed by address so that a lookup does not touch the attributes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct TransformCache {
     map: FastMap<(usize, ClassId), Cached>,
     /// Registered classes, by id (never cleared: a handful per peer).
@@ -128,6 +128,12 @@ pub(crate) struct TransformCache {
     /// rule) to the changed attributes. Only peers with export rules
     /// that change attributes add entries.
     rules: FastMap<(usize, u32, u32), Cached>,
+    /// Reflected attributes (RFC 4456): (outgoing attributes' address,
+    /// the originator a route without ORIGINATOR_ID gets) to the result.
+    /// Only a route reflector adds entries.
+    reflected: FastMap<(usize, Ipv4Addr), Cached>,
+    /// Our cluster id, prepended to CLUSTER_LIST on reflection.
+    cluster_id: Ipv4Addr,
     /// The last hit: consecutive prefixes often share attributes. The
     /// address is valid because `map` holds the `Arc` it came from (and
     /// `clear` resets this).
@@ -135,6 +141,76 @@ pub(crate) struct TransformCache {
 }
 
 impl TransformCache {
+    /// A cache for a speaker whose cluster id is `cluster_id`.
+    pub(crate) fn new(cluster_id: Ipv4Addr) -> TransformCache {
+        TransformCache {
+            map: FastMap::default(),
+            classes: Vec::new(),
+            class_ids: FastMap::default(),
+            rules: FastMap::default(),
+            reflected: FastMap::default(),
+            cluster_id,
+            last: None,
+        }
+    }
+
+    /// Our cluster id (RFC 4456 §7).
+    pub(crate) fn cluster_id(&self) -> Ipv4Addr {
+        self.cluster_id
+    }
+
+    /// Change the cluster id (forgets the reflections made with the old).
+    pub(crate) fn set_cluster_id(&mut self, id: Ipv4Addr) {
+        if id != self.cluster_id {
+            self.cluster_id = id;
+            self.reflected = FastMap::default();
+        }
+    }
+
+    /// `out` as reflected by us (see [`TransformCache::reflected`]),
+    /// interned and cached.
+    pub(crate) fn reflect(
+        &mut self,
+        interner: &mut Interner,
+        out: &Arc<PathAttributes>,
+        originator: Ipv4Addr,
+    ) -> Arc<PathAttributes> {
+        let key = (Arc::as_ptr(out) as usize, originator);
+        if let Some((_, Some(r))) = self.reflected.get(&key) {
+            return r.clone();
+        }
+        let r = interner.intern_owned(self.reflected(out, originator));
+        self.reflected.insert(key, (out.clone(), Some(r.clone())));
+        r
+    }
+
+    /// The cached [`TransformCache::reflect`] result, without computing it.
+    pub(crate) fn peek_reflect(
+        &self,
+        out: &Arc<PathAttributes>,
+        originator: Ipv4Addr,
+    ) -> Option<Arc<PathAttributes>> {
+        let key = (Arc::as_ptr(out) as usize, originator);
+        self.reflected.get(&key).and_then(|(_, r)| r.clone())
+    }
+
+    /// RFC 4456 §8: the attributes of a route we reflect. "An RR SHOULD
+    /// NOT create an ORIGINATOR_ID attribute if one already exists"; else
+    /// it is the BGP identifier of the peer the route came from. "When an
+    /// RR reflects a route, it MUST prepend the local CLUSTER_ID to the
+    /// CLUSTER_LIST." Next hop, LOCAL_PREF and the rest stay as they are.
+    pub(crate) fn reflected(&self, out: &PathAttributes, originator: Ipv4Addr) -> PathAttributes {
+        let mut list = Vec::with_capacity(out.cluster_list().len() + 1);
+        list.push(self.cluster_id);
+        list.extend_from_slice(out.cluster_list());
+        let mut r = out.clone();
+        r.set_reflection(
+            Some(out.originator_id().unwrap_or(originator)),
+            list.into_boxed_slice(),
+        );
+        r
+    }
+
     /// The id of `class`, registering it on first sight.
     pub(crate) fn class_id(&mut self, class: OutClass) -> ClassId {
         if let Some(id) = self.class_ids.get(&class) {
@@ -235,12 +311,13 @@ impl TransformCache {
     pub(crate) fn clear(&mut self) {
         self.map = FastMap::default();
         self.rules = FastMap::default();
+        self.reflected = FastMap::default();
         self.last = None;
     }
 
     /// Number of cached transforms.
     pub(crate) fn len(&self) -> usize {
-        self.map.len() + self.rules.len()
+        self.map.len() + self.rules.len() + self.reflected.len()
     }
 }
 
@@ -300,6 +377,12 @@ pub(crate) fn transform(
         aggregator: attrs.aggregator,
         communities: attrs.communities.clone(),
         large_communities: attrs.large_communities.clone(),
+        // RFC 4456: both stay inside the AS.
+        reflection: if class.ebgp {
+            None
+        } else {
+            attrs.reflection.clone()
+        },
         unknown: attrs.unknown.clone(),
     })
 }

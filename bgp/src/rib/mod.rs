@@ -32,9 +32,16 @@
 //!
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
 //! IGP cost (every next hop is taken as usable and handed to the FIB as
-//! is), route reflection and confederations, ADD-PATH, policy beyond
+//! is), confederations, ADD-PATH, policy beyond
 //! prefix lists and [`Rules`] (match prefix, communities, AS-path length;
 //! set LOCAL_PREF, MED, communities, prepend).
+//!
+//! Route reflection (RFC 4456): a path from an iBGP peer whose
+//! ORIGINATOR_ID is our router id or whose CLUSTER_LIST holds our cluster
+//! id is ignored and counted ([`PeerCounts::reflected_loops_total`]);
+//! best path breaks ties on ORIGINATOR_ID and CLUSTER_LIST length; with
+//! [`PeerConfig::route_reflector_client`] peers the RIB reflects
+//! (`export.rs`).
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
@@ -134,6 +141,10 @@ pub struct PeerConfig {
     /// RFC 7606 §7.2). Turn off for IXP route servers, which do not prepend
     /// their AS (RFC 7947). Ignored on iBGP.
     pub enforce_first_as: bool,
+    /// The peer is a route-reflector client (RFC 4456; iBGP only): routes
+    /// from it are reflected to every other iBGP peer, routes from other
+    /// iBGP peers are reflected to it.
+    pub route_reflector_client: bool,
 }
 
 impl PeerConfig {
@@ -153,6 +164,7 @@ impl PeerConfig {
             local_addr_v4: None,
             local_addr_v6: None,
             enforce_first_as: false,
+            route_reflector_client: false,
         }
     }
 }
@@ -212,6 +224,10 @@ pub struct ApplyOutcome {
     /// start with the eBGP peer's AS ([`PeerConfig::enforce_first_as`]);
     /// those that removed a path also count in `withdrawn`.
     pub first_as: u32,
+    /// Announced prefixes ignored because the route came back to us from a
+    /// reflector: its ORIGINATOR_ID is our router id or its CLUSTER_LIST
+    /// holds our cluster id (RFC 4456 §8; treated as withdrawn).
+    pub reflected_loops: u32,
     /// Withdrawn prefixes that removed a path.
     pub withdrawn: u32,
     /// Prefixes whose best path changed.
@@ -278,7 +294,7 @@ impl Rib {
             local,
             table: Table::default(),
             interner: Interner::default(),
-            cache: TransformCache::default(),
+            cache: TransformCache::new(local.router_id),
             peers: Vec::new(),
             slots: FastMap::default(),
             journal: Journal::default(),
@@ -294,6 +310,20 @@ impl Rib {
     /// Our identity.
     pub fn local_config(&self) -> &LocalConfig {
         &self.local
+    }
+
+    /// Our cluster id (RFC 4456 §7): prepended to the CLUSTER_LIST of the
+    /// routes we reflect, and a route whose CLUSTER_LIST holds it is a
+    /// loop. Our router id unless [`Rib::set_cluster_id`] said otherwise.
+    pub fn cluster_id(&self) -> Ipv4Addr {
+        self.cache.cluster_id()
+    }
+
+    /// Set the cluster id (`None`: our router id). Takes effect for routes
+    /// received and exported from now on; set it before sessions come up.
+    pub fn set_cluster_id(&mut self, id: Option<Ipv4Addr>) {
+        self.cache
+            .set_cluster_id(id.unwrap_or(self.local.router_id));
     }
 
     /// Register a peer (not established yet). An existing peer of that id

@@ -21,12 +21,16 @@ pub(crate) struct Classes {
     pub(crate) learned: Option<ClassId>,
     /// For locally originated routes (next hop always ours when known).
     pub(crate) local: Option<ClassId>,
+    /// For iBGP routes we reflect to this (iBGP) peer: next hop kept
+    /// whatever `next_hop_self` says (RFC 4456 §8 leaves it alone).
+    pub(crate) reflected: Option<ClassId>,
 }
 
 /// The classes before registration.
 struct ClassSpec {
     learned: Option<OutClass>,
     local: Option<OutClass>,
+    reflected: Option<OutClass>,
 }
 
 impl ClassSpec {
@@ -34,6 +38,7 @@ impl ClassSpec {
         Classes {
             learned: self.learned.map(|c| cache.class_id(c)),
             local: self.local.map(|c| cache.class_id(c)),
+            reflected: self.reflected.map(|c| cache.class_id(c)),
         }
     }
 
@@ -55,6 +60,7 @@ impl ClassSpec {
             ClassSpec {
                 learned: c(false),
                 local: c(true),
+                reflected: None,
             }
         } else {
             ClassSpec {
@@ -69,6 +75,12 @@ impl ClassSpec {
                     next_hop: local_addr,
                     peer_asn: 0,
                     local: true,
+                }),
+                reflected: Some(OutClass {
+                    ebgp: false,
+                    next_hop: None,
+                    peer_asn: 0,
+                    local: false,
                 }),
             }
         }
@@ -168,6 +180,9 @@ pub(crate) struct Peer {
     /// Prefixes whose outgoing attributes could not be encoded into an
     /// UPDATE (so never sent), since the peer was added.
     pub(crate) unencodable_total: u64,
+    /// Prefixes ignored as reflected back to us (RFC 4456), since the
+    /// peer was added.
+    pub(crate) reflected_loops_total: u64,
 }
 
 impl Peer {
@@ -185,6 +200,7 @@ impl Peer {
             looped_total: 0,
             first_as_total: 0,
             unencodable_total: 0,
+            reflected_loops_total: 0,
         }
     }
 
@@ -202,6 +218,7 @@ impl Peer {
             looped_total: self.looped_total,
             first_as_total: self.first_as_total,
             unencodable_total: self.unencodable_total,
+            reflected_loops_total: self.reflected_loops_total,
         }
     }
 }
@@ -237,4 +254,9 @@ pub struct PeerCounts {
     /// so never advertised, since the peer was added
     /// ([`super::Rib::count_unencodable`]).
     pub unencodable_total: u64,
+    /// Announced prefixes ignored because a reflector sent our own route
+    /// back (ORIGINATOR_ID = our router id) or it passed our cluster
+    /// already (our cluster id in CLUSTER_LIST), RFC 4456 §8; since the
+    /// peer was added. They also count in `filtered`.
+    pub reflected_loops_total: u64,
 }

@@ -7,7 +7,7 @@
 
 use ipnet::IpNet;
 
-use super::export::{Target, export_attrs, src_ebgp};
+use super::export::{Target, export_attrs, src_info};
 use super::{PeerConfig, PeerId, Rib};
 
 /// What a [`Rib::set_policy`] changed.
@@ -99,7 +99,7 @@ impl Rib {
                 continue;
             }
             let b = paths.best();
-            let se = src_ebgp(peers, b.src);
+            let se = src_info(peers, b.src);
             if export_attrs(
                 cache,
                 interner,

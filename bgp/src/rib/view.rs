@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, rule_changes, src_ebgp};
+use super::export::{Target, decide, reflects_to_originator, rule_changes, src_info};
 use super::intern::transform;
 use super::rules::Verdict;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
@@ -220,12 +220,21 @@ impl Rib {
         src: u32,
         attrs: &Arc<PathAttributes>,
     ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
-        let se = src_ebgp(&self.peers, src);
-        let class = decide(t, prefix, src, se)?;
-        let out = self.cache.peek(attrs, class).unwrap_or_else(|| {
+        let se = src_info(&self.peers, src);
+        let (class, reflect) = decide(t, prefix, src, se)?;
+        if reflect.is_some() && reflects_to_originator(t, attrs) {
+            return None;
+        }
+        let mut out = self.cache.peek(attrs, class).unwrap_or_else(|| {
             let c = self.cache.class(class)?;
             transform(attrs, self.local.asn, c).map(Arc::new)
         })?;
+        if let Some(originator) = reflect {
+            out = self
+                .cache
+                .peek_reflect(&out, originator)
+                .unwrap_or_else(|| Arc::new(self.cache.reflected(&out, originator)));
+        }
         match t.rules.evaluate(prefix, attrs) {
             Verdict::NoMatch => Some((out, None)),
             Verdict::Reject(_) => None,

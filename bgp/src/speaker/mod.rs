@@ -391,6 +391,12 @@ impl Speaker {
         self.rib.set_maximum_paths(v4, v6);
     }
 
+    /// Sets our route-reflection cluster id (`None`: the router id). See
+    /// [`Rib::set_cluster_id`].
+    pub fn set_cluster_id(&mut self, id: Option<std::net::Ipv4Addr>) {
+        self.rib.set_cluster_id(id);
+    }
+
     /// Starts a neighbor's session again.
     pub fn enable(&mut self, now: Instant, id: PeerId) -> bool {
         let Some(i) = self.index(id) else {

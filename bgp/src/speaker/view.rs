@@ -41,6 +41,10 @@ pub struct NeighborSummary {
     /// Prefixes never advertised to it because their attributes fit no
     /// UPDATE, since it was added.
     pub unencodable_total: u64,
+    /// Announced prefixes ignored as reflected back to us (RFC 4456:
+    /// ORIGINATOR_ID ours, or our cluster id in CLUSTER_LIST), since it
+    /// was added.
+    pub reflected_loops_total: u64,
     /// Administratively down (`vcpectl bgp disable`, or max-prefix).
     pub disabled: bool,
     /// Why it last went down, and what to do.
@@ -71,6 +75,7 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         malformed_updates: n.issues_seen,
         first_as_total: counts.as_ref().map_or(0, |c| c.first_as_total),
         unencodable_total: counts.as_ref().map_or(0, |c| c.unencodable_total),
+        reflected_loops_total: counts.as_ref().map_or(0, |c| c.reflected_loops_total),
         disabled: n.disabled,
         last_error: n.last_down.as_ref().map(ToString::to_string),
     }

@@ -163,7 +163,11 @@ fn expected_flags(t: AttrType) -> Option<(bool, bool)> {
         | AttrType::NEXT_HOP
         | AttrType::LOCAL_PREF
         | AttrType::ATOMIC_AGGREGATE => WELL_KNOWN,
-        AttrType::MED | AttrType::MP_REACH_NLRI | AttrType::MP_UNREACH_NLRI => OPT_NON_TRANS,
+        AttrType::MED
+        | AttrType::ORIGINATOR_ID
+        | AttrType::CLUSTER_LIST
+        | AttrType::MP_REACH_NLRI
+        | AttrType::MP_UNREACH_NLRI => OPT_NON_TRANS,
         AttrType::AGGREGATOR
         | AttrType::COMMUNITIES
         | AttrType::AS4_PATH
@@ -338,6 +342,25 @@ fn decode_value(t: AttrType, v: &[u8], ctx: &Ctx) -> Result<AttrValue, (Action, 
                     .collect(),
             ))
         }
+        // RFC 7606 §7.9: ORIGINATOR_ID is malformed when its length is not
+        // 4, and the UPDATE is then handled as treat-as-withdraw. (From an
+        // external neighbor it is discarded: that is session knowledge,
+        // done on import, see `rib::adj_in`.)
+        AttrType::ORIGINATOR_ID => u32_of(v)
+            .map(|x| AttrValue::OriginatorId(Ipv4Addr::from(x)))
+            .map_or_else(|| bad_len(Withdraw, "4"), Ok),
+        // RFC 7606 §7.10: CLUSTER_LIST is malformed when its length is not
+        // a non-zero multiple of 4; treat-as-withdraw likewise.
+        AttrType::CLUSTER_LIST => {
+            if v.is_empty() || !v.len().is_multiple_of(4) {
+                return bad_len(Withdraw, "a non-zero multiple of 4");
+            }
+            Ok(AttrValue::ClusterList(
+                v.chunks_exact(4)
+                    .map(|c| Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+                    .collect(),
+            ))
+        }
         // RFC 8092 §6: "The Large Communities attribute SHALL be considered
         // malformed if the length of the Large Communities Attribute value,
         // expressed in octets, is not a non-zero multiple of 12. [...]
@@ -391,6 +414,8 @@ pub(super) fn type_of(a: &Attribute) -> AttrType {
         AttrValue::AtomicAggregate => AttrType::ATOMIC_AGGREGATE,
         AttrValue::Aggregator { .. } => AttrType::AGGREGATOR,
         AttrValue::Communities(_) => AttrType::COMMUNITIES,
+        AttrValue::OriginatorId(_) => AttrType::ORIGINATOR_ID,
+        AttrValue::ClusterList(_) => AttrType::CLUSTER_LIST,
         AttrValue::LargeCommunities(_) => AttrType::LARGE_COMMUNITIES,
         AttrValue::As4Path(_) => AttrType::AS4_PATH,
         AttrValue::As4Aggregator { .. } => AttrType::AS4_AGGREGATOR,
@@ -406,7 +431,11 @@ fn value_len(v: &AttrValue, ctx: &Ctx) -> Result<usize, EncodeError> {
         AttrValue::Origin(_) => 1,
         AttrValue::AsPath(p) => aspath::encoded_len(p, ctx.four_octet_as)?,
         AttrValue::As4Path(p) => aspath::encoded_len(p, true)?,
-        AttrValue::NextHop(_) | AttrValue::Med(_) | AttrValue::LocalPref(_) => 4,
+        AttrValue::NextHop(_)
+        | AttrValue::Med(_)
+        | AttrValue::LocalPref(_)
+        | AttrValue::OriginatorId(_) => 4,
+        AttrValue::ClusterList(c) => 4 * c.len(),
         AttrValue::AtomicAggregate => 0,
         AttrValue::Aggregator { .. } if ctx.four_octet_as => 8,
         AttrValue::Aggregator { .. } => 6,
@@ -477,7 +506,8 @@ fn put_value(v: &AttrValue, ctx: &Ctx, out: &mut BytesMut) {
         }),
         AttrValue::AsPath(p) => aspath::put(p, ctx.four_octet_as, out),
         AttrValue::As4Path(p) => aspath::put(p, true, out),
-        AttrValue::NextHop(a) => out.put_slice(&a.octets()),
+        AttrValue::NextHop(a) | AttrValue::OriginatorId(a) => out.put_slice(&a.octets()),
+        AttrValue::ClusterList(c) => c.iter().for_each(|a| out.put_slice(&a.octets())),
         AttrValue::Med(x) | AttrValue::LocalPref(x) => out.put_u32(*x),
         AttrValue::AtomicAggregate => {}
         AttrValue::Aggregator { asn, addr } => {
@@ -590,6 +620,78 @@ mod tests {
         let mut out = BytesMut::new();
         d.attributes[0].encode(&ctx(), &mut out).unwrap();
         assert_eq!(&out[..], &bytes);
+    }
+
+    /// ORIGINATOR_ID 10.0.0.7 and CLUSTER_LIST [10.0.0.1, 192.0.2.9], both
+    /// optional non-transitive (flags 0x80), as a reflector sends them.
+    static RR_ATTRS: [u8; 18] = [
+        0x80, 9, 4, 10, 0, 0, 7, 0x80, 10, 8, 10, 0, 0, 1, 192, 0, 2, 9,
+    ];
+
+    #[test]
+    fn originator_id_and_cluster_list_round_trip() {
+        let d = decode(&RR_ATTRS, &ctx()).unwrap();
+        assert!(d.issues.is_empty(), "{:?}", d.issues);
+        assert_eq!(
+            d.attributes[0].value,
+            AttrValue::OriginatorId(Ipv4Addr::new(10, 0, 0, 7))
+        );
+        assert_eq!(
+            d.attributes[1].value,
+            AttrValue::ClusterList(vec![
+                Ipv4Addr::new(10, 0, 0, 1),
+                Ipv4Addr::new(192, 0, 2, 9)
+            ])
+        );
+        let mut out = BytesMut::new();
+        for a in &d.attributes {
+            assert_eq!(
+                encoded_len(a, &ctx()),
+                Ok(3 + value_len(&a.value, &ctx()).unwrap())
+            );
+            a.encode(&ctx(), &mut out).unwrap();
+        }
+        assert_eq!(&out[..], &RR_ATTRS);
+    }
+
+    /// RFC 7606 §7.9 and §7.10: a bad length, or wrong flags, is
+    /// treat-as-withdraw; the attribute is not kept.
+    #[test]
+    fn malformed_originator_id_and_cluster_list_are_treat_as_withdraw() {
+        for bytes in [
+            &[0x80, 9, 3, 10, 0, 0][..],
+            &[0x80, 9, 5, 10, 0, 0, 7, 1],
+            &[0x80, 10, 0],
+            &[0x80, 10, 6, 10, 0, 0, 1, 0, 0],
+            // Transitive bit set on an optional non-transitive attribute.
+            &[0xc0, 9, 4, 10, 0, 0, 7],
+            &[0xc0, 10, 4, 10, 0, 0, 1],
+        ] {
+            let d = decode(bytes, &ctx()).unwrap();
+            assert!(d.attributes.is_empty(), "{bytes:?}");
+            assert_eq!(d.issues.len(), 1, "{bytes:?}");
+            assert_eq!(d.issues[0].action, Action::TreatAsWithdraw, "{bytes:?}");
+        }
+    }
+
+    /// Never panics, whatever follows the type octets 9 and 10.
+    #[test]
+    fn reflection_attributes_never_panic() {
+        let mut seed = 0x9e37_79b9_u32;
+        for len in 0..64usize {
+            for _ in 0..32 {
+                let mut bytes = vec![0x80, 9 + (len % 2) as u8, len as u8];
+                for _ in 0..len {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 17;
+                    seed ^= seed << 5;
+                    bytes.push(seed as u8);
+                }
+                // Sometimes short or long of its length.
+                bytes.truncate(bytes.len() - (seed as usize % 3).min(len));
+                let _ = decode(&bytes, &ctx());
+            }
+        }
     }
 
     #[test]

@@ -329,6 +329,16 @@ fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
             AttrValue::Communities(p.communities.to_vec()),
         ));
     }
+    // RFC 4456 §8: both optional non-transitive.
+    if let Some(o) = p.originator_id() {
+        v.push(attr(OPT_NON_TRANS, AttrValue::OriginatorId(o)));
+    }
+    if !p.cluster_list().is_empty() {
+        v.push(attr(
+            OPT_NON_TRANS,
+            AttrValue::ClusterList(p.cluster_list().to_vec()),
+        ));
+    }
     if !four && aspath::needs_as4(&p.as_path) {
         v.push(attr(
             OPT_TRANS,
@@ -353,7 +363,7 @@ fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
 }
 
 fn is_built_here(t: AttrType) -> bool {
-    matches!(t.0, 1..=8 | 14 | 15 | 17 | 18 | 32)
+    matches!(t.0, 1..=10 | 14 | 15 | 17 | 18 | 32)
 }
 
 fn encoded_len(list: &[Attribute], ctx: &Ctx) -> Option<usize> {
@@ -401,6 +411,37 @@ mod tests {
             }
         }
         announced
+    }
+
+    /// A reflected route's ORIGINATOR_ID and CLUSTER_LIST go out and come
+    /// back into the same [`PathAttributes`] (IPv4 and IPv6).
+    #[test]
+    fn reflection_attributes_through_the_wire() {
+        let ctx = Ctx::default();
+        let mut a = PathAttributes {
+            local_pref: Some(100),
+            ..attrs_v4()
+        };
+        a.set_reflection(
+            Some(Ipv4Addr::new(10, 0, 0, 7)),
+            vec![Ipv4Addr::new(10, 0, 0, 1), Ipv4Addr::new(10, 0, 0, 2)].into(),
+        );
+        for prefixes in [
+            v4_prefixes(2),
+            vec!["2001:db8:1::/48".parse::<IpNet>().unwrap()],
+        ] {
+            if matches!(prefixes[0], IpNet::V6(_)) {
+                a.next_hop = Some("2001:db8::7".parse().unwrap());
+            }
+            let mut ups = Vec::new();
+            assert_eq!(build_updates_counted(&a, &prefixes, &ctx, &mut ups), 0);
+            assert_eq!(through_the_wire(&ups, &ctx), prefixes);
+            let back = routes(&ups[0], &[]);
+            let got = back[0].attrs.as_ref().unwrap();
+            assert_eq!(got.originator_id(), a.originator_id());
+            assert_eq!(got.cluster_list(), a.cluster_list());
+            assert_eq!(*got, a);
+        }
     }
 
     #[test]

@@ -149,6 +149,8 @@ fn fold(update: &Update) -> (PathAttributes, Option<Ipv4Addr>) {
             AttrValue::Aggregator { asn, addr } => p.aggregator = Some((*asn, *addr)),
             AttrValue::Communities(c) => p.communities = c.as_slice().into(),
             AttrValue::LargeCommunities(c) => p.large_communities = c.as_slice().into(),
+            AttrValue::OriginatorId(o) => p.set_originator_id(Some(*o)),
+            AttrValue::ClusterList(c) => p.set_cluster_list(c.as_slice().into()),
             AttrValue::As4Path(path) => as4_path = Some(path),
             AttrValue::As4Aggregator { asn, addr } => as4_aggregator = Some((*asn, *addr)),
             AttrValue::MpReach(_) | AttrValue::MpUnreach(_) => {}

@@ -1,6 +1,7 @@
 //! Builder for `[bgp]` and its `[[bgp.neighbor]]` entries: session mode,
 //! timers (RFC 4271 §4.2), TCP-MD5 password file, prefix filters, limits,
-//! the first-AS check (RFC 4271 §6.3), route policy rules
+//! the first-AS check (RFC 4271 §6.3), route reflection (RFC 4456:
+//! `cluster_id`, `route_reflector_client`), route policy rules
 //! (`policy_rule.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -21,6 +22,9 @@ pub(crate) struct NeighborLoc {
     pub address: Option<Span>,
     pub peer: Option<Span>,
     pub local_address: Option<Span>,
+    /// `route_reflector_client = true` (valid on iBGP only).
+    pub route_reflector_client: Option<Span>,
+    pub next_hop_self: Option<Span>,
     /// `set_local_pref` of each export rule that has one.
     pub export_local_pref: Vec<(Span, String)>,
 }
@@ -42,8 +46,10 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "export",
     "max_prefixes",
     "enforce_first_as",
+    "route_reflector_client",
     "peer",
     "local_address",
+    "next_hop_self",
     "import_rule",
     "export_rule",
     "bfd",
@@ -66,6 +72,7 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
             "neighbor",
             "shutdown",
             "shutdown_message",
+            "cluster_id",
         ],
     );
     let listen = t
@@ -93,8 +100,22 @@ pub(crate) fn bgp(ctx: &mut Ctx<'_>, root: &Table<'_, '_>) -> Option<(Bgp, Vec<N
         .field(ctx, "shutdown_message", shutdown_communication)
         .opt()
         .map(|(m, _)| m);
+    let cluster_id = t
+        .field(ctx, "cluster_id", |v| {
+            let id: Ipv4Addr = parsed(v, "an IPv4 address", "10.255.0.1")?;
+            if id.is_unspecified() {
+                return Err(bad(
+                    "cluster id 0.0.0.0 is not allowed",
+                    "use a non-zero IPv4 address shared by the reflectors of one cluster, or remove the key to use the router id".to_string(),
+                ));
+            }
+            Ok(id)
+        })
+        .opt()
+        .map(|(c, _)| c);
     Some((
         Bgp {
+            cluster_id,
             listen,
             neighbors,
             maximum_paths,
@@ -221,12 +242,14 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
     // Off for IXP route servers: they pass routes on without prepending
     // their AS, so the first AS is the originating member's.
     let enforce_first_as = t.field(ctx, "enforce_first_as", boolean).or(true);
+    let rr_client = t.field(ctx, "route_reflector_client", boolean).opt();
     let peer = t.field(ctx, "peer", object_name).opt();
     let local_address = t
         .field(ctx, "local_address", |v| {
             parsed::<IpAddr>(v, "an IP address", "10.255.0.1")
         })
         .opt();
+    let next_hop_self = t.field(ctx, "next_hop_self", boolean).opt();
     let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
@@ -249,6 +272,11 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         address: address.as_ref().map(|(_, s)| s.clone()),
         peer: peer.as_ref().map(|(_, s)| s.clone()),
         local_address: local_address.as_ref().map(|(_, s)| s.clone()),
+        route_reflector_client: rr_client
+            .as_ref()
+            .filter(|(on, _)| *on)
+            .map(|(_, s)| s.clone()),
+        next_hop_self: next_hop_self.as_ref().map(|(_, s)| s.clone()),
     };
     let n = Neighbor {
         address: address.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |(a, _)| a),
@@ -264,8 +292,10 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         export,
         max_prefixes,
         enforce_first_as,
+        route_reflector_client: rr_client.is_some_and(|(on, _)| on),
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
+        next_hop_self: next_hop_self.map(|(b, _)| b),
         import_rules,
         export_rules,
         bfd,

@@ -23,6 +23,9 @@ pub const VXLAN_UDP_PORT: u16 = 4789;
 pub(crate) struct PeerLoc {
     pub path: String,
     pub name: Option<Span>,
+    /// Each inner address (`next_hops`, else the host routes of
+    /// `allowed_prefixes`) with where it is written and the key path.
+    pub inner: Vec<(IpAddr, Span, String)>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -130,6 +133,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         "bind",
         "encapsulation",
         "allowed_prefixes",
+        "next_hops",
         "mtu",
         "bfd",
         "bfd_address",
@@ -235,11 +239,46 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
                 .map_or(0, |(v, _)| v),
         },
     };
-    let allowed_prefixes: Vec<IpNet> = t
+    let allowed: Vec<(IpNet, Span)> = t
         .list(ctx, "allowed_prefixes", network)
         .required(ctx, t, "allowed_prefixes", "[\"10.2.0.0/16\"]")
-        .map(|(l, _)| l.into_iter().map(|(n, _)| n).collect())
+        .map(|(l, _)| l)
         .unwrap_or_default();
+    let allowed_prefixes: Vec<IpNet> = allowed.iter().map(|(n, _)| *n).collect();
+    let next_hops = t
+        .list(ctx, "next_hops", |v| {
+            let a = parsed::<IpAddr>(v, "an IP address", "10.255.0.2")?;
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(bad(
+                    format!("{a} cannot be a BGP next hop"),
+                    "use the other vCPE's address inside the tunnel (its TUN address), e.g. \"10.255.0.2\""
+                        .to_string(),
+                ));
+            }
+            Ok(a)
+        })
+        .opt()
+        .map(|(l, _)| l);
+    let inner: Vec<(IpAddr, Span, String)> = match &next_hops {
+        Some(l) => l
+            .iter()
+            .enumerate()
+            .map(|(i, (a, s))| (*a, s.clone(), format!("{}[{i}]", t.key_path("next_hops"))))
+            .collect(),
+        None => allowed
+            .iter()
+            .enumerate()
+            .filter(|(_, (n, _))| n.prefix_len() == n.max_prefix_len())
+            .map(|(i, (n, s))| {
+                (
+                    n.addr(),
+                    s.clone(),
+                    format!("{}[{i}]", t.key_path("allowed_prefixes")),
+                )
+            })
+            .collect(),
+    };
+    let next_hops = next_hops.map(|l| l.into_iter().map(|(a, _)| a).collect());
     let mtu = t
         .field(ctx, "mtu", |v| {
             int_in::<u16>(v, 576, u16::MAX, "use an MTU from 576 to 65535, e.g. 1420")
@@ -250,6 +289,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
     let loc = PeerLoc {
         path: t.path.clone(),
         name: name.as_ref().map(|(_, s)| s.clone()),
+        inner,
     };
     let peer = Peer {
         name: name.map(|(n, _)| n).unwrap_or_default(),
@@ -258,6 +298,7 @@ pub(crate) fn peer(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Peer, PeerLoc) {
         bind,
         encapsulation,
         allowed_prefixes,
+        next_hops,
         mtu,
         bfd,
     };

@@ -38,6 +38,7 @@
 
 mod control;
 mod packet_io;
+mod peer_index;
 mod tables;
 mod tunnel_rx;
 mod worker;

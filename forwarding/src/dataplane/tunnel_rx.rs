@@ -51,6 +51,7 @@ use crate::tunnel::wireguard::{
 
 use super::UnderlaySocket;
 use super::control::{Mailbox, RxCommand};
+use super::peer_index::PeerIndex;
 use super::tables::Tables;
 use super::worker::Shared;
 
@@ -118,6 +119,8 @@ struct Rx {
     now: Instant,
     /// Initiations still looked up by public key this tick.
     init_budget: u32,
+    /// The socket's peers by address, key and receiver index.
+    index: PeerIndex,
 }
 
 /// The thread body; returns when `shared.stop` is set or it is told to
@@ -160,6 +163,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         last: None,
         now: Instant::now(),
         init_budget: INIT_LOOKUP_BUDGET,
+        index: PeerIndex::default(),
     };
     let mut last_tick = Instant::now();
     let mut reported = false;
@@ -262,6 +266,7 @@ impl Rx {
                 self.t.peers = peers;
                 // The cached peer may no longer be this socket's.
                 self.last = None;
+                self.index.invalidate();
             }
             RxCommand::Stop => return true,
         }
@@ -274,6 +279,7 @@ impl Rx {
     /// cookie replies, data); an initiation by the initiator's static
     /// public key (by its endpoint once [`INIT_LOOKUP_BUDGET`] is spent).
     fn find_wireguard(&mut self, from: SocketAddr, d: &[u8]) -> Option<Arc<TunnelPeer>> {
+        self.index.refresh(&self.t.peers, &self.tables);
         let peers = &self.t.peers;
         let tables = &self.tables;
         let wg = |id: u32| -> Option<(&Arc<TunnelPeer>, &Roaming, &arc_swap::ArcSwap<WgKeys>)> {
@@ -291,22 +297,31 @@ impl Rx {
                 // peers still get through.
                 if self.init_budget > 0 {
                     self.init_budget -= 1;
-                    let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
-                    peers.iter().copied().find(|&id| {
-                        let Some((_, _, keys)) = wg(id) else {
-                            return false;
-                        };
-                        let keys = keys.load();
-                        let initiator = match &cache {
-                            Some((private, k)) if *private == keys.private => *k,
-                            _ => {
-                                let k = initiator_public_key(&keys.private, d);
-                                cache = Some((keys.private, k));
-                                k
-                            }
-                        };
-                        initiator == Some(keys.peer_public)
-                    })?
+                    match self.index.by_initiator(d, tables) {
+                        Some(id) => id,
+                        None => {
+                            // A key changed in place since the index was
+                            // built (or no peer sent it): scan.
+                            let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
+                            let id = peers.iter().copied().find(|&id| {
+                                let Some((_, _, keys)) = wg(id) else {
+                                    return false;
+                                };
+                                let keys = keys.load();
+                                let initiator = match &cache {
+                                    Some((private, k)) if *private == keys.private => *k,
+                                    _ => {
+                                        let k = initiator_public_key(&keys.private, d);
+                                        cache = Some((keys.private, k));
+                                        k
+                                    }
+                                };
+                                initiator == Some(keys.peer_public)
+                            })?;
+                            self.index.invalidate();
+                            id
+                        }
+                    }
                 } else {
                     peers.iter().copied().find(|&id| {
                         wg(id).is_some_and(|(_, r, _)| {
@@ -320,10 +335,12 @@ impl Rx {
                 let cached = self.last.map(|(_, id)| id as u32);
                 match cached.filter(|&id| wg(id).is_some_and(|(_, r, _)| r.owns(index))) {
                     Some(id) => id,
-                    None => peers
-                        .iter()
-                        .copied()
-                        .find(|&id| wg(id).is_some_and(|(_, r, _)| r.owns(index)))?,
+                    None => self.index.by_receiver_index(index, tables, || {
+                        peers
+                            .iter()
+                            .copied()
+                            .find(|&id| wg(id).is_some_and(|(_, r, _)| r.owns(index)))
+                    })?,
                 }
             }
         } as usize;
@@ -339,15 +356,8 @@ impl Rx {
         {
             return self.tables.tunnel(id).cloned();
         }
-        let id = self.t.peers.iter().copied().find(|&id| {
-            self.tables
-                .tunnel(id as usize)
-                .is_some_and(|p| match &p.encap {
-                    Encap::Gre { remote, .. } => *remote == from.ip(),
-                    Encap::WireGuard { .. } => false,
-                    Encap::Vxlan(v) => same_ip(v.remote.ip(), from.ip()),
-                })
-        })? as usize;
+        self.index.refresh(&self.t.peers, &self.tables);
+        let id = self.index.by_addr(from.ip())? as usize;
         self.last = Some((from, id));
         self.tables.tunnel(id).cloned()
     }

@@ -22,17 +22,30 @@ pub struct Bird {
 impl Bird {
     /// Writes `bird.conf` for `spec` and starts BIRD in `ns`.
     pub fn start(ns: &Netns, spec: &PeerSpec) -> Result<Bird> {
+        let name = format!("bird-{}", spec.router_id);
+        Bird::start_with_config(ns, &spec.dir, &name, &config(spec))
+    }
+
+    /// Starts BIRD in `ns` with the configuration text `conf`, written to
+    /// `dir/NAME.conf` (its control socket `dir/NAME.ctl`): for setups
+    /// [`PeerSpec`] does not describe (route reflection, filters).
+    pub fn start_with_config(
+        ns: &Netns,
+        dir: &std::path::Path,
+        name: &str,
+        conf: &str,
+    ) -> Result<Bird> {
         crate::require_tool("bird", "apt-get install -y bird2");
-        let conf = spec.dir.join(format!("bird-{}.conf", spec.router_id));
-        std::fs::write(&conf, config(spec)).context("writing bird.conf")?;
-        let ctl = spec.dir.join(format!("bird-{}.ctl", spec.router_id));
+        let conf_path = dir.join(format!("{name}.conf"));
+        std::fs::write(&conf_path, conf).context("writing bird.conf")?;
+        let ctl = dir.join(format!("{name}.ctl"));
         let daemon = ns.spawn(
             "bird",
             [
                 "bird".as_ref(),
                 "-f".as_ref(),
                 "-c".as_ref(),
-                conf.as_os_str(),
+                conf_path.as_os_str(),
                 "-s".as_ref(),
                 ctl.as_os_str(),
             ],
@@ -67,7 +80,8 @@ impl Bird {
     }
 }
 
-/// The protocol name BIRD uses for the neighbor at `addr`.
+/// The protocol name BIRD uses for the neighbor at `addr` (as the
+/// generated configurations name it; [`Bird::established`] asks for it).
 fn proto_name(addr: IpAddr) -> String {
     let mut s = String::from("n_");
     for c in addr.to_string().chars() {
@@ -116,6 +130,9 @@ fn config(spec: &PeerSpec) -> String {
         c.push_str("  connect retry time 1;\n  error wait time 1, 5;\n");
         if n.passive {
             c.push_str("  passive on;\n");
+        }
+        if n.route_reflector_client {
+            c.push_str("  rr client;\n");
         }
         if n.bfd.is_some() {
             c.push_str("  bfd on;\n");

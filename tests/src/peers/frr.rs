@@ -224,6 +224,9 @@ fn config(spec: &PeerSpec) -> String {
         }
         for n in &spec.neighbors {
             let _ = writeln!(c, "  neighbor {} activate", n.addr);
+            if n.route_reflector_client {
+                let _ = writeln!(c, "  neighbor {} route-reflector-client", n.addr);
+            }
             if v6 && spec.v6_next_hop.is_some() {
                 let _ = writeln!(c, "  neighbor {} route-map NH6 out", n.addr);
             }

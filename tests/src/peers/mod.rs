@@ -43,6 +43,9 @@ pub struct NeighborSpec {
     pub bfd: Option<(u32, u8)>,
     /// BFD Keyed SHA1 with this key (key id 1); BIRD only.
     pub bfd_sha1: Option<String>,
+    /// The peer daemon is this neighbor's route reflector (RFC 4456; an
+    /// iBGP neighbor): BIRD `rr client`, FRR `route-reflector-client`.
+    pub route_reflector_client: bool,
 }
 
 impl NeighborSpec {
@@ -55,6 +58,7 @@ impl NeighborSpec {
             passive: false,
             bfd: None,
             bfd_sha1: None,
+            route_reflector_client: false,
         }
     }
 }

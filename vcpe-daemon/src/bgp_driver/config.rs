@@ -16,10 +16,13 @@ use vcpe_config::{
 
 /// The speaker settings of `n` in `config`.
 ///
-/// Our next hop towards the neighbor (next-hop-self on eBGP): its
+/// Our next hop towards the neighbor (always on eBGP; on iBGP for local
+/// routes, and for routes from eBGP unless `next_hop_self = false`): its
 /// `local_address` if set; else our addresses on the interface whose subnet
-/// holds the neighbor (`link`, from the host's interfaces); else the router
-/// id for IPv4 and the first global IPv6 address of our TUN interfaces.
+/// holds the neighbor, or over a routed underlay the kernel's source
+/// address towards it (`link`, [`super::ifaddrs::towards`]); else the
+/// router id for IPv4 and the first global IPv6 address of our TUN
+/// interfaces.
 pub fn neighbor_config(
     config: &Config,
     n: &Neighbor,
@@ -42,7 +45,8 @@ pub fn neighbor_config(
     r.export_rules = rules(&n.export_rules);
     r.max_prefixes = n.max_prefixes;
     r.enforce_first_as = n.enforce_first_as;
-    r.next_hop_self = true;
+    r.route_reflector_client = n.route_reflector_client;
+    r.next_hop_self = n.next_hop_self.unwrap_or(true);
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();
     r.local_addr_v4 = match n.local_address {
@@ -144,4 +148,46 @@ fn local_addresses(config: &Config, local: Option<IpAddr>) -> (Option<Ipv4Addr>,
             }),
     };
     (Some(v4), v6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn neighbor(extra: &str) -> NeighborConfig {
+        let config = vcpe_config::parse(
+            &format!(
+                "[router]\nid = \"10.255.0.1\"\nasn = 65000\n[[interface]]\nname = \"vcpe0\"\n\
+                 addresses = [\"10.255.0.1/24\", \"fd00:255::1/64\"]\n[bgp]\n[[bgp.neighbor]]\n\
+                 address = \"100.65.0.10\"\nremote_as = 65000\n{extra}"
+            ),
+            Path::new("t.toml"),
+        )
+        .expect("valid");
+        let n = &config.bgp.as_ref().expect("bgp").neighbors[0];
+        neighbor_config(
+            &config,
+            n,
+            0,
+            Some((Some("100.64.0.1".parse().unwrap()), None)),
+        )
+    }
+
+    #[test]
+    fn next_hop_self_is_on_unless_the_neighbor_turns_it_off() {
+        assert!(neighbor("").rib.next_hop_self);
+        assert!(!neighbor("next_hop_self = false\n").rib.next_hop_self);
+    }
+
+    #[test]
+    fn the_announced_next_hop_is_the_local_address_else_ours_towards_the_neighbor() {
+        // Towards it (on its link or, over a routed underlay, the kernel's
+        // source address); IPv6 falls back to the TUN's global address.
+        let r = neighbor("").rib;
+        assert_eq!(r.local_addr_v4, Some("100.64.0.1".parse().unwrap()));
+        assert_eq!(r.local_addr_v6, Some("fd00:255::1".parse().unwrap()));
+        let r = neighbor("local_address = \"100.64.9.1\"\n").rib;
+        assert_eq!(r.local_addr_v4, Some("100.64.9.1".parse().unwrap()));
+    }
 }

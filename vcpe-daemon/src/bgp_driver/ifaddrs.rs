@@ -2,7 +2,9 @@
 //! the next hop we announce (next-hop-self) must be an address the
 //! neighbor reaches directly, or BIRD and others reject the route
 //! ("next hop not directly reachable"). For IPv6 routes carried over an
-//! IPv4 session that is a global IPv6 address on the same interface.
+//! IPv4 session that is a global IPv6 address on the same interface. A
+//! neighbor over a routed underlay (no shared subnet, no tunnel) gets the
+//! address the kernel sends from towards it ([`route_source`]).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -81,6 +83,39 @@ pub fn link_addresses(
     Some((v4, v6))
 }
 
+/// The source address the kernel picks for packets to `dest` (a UDP
+/// socket connected to it: a route lookup, nothing is sent); `None`
+/// when no route reaches it.
+pub fn route_source(dest: IpAddr) -> Option<IpAddr> {
+    let bind: std::net::SocketAddr = match dest {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let s = std::net::UdpSocket::bind(bind).ok()?;
+    s.connect((dest, 179)).ok()?;
+    let ip = s.local_addr().ok()?.ip();
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+/// Our addresses towards neighbor `n`: on its link ([`link_addresses`]);
+/// else, over the underlay (no `peer`), the kernel's source address
+/// towards it for its own family.
+pub fn towards(
+    ifaces: &HashMap<String, Vec<IpNet>>,
+    n: &vcpe_config::Neighbor,
+) -> Option<(Option<Ipv4Addr>, Option<Ipv6Addr>)> {
+    if let Some(l) = link_addresses(ifaces, n.address) {
+        return Some(l);
+    }
+    if n.peer.is_some() {
+        return None;
+    }
+    match route_source(n.address)? {
+        IpAddr::V4(a) => Some((Some(a), None)),
+        IpAddr::V6(a) => Some((None, Some(a))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +142,13 @@ mod tests {
             ))
         );
         assert_eq!(link_addresses(&m, "10.98.0.1".parse().unwrap()), None);
+    }
+
+    #[test]
+    fn the_kernel_names_its_source_towards_a_routed_address() {
+        assert_eq!(
+            route_source("127.0.0.9".parse().unwrap()),
+            Some("127.0.0.1".parse().unwrap())
+        );
     }
 }

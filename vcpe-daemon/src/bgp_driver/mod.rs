@@ -204,10 +204,11 @@ fn start_here(
         router_id: config.router.id,
     });
     speaker.set_maximum_paths(bgp.maximum_paths, bgp.maximum_paths_ipv6);
+    speaker.set_cluster_id(bgp.cluster_id);
     let mut local_addrs = Vec::new();
     let ifaces = ifaddrs::interface_addresses();
     for (i, n) in bgp.neighbors.iter().enumerate() {
-        let link = ifaddrs::link_addresses(&ifaces, n.address);
+        let link = ifaddrs::towards(&ifaces, n);
         let id = speaker.add_neighbor(now, config::neighbor_config(config, n, i, link));
         if bgp.starts_down(n) {
             // A persisted drain: down from the start, no session to end.

@@ -39,7 +39,7 @@ impl Task {
         {
             warn!(neighbor = %addr, error = %e, "cannot set the TCP-MD5 key on the BGP listener; the neighbor's connections to us will fail, ours to it still work");
         }
-        let link = ifaddrs::link_addresses(&ifaddrs::interface_addresses(), addr);
+        let link = ifaddrs::towards(&ifaddrs::interface_addresses(), n);
         let id = self
             .speaker
             .add_neighbor(now, config::neighbor_config(config, n, self.added, link));

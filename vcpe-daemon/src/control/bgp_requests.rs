@@ -61,6 +61,7 @@ pub fn summary(bgp: Option<&BgpHandle>, config: &vcpe_config::Config) -> Reply {
                     messages_out: s.messages_out,
                     first_as_total: s.first_as_total,
                     unencodable_total: s.unencodable_total,
+                    reflected_loops_total: s.reflected_loops_total,
                     last_error: s.last_error,
                     established_transitions: s.established_transitions,
                     description: config

@@ -120,6 +120,13 @@ impl Reload<'_> {
             self.apply_routes(&d);
             self.apply_neighbors(&d, new.clone());
             self.stop_removed(&d);
+            // BGP next hops find the tunnels by the new inner addresses.
+            self.topology.set_peer_hops(&new.peers);
+            self.routes
+                .routing
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .set_tunnel_hops(&new);
             next.peers = new.peers.clone();
             next.interfaces = new.interfaces.clone();
             if self.routes.bgp.is_some()

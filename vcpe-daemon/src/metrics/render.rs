@@ -597,6 +597,11 @@ fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
             "Prefixes never advertised to the neighbor: their attributes fit no UPDATE.",
         )
         .each(neighbors, "neighbor", addr, |n| Some(n.unencodable_total)),
+        Family::counter(
+            "vcpe_bgp_reflected_loop_prefixes",
+            "Announced prefixes ignored as reflected back to us (RFC 4456: our ORIGINATOR_ID or cluster id).",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(n.reflected_loops_total)),
     ]
 }
 
@@ -665,6 +670,7 @@ mod tests {
             messages_out: 21,
             first_as_total: 0,
             unencodable_total: 0,
+            reflected_loops_total: 4,
             last_error: None,
             established_transitions: 1,
             description: Some("vpc02 \"east\"".into()),
@@ -877,6 +883,7 @@ mod tests {
             "vcpe_bgp_sent_messages_total{neighbor=\"10.255.0.2\"} 21",
             "vcpe_bgp_first_as_withdrawn_prefixes_total{neighbor=\"10.255.0.2\"} 0",
             "vcpe_bgp_unencodable_prefixes_total{neighbor=\"10.255.0.2\"} 0",
+            "vcpe_bgp_reflected_loop_prefixes_total{neighbor=\"10.255.0.2\"} 4",
         ] {
             has(&l, line);
         }

@@ -1,6 +1,7 @@
 //! The routes the config implies: connected prefixes of the interfaces,
 //! static routes (`[[route]]`), and a host route into its tunnel for each
-//! BGP neighbor that names a `[[peer]]` and for each peer's `bfd_address`. Connected wins over a static
+//! BGP neighbor that names a `[[peer]]`, for each peer's `bfd_address` and
+//! for each peer's inner addresses (`next_hops`). Connected wins over a static
 //! route for the same prefix, as in the kernel and in BIRD's default
 //! preferences.
 
@@ -42,6 +43,7 @@ pub fn initial_routes(
     for (prefix, group) in neighbor_routes(config, topology)
         .into_iter()
         .chain(peer_bfd_routes(config, topology))
+        .chain(peer_inner_routes(topology))
     {
         routes.entry(prefix).or_insert((group, RouteSource::Static));
     }
@@ -115,6 +117,21 @@ pub fn peer_bfd_routes(config: &Config, topology: &Topology) -> Vec<(IpNet, Next
             let b = p.bfd.as_ref()?;
             let tunnel = topology.tunnel(&p.name)?;
             Some((IpNet::from(b.address), NextHopGroup::single(tunnel.hop())))
+        })
+        .collect()
+}
+
+/// A host route into each tunnel to each of its peer's inner addresses
+/// (`next_hops`, by default the host routes of `allowed_prefixes`): a BGP
+/// next hop there, and any packet to it, goes into that tunnel.
+pub fn peer_inner_routes(topology: &Topology) -> Vec<(IpNet, NextHopGroup)> {
+    topology
+        .peer_hops()
+        .into_iter()
+        .flat_map(|(t, h)| {
+            h.inner
+                .into_iter()
+                .map(move |a| (IpNet::from(a), NextHopGroup::single(t.hop())))
         })
         .collect()
 }

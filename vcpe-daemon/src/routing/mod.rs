@@ -14,7 +14,8 @@
 //!
 //! [`Routing`] holds the FIB writer, loads the config's routes
 //! (connected, then static, then host routes to BGP neighbors that run
-//! over a tunnel and to tunnel peers' BFD addresses: [`config_routes`]),
+//! over a tunnel, to tunnel peers' BFD addresses and to their inner
+//! addresses: [`config_routes`]),
 //! installs BGP's best routes with their next hops resolved
 //! ([`bgp_routes`]), takes the static routes into a tunnel out of the FIB
 //! while that tunnel's BFD session is down ([`Routing::set_tunnel_down`]),
@@ -71,6 +72,9 @@ pub struct Routing {
     /// Tunnels whose BFD session is down: their static routes are out of
     /// the FIB.
     down: HashSet<Egress>,
+    /// The host routes to the tunnel peers' inner addresses, with their
+    /// tunnel (kept apart so that a reload can change them).
+    inner: BTreeMap<IpNet, TunnelId>,
 }
 
 /// The routing counters at one instant.
@@ -102,7 +106,9 @@ impl Routing {
             .filter_map(|r| Some((r.prefix, static_group(&topology, r)?)))
             .collect();
         let bgp = BgpFib::new(routes.keys().copied())
-            .with_tunnels(topology.neighbor_tunnels().to_vec(), topology.endpoints());
+            .with_tunnels(topology.neighbor_tunnels().to_vec(), topology.endpoints())
+            .with_peer_hops(topology.peer_hops());
+        let inner = inner_routes(&topology);
         let report = fib.apply(
             routes
                 .into_iter()
@@ -123,6 +129,7 @@ impl Routing {
             kernel: None,
             statics,
             down: HashSet::new(),
+            inner,
         }
     }
 
@@ -255,7 +262,12 @@ impl Routing {
     /// goes (unless a static route owns that prefix).
     pub fn remove_neighbor_route(&mut self, addr: IpAddr) {
         let prefix = IpNet::from(addr);
-        if self.connected.contains(&prefix) || self.statics.contains_key(&prefix) {
+        // A peer's inner address keeps its host route
+        // ([`Routing::set_tunnel_hops`] removes it with the peer).
+        if self.connected.contains(&prefix)
+            || self.statics.contains_key(&prefix)
+            || self.inner.contains_key(&prefix)
+        {
             return;
         }
         self.bgp.remove_config_prefix(prefix);
@@ -335,6 +347,66 @@ impl Routing {
         self.bgp.set_endpoints(endpoints);
     }
 
+    /// The running tunnel peers or their inner addresses changed (a
+    /// reload; `config` is the new file): BGP next hops map to tunnels by
+    /// the topology's inner addresses from now on, waiting routes whose
+    /// next hop names a tunnel now are installed, and the host routes to
+    /// the inner addresses follow (one that is also a neighbor's or a BFD
+    /// address of `config` stays; a static or connected route keeps its
+    /// prefix). Returns how many FIB routes changed.
+    pub fn set_tunnel_hops(&mut self, config: &Config) -> usize {
+        let want = inner_routes(&self.topology);
+        let keep: HashSet<IpNet> = config_routes::neighbor_routes(config, &self.topology)
+            .into_iter()
+            .chain(config_routes::peer_bfd_routes(config, &self.topology))
+            .map(|(p, _)| p)
+            .collect();
+        let mut changed = 0;
+        let gone: Vec<IpNet> = self
+            .inner
+            .keys()
+            .filter(|p| !want.contains_key(p))
+            .copied()
+            .collect();
+        for prefix in gone {
+            self.inner.remove(&prefix);
+            if keep.contains(&prefix)
+                || self.connected.contains(&prefix)
+                || self.statics.contains_key(&prefix)
+            {
+                continue;
+            }
+            self.bgp.remove_config_prefix(prefix);
+            changed += usize::from(self.fib.remove(prefix));
+        }
+        for (prefix, tunnel) in want {
+            if self.inner.get(&prefix) == Some(&tunnel)
+                || self.connected.contains(&prefix)
+                || self.statics.contains_key(&prefix)
+            {
+                continue;
+            }
+            self.bgp.add_config_prefix(prefix);
+            changed += self
+                .fib
+                .insert(prefix, NextHopGroup::single(tunnel.hop()))
+                .upserted;
+            self.inner.insert(prefix, tunnel);
+        }
+        changed += self
+            .bgp
+            .set_peer_hops(&mut self.fib, self.topology.peer_hops());
+        if let Some(k) = &self.kernel {
+            k.update(self.bgp.take_tunnel_changes());
+        }
+        self.route_changes += changed as u64;
+        info!(
+            routes_changed = changed,
+            "tunnel peers' inner addresses (BGP next hops) updated by reload"
+        );
+        changed
+    }
+
     /// Tunnel `tunnel` was removed by a reload: it is no longer down
     /// either (its id may serve another peer much later).
     pub fn forget_tunnel(&mut self, tunnel: TunnelId) {
@@ -367,6 +439,15 @@ impl Routing {
             kernel_sync: self.kernel.as_ref().map(KernelRoutes::stats),
         }
     }
+}
+
+/// The host routes to the tunnel peers' inner addresses by the topology.
+fn inner_routes(topology: &Topology) -> BTreeMap<IpNet, TunnelId> {
+    topology
+        .peer_hops()
+        .into_iter()
+        .flat_map(|(t, h)| h.inner.into_iter().map(move |a| (IpNet::from(a), t)))
+        .collect()
 }
 
 /// Read-only views for `vcpectl` (`explain`, `show route`, `route show`).
@@ -490,6 +571,91 @@ bfd_address = "10.255.0.2"
         r.set_tunnel_down(tunnel, false);
         assert_eq!(prefix_of(&r, "10.3.0.1"), None);
         assert_eq!(r.tunnels_down(), 0);
+    }
+}
+
+#[cfg(test)]
+mod inner_tests {
+    use std::path::Path;
+
+    use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            r#"
+[router]
+id = "10.0.1.1"
+asn = 65001
+[[interface]]
+name = "tuna"
+addresses = ["10.255.0.1/24", "fd00:255::1/64"]
+[[peer]]
+name = "vpc02"
+endpoint = "198.51.100.2"
+encapsulation = "gre"
+allowed_prefixes = ["10.255.0.2/32", "fd00:255::2/128", "10.2.0.0/16"]
+{extra}
+"#
+        );
+        vcpe_config::parse(&text, Path::new("t.toml")).expect("valid config")
+    }
+
+    fn tunnel_of(r: &Routing, prefix: &str) -> Option<Egress> {
+        r.exact(prefix.parse().unwrap()).map(|g| g.hops()[0].egress)
+    }
+
+    #[test]
+    fn a_peer_s_inner_addresses_have_host_routes_into_its_tunnel_that_a_reload_changes() {
+        let start = config("");
+        let topology = Arc::new(Topology::new(&start));
+        let (fib, _reader) = vcpe_forwarding::fib::Fib::new();
+        let mut r = Routing::new(&start, Arc::clone(&topology), fib);
+        let t = topology.tunnel("vpc02").expect("tunnel").hop().egress;
+        // Inside the connected TUN subnets, yet into the tunnel.
+        assert_eq!(tunnel_of(&r, "10.255.0.2/32"), Some(t));
+        assert_eq!(tunnel_of(&r, "fd00:255::2/128"), Some(t));
+        // A reload names the inner addresses explicitly; BFD keeps its own.
+        let new = config("next_hops = [\"10.254.0.2\"]\nbfd = true\nbfd_address = \"10.255.0.2\"");
+        topology.set_peer_hops(&new.peers);
+        assert_eq!(r.set_tunnel_hops(&new), 2, "one route added, one removed");
+        assert_eq!(tunnel_of(&r, "10.254.0.2/32"), Some(t));
+        assert_eq!(tunnel_of(&r, "10.255.0.2/32"), Some(t), "the BFD address's");
+        assert_eq!(tunnel_of(&r, "fd00:255::2/128"), None);
+        // Removing the neighbor-like route of a BFD address that is also
+        // an inner address leaves the inner one.
+        r.remove_neighbor_route("10.254.0.2".parse().unwrap());
+        assert_eq!(tunnel_of(&r, "10.254.0.2/32"), Some(t));
+        // The peer goes: so do its routes.
+        topology.remove_tunnel("vpc02");
+        r.set_tunnel_hops(&config("next_hops = []"));
+        assert_eq!(tunnel_of(&r, "10.254.0.2/32"), None);
+    }
+
+    #[test]
+    fn a_route_via_the_inner_address_of_a_peer_added_by_reload_moves_into_its_tunnel() {
+        let start = config("");
+        let topology = Arc::new(Topology::new(&start));
+        let (fib, _reader) = vcpe_forwarding::fib::Fib::new();
+        let mut r = Routing::new(&start, Arc::clone(&topology), fib);
+        let learned = bgp_routes::FibUpdate {
+            prefix: "10.3.1.0/24".parse().unwrap(),
+            next_hop: Some("10.255.0.3".parse().unwrap()),
+            from: Some(vcpe_bgp::rib::PeerId(0)),
+        };
+        r.apply_bgp(vec![learned].into());
+        assert_eq!(
+            tunnel_of(&r, "10.3.1.0/24"),
+            Some(Egress::Interface(0)),
+            "by the TUN subnet"
+        );
+        let new = config(
+            "[[peer]]\nname = \"vpc03\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
+             allowed_prefixes = [\"10.255.0.3/32\"]",
+        );
+        let (t3, _) = topology.add_tunnel("vpc03", None).expect("id");
+        topology.set_peer_hops(&new.peers);
+        r.set_tunnel_hops(&new);
+        assert_eq!(tunnel_of(&r, "10.3.1.0/24"), Some(t3.hop().egress));
     }
 }
 

@@ -56,6 +56,8 @@ pub fn adj_route(prefix: String, attrs: &PathAttributes) -> AdjRibRoute {
             .copied()
             .map(large_community)
             .collect(),
+        originator_id: attrs.originator_id().map(|o| o.to_string()),
+        cluster_list: attrs.cluster_list().iter().map(|c| c.to_string()).collect(),
         stale: false,
         filtered: false,
         best: false,

@@ -115,6 +115,21 @@ pub fn explain(view: &View<'_>, address: &str, flow: Option<&FlowSpec>) -> Reply
         ));
     }
     let hops = fib::hops(view.config, view.topology, &group);
+    if let Some(r) = route.as_ref().filter(|r| r.protocol == "bgp")
+        && let Some(nh) = r.next_hop.as_deref().and_then(|a| a.parse::<IpAddr>().ok())
+        && let Some((id, _)) = view
+            .topology
+            .peer_hops()
+            .into_iter()
+            .find(|(_, h)| h.inner.contains(&nh))
+        && let Some(name) = view.topology.tunnel_name(id.raw())
+    {
+        notes.push(format!(
+            "next hop {nh} is an inner address of tunnel peer {name} (its next_hops, or a host \
+             route in its allowed_prefixes): the route goes into that tunnel, whichever neighbor \
+             sent it"
+        ));
+    }
     for h in &hops {
         if h.kind == "tunnel"
             && let Some(name) = &h.name

@@ -98,6 +98,7 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
             "eBGP"
         }
         .to_owned(),
+        route_reflector_client: conf.is_some_and(|n| n.route_reflector_client),
         description: conf.and_then(|n| n.description.clone()),
         state: s.state.clone(),
         established: s.state == "Established",
@@ -154,6 +155,7 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
             looped_total: counts.looped_total,
             first_as_total: counts.first_as_total,
             unencodable_total: counts.unencodable_total,
+            reflected_loops_total: counts.reflected_loops_total,
             malformed_updates: s.malformed_updates,
         },
         last_error: s.last_error.clone(),
@@ -237,6 +239,8 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                             local_pref: None,
                             communities: Vec::new(),
                             large_communities: Vec::new(),
+                            originator_id: None,
+                            cluster_list: Vec::new(),
                             stale: false,
                             filtered: true,
                             best: false,

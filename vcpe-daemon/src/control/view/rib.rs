@@ -34,6 +34,8 @@ pub enum Protocol {
     Static,
     /// The host route to a BGP neighbor whose session runs over a tunnel.
     Tunnel,
+    /// The host route to a tunnel peer's inner address (`next_hops`).
+    Inner,
 }
 
 impl fmt::Display for Protocol {
@@ -41,7 +43,7 @@ impl fmt::Display for Protocol {
         f.write_str(match self {
             Protocol::Connected => "connected",
             Protocol::Static => "static",
-            Protocol::Tunnel => "tunnel",
+            Protocol::Tunnel | Protocol::Inner => "tunnel",
         })
     }
 }
@@ -75,6 +77,11 @@ impl ConfigRoute {
             Protocol::Static => format!("static route {}", self.source),
             Protocol::Tunnel => format!(
                 "host route to BGP neighbor {}, whose session runs over tunnel {}",
+                self.prefix.addr(),
+                self.source
+            ),
+            Protocol::Inner => format!(
+                "host route to {}, an inner address (BGP next hop) of tunnel peer {}",
                 self.prefix.addr(),
                 self.source
             ),
@@ -133,6 +140,26 @@ pub fn config_routes(
                 group: id.hop().into(),
                 advertised: false,
             });
+        }
+    }
+    for (id, hops) in topology.peer_hops() {
+        let Some(name) = topology.tunnel_name(id.raw()) else {
+            continue;
+        };
+        for a in hops.inner {
+            let prefix = IpNet::from(a);
+            if !v
+                .iter()
+                .any(|r| r.prefix == prefix && r.protocol == Protocol::Tunnel)
+            {
+                v.push(ConfigRoute {
+                    prefix,
+                    protocol: Protocol::Inner,
+                    source: name.clone(),
+                    group: id.hop().into(),
+                    advertised: false,
+                });
+            }
         }
     }
     v.sort_by_key(|r| (r.prefix, r.protocol));

@@ -12,6 +12,12 @@
 //! With kernel route sync on, it records, per prefix it changes, whether
 //! the prefix now goes into a tunnel ([`BgpFib::take_tunnel_changes`]).
 //!
+//! Which tunnel a next hop names comes first ([`next_hops`]): a tunnel
+//! peer's inner address or endpoint means its tunnel whichever neighbor
+//! the route came from; a neighbor over tunnel X sends into X only the
+//! routes whose next hop is X's (inside its allowed prefixes); the rest
+//! resolve through the FIB.
+//!
 //! An ECMP route (BGP multipath) becomes one next-hop group of every
 //! member that resolves; when none does it waits under the best path's
 //! next hop like a single-path route. A member that does not resolve is
@@ -20,6 +26,8 @@
 //! Not done: a resolved route keeps the egress it resolved to when the
 //! route that reached its next hop goes away later (no next-hop tracking
 //! of resolved routes); the peer's own session going down withdraws them.
+//! The one exception: a reload that changes the tunnel peers' inner
+//! addresses places again the single-path routes via those addresses.
 
 use std::net::IpAddr;
 
@@ -28,7 +36,8 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use vcpe_bgp::rib::{BestChange, PeerId, RouteSource};
 use vcpe_forwarding::fib::{Egress, FibChange, FibSnapshot, FibWriter, NextHop, NextHopGroup};
 
-use crate::topology::TunnelId;
+use crate::topology::{PeerHops, TunnelId};
+use next_hops::TunnelHops;
 
 /// What one [`BgpFib::apply`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +63,9 @@ pub struct BgpFib {
     /// The tunnel each BGP neighbor (by its `PeerId`: the config index,
     /// then one more per neighbor a reload adds) runs over, if any.
     tunnel_of: Vec<Option<TunnelId>>,
-    /// Tunnel peers by underlay address: a next hop that is a peer vCPE's
-    /// underlay address (a BGP session over the underlay) means its tunnel.
-    endpoints: FxHashMap<IpAddr, TunnelId>,
+    /// Tunnel peers by inner address, underlay address and allowed
+    /// prefixes: which tunnel a next hop names ([`next_hops`]).
+    hops: TunnelHops,
     /// Kernel route sync on: every prefix whose FIB entry BGP changed,
     /// with whether it now goes into a tunnel.
     tunnel_changes: Option<Vec<(IpNet, bool)>>,
@@ -109,16 +118,27 @@ impl BgpFib {
         }
     }
 
-    /// Routes learned from neighbor `i` go into tunnel `tunnel_of[i]`;
-    /// routes whose next hop is the underlay address of tunnel peer `t`
-    /// (in `endpoints`) go into tunnel `t`.
+    /// Neighbor `i` runs over tunnel `tunnel_of[i]` (its routes whose
+    /// next hop is that peer's go into it); routes whose next hop is the
+    /// underlay address of tunnel peer `t` (in `endpoints`) go into
+    /// tunnel `t`.
     pub fn with_tunnels(
         mut self,
         tunnel_of: Vec<Option<TunnelId>>,
         endpoints: impl IntoIterator<Item = (IpAddr, TunnelId)>,
     ) -> BgpFib {
         self.tunnel_of = tunnel_of;
-        self.endpoints = endpoints.into_iter().collect();
+        self.hops.set_endpoints(endpoints);
+        self
+    }
+
+    /// The tunnel peers' inner addresses and allowed prefixes (routes
+    /// whose next hop is a peer's inner address go into its tunnel).
+    pub fn with_peer_hops(
+        mut self,
+        peers: impl IntoIterator<Item = (TunnelId, PeerHops)>,
+    ) -> BgpFib {
+        self.hops.set_peers(peers);
         self
     }
 
@@ -126,7 +146,78 @@ impl BgpFib {
     /// (a reload added or removed peers); routes installed from now on
     /// use them.
     pub fn set_endpoints(&mut self, endpoints: impl IntoIterator<Item = (IpAddr, TunnelId)>) {
-        self.endpoints = endpoints.into_iter().collect();
+        self.hops.set_endpoints(endpoints);
+    }
+
+    /// The tunnel peers' inner addresses and allowed prefixes are now
+    /// `peers` (a reload); routes installed from now on use them, single
+    /// path routes installed via an inner address that came, went or
+    /// moved to another tunnel are placed again, and waiting routes whose
+    /// next hop now names a tunnel are installed. Returns how many FIB
+    /// routes changed.
+    pub fn set_peer_hops(
+        &mut self,
+        fib: &mut FibWriter,
+        peers: impl IntoIterator<Item = (TunnelId, PeerHops)>,
+    ) -> usize {
+        let old: FxHashMap<IpAddr, TunnelId> = self.hops.inner().collect();
+        self.hops.set_peers(peers);
+        let new: FxHashMap<IpAddr, TunnelId> = self.hops.inner().collect();
+        let moved: FxHashSet<IpAddr> = old
+            .iter()
+            .filter(|(a, t)| new.get(*a) != Some(*t))
+            .chain(new.iter().filter(|(a, t)| old.get(*a) != Some(*t)))
+            .map(|(a, _)| *a)
+            .collect();
+        let mut changed = 0;
+        if !moved.is_empty() {
+            changed += self.place_again(fib, &moved);
+        }
+        changed + self.retry_unresolved(fib)
+    }
+
+    /// Places again every single-path BGP route whose gateway is in
+    /// `moved` (one scan of the FIB: only when a reload changed inner
+    /// addresses).
+    fn place_again(&mut self, fib: &mut FibWriter, moved: &FxHashSet<IpAddr>) -> usize {
+        let snapshot = fib.reader().snapshot_arc();
+        let hops = &self.hops;
+        let again: Vec<(IpNet, IpAddr, Option<NextHopGroup>)> = fib
+            .routes()
+            .filter(|(p, g)| g.len() == 1 && !self.config_prefixes.contains(p))
+            .filter_map(|(p, g)| {
+                let gw = g.hops()[0].gateway.filter(|gw| moved.contains(gw))?;
+                let group = match hops.named(gw) {
+                    Some(t) => Some(NextHopGroup::single(t.hop().via(gw))),
+                    None => resolve(&snapshot, gw),
+                };
+                (Some(g) != group.as_ref()).then_some((p, gw, group))
+            })
+            .collect();
+        let mut batch = Vec::with_capacity(again.len());
+        for (prefix, gw, group) in again {
+            let change = match group {
+                Some(group) => FibChange::Upsert { prefix, group },
+                None => {
+                    self.unresolved.entry(gw).or_default().insert(prefix);
+                    FibChange::Remove { prefix }
+                }
+            };
+            if let Some(j) = self.tunnel_changes.as_mut() {
+                j.push((prefix, into_tunnel(&change)));
+            }
+            batch.push(change);
+        }
+        let n = batch.len();
+        if n > 0 {
+            fib.apply(batch);
+        }
+        n
+    }
+
+    /// Whether the config owns `prefix` (BGP leaves it alone).
+    pub fn is_config_prefix(&self, prefix: &IpNet) -> bool {
+        self.config_prefixes.contains(prefix)
     }
 
     /// A static route now owns `prefix` (BGP leaves it alone).
@@ -171,21 +262,18 @@ impl BgpFib {
         let multi = changes.take_multi();
         let config = &self.config_prefixes;
         let tunnel_of = &self.tunnel_of;
-        let endpoints = &self.endpoints;
+        let tunnels = &self.hops;
         let unresolved = &mut self.unresolved;
         let journal = &mut self.tunnel_changes;
         let (hops, changes) = changes.into_parts();
-        // Where each hop goes: into a tunnel, where the FIB reaches it, or
-        // nowhere yet (`None`).
+        // Where each hop goes: into the tunnel its next hop names (see
+        // [`next_hops`]), where the FIB reaches it, or nowhere yet (`None`).
         let place = |&(next_hop, from): &Hop| {
-            // A route learned over a tunnel goes into that tunnel: its
-            // next hop is the peer vCPE's inner address.
-            let tunnel = from
-                .and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten())
-                .or_else(|| endpoints.get(&next_hop?).copied());
-            match (tunnel, next_hop) {
-                (Some(t), Some(nh)) => Some(NextHopGroup::single(t.hop().via(nh))),
-                (_, nh) => nh.and_then(|nh| resolve(&snapshot, nh)),
+            let nh = next_hop?;
+            let over = from.and_then(|id| tunnel_of.get(id.0 as usize).copied().flatten());
+            match tunnels.place(nh, over) {
+                Some(t) => Some(NextHopGroup::single(t.hop().via(nh))),
+                None => resolve(&snapshot, nh),
             }
         };
         let groups: Vec<Option<NextHopGroup>> = hops.iter().map(place).collect();
@@ -251,10 +339,17 @@ impl BgpFib {
             return 0;
         }
         let snapshot = fib.reader().snapshot_arc();
+        let hops = &self.hops;
         let reachable: Vec<(IpAddr, NextHopGroup)> = self
             .unresolved
             .keys()
-            .filter_map(|nh| Some((*nh, resolve(&snapshot, *nh)?)))
+            .filter_map(|nh| {
+                let group = match hops.named(*nh) {
+                    Some(t) => NextHopGroup::single(t.hop().via(*nh)),
+                    None => resolve(&snapshot, *nh)?,
+                };
+                Some((*nh, group))
+            })
             .collect();
         let mut batch = Vec::new();
         for (nh, group) in reachable {
@@ -351,6 +446,7 @@ fn resolve(snapshot: &FibSnapshot, nh: IpAddr) -> Option<NextHopGroup> {
 }
 
 mod batch;
+pub mod next_hops;
 #[cfg(test)]
 mod tests;
 
