@@ -18,7 +18,8 @@
 //! OpenConfirm (the peer may still see it in OpenConfirm, and would close
 //! it: closing the other connection as well would leave none).
 //!
-//! A session told 6/7 by the peer waits in Active (not Idle): the
+//! A session told 6/7 by the peer, or whose connection the peer closed,
+//! waits in Active (not Idle): the
 //! connection the peer kept may still sit in our listener's backlog, and
 //! Idle would refuse it. A secondary session that is the only
 //! live one becomes the primary and inherits its back-off and counters.
