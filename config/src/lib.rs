@@ -28,6 +28,7 @@ pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
     BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
     NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router, StaticRoute,
+    inner_addresses,
 };
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};

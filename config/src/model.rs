@@ -341,11 +341,10 @@ impl Peer {
         (!self.endpoint.ip().is_unspecified()).then_some(self.endpoint)
     }
 
-    /// The peer's inner (tunnel) addresses: a BGP next hop equal to one
-    /// of them goes into this peer's tunnel, whichever neighbor the route
-    /// came from. `next_hops` when written (`[]`: none), else every host
-    /// route (/32, /128) of `allowed_prefixes`. Validation makes sure no
-    /// two peers share one.
+    /// The peer's inner (tunnel) addresses as its own section gives them:
+    /// `next_hops` when written (`[]`: none), else every host route (/32,
+    /// /128) of `allowed_prefixes`. What the router uses is
+    /// [`inner_addresses`], which leaves out the ambiguous host routes.
     pub fn inner_addresses(&self) -> Vec<IpAddr> {
         match &self.next_hops {
             Some(l) => l.clone(),
@@ -357,6 +356,44 @@ impl Peer {
                 .collect(),
         }
     }
+}
+
+/// Every peer's inner (tunnel) addresses, in `peers` order: a BGP next
+/// hop equal to one of them goes into that peer's tunnel, whichever
+/// neighbor the route came from. `next_hops` as written; without it, the
+/// host routes of `allowed_prefixes` that no other peer also names (in
+/// its `allowed_prefixes` or `next_hops`): two tunnels to one vCPE, e.g.
+/// over an IPv4 and an IPv6 underlay, may both allow its address, which
+/// then is neither's next hop (routes via it resolve as before).
+/// Validation refuses an address of one peer's `next_hops` in any other
+/// peer's inner addresses.
+pub fn inner_addresses(peers: &[Peer]) -> Vec<Vec<IpAddr>> {
+    let mut peers_of: std::collections::HashMap<IpAddr, usize> = std::collections::HashMap::new();
+    let own: Vec<Vec<IpAddr>> = peers
+        .iter()
+        .map(|p| {
+            let mut v = p.inner_addresses();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
+    for v in &own {
+        for a in v {
+            *peers_of.entry(*a).or_default() += 1;
+        }
+    }
+    peers
+        .iter()
+        .zip(own)
+        .map(|(p, v)| match p.next_hops {
+            Some(_) => p.inner_addresses(),
+            None => v
+                .into_iter()
+                .filter(|a| peers_of.get(a) == Some(&1))
+                .collect(),
+        })
+        .collect()
 }
 
 /// A tunnel peer's BFD session: RFC 5883 multihop to an address of the

@@ -298,11 +298,15 @@ fn neighbors(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
     }
 }
 
-/// Every inner address (`next_hops`, or a host route of
-/// `allowed_prefixes`) belongs to one peer: a BGP next hop equal to it
-/// must name one tunnel. None is one of our own interface addresses.
+/// An address in a peer's `next_hops` belongs to that peer alone: a BGP
+/// next hop equal to it must name one tunnel (the same host route in two
+/// peers' `allowed_prefixes` is fine: it is no one's next hop, see
+/// [`crate::model::inner_addresses`]).
+/// No inner address is one of our own interface addresses.
 fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
-    let mut seen: HashMap<IpAddr, (&str, usize)> = HashMap::new();
+    // Address -> the first peer that names it, its line, and whether in
+    // next_hops.
+    let mut seen: HashMap<IpAddr, (&str, usize, bool)> = HashMap::new();
     for (p, l) in cfg.peers.iter().zip(&locs.peers) {
         for (addr, span, path) in &l.inner {
             let explicit = p.next_hops.is_some();
@@ -326,18 +330,20 @@ fn inner_addresses(ctx: &mut Ctx<'_>, cfg: &Config, locs: &Locs) {
                 continue;
             }
             match seen.get(addr) {
-                Some((other, line)) if *other != p.name => ctx.error(
+                // Host routes of two peers' allowed_prefixes: no one's.
+                Some((other, _, false)) if *other != p.name && !explicit => {}
+                Some((other, line, _)) if *other != p.name => ctx.error(
                     span,
                     path.clone(),
                     bad(
                         format!("{addr} is an inner address (BGP next hop) of peer '{}' and of peer '{other}' (line {line}): a next hop must name one tunnel", p.name),
-                        "keep it on one peer; to keep a host route in allowed_prefixes without it being this peer's next hop, set next_hops = [...] explicitly (next_hops = [] for none)".to_string(),
+                        "keep it on one peer (in next_hops, or as the only peer with that host route in allowed_prefixes)".to_string(),
                     ),
                 ),
                 Some(_) => {}
                 None => {
                     let line = ctx.line_of(span);
-                    seen.insert(*addr, (&p.name, line));
+                    seen.insert(*addr, (&p.name, line, explicit));
                 }
             }
         }

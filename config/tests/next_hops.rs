@@ -62,25 +62,41 @@ fn two_peers_cannot_share_an_inner_address() {
         &first,
         "keep it on one peer",
     );
-    // The same host route in two peers' allowed_prefixes.
+}
+
+/// Two tunnels to one vCPE (over an IPv4 and an IPv6 underlay, say) both
+/// allow its tunnel address: valid, and that address is neither's next
+/// hop; `next_hops` on one of them gives it to that one.
+#[test]
+fn a_host_route_in_two_peers_allowed_prefixes_is_no_one_s_next_hop() {
+    let c = "[[peer]]\nname = \"c\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
+             allowed_prefixes = [\"10.255.0.2/32\", \"10.255.0.3/32\"]\n";
+    let (src, _) = with(&format!("{}{c}", peer("b", 2, "")));
+    let cfg = parse(&src).expect("valid");
+    let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+    assert_eq!(
+        vcpe_config::inner_addresses(&cfg.peers),
+        vec![vec![ip("fd00:255::2")], vec![ip("10.255.0.3")]]
+    );
     let (src, _) = with(&format!(
-        "{}[[peer]]\nname = \"c\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
-         allowed_prefixes = [\"10.255.0.2/32\"]\n",
+        "{}{c}next_hops = [\"10.255.0.3\"]\n",
         peer("b", 2, "")
+    ));
+    // c's explicit next_hops leave b as the only peer naming 10.255.0.2.
+    let cfg = parse(&src).expect("valid");
+    assert_eq!(
+        vcpe_config::inner_addresses(&cfg.peers),
+        vec![
+            vec![ip("10.255.0.2"), ip("fd00:255::2")],
+            vec![ip("10.255.0.3")]
+        ]
+    );
+    let (src, _) = with(&format!(
+        "{}{c}",
+        peer("b", 2, "next_hops = [\"10.255.0.2\", \"fd00:255::2\"]\n")
     ));
     let d = only(&src);
-    assert_eq!(d.path, "peer[1].allowed_prefixes[0]");
-    assert!(
-        d.help.as_deref().unwrap_or("").contains("next_hops = []"),
-        "{d}"
-    );
-    // ... which an explicit empty list on one of them resolves.
-    let (src, _) = with(&format!(
-        "{}[[peer]]\nname = \"c\"\nendpoint = \"198.51.100.3\"\nencapsulation = \"gre\"\n\
-         allowed_prefixes = [\"10.255.0.2/32\"]\nnext_hops = []\n",
-        peer("b", 2, "")
-    ));
-    parse(&src).expect("valid");
+    assert!(d.message.contains("10.255.0.2 is an inner address"), "{d}");
 }
 
 #[test]

@@ -117,19 +117,23 @@ impl Ids {
 /// (`routing::bgp_routes::next_hops`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerHops {
-    /// Its inner addresses ([`Peer::inner_addresses`]).
+    /// Its inner addresses ([`vcpe_config::inner_addresses`]).
     pub inner: Vec<IpAddr>,
     /// Its `allowed_prefixes`.
     pub allowed: Vec<IpNet>,
 }
 
 impl PeerHops {
-    /// `peer`'s.
-    pub fn of(peer: &Peer) -> PeerHops {
-        PeerHops {
-            inner: peer.inner_addresses(),
-            allowed: peer.allowed_prefixes.clone(),
-        }
+    /// `peers`' ([`vcpe_config::inner_addresses`]), in their order.
+    pub fn of_all(peers: &[Peer]) -> Vec<PeerHops> {
+        vcpe_config::inner_addresses(peers)
+            .into_iter()
+            .zip(peers)
+            .map(|(inner, p)| PeerHops {
+                inner,
+                allowed: p.allowed_prefixes.clone(),
+            })
+            .collect()
     }
 }
 
@@ -202,11 +206,10 @@ impl Topology {
                 // map a BGP next hop to.
                 .filter_map(|(i, p)| Some((TunnelId::from_index(i), p.fixed_endpoint()?.ip())))
                 .collect(),
-            hops: config
-                .peers
-                .iter()
+            hops: PeerHops::of_all(&config.peers)
+                .into_iter()
                 .enumerate()
-                .map(|(i, p)| (TunnelId::from_index(i), PeerHops::of(p)))
+                .map(|(i, h)| (TunnelId::from_index(i), h))
                 .collect(),
             tunnels,
             interface_ids: Ids::new(config.interfaces.len(), PORT_CAPACITY),
@@ -295,7 +298,8 @@ impl Topology {
         let mut m = self.write();
         let hops = peers
             .iter()
-            .filter_map(|p| Some((*m.tunnels.get(&p.name)?, PeerHops::of(p))))
+            .zip(PeerHops::of_all(peers))
+            .filter_map(|(p, h)| Some((*m.tunnels.get(&p.name)?, h)))
             .collect();
         m.hops = hops;
     }
