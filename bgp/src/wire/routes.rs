@@ -218,6 +218,8 @@ mod tests {
 
     fn basic(nlri: &[&str]) -> Update {
         Update {
+            nlri_path_ids: Vec::new(),
+            withdrawn_path_ids: Vec::new(),
             withdrawn: vec![],
             attributes: vec![
                 attr(0x40, AttrValue::Origin(Origin::Igp)),
@@ -233,6 +235,7 @@ mod tests {
         attr(
             0x80,
             AttrValue::MpReach(MpReach {
+                path_ids: Vec::new(),
                 family: AddrFamily::IPV6_UNICAST,
                 next_hops: vec![nh.parse().unwrap(), "fe80::1".parse().unwrap()],
                 reserved: 0,
@@ -313,6 +316,7 @@ mod tests {
             attributes: vec![attr(
                 0x80,
                 AttrValue::MpUnreach(MpUnreach {
+                    path_ids: Vec::new(),
                     family: AddrFamily::IPV6_UNICAST,
                     withdrawn: vec![],
                 }),
