@@ -34,6 +34,14 @@ impl Vcped {
     /// it, with the control socket `dir/<name>.sock` (the config's
     /// `[control] socket` is overridden). Waits until it answers.
     pub fn start(ns: &Netns, dir: &Path, name: &str, config: &str) -> Result<Vcped> {
+        let v = Vcped::spawn(ns, dir, name, config)?;
+        v.wait_ready(name)?;
+        Ok(v)
+    }
+
+    /// [`Vcped::start`] without waiting until it answers (to start several
+    /// at once); then [`Vcped::wait_ready`].
+    pub fn spawn(ns: &Netns, dir: &Path, name: &str, config: &str) -> Result<Vcped> {
         let socket = dir.join(format!("{name}.sock"));
         let path = dir.join(format!("{name}.toml"));
         std::fs::write(&path, config).with_context(|| format!("writing {}", path.display()))?;
@@ -49,21 +57,25 @@ impl Vcped {
                 socket.as_os_str(),
             ],
         )?;
-        let v = Vcped {
+        Ok(Vcped {
             daemon,
             socket,
             config: path,
             vcpectl: cargo_bin("vcpectl"),
-        };
+        })
+    }
+
+    /// Waits (20 s at most) until a spawned vcped answers `status`.
+    pub fn wait_ready(&self, name: &str) -> Result<()> {
         let up = wait_until(Duration::from_secs(20), || {
-            !v.daemon.is_running() || v.ctl(&["status"]).is_ok()
+            !self.daemon.is_running() || self.ctl(&["status"]).is_ok()
         });
         ensure!(
-            up && v.daemon.is_running(),
+            up && self.daemon.is_running(),
             "vcped {name} did not start:\n{}",
-            v.daemon.log()
+            self.daemon.log()
         );
-        Ok(v)
+        Ok(())
     }
 
     /// `vcpectl ARGS` (human output); fails on a nonzero exit.

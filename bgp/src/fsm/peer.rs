@@ -9,11 +9,19 @@
 //! OPEN arrives on one connection while the other is in OpenSent,
 //! OpenConfirm or Established, the loser chosen by
 //! [`collision_winner_by_as`] is closed with Cease / Connection Collision
-//! Resolution (6/7); an Established session always wins, except that a
+//! Resolution (6/7); an Established session wins, except that a
 //! peer with graceful restart on both sides that reconnects with the
 //! Restart State bit set has restarted (RFC 4724): the old session is
 //! closed instead (Down with [`DownReason::PeerRestarted`], routes kept as
-//! stale) and the new one carries on. A secondary session that is the only
+//! stale) and the new one carries on; and a session Established for less
+//! than the connect-retry time is resolved by identifier like one in
+//! OpenConfirm (the peer may still see it in OpenConfirm, and would close
+//! it: closing the other connection as well would leave none).
+//!
+//! A session told 6/7 by the peer, or whose connection the peer closed,
+//! waits in Active (not Idle): the
+//! connection the peer kept may still sit in our listener's backlog, and
+//! Idle would refuse it. A secondary session that is the only
 //! live one becomes the primary and inherits its back-off and counters.
 
 use std::collections::VecDeque;
@@ -86,7 +94,8 @@ pub enum PeerOutput {
     /// An UPDATE or ROUTE-REFRESH received on the Established connection.
     Received(ConnId, Message),
     /// A session went down (see [`Output::Down`]). Connections closed by
-    /// collision resolution before Established are not reported.
+    /// collision resolution, or by the peer, before Established while the
+    /// other connection lives are not reported.
     Down(Down),
 }
 
@@ -326,10 +335,31 @@ impl Peer {
             return true;
         }
         let cease7 = || Notification::new(error_code::CEASE, subcode::cease::CONNECTION_COLLISION);
+        let keep = match collision_winner_by_as(
+            self.config.local_id,
+            self.config.local_as,
+            open.bgp_id,
+            open.asn(),
+        ) {
+            Collision::KeepLocal => Direction::Outgoing,
+            Collision::KeepRemote => Direction::Incoming,
+        };
+        // A session that came up moments ago may be OpenConfirm on the
+        // peer's side (our KEEPALIVE in flight): the peer then resolves
+        // by identifier and closes it. Resolve a young session by
+        // identifier too (RFC 4271 §6.8 allows collision detection in
+        // Established by configuration), so both sides close the same
+        // connection; an older one always wins.
+        let young = other
+            .session
+            .counters()
+            .last_up
+            .is_some_and(|up| now.saturating_duration_since(up) < self.config.connect_retry);
+        let by_identifier = this.direction == keep && other.direction != keep;
         if other_state == State::Established {
             // RFC 4724: a restarted speaker sets the Restart State bit. Without
-            // it this is an ordinary (late) collision, and both sides agree
-            // to close the new connection.
+            // it this is an ordinary (late) collision: both sides close the
+            // new connection, unless the session is young (above).
             let restarted = other
                 .session
                 .negotiated()
@@ -341,22 +371,19 @@ impl Peer {
                 other.session.abandon(now, None, DownReason::PeerRestarted);
                 return true;
             }
+            if young && by_identifier {
+                other
+                    .session
+                    .abandon(now, Some(cease7()), DownReason::CollisionResolution);
+                return true;
+            }
             this.session
                 .abandon(now, Some(cease7()), DownReason::CollisionResolution);
             return false;
         }
-        let keep = match collision_winner_by_as(
-            self.config.local_id,
-            self.config.local_as,
-            open.bgp_id,
-            open.asn(),
-        ) {
-            Collision::KeepLocal => Direction::Outgoing,
-            Collision::KeepRemote => Direction::Incoming,
-        };
         // Two connections in the same direction (the peer connected twice):
         // keep the older one.
-        if this.direction == keep && other.direction != keep {
+        if by_identifier {
             other
                 .session
                 .abandon(now, Some(cease7()), DownReason::CollisionResolution);
@@ -423,7 +450,12 @@ fn drain(
             Output::Established(n) => conn.map(|c| PeerOutput::Established(c, n)),
             Output::Received(m) => conn.map(|c| PeerOutput::Received(c, m)),
             Output::Down(d) => {
-                let hide = !d.was_established && other_alive && is_collision(&d.reason);
+                // A second connection that lost the collision, or that the
+                // peer closed (a stale attempt), while the other one carries
+                // the session: no session went down.
+                let hide = !d.was_established
+                    && other_alive
+                    && (is_collision(&d.reason) || d.reason == DownReason::ConnectionClosed);
                 (!hide).then_some(PeerOutput::Down(d))
             }
         };

@@ -8,6 +8,11 @@
 //!   them;
 //! - a connect attempt that times out waits out the back-off in Active
 //!   instead of reconnecting at once;
+//! - a connection closed by the peer, or closed with Cease / Connection
+//!   Collision Resolution, leaves the session waiting out the back-off in
+//!   Active (which takes an incoming connection), not Idle: the peer may
+//!   have kept another connection between us, still in our listener's
+//!   backlog;
 //! - messages arriving in Idle, Connect or Active (there is no connection
 //!   for them to arrive on) are ignored rather than treated as FSM errors;
 //! - DelayOpen, DampPeerOscillations and the optional collision detection

@@ -23,7 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 use vcpe_bgp::speaker::ConnKey;
@@ -48,6 +48,10 @@ pub type Events = mpsc::Sender<NetEvent>;
 /// A write that has not completed after this long reports the connection
 /// stalled (RFC 9687: the speaker's send hold timer takes it from there).
 const STALL_AFTER: Duration = Duration::from_secs(2);
+
+/// How long a connection we closed keeps reading (and dropping) what the
+/// peer still sends, waiting for its close.
+const LINGER: Duration = Duration::from_secs(3);
 
 /// What the I/O tasks tell the speaker task.
 #[derive(Debug)]
@@ -148,9 +152,13 @@ pub fn connect(
 #[derive(Debug)]
 pub struct ConnTasks {
     writer: Option<mpsc::UnboundedSender<Bytes>>,
-    reader: JoinHandle<()>,
+    /// Tells the reader we closed the connection (sent on drop).
+    closing: Option<oneshot::Sender<()>>,
     /// The writer task: it ends once everything queued is written.
     written: Option<JoinHandle<()>>,
+    /// The reader task: it ends at the peer's close, or [`LINGER`] after
+    /// ours.
+    _reader: JoinHandle<()>,
 }
 
 impl ConnTasks {
@@ -159,22 +167,39 @@ impl ConnTasks {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let ev = events.clone();
+        let (closing, mut closed_by_us) = oneshot::channel::<()>();
         let reader = tokio::spawn(async move {
             let mut buf = vec![0u8; READ_CHUNK];
             loop {
-                match rd.read(&mut buf).await {
-                    Ok(0) | Err(_) => {
-                        let _ = ev.send(NetEvent::Closed(key)).await;
-                        return;
-                    }
-                    Ok(n) => {
-                        let data = NetEvent::Data(key, buf[..n].to_vec());
-                        if ev.send(data).await.is_err() {
+                tokio::select! {
+                    r = rd.read(&mut buf) => match r {
+                        Ok(0) | Err(_) => {
+                            let _ = ev.send(NetEvent::Closed(key)).await;
                             return;
                         }
-                    }
+                        Ok(n) => {
+                            let data = NetEvent::Data(key, buf[..n].to_vec());
+                            if ev.send(data).await.is_err() {
+                                return;
+                            }
+                        }
+                    },
+                    _ = &mut closed_by_us => break,
                 }
             }
+            // Closed by us: read and drop what the peer still sends until
+            // it closes too (LINGER at most). A socket closed with unread
+            // data sends a TCP reset, and a reset can destroy the
+            // NOTIFICATION just written (a collision's Cease 6/7) before
+            // the peer reads it: it would see a bare close.
+            let drain = async {
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(LINGER, drain).await;
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         let written = tokio::spawn(async move {
@@ -204,8 +229,9 @@ impl ConnTasks {
         });
         ConnTasks {
             writer: Some(tx),
-            reader,
+            closing: Some(closing),
             written: Some(written),
+            _reader: reader,
         }
     }
 
@@ -227,8 +253,11 @@ impl ConnTasks {
 impl Drop for ConnTasks {
     fn drop(&mut self) {
         // The writer ends by itself once its channel closes (after writing
-        // what is queued); the reader would wait for the peer forever.
-        self.reader.abort();
+        // what is queued); the reader stops reporting and drains until the
+        // peer closes (see `start`).
+        if let Some(c) = self.closing.take() {
+            let _ = c.send(());
+        }
     }
 }
 

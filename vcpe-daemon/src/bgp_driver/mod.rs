@@ -23,6 +23,7 @@ mod io;
 mod md5;
 mod neighbors;
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -31,7 +32,7 @@ use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 use vcpe_bgp::rib::{LocalConfig, RouteView};
-use vcpe_bgp::speaker::{Action, NeighborSummary, Speaker};
+use vcpe_bgp::speaker::{Action, ConnKey, NeighborSummary, Speaker};
 use vcpe_config::{Config, RouteAttrs};
 
 use crate::routing::bgp_feed::FibFeed;
@@ -239,6 +240,7 @@ fn start_here(
         new_tunnels: Vec::new(),
         speaker,
         conns: Conns::new(),
+        connecting: HashMap::new(),
         events_tx: ev_tx,
         neighbors: local_addrs,
         originated,
@@ -262,6 +264,11 @@ struct Task {
     new_tunnels: Vec<(vcpe_bgp::rib::PeerId, Option<crate::topology::TunnelId>)>,
     speaker: Speaker,
     conns: Conns,
+    /// Outgoing connects in flight: aborted when the speaker gives the
+    /// attempt up (the session came up on the peer's connection), so a
+    /// SYN retransmitted later does not open a stale connection the peer
+    /// would take for a new one.
+    connecting: HashMap<ConnKey, tokio::task::JoinHandle<()>>,
     events_tx: Events,
     neighbors: Vec<NeighborIo>,
     originated: std::collections::BTreeSet<IpNet>,
@@ -373,11 +380,13 @@ impl Task {
                 }
             }
             NetEvent::Connected(key, stream) => {
+                self.connecting.remove(&key);
                 let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
                 self.conns.insert(key, tasks);
                 self.speaker.connected(now, key);
             }
             NetEvent::ConnectFailed(key, e) => {
+                self.connecting.remove(&key);
                 debug!(peer = ?key.peer, error = %e, "BGP connect failed");
                 self.speaker.connect_failed(now, key);
             }
@@ -479,13 +488,17 @@ impl Task {
                         .find(|n| n.0 == key.peer)
                         .map(|n| (n.1, n.2.clone()))
                         .unwrap_or_default();
-                    io::connect(key, addr, local, md5, self.events_tx.clone());
+                    let task = io::connect(key, addr, local, md5, self.events_tx.clone());
+                    self.connecting.insert(key, task);
                 }
                 Action::Write { key, bytes } => match self.conns.get(&key) {
                     Some(c) => c.write(bytes),
                     None => debug!(?key, "write for a connection that is gone"),
                 },
                 Action::Close { key } => {
+                    if let Some(task) = self.connecting.remove(&key) {
+                        task.abort();
+                    }
                     let closed = self.conns.remove(&key);
                     if let (Some(c), Some(w)) = (closed, self.stopping.as_mut()) {
                         w.extend(c.close());
@@ -502,6 +515,17 @@ impl Task {
                 }
                 Action::Down { addr, .. } if self.stopping.is_some() => {
                     debug!(neighbor = %addr, "BGP session closed for the shutdown");
+                }
+                // The peer resolved a connection collision (RFC 4271 §6.8)
+                // against a session that had just come up: the other
+                // connection carries on, nothing is wrong.
+                Action::Down {
+                    addr,
+                    reason,
+                    was_established: true,
+                    ..
+                } if reason.is_collision() => {
+                    info!(neighbor = %addr, %reason, "BGP session replaced by the other connection (collision resolution)");
                 }
                 Action::Down {
                     addr,

@@ -12,6 +12,11 @@ use super::super::timers::Timer;
 use super::super::{Down, Output, State};
 use super::Session;
 
+/// Whether `n` is Cease / Connection Collision Resolution (6/7).
+fn is_collision_cease(n: &Notification) -> bool {
+    n.code == error_code::CEASE && n.subcode == subcode::cease::CONNECTION_COLLISION
+}
+
 /// Where a teardown leaves a started session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum After {
@@ -95,9 +100,11 @@ impl Session {
                 self.wait_to_reconnect(now);
             }
             State::Idle | State::Active => {}
-            State::OpenSent => self.teardown(now, None, reason, After::Active),
-            State::OpenConfirm | State::Established => {
-                self.teardown(now, None, reason, After::Idle)
+            // The peer may have closed this connection to keep another one
+            // (collision resolution whose NOTIFICATION a TCP reset ate):
+            // wait in Active, which takes that one when it comes.
+            State::OpenSent | State::OpenConfirm | State::Established => {
+                self.teardown(now, None, reason, After::Active)
             }
         }
     }
@@ -108,8 +115,19 @@ impl Session {
         }
         self.counters.messages_in += 1;
         if let Message::Notification(n) = message {
+            // Cease / Connection Collision Resolution: the peer keeps the
+            // other connection between us, which may still be waiting in
+            // our listener's backlog. Wait for it in Active (which takes
+            // an incoming connection) instead of in Idle (which refuses
+            // it): refused, both connections would be gone and both sides
+            // would wait out a back-off (RFC 4271 §6.8 closes only one).
+            let after = if is_collision_cease(&n) {
+                After::Active
+            } else {
+                After::Idle
+            };
             let reason = DownReason::NotificationReceived(n);
-            self.teardown(now, None, reason, After::Idle);
+            self.teardown(now, None, reason, after);
             return;
         }
         match (self.state, message) {

@@ -122,9 +122,17 @@ fn established_net(x: SessionConfig) -> Net {
     net
 }
 
+/// X with a higher identifier than Y's: X's connection (the Established
+/// one in [`established_net`]) is also the one RFC 4271 §6.8 keeps.
+fn config_a_winning() -> SessionConfig {
+    let mut x = config_a();
+    x.local_id = Ipv4Addr::new(10, 0, 0, 9);
+    x
+}
+
 #[test]
 fn a_new_connection_colliding_with_an_established_session_is_closed() {
-    let mut x = config_a();
+    let mut x = config_a_winning();
     x.graceful_restart = None;
     let mut net = established_net(x);
     let old = net.x.established_conn();
@@ -162,7 +170,7 @@ fn open_after_restart(restarted: bool) -> Open {
 
 #[test]
 fn a_late_collision_with_graceful_restart_but_no_restart_bit_is_closed() {
-    let mut net = established_net(config_a());
+    let mut net = established_net(config_a_winning());
     let old = net.x.established_conn();
     let now = net.now;
     let conn = net.x.accept(now);
@@ -252,4 +260,101 @@ fn an_active_peer_keeps_trying_while_an_incoming_session_comes_up() {
     net.y.start(now);
     net.run_until(|n| n.established_on_one_link().is_some(), secs(60));
     assert_eq!(net.x.counters().connect_attempts, 2);
+}
+
+/// X (10.0.0.1) Established on its own connection to Y (10.0.0.2), for
+/// `age`; then Y's own connection arrives with Y's OPEN, which RFC 4271
+/// §6.8 favours by identifier. Returns X's outputs, the old and the new
+/// connection.
+fn winner_s_connection_after(age: Duration) -> (Net, Vec<PeerOutput>, ConnId, ConnId) {
+    let mut x = config_a();
+    x.graceful_restart = None;
+    let mut net = established_net(x);
+    let old = net.x.established_conn().expect("old");
+    net.now += age;
+    let now = net.now;
+    net.x.handle_timeout(now);
+    net.y.handle_timeout(now);
+    net.settle();
+    let conn = net.x.accept(now);
+    let _ = std::iter::from_fn(|| net.x.poll_output()).count();
+    net.x.handle_input(
+        now,
+        conn,
+        ConnEvent::Message(Message::Open(open_of(&config_b()))),
+    );
+    let out: Vec<PeerOutput> = std::iter::from_fn(|| net.x.poll_output()).collect();
+    (net, out, old, conn)
+}
+
+#[test]
+fn a_session_up_for_moments_yields_to_the_winner_s_connection() {
+    // Y may have the session only in OpenConfirm (our KEEPALIVE in
+    // flight) and then closes it by identifier: so do we.
+    let (net, out, old, conn) = winner_s_connection_after(Duration::from_millis(2));
+    assert!(
+        out.contains(&PeerOutput::Send(old, Message::Notification(cease7()))),
+        "{out:?}"
+    );
+    assert!(out.contains(&PeerOutput::Disconnect(old)), "{out:?}");
+    let down = out
+        .iter()
+        .find_map(|o| match o {
+            PeerOutput::Down(d) => Some(d.clone()),
+            _ => None,
+        })
+        .expect("the young session is reported down");
+    assert_eq!(down.reason, DownReason::CollisionResolution);
+    assert!(down.was_established);
+    assert!(out.contains(&PeerOutput::Send(conn, Message::Keepalive)));
+    assert_eq!(
+        net.x.connections(),
+        vec![(conn, Direction::Incoming, State::OpenConfirm)]
+    );
+}
+
+#[test]
+fn an_older_session_keeps_even_against_the_winner_s_connection() {
+    let retry = config_a().connect_retry;
+    let (net, out, old, conn) = winner_s_connection_after(retry + secs(1));
+    assert_eq!(
+        out,
+        vec![
+            PeerOutput::Send(conn, Message::Notification(cease7())),
+            PeerOutput::Disconnect(conn),
+        ]
+    );
+    assert_eq!(net.x.established_conn(), Some(old));
+}
+
+#[test]
+fn losing_the_collision_waits_for_the_winning_connection_in_active() {
+    // A session told 6/7 before a second connection reached it (still in
+    // the listener's backlog) takes that connection when it arrives.
+    let mut x = config_a();
+    x.passive = false;
+    let mut p = Peer::new(x);
+    let now = Instant::now();
+    p.start(now);
+    let Some(PeerOutput::Connect(out_conn)) = p.poll_output() else {
+        panic!("connect")
+    };
+    p.handle_input(now, out_conn, ConnEvent::Connected);
+    let _ = std::iter::from_fn(|| p.poll_output()).count();
+    p.handle_input(
+        now,
+        out_conn,
+        ConnEvent::Message(Message::Notification(cease7())),
+    );
+    let _ = std::iter::from_fn(|| p.poll_output()).count();
+    assert_eq!(p.state(), State::Active);
+    let conn = p.accept(now);
+    assert!(matches!(
+        p.poll_output(),
+        Some(PeerOutput::Send(c, Message::Open(_))) if c == conn
+    ));
+    assert_eq!(
+        p.connections(),
+        vec![(conn, Direction::Incoming, State::OpenSent)]
+    );
 }

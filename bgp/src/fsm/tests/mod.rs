@@ -4,12 +4,14 @@
 
 mod backoff;
 mod collision;
+mod collision_race;
 mod errors;
 mod establish;
 mod hold;
 mod net;
 mod open_errors;
 mod pair;
+mod race;
 mod send_hold;
 
 use std::net::{IpAddr, Ipv4Addr};
