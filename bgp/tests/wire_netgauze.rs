@@ -300,6 +300,7 @@ prop_compose! {
         let mut attributes = Vec::new();
         if !unreach.is_empty() {
             attributes.push(attr(0x80, AttrValue::MpUnreach(MpUnreach {
+                path_ids: Vec::new(),
                 family: AddrFamily::IPV6_UNICAST,
                 withdrawn: unreach.into_iter().map(IpNet::V6).collect(),
             })));
@@ -308,6 +309,7 @@ prop_compose! {
             let mut next_hops = vec![IpAddr::V6(Ipv6Addr::from(g))];
             next_hops.extend(ll.map(|l| IpAddr::V6(Ipv6Addr::from(l))));
             attributes.push(attr(0x80, AttrValue::MpReach(MpReach {
+                path_ids: Vec::new(),
                 family: AddrFamily::IPV6_UNICAST,
                 next_hops,
                 reserved: 0,
@@ -326,7 +328,7 @@ prop_compose! {
                 large.into_iter().map(|(a, b, c)| LargeCommunity(a, b, c)).collect(),
             )));
         }
-        Update { withdrawn, attributes, nlri }
+        Update { withdrawn, attributes, nlri, nlri_path_ids: Vec::new(), withdrawn_path_ids: Vec::new() }
     }
 }
 

@@ -18,9 +18,9 @@ use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use proptest::prelude::*;
 use vcpe_bgp::model::{
-    AddrFamily, Afi, AsPath, AsSegment, AttrFlags, AttrType, AttrValue, Attribute, Capability,
-    Community, GracefulRestart, LargeCommunity, Message, MpReach, MpUnreach, Notification, Open,
-    Origin, ParamLayout, RawAttribute, Safi, Update,
+    AddPath, AddPathFamilies, AddPathMode, AddrFamily, Afi, AsPath, AsSegment, AttrFlags, AttrType,
+    AttrValue, Attribute, Capability, Community, GracefulRestart, LargeCommunity, Message, MpReach,
+    MpUnreach, Notification, Open, Origin, ParamLayout, RawAttribute, Safi, Update,
 };
 use vcpe_bgp::wire::{Ctx, build_updates, build_withdrawals, decode, frame_len, routes};
 
@@ -80,6 +80,7 @@ fn mp_reach() -> impl Strategy<Value = MpReach> {
             )
         });
     (prop_oneof![v6, v4], any::<u8>()).prop_map(|((family, next_hops, nlri), reserved)| MpReach {
+        path_ids: Vec::new(),
         family,
         next_hops,
         reserved,
@@ -90,10 +91,12 @@ fn mp_reach() -> impl Strategy<Value = MpReach> {
 fn mp_unreach() -> impl Strategy<Value = MpUnreach> {
     prop_oneof![
         prop::collection::vec(v6net().prop_map(IpNet::V6), 0..8).prop_map(|w| MpUnreach {
+            path_ids: Vec::new(),
             family: AddrFamily::IPV6_UNICAST,
             withdrawn: w,
         }),
         prop::collection::vec(v4net().prop_map(IpNet::V4), 0..8).prop_map(|w| MpUnreach {
+            path_ids: Vec::new(),
             family: AddrFamily::IPV4_UNICAST,
             withdrawn: w,
         }),
@@ -223,7 +226,7 @@ prop_compose! {
             let k = order.index(attributes.len());
             attributes.rotate_left(k);
         }
-        Update { withdrawn, attributes, nlri }
+        Update { withdrawn, attributes, nlri, nlri_path_ids: Vec::new(), withdrawn_path_ids: Vec::new() }
     }
 }
 
@@ -245,8 +248,23 @@ fn capability() -> impl Strategy<Value = Capability> {
                     families
                 })
             ),
+        prop::collection::vec(
+            (
+                family(),
+                prop_oneof![
+                    Just(AddPathMode::Receive),
+                    Just(AddPathMode::Send),
+                    Just(AddPathMode::Both)
+                ]
+            ),
+            1..8
+        )
+        .prop_map(Capability::AddPath),
         (
-            any::<u8>().prop_filter("unknown code", |c| !matches!(c, 0 | 1 | 2 | 64 | 65 | 70)),
+            any::<u8>().prop_filter("unknown code", |c| !matches!(
+                c,
+                0 | 1 | 2 | 64 | 65 | 69 | 70
+            )),
             prop::collection::vec(any::<u8>(), 0..20)
         )
             .prop_map(|(code, value)| Capability::Unknown { code, value }),
@@ -323,6 +341,12 @@ fn survive(bytes: &[u8], ctx: &Ctx) {
     let Message::Update(u) = &m else {
         return;
     };
+    // The builder assigns no path ids (ADD-PATH send is not built yet):
+    // the rebuilt UPDATEs go to a peer without ADD-PATH.
+    let ctx = &Ctx {
+        add_path: AddPath::default(),
+        ..*ctx
+    };
     let mut built = Vec::new();
     for r in routes(u, &issues) {
         if let Some(a) = &r.attrs {
@@ -338,14 +362,47 @@ fn survive(bytes: &[u8], ctx: &Ctx) {
     }
 }
 
-fn ctxs() -> [Ctx; 2] {
+fn ctxs() -> [Ctx; 3] {
     [
         Ctx::default(),
         Ctx {
+            add_path: AddPath::default(),
             four_octet_as: false,
             max_message_len: 65535,
         },
+        add_path_ctx(),
     ]
+}
+
+/// ADD-PATH negotiated both ways for IPv4 and IPv6 unicast.
+fn add_path_ctx() -> Ctx {
+    Ctx {
+        add_path: AddPath {
+            receive: AddPathFamilies::UNICAST,
+            send: AddPathFamilies::UNICAST,
+        },
+        ..Ctx::default()
+    }
+}
+
+/// Gives every prefix of `u` a path id from `ids` (cycled).
+fn with_path_ids(mut u: Update, ids: &[u32]) -> Update {
+    let mut next = ids.iter().copied().cycle();
+    let mut take = |n: usize| {
+        (0..n)
+            .map(|_| next.next().unwrap_or(0))
+            .collect::<Vec<u32>>()
+    };
+    u.withdrawn_path_ids = take(u.withdrawn.len());
+    u.nlri_path_ids = take(u.nlri.len());
+    for a in &mut u.attributes {
+        match &mut a.value {
+            AttrValue::MpReach(r) => r.path_ids = take(r.nlri.len()),
+            AttrValue::MpUnreach(w) => w.path_ids = take(w.withdrawn.len()),
+            _ => {}
+        }
+    }
+    u
 }
 
 proptest! {
@@ -357,6 +414,20 @@ proptest! {
         let mut out = BytesMut::new();
         m.encode(&ctx, &mut out).unwrap();
         prop_assert_eq!(frame_len(&out, &ctx), Ok(Some(out.len())));
+        let (back, issues) = decode(&out, &ctx).unwrap();
+        prop_assert!(issues.is_empty(), "{:?}", issues);
+        prop_assert_eq!(back, m);
+    }
+
+    #[test]
+    fn round_trip_add_path(
+        u in update(true),
+        ids in prop::collection::vec(any::<u32>(), 1..8),
+    ) {
+        let ctx = add_path_ctx();
+        let m = Message::Update(with_path_ids(u, &ids));
+        let mut out = BytesMut::new();
+        m.encode(&ctx, &mut out).unwrap();
         let (back, issues) = decode(&out, &ctx).unwrap();
         prop_assert!(issues.is_empty(), "{:?}", issues);
         prop_assert_eq!(back, m);

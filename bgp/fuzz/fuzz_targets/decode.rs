@@ -9,6 +9,7 @@
 
 use bytes::BytesMut;
 use libfuzzer_sys::fuzz_target;
+use vcpe_bgp::model::{AddPath, AddPathFamilies};
 use vcpe_bgp::wire::{Ctx, decode, frame_len};
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +18,14 @@ fuzz_target!(|data: &[u8]| {
         Ctx {
             four_octet_as: false,
             max_message_len: 65535,
+            ..Ctx::default()
+        },
+        Ctx {
+            add_path: AddPath {
+                receive: AddPathFamilies::UNICAST,
+                send: AddPathFamilies::UNICAST,
+            },
+            ..Ctx::default()
         },
     ];
     for ctx in ctxs {

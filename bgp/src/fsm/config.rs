@@ -4,7 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use crate::model::AddrFamily;
+use crate::model::{AddPathMode, AddrFamily};
 
 /// Hold time proposed by default (RFC 4271 §10 suggests 90 s).
 pub const DEFAULT_HOLD_TIME: u16 = 90;
@@ -52,6 +52,9 @@ pub struct SessionConfig {
     /// restart time, as a helper only (no families, no preserved forwarding
     /// state): the peer may restart and we keep its routes as stale.
     pub graceful_restart: Option<u16>,
+    /// ADD-PATH (RFC 7911) tuples to announce, per family; empty: the
+    /// capability is not sent.
+    pub add_path: Vec<(AddrFamily, AddPathMode)>,
     /// RFC 9687 send hold time; `None` = max(8 min, 2 × hold time).
     pub send_hold_time: Option<Duration>,
     /// Seed of the back-off jitter generator; [`SessionConfig::new`]
@@ -77,6 +80,7 @@ impl SessionConfig {
             families: vec![AddrFamily::IPV4_UNICAST, AddrFamily::IPV6_UNICAST],
             route_refresh: true,
             graceful_restart: Some(DEFAULT_RESTART_TIME),
+            add_path: Vec::new(),
             send_hold_time: None,
             jitter_seed: default_seed(local_id, peer_addr),
         }

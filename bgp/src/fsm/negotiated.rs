@@ -4,7 +4,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::model::{AddrFamily, GracefulRestart, Open};
+use crate::model::{AddPath, AddrFamily, GracefulRestart, Open};
 
 /// The parameters of an established (or confirming) session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +32,8 @@ pub struct Negotiated {
     /// Whether graceful restart is in effect: both sides announced it, so
     /// we act as the peer's helper when the session drops.
     pub graceful_restart: bool,
+    /// ADD-PATH (RFC 7911 §5) per negotiated family and direction.
+    pub add_path: AddPath,
     /// The peer's OPEN as received.
     pub peer_open: Open,
 }

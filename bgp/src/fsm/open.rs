@@ -1,12 +1,12 @@
 //! Building our OPEN and validating the peer's (RFC 4271 §6.2, RFC 6286,
-//! RFC 6793, RFC 5492), and negotiating the session parameters from both.
+//! RFC 6793, RFC 5492, RFC 7911), and negotiating the session parameters from both.
 
 use std::fmt;
 use std::net::Ipv4Addr;
 
 use crate::model::{
-    AS_TRANS, AddrFamily, Capability, GracefulRestart, Notification, Open, ParamLayout, error_code,
-    subcode,
+    AS_TRANS, AddPath, AddrFamily, Capability, GracefulRestart, Notification, Open, ParamLayout,
+    error_code, subcode,
 };
 
 use super::config::SessionConfig;
@@ -87,7 +87,7 @@ impl fmt::Display for OpenError {
 /// Our OPEN: version 4, `my_as` (AS_TRANS when the AS needs 4 octets), the
 /// proposed hold time, our identifier, and the capabilities: multiprotocol
 /// per family, route refresh, 4-octet AS, graceful restart (helper: no
-/// families, no flags).
+/// families, no flags), ADD-PATH when configured.
 pub fn build_open(config: &SessionConfig) -> Open {
     let mut capabilities: Vec<Capability> = config
         .families
@@ -105,6 +105,9 @@ pub fn build_open(config: &SessionConfig) -> Open {
             restart_time: restart_time.min(0x0fff),
             families: Vec::new(),
         }));
+    }
+    if !config.add_path.is_empty() {
+        capabilities.push(Capability::AddPath(config.add_path.clone()));
     }
     Open {
         version: BGP_VERSION,
@@ -156,6 +159,7 @@ pub fn negotiate(config: &SessionConfig, open: &Open) -> Result<Negotiated, Open
         .filter(|f| theirs.contains(f))
         .collect();
     let peer_graceful_restart = open.graceful_restart().cloned();
+    let add_path = AddPath::negotiate(&config.add_path, open.add_path(), &families);
     Ok(Negotiated {
         hold_time,
         keepalive,
@@ -166,6 +170,7 @@ pub fn negotiate(config: &SessionConfig, open: &Open) -> Result<Negotiated, Open
         route_refresh: config.route_refresh && open.route_refresh(),
         graceful_restart: config.graceful_restart.is_some() && peer_graceful_restart.is_some(),
         peer_graceful_restart,
+        add_path,
         peer_open: open.clone(),
     })
 }

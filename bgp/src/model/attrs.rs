@@ -333,6 +333,9 @@ pub struct MpReach {
     pub reserved: u8,
     /// Reachable prefixes.
     pub nlri: Vec<IpNet>,
+    /// Their ADD-PATH Path Identifiers (RFC 7911 §3): one per prefix when
+    /// ADD-PATH is negotiated for `family` in this direction, else empty.
+    pub path_ids: Vec<u32>,
 }
 
 /// MP_UNREACH_NLRI value (RFC 4760 §4).
@@ -342,6 +345,8 @@ pub struct MpUnreach {
     pub family: AddrFamily,
     /// Withdrawn prefixes (empty: End-of-RIB marker for this family).
     pub withdrawn: Vec<IpNet>,
+    /// Their Path Identifiers, as for [`MpReach::path_ids`].
+    pub path_ids: Vec<u32>,
 }
 
 /// An attribute whose value is kept as raw bytes (unknown or not

@@ -12,6 +12,7 @@
 //! AS numbers are always 32-bit here; whether they go on the wire as 2 or 4
 //! octets is a property of the session ([`crate::wire::Ctx`]).
 
+mod add_path;
 #[cfg(test)]
 mod as_path_tests;
 mod attrs;
@@ -19,6 +20,7 @@ mod notification;
 mod open;
 mod update;
 
+pub use add_path::{AddPath, AddPathFamilies, AddPathMode};
 pub use attrs::{
     AS_TRANS, AsPath, AsSegment, AttrFlags, AttrType, AttrValue, Attribute, Community,
     LargeCommunity, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute, Reflection, Segment,

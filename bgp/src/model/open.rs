@@ -1,7 +1,9 @@
 //! OPEN message and capabilities (RFC 4271 §4.2, RFC 5492, RFC 4760,
-//! RFC 6793, RFC 2918, RFC 4724).
+//! RFC 6793, RFC 2918, RFC 4724, RFC 7911).
 
 use std::net::Ipv4Addr;
+
+use super::add_path::AddPathMode;
 
 /// Address Family Identifier (IANA). A newtype so unknown values survive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -67,9 +69,12 @@ pub enum Capability {
     GracefulRestart(GracefulRestart),
     /// Code 65: 4-octet AS number (RFC 6793).
     FourOctetAs(u32),
+    /// Code 69: ADD-PATH (RFC 7911 §4), one (family, Send/Receive) tuple
+    /// per family, in wire order.
+    AddPath(Vec<(AddrFamily, AddPathMode)>),
     /// Code 70: enhanced route refresh (RFC 7313).
     EnhancedRouteRefresh,
-    /// Any other code, value kept byte-exact (e.g. 69 ADD-PATH, 71 LLGR,
+    /// Any other code, value kept byte-exact (e.g. 71 LLGR,
     /// 73 FQDN, 128 Cisco route refresh).
     Unknown {
         /// Capability code.
@@ -87,6 +92,7 @@ impl Capability {
             Capability::RouteRefresh => 2,
             Capability::GracefulRestart(_) => 64,
             Capability::FourOctetAs(_) => 65,
+            Capability::AddPath(_) => 69,
             Capability::EnhancedRouteRefresh => 70,
             Capability::Unknown { code, .. } => *code,
         }
@@ -166,6 +172,18 @@ impl Open {
         self.capabilities
             .iter()
             .any(|c| matches!(c, Capability::RouteRefresh))
+    }
+
+    /// The ADD-PATH tuples (RFC 7911), empty if the capability was not
+    /// sent. A speaker that sends the capability twice is read by its first.
+    pub fn add_path(&self) -> &[(AddrFamily, AddPathMode)] {
+        self.capabilities
+            .iter()
+            .find_map(|c| match c {
+                Capability::AddPath(t) => Some(&t[..]),
+                _ => None,
+            })
+            .unwrap_or_default()
     }
 
     /// The graceful restart capability, if sent.

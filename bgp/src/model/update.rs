@@ -10,10 +10,16 @@ use super::attrs::{AttrValue, Attribute, MpReach, MpUnreach};
 pub struct Update {
     /// Withdrawn IPv4 unicast prefixes.
     pub withdrawn: Vec<Ipv4Net>,
+    /// Their ADD-PATH Path Identifiers (RFC 7911 §3), one per prefix when
+    /// ADD-PATH is negotiated for IPv4 unicast in this direction, else
+    /// empty.
+    pub withdrawn_path_ids: Vec<u32>,
     /// Path attributes, in the order received or to be sent.
     pub attributes: Vec<Attribute>,
     /// Announced IPv4 unicast prefixes.
     pub nlri: Vec<Ipv4Net>,
+    /// Their Path Identifiers, as for `withdrawn_path_ids`.
+    pub nlri_path_ids: Vec<u32>,
 }
 
 impl Update {

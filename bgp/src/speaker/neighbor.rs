@@ -174,6 +174,7 @@ pub(super) fn act(
             n.established = Some(conn);
             n.ctx = Ctx {
                 four_octet_as: neg.four_octet_as,
+                add_path: neg.add_path,
                 ..Ctx::default()
             };
             n.since = Some(now);

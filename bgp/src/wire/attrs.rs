@@ -223,9 +223,9 @@ fn decode_one(
     if t == AttrType::MP_REACH_NLRI || t == AttrType::MP_UNREACH_NLRI {
         // Parsed even with bad flags: treat-as-withdraw needs its prefixes.
         let v = if t == AttrType::MP_REACH_NLRI {
-            mp::decode_reach(flags, value, raw)?
+            mp::decode_reach(flags, value, raw, ctx)?
         } else {
-            mp::decode_unreach(flags, value, raw)?
+            mp::decode_unreach(flags, value, raw, ctx)?
         };
         return Ok((Some(v), if flags_ok { None } else { flag_problem() }));
     }
@@ -442,8 +442,8 @@ fn value_len(v: &AttrValue, ctx: &Ctx) -> Result<usize, EncodeError> {
         AttrValue::As4Aggregator { .. } => 8,
         AttrValue::Communities(c) => 4 * c.len(),
         AttrValue::LargeCommunities(c) => 12 * c.len(),
-        AttrValue::MpReach(r) => mp::reach_len(r)?,
-        AttrValue::MpUnreach(u) => mp::unreach_len(u)?,
+        AttrValue::MpReach(r) => mp::reach_len(r, ctx)?,
+        AttrValue::MpUnreach(u) => mp::unreach_len(u, ctx)?,
         AttrValue::Raw(r) => r.value.len(),
     })
 }

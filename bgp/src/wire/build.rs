@@ -101,6 +101,8 @@ pub fn build_updates_counted(
             let budget = limit.saturating_sub(UPDATE_FIXED + common_len + 7);
             packed += pack(v4, budget, v4_size, |nlri, _| {
                 out.push(Update {
+                    nlri_path_ids: Vec::new(),
+                    withdrawn_path_ids: Vec::new(),
                     withdrawn: Vec::new(),
                     attributes: template.clone(),
                     nlri,
@@ -161,6 +163,7 @@ pub fn build_withdrawals(prefixes: &[IpNet], ctx: &Ctx, out: &mut Vec<Update>) {
         ip_size,
         |withdrawn, used| {
             let value = MpUnreach {
+                path_ids: Vec::new(),
                 family: AddrFamily::IPV6_UNICAST,
                 withdrawn,
             };
@@ -179,6 +182,7 @@ pub fn end_of_rib(family: AddrFamily) -> Update {
         return Update::default();
     }
     let value = MpUnreach {
+        path_ids: Vec::new(),
         family,
         withdrawn: Vec::new(),
     };
@@ -270,6 +274,7 @@ fn mp_updates(
     let budget = limit.saturating_sub(UPDATE_FIXED + common_len + MP_HEADER + fixed);
     pack(prefixes, budget, ip_size, |nlri, used| {
         let reach = MpReach {
+            path_ids: Vec::new(),
             family,
             next_hops: next_hops.clone(),
             reserved: 0,

@@ -1,7 +1,7 @@
 //! Capabilities (RFC 5492 §4) inside an OPEN's Capabilities parameter:
 //! multiprotocol (RFC 4760 §8), route refresh (RFC 2918), graceful restart
-//! (RFC 4724 §3), 4-octet AS (RFC 6793), enhanced route refresh
-//! (RFC 7313); any other code, or a known code whose value has an
+//! (RFC 4724 §3), 4-octet AS (RFC 6793), ADD-PATH (RFC 7911 §4),
+//! enhanced route refresh (RFC 7313); any other code, or a known code whose value has an
 //! unexpected length, is kept raw ([`Capability::Unknown`]) so it
 //! re-encodes byte-exact.
 //!
@@ -17,7 +17,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::model::{AddrFamily, Afi, Capability, GracefulRestart, Safi};
+use crate::model::{AddPathMode, AddrFamily, Afi, Capability, GracefulRestart, Safi};
 
 use super::error::{DecodeError, EncodeError};
 use super::parse::{OrFail, Parser, be_u8, take};
@@ -26,6 +26,7 @@ const MULTIPROTOCOL: u8 = 1;
 const ROUTE_REFRESH: u8 = 2;
 const GRACEFUL_RESTART: u8 = 64;
 const FOUR_OCTET_AS: u8 = 65;
+const ADD_PATH: u8 = 69;
 const ENHANCED_ROUTE_REFRESH: u8 = 70;
 
 /// Decodes the capabilities of one Capabilities parameter into `out`.
@@ -76,12 +77,29 @@ fn decode(code: u8, v: &[u8]) -> Capability {
                     .collect(),
             }))
         }
+        (ADD_PATH, v) if !v.is_empty() && v.len() % 4 == 0 => add_path(v),
         _ => None,
     };
     known.unwrap_or_else(|| Capability::Unknown {
         code,
         value: v.to_vec(),
     })
+}
+
+/// RFC 7911 §4: tuples of AFI (2), SAFI (1), Send/Receive (1). A
+/// Send/Receive value other than 1, 2 or 3 makes the capability "not
+/// understood": it stays raw (and so is ignored by negotiation).
+fn add_path(v: &[u8]) -> Option<Capability> {
+    v.chunks_exact(4)
+        .map(|c| {
+            let family = AddrFamily {
+                afi: Afi(u16::from_be_bytes([c[0], c[1]])),
+                safi: Safi(c[2]),
+            };
+            AddPathMode::from_wire(c[3]).map(|m| (family, m))
+        })
+        .collect::<Option<Vec<_>>>()
+        .map(Capability::AddPath)
 }
 
 /// Encoded length including code and length octets.
@@ -97,6 +115,7 @@ pub(super) fn encoded_len(c: &Capability) -> Result<usize, EncodeError> {
             }
             2 + 4 * g.families.len()
         }
+        Capability::AddPath(t) => 4 * t.len(),
         Capability::Unknown { value, .. } => value.len(),
     };
     if value > 255 {
@@ -131,6 +150,14 @@ pub(super) fn put(c: &Capability, out: &mut BytesMut) {
                 out.put_u16(f.afi.0);
                 out.put_u8(f.safi.0);
                 out.put_u8(*flags);
+            }
+        }
+        Capability::AddPath(t) => {
+            out.put_u8((4 * t.len()) as u8); // <= 255 checked
+            for (f, mode) in t {
+                out.put_u16(f.afi.0);
+                out.put_u8(f.safi.0);
+                out.put_u8(mode.wire());
             }
         }
         Capability::Unknown { value, .. } => {
@@ -199,6 +226,49 @@ mod tests {
         let mut out = BytesMut::new();
         put(&c, &mut out);
         assert_eq!(&out[2..], &v);
+    }
+
+    /// ADD-PATH laid out by RFC 7911 §4 (no capture in the golden set):
+    /// code 69, length 8, (AFI 1, SAFI 1, both), (AFI 2, SAFI 1, both).
+    static ADD_PATH_BOTH: [u8; 10] = [69, 8, 0, 1, 1, 3, 0, 2, 1, 3];
+
+    #[test]
+    fn add_path_round_trip() {
+        let mut caps = Vec::new();
+        decode_all(&ADD_PATH_BOTH, &mut caps).unwrap();
+        assert_eq!(
+            caps,
+            vec![Capability::AddPath(vec![
+                (AddrFamily::IPV4_UNICAST, AddPathMode::Both),
+                (AddrFamily::IPV6_UNICAST, AddPathMode::Both),
+            ])]
+        );
+        assert_eq!(encoded_len(&caps[0]), Ok(ADD_PATH_BOTH.len()));
+        let mut out = BytesMut::new();
+        put(&caps[0], &mut out);
+        assert_eq!(&out[..], &ADD_PATH_BOTH);
+        let c = decode(ADD_PATH, &[0, 1, 1, 1]);
+        assert_eq!(
+            c,
+            Capability::AddPath(vec![(AddrFamily::IPV4_UNICAST, AddPathMode::Receive)])
+        );
+    }
+
+    #[test]
+    fn add_path_not_understood_stays_raw() {
+        // Send/Receive 0 or 4, a length not a multiple of 4, no tuple.
+        for v in [&[0, 1, 1, 0][..], &[0, 1, 1, 4], &[0, 1, 1], &[]] {
+            let c = decode(ADD_PATH, v);
+            assert_eq!(
+                c,
+                Capability::Unknown {
+                    code: 69,
+                    value: v.to_vec()
+                }
+            );
+        }
+        let too_many = Capability::AddPath(vec![(AddrFamily::IPV4_UNICAST, AddPathMode::Send); 64]);
+        assert!(encoded_len(&too_many).is_err());
     }
 
     #[test]

@@ -5,7 +5,8 @@
 //! of routes into UPDATEs ([`build_updates`]).
 //!
 //! Owns every octet of the protocol and nothing of its state: what a
-//! session negotiated (4-octet AS, extended messages) comes in as [`Ctx`].
+//! session negotiated (4-octet AS, extended messages, ADD-PATH) comes in as
+//! [`Ctx`].
 //! nom is an implementation detail of this module; the API speaks in model
 //! types, [`DecodeError`] (which maps one-to-one onto the NOTIFICATION to
 //! send) and [`AttrIssue`] (RFC 7606 outcomes that keep the session up).
@@ -19,7 +20,7 @@
 //! | `attrs.rs`         | path attribute TLVs, values, RFC 7606 per attribute |
 //! | `aspath.rs`        | AS_PATH/AS4_PATH segments, RFC 6793 mapping        |
 //! | `mp.rs`            | MP_REACH_NLRI / MP_UNREACH_NLRI (RFC 4760)         |
-//! | `nlri.rs`          | prefix encoding                                    |
+//! | `nlri.rs`          | prefix encoding, ADD-PATH Path Identifiers         |
 //! | `notification.rs`  | NOTIFICATION                                       |
 //! | `route_refresh.rs` | ROUTE-REFRESH (RFC 2918, RFC 7313)                 |
 //! | `routes.rs`        | UPDATE → [`Routes`] for the RIB                    |
@@ -49,7 +50,7 @@ mod update;
 
 use bytes::BytesMut;
 
-use crate::model::Message;
+use crate::model::{AddPath, Message};
 
 pub use build::{build_updates, build_updates_counted, build_withdrawals, end_of_rib};
 pub use error::{Action, AttrIssue, BGP_VERSION, DecodeError, EncodeError};
@@ -69,6 +70,10 @@ pub struct Ctx {
     /// messages. Values outside 4096..=65535 are clamped into it; OPEN and
     /// KEEPALIVE are always limited to 4096.
     pub max_message_len: usize,
+    /// ADD-PATH (RFC 7911) per family and direction: decoding reads Path
+    /// Identifiers for the families in `add_path.receive`, encoding writes
+    /// them (and wants one per prefix) for those in `add_path.send`.
+    pub add_path: AddPath,
 }
 
 impl Default for Ctx {
@@ -76,6 +81,7 @@ impl Default for Ctx {
         Ctx {
             four_octet_as: true,
             max_message_len: MAX_MESSAGE_LEN,
+            add_path: AddPath::default(),
         }
     }
 }

@@ -1,5 +1,7 @@
 //! MP_REACH_NLRI and MP_UNREACH_NLRI values (RFC 4760 §3, §4) for IPv4 and
-//! IPv6 unicast, with RFC 8950 IPv6 next hops for IPv4 NLRI. Other
+//! IPv6 unicast, with RFC 8950 IPv6 next hops for IPv4 NLRI and ADD-PATH
+//! Path Identifiers (RFC 7911 §3) where the session's [`Ctx`] has them for
+//! the family and direction. Other
 //! AFI/SAFIs stay raw attributes (an empty MP_UNREACH_NLRI of any family is
 //! decoded, as it is that family's End-of-RIB marker).
 //!
@@ -23,6 +25,7 @@ use crate::model::{
     AddrFamily, Afi, AttrFlags, AttrType, AttrValue, MpReach, MpUnreach, RawAttribute, Safi,
 };
 
+use super::Ctx;
 use super::error::{DecodeError, EncodeError};
 use super::nlri;
 use super::parse::{OrFail, Parser, be_u8, be_u16};
@@ -61,6 +64,7 @@ pub(super) fn decode_reach(
     flags: AttrFlags,
     value: &[u8],
     raw: &[u8],
+    ctx: &Ctx,
 ) -> Result<AttrValue, DecodeError> {
     let t = AttrType::MP_REACH_NLRI;
     let (i, family) = family(value).ok_or_else(|| malformed(t, "shorter than AFI/SAFI", raw))?;
@@ -88,13 +92,15 @@ pub(super) fn decode_reach(
     };
     // RFC 7606 §5.3 / §7.11: a syntactically incorrect NLRI field in
     // MP_REACH_NLRI resets the session (or disables the AFI/SAFI).
-    let nlri = nlri::decode_mp(nlri_field, family.afi == Afi::IPV6)
+    let ids = ctx.add_path.receive.contains(family);
+    let (nlri, path_ids) = nlri::decode_mp(nlri_field, family.afi == Afi::IPV6, ids)
         .map_err(|reason| malformed(t, reason, raw))?;
     Ok(AttrValue::MpReach(MpReach {
         family,
         next_hops,
         reserved,
         nlri,
+        path_ids,
     }))
 }
 
@@ -103,6 +109,7 @@ pub(super) fn decode_unreach(
     flags: AttrFlags,
     value: &[u8],
     raw: &[u8],
+    ctx: &Ctx,
 ) -> Result<AttrValue, DecodeError> {
     let t = AttrType::MP_UNREACH_NLRI;
     let (field, family) =
@@ -113,6 +120,7 @@ pub(super) fn decode_unreach(
             return Ok(AttrValue::MpUnreach(MpUnreach {
                 family,
                 withdrawn: Vec::new(),
+                path_ids: Vec::new(),
             }));
         }
         return Ok(AttrValue::Raw(RawAttribute {
@@ -123,9 +131,14 @@ pub(super) fn decode_unreach(
     }
     // RFC 7606 §7.12: as for MP_REACH_NLRI, a syntactically incorrect
     // withdrawn routes field resets the session.
-    let withdrawn = nlri::decode_mp(field, family.afi == Afi::IPV6)
+    let ids = ctx.add_path.receive.contains(family);
+    let (withdrawn, path_ids) = nlri::decode_mp(field, family.afi == Afi::IPV6, ids)
         .map_err(|reason| malformed(t, reason, raw))?;
-    Ok(AttrValue::MpUnreach(MpUnreach { family, withdrawn }))
+    Ok(AttrValue::MpUnreach(MpUnreach {
+        family,
+        withdrawn,
+        path_ids,
+    }))
 }
 
 fn v4(b: &[u8]) -> Ipv4Addr {
@@ -167,8 +180,13 @@ fn next_hop_len(r: &MpReach) -> usize {
 }
 
 /// Encoded MP_REACH_NLRI value length.
-pub(super) fn reach_len(r: &MpReach) -> Result<usize, EncodeError> {
+pub(super) fn reach_len(r: &MpReach, ctx: &Ctx) -> Result<usize, EncodeError> {
     check_prefixes(r.family, &r.nlri)?;
+    nlri::check_ids(
+        r.nlri.len(),
+        &r.path_ids,
+        ctx.add_path.send.contains(r.family),
+    )?;
     let nh = next_hop_len(r);
     if nh > 255 {
         return Err(EncodeError::FieldTooLong {
@@ -177,7 +195,7 @@ pub(super) fn reach_len(r: &MpReach) -> Result<usize, EncodeError> {
             max: 255,
         });
     }
-    Ok(5 + nh + nlri::ip_len(&r.nlri))
+    Ok(5 + nh + nlri::ip_len(&r.nlri, &r.path_ids))
 }
 
 /// Writes an MP_REACH_NLRI value (after [`reach_len`] accepted it).
@@ -192,24 +210,25 @@ pub(super) fn put_reach(r: &MpReach, out: &mut BytesMut) {
         }
     }
     out.put_u8(r.reserved);
-    for n in &r.nlri {
-        nlri::put_ip(n, out);
-    }
+    nlri::put_ip_all(&r.nlri, &r.path_ids, out);
 }
 
 /// Encoded MP_UNREACH_NLRI value length.
-pub(super) fn unreach_len(u: &MpUnreach) -> Result<usize, EncodeError> {
+pub(super) fn unreach_len(u: &MpUnreach, ctx: &Ctx) -> Result<usize, EncodeError> {
     check_prefixes(u.family, &u.withdrawn)?;
-    Ok(3 + nlri::ip_len(&u.withdrawn))
+    nlri::check_ids(
+        u.withdrawn.len(),
+        &u.path_ids,
+        ctx.add_path.send.contains(u.family),
+    )?;
+    Ok(3 + nlri::ip_len(&u.withdrawn, &u.path_ids))
 }
 
 /// Writes an MP_UNREACH_NLRI value.
 pub(super) fn put_unreach(u: &MpUnreach, out: &mut BytesMut) {
     out.put_u16(u.family.afi.0);
     out.put_u8(u.family.safi.0);
-    for n in &u.withdrawn {
-        nlri::put_ip(n, out);
-    }
+    nlri::put_ip_all(&u.withdrawn, &u.path_ids, out);
 }
 
 #[cfg(test)]
@@ -232,7 +251,7 @@ mod tests {
 
     #[test]
     fn reach_v6_round_trip() {
-        let v = decode_reach(F, &REACH_V6, &raw(&REACH_V6)).unwrap();
+        let v = decode_reach(F, &REACH_V6, &raw(&REACH_V6), &Ctx::default()).unwrap();
         let AttrValue::MpReach(r) = &v else {
             panic!("{v:?}")
         };
@@ -245,7 +264,7 @@ mod tests {
             ]
         );
         assert_eq!(r.nlri, vec!["2001:db8:1::/48".parse::<IpNet>().unwrap()]);
-        assert_eq!(reach_len(r), Ok(REACH_V6.len()));
+        assert_eq!(reach_len(r, &Ctx::default()), Ok(REACH_V6.len()));
         let mut out = BytesMut::new();
         put_reach(r, &mut out);
         assert_eq!(&out[..], &REACH_V6);
@@ -254,7 +273,7 @@ mod tests {
     #[test]
     fn unreach_round_trip_and_other_family_eor() {
         let bytes = [0, 1, 1, 24, 10, 0, 0];
-        let v = decode_unreach(F, &bytes, &bytes).unwrap();
+        let v = decode_unreach(F, &bytes, &bytes, &Ctx::default()).unwrap();
         let AttrValue::MpUnreach(u) = &v else {
             panic!("{v:?}")
         };
@@ -263,9 +282,9 @@ mod tests {
         put_unreach(u, &mut out);
         assert_eq!(&out[..], &bytes);
         // L2VPN EVPN End-of-RIB: typed; with NLRI: raw.
-        let v = decode_unreach(F, &[0, 25, 70], &[]).unwrap();
+        let v = decode_unreach(F, &[0, 25, 70], &[], &Ctx::default()).unwrap();
         assert!(matches!(v, AttrValue::MpUnreach(u) if u.withdrawn.is_empty()));
-        let v = decode_unreach(F, &[0, 25, 70, 1], &[]).unwrap();
+        let v = decode_unreach(F, &[0, 25, 70, 1], &[], &Ctx::default()).unwrap();
         assert!(matches!(v, AttrValue::Raw(_)));
     }
 
@@ -278,30 +297,86 @@ mod tests {
             &[0, 1, 1, 4, 10, 0, 0, 1],                       // no reserved octet
             &[0, 1, 1, 4, 10, 0, 0, 1, 0, 33, 1, 2, 3, 4, 5], // /33
         ] {
-            let e = decode_reach(F, value, &raw(value)).unwrap_err();
+            let e = decode_reach(F, value, &raw(value), &Ctx::default()).unwrap_err();
             let n = e.notification();
             assert_eq!((n.code, n.subcode), (3, 9), "{value:?}");
             assert_eq!(n.data, raw(value));
         }
-        let e = decode_unreach(F, &[0, 2, 1, 129], &[]).unwrap_err();
+        let e = decode_unreach(F, &[0, 2, 1, 129], &[], &Ctx::default()).unwrap_err();
         assert_eq!(e.notification().subcode, 9);
     }
 
     #[test]
     fn other_families_stay_raw() {
         let value = [0, 1, 128, 4, 1, 2, 3, 4, 0];
-        let v = decode_reach(F, &value, &[]).unwrap();
+        let v = decode_reach(F, &value, &[], &Ctx::default()).unwrap();
         assert!(matches!(v, AttrValue::Raw(r) if r.value == value && r.flags == F));
     }
 
     #[test]
     fn encode_refuses_family_mismatch() {
         let r = MpReach {
+            path_ids: Vec::new(),
             family: AddrFamily::IPV6_UNICAST,
             next_hops: vec!["2001:db8::1".parse().unwrap()],
             reserved: 0,
             nlri: vec!["10.0.0.0/8".parse().unwrap()],
         };
-        assert!(reach_len(&r).is_err());
+        assert!(reach_len(&r, &Ctx::default()).is_err());
+    }
+
+    fn add_path_ctx() -> Ctx {
+        Ctx {
+            add_path: crate::model::AddPath {
+                receive: crate::model::AddPathFamilies::UNICAST,
+                send: crate::model::AddPathFamilies::UNICAST,
+            },
+            ..Ctx::default()
+        }
+    }
+
+    #[test]
+    fn reach_and_unreach_with_path_ids() {
+        // IPv6 unicast, next hop 2001:db8::1, two paths (ids 1, 2) for
+        // 2001:db8:1::/48.
+        let mut value = vec![0, 2, 1, 16, 0x20, 1, 0xd, 0xb8];
+        value.extend_from_slice(&[0; 11]);
+        value.extend_from_slice(&[1, 0]);
+        for id in [1u8, 2] {
+            value.extend_from_slice(&[0, 0, 0, id, 48, 0x20, 1, 0xd, 0xb8, 0, 1]);
+        }
+        let ctx = add_path_ctx();
+        let v = decode_reach(F, &value, &raw(&value), &ctx).unwrap();
+        let AttrValue::MpReach(r) = &v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(r.nlri.len(), 2);
+        assert_eq!(r.nlri[0], r.nlri[1]);
+        assert_eq!(r.path_ids, vec![1, 2]);
+        assert_eq!(reach_len(r, &ctx), Ok(value.len()));
+        let mut out = BytesMut::new();
+        put_reach(r, &mut out);
+        assert_eq!(out[..], value[..]);
+        // Without ADD-PATH towards the peer, path ids cannot be sent.
+        assert!(reach_len(r, &Ctx::default()).is_err());
+        // Read without ADD-PATH, the path ids are prefix lengths: /0, then
+        // a length octet of 0 and 1... which overrun or mismatch: 3/9, no
+        // panic.
+        assert!(decode_reach(F, &value, &raw(&value), &Ctx::default()).is_err());
+
+        let unreach = [0, 1, 1, 0, 0, 0, 9, 24, 10, 0, 0];
+        let v = decode_unreach(F, &unreach, &unreach, &ctx).unwrap();
+        let AttrValue::MpUnreach(u) = &v else {
+            panic!("{v:?}")
+        };
+        assert_eq!(u.withdrawn, vec!["10.0.0.0/24".parse::<IpNet>().unwrap()]);
+        assert_eq!(u.path_ids, vec![9]);
+        assert_eq!(unreach_len(u, &ctx), Ok(unreach.len()));
+        let mut out = BytesMut::new();
+        put_unreach(u, &mut out);
+        assert_eq!(&out[..], &unreach);
+        // A path id cut short resets the session with 3/9.
+        let e = decode_unreach(F, &[0, 1, 1, 0, 0], &[], &ctx).unwrap_err();
+        assert_eq!(e.notification().subcode, 9);
     }
 }

@@ -21,8 +21,14 @@ use super::error::{Action, AttrIssue};
 pub struct Routes {
     /// Prefixes no longer reachable (of any family).
     pub withdrawn: Vec<IpNet>,
+    /// Their ADD-PATH Path Identifiers (RFC 7911), one per prefix, when
+    /// the UPDATE carried any; a prefix from a field without them (a family
+    /// without ADD-PATH) has 0. Empty without ADD-PATH.
+    pub withdrawn_path_ids: Vec<u32>,
     /// Prefixes reachable with `attrs`.
     pub announced: Vec<IpNet>,
+    /// Their Path Identifiers, as for `withdrawn_path_ids`.
+    pub announced_path_ids: Vec<u32>,
     /// The attributes of `announced`; `None` when nothing is announced.
     pub attrs: Option<PathAttributes>,
     /// This UPDATE is the End-of-RIB marker of this family (RFC 4724 §2).
@@ -53,6 +59,24 @@ pub fn routes(update: &Update, issues: &[AttrIssue]) -> Vec<Routes> {
     let mp_nlri = reach.map_or(&[][..], |r| &r.nlri[..]);
     let mp_withdrawn = unreach.map_or(&[][..], |u| &u.withdrawn[..]);
     let withdraw_all = issues.iter().any(|i| i.action == Action::TreatAsWithdraw);
+    let with_ids = !update.withdrawn_path_ids.is_empty()
+        || !update.nlri_path_ids.is_empty()
+        || reach.is_some_and(|r| !r.path_ids.is_empty())
+        || unreach.is_some_and(|u| !u.path_ids.is_empty());
+    let ids_of = |ids: &'_ [u32], n: usize, out: &mut Vec<u32>| {
+        if !with_ids {
+            return;
+        }
+        if ids.len() == n {
+            out.extend_from_slice(ids);
+        } else {
+            out.extend(std::iter::repeat_n(0, n));
+        }
+    };
+    let (reach_ids, unreach_ids) = (
+        reach.map_or(&[][..], |r| &r.path_ids[..]),
+        unreach.map_or(&[][..], |u| &u.path_ids[..]),
+    );
 
     let extra = if withdraw_all {
         update.nlri.len() + mp_nlri.len()
@@ -62,17 +86,32 @@ pub fn routes(update: &Update, issues: &[AttrIssue]) -> Vec<Routes> {
     let mut withdrawn = Vec::with_capacity(update.withdrawn.len() + mp_withdrawn.len() + extra);
     withdrawn.extend(update.withdrawn.iter().map(|&n| IpNet::V4(n)));
     withdrawn.extend_from_slice(mp_withdrawn);
+    let mut withdrawn_path_ids = Vec::new();
+    ids_of(
+        &update.withdrawn_path_ids,
+        update.withdrawn.len(),
+        &mut withdrawn_path_ids,
+    );
+    ids_of(unreach_ids, mp_withdrawn.len(), &mut withdrawn_path_ids);
     if withdraw_all {
         withdrawn.extend(update.nlri.iter().map(|&n| IpNet::V4(n)));
         withdrawn.extend_from_slice(mp_nlri);
+        ids_of(
+            &update.nlri_path_ids,
+            update.nlri.len(),
+            &mut withdrawn_path_ids,
+        );
+        ids_of(reach_ids, mp_nlri.len(), &mut withdrawn_path_ids);
         return one_or_none(Routes {
             withdrawn,
+            withdrawn_path_ids,
             ..Routes::default()
         });
     }
 
     let mut first = Routes {
         withdrawn,
+        withdrawn_path_ids,
         ..Routes::default()
     };
     if update.nlri.is_empty() && mp_nlri.is_empty() {
@@ -81,6 +120,11 @@ pub fn routes(update: &Update, issues: &[AttrIssue]) -> Vec<Routes> {
     let (base, next_hop) = fold(update);
     if !update.nlri.is_empty() {
         first.announced = update.nlri.iter().map(|&n| IpNet::V4(n)).collect();
+        ids_of(
+            &update.nlri_path_ids,
+            update.nlri.len(),
+            &mut first.announced_path_ids,
+        );
         first.attrs = Some(PathAttributes {
             next_hop: next_hop.map(IpAddr::V4),
             ..base.clone()
@@ -92,12 +136,19 @@ pub fn routes(update: &Update, issues: &[AttrIssue]) -> Vec<Routes> {
         match &first.attrs {
             None => {
                 first.announced = r.nlri.clone();
+                ids_of(&r.path_ids, r.nlri.len(), &mut first.announced_path_ids);
                 first.attrs = Some(mp_attrs);
             }
-            Some(a) if *a == mp_attrs => first.announced.extend_from_slice(&r.nlri),
+            Some(a) if *a == mp_attrs => {
+                first.announced.extend_from_slice(&r.nlri);
+                ids_of(&r.path_ids, r.nlri.len(), &mut first.announced_path_ids);
+            }
             Some(_) => {
+                let mut announced_path_ids = Vec::new();
+                ids_of(&r.path_ids, r.nlri.len(), &mut announced_path_ids);
                 second = Some(Routes {
                     announced: r.nlri.clone(),
+                    announced_path_ids,
                     attrs: Some(mp_attrs),
                     ..Routes::default()
                 });
@@ -218,6 +269,8 @@ mod tests {
 
     fn basic(nlri: &[&str]) -> Update {
         Update {
+            nlri_path_ids: Vec::new(),
+            withdrawn_path_ids: Vec::new(),
             withdrawn: vec![],
             attributes: vec![
                 attr(0x40, AttrValue::Origin(Origin::Igp)),
@@ -233,6 +286,7 @@ mod tests {
         attr(
             0x80,
             AttrValue::MpReach(MpReach {
+                path_ids: Vec::new(),
                 family: AddrFamily::IPV6_UNICAST,
                 next_hops: vec![nh.parse().unwrap(), "fe80::1".parse().unwrap()],
                 reserved: 0,
@@ -313,6 +367,7 @@ mod tests {
             attributes: vec![attr(
                 0x80,
                 AttrValue::MpUnreach(MpUnreach {
+                    path_ids: Vec::new(),
                     family: AddrFamily::IPV6_UNICAST,
                     withdrawn: vec![],
                 }),
@@ -396,5 +451,42 @@ mod tests {
         assert_eq!(a.unknown.len(), 1);
         assert_eq!(a.unknown[0].flags, AttrFlags(0xe0));
         assert_eq!(a.unknown[0].type_code, AttrType(0x60));
+    }
+
+    /// Two paths (ids 1, 2) for one IPv4 prefix and a withdrawal of path
+    /// 3 of another; an IPv6 MP_REACH without ADD-PATH in the same UPDATE
+    /// gets id 0.
+    #[test]
+    fn path_ids_follow_their_prefixes() {
+        let mut u = basic(&["192.0.2.0/24", "192.0.2.0/24"]);
+        u.nlri_path_ids = vec![1, 2];
+        u.withdrawn = vec!["198.51.100.0/24".parse().unwrap()];
+        u.withdrawn_path_ids = vec![3];
+        let r = routes(&u, &[]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].announced.len(), 2);
+        assert_eq!(r[0].announced_path_ids, vec![1, 2]);
+        assert_eq!(r[0].withdrawn_path_ids, vec![3]);
+
+        u.attributes
+            .push(v6_reach("2001:db8::1", "2001:db8:1::/48"));
+        let r = routes(&u, &[]);
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[1].announced_path_ids, vec![0]);
+
+        // Treat-as-withdraw withdraws every path by its id.
+        let issue = AttrIssue {
+            type_code: AttrType::MED,
+            action: Action::TreatAsWithdraw,
+            reason: String::new(),
+        };
+        let r = routes(&u, &[issue]);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].withdrawn.len(), 4);
+        assert_eq!(r[0].withdrawn_path_ids, vec![3, 1, 2, 0]);
+
+        // Without ADD-PATH anywhere, no ids at all.
+        let r = routes(&basic(&["192.0.2.0/24"]), &[]);
+        assert!(r[0].announced_path_ids.is_empty() && r[0].withdrawn_path_ids.is_empty());
     }
 }

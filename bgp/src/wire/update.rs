@@ -18,7 +18,7 @@
 
 use bytes::{BufMut, BytesMut};
 
-use crate::model::{AttrType, AttrValue, Update};
+use crate::model::{AddrFamily, AttrType, AttrValue, Update};
 
 use super::error::{Action, AttrIssue, DecodeError, EncodeError};
 use super::header::{self, msg_type};
@@ -44,9 +44,12 @@ pub(super) fn decode(body: &[u8], ctx: &Ctx) -> Result<(Update, Vec<AttrIssue>),
     // Error Subcode MUST be set to Invalid Network Field." RFC 7606 §5.3
     // extends this to the Withdrawn Routes field; neither can be recovered
     // by treat-as-withdraw.
-    let withdrawn =
-        nlri::decode_v4(withdrawn).map_err(|reason| DecodeError::InvalidNetworkField { reason })?;
-    let nlri = nlri::decode_v4(nlri_field)
+    // RFC 7911 §3: with ADD-PATH received for IPv4 unicast, each prefix
+    // of both fields follows a Path Identifier.
+    let ids = ctx.add_path.receive.contains(AddrFamily::IPV4_UNICAST);
+    let (withdrawn, withdrawn_path_ids) = nlri::decode_v4(withdrawn, ids)
+        .map_err(|reason| DecodeError::InvalidNetworkField { reason })?;
+    let (nlri, nlri_path_ids) = nlri::decode_v4(nlri_field, ids)
         .map_err(|reason| DecodeError::InvalidNetworkField { reason })?;
     let mut decoded = attrs::decode(section, ctx)?;
     let mp_nlri = decoded
@@ -69,25 +72,28 @@ pub(super) fn decode(body: &[u8], ctx: &Ctx) -> Result<(Update, Vec<AttrIssue>),
     }
     let update = Update {
         withdrawn,
+        withdrawn_path_ids,
         attributes: decoded.attributes,
         nlri,
+        nlri_path_ids,
     };
     Ok((update, decoded.issues))
 }
 
 /// Writes an UPDATE body.
 pub(super) fn encode_body(u: &Update, ctx: &Ctx, out: &mut BytesMut) -> Result<(), EncodeError> {
-    let wlen = nlri::v4_len(&u.withdrawn);
+    let ids = ctx.add_path.send.contains(AddrFamily::IPV4_UNICAST);
+    nlri::check_ids(u.withdrawn.len(), &u.withdrawn_path_ids, ids)?;
+    nlri::check_ids(u.nlri.len(), &u.nlri_path_ids, ids)?;
+    let wlen = nlri::v4_len(&u.withdrawn, &u.withdrawn_path_ids);
     let wlen16 = u16::try_from(wlen).map_err(|_| EncodeError::FieldTooLong {
         field: "withdrawn routes",
         len: wlen,
         max: usize::from(u16::MAX),
     })?;
-    out.reserve(4 + wlen + nlri::v4_len(&u.nlri));
+    out.reserve(4 + wlen + nlri::v4_len(&u.nlri, &u.nlri_path_ids));
     out.put_u16(wlen16);
-    for n in &u.withdrawn {
-        nlri::put_v4(n, out);
-    }
+    nlri::put_v4_all(&u.withdrawn, &u.withdrawn_path_ids, out);
     let at = out.len();
     out.put_u16(0);
     for a in &u.attributes {
@@ -100,9 +106,7 @@ pub(super) fn encode_body(u: &Update, ctx: &Ctx, out: &mut BytesMut) -> Result<(
         max: usize::from(u16::MAX),
     })?;
     out[at..at + 2].copy_from_slice(&alen16.to_be_bytes());
-    for n in &u.nlri {
-        nlri::put_v4(n, out);
-    }
+    nlri::put_v4_all(&u.nlri, &u.nlri_path_ids, out);
     Ok(())
 }
 

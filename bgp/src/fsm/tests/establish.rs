@@ -243,3 +243,40 @@ fn sending_before_established_is_refused() {
     assert!(drain(&mut p.b).is_empty());
     assert_eq!(p.b.state(), State::Established);
 }
+
+/// RFC 7911 §4, §5: ADD-PATH is announced only when configured, and each
+/// direction of each family is negotiated on its own: A receives IPv4 and
+/// sends IPv6, B sends IPv4 and does both for IPv6.
+#[test]
+fn add_path_is_negotiated_per_family_and_direction() {
+    use crate::model::AddPathMode::{Both, Receive, Send};
+    const V4: AddrFamily = AddrFamily::IPV4_UNICAST;
+    const V6: AddrFamily = AddrFamily::IPV6_UNICAST;
+    let mut a = config_a();
+    a.add_path = vec![(V4, Receive), (V6, Send)];
+    let mut b = config_b();
+    b.add_path = vec![(V4, Send), (V6, Both)];
+    assert!(
+        open_of(&a)
+            .capabilities
+            .contains(&Capability::AddPath(a.add_path.clone()))
+    );
+    assert!(open_of(&config_a()).add_path().is_empty());
+    let p = Pair::establish(Session::new(a), Session::new(b));
+
+    let na = p.a.negotiated().expect("negotiated").add_path;
+    assert_eq!(na.receive.iter().collect::<Vec<_>>(), vec![V4]);
+    assert_eq!(na.send.iter().collect::<Vec<_>>(), vec![V6]);
+    let nb = p.b.negotiated().expect("negotiated").add_path;
+    assert_eq!(nb.receive, na.send);
+    assert_eq!(nb.send, na.receive);
+
+    // Without the capability on one side nothing is negotiated.
+    let mut a = config_a();
+    a.add_path = vec![(V4, Both), (V6, Both)];
+    let p = Pair::establish(Session::new(a), Session::new(config_b()));
+    for s in [&p.a, &p.b] {
+        let n = s.negotiated().expect("negotiated").add_path;
+        assert!(n.receive.is_empty() && n.send.is_empty());
+    }
+}

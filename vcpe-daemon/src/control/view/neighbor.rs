@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use vcpe_api::Reply;
 use vcpe_api::view::{AdjDirection, AdjRibRoute, Negotiated, NeighborCounters, NeighborDetail};
 use vcpe_bgp::fsm::DownReason;
-use vcpe_bgp::model::{AddrFamily, Afi, Capability, Safi};
+use vcpe_bgp::model::{AddPathMode, AddrFamily, Afi, Capability, Safi};
 use vcpe_bgp::rib::RouteSource;
 use vcpe_bgp::speaker::{DownCause, NeighborDetail as Detail};
 use vcpe_config::NeighborMode;
@@ -54,6 +54,20 @@ pub fn capability(c: &Capability) -> String {
             }
         }
         Capability::FourOctetAs(a) => format!("4-octet-as (AS {a})"),
+        Capability::AddPath(t) => {
+            let tuples: Vec<String> = t
+                .iter()
+                .map(|(f, m)| {
+                    let mode = match m {
+                        AddPathMode::Receive => "receive",
+                        AddPathMode::Send => "send",
+                        AddPathMode::Both => "send and receive",
+                    };
+                    format!("{} {mode}", family(*f))
+                })
+                .collect();
+            format!("add-path ({})", tuples.join(", "))
+        }
         Capability::EnhancedRouteRefresh => "enhanced-route-refresh".to_owned(),
         Capability::Unknown { code, value } => {
             let name = match code {
@@ -299,6 +313,13 @@ mod tests {
                 value: vec![0; 4]
             })
             .starts_with("add-path")
+        );
+        assert_eq!(
+            capability(&Capability::AddPath(vec![
+                (AddrFamily::IPV4_UNICAST, AddPathMode::Both),
+                (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
+            ])),
+            "add-path (ipv4-unicast send and receive, ipv6-unicast receive)"
         );
         let r = DownReason::NotificationReceived(Notification::new(6, 2));
         assert_eq!(
