@@ -416,7 +416,7 @@ fn neighbor(l: &Lab3) -> Result<()> {
     let text = l.a.ctl(&["bgp", "neighbor", "10.255.0.2", "adj-in"])?;
     ensure!(
         text.lines().any(|x| x.contains("10.66.0.0/16")
-            && x.ends_with("filtered: rejected by import policy or AS loop (attributes not kept)")),
+            && x.ends_with("filtered: rejected by import policy, AS loop or reflected loop (attributes not kept)")),
         "{text}"
     );
     // Not a neighbor, not an address.
