@@ -159,6 +159,27 @@ pub struct Stats {
     /// Kernel route sync (`[kernel] route_sync`); `None` when off.
     #[serde(default)]
     pub kernel_sync: Option<KernelSyncStats>,
+    /// The tunnel receive threads and what each has read, in the order
+    /// they started (a WireGuard or VXLAN bind has one per worker).
+    #[serde(default)]
+    pub receive_threads: Vec<ReceiveThreadCounters>,
+}
+
+/// One tunnel receive thread.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiveThreadCounters {
+    /// Its OS thread name (`vcpe-tun-rx-N`, as `top -H` shows it).
+    pub thread: String,
+    /// What it reads: `wireguard BIND`, `vxlan BIND` or `gre ADDRESS`.
+    pub socket: String,
+    /// Its place in the socket's `SO_REUSEPORT` group (`0..group_size`).
+    pub index: usize,
+    /// Receive threads on that socket's bind.
+    pub group_size: usize,
+    /// Underlay datagrams it read since it started.
+    pub datagrams: u64,
+    /// Receive calls that brought datagrams.
+    pub batches: u64,
 }
 
 /// Kernel route sync: our routes in the kernel, and those it could not

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use vcpe_forwarding::counters::{DropReason, Port};
 use vcpe_forwarding::dataplane::{
-    Dataplane, DataplaneSpec, PortSpec, TunnelSocket, UnderlaySocket,
+    Dataplane, DataplaneSpec, PortSpec, RxGroup, TunnelSocket, UnderlaySocket,
 };
 use vcpe_forwarding::fib::{FibWriter, NextHop, NextHopGroup};
 use vcpe_forwarding::pipeline::{EgressMtus, ForwardConfig, Ingress};
@@ -242,6 +242,8 @@ fn a_tunnel_and_its_socket_come_and_go_while_running() {
             .start_socket(TunnelSocket {
                 socket: UnderlaySocket::Gre(Arc::clone(&socket)),
                 peers: vec![5],
+                group: RxGroup::ALONE,
+                label: "gre test".into(),
             })
             .expect("start socket");
         assert_eq!(dp.sockets(), 1);

@@ -73,6 +73,8 @@ pub struct StatsSnapshot {
     pub drops: Vec<(&'static str, u64)>,
     /// Other dataplane events.
     pub events: Vec<(&'static str, u64)>,
+    /// The tunnel receive threads, in the order they started.
+    pub receive_threads: Vec<vcpe_forwarding::dataplane::RxThreadSnapshot>,
 }
 
 /// The counters of one TUN interface.
@@ -388,6 +390,7 @@ impl Dataplane {
             tunnels: self.tunnels.values().map(|t| tunnel_snapshot(t)).collect(),
             drops: snap.named_drops().collect(),
             events: snap.named_events().collect(),
+            receive_threads: self.workers.receive_threads(),
         }
     }
 

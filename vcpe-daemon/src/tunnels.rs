@@ -1,8 +1,10 @@
 //! Config `[[peer]]` sections → the dataplane's tunnel peers and their
-//! underlay sockets: one raw GRE socket per local address, one UDP socket
-//! per WireGuard bind address (peers that name the same bind share it),
-//! a group of VXLAN sockets per VXLAN bind, and the tunnel MTU. The
-//! routes into tunnels are [`crate::routing`]'s.
+//! underlay sockets: one raw GRE socket per local address; per WireGuard
+//! bind address (peers that name the same bind share it) and per VXLAN
+//! bind, a group of UDP sockets in one `SO_REUSEPORT` group, one per
+//! worker, each with its receive thread (the kernel spreads the peers over
+//! them by their address and port); and the tunnel MTU. The routes into
+//! tunnels are [`crate::routing`]'s.
 //!
 //! [`Underlay`] keeps the open sockets with the peers that use each and
 //! their receive threads, so that peers come and go one by one (a
@@ -20,7 +22,7 @@ use std::time::Instant;
 use anyhow::Context;
 use vcpe_config::mtu::{gre_overhead, vxlan_overhead};
 use vcpe_config::{Encapsulation, Peer};
-use vcpe_forwarding::dataplane::{Dataplane, SocketId, TunnelSocket, UnderlaySocket};
+use vcpe_forwarding::dataplane::{Dataplane, RxGroup, SocketId, TunnelSocket, UnderlaySocket};
 use vcpe_forwarding::pipeline::Ingress;
 use vcpe_forwarding::tunnel::gre_socket::{GreSocket, GreSocketOptions};
 use vcpe_forwarding::tunnel::peer::{Encap, TunnelPeer, TunnelStats, VxlanPeer, WgKeys};
@@ -37,7 +39,7 @@ pub use vcpe_config::mtu::UNDERLAY_MTU;
 pub enum SocketKey {
     /// The raw GRE socket on this local address.
     Gre(IpAddr),
-    /// The WireGuard UDP socket on this bind.
+    /// The WireGuard UDP sockets on this bind.
     WireGuard(SocketAddr),
     /// The VXLAN sockets on this bind.
     Vxlan(SocketAddr),
@@ -47,21 +49,47 @@ pub enum SocketKey {
 #[derive(Debug)]
 enum Sockets {
     Gre(Arc<GreSocket>),
-    Udp(Arc<UdpSocket>),
+    /// A WireGuard bind's `SO_REUSEPORT` group; the first also sends (all
+    /// have the bind's port).
+    WireGuard(Vec<Arc<UdpSocket>>),
     Vxlan(VxlanSockets),
 }
 
 impl Sockets {
-    /// The sockets with a receive thread each.
-    fn receivers(&self) -> Vec<UnderlaySocket> {
+    /// The sockets with a receive thread each, with the thread's place in
+    /// the group and its label for `vcpectl stats`.
+    fn receivers(&self, key: SocketKey) -> Vec<TunnelSocket> {
+        let group = |kind: &str, rx: &[Arc<UdpSocket>]| -> Vec<TunnelSocket> {
+            // The bound port, for a `:0` bind.
+            let at = rx
+                .first()
+                .and_then(|s| s.local_addr().ok())
+                .map_or_else(String::new, |a| a.to_string());
+            rx.iter()
+                .enumerate()
+                .map(|(index, s)| TunnelSocket {
+                    socket: UnderlaySocket::Udp(Arc::clone(s)),
+                    peers: Vec::new(),
+                    group: RxGroup {
+                        index,
+                        size: rx.len(),
+                    },
+                    label: format!("{kind} {at}"),
+                })
+                .collect()
+        };
         match self {
-            Sockets::Gre(s) => vec![UnderlaySocket::Gre(Arc::clone(s))],
-            Sockets::Udp(s) => vec![UnderlaySocket::Udp(Arc::clone(s))],
-            Sockets::Vxlan(g) => {
-                g.rx.iter()
-                    .map(|s| UnderlaySocket::Udp(Arc::clone(s)))
-                    .collect()
-            }
+            Sockets::Gre(s) => vec![TunnelSocket {
+                socket: UnderlaySocket::Gre(Arc::clone(s)),
+                peers: Vec::new(),
+                group: RxGroup::ALONE,
+                label: match key {
+                    SocketKey::Gre(local) => format!("gre {local}"),
+                    _ => "gre".to_owned(),
+                },
+            }],
+            Sockets::WireGuard(rx) => group("wireguard", rx),
+            Sockets::Vxlan(g) => group("vxlan", &g.rx),
         }
     }
 }
@@ -117,7 +145,7 @@ impl Underlay {
                     p.name
                 ),
                 SocketKey::WireGuard(bind) => format!(
-                    "peer {}: binding the WireGuard UDP socket on {bind} (is that address on this machine and the port free?)",
+                    "peer {}: binding the WireGuard UDP sockets on {bind} (is that address on this machine and the port free?)",
                     p.name
                 ),
                 SocketKey::Vxlan(bind) => format!(
@@ -176,10 +204,10 @@ impl Underlay {
         };
         e.peers.push(id.raw());
         if e.threads.is_empty() {
-            for socket in e.sockets.receivers() {
+            for socket in e.sockets.receivers(key) {
                 match dp.start_socket(TunnelSocket {
-                    socket,
                     peers: e.peers.clone(),
+                    ..socket
                 }) {
                     Ok(t) => e.threads.push(t),
                     Err(err) => {
@@ -266,7 +294,7 @@ fn open(key: SocketKey, workers: usize) -> std::io::Result<Sockets> {
                 ..GreSocketOptions::default()
             },
         )?)),
-        SocketKey::WireGuard(bind) => Sockets::Udp(Arc::new(udp_socket(bind)?)),
+        SocketKey::WireGuard(bind) => Sockets::WireGuard(reuseport_group(bind, workers)?),
         SocketKey::Vxlan(bind) => Sockets::Vxlan(VxlanSockets::open(bind, workers)?),
     })
 }
@@ -289,8 +317,11 @@ fn encap(p: &Peer, sockets: &Sockets) -> anyhow::Result<(Encap, u16)> {
                 preshared_key,
                 keepalive,
             },
-            Sockets::Udp(socket),
+            Sockets::WireGuard(group),
         ) => {
+            let Some(socket) = group.first() else {
+                anyhow::bail!("peer {}: its WireGuard bind has no socket", p.name);
+            };
             let wg = WgPeer::new(WgConfig {
                 private_key: *private_key.key(),
                 peer_public_key: public_key.0,
@@ -358,14 +389,25 @@ struct VxlanSockets {
 impl VxlanSockets {
     fn open(bind: SocketAddr, workers: usize) -> std::io::Result<VxlanSockets> {
         let workers = workers.max(1);
-        let mut rx = Vec::with_capacity(workers);
-        for _ in 0..workers {
-            rx.push(Arc::new(reuseport_udp_socket(bind)?));
-        }
+        let rx = reuseport_group(bind, workers)?;
         let local = SocketAddr::new(bind.ip(), 0);
         let tx: Result<Vec<UdpSocket>, _> = (0..workers * 4).map(|_| udp_socket(local)).collect();
         Ok(VxlanSockets { rx, tx: tx?.into() })
     }
+}
+
+/// `n` (at least one) UDP sockets on `bind`, as [`udp_socket`], in one
+/// `SO_REUSEPORT` group: the kernel hands each datagram to one of them by
+/// a hash of its addresses and ports, so one sender stays on one socket.
+/// A plain bind comes first and is closed again: a port in use (by
+/// another program, or another vcped's group, which the group would
+/// otherwise join silently and share its datagrams with) fails here as it
+/// would without the group, and a `:0` bind gets its port from it.
+fn reuseport_group(bind: SocketAddr, n: usize) -> std::io::Result<Vec<Arc<UdpSocket>>> {
+    let bind = UdpSocket::bind(bind)?.local_addr()?;
+    (0..n.max(1))
+        .map(|_| reuseport_udp_socket(bind).map(Arc::new))
+        .collect()
 }
 
 /// As [`udp_socket`], in an `SO_REUSEPORT` group on `bind`.

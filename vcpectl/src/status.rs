@@ -94,6 +94,26 @@ pub fn stats(s: &Stats) -> String {
         out += "\n";
         out += &t.render();
     }
+    if !s.receive_threads.is_empty() {
+        let mut t = Table::new(&[
+            ("RECEIVE THREAD", Align::Left),
+            ("SOCKET", Align::Left),
+            ("GROUP", Align::Right),
+            ("DATAGRAMS", Align::Right),
+            ("BATCHES", Align::Right),
+        ]);
+        for r in &s.receive_threads {
+            t.row([
+                r.thread.clone(),
+                r.socket.clone(),
+                format!("{}/{}", r.index + 1, r.group_size),
+                r.datagrams.to_string(),
+                r.batches.to_string(),
+            ]);
+        }
+        out += "\n";
+        out += &t.render();
+    }
     if let Some(k) = &s.kernel_sync {
         let _ = writeln!(
             out,

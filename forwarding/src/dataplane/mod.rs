@@ -13,7 +13,9 @@
 //!
 //! Tunnels: a worker encapsulates and sends packets the FIB routes into a
 //! tunnel itself (on the shared underlay socket); each underlay socket has
-//! a receive thread ([`tunnel_rx`]) that decapsulates, checks the inner
+//! a receive thread ([`tunnel_rx`]; a WireGuard or VXLAN bind has a group
+//! of `SO_REUSEPORT` sockets, one per worker, and so as many threads, see
+//! [`rx_group`]) that decapsulates, checks the inner
 //! source against the peer's allowed prefixes and forwards, writing into
 //! the TUN devices through dups of the workers' queue fds (the kernel takes
 //! concurrent writes; only the owning worker reads a queue): each flow
@@ -34,11 +36,13 @@
 //! | `tables.rs`    | tunnel peers and egress MTUs, swapped whole           |
 //! | `worker.rs`    | a worker's loop                                        |
 //! | `tunnel_rx.rs` | a tunnel receive thread's loop                         |
+//! | `rx_group.rs`  | a receive thread's place in its bind's group; its counts |
 //! | `packet_io.rs` | writing a packet to a TUN or a tunnel                  |
 
 mod control;
 mod packet_io;
 mod peer_index;
+mod rx_group;
 mod tables;
 mod tunnel_rx;
 mod worker;
@@ -59,6 +63,7 @@ use crate::tun::TunQueue;
 use crate::tunnel::gre_socket::GreSocket;
 use crate::tunnel::peer::TunnelPeer;
 
+pub use rx_group::{RxGroup, RxThreadSnapshot, RxThreadStats};
 pub use worker::BATCH;
 
 /// `poll(2)` on `fds` for up to `timeout_ms`; whether any fd is ready.
@@ -95,6 +100,11 @@ pub struct TunnelSocket {
     pub socket: UnderlaySocket,
     /// Ids (`Egress::Tunnel`) of the peers behind it.
     pub peers: Vec<u32>,
+    /// Its place in the `SO_REUSEPORT` group of its bind
+    /// ([`RxGroup::ALONE`] for a socket of its own).
+    pub group: RxGroup,
+    /// What it is, for `vcpectl stats` (e.g. `wireguard 0.0.0.0:51820`).
+    pub label: String,
 }
 
 /// The kinds of underlay socket.
@@ -158,6 +168,10 @@ impl std::fmt::Debug for Dataplane {
 struct RxHandle {
     post: Postbox<RxCommand>,
     thread: JoinHandle<()>,
+    name: String,
+    label: String,
+    group: RxGroup,
+    stats: Arc<RxThreadStats>,
 }
 
 /// A receive thread started by [`Dataplane::start_socket`].
@@ -304,20 +318,34 @@ impl Dataplane {
         let (post, mailbox) = control::mailbox().map_err(StartError::Spawn)?;
         let id = SocketId(self.next_socket);
         self.next_socket += 1;
+        let stats = Arc::new(RxThreadStats::default());
         let rx = tunnel_rx::RxThread {
             socket: socket.socket,
             peers: socket.peers,
+            group: socket.group,
+            stats: Arc::clone(&stats),
             mailbox,
             tun_queues,
             uso,
         };
         let shared = Arc::clone(&self.shared);
         let lease = self.counters.lease();
+        let name = format!("vcpe-tun-rx-{}", id.0);
         let thread = std::thread::Builder::new()
-            .name(format!("vcpe-tun-rx-{}", id.0))
+            .name(name.clone())
             .spawn(move || tunnel_rx::run(rx, &shared, &lease))
             .map_err(StartError::Spawn)?;
-        self.rx.insert(id, RxHandle { post, thread });
+        self.rx.insert(
+            id,
+            RxHandle {
+                post,
+                thread,
+                name,
+                label: socket.label,
+                group: socket.group,
+                stats,
+            },
+        );
         Ok(id)
     }
 
@@ -466,6 +494,15 @@ impl Dataplane {
     /// Number of running tunnel receive threads.
     pub fn sockets(&self) -> usize {
         self.rx.len()
+    }
+
+    /// The running tunnel receive threads and what each has read, in the
+    /// order they started.
+    pub fn receive_threads(&self) -> Vec<RxThreadSnapshot> {
+        self.rx
+            .values()
+            .map(|h| RxThreadSnapshot::read(h.name.clone(), h.label.clone(), h.group, &h.stats))
+            .collect()
     }
 
     /// Stops the workers and waits for them (at most one poll interval).

@@ -1,4 +1,6 @@
-//! The tunnel receive threads: one per underlay socket. Each reads a batch
+//! The tunnel receive threads: one per underlay socket (a WireGuard or
+//! VXLAN bind has a group of them, one per worker; see [`super::rx_group`]).
+//! Each reads a batch
 //! of datagrams with one system call (`recvmmsg`; on UDP sockets with UDP
 //! GRO, so a sender's GSO burst arrives as one buffer), finds the peer
 //! (GRE and VXLAN by underlay source; WireGuard as WireGuard does: by the
@@ -20,7 +22,11 @@
 //! its port, or one we have no `endpoint` for, keeps working.
 //!
 //! WireGuard timers (handshake retries, rekeying, keepalives) are ticked
-//! from the same thread, every [`TICK`].
+//! from the receive threads, every [`TICK`]: each peer by exactly one
+//! thread of its bind's group ([`RxGroup::ticks`]). A handshake message
+//! is answered, and a peer roams, on whichever thread received it (the
+//! peer's state is behind its lock); every reply leaves from the bind's
+//! port (any socket of the group: they share it).
 //!
 //! A receive thread runs as long as its socket is used: its peer list and
 //! the TUN queues it writes into change while it runs, by messages in its
@@ -52,6 +58,7 @@ use crate::tunnel::wireguard::{
 use super::UnderlaySocket;
 use super::control::{Mailbox, RxCommand};
 use super::peer_index::PeerIndex;
+use super::rx_group::{RxGroup, RxThreadStats};
 use super::tables::Tables;
 use super::worker::Shared;
 
@@ -76,6 +83,10 @@ pub(super) struct RxThread {
     pub socket: UnderlaySocket,
     /// Tunnel ids of the peers behind the socket.
     pub peers: Vec<u32>,
+    /// Its place in its bind's group: which peers it ticks.
+    pub group: RxGroup,
+    /// What it counts for `vcpectl stats`.
+    pub stats: Arc<RxThreadStats>,
     /// Changes: peers, TUN queues, stop.
     pub mailbox: Mailbox<RxCommand>,
     /// Every queue of each TUN interface (dups of the workers' fds), by
@@ -172,7 +183,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
             last_tick = Instant::now();
             rx.init_budget = INIT_LOOKUP_BUDGET;
             rx.tables = shared.tables.load_full();
-            tick(&rx.t.peers, &rx.tables, &mut rx.scratch);
+            tick(&rx.t.peers, rx.t.group, &rx.tables, &mut rx.scratch);
         }
         let (socket_ready, mail) = readable(fd, rx.t.mailbox.fd());
         if mail {
@@ -197,7 +208,8 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
                 (UnderlaySocket::Udp(s), Some(batch)) => {
                     let s = Arc::clone(s);
                     batch.recv(&s).map(|n| {
-                        rx.udp_batch(batch, &ctx);
+                        let datagrams = rx.udp_batch(batch, &ctx);
+                        rx.t.stats.count(datagrams);
                         n == udp_batch::SLOTS
                     })
                 }
@@ -206,6 +218,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
                     let mut bufs: Vec<&mut [u8]> =
                         gre_bufs.iter_mut().map(|b| b.as_mut_slice()).collect();
                     s.recv_batch(&mut bufs, &mut gre_meta).map(|n| {
+                        rx.t.stats.count(n);
                         for (buf, meta) in bufs.iter_mut().zip(&gre_meta).take(n) {
                             rx.gre_datagram(buf, meta, &ctx);
                         }
@@ -362,14 +375,17 @@ impl Rx {
         self.tables.tunnel(id).cloned()
     }
 
-    /// Handles everything one `recvmmsg` on a UDP socket brought.
-    fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) {
+    /// Handles everything one `recvmmsg` on a UDP socket brought; how many
+    /// datagrams that was (a GRO buffer counts as its segments).
+    fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) -> usize {
+        let mut datagrams = 0;
         let wireguard = self.t.peers.first().is_some_and(|&id| {
             self.tables
                 .tunnel(id as usize)
                 .is_some_and(|p| matches!(p.encap, Encap::WireGuard { .. }))
         });
         for (from, segment, buf) in batch.buffers() {
+            datagrams += buf.len().div_ceil(segment).max(1);
             let peer = if wireguard {
                 let first = &buf[..segment.min(buf.len())];
                 self.find_wireguard(from, first)
@@ -390,6 +406,7 @@ impl Rx {
                 Encap::Gre { .. } => ctx.counters.drop_packet(DropReason::BadTunnel),
             }
         }
+        datagrams
     }
 
     /// Decrypts the datagrams of one GRO buffer under one lock of the
@@ -641,9 +658,10 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
     a.to_canonical() == b.to_canonical()
 }
 
-/// Ticks the WireGuard timers of this socket's peers.
-fn tick(peers: &[u32], tables: &Tables, out: &mut Vec<u8>) {
-    for &id in peers {
+/// Ticks the WireGuard timers of this socket's peers that are this
+/// thread's to tick (`group`).
+fn tick(peers: &[u32], group: RxGroup, tables: &Tables, out: &mut Vec<u8>) {
+    for &id in peers.iter().filter(|&&id| group.ticks(id)) {
         let Some(p) = tables.tunnel(id as usize) else {
             continue;
         };

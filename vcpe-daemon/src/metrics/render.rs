@@ -394,6 +394,19 @@ fn dataplane(s: &Stats, now: u64) -> Vec<Family<'_>> {
             1,
         );
     }
+    let mut receive_threads = Family::counter(
+        "vcpe_tunnel_receive_thread_datagrams",
+        "Underlay datagrams read by each tunnel receive thread (a WireGuard or VXLAN bind has one per worker).",
+    );
+    for r in &s.receive_threads {
+        receive_threads = receive_threads.sample(
+            vec![
+                ("thread", Cow::Borrowed(r.thread.as_str())),
+                ("socket", Cow::Borrowed(r.socket.as_str())),
+            ],
+            r.datagrams,
+        );
+    }
     let mut drops = Family::counter(
         "vcpe_dropped_packets",
         "Packets the dataplane dropped, by reason.",
@@ -492,6 +505,7 @@ fn dataplane(s: &Stats, now: u64) -> Vec<Family<'_>> {
             "FIB routes added, replaced or removed since start (initial load included).",
         )
         .sample(vec![], s.fib_route_changes),
+        receive_threads,
     ]
 }
 
@@ -654,6 +668,14 @@ mod tests {
             }],
             fib_route_changes: 11,
             kernel_sync: None,
+            receive_threads: vec![vcpe_api::ReceiveThreadCounters {
+                thread: "vcpe-tun-rx-0".into(),
+                socket: "wireguard 0.0.0.0:51820".into(),
+                index: 0,
+                group_size: 2,
+                datagrams: 42,
+                batches: 7,
+            }],
         }
     }
 
@@ -868,6 +890,7 @@ mod tests {
             "vcpe_fib_routes{family=\"ipv4\"} 5",
             "vcpe_fib_routes{family=\"ipv6\"} 3",
             "vcpe_fib_route_changes_total 11",
+            "vcpe_tunnel_receive_thread_datagrams_total{thread=\"vcpe-tun-rx-0\",socket=\"wireguard 0.0.0.0:51820\"} 42",
             "vcpe_bgp_session_established{neighbor=\"10.255.0.2\"} 1",
             "vcpe_bgp_session_established{neighbor=\"fd00::3\"} 0",
             "vcpe_bgp_session_state{neighbor=\"10.255.0.2\",state=\"Established\"} 1",

@@ -212,6 +212,7 @@ mod tests {
                     tunnels: vec![],
                     fib_route_changes: 1,
                     kernel_sync: None,
+                    receive_threads: vec![],
                 })),
                 _ => Reply::Error {
                     message: "not answered in this test".into(),

@@ -1,7 +1,9 @@
 //! `vcpectl stats`: the forwarding plane's, the routing owner's and kernel
 //! sync's snapshots in the API's terms.
 
-use vcpe_api::{KernelSyncStats, PortCounters, Reply, Stats, TunnelCounters};
+use vcpe_api::{
+    KernelSyncStats, PortCounters, ReceiveThreadCounters, Reply, Stats, TunnelCounters,
+};
 
 use super::View;
 use crate::dataplane::{StatsSnapshot, TunnelSnapshot};
@@ -41,6 +43,18 @@ pub fn reply(s: StatsSnapshot, r: RoutingStats) -> Stats {
         tunnels: s.tunnels.into_iter().map(tunnel).collect(),
         fib_route_changes: r.route_changes,
         kernel_sync: r.kernel_sync.map(kernel_sync),
+        receive_threads: s
+            .receive_threads
+            .into_iter()
+            .map(|t| ReceiveThreadCounters {
+                thread: t.thread,
+                socket: t.socket,
+                index: t.group.index,
+                group_size: t.group.size,
+                datagrams: t.datagrams,
+                batches: t.batches,
+            })
+            .collect(),
     }
 }
 
