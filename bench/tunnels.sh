@@ -29,6 +29,21 @@
 # busiest threads are printed after each test, and `vcpectl stats` after
 # each vcped variant.
 #
+# PEERS=K (K >= 2) runs the many-peers profile instead of the variants:
+# K sender vCPEs, each with its own WireGuard tunnel to one receiver vCPE
+# (one bind, 0.0.0.0:51820: one SO_REUSEPORT group of receive threads, one
+# per receiver worker), all sending iperf3 at once to host B behind the
+# receiver (a server port each): TCP 1 stream each, then UDP 64 B each.
+# Prints the aggregate and each sender's share, and every vcped's busiest
+# threads (the receiver's vcpe-tun-rx-* are its receive threads). The
+# senders run vcped with one worker and the iperf3 client in their own
+# namespace (source: their tunnel address 10.255.0.(10+i)).
+#
+#   sender i (i = 1..K) vcpe0 10.255.0.(10+i) ══ 100.64.i.2 ── wI 100.64.i.1 receiver B ── host B 10.2.0.10
+#
+# Compare builds with VCPE_BIN_DIR (e.g. one of main from before the
+# receive threads were spread).
+#
 # Each variant gets four fresh network namespaces vbt<pid>-<v>{a,b,ha,hb};
 # wireguard-go's control socket /var/run/wireguard/IF.sock is not per
 # namespace, so its interfaces are named vbt<pid>{a,b}. Everything is
@@ -49,6 +64,8 @@
 #   CARGO_TARGET_DIR    where cargo builds and the binaries are taken from
 #                       (default: ./target of the workspace)
 #   KEEP_LOGS=1         keep the work directory (configs, logs, iperf3 JSON)
+#   PEERS=1             K >= 2: the many-peers profile instead (see above)
+#   VCPE_BIN_DIR        take vcped and vcpectl from here (no build)
 # A variant that fails (no ping, iperf3 error) is reported as FAIL in the
 # table, the others still run, and the script exits 1.
 # Total run time with the defaults: about 1.5 minutes (plus the build).
@@ -65,8 +82,10 @@ WORK=$(mktemp -d "/tmp/vbt$$.XXXXXX")
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 [[ $TARGET_DIR == /* ]] || TARGET_DIR=$PWD/$TARGET_DIR
 export CARGO_TARGET_DIR=$TARGET_DIR
-VCPED=$TARGET_DIR/release/vcped
-VCPECTL=$TARGET_DIR/release/vcpectl
+BIN=${VCPE_BIN_DIR:-$TARGET_DIR/release}
+VCPED=$BIN/vcped
+VCPECTL=$BIN/vcpectl
+PEERS=${PEERS:-1}
 FAILED=0
 
 # Addresses (the same in every variant).
@@ -459,8 +478,161 @@ variant() {
     esac
 }
 
+[[ $PEERS =~ ^[1-9][0-9]*$ ]] && (( PEERS <= 64 )) || die "PEERS must be 1..64"
+
+# The many-peers profile (PEERS=K): namespaces ${P}k{b,hb,1..K}.
+peers_profile() {
+    local k=$PEERS b=${P}kb hb=${P}khb i ns pids=() labels=()
+    netns "$b"; netns "$hb"
+    ip link add "${P}klb" netns "$b" type veth peer name "${P}keb" netns "$hb"
+    ip -n "$b" link set "${P}klb" name lan0
+    ip -n "$hb" link set "${P}keb" name eth0
+    wg_keys "$WORK" kb
+    for i in $(seq "$k"); do
+        ns=${P}k$i
+        netns "$ns"
+        ip link add "${P}kw$i" netns "$b" type veth peer name "${P}ks$i" netns "$ns"
+        ip -n "$b" link set "${P}kw$i" name "w$i"
+        ip -n "$ns" link set "${P}ks$i" name wan0
+        ip -n "$ns" link set wan0 up
+        ip -n "$ns" addr add "100.64.$i.2/24" dev wan0
+        ip -n "$b" link set "w$i" up
+        ip -n "$b" addr add "100.64.$i.1/24" dev "w$i"
+        wg_keys "$WORK" "k$i"
+    done
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    ip netns exec "$b" sh -c 'for d in /sys/class/net/*; do ip link set "${d##*/}" up; done
+        echo 1 > /proc/sys/net/ipv4/ip_forward
+        for c in /proc/sys/net/ipv4/conf/*/rp_filter; do echo 0 > "$c"; done'
+    ip -n "$hb" link set eth0 up
+    ip -n "$b" addr add "$GW_B/24" dev lan0
+    ip -n "$hb" addr add "$HOST_B/24" dev eth0
+    ip -n "$hb" route add default via "$GW_B"
+    {
+        printf '[router]\nid = "%s"\nasn = 65002\n\n[kernel]\nroute_sync = false\n\n' "$INNER_B"
+        printf '[forwarding]\nworkers = %s\nmss_clamp = %s\n\n' "$WORKERS" "$MSS_CLAMP"
+        printf '[[interface]]\nname = "vcpe0"\naddresses = ["%s/24"]\nmtu = 1420\n\n' "$INNER_B"
+        printf '[[route]]\nname = "hosts"\nprefix = "%s"\ninterface = "vcpe0"\n\n' "$NET_B"
+        for i in $(seq "$k"); do
+            printf '[[route]]\nname = "s%d"\nprefix = "10.255.0.%d/32"\npeer = "s%d"\n\n' "$i" $((10 + i)) "$i"
+            printf '[[peer]]\nname = "s%d"\nencapsulation = "wireguard"\nbind = "0.0.0.0:51820"\n' "$i"
+            printf 'endpoint = "100.64.%d.2:51820"\nprivate_key_file = "%s"\npublic_key = "%s"\n' \
+                "$i" "$WORK/kb.key" "$(cat "$WORK/k$i.pub")"
+            printf 'allowed_prefixes = ["10.255.0.%d/32"]\nmtu = 1420\n\n' $((10 + i))
+        done
+    } >"$WORK/kb.toml"
+    for i in $(seq "$k"); do
+        {
+            printf '[router]\nid = "10.255.0.%d"\nasn = %d\n\n[kernel]\nroute_sync = false\n\n' $((10 + i)) $((65010 + i))
+            printf '[forwarding]\nworkers = 1\nmss_clamp = %s\n\n' "$MSS_CLAMP"
+            printf '[[interface]]\nname = "vcpe0"\naddresses = ["10.255.0.%d/24"]\nmtu = 1420\n\n' $((10 + i))
+            printf '[[route]]\nname = "b"\nprefix = "%s"\npeer = "b"\n\n' "$NET_B"
+            printf '[[peer]]\nname = "b"\nencapsulation = "wireguard"\nbind = "0.0.0.0:51820"\n'
+            printf 'endpoint = "100.64.%d.1:51820"\nprivate_key_file = "%s"\npublic_key = "%s"\n' \
+                "$i" "$WORK/k$i.key" "$(cat "$WORK/kb.pub")"
+            printf 'allowed_prefixes = ["%s", "%s/32"]\nmtu = 1420\n' "$NET_B" "$INNER_B"
+        } >"$WORK/k$i.toml"
+    done
+    start_peers_vcped kb "$b" 10.255.0.0/24
+    for i in $(seq "$k"); do start_peers_vcped "k$i" "${P}k$i" "$NET_B"; done
+    for i in $(seq "$k"); do
+        ip netns exec "${P}k$i" ping -c 3 -i 0.2 -W 2 "$HOST_B" >"$WORK/k$i-ping.txt" 2>&1 \
+            || { cat "$WORK/k$i-ping.txt" >&2; die "sender $i cannot ping host B through its tunnel"; }
+        ip netns exec "$hb" iperf3 -s -D -p $((5200 + i)) --pidfile "$WORK/k$i-iperf3.pid"
+    done
+    sleep 0.5
+    mapfile -t pids <"$WORK/k.pids"
+    labels=(receiver)
+    for i in $(seq "$k"); do labels+=("sender-$i"); done
+    peers_run tcp1 "${pids[@]}" -- "${labels[@]}"
+    peers_run udp64 "${pids[@]}" -- "${labels[@]}"
+    echo "== receiver: vcpectl stats" >&2
+    "$VCPECTL" --socket "$WORK/kb.sock" stats >&2 || true
+}
+
+# start_peers_vcped NAME NS ROUTE: vcped with $WORK/NAME.toml in NS, up with
+# vcpe0; the kernel routes ROUTE into vcpe0. Its pid goes to $WORK/k.pids.
+start_peers_vcped() {
+    local name=$1 ns=$2 sock=$WORK/$1.sock pid
+    "$VCPED" check-config "$WORK/$name.toml" >/dev/null || die "vcped check-config $WORK/$name.toml failed"
+    ip netns exec "$ns" "$VCPED" run --config "$WORK/$name.toml" --socket "$sock" >"$WORK/$name.log" 2>&1 &
+    pid=$!
+    echo "$pid" >>"$WORK/k.pids"
+    for _ in $(seq 100); do
+        kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK/$name.log" >&2; die "vcped in $ns exited during start-up"; }
+        if "$VCPECTL" --socket "$sock" status >/dev/null 2>&1 && ip -n "$ns" link show vcpe0 >/dev/null 2>&1; then
+            ip -n "$ns" route add "$3" dev vcpe0
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "vcped in $ns did not come up with vcpe0 within 20 s"
+}
+
+# peers_run TEST PID... -- LABEL...: every sender's iperf3 at once, the
+# thread CPU of every vcped around it.
+peers_run() {
+    local test=$1 i pids=() labels=() args=() cpids=()
+    shift
+    while [[ $1 != -- ]]; do pids+=("$1"); shift; done
+    shift
+    labels=("$@")
+    [[ $test == udp64 ]] && args=(-u -l 64 -b "$UDP_RATE")
+    echo "  $PEERS x iperf3 ${args[*]}" >&2
+    python3 "$WORK/cpu.py" snap "$WORK/k-$test.cpu0" "${pids[@]}"
+    for i in $(seq "$PEERS"); do
+        ip netns exec "${P}k$i" iperf3 -c "$HOST_B" -p $((5200 + i)) -t "$DURATION" \
+            --connect-timeout 5000 --json "${args[@]}" >"$WORK/k-$test-$i.json" &
+        cpids+=($!)
+    done
+    for i in "${!cpids[@]}"; do wait "${cpids[$i]}" || echo "  sender $((i + 1)): iperf3 failed" >&2; done
+    python3 "$WORK/cpu.py" snap "$WORK/k-$test.cpu1" "${pids[@]}"
+    python3 "$WORK/cpu.py" diff "$WORK/k-$test.cpu0" "$WORK/k-$test.cpu1" "${labels[@]}"
+}
+
+if (( PEERS > 1 )); then
+    command -v wg >/dev/null || die "wg is missing (apt-get install -y wireguard-tools)"
+    if [[ -z ${NO_BUILD:-} && -z ${VCPE_BIN_DIR:-} ]]; then
+        echo "== cargo build --release -p vcpe-daemon -p vcpectl" >&2
+        (cd "$ROOT" && cargo build --release -p vcpe-daemon -p vcpectl --quiet)
+    fi
+    [[ -x $VCPED && -x $VCPECTL ]] || die "$VCPED or $VCPECTL missing"
+    echo "== $PEERS WireGuard peers into one vCPE ($VCPED)" >&2
+    peers_profile
+    python3 - "$WORK" "$PEERS" "$DURATION" "$UDP_RATE" <<'EOF'
+import json, os, sys
+work, k, duration, rate = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+print()
+print(f"{k} WireGuard peers into one vCPE, iperf3 -t {duration} from each at once, "
+      f"UDP -b {rate}, {os.cpu_count()} CPUs")
+for test, label in (("tcp1", "TCP 1 stream each (Gbit/s)"), ("udp64", "UDP 64 B each (kpps recv)")):
+    each = []
+    for i in range(1, k + 1):
+        try:
+            r = json.load(open(os.path.join(work, f"k-{test}-{i}.json")))
+            s = r["end"]["sum_received"]
+            if test == "tcp1":
+                each.append(s["bits_per_second"] / 1e9)
+            else:
+                each.append((s["packets"] - s["lost_packets"]) / s["seconds"] / 1e3)
+        except (OSError, KeyError, TypeError, ValueError, ZeroDivisionError):
+            each.append(None)
+    got = [x for x in each if x is not None]
+    total = (f"{sum(got):.2f}" if test == "tcp1" else f"{sum(got):.0f}") if got else "FAIL"
+    fmt = "{:.2f}" if test == "tcp1" else "{:.0f}"
+    print(f"{label:<30} aggregate {total:>8}   per sender: "
+          + " ".join(fmt.format(x) if x is not None else "FAIL" for x in each))
+    cpu = os.path.join(work, f"k-{test}.cpu1.sum")
+    if os.path.exists(cpu):
+        rows = dict(line.split() for line in open(cpu) if line.strip())
+        print(f"{'':<30} CPU (% of one core): receiver vcped {float(rows.get('receiver', 0)):.0f}, "
+              f"senders' vcpeds {sum(float(v) for n, v in rows.items() if n != 'receiver'):.0f}")
+EOF
+    exit 0
+fi
+
 START=$SECONDS
-if [[ " $VARIANTS " == *" vcped-"* ]] && [[ -z ${NO_BUILD:-} ]]; then
+if [[ " $VARIANTS " == *" vcped-"* ]] && [[ -z ${NO_BUILD:-} && -z ${VCPE_BIN_DIR:-} ]]; then
     echo "== cargo build --release -p vcpe-daemon -p vcpectl" >&2
     (cd "$ROOT" && cargo build --release -p vcpe-daemon -p vcpectl --quiet)
 fi

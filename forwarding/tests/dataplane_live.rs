@@ -263,10 +263,23 @@ fn a_tunnel_and_its_socket_come_and_go_while_running() {
             tx5(),
             spoofed()
         );
+        // The receive thread counted what it read (the spoofed packets
+        // came back to it over the loopback underlay; counted before it
+        // handled them).
+        let dropped = spoofed();
+        let threads = dp.receive_threads();
+        assert_eq!(threads.len(), 1, "{threads:?}");
+        assert_eq!(threads[0].socket, "gre test");
+        assert_eq!(threads[0].group, RxGroup::ALONE);
+        assert!(
+            threads[0].datagrams >= dropped && threads[0].batches > 0,
+            "{threads:?}"
+        );
         // Removed: the stale route's packets drop as no_egress again.
         dp.remove_tunnel(5);
         dp.stop_socket(sid);
         assert_eq!(dp.sockets(), 0);
+        assert!(dp.receive_threads().is_empty());
         assert!(dp.tunnel(5).is_none());
         let (t, d) = (tx5(), no_egress());
         assert!(

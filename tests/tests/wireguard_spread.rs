@@ -156,7 +156,15 @@ fn eight_wireguard_peers_are_received_by_several_threads() -> Result<()> {
                     let count = PINGS.to_string();
                     let out = ns.exec_timeout(
                         [
-                            "ping", "-q", "-c", &count, "-i", "0.01", "-W", "2", "10.255.0.1",
+                            "ping",
+                            "-q",
+                            "-c",
+                            &count,
+                            "-i",
+                            "0.01",
+                            "-W",
+                            "2",
+                            "10.255.0.1",
                         ],
                         Duration::from_secs(30),
                     );
