@@ -533,7 +533,8 @@ peers_profile() {
             printf 'allowed_prefixes = ["%s", "%s/32"]\nmtu = 1420\n' "$NET_B" "$INNER_B"
         } >"$WORK/k$i.toml"
     done
-    start_peers_vcped kb "$b" 10.255.0.0/24
+    # The receiver's kernel reaches the senders by vcpe0's connected /24.
+    start_peers_vcped kb "$b" ""
     for i in $(seq "$k"); do start_peers_vcped "k$i" "${P}k$i" "$NET_B"; done
     for i in $(seq "$k"); do
         ip netns exec "${P}k$i" ping -c 3 -i 0.2 -W 2 "$HOST_B" >"$WORK/k$i-ping.txt" 2>&1 \
@@ -551,7 +552,8 @@ peers_profile() {
 }
 
 # start_peers_vcped NAME NS ROUTE: vcped with $WORK/NAME.toml in NS, up with
-# vcpe0; the kernel routes ROUTE into vcpe0. Its pid goes to $WORK/k.pids.
+# vcpe0; the kernel routes ROUTE (if any) into vcpe0. Its pid goes to
+# $WORK/k.pids.
 start_peers_vcped() {
     local name=$1 ns=$2 sock=$WORK/$1.sock pid
     "$VCPED" check-config "$WORK/$name.toml" >/dev/null || die "vcped check-config $WORK/$name.toml failed"
@@ -561,7 +563,7 @@ start_peers_vcped() {
     for _ in $(seq 100); do
         kill -0 "$pid" 2>/dev/null || { tail -n 20 "$WORK/$name.log" >&2; die "vcped in $ns exited during start-up"; }
         if "$VCPECTL" --socket "$sock" status >/dev/null 2>&1 && ip -n "$ns" link show vcpe0 >/dev/null 2>&1; then
-            ip -n "$ns" route add "$3" dev vcpe0
+            [[ -z $3 ]] || ip -n "$ns" route add "$3" dev vcpe0
             return 0
         fi
         sleep 0.2
