@@ -193,7 +193,7 @@ fn sixteen_clients_of_two_reflectors(kind: Kind) -> Result<()> {
     let vcpes: Vec<u8> = (1..=N).collect();
     let t0 = Instant::now();
     let fleet = Fleet::new(&lab, &hosts, &vcpes)?;
-    let mut rrs = vec![
+    let mut rrs = [
         start_reflector(kind, &fleet, &lab, 0)?,
         start_reflector(kind, &fleet, &lab, 1)?,
     ];
