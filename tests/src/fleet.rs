@@ -175,6 +175,19 @@ impl Fleet {
         }
         Ok(vcpeds)
     }
+
+    /// Every ordered pair of distinct vCPEs of `vcpes`, vxnet to vxnet,
+    /// IPv4 and IPv6.
+    pub fn pings_between(&self, vcpes: &[u8]) -> Result<Vec<Ping>> {
+        let mut out = Vec::new();
+        for &a in vcpes {
+            let ns = self.host(a)?;
+            for &b in vcpes.iter().filter(|&&b| b != a) {
+                out.extend(Ping::vxnet_pair(ns, a, b));
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// One ping: from `from`, source address `src`, to `dst`.
@@ -212,9 +225,10 @@ impl Ping {
 }
 
 /// Pings every one of `pings` (one echo each) on 12 threads, again until
-/// it answers or `timeout` runs out. Returns those that never answered
-/// (`src -> dst` in their namespace) and the time it took.
-pub fn ping_all(pings: &[Ping], timeout: Duration) -> (Vec<String>, Duration) {
+/// it answers or `timeout` runs out. Returns the time it took, or an
+/// error naming those that never answered (`src -> dst` in their
+/// namespace).
+pub fn ping_all(pings: &[Ping], timeout: Duration) -> Result<Duration> {
     let start = Instant::now();
     let todo: Mutex<VecDeque<&Ping>> = Mutex::new(pings.iter().collect());
     let failed: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -241,7 +255,14 @@ pub fn ping_all(pings: &[Ping], timeout: Duration) -> (Vec<String>, Duration) {
         }
     });
     let failed = failed.into_inner().unwrap_or_else(|e| e.into_inner());
-    (failed, start.elapsed())
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} pings never answered in {timeout:?}: {failed:#?}",
+            failed.len(),
+            pings.len()
+        );
+    }
+    Ok(start.elapsed())
 }
 
 /// `ping -c COUNT -i INTERVAL`: (sent, received).
@@ -367,14 +388,12 @@ pub fn reflected_paths(
     Ok(())
 }
 
-/// Every ordered pair of distinct vCPEs of `vcpes` (host number, namespace),
-/// vxnet to vxnet, IPv4 and IPv6.
-pub fn all_pairs(vcpes: &[(u8, &Netns)]) -> Vec<Ping> {
-    let mut out = Vec::new();
-    for &(a, ns) in vcpes {
-        for &(b, _) in vcpes.iter().filter(|(b, _)| *b != a) {
-            out.extend(Ping::vxnet_pair(ns, a, b));
-        }
-    }
-    out
+/// Waits until `check` passes (`timeout` at most); else its last error.
+pub fn wait_ok(timeout: Duration, mut check: impl FnMut() -> Result<()>) -> Result<()> {
+    let mut last = Ok(());
+    crate::wait_until(timeout, || {
+        last = check();
+        last.is_ok()
+    });
+    last
 }
