@@ -24,7 +24,8 @@
 //! from the hub with ORIGINATOR_ID = the originating spoke's router id and
 //! CLUSTER_LIST = the hub's `cluster_id` (`vcpectl --json bgp neighbor HUB
 //! adj-in`), in the FIB into that spoke's tunnel; nothing of its own comes
-//! back; all 56 pairs ping v4 and v6.
+//! back; all 56 pairs ping v4 and v6, and over tunnels the hub's tunnels
+//! carry next to nothing meanwhile (BGP keepalives).
 
 use std::time::{Duration, Instant};
 
@@ -163,9 +164,26 @@ fn hub_reflects_for_eight_spokes(over: Over) -> Result<()> {
     }
 
     let pings = fleet.pings_between(&spokes)?;
+    let hub_packets = || -> Result<u64> {
+        Ok(hub
+            .tunnels()?
+            .iter()
+            .map(|t| t.rx_packets + t.tx_packets)
+            .sum())
+    };
+    let before = hub_packets()?;
     let took = ping_all(&pings, Duration::from_secs(30)).with_context(|| format!("{over:?}"))?;
+    // Through the hub, each echo and its reply would cross it twice each
+    // way (4 × 112 packets); its tunnels carry the BGP sessions only.
+    let through_hub = hub_packets()? - before;
+    ensure!(
+        through_hub < 2 * pings.len() as u64,
+        "{over:?}: the hub's tunnels carried {through_hub} packets during {} pings",
+        pings.len()
+    );
     eprintln!(
-        "{over:?}: all {} pings answered in {took:?}; whole test {:?}",
+        "{over:?}: all {} pings answered in {took:?} ({through_hub} packets in the hub's \
+         tunnels meanwhile); whole test {:?}",
         pings.len(),
         t0.elapsed()
     );
