@@ -15,7 +15,7 @@
 //! tunnel itself (on the shared underlay socket); each underlay socket has
 //! a receive thread ([`tunnel_rx`]; a WireGuard or VXLAN bind has a group
 //! of `SO_REUSEPORT` sockets, one per worker, and so as many threads, see
-//! [`rx_group`]) that decapsulates, checks the inner
+//! `rx_group.rs`) that decapsulates, checks the inner
 //! source against the peer's allowed prefixes and forwards, writing into
 //! the TUN devices through dups of the workers' queue fds (the kernel takes
 //! concurrent writes; only the owning worker reads a queue): each flow
