@@ -26,7 +26,7 @@ use std::path::Path;
 pub use community::{Community, CommunityError, LargeCommunity};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
-    BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
+    AddPaths, BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
     NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router, StaticRoute,
     inner_addresses,
 };

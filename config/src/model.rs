@@ -246,6 +246,12 @@ pub struct Neighbor {
     /// (`false`). Locally originated routes always carry ours, eBGP
     /// always gets ours, and reflected routes keep theirs (RFC 4456).
     pub next_hop_self: Option<bool>,
+    /// `add_paths = "receive"`: ADD-PATH (RFC 7911) for IPv4 and IPv6
+    /// unicast, announced in the OPEN; where the neighbor can send, it may
+    /// send several paths per prefix and every one is kept (best path,
+    /// multipath). `None` (the default): off, one path per prefix. A
+    /// change by reload restarts this neighbor's session.
+    pub add_paths: Option<AddPaths>,
     /// Route policy on received routes (after `import`), first match wins.
     pub import_rules: Vec<PolicyRule>,
     /// Route policy on sent routes (after `export`), first match wins.
@@ -253,6 +259,14 @@ pub struct Neighbor {
     /// BFD for this neighbor (`bfd = true`): when its session goes down,
     /// so does the BGP session (RFC 5882).
     pub bfd: Option<NeighborBfd>,
+}
+
+/// A neighbor's `add_paths`: which ADD-PATH direction we announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddPaths {
+    /// We take several paths per prefix from the neighbor.
+    Receive,
 }
 
 /// A neighbor's BFD session (`bfd`, `bfd_interval_ms`, `bfd_multiplier`,

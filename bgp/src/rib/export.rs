@@ -47,7 +47,7 @@ use ipnet::IpNet;
 use super::hash::FastMap;
 use super::intern::{ClassId, Interner, TransformCache};
 use super::journal::for_each_changed;
-use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap};
+use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap, slot_of};
 use super::peer::{OutState, Peer, Session};
 use super::rules::{Set, Verdict};
 use super::{PeerId, Rib};
@@ -129,7 +129,7 @@ pub(crate) fn src_info(peers: &[Option<Peer>], src: u32) -> Option<Src> {
     }
     // A path's source peer exists while it has paths; treat a missing one
     // as iBGP-learned and not reflectable (the most restrictive).
-    Some(match peers.get(src as usize).and_then(Option::as_ref) {
+    Some(match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
         Some(p) => Src {
             ebgp: p.ebgp,
             client: p.config.route_reflector_client,
@@ -155,7 +155,7 @@ pub(crate) fn decide(
     src_info: Option<Src>,
 ) -> Option<(ClassId, Option<Ipv4Addr>)> {
     let classes = t.session.classes(prefix)?;
-    if src == t.slot {
+    if slot_of(src) == t.slot {
         return None;
     }
     let mut reflect = None;

@@ -19,6 +19,7 @@
 //! | `loc_rib.rs`   | the per-prefix table of candidate paths, best first       |
 //! | `peer.rs`      | per-peer configuration and session state, counters        |
 //! | `adj_in.rs`    | applying UPDATEs (first-AS check), sessions down, GR      |
+//! | `path_ids.rs`  | a peer's ADD-PATH Path Identifiers and their path indexes |
 //! | `local.rs`     | locally originated routes                                 |
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
 //! | `journal.rs`   | the change journal and the consumers' cursors             |
@@ -32,7 +33,8 @@
 //!
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
 //! IGP cost (every next hop is taken as usable and handed to the FIB as
-//! is), confederations, ADD-PATH, policy beyond
+//! is), confederations, sending several paths per prefix (ADD-PATH send),
+//! policy beyond
 //! prefix lists and [`Rules`] (match prefix, communities, AS-path length;
 //! set LOCAL_PREF, MED, communities, prepend).
 //!
@@ -42,6 +44,12 @@
 //! best path breaks ties on ORIGINATOR_ID and CLUSTER_LIST length; with
 //! [`PeerConfig::route_reflector_client`] peers the RIB reflects
 //! (`export.rs`).
+//!
+//! ADD-PATH receive (RFC 7911): a peer may send several paths for one
+//! prefix, told apart by Path Identifier ([`Rib::apply_paths`]); each is
+//! a path of its own in the table, keyed by (peer slot, path index), and
+//! takes part in best path and multipath like a path from another peer
+//! (ties between one peer's paths go to the lower index).
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
@@ -61,6 +69,7 @@ mod journal;
 mod loc_rib;
 mod local;
 mod multipath;
+mod path_ids;
 mod peer;
 mod policy;
 mod prefix_map;
@@ -90,11 +99,11 @@ pub use rules::{Match, Rule, Rules, Set, Verdict};
 pub use soft::PolicyChange;
 pub use view::{AdjRoute, RibCounts, RouteView};
 
-use crate::model::{AddrFamily, PathAttributes};
+use crate::model::{AddPathFamilies, AddrFamily, PathAttributes};
 use hash::{FastMap, FastSet};
 use intern::{Interner, TransformCache};
 use journal::Journal;
-use loc_rib::{BestKey, LOCAL, PrefixMap, Table};
+use loc_rib::{BestKey, LOCAL, PrefixMap, Table, index_of, slot_of};
 use peer::Peer;
 
 /// A peer's handle, chosen by the caller (e.g. an index into its config).
@@ -179,6 +188,10 @@ pub struct PeerUp {
     /// Whether both sides support 4-octet AS numbers (for the encoder; the
     /// RIB always works with 32-bit AS numbers).
     pub four_octet_as: bool,
+    /// The families whose prefixes the peer sends with ADD-PATH Path
+    /// Identifiers (RFC 7911; we announced receive, it announced send):
+    /// there it may send several paths per prefix ([`Rib::apply_paths`]).
+    pub add_path_receive: AddPathFamilies,
 }
 
 /// Where a route comes from.
@@ -405,23 +418,24 @@ impl Rib {
 
 /// The public source of a slot.
 fn source_of(peers: &[Option<Peer>], src: u32) -> RouteSource {
-    match peers.get(src as usize).and_then(Option::as_ref) {
+    match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
         Some(p) if src != LOCAL => RouteSource::Peer(p.id),
         _ => RouteSource::Local,
     }
 }
 
 /// What best-path selection needs about a source slot, and its tie-break
-/// key (the peer id; local routes never tie).
+/// key (the peer id, then the path's ADD-PATH index among that peer's
+/// paths of the prefix; local routes never tie).
 fn candidate_info(peers: &[Option<Peer>], src: u32) -> (CandidateSource, u64) {
-    match peers.get(src as usize).and_then(Option::as_ref) {
+    match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
         Some(p) => (
             CandidateSource::Peer {
                 ebgp: p.ebgp,
                 router_id: p.router_id,
                 addr: p.config.addr,
             },
-            u64::from(p.id.0),
+            (u64::from(p.id.0) << 8) | u64::from(index_of(src)),
         ),
         None => (CandidateSource::Local, u64::MAX),
     }

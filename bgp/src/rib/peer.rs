@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use super::hash::FastSet;
 use super::intern::{ClassId, OutClass, TransformCache};
 use super::loc_rib::PrefixMap;
+use super::path_ids::PathIds;
 use super::{PeerConfig, PeerId, PeerUp};
-use crate::model::{AddrFamily, PathAttributes};
+use crate::model::{AddPathFamilies, AddrFamily, PathAttributes};
 
 /// How routes of one family go out to a peer; `None` where a family cannot
 /// be sent (no local address to use as next hop towards an eBGP peer).
@@ -94,6 +95,8 @@ pub(crate) struct Session {
     pub(crate) v4: Option<Classes>,
     /// IPv6 unicast export classes, if negotiated.
     pub(crate) v6: Option<Classes>,
+    /// Families the peer sends Path Identifiers for (ADD-PATH receive).
+    pub(crate) add_path_receive: AddPathFamilies,
 }
 
 impl Session {
@@ -113,6 +116,7 @@ impl Session {
             v6: has(AddrFamily::IPV6_UNICAST)
                 .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v6.map(IpAddr::V6)))
                 .map(|c| c.register(cache)),
+            add_path_receive: up.add_path_receive,
         }
     }
 
@@ -183,6 +187,9 @@ pub(crate) struct Peer {
     /// Prefixes ignored as reflected back to us (RFC 4456), since the
     /// peer was added.
     pub(crate) reflected_loops_total: u64,
+    /// The ADD-PATH Path Identifiers of its paths in the table (empty
+    /// without ADD-PATH).
+    pub(crate) path_ids: PathIds,
 }
 
 impl Peer {
@@ -201,6 +208,7 @@ impl Peer {
             first_as_total: 0,
             unencodable_total: 0,
             reflected_loops_total: 0,
+            path_ids: PathIds::default(),
         }
     }
 

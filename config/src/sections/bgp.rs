@@ -10,9 +10,11 @@ use super::global::asn;
 use super::names::object_name;
 use super::policy_rule::{Direction, rule};
 use crate::diagnostic::Span;
-use crate::model::{Bgp, Neighbor, NeighborBfd, NeighborMode};
+use crate::model::{AddPaths, Bgp, Neighbor, NeighborBfd, NeighborMode};
 use crate::prefix_filter::PrefixFilter;
-use crate::reader::{Ctx, Field, Table, bad, boolean, int_in, parsed, string};
+use toml::de::DeValue;
+
+use crate::reader::{Bad, Ctx, Field, Table, bad, boolean, int_in, parsed, string};
 use crate::secret::read_password_file;
 
 /// Where a neighbor's checked fields are, for cross-reference checks.
@@ -50,6 +52,7 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "peer",
     "local_address",
     "next_hop_self",
+    "add_paths",
     "import_rule",
     "export_rule",
     "bfd",
@@ -250,6 +253,7 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         })
         .opt();
     let next_hop_self = t.field(ctx, "next_hop_self", boolean).opt();
+    let add_paths = t.field(ctx, "add_paths", add_paths_mode).opt();
     let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
@@ -296,11 +300,28 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
         next_hop_self: next_hop_self.map(|(b, _)| b),
+        add_paths: add_paths.map(|(m, _)| m),
         import_rules,
         export_rules,
         bfd,
     };
     (n, loc)
+}
+
+/// `add_paths`: "receive". "send" and "both" are known and refused: vcped
+/// does not send several paths per prefix yet.
+fn add_paths_mode(v: &DeValue<'_>) -> Result<AddPaths, Bad> {
+    match string(v)?.as_str() {
+        "receive" => Ok(AddPaths::Receive),
+        m @ ("send" | "both") => Err(bad(
+            format!("add_paths = \"{m}\": vcped cannot send several paths per prefix yet (ADD-PATH receive only)"),
+            "use add_paths = \"receive\" to take every path the neighbor sends, or remove the key".to_string(),
+        )),
+        other => Err(bad(
+            format!("unknown add_paths '{other}'"),
+            "use \"receive\" (several paths per prefix from this neighbor), or remove the key (off)".to_string(),
+        )),
+    }
 }
 
 /// `bfd`, `bfd_interval_ms`, `bfd_multiplier`, `bfd_multihop`: the

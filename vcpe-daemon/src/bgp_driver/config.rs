@@ -5,13 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use vcpe_bgp::fsm::SessionConfig;
-use vcpe_bgp::model::{AddrFamily, Community, LargeCommunity};
+use vcpe_bgp::model::{AddPathMode, AddrFamily, Community, LargeCommunity};
 use vcpe_bgp::rib::{
     Action, Match, Origination, PeerConfig, PrefixPolicy, PrefixRule, Rule, Rules, Set,
 };
 use vcpe_bgp::speaker::NeighborConfig;
 use vcpe_config::{
-    Config, Neighbor, NeighborMode, PolicyRule, PrefixFilter, RouteAttrs, RuleAction,
+    AddPaths, Config, Neighbor, NeighborMode, PolicyRule, PrefixFilter, RouteAttrs, RuleAction,
 };
 
 /// The speaker settings of `n` in `config`.
@@ -38,6 +38,15 @@ pub fn neighbor_config(
     // Deterministic per neighbor, different between neighbors.
     s.jitter_seed = u64::from(u32::from(config.router.id)) << 16 | index as u64;
     s.connect_retry = Duration::from_secs(5);
+    // ADD-PATH (RFC 7911) for both unicast families, in the direction the
+    // file asks for.
+    s.add_path = match n.add_paths {
+        Some(AddPaths::Receive) => vec![
+            (AddrFamily::IPV4_UNICAST, AddPathMode::Receive),
+            (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
+        ],
+        None => Vec::new(),
+    };
     let mut r = PeerConfig::new(n.remote_as, n.address);
     r.import = policy(n.import.as_deref());
     r.export = policy(n.export.as_deref());
@@ -172,6 +181,18 @@ mod tests {
             0,
             Some((Some("100.64.0.1".parse().unwrap()), None)),
         )
+    }
+
+    #[test]
+    fn add_paths_receive_announces_add_path_receive_for_both_unicast_families() {
+        assert!(neighbor("").session.add_path.is_empty(), "off by default");
+        assert_eq!(
+            neighbor("add_paths = \"receive\"\n").session.add_path,
+            vec![
+                (AddrFamily::IPV4_UNICAST, AddPathMode::Receive),
+                (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
+            ]
+        );
     }
 
     #[test]

@@ -575,6 +575,7 @@ advertise = true
             reason,
             beaten_by: (!best).then_some(RouteSource::Peer(PeerId(0))),
             import_rule: None,
+            path_id: 0,
         }
     }
 
