@@ -1,0 +1,210 @@
+//! ADD-PATH (RFC 7911) with real daemons, receive side: a vcped with
+//! `add_paths = "receive"` and `maximum_paths = 2` on one LAN
+//! (10.99.0.0/24, AS 65000) with a BIRD reflector that has two paths for
+//! one prefix (two static protocols, next hops 10.99.0.21 and .22, as two
+//! clients would give it) and `add paths tx` towards vcped. Both paths
+//! arrive from the one neighbor, told apart by Path Identifier: both are
+//! in `vcpectl show route` (JSON, with their path ids) and in the
+//! neighbor's Adj-RIB-In, and the FIB spreads the prefix over both next
+//! hops (the second path is a multipath member). One path withdrawn by
+//! BIRD leaves the other. Without `add_paths` the same BIRD sends one path.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use anyhow::{Result, bail, ensure};
+use vcpe_tests::peers::Bird;
+use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, wait_until};
+
+const AS: u32 = 65000;
+const PREFIX: &str = "10.50.0.0/24";
+const RR: u8 = 1;
+const ME: u8 = 11;
+const HOP1: u8 = 21;
+const HOP2: u8 = 22;
+
+fn lan(i: u8) -> Ipv4Addr {
+    Ipv4Addr::new(10, 99, 0, i)
+}
+
+/// vcped at 10.99.0.`ME` with one iBGP neighbor (BIRD) and `extra` on it.
+fn vcpe_config(extra: &str) -> String {
+    let tun = ifname();
+    format!(
+        r#"[router]
+id = "{id}"
+asn = {AS}
+
+[kernel]
+route_sync = false
+
+[[interface]]
+name = "{tun}"
+addresses = ["10.{ME}.0.1/16"]
+
+[[route]]
+name = "bgp-lan"
+prefix = "10.99.0.0/24"
+interface = "{tun}"
+
+[bgp]
+listen = "0.0.0.0:179"
+maximum_paths = 2
+
+[[bgp.neighbor]]
+address = "{rr}"
+remote_as = {AS}
+hold_time = 9
+{extra}
+"#,
+        id = lan(ME),
+        rr = lan(RR),
+    )
+}
+
+/// BIRD at 10.99.0.`RR`: 10.50.0.0/24 from two static protocols (next
+/// hops .21 and .22 on the LAN), sent to vcped with `add paths tx`.
+fn bird_config() -> String {
+    let static_route = |name: &str, hop: u8| {
+        format!(
+            "protocol static {name} {{ ipv4; route {PREFIX} via {}; }}\n",
+            lan(hop)
+        )
+    };
+    format!(
+        "log stderr all;\nrouter id {rr};\nprotocol device {{ }}\n\
+         protocol direct {{ ipv4; interface \"eth0\"; }}\n{s1}{s2}\
+         protocol bgp vcped {{\n  local {rr} as {AS};\n  neighbor {me} as {AS};\n  direct;\n  \
+         hold time 9;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
+         ipv4 {{ import all; export where source = RTS_STATIC; add paths tx; next hop keep; }};\n}}\n",
+        rr = lan(RR),
+        me = lan(ME),
+        s1 = static_route("up1", HOP1),
+        s2 = static_route("up2", HOP2),
+    )
+}
+
+/// Waits until `check` holds on what `get` returns, else fails with what
+/// was last seen.
+fn wait_for<T: std::fmt::Debug>(
+    what: &str,
+    mut get: impl FnMut() -> Result<T>,
+    check: impl Fn(&T) -> bool,
+) -> Result<T> {
+    let mut last = None;
+    let ok = wait_until(Duration::from_secs(30), || {
+        last = get().ok();
+        last.as_ref().is_some_and(&check)
+    });
+    match last {
+        Some(v) if ok => Ok(v),
+        other => bail!("{what}: not so after 30 s; last seen {other:?}"),
+    }
+}
+
+fn lan_namespaces(lab: &Lab) -> Result<(Netns, Netns)> {
+    let sw = lab.netns("sw")?;
+    let br = lab.bridge(&sw, "br0")?;
+    let mut out = Vec::new();
+    for (name, i) in [("rr", RR), ("me", ME)] {
+        let n = lab.netns(name)?;
+        br.plug(&format!("p-{name}"), &n, "eth0")?;
+        n.addr("eth0", &format!("{}/24", lan(i)))?;
+        out.push(n);
+    }
+    let me = out.pop().expect("two namespaces");
+    let rr = out.pop().expect("two namespaces");
+    Ok((rr, me))
+}
+
+#[test]
+fn vcped_receives_two_paths_from_bird_and_spreads_over_both() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("addpath")?;
+    let (rr_ns, me_ns) = lan_namespaces(&lab)?;
+    let dir = lab.dir();
+    let me = Vcped::start(&me_ns, dir, "vcpe", &vcpe_config("add_paths = \"receive\"\n"))?;
+    let bird = Bird::start_with_config(&rr_ns, dir, "bird", &bird_config())?;
+    let rr_ip = lan(RR).to_string();
+    let hops = [lan(HOP1).to_string(), lan(HOP2).to_string()];
+
+    let rib = wait_for(
+        &format!("two BGP paths for {PREFIX} from {rr_ip}, one a multipath member"),
+        || me.show_route(&[PREFIX]),
+        |r| {
+            let rows = r.rows(PREFIX);
+            rows.len() == 2 && rows.iter().any(|r| r.multipath) && rows.iter().any(|r| r.best)
+        },
+    )
+    .map_err(|e| {
+        e.context(format!(
+            "BIRD has:\n{}",
+            bird.birdc(&format!("show route {PREFIX} all"))
+                .unwrap_or_default()
+        ))
+    })?;
+    let rows = rib.rows(PREFIX);
+    ensure!(
+        rows.iter().all(|r| r.protocol == "bgp" && r.source == rr_ip),
+        "both from BIRD: {rows:?}"
+    );
+    let mut next_hops: Vec<String> = rows.iter().filter_map(|r| r.next_hop.clone()).collect();
+    next_hops.sort();
+    ensure!(next_hops == hops, "next hops {next_hops:?}, expected {hops:?}");
+    let mut ids: Vec<u32> = rows.iter().filter_map(|r| r.path_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ensure!(ids.len() == 2, "two distinct path ids: {rows:?}");
+    // Both in the FIB: the best forwards, the other is its ECMP member.
+    ensure!(
+        rows.iter().all(|r| r.in_fib && (r.best || r.multipath)),
+        "both paths in the FIB group: {rows:?}"
+    );
+
+    // The Adj-RIB-In of the neighbor holds both, with their ids.
+    let adj = me.adj_rib(&rr_ip, "adj-in")?;
+    let mut adj_ids: Vec<u32> = adj.rows(PREFIX).iter().filter_map(|r| r.path_id).collect();
+    adj_ids.sort_unstable();
+    ensure!(adj_ids == ids, "adj-in path ids {adj_ids:?}, show route {ids:?}");
+    let text = me.ctl(&["show", "route", PREFIX])?;
+    ensure!(text.contains(&format!("path {}", ids[0])), "{text}");
+
+    // BIRD drops one path: vcped keeps the other, out of ECMP.
+    bird.birdc("disable up2")?;
+    let rib = wait_for(
+        &format!("one path for {PREFIX}, via {}", hops[0]),
+        || me.show_route(&[PREFIX]),
+        |r| r.rows(PREFIX).len() == 1,
+    )?;
+    let left = rib.best(PREFIX).and_then(|r| r.next_hop.clone());
+    ensure!(left.as_deref() == Some(hops[0].as_str()), "left {left:?}");
+    Ok(())
+}
+
+#[test]
+fn without_add_paths_bird_sends_one_path() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("noaddpath")?;
+    let (rr_ns, me_ns) = lan_namespaces(&lab)?;
+    let dir = lab.dir();
+    let me = Vcped::start(&me_ns, dir, "vcpe", &vcpe_config(""))?;
+    let bird = Bird::start_with_config(&rr_ns, dir, "bird", &bird_config())?;
+    let rib = wait_for(
+        &format!("one BGP path for {PREFIX}"),
+        || me.show_route(&[PREFIX]),
+        |r| r.rows(PREFIX).len() == 1,
+    )?;
+    ensure!(
+        rib.rows(PREFIX).iter().all(|r| r.path_id.is_none()),
+        "{rib:?}"
+    );
+    // Still one after BIRD had time to send more (it would with ADD-PATH).
+    std::thread::sleep(Duration::from_secs(1));
+    let rib = me.show_route(&[PREFIX])?;
+    ensure!(
+        rib.rows(PREFIX).len() == 1,
+        "BIRD has:\n{}\nvcped: {rib:?}",
+        bird.birdc(&format!("show route {PREFIX} all"))?
+    );
+    Ok(())
+}
