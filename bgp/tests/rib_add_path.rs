@@ -169,7 +169,11 @@ fn paths_of_one_neighbor_make_an_ecmp_group() {
         .collect();
     hops.sort();
     assert_eq!(hops, vec![hop(1), hop(2)]);
-    assert!(best.multipath.iter().all(|m| m.source == RouteSource::Peer(p)));
+    assert!(
+        best.multipath
+            .iter()
+            .all(|m| m.source == RouteSource::Peer(p))
+    );
     // The FIB feed saw the member arrive.
     let changes = rib.take_fib_changes();
     let last = changes.last().expect("a change");

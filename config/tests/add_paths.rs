@@ -65,7 +65,10 @@ fn an_unknown_add_paths_value_says_the_known_one() {
 fn a_changed_add_paths_is_named_in_the_diff() {
     let (a, _) = with(NEIGHBOR);
     let (b, _) = with(&format!("{NEIGHBOR}add_paths = \"receive\"\n"));
-    let changes = vcpe_config::diff_fields::field_changes(&parse(&a).expect("valid"), &parse(&b).expect("valid"));
+    let changes = vcpe_config::diff_fields::field_changes(
+        &parse(&a).expect("valid"),
+        &parse(&b).expect("valid"),
+    );
     let paths: Vec<&str> = changes.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(paths, ["bgp neighbor 10.255.0.2 add_paths"]);
     assert_eq!(changes[0].new.as_deref(), Some("\"receive\""));

@@ -123,7 +123,12 @@ fn vcped_receives_two_paths_from_bird_and_spreads_over_both() -> Result<()> {
     let lab = Lab::new("addpath")?;
     let (rr_ns, me_ns) = lan_namespaces(&lab)?;
     let dir = lab.dir();
-    let me = Vcped::start(&me_ns, dir, "vcpe", &vcpe_config("add_paths = \"receive\"\n"))?;
+    let me = Vcped::start(
+        &me_ns,
+        dir,
+        "vcpe",
+        &vcpe_config("add_paths = \"receive\"\n"),
+    )?;
     let bird = Bird::start_with_config(&rr_ns, dir, "bird", &bird_config())?;
     let rr_ip = lan(RR).to_string();
     let hops = [lan(HOP1).to_string(), lan(HOP2).to_string()];
@@ -145,12 +150,16 @@ fn vcped_receives_two_paths_from_bird_and_spreads_over_both() -> Result<()> {
     })?;
     let rows = rib.rows(PREFIX);
     ensure!(
-        rows.iter().all(|r| r.protocol == "bgp" && r.source == rr_ip),
+        rows.iter()
+            .all(|r| r.protocol == "bgp" && r.source == rr_ip),
         "both from BIRD: {rows:?}"
     );
     let mut next_hops: Vec<String> = rows.iter().filter_map(|r| r.next_hop.clone()).collect();
     next_hops.sort();
-    ensure!(next_hops == hops, "next hops {next_hops:?}, expected {hops:?}");
+    ensure!(
+        next_hops == hops,
+        "next hops {next_hops:?}, expected {hops:?}"
+    );
     let mut ids: Vec<u32> = rows.iter().filter_map(|r| r.path_id).collect();
     ids.sort_unstable();
     ids.dedup();
@@ -165,7 +174,10 @@ fn vcped_receives_two_paths_from_bird_and_spreads_over_both() -> Result<()> {
     let adj = me.adj_rib(&rr_ip, "adj-in")?;
     let mut adj_ids: Vec<u32> = adj.rows(PREFIX).iter().filter_map(|r| r.path_id).collect();
     adj_ids.sort_unstable();
-    ensure!(adj_ids == ids, "adj-in path ids {adj_ids:?}, show route {ids:?}");
+    ensure!(
+        adj_ids == ids,
+        "adj-in path ids {adj_ids:?}, show route {ids:?}"
+    );
     let text = me.ctl(&["show", "route", PREFIX])?;
     ensure!(text.contains(&format!("path {}", ids[0])), "{text}");
 
@@ -205,6 +217,82 @@ fn without_add_paths_bird_sends_one_path() -> Result<()> {
         rib.rows(PREFIX).len() == 1,
         "BIRD has:\n{}\nvcped: {rib:?}",
         bird.birdc(&format!("show route {PREFIX} all"))?
+    );
+    Ok(())
+}
+
+const FRR: u8 = 3;
+
+/// FRR at 10.99.0.`FRR` as vcped's route reflector (vcped its client),
+/// learning both paths from BIRD (ADD-PATH too: FRR announces receive)
+/// and passing them on with `addpath-tx-all-paths`.
+#[test]
+fn vcped_receives_two_paths_from_frr_addpath_tx_all_paths() -> Result<()> {
+    use std::net::IpAddr;
+    use vcpe_tests::peers::{Frr, NeighborSpec, PeerSpec, wait_established};
+    require_root!();
+    let lab = Lab::new("addpathfrr")?;
+    let sw = lab.netns("sw")?;
+    let br = lab.bridge(&sw, "br0")?;
+    let mut ns = Vec::new();
+    for (name, i) in [("rr", RR), ("frr", FRR), ("me", ME)] {
+        let n = lab.netns(name)?;
+        br.plug(&format!("p-{name}"), &n, "eth0")?;
+        n.addr("eth0", &format!("{}/24", lan(i)))?;
+        ns.push(n);
+    }
+    let dir = lab.dir();
+    let frr_ip = lan(FRR).to_string();
+    // vcped peers with FRR; BIRD (as in the BIRD test) sends to FRR.
+    let vcpe = vcpe_config("add_paths = \"receive\"\n").replace(&lan(RR).to_string(), &frr_ip);
+    let me = Vcped::start(&ns[2], dir, "vcpe", &vcpe)?;
+    let bird_conf = bird_config().replace(
+        &format!("neighbor {} as", lan(ME)),
+        &format!("neighbor {frr_ip} as"),
+    );
+    let _bird = Bird::start_with_config(&ns[0], dir, "bird", &bird_conf)?;
+    let spec = PeerSpec {
+        asn: AS,
+        router_id: lan(FRR),
+        hold_time: 9,
+        neighbors: vec![
+            NeighborSpec::new(IpAddr::V4(lan(RR)), AS),
+            NeighborSpec {
+                route_reflector_client: true,
+                add_path_tx_all: true,
+                ..NeighborSpec::new(IpAddr::V4(lan(ME)), AS)
+            },
+        ],
+        originate: Vec::new(),
+        v6_next_hop: None,
+        dir: dir.to_owned(),
+        graceful_restart: false,
+    };
+    let frr = Frr::start(&ns[1], &spec)?;
+    wait_established(&frr, IpAddr::V4(lan(ME)), Duration::from_secs(40))?;
+    let rib = wait_for(
+        &format!("two BGP paths for {PREFIX} from FRR"),
+        || me.show_route(&[PREFIX]),
+        |r| r.rows(PREFIX).len() == 2 && r.rows(PREFIX).iter().any(|r| r.multipath),
+    )
+    .map_err(|e| {
+        e.context(format!(
+            "FRR has:\n{}",
+            frr.vtysh(&format!("show bgp ipv4 unicast {PREFIX}"))
+                .unwrap_or_default()
+        ))
+    })?;
+    let rows = rib.rows(PREFIX);
+    let mut next_hops: Vec<String> = rows.iter().filter_map(|r| r.next_hop.clone()).collect();
+    next_hops.sort();
+    ensure!(
+        next_hops == [lan(HOP1).to_string(), lan(HOP2).to_string()],
+        "next hops {next_hops:?}"
+    );
+    ensure!(
+        rows.iter()
+            .all(|r| r.source == frr_ip && r.path_id.is_some() && r.in_fib),
+        "{rows:?}"
     );
     Ok(())
 }

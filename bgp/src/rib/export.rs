@@ -129,18 +129,20 @@ pub(crate) fn src_info(peers: &[Option<Peer>], src: u32) -> Option<Src> {
     }
     // A path's source peer exists while it has paths; treat a missing one
     // as iBGP-learned and not reflectable (the most restrictive).
-    Some(match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
-        Some(p) => Src {
-            ebgp: p.ebgp,
-            client: p.config.route_reflector_client,
-            router_id: p.router_id,
+    Some(
+        match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
+            Some(p) => Src {
+                ebgp: p.ebgp,
+                client: p.config.route_reflector_client,
+                router_id: p.router_id,
+            },
+            None => Src {
+                ebgp: false,
+                client: false,
+                router_id: Ipv4Addr::UNSPECIFIED,
+            },
         },
-        None => Src {
-            ebgp: false,
-            client: false,
-            router_id: Ipv4Addr::UNSPECIFIED,
-        },
-    })
+    )
 }
 
 /// The export decision for one prefix, the part that does not look at the

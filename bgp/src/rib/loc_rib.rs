@@ -37,7 +37,11 @@ pub(crate) fn slot_of(src: u32) -> u32 {
 
 /// The path index of a path source (0 for [`LOCAL`] and without ADD-PATH).
 pub(crate) fn index_of(src: u32) -> u8 {
-    if src == LOCAL { 0 } else { (src >> SLOT_BITS) as u8 }
+    if src == LOCAL {
+        0
+    } else {
+        (src >> SLOT_BITS) as u8
+    }
 }
 
 /// The source of path `index` of peer `slot`.
