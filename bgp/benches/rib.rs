@@ -123,6 +123,7 @@ fn fresh() -> Rib {
                 families: vec![AddrFamily::IPV4_UNICAST],
                 four_octet_as: true,
                 add_path_receive: Default::default(),
+                add_path_send: Default::default(),
             },
         );
         rib.take_exports(id);

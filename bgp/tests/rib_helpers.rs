@@ -55,6 +55,7 @@ pub fn up(n: u8) -> PeerUp {
         families: both_families(),
         four_octet_as: true,
         add_path_receive: Default::default(),
+        add_path_send: Default::default(),
     }
 }
 

@@ -222,6 +222,7 @@ fn peer_down_withdraws_its_routes() {
             families: both_families(),
             four_octet_as: true,
             add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     announce(&mut rib, p1, &["10.9.0.0/24"], &attrs(&[64501]));

@@ -51,6 +51,7 @@ impl Rib {
         // Stale paths from before a graceful restart compete with the new
         // router id.
         let has_stale = p.stale > 0;
+        self.count_add_path_senders();
         if rid_changed && has_stale {
             for prefix in self.table.prefixes_of(slot, |_, _| true) {
                 self.reselect(prefix);
@@ -104,6 +105,7 @@ impl Rib {
                 p.path_ids.clear();
             }
         }
+        self.count_add_path_senders();
         // This peer no longer holds back the journal.
         self.trim_journal();
         self.maybe_sweep();

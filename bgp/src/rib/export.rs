@@ -44,6 +44,8 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::add_path_out::{PathExport, take_paths};
+use super::adj_in::family_of;
 use super::hash::FastMap;
 use super::intern::{ClassId, Interner, TransformCache};
 use super::journal::for_each_changed;
@@ -65,17 +67,33 @@ pub struct Export {
     pub withdraw: Vec<IpNet>,
     /// End-of-RIB markers (after the initial table dump).
     pub end_of_rib: Vec<AddrFamily>,
+    /// In the families the peer gets several paths per prefix in (ADD-PATH
+    /// send, RFC 7911): announcements as (prefix, Path Identifier),
+    /// grouped by outgoing attributes, one family per group. `announce`
+    /// and `withdraw` hold none of those families.
+    pub announce_paths: Vec<(Arc<PathAttributes>, Vec<(IpNet, u32)>)>,
+    /// ADD-PATH send families: withdrawn (prefix, Path Identifier).
+    pub withdraw_paths: Vec<(IpNet, u32)>,
 }
 
 impl Export {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.announce.is_empty() && self.withdraw.is_empty() && self.end_of_rib.is_empty()
+        self.announce.is_empty()
+            && self.withdraw.is_empty()
+            && self.end_of_rib.is_empty()
+            && self.announce_paths.is_empty()
+            && self.withdraw_paths.is_empty()
     }
 
-    /// Number of announced prefixes.
+    /// Number of announced prefixes (paths, with ADD-PATH).
     pub fn announced_len(&self) -> usize {
-        self.announce.iter().map(|(_, v)| v.len()).sum()
+        self.announce.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self
+                .announce_paths
+                .iter()
+                .map(|(_, v)| v.len())
+                .sum::<usize>()
     }
 }
 
@@ -353,6 +371,28 @@ impl Rib {
         let mut withdraw = Vec::new();
         let mut advertised = out.advertised;
         let mut held = out.held;
+        // ADD-PATH send families go their own way (add_path_out.rs).
+        let by_paths = t.session.add_path_send;
+        let plain = |prefix: &IpNet| !by_paths.contains(family_of(prefix));
+        let mut sent_paths = out.sent_paths;
+        let paths_export = if by_paths.is_empty() {
+            PathExport::default()
+        } else {
+            let limit = peers
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .map_or(1, |p| usize::from(p.config.add_path_count.max(1)));
+            take_paths(
+                (&mut *cache, &mut *interner, asn),
+                peers,
+                table,
+                &t,
+                limit,
+                &mut sent_paths,
+                out.paths_dirty,
+                out.full,
+            )
+        };
         let current = |cache: &mut TransformCache,
                        interner: &mut Interner,
                        prefix: &IpNet,
@@ -372,7 +412,7 @@ impl Rib {
         if out.full {
             advertised = 0;
             for (prefix, paths) in table.iter() {
-                if t.session.classes(&prefix).is_none() {
+                if t.session.classes(&prefix).is_none() || !plain(&prefix) {
                     continue;
                 }
                 if let Some(a) = current(cache, interner, &prefix, Some(paths)) {
@@ -380,7 +420,7 @@ impl Rib {
                     advertised += 1;
                 }
             }
-            for prefix in &out.withdraw_unless_exported {
+            for prefix in out.withdraw_unless_exported.iter().filter(|p| plain(p)) {
                 let paths = table.get(prefix);
                 if current(cache, interner, prefix, paths).is_none() {
                     withdraw.push(*prefix);
@@ -391,6 +431,7 @@ impl Rib {
                 // What the peer held and may no longer have.
                 for_each_changed(table, journal, out.cursor, |prefix, paths| {
                     if held.remove(&prefix).is_some()
+                        && plain(&prefix)
                         && current(cache, interner, &prefix, paths).is_none()
                     {
                         withdraw.push(prefix);
@@ -400,7 +441,7 @@ impl Rib {
         } else {
             let has_held = !held.is_empty();
             for_each_changed(table, journal, out.cursor, |prefix, paths| {
-                if t.session.classes(&prefix).is_none() {
+                if t.session.classes(&prefix).is_none() || !plain(&prefix) {
                     return;
                 }
                 let old = if has_held { held.remove(&prefix) } else { None };
@@ -425,6 +466,8 @@ impl Rib {
             announce: g.announce,
             withdraw,
             end_of_rib: out.eor,
+            announce_paths: paths_export.announce,
+            withdraw_paths: paths_export.withdraw,
         };
         let cursor = self.journal.take();
         if let Some(p) = self.peer_mut(slot) {
@@ -436,6 +479,8 @@ impl Rib {
                 eor: Vec::new(),
                 advertised,
                 withdraw_unless_exported: Vec::new(),
+                sent_paths,
+                paths_dirty: Default::default(),
             };
         }
         self.trim_journal();

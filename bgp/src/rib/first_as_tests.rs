@@ -37,6 +37,7 @@ fn peer(rib: &mut Rib, n: u8, asn: u32, enforce_first_as: bool) -> PeerId {
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: true,
             add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     rib.take_exports(id);

@@ -20,6 +20,7 @@
 //! | `peer.rs`      | per-peer configuration and session state, counters        |
 //! | `adj_in.rs`    | applying UPDATEs (first-AS check), sessions down, GR      |
 //! | `path_ids.rs`  | a peer's ADD-PATH Path Identifiers and their path indexes |
+//! | `add_path_out.rs` | ADD-PATH send: the paths each such peer holds     |
 //! | `local.rs`     | locally originated routes                                 |
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
 //! | `journal.rs`   | the change journal and the consumers' cursors             |
@@ -57,6 +58,7 @@
 //! is by definition the export of the current best path; for changed ones
 //! (see [`journal`]) the value it held is stored when it held one.
 
+mod add_path_out;
 mod adj_in;
 mod best_path;
 mod change;
@@ -154,6 +156,11 @@ pub struct PeerConfig {
     /// from it are reflected to every other iBGP peer, routes from other
     /// iBGP peers are reflected to it.
     pub route_reflector_client: bool,
+    /// Where ADD-PATH send is negotiated ([`PeerUp::add_path_send`]): at
+    /// most this many paths per prefix go to the peer, the best first,
+    /// then the next best ones it may receive (0 counts as 1;
+    /// `u16::MAX`: all).
+    pub add_path_count: u16,
 }
 
 impl PeerConfig {
@@ -174,6 +181,7 @@ impl PeerConfig {
             local_addr_v6: None,
             enforce_first_as: false,
             route_reflector_client: false,
+            add_path_count: 2,
         }
     }
 }
@@ -192,6 +200,10 @@ pub struct PeerUp {
     /// Identifiers (RFC 7911; we announced receive, it announced send):
     /// there it may send several paths per prefix ([`Rib::apply_paths`]).
     pub add_path_receive: AddPathFamilies,
+    /// The families we send with Path Identifiers (we announced send, it
+    /// announced receive): there the peer gets up to
+    /// [`PeerConfig::add_path_count`] paths per prefix.
+    pub add_path_send: AddPathFamilies,
 }
 
 /// Where a route comes from.
@@ -298,6 +310,10 @@ pub struct Rib {
     /// the best did not (so the journal did not record them) since the FIB
     /// feed's last take.
     fib_multipath_dirty: FastSet<ipnet::IpNet>,
+    /// Established peers we send several paths to (ADD-PATH send): while
+    /// there are any, every path change is noted for them
+    /// (`add_path_out.rs`).
+    add_path_senders: usize,
 }
 
 impl Rib {
@@ -317,6 +333,7 @@ impl Rib {
             local_routes: 0,
             max_paths: [1, 1],
             fib_multipath_dirty: FastSet::default(),
+            add_path_senders: 0,
         }
     }
 

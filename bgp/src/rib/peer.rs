@@ -97,6 +97,8 @@ pub(crate) struct Session {
     pub(crate) v6: Option<Classes>,
     /// Families the peer sends Path Identifiers for (ADD-PATH receive).
     pub(crate) add_path_receive: AddPathFamilies,
+    /// Families we send several paths per prefix in (ADD-PATH send).
+    pub(crate) add_path_send: AddPathFamilies,
 }
 
 impl Session {
@@ -117,6 +119,7 @@ impl Session {
                 .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v6.map(IpAddr::V6)))
                 .map(|c| c.register(cache)),
             add_path_receive: up.add_path_receive,
+            add_path_send: up.add_path_send,
         }
     }
 
@@ -150,6 +153,13 @@ pub(crate) struct OutState {
     /// After an export policy change: what the peer got under the old
     /// policy; the next full walk withdraws those it no longer gets.
     pub(crate) withdraw_unless_exported: Vec<IpNet>,
+    /// ADD-PATH send families: the paths the peer holds from us per
+    /// prefix, (Path Identifier, outgoing attributes), best first (an
+    /// explicit Adj-RIB-Out: the journal records best-path changes only).
+    pub(crate) sent_paths: PrefixMap<Vec<(u32, Arc<PathAttributes>)>>,
+    /// ADD-PATH send families: prefixes with any path change since the
+    /// last take.
+    pub(crate) paths_dirty: FastSet<IpNet>,
 }
 
 impl OutState {
@@ -221,7 +231,13 @@ impl Peer {
             accepted: self.accepted,
             filtered,
             stale: self.stale,
-            advertised: self.out.advertised,
+            advertised: self.out.advertised
+                + self
+                    .out
+                    .sent_paths
+                    .iter()
+                    .map(|(_, v)| v.len() as u64)
+                    .sum::<u64>(),
             pending_out,
             looped_total: self.looped_total,
             first_as_total: self.first_as_total,

@@ -146,6 +146,7 @@ mod tests {
                 families: vec![AddrFamily::IPV4_UNICAST],
                 four_octet_as: true,
                 add_path_receive: Default::default(),
+                add_path_send: Default::default(),
             },
         );
         (rib, p, cfg)

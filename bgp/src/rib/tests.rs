@@ -181,6 +181,7 @@ fn rib_with_peer_up() -> (super::Rib, super::PeerId) {
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: true,
             add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     (rib, p)

@@ -54,7 +54,7 @@ pub struct AdjRoute {
     /// rule (Adj-RIB-In) or an export rule (Adj-RIB-Out).
     pub rule: Option<usize>,
     /// Its ADD-PATH Path Identifier (RFC 7911): as the peer sent it
-    /// (Adj-RIB-In); 0 without ADD-PATH and in an Adj-RIB-Out.
+    /// (Adj-RIB-In) or as we send it (Adj-RIB-Out); 0 without ADD-PATH.
     pub path_id: u32,
 }
 
@@ -204,7 +204,23 @@ impl Rib {
         }
         let out = &peer.out;
         let mut v = Vec::new();
+        // ADD-PATH send families: what it holds is kept explicitly.
+        let by_paths = t.session.add_path_send;
+        for (prefix, sent) in out.sent_paths.iter() {
+            for (id, attrs) in sent {
+                v.push(AdjRoute {
+                    prefix,
+                    attrs: attrs.clone(),
+                    stale: false,
+                    rule: None,
+                    path_id: *id,
+                });
+            }
+        }
         for (prefix, e) in self.table.map.iter() {
+            if by_paths.contains(super::adj_in::family_of(&prefix)) {
+                continue;
+            }
             let held = if e.stamp >= out.cursor {
                 // Changed since the last take: what it held then, if any.
                 out.held.get(&prefix).cloned().map(|a| (a, None))
@@ -224,7 +240,7 @@ impl Rib {
                 });
             }
         }
-        v.sort_by_key(|r| r.prefix);
+        v.sort_by_key(|r| (r.prefix, r.path_id));
         v
     }
 

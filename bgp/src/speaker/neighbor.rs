@@ -191,6 +191,7 @@ pub(super) fn act(
                     families: neg.families.clone(),
                     four_octet_as: neg.four_octet_as,
                     add_path_receive: neg.add_path.receive,
+                    add_path_send: neg.add_path.send,
                 },
             );
         }
