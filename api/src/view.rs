@@ -325,8 +325,8 @@ pub struct AdjRibRoute {
     /// `None` when no rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
-    /// adj-in: the ADD-PATH Path Identifier (RFC 7911) of the path, when
-    /// not 0.
+    /// The ADD-PATH Path Identifier (RFC 7911) of the path, when not 0:
+    /// as the neighbor sent it (adj-in), as we send it (adj-out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_id: Option<u32>,
 }

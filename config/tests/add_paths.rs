@@ -1,6 +1,7 @@
-//! `[[bgp.neighbor]] add_paths`: ADD-PATH (RFC 7911), off unless asked
-//! for; "receive" only, "send" and "both" refused at file:line (vcped does
-//! not send several paths per prefix yet); a change shows in the diff.
+//! `[[bgp.neighbor]] add_paths` and `add_paths_count`: ADD-PATH (RFC
+//! 7911), off unless asked for; "receive", "send", "both"; the count
+//! 1..=64 or "all", only where we send, errors at file:line; a change
+//! shows in the diff.
 
 mod common;
 
@@ -25,18 +26,51 @@ fn add_paths_is_off_by_default_and_receive_turns_it_on() {
 }
 
 #[test]
-fn sending_several_paths_is_refused_with_what_to_use() {
-    for mode in ["send", "both"] {
-        let (src, l) = with(&format!("{NEIGHBOR}add_paths = \"{mode}\"\n"));
-        check(
-            &only(&src),
-            l + 3,
-            13,
-            "bgp.neighbor[0].add_paths",
-            "cannot send several paths per prefix yet",
-            "use add_paths = \"receive\"",
-        );
-    }
+fn send_and_both_take_a_path_count_of_2_by_default() {
+    let n = first_neighbor("add_paths = \"send\"\n");
+    assert_eq!((n.add_paths, n.add_paths_count), (Some(AddPaths::Send), 2));
+    let n = first_neighbor("add_paths = \"both\"\nadd_paths_count = 4\n");
+    assert_eq!((n.add_paths, n.add_paths_count), (Some(AddPaths::Both), 4));
+    let n = first_neighbor("add_paths = \"send\"\nadd_paths_count = \"all\"\n");
+    assert_eq!(n.add_paths_count, u16::MAX);
+}
+
+#[test]
+fn add_paths_count_is_checked_at_its_line() {
+    let (src, l) = with(&format!(
+        "{NEIGHBOR}add_paths = \"send\"\nadd_paths_count = 65\n"
+    ));
+    check(
+        &only(&src),
+        l + 4,
+        19,
+        "bgp.neighbor[0].add_paths_count",
+        "",
+        "1 to 64",
+    );
+    let (src, l) = with(&format!(
+        "{NEIGHBOR}add_paths = \"send\"\nadd_paths_count = \"many\"\n"
+    ));
+    check(
+        &only(&src),
+        l + 4,
+        19,
+        "bgp.neighbor[0].add_paths_count",
+        "neither a number nor \"all\"",
+        "\"all\"",
+    );
+    // Without sending it would do nothing.
+    let (src, l) = with(&format!(
+        "{NEIGHBOR}add_paths = \"receive\"\nadd_paths_count = 3\n"
+    ));
+    check(
+        &only(&src),
+        l + 4,
+        19,
+        "bgp.neighbor[0].add_paths_count",
+        "add_paths_count without add_paths = \"send\"",
+        "set add_paths = \"send\"",
+    );
 }
 
 #[test]

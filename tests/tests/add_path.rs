@@ -296,3 +296,143 @@ fn vcped_receives_two_paths_from_frr_addpath_tx_all_paths() -> Result<()> {
     );
     Ok(())
 }
+
+const RX: u8 = 2;
+
+/// vcped sends: it takes the two paths from BIRD (as above) and reflects
+/// both, with ADD-PATH send, to a second BIRD (`add paths rx`), its
+/// route-reflector client: `birdc show route all` there lists both, each
+/// with its own next hop. One path gone at the source is withdrawn by
+/// its Path Identifier: the other stays.
+#[test]
+fn vcped_sends_two_paths_to_bird() -> Result<()> {
+    require_root!();
+    let lab = Lab::new("addpathtx")?;
+    let sw = lab.netns("sw")?;
+    let br = lab.bridge(&sw, "br0")?;
+    let mut ns = Vec::new();
+    for (name, i) in [("rr", RR), ("rx", RX), ("me", ME)] {
+        let n = lab.netns(name)?;
+        br.plug(&format!("p-{name}"), &n, "eth0")?;
+        n.addr("eth0", &format!("{}/24", lan(i)))?;
+        ns.push(n);
+    }
+    let dir = lab.dir();
+    let conf = format!(
+        "{}\n[[bgp.neighbor]]\naddress = \"{}\"\nremote_as = {AS}\nhold_time = 9\n\
+         route_reflector_client = true\nadd_paths = \"send\"\n",
+        vcpe_config("add_paths = \"receive\"\n"),
+        lan(RX)
+    );
+    let _me = Vcped::start(&ns[2], dir, "vcpe", &conf)?;
+    let src = Bird::start_with_config(&ns[0], dir, "bird-src", &bird_config())?;
+    let rx_conf = format!(
+        "log stderr all;\nrouter id {rx};\nprotocol device {{ }}\n\
+         protocol bgp vcped {{\n  local {rx} as {AS};\n  neighbor {me} as {AS};\n  direct;\n  \
+         hold time 9;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
+         ipv4 {{ import all; export none; add paths rx; gateway direct; }};\n}}\n",
+        rx = lan(RX),
+        me = lan(ME),
+    );
+    let rx = Bird::start_with_config(&ns[1], dir, "bird-rx", &rx_conf)?;
+    let hops = [lan(HOP1).to_string(), lan(HOP2).to_string()];
+    let show = || rx.birdc(&format!("show route {PREFIX} all"));
+    let next_hops = |text: &String| -> Vec<String> {
+        let mut v: Vec<String> = text
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("BGP.next_hop:"))
+            .map(|v| v.trim().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let text = wait_for(
+        &format!("the receiving BIRD: two paths for {PREFIX} from vcped"),
+        show,
+        |t| next_hops(t) == hops,
+    )
+    .map_err(|e| {
+        e.context(format!(
+            "source BIRD has:\n{}",
+            src.birdc(&format!("show route {PREFIX} all"))
+                .unwrap_or_default()
+        ))
+    })?;
+    ensure!(
+        text.matches("BGP.originator_id:").count() == 2,
+        "reflected, with ORIGINATOR_ID:\n{text}"
+    );
+    src.birdc("disable up2")?;
+    wait_for(
+        &format!("the receiving BIRD: only the path via {}", hops[0]),
+        show,
+        |t| next_hops(t) == hops[..1],
+    )?;
+    Ok(())
+}
+
+/// vcped sends two paths to FRR (which announces ADD-PATH receive by
+/// default), its route-reflector client: `show bgp ipv4 unicast PREFIX`
+/// there lists both.
+#[test]
+fn vcped_sends_two_paths_to_frr() -> Result<()> {
+    use std::net::IpAddr;
+    use vcpe_tests::peers::{Frr, NeighborSpec, PeerSpec, wait_established};
+    require_root!();
+    let lab = Lab::new("addpathtxfrr")?;
+    let sw = lab.netns("sw")?;
+    let br = lab.bridge(&sw, "br0")?;
+    let mut ns = Vec::new();
+    for (name, i) in [("rr", RR), ("frr", FRR), ("me", ME)] {
+        let n = lab.netns(name)?;
+        br.plug(&format!("p-{name}"), &n, "eth0")?;
+        n.addr("eth0", &format!("{}/24", lan(i)))?;
+        ns.push(n);
+    }
+    let dir = lab.dir();
+    let conf = format!(
+        "{}\n[[bgp.neighbor]]\naddress = \"{}\"\nremote_as = {AS}\nhold_time = 9\n\
+         route_reflector_client = true\nadd_paths = \"send\"\n",
+        vcpe_config("add_paths = \"receive\"\n"),
+        lan(FRR)
+    );
+    let _me = Vcped::start(&ns[2], dir, "vcpe", &conf)?;
+    let _src = Bird::start_with_config(&ns[0], dir, "bird-src", &bird_config())?;
+    let spec = PeerSpec {
+        asn: AS,
+        router_id: lan(FRR),
+        hold_time: 9,
+        neighbors: vec![NeighborSpec::new(IpAddr::V4(lan(ME)), AS)],
+        originate: Vec::new(),
+        v6_next_hop: None,
+        dir: dir.to_owned(),
+        graceful_restart: false,
+    };
+    let frr = Frr::start(&ns[1], &spec)?;
+    wait_established(&frr, IpAddr::V4(lan(ME)), Duration::from_secs(40))?;
+    let next_hops = |v: &serde_json::Value| -> Vec<String> {
+        let mut hops: Vec<String> = v
+            .get("paths")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                p.pointer("/nexthops/0/ip")
+                    .and_then(serde_json::Value::as_str)
+            })
+            .map(str::to_owned)
+            .collect();
+        hops.sort();
+        hops
+    };
+    let hops = [lan(HOP1).to_string(), lan(HOP2).to_string()];
+    wait_for(
+        &format!("FRR: two paths for {PREFIX} from vcped"),
+        || {
+            let text = frr.vtysh(&format!("show bgp ipv4 unicast {PREFIX} json"))?;
+            Ok(serde_json::from_str::<serde_json::Value>(text.trim())?)
+        },
+        |v| next_hops(v) == hops,
+    )?;
+    Ok(())
+}

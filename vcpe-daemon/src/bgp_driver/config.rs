@@ -40,13 +40,14 @@ pub fn neighbor_config(
     s.connect_retry = Duration::from_secs(5);
     // ADD-PATH (RFC 7911) for both unicast families, in the direction the
     // file asks for.
-    s.add_path = match n.add_paths {
-        Some(AddPaths::Receive) => vec![
-            (AddrFamily::IPV4_UNICAST, AddPathMode::Receive),
-            (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
-        ],
-        None => Vec::new(),
-    };
+    let mode = n.add_paths.map(|m| match m {
+        AddPaths::Receive => AddPathMode::Receive,
+        AddPaths::Send => AddPathMode::Send,
+        AddPaths::Both => AddPathMode::Both,
+    });
+    s.add_path = mode
+        .map(|m| vec![(AddrFamily::IPV4_UNICAST, m), (AddrFamily::IPV6_UNICAST, m)])
+        .unwrap_or_default();
     let mut r = PeerConfig::new(n.remote_as, n.address);
     r.import = policy(n.import.as_deref());
     r.export = policy(n.export.as_deref());
@@ -56,6 +57,7 @@ pub fn neighbor_config(
     r.enforce_first_as = n.enforce_first_as;
     r.route_reflector_client = n.route_reflector_client;
     r.next_hop_self = n.next_hop_self.unwrap_or(true);
+    r.add_path_count = n.add_paths_count;
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();
     r.local_addr_v4 = match n.local_address {
@@ -193,6 +195,13 @@ mod tests {
                 (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
             ]
         );
+        let both = neighbor("add_paths = \"both\"\nadd_paths_count = \"all\"\n");
+        assert_eq!(
+            both.session.add_path[1],
+            (AddrFamily::IPV6_UNICAST, AddPathMode::Both)
+        );
+        assert_eq!(both.rib.add_path_count, u16::MAX);
+        assert_eq!(neighbor("add_paths = \"send\"\n").rib.add_path_count, 2);
     }
 
     #[test]

@@ -275,6 +275,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                 .map(|r| {
                     let mut a = adj_route(r.prefix.to_string(), &r.attrs);
                     a.rule = r.rule.map(|i| format!("export_rule[{i}]"));
+                    a.path_id = (r.path_id != 0).then_some(r.path_id);
                     (r.prefix, a)
                 })
                 .collect(),
