@@ -34,8 +34,7 @@
 //!
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
 //! IGP cost (every next hop is taken as usable and handed to the FIB as
-//! is), confederations, sending several paths per prefix (ADD-PATH send),
-//! policy beyond
+//! is), confederations, policy beyond
 //! prefix lists and [`Rules`] (match prefix, communities, AS-path length;
 //! set LOCAL_PREF, MED, communities, prepend).
 //!
@@ -50,7 +49,9 @@
 //! prefix, told apart by Path Identifier ([`Rib::apply_paths`]); each is
 //! a path of its own in the table, keyed by (peer slot, path index), and
 //! takes part in best path and multipath like a path from another peer
-//! (ties between one peer's paths go to the lower index).
+//! (ties between one peer's paths go to the lower index). ADD-PATH send:
+//! a peer that negotiated it gets up to [`PeerConfig::add_path_count`]
+//! paths per prefix (`add_path_out.rs`, [`Export::announce_paths`]).
 //!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
