@@ -182,6 +182,11 @@ fn paths_of_one_neighbor_make_an_ecmp_group() {
             if route.multipath.len() == 1),
         "{changes:?}"
     );
+    // A third path with a next hop already in the group adds no member.
+    announce_id(&mut rib, p, "10.2.0.0/16", 13, &via(2, 100));
+    let best = rib.best(net("10.2.0.0/16")).expect("best");
+    assert_eq!(best.multipath.len(), 1, "{:?}", best.multipath);
+    withdraw_id(&mut rib, p, "10.2.0.0/16", 13);
     // Withdrawing one leaves a single path, and the feed says so.
     withdraw_id(&mut rib, p, "10.2.0.0/16", 12);
     let best = rib.best(net("10.2.0.0/16")).expect("best");
