@@ -108,6 +108,8 @@ pub(crate) struct Target<'a> {
     /// Its BGP identifier: a reflected route whose ORIGINATOR_ID it is
     /// would only be dropped there.
     pub(crate) router_id: Ipv4Addr,
+    /// Its AS: a path holding it is not sent to an eBGP peer.
+    pub(crate) peer_asn: u32,
     pub(crate) session: &'a Session,
     pub(crate) policy: &'a super::PrefixPolicy,
     pub(crate) rules: &'a super::Rules,
@@ -121,6 +123,7 @@ impl<'a> Target<'a> {
             ebgp: p.ebgp,
             client: p.config.route_reflector_client,
             router_id: p.router_id,
+            peer_asn: p.config.asn,
             session: p.session.as_ref()?,
             policy: &p.config.export,
             rules: &p.config.export_rules,
@@ -218,7 +221,7 @@ pub(crate) fn export_attrs(
 ) -> Option<Arc<PathAttributes>> {
     let (src, attrs) = best?;
     let (class, reflect) = decide(t, prefix, src, src_info)?;
-    if reflect.is_some() && reflects_to_originator(t, attrs) {
+    if loops_at(t, attrs) || (reflect.is_some() && reflects_to_originator(t, attrs)) {
         return None;
     }
     let mut out = cache.get(interner, asn, attrs, class)?;
@@ -236,6 +239,14 @@ pub(crate) fn export_attrs(
             Some(set) => Some(cache.apply_rule(interner, asn, &out, (t.slot, i as u32), &set)),
         },
     }
+}
+
+/// Whether `t` is an eBGP peer whose AS is in the route's AS path: it
+/// would drop the route as a loop (RFC 4271 §9.1.2), so it is not sent.
+/// Checked per peer, outside the transform cache, so that eBGP peers of
+/// different ASes share one cached transform per attribute set.
+pub(crate) fn loops_at(t: &Target<'_>, attrs: &PathAttributes) -> bool {
+    t.ebgp && attrs.as_path.contains(t.peer_asn)
 }
 
 /// Whether a route we would reflect to `t` already has `t`'s router id as
@@ -295,6 +306,7 @@ pub(crate) fn record_old(
             ebgp: *ebgp,
             client: config.route_reflector_client,
             router_id: *router_id,
+            peer_asn: config.asn,
             session,
             policy: &config.export,
             rules: &config.export_rules,

@@ -43,18 +43,12 @@ impl ClassSpec {
         }
     }
 
-    fn new(
-        ebgp: bool,
-        peer_asn: u32,
-        next_hop_self: bool,
-        local_addr: Option<IpAddr>,
-    ) -> ClassSpec {
+    fn new(ebgp: bool, next_hop_self: bool, local_addr: Option<IpAddr>) -> ClassSpec {
         if ebgp {
             let c = |local| {
                 local_addr.map(|a| OutClass {
                     ebgp: true,
                     next_hop: Some(a),
-                    peer_asn,
                     local,
                 })
             };
@@ -68,19 +62,16 @@ impl ClassSpec {
                 learned: Some(OutClass {
                     ebgp: false,
                     next_hop: if next_hop_self { local_addr } else { None },
-                    peer_asn: 0,
                     local: false,
                 }),
                 local: Some(OutClass {
                     ebgp: false,
                     next_hop: local_addr,
-                    peer_asn: 0,
                     local: true,
                 }),
                 reflected: Some(OutClass {
                     ebgp: false,
                     next_hop: None,
-                    peer_asn: 0,
                     local: false,
                 }),
             }
@@ -110,13 +101,12 @@ impl Session {
     ) -> Session {
         let has = |f: AddrFamily| up.families.contains(&f);
         let nhs = config.next_hop_self;
-        let asn = config.asn;
         Session {
             v4: has(AddrFamily::IPV4_UNICAST)
-                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v4.map(IpAddr::V4)))
+                .then(|| ClassSpec::new(ebgp, nhs, config.local_addr_v4.map(IpAddr::V4)))
                 .map(|c| c.register(cache)),
             v6: has(AddrFamily::IPV6_UNICAST)
-                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v6.map(IpAddr::V6)))
+                .then(|| ClassSpec::new(ebgp, nhs, config.local_addr_v6.map(IpAddr::V6)))
                 .map(|c| c.register(cache)),
             add_path_receive: up.add_path_receive,
             add_path_send: up.add_path_send,

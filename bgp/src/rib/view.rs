@@ -8,7 +8,7 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, reflects_to_originator, rule_changes, src_info};
+use super::export::{Target, decide, loops_at, reflects_to_originator, rule_changes, src_info};
 use super::intern::transform;
 use super::loc_rib::{LOCAL, index_of, slot_of};
 use super::rules::Verdict;
@@ -256,7 +256,7 @@ impl Rib {
     ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
         let se = src_info(&self.peers, src);
         let (class, reflect) = decide(t, prefix, src, se)?;
-        if reflect.is_some() && reflects_to_originator(t, attrs) {
+        if loops_at(t, attrs) || (reflect.is_some() && reflects_to_originator(t, attrs)) {
             return None;
         }
         let mut out = self.cache.peek(attrs, class).unwrap_or_else(|| {
