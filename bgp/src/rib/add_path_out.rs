@@ -19,7 +19,7 @@ use ipnet::IpNet;
 
 use super::adj_in::family_of;
 use super::best_path::{Candidate, select};
-use super::export::{Target, export_attrs, src_info};
+use super::export::{PathGroup, Target, export_attrs, src_info};
 use super::hash::{FastMap, FastSet};
 use super::intern::{Interner, TransformCache};
 use super::loc_rib::{Path, Paths, PrefixMap, Table};
@@ -34,7 +34,7 @@ pub(crate) type SentPaths = Vec<(u32, Arc<PathAttributes>)>;
 /// (one family per group), and withdrawals, each with its identifier.
 #[derive(Debug, Default)]
 pub(crate) struct PathExport {
-    pub(crate) announce: Vec<(Arc<PathAttributes>, Vec<(IpNet, u32)>)>,
+    pub(crate) announce: Vec<PathGroup>,
     pub(crate) withdraw: Vec<(IpNet, u32)>,
     index: FastMap<(usize, bool), usize>,
 }

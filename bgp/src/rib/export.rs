@@ -55,6 +55,10 @@ use super::rules::{Set, Verdict};
 use super::{PeerId, Rib};
 use crate::model::{AddrFamily, PathAttributes};
 
+/// ADD-PATH announcements sharing one attribute set: (prefix, Path
+/// Identifier) each.
+pub type PathGroup = (Arc<PathAttributes>, Vec<(IpNet, u32)>);
+
 /// The pending Adj-RIB-Out changes for one peer. Encode the withdrawals
 /// and announcements (each prefix appears at most once overall), then the
 /// End-of-RIB markers.
@@ -71,7 +75,7 @@ pub struct Export {
     /// send, RFC 7911): announcements as (prefix, Path Identifier),
     /// grouped by outgoing attributes, one family per group. `announce`
     /// and `withdraw` hold none of those families.
-    pub announce_paths: Vec<(Arc<PathAttributes>, Vec<(IpNet, u32)>)>,
+    pub announce_paths: Vec<PathGroup>,
     /// ADD-PATH send families: withdrawn (prefix, Path Identifier).
     pub withdraw_paths: Vec<(IpNet, u32)>,
 }

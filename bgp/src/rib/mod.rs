@@ -92,7 +92,7 @@ pub use best_path::{
     Candidate, CandidateSource, DEFAULT_LOCAL_PREF, Reason, compare, local_pref, multipath_equal,
     same_neighbor_as, select,
 };
-pub use export::Export;
+pub use export::{Export, PathGroup};
 pub use fib::BestChange;
 pub use local::Origination;
 pub use multipath::{MAX_PATHS_LIMIT, MultipathMember};
