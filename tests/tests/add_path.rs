@@ -7,7 +7,10 @@
 //! in `vcpectl show route` (JSON, with their path ids) and in the
 //! neighbor's Adj-RIB-In, and the FIB spreads the prefix over both next
 //! hops (the second path is a multipath member). One path withdrawn by
-//! BIRD leaves the other. Without `add_paths` the same BIRD sends one path.
+//! BIRD leaves the other. Without `add_paths` the same BIRD sends one
+//! path; `add_paths` set by reload restarts the session and both come.
+//! The other way, vcped sends two paths to BIRD (`add paths rx`) and to
+//! FRR; and FRR (`addpath-tx-all-paths`) sends two to vcped.
 
 use std::net::Ipv4Addr;
 use std::time::Duration;
@@ -194,7 +197,7 @@ fn vcped_receives_two_paths_from_bird_and_spreads_over_both() -> Result<()> {
 }
 
 #[test]
-fn without_add_paths_bird_sends_one_path() -> Result<()> {
+fn without_add_paths_bird_sends_one_path_and_a_reload_turns_it_on() -> Result<()> {
     require_root!();
     let lab = Lab::new("noaddpath")?;
     let (rr_ns, me_ns) = lan_namespaces(&lab)?;
@@ -218,6 +221,24 @@ fn without_add_paths_bird_sends_one_path() -> Result<()> {
         "BIRD has:\n{}\nvcped: {rib:?}",
         bird.birdc(&format!("show route {PREFIX} all"))?
     );
+    // Turned on by reload: the reload names the setting, the session
+    // restarts with the capability, and both paths arrive.
+    let conf = std::fs::read_to_string(&me.config)?;
+    let conf = conf.replace(
+        "hold_time = 9\n",
+        "hold_time = 9\nadd_paths = \"receive\"\n",
+    );
+    std::fs::write(&me.config, conf)?;
+    let out = me.ctl(&["reload"])?;
+    ensure!(
+        out.contains(&format!("bgp neighbor {} add_paths", lan(RR))),
+        "reload output: {out}"
+    );
+    wait_for(
+        &format!("after the reload, two paths for {PREFIX}"),
+        || me.show_route(&[PREFIX]),
+        |r| r.rows(PREFIX).len() == 2 && r.rows(PREFIX).iter().all(|r| r.path_id.is_some()),
+    )?;
     Ok(())
 }
 
