@@ -214,6 +214,8 @@ fn only_negotiated_families() {
             router_id: router_id(2),
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: false,
+            add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     rib.originate(net("2001:db8:1::/48"), None);

@@ -241,6 +241,9 @@ fn config(spec: &PeerSpec) -> String {
             if n.route_reflector_client {
                 let _ = writeln!(c, "  neighbor {} route-reflector-client", n.addr);
             }
+            if n.add_path_tx_all {
+                let _ = writeln!(c, "  neighbor {} addpath-tx-all-paths", n.addr);
+            }
             if v6 && spec.v6_next_hop.is_some() {
                 let _ = writeln!(c, "  neighbor {} route-map NH6 out", n.addr);
             }
