@@ -9,6 +9,8 @@
 # underlay), and announces its underlay address as next hop, which the
 # others map to their tunnel to it by endpoint.
 # Prints:
+#   started   time from the first start until the last vcped's BGP
+#             speaker started (its start-up: config, FIB, TUN, tunnels)
 #   sessions  time from the first start until every vCPE has all its
 #             sessions Established (N-1 in the mesh, 2 with reflectors)
 #   collide   time from the LAST start until then (the connection
@@ -19,16 +21,24 @@
 #             reflectors: from both, 2 x (N-1))
 #   pings     until a sample of PINGS vCPE pairs ping (v4, vxnet to vxnet,
 #             through both vcpeds and the tunnel)
+#   started, sessions and routes are the vcpeds' own times (the last
+#   "BGP speaker started", "BGP session established" and FIB change from
+#   BGP in each log); the poller that waits for them takes a process per
+#   vCPE and round, which at 64 vCPEs is seconds a round. pings is the
+#   poller's time (an upper bound).
 #   RSS and threads per vcped (min / mean / max), the WARN lines and the
 #   lines naming a collision in all the logs, and the sessions that came
-#   up more than once (reup). With reflectors also their RSS and threads
-#   (BIRD: bird; FRR: bgpd; vcped).
+#   up more than once (reup), connections dropped by a full accept queue
+#   (ldrops, the kernel's ListenDrops in the vCPEs' namespaces). With
+#   reflectors also their RSS and threads (BIRD: bird; FRR: bgpd; vcped).
 #
 #   vCPE i (namespace vfl<pid>-v<i>):
 #     wan0   100.64.0.i/24 on the bridge br0 in vfl<pid>-sw
-#     vcpe0  10.255.0.i/24 (TUN; BGP runs between these inner addresses)
+#     vcpe0  10.255.0.i/24 (TUN; the mesh's BGP runs between these inner
+#            addresses)
 #     lo     10.<i>.1.1 (stands for the vxnet 10.<i>.1.0/24, advertised by BGP)
-#     router id 10.255.0.i, AS 65000+i; hold time 90 s, connect retry 5 s
+#     router id 10.255.0.i, AS 65000+i (65000 with reflectors); hold time
+#     90 s, connect retry 5 s
 #     GRE to every other vCPE j, key 1000*min(i,j)+max(i,j) (or WireGuard,
 #     UDP 51820, a key per vCPE); the underlay neighbors are static
 #   reflector k = 1, 2 (namespace vfl<pid>-r<k>, with RR=...):
@@ -45,9 +55,7 @@
 # Environment:
 #   N=16            vCPEs (2..100); SIZES="16 32 64" runs several in turn
 #   ENCAP=gre       gre or wireguard (keys made with `vcpectl key generate`,
-#                   one UDP socket per vCPE). GRE stops converging between
-#                   32 and 64 vCPEs here (every raw GRE socket, one per
-#                   tunnel, sees every GRE packet of its namespace)
+#                   one UDP socket per vCPE; GRE: one raw socket per vCPE)
 #   RR=             (none: eBGP full mesh) bird, frr or vcped: two route
 #                   reflectors (BIRD `rr client`, FRR
 #                   `route-reflector-client`, vcped
@@ -60,6 +68,8 @@
 #   VCPE_BIN_DIR    take vcped and vcpectl from here instead (e.g. an older
 #                   build, to compare)
 #   KEEP_LOGS=1     keep the work directory (configs, logs)
+#   VCPED_LOG       RUST_LOG for the vcpeds (default: info, and the FIB
+#                   feed's debug line, which times the routes phase)
 set -euo pipefail
 
 SIZES=${SIZES:-${N:-16}}
@@ -147,7 +157,7 @@ mac() { printf '02:00:00:00:%02x:%02x' $(($1 / 256)) $(($1 % 256)); }
 # The reflectors' underlay addresses (RR=...): 100.64.0.251 and .252.
 RR_ADDRS=(100.64.0.251 100.64.0.252)
 # vcped's log level: the FIB feed's debug line times the routes phase.
-VCPED_LOG=info,vcpe_daemon::routing::bgp_feed=debug
+VCPED_LOG=${VCPED_LOG:-info,vcpe_daemon::routing::bgp_feed=debug}
 
 vcped_config() { # vcped_config I N DIR
     local i=$1 n=$2 dir=$3 j a asn=$((65000 + i))
@@ -430,8 +440,10 @@ run() { # run N
     # Each vCPE's own time: its last "BGP session established", its last
     # FIB change from BGP (nothing changes once it has every route);
     # the poller's time where a log has no such line.
-    local t_sess=0 t_routes=0 v
+    local t_sess=0 t_routes=0 t_bgp=0 v
     for i in $(seq "$n"); do
+        v=$(log_ms 'BGP speaker started' "$dir/v$i.log") || v=0
+        ((v > t_bgp)) && t_bgp=$v
         v=$(log_ms 'BGP session established' "$dir/v$i.log") || v=${up_at[$i]}
         ((v > t_sess)) && t_sess=$v
         v=$(log_ms 'BGP routes applied to the FIB' "$dir/v$i.log") || v=${routes_at[$i]}
@@ -478,6 +490,14 @@ run() { # run N
         rss+="$(awk '/^VmRSS/ { print int($2 / 1024) }' "/proc/$pid/status" 2>/dev/null) "
         thr+="$(awk '/^Threads/ { print $2 }' "/proc/$pid/status" 2>/dev/null) "
     done
+    # Connections the kernel dropped because a listener's accept queue
+    # was full (they look like a bare close to the connecting side).
+    local ldrops=0
+    for i in $(seq "$n"); do
+        ldrops=$((ldrops + $(ip netns exec "${P}v$i" cat /proc/net/netstat | awk '
+            $1 == "TcpExt:" && !h { for (f = 2; f <= NF; f++) name[f] = $f; h = 1; next }
+            $1 == "TcpExt:" { for (f = 2; f <= NF; f++) if (name[f] == "ListenDrops") print $f }')))
+    done
     local warns collisions retry
     warns=$(cat "$dir"/v*.log | grep -c ' WARN ' || true)
     collisions=$(cat "$dir"/v*.log | grep -ci 'collision' || true)
@@ -489,10 +509,11 @@ run() { # run N
             | grep -oE '"established_transitions": *[0-9]+' | awk -F: '$2 > 1 { c++ } END { print c + 0 }')))
     done
 
-    printf '%-4s %9s %9s %9s %9s %9s %15s %11s %6s %7s %6s\n' N spawn sessions collide routes pings "RSS MiB" threads WARN "6/7 log" reup
-    printf '%-4s %8dms %8dms %8dms %8dms %8dms %15s %11s %6d %7d %6d\n' "$n" $((t_last - t0)) $((t_sess - t0)) \
-        $((t_sess - t_last)) $((t_routes - t0)) $((t_ping - t0)) "$(stats "$rss")" "$(stats "$thr")" \
-        "$warns" "$collisions" "$retry"
+    printf '%-4s %9s %9s %9s %9s %9s %9s %15s %11s %6s %7s %6s %6s\n' N spawn started sessions collide routes pings \
+        "RSS MiB" threads WARN "6/7 log" reup ldrops
+    printf '%-4s %8dms %8dms %8dms %8dms %8dms %8dms %15s %11s %6d %7d %6d %6d\n' "$n" $((t_last - t0)) $((t_bgp - t0)) \
+        $((t_sess - t0)) $((t_sess - t_last)) $((t_routes - t0)) $((t_ping - t0)) "$(stats "$rss")" "$(stats "$thr")" \
+        "$warns" "$collisions" "$retry" "$ldrops"
     if [[ -n $RR ]]; then
         local line="reflectors ($RR):"
         for k in $(seq "${#RR_PIDS[@]}"); do
