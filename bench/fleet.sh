@@ -17,13 +17,14 @@
 #             collision figure: issue 16 wants <= 3 s; a pair that loses
 #             both connections in RFC 4271 §6.8 resolution waits out the
 #             connect retry, 5 s, and shows here)
-#   routes    until every vCPE has accepted the N-1 other vxnets (with
-#             reflectors: from both, 2 x (N-1))
+#   routes    until every vCPE has the N-1 other vxnets in its FIB (the
+#             poller also waits until each has accepted them all: with
+#             reflectors from both, 2 x (N-1))
 #   pings     until a sample of PINGS vCPE pairs ping (v4, vxnet to vxnet,
 #             through both vcpeds and the tunnel)
 #   started, sessions and routes are the vcpeds' own times (the last
-#   "BGP speaker started", "BGP session established" and FIB change from
-#   BGP in each log); the poller that waits for them takes a process per
+#   "BGP speaker started", "BGP session established" and the FIB feed's
+#   line that completed the FIB, in each log); the poller that waits for them takes a process per
 #   vCPE and round, which at 64 vCPEs is seconds a round. pings is the
 #   poller's time (an upper bound).
 #   RSS and threads per vcped (min / mean / max), the WARN lines and the
@@ -223,6 +224,21 @@ log_ms() {
     local line
     line=$(grep -h "$1" "$2" | tail -n1)
     [[ -n $line ]] && date -d "${line%% *}" +%s%3N
+}
+
+# fib_full_ms LOG WANT LIMIT_MS: the time (ms since the epoch) the FIB of
+# the vcped of LOG last became complete (WANT BGP routes in it, from the
+# FIB feed's debug lines) before LIMIT_MS; fails if it never did. Later
+# best-path changes that keep every route (a second reflector's path)
+# do not count. RFC 3339 UTC times compare as strings.
+fib_full_ms() {
+    local lim ts
+    lim=$(date -u -d "@$(($3 / 1000)).$(printf %03d $(($3 % 1000)))" +%Y-%m-%dT%H:%M:%S.%6NZ)
+    ts=$(awk -v want="$2" -v lim="$lim" '$1 <= lim && /BGP routes applied to the FIB/ {
+            n = $0; sub(/.*installed: /, "", n); n += 0
+            if (n < want) t = ""; else if (t == "") t = $1 }
+        END { print t }' "$1")
+    [[ -n $ts ]] && date -d "$ts" +%s%3N
 }
 
 # Reflector configs: rr_config K N prints reflector K's config for RR.
@@ -437,16 +453,17 @@ run() { # run N
         done
         sleep 0.05
     done
-    # Each vCPE's own time: its last "BGP session established", its last
-    # FIB change from BGP (nothing changes once it has every route);
-    # the poller's time where a log has no such line.
+    # Each vCPE's own time: its last "BGP session established", the
+    # moment its FIB last became complete (N-1 vxnets from BGP, up to 2 s
+    # after the poller saw all routes accepted); the poller's time where
+    # a log has no such line.
     local t_sess=0 t_routes=0 t_bgp=0 v
     for i in $(seq "$n"); do
         v=$(log_ms 'BGP speaker started' "$dir/v$i.log") || v=0
         ((v > t_bgp)) && t_bgp=$v
         v=$(log_ms 'BGP session established' "$dir/v$i.log") || v=${up_at[$i]}
         ((v > t_sess)) && t_sess=$v
-        v=$(log_ms 'BGP routes applied to the FIB' "$dir/v$i.log") || v=${routes_at[$i]}
+        v=$(fib_full_ms "$dir/v$i.log" $((n - 1)) $((routes_at[$i] + 2000))) || v=${routes_at[$i]}
         ((v > t_routes)) && t_routes=$v
     done
 
