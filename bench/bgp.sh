@@ -54,7 +54,11 @@
 #   HEAPTRACK=1              attach `heaptrack -p` to the DUT before the feed
 #                            (allocations from then on; needs gdb); the
 #                            heaptrack.*.zst files are kept (implies
-#                            KEEP_LOGS=1); memory figures include heaptrack
+#                            KEEP_LOGS=1); memory figures include heaptrack.
+#                            HEAPTRACK=load: the DUT is killed (SIGKILL)
+#                            right after the measurement, so the profile's
+#                            peak is the load's, not the withdrawal's or
+#                            the shutdown's
 # Run time: a few seconds per run plus start-up (BIRD is slow to accept the
 # first connection), about a minute with the defaults plus the builds.
 set -euo pipefail
@@ -326,6 +330,7 @@ run_one() {
         rss1=$(status_kb "$DUT_PID" VmRSS)
         cpu1=$(cpu_ticks "$DUT_PID")
     fi
+    [[ ${HEAPTRACK:-} != load ]] || kill -KILL "$DUT_PID" 2>/dev/null || true
     stop_pid "$feed"
     if [[ -n ${FLAP:-} && $status == ok ]] && kill -0 "$DUT_PID" 2>/dev/null; then
         # The feeder's session is gone: the DUT withdraws its whole table.

@@ -108,6 +108,10 @@ pub struct RibRoute {
     /// spreads flows over both (`*=`).
     #[serde(default)]
     pub multipath: bool,
+    /// BGP: the ADD-PATH Path Identifier (RFC 7911) the neighbor sent the
+    /// path with, when not 0 (it sends several paths for the prefix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
 }
 
 /// `vcpectl explain ADDRESS`.
@@ -321,6 +325,10 @@ pub struct AdjRibRoute {
     /// `None` when no rule matched.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// The ADD-PATH Path Identifier (RFC 7911) of the path, when not 0:
+    /// as the neighbor sent it (adj-in), as we send it (adj-out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
 }
 
 /// One tunnel of `vcpectl tunnel list`.

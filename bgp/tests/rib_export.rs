@@ -149,8 +149,39 @@ fn not_sent_to_a_peer_whose_as_is_in_the_path() {
     let mut rib = rib();
     let src = ebgp(&mut rib, 1, 64501);
     let dst = ebgp(&mut rib, 2, 64502);
+    let other = ebgp(&mut rib, 3, 64503);
     announce(&mut rib, src, &["10.0.0.0/24"], &attrs(&[64501, 64502]));
+    // Another eBGP peer takes first and fills the transform cache (eBGP
+    // peers of any AS share it): the loop check is still per peer.
+    assert!(out_attrs(&rib.take_exports(other), "10.0.0.0/24").is_some());
     assert!(rib.take_exports(dst).is_empty());
+    assert!(rib.adj_out(dst).is_empty(), "adj-out shows it neither");
+}
+
+#[test]
+fn ebgp_peers_of_different_ases_share_one_transform_per_attribute_set() {
+    let mut rib = rib();
+    let src = ebgp(&mut rib, 1, 64501);
+    let dsts: Vec<PeerId> = (2..12u8)
+        .map(|i| ebgp(&mut rib, i, 64500 + u32::from(i)))
+        .collect();
+    for i in 0..20u32 {
+        let prefix = format!("10.0.{i}.0/24");
+        announce(
+            &mut rib,
+            src,
+            &[prefix.as_str()],
+            &attrs(&[64501, 65100 + i]),
+        );
+    }
+    for d in &dsts {
+        let e = rib.take_exports(*d);
+        assert_eq!(announced(&e).len(), 20, "{d:?} {:?}", announced(&e));
+    }
+    // One per attribute set (and none per peer AS): 10 peers x 20 sets
+    // made 200 before.
+    let c = rib.counts();
+    assert_eq!(c.transforms, 20, "{c:?}");
 }
 
 #[test]
@@ -183,6 +214,8 @@ fn only_negotiated_families() {
             router_id: router_id(2),
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: false,
+            add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     rib.originate(net("2001:db8:1::/48"), None);

@@ -54,6 +54,8 @@ pub fn up(n: u8) -> PeerUp {
         router_id: router_id(n),
         families: both_families(),
         four_octet_as: true,
+        add_path_receive: Default::default(),
+        add_path_send: Default::default(),
     }
 }
 

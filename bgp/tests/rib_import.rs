@@ -221,6 +221,8 @@ fn peer_down_withdraws_its_routes() {
             router_id: router_id(1),
             families: both_families(),
             four_octet_as: true,
+            add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     announce(&mut rib, p1, &["10.9.0.0/24"], &attrs(&[64501]));

@@ -26,9 +26,9 @@ use std::path::Path;
 pub use community::{Community, CommunityError, LargeCommunity};
 pub use diagnostic::{Diagnostic, Diagnostics};
 pub use model::{
-    BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics, Neighbor,
-    NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router, StaticRoute,
-    inner_addresses,
+    AddPaths, BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics,
+    Neighbor, NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router,
+    StaticRoute, inner_addresses,
 };
 pub use policy::{PolicyRule, RuleAction};
 pub use prefix_filter::{PrefixFilter, PrefixFilterError};

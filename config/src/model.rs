@@ -246,6 +246,19 @@ pub struct Neighbor {
     /// (`false`). Locally originated routes always carry ours, eBGP
     /// always gets ours, and reflected routes keep theirs (RFC 4456).
     pub next_hop_self: Option<bool>,
+    /// `add_paths = "receive" | "send" | "both"`: ADD-PATH (RFC 7911) for
+    /// IPv4 and IPv6 unicast, announced in the OPEN. Receive: where the
+    /// neighbor can send, every path it sends for a prefix is kept (best
+    /// path, multipath). Send: where it can receive, it gets up to
+    /// `add_paths_count` paths per prefix. `None` (the default): off, one
+    /// path per prefix. A change by reload restarts this neighbor's
+    /// session.
+    pub add_paths: Option<AddPaths>,
+    /// `add_paths_count`: most paths per prefix sent to the neighbor
+    /// with ADD-PATH send, 1..=64, or "all" (`u16::MAX`). Default 2 (an
+    /// ECMP or primary/backup pair); only with `add_paths` "send" or
+    /// "both".
+    pub add_paths_count: u16,
     /// Route policy on received routes (after `import`), first match wins.
     pub import_rules: Vec<PolicyRule>,
     /// Route policy on sent routes (after `export`), first match wins.
@@ -254,6 +267,30 @@ pub struct Neighbor {
     /// so does the BGP session (RFC 5882).
     pub bfd: Option<NeighborBfd>,
 }
+
+/// A neighbor's `add_paths`: which ADD-PATH direction we announce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AddPaths {
+    /// We take several paths per prefix from the neighbor.
+    Receive,
+    /// We send several paths per prefix to the neighbor.
+    Send,
+    /// Both.
+    Both,
+}
+
+impl AddPaths {
+    /// Whether we send several paths.
+    pub fn sends(self) -> bool {
+        matches!(self, AddPaths::Send | AddPaths::Both)
+    }
+}
+
+/// The default `add_paths_count`.
+pub const DEFAULT_ADD_PATHS_COUNT: u16 = 2;
+/// The largest numeric `add_paths_count` ("all" is more).
+pub const MAX_ADD_PATHS_COUNT: u16 = 64;
 
 /// A neighbor's BFD session (`bfd`, `bfd_interval_ms`, `bfd_multiplier`,
 /// `bfd_multihop`, `bfd_key_file`).

@@ -23,6 +23,9 @@
 //!   with an install hint (CI runs as root and must really test).
 //! - [`bgp_feed`]: a minimal BGP speaker in the test process (handshake,
 //!   message reader, a big table pre-encoded into UPDATEs) for load tests.
+//! - [`fleet`]: many vCPEs on one underlay as `bench/fleet.sh` lays them
+//!   out (static neighbors, GRE mesh, vxnets on `lo`), all started at once;
+//!   many pings at once.
 //! - [`cargo_bin`]: path of `vcped` / `vcpectl` built in this workspace;
 //!   [`Vcped`] ([`vcped`]): a daemon started from a config text, driven with
 //!   `vcpectl`.
@@ -56,6 +59,7 @@
 pub mod bgp_feed;
 pub mod cargo_bin;
 pub mod daemon;
+pub mod fleet;
 pub mod lab;
 pub mod link;
 pub mod names;

@@ -388,7 +388,10 @@ pub fn adj_rib(neighbor: &str, direction: AdjDirection, routes: &[AdjRibRoute]) 
         };
         t.row([
             if r.best { "*>" } else { "" }.to_owned(),
-            r.prefix.clone(),
+            match r.path_id {
+                Some(id) => format!("{} path {id}", r.prefix),
+                None => r.prefix.clone(),
+            },
             or_dash(r.next_hop.as_deref()),
             path,
             or_dash(r.origin.as_deref()),

@@ -32,6 +32,9 @@ pub fn hop(h: &Hop) -> String {
 
 fn route(r: &RibRoute) -> String {
     let mut s = format!("{} {}", r.protocol, r.source);
+    if let Some(id) = r.path_id {
+        s += &format!(" path {id}");
+    }
     if r.protocol == "bgp" {
         let path: Vec<String> = r.as_path.iter().map(u32::to_string).collect();
         s += &format!(" [{}]", path.join(" "));
@@ -184,6 +187,7 @@ mod tests {
             stale: false,
             advertised: false,
             multipath: true,
+            path_id: None,
             rule: None,
         };
         let e = Explain {

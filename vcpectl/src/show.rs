@@ -85,7 +85,11 @@ fn marker(r: &RibRoute) -> &'static str {
 }
 
 fn from(r: &RibRoute) -> String {
-    format!("{} {}", r.protocol, r.source)
+    match r.path_id {
+        // ADD-PATH: one of several paths the neighbor sent.
+        Some(id) => format!("{} {} path {id}", r.protocol, r.source),
+        None => format!("{} {}", r.protocol, r.source),
+    }
 }
 
 /// `vcpectl show route`.
@@ -257,6 +261,7 @@ mod tests {
             stale: false,
             advertised: false,
             multipath: false,
+            path_id: None,
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
-use super::loc_rib::{Path, PrefixList, rule_byte};
+use super::loc_rib::{Path, PrefixList, index_of, rule_byte, slot_of, src_of};
 use super::peer::{OutState, Session};
 use super::rules::Verdict;
 use super::{ApplyOutcome, MaxPrefixExceeded, PeerId, PeerUp, Rib};
@@ -51,6 +51,7 @@ impl Rib {
         // Stale paths from before a graceful restart compete with the new
         // router id.
         let has_stale = p.stale > 0;
+        self.count_add_path_senders();
         if rid_changed && has_stale {
             for prefix in self.table.prefixes_of(slot, |_, _| true) {
                 self.reselect(prefix);
@@ -96,11 +97,15 @@ impl Rib {
         let doomed = self
             .table
             .prefixes_of(slot, |n, _| !preserved.contains(&family_of(n)));
-        self.withdraw_all(slot, doomed);
+        self.withdraw_all(slot, doomed, false);
         if let Some(p) = self.peer_mut(slot) {
             p.accepted = 0;
             p.stale = remaining;
+            if remaining == 0 {
+                p.path_ids.clear();
+            }
         }
+        self.count_add_path_senders();
         // This peer no longer holds back the journal.
         self.trim_journal();
         self.maybe_sweep();
@@ -122,15 +127,35 @@ impl Rib {
         }
     }
 
-    /// Removes `slot`'s path of each prefix. A whole table at once, so the
+    /// Removes `slot`'s paths of each prefix (only the stale ones if
+    /// `stale_only`); returns how many. A whole table at once, so the
     /// journal is trimmed as it goes: otherwise it would hold a record per
     /// prefix until the next take.
-    fn withdraw_all(&mut self, slot: u32, prefixes: PrefixList) {
+    fn withdraw_all(&mut self, slot: u32, prefixes: PrefixList, stale_only: bool) -> u64 {
+        let mut removed = 0;
         for (i, prefix) in prefixes.into_iter().enumerate() {
-            self.set_path(prefix, slot, None);
+            let srcs = self
+                .table
+                .sources_of(&prefix, slot, |p| !stale_only || p.stale);
+            for src in srcs {
+                self.set_path(prefix, src, None);
+                self.release_index(prefix, src);
+                removed += 1;
+            }
             if i % 4096 == 4095 {
                 self.trim_journal();
             }
+        }
+        removed
+    }
+
+    /// The path of `src` for `prefix` left the table: its Path Identifier
+    /// is free again.
+    fn release_index(&mut self, prefix: IpNet, src: u32) {
+        if let Some(p) = self.peer_mut(slot_of(src))
+            && !p.path_ids.is_empty()
+        {
+            p.path_ids.release(prefix, index_of(src));
         }
     }
 
@@ -141,8 +166,7 @@ impl Rib {
         let doomed = self.table.prefixes_of(slot, |n, path| {
             path.stale && family.is_none_or(|f| f == family_of(n))
         });
-        let removed = doomed.len() as u64;
-        self.withdraw_all(slot, doomed);
+        let removed = self.withdraw_all(slot, doomed, true);
         if let Some(p) = self.peer_mut(slot) {
             p.stale = p.stale.saturating_sub(removed);
         }
@@ -178,6 +202,26 @@ impl Rib {
         announced: &[IpNet],
         attrs: Option<&PathAttributes>,
     ) -> Result<ApplyOutcome, MaxPrefixExceeded> {
+        self.apply_paths(id, (withdrawn, &[]), (announced, &[]), attrs)
+    }
+
+    /// [`Rib::apply`] with ADD-PATH Path Identifiers (RFC 7911): `withdrawn`
+    /// and `announced` are each (prefixes, their identifiers), the
+    /// identifiers one per prefix or none (as [`crate::wire::routes`] gives
+    /// them). For a family the session receives with ADD-PATH
+    /// ([`PeerUp::add_path_receive`]) each (prefix, identifier) is a path
+    /// of its own: a withdrawal removes that path only, an announcement
+    /// adds or replaces it, and every path competes in best path and
+    /// multipath. Otherwise identifiers are ignored: one path per prefix.
+    /// More than 256 paths of one prefix from one peer: the rest are
+    /// ignored (counted as filtered).
+    pub fn apply_paths(
+        &mut self,
+        id: PeerId,
+        (withdrawn, withdrawn_ids): (&[IpNet], &[u32]),
+        (announced, announced_ids): (&[IpNet], &[u32]),
+        attrs: Option<&PathAttributes>,
+    ) -> Result<ApplyOutcome, MaxPrefixExceeded> {
         let mut out = ApplyOutcome::default();
         let Some(slot) = self.slot(id) else {
             out.ignored = true;
@@ -207,10 +251,13 @@ impl Rib {
             && !announced.is_empty()
             && attrs.is_some_and(|a| a.as_path.first_as() != Some(p.config.asn));
 
-        for w in withdrawn {
+        for (i, w) in withdrawn.iter().enumerate() {
             let prefix = w.trunc();
             self.unfilter(slot, &prefix);
-            if self.remove_learned(slot, prefix, &mut out) {
+            let Some(src) = self.known_src(slot, prefix, withdrawn_ids.get(i)) else {
+                continue;
+            };
+            if self.remove_learned(src, prefix, &mut out) {
                 out.withdrawn += 1;
             }
         }
@@ -222,11 +269,14 @@ impl Rib {
             if let Some(p) = self.peer_mut(slot) {
                 p.first_as_total += announced.len() as u64;
             }
-            for a in announced {
+            for (i, a) in announced.iter().enumerate() {
                 let prefix = a.trunc();
                 out.first_as += 1;
                 self.unfilter(slot, &prefix);
-                if self.remove_learned(slot, prefix, &mut out) {
+                let Some(src) = self.known_src(slot, prefix, announced_ids.get(i)) else {
+                    continue;
+                };
+                if self.remove_learned(src, prefix, &mut out) {
                     out.withdrawn += 1;
                 }
             }
@@ -269,8 +319,9 @@ impl Rib {
             }
             // The changed attributes per import rule, for this UPDATE.
             let mut by_rule = Vec::new();
-            for a in announced {
+            for (i, a) in announced.iter().enumerate() {
                 let prefix = a.trunc();
+                let path_id = announced_ids.get(i);
                 let permitted = accept_all
                     || self
                         .peer(slot)
@@ -284,16 +335,21 @@ impl Rib {
                         self.import_rules(slot, &prefix, b, &mut shared, &mut by_rule)
                     })
                 };
-                match chosen {
-                    Some((attrs, rule)) => {
+                // The path's source; `None`: one path too many.
+                let src = match chosen {
+                    Some(_) => self.new_src(slot, prefix, path_id),
+                    None => None,
+                };
+                match chosen.zip(src) {
+                    Some(((attrs, rule), src)) => {
                         self.unfilter(slot, &prefix);
                         let path = Path {
                             attrs,
-                            src: slot,
+                            src,
                             stale: false,
                             rule: rule_byte(rule),
                         };
-                        let d = self.set_path(prefix, slot, Some(path));
+                        let d = self.set_path(prefix, src, Some(path));
                         if d.best_changed {
                             out.best_changed += 1;
                         }
@@ -328,7 +384,9 @@ impl Rib {
                                 p.looped_total += 1;
                             }
                         }
-                        self.remove_learned(slot, prefix, &mut out);
+                        if let Some(src) = self.known_src(slot, prefix, path_id) {
+                            self.remove_learned(src, prefix, &mut out);
+                        }
                     }
                 }
             }
@@ -397,10 +455,41 @@ impl Rib {
         }
     }
 
-    /// Remove the path of `slot` for `prefix`, keeping counters; whether
+    /// Whether peer `slot` sends `prefix` with Path Identifiers.
+    fn with_ids(&self, slot: u32, prefix: &IpNet) -> bool {
+        self.peer(slot)
+            .and_then(|p| p.session.as_ref())
+            .is_some_and(|s| s.add_path_receive.contains(family_of(prefix)))
+    }
+
+    /// The source of peer `slot`'s path of `prefix` with identifier `id`
+    /// (without ADD-PATH: the slot), if that path has one.
+    fn known_src(&self, slot: u32, prefix: IpNet, id: Option<&u32>) -> Option<u32> {
+        if !self.with_ids(slot, &prefix) {
+            return Some(slot);
+        }
+        let id = id.copied().unwrap_or(0);
+        let p = self.peer(slot)?;
+        p.path_ids.index(prefix, id).map(|i| src_of(slot, i))
+    }
+
+    /// The source for peer `slot`'s path of `prefix` with identifier `id`,
+    /// given an index if new; `None` when the peer has all 256 already.
+    fn new_src(&mut self, slot: u32, prefix: IpNet, id: Option<&u32>) -> Option<u32> {
+        if !self.with_ids(slot, &prefix) {
+            return Some(slot);
+        }
+        let id = id.copied().unwrap_or(0);
+        let p = self.peer_mut(slot)?;
+        p.path_ids.assign(prefix, id).map(|i| src_of(slot, i))
+    }
+
+    /// Remove the path of `src` for `prefix`, keeping counters; whether
     /// there was one.
-    fn remove_learned(&mut self, slot: u32, prefix: IpNet, out: &mut ApplyOutcome) -> bool {
-        let d = self.set_path(prefix, slot, None);
+    fn remove_learned(&mut self, src: u32, prefix: IpNet, out: &mut ApplyOutcome) -> bool {
+        let slot = slot_of(src);
+        let d = self.set_path(prefix, src, None);
+        self.release_index(prefix, src);
         if d.best_changed {
             out.best_changed += 1;
         }

@@ -43,6 +43,7 @@ impl Rib {
         } else if multipath {
             self.fib_multipath_dirty.insert(prefix);
         }
+        self.note_path_change(prefix);
         delta
     }
 
@@ -52,6 +53,7 @@ impl Rib {
         let Some(old) = self.table.best_key(&prefix) else {
             return;
         };
+        self.note_path_change(prefix);
         let Rib {
             table,
             peers,

@@ -44,14 +44,20 @@ use std::sync::Arc;
 
 use ipnet::IpNet;
 
+use super::add_path_out::{PathExport, take_paths};
+use super::adj_in::family_of;
 use super::hash::FastMap;
 use super::intern::{ClassId, Interner, TransformCache};
 use super::journal::for_each_changed;
-use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap};
+use super::loc_rib::{BestKey, LOCAL, Paths, PrefixMap, slot_of};
 use super::peer::{OutState, Peer, Session};
 use super::rules::{Set, Verdict};
 use super::{PeerId, Rib};
 use crate::model::{AddrFamily, PathAttributes};
+
+/// ADD-PATH announcements sharing one attribute set: (prefix, Path
+/// Identifier) each.
+pub type PathGroup = (Arc<PathAttributes>, Vec<(IpNet, u32)>);
 
 /// The pending Adj-RIB-Out changes for one peer. Encode the withdrawals
 /// and announcements (each prefix appears at most once overall), then the
@@ -65,17 +71,33 @@ pub struct Export {
     pub withdraw: Vec<IpNet>,
     /// End-of-RIB markers (after the initial table dump).
     pub end_of_rib: Vec<AddrFamily>,
+    /// In the families the peer gets several paths per prefix in (ADD-PATH
+    /// send, RFC 7911): announcements as (prefix, Path Identifier),
+    /// grouped by outgoing attributes, one family per group. `announce`
+    /// and `withdraw` hold none of those families.
+    pub announce_paths: Vec<PathGroup>,
+    /// ADD-PATH send families: withdrawn (prefix, Path Identifier).
+    pub withdraw_paths: Vec<(IpNet, u32)>,
 }
 
 impl Export {
     /// Whether there is nothing to send.
     pub fn is_empty(&self) -> bool {
-        self.announce.is_empty() && self.withdraw.is_empty() && self.end_of_rib.is_empty()
+        self.announce.is_empty()
+            && self.withdraw.is_empty()
+            && self.end_of_rib.is_empty()
+            && self.announce_paths.is_empty()
+            && self.withdraw_paths.is_empty()
     }
 
-    /// Number of announced prefixes.
+    /// Number of announced prefixes (paths, with ADD-PATH).
     pub fn announced_len(&self) -> usize {
-        self.announce.iter().map(|(_, v)| v.len()).sum()
+        self.announce.iter().map(|(_, v)| v.len()).sum::<usize>()
+            + self
+                .announce_paths
+                .iter()
+                .map(|(_, v)| v.len())
+                .sum::<usize>()
     }
 }
 
@@ -90,6 +112,8 @@ pub(crate) struct Target<'a> {
     /// Its BGP identifier: a reflected route whose ORIGINATOR_ID it is
     /// would only be dropped there.
     pub(crate) router_id: Ipv4Addr,
+    /// Its AS: a path holding it is not sent to an eBGP peer.
+    pub(crate) peer_asn: u32,
     pub(crate) session: &'a Session,
     pub(crate) policy: &'a super::PrefixPolicy,
     pub(crate) rules: &'a super::Rules,
@@ -103,6 +127,7 @@ impl<'a> Target<'a> {
             ebgp: p.ebgp,
             client: p.config.route_reflector_client,
             router_id: p.router_id,
+            peer_asn: p.config.asn,
             session: p.session.as_ref()?,
             policy: &p.config.export,
             rules: &p.config.export_rules,
@@ -129,18 +154,20 @@ pub(crate) fn src_info(peers: &[Option<Peer>], src: u32) -> Option<Src> {
     }
     // A path's source peer exists while it has paths; treat a missing one
     // as iBGP-learned and not reflectable (the most restrictive).
-    Some(match peers.get(src as usize).and_then(Option::as_ref) {
-        Some(p) => Src {
-            ebgp: p.ebgp,
-            client: p.config.route_reflector_client,
-            router_id: p.router_id,
+    Some(
+        match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
+            Some(p) => Src {
+                ebgp: p.ebgp,
+                client: p.config.route_reflector_client,
+                router_id: p.router_id,
+            },
+            None => Src {
+                ebgp: false,
+                client: false,
+                router_id: Ipv4Addr::UNSPECIFIED,
+            },
         },
-        None => Src {
-            ebgp: false,
-            client: false,
-            router_id: Ipv4Addr::UNSPECIFIED,
-        },
-    })
+    )
 }
 
 /// The export decision for one prefix, the part that does not look at the
@@ -155,7 +182,7 @@ pub(crate) fn decide(
     src_info: Option<Src>,
 ) -> Option<(ClassId, Option<Ipv4Addr>)> {
     let classes = t.session.classes(prefix)?;
-    if src == t.slot {
+    if slot_of(src) == t.slot {
         return None;
     }
     let mut reflect = None;
@@ -198,7 +225,7 @@ pub(crate) fn export_attrs(
 ) -> Option<Arc<PathAttributes>> {
     let (src, attrs) = best?;
     let (class, reflect) = decide(t, prefix, src, src_info)?;
-    if reflect.is_some() && reflects_to_originator(t, attrs) {
+    if loops_at(t, attrs) || (reflect.is_some() && reflects_to_originator(t, attrs)) {
         return None;
     }
     let mut out = cache.get(interner, asn, attrs, class)?;
@@ -216,6 +243,14 @@ pub(crate) fn export_attrs(
             Some(set) => Some(cache.apply_rule(interner, asn, &out, (t.slot, i as u32), &set)),
         },
     }
+}
+
+/// Whether `t` is an eBGP peer whose AS is in the route's AS path: it
+/// would drop the route as a loop (RFC 4271 §9.1.2), so it is not sent.
+/// Checked per peer, outside the transform cache, so that eBGP peers of
+/// different ASes share one cached transform per attribute set.
+pub(crate) fn loops_at(t: &Target<'_>, attrs: &PathAttributes) -> bool {
+    t.ebgp && attrs.as_path.contains(t.peer_asn)
 }
 
 /// Whether a route we would reflect to `t` already has `t`'s router id as
@@ -275,6 +310,7 @@ pub(crate) fn record_old(
             ebgp: *ebgp,
             client: config.route_reflector_client,
             router_id: *router_id,
+            peer_asn: config.asn,
             session,
             policy: &config.export,
             rules: &config.export_rules,
@@ -351,6 +387,28 @@ impl Rib {
         let mut withdraw = Vec::new();
         let mut advertised = out.advertised;
         let mut held = out.held;
+        // ADD-PATH send families go their own way (add_path_out.rs).
+        let by_paths = t.session.add_path_send;
+        let plain = |prefix: &IpNet| !by_paths.contains(family_of(prefix));
+        let mut sent_paths = out.sent_paths;
+        let paths_export = if by_paths.is_empty() {
+            PathExport::default()
+        } else {
+            let limit = peers
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .map_or(1, |p| usize::from(p.config.add_path_count.max(1)));
+            take_paths(
+                (&mut *cache, &mut *interner, asn),
+                peers,
+                table,
+                &t,
+                limit,
+                &mut sent_paths,
+                out.paths_dirty,
+                out.full,
+            )
+        };
         let current = |cache: &mut TransformCache,
                        interner: &mut Interner,
                        prefix: &IpNet,
@@ -370,7 +428,7 @@ impl Rib {
         if out.full {
             advertised = 0;
             for (prefix, paths) in table.iter() {
-                if t.session.classes(&prefix).is_none() {
+                if t.session.classes(&prefix).is_none() || !plain(&prefix) {
                     continue;
                 }
                 if let Some(a) = current(cache, interner, &prefix, Some(paths)) {
@@ -378,7 +436,7 @@ impl Rib {
                     advertised += 1;
                 }
             }
-            for prefix in &out.withdraw_unless_exported {
+            for prefix in out.withdraw_unless_exported.iter().filter(|p| plain(p)) {
                 let paths = table.get(prefix);
                 if current(cache, interner, prefix, paths).is_none() {
                     withdraw.push(*prefix);
@@ -389,6 +447,7 @@ impl Rib {
                 // What the peer held and may no longer have.
                 for_each_changed(table, journal, out.cursor, |prefix, paths| {
                     if held.remove(&prefix).is_some()
+                        && plain(&prefix)
                         && current(cache, interner, &prefix, paths).is_none()
                     {
                         withdraw.push(prefix);
@@ -398,7 +457,7 @@ impl Rib {
         } else {
             let has_held = !held.is_empty();
             for_each_changed(table, journal, out.cursor, |prefix, paths| {
-                if t.session.classes(&prefix).is_none() {
+                if t.session.classes(&prefix).is_none() || !plain(&prefix) {
                     return;
                 }
                 let old = if has_held { held.remove(&prefix) } else { None };
@@ -423,6 +482,8 @@ impl Rib {
             announce: g.announce,
             withdraw,
             end_of_rib: out.eor,
+            announce_paths: paths_export.announce,
+            withdraw_paths: paths_export.withdraw,
         };
         let cursor = self.journal.take();
         if let Some(p) = self.peer_mut(slot) {
@@ -434,6 +495,8 @@ impl Rib {
                 eor: Vec::new(),
                 advertised,
                 withdraw_unless_exported: Vec::new(),
+                sent_paths,
+                paths_dirty: Default::default(),
             };
         }
         self.trim_journal();

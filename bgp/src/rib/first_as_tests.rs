@@ -36,6 +36,8 @@ fn peer(rib: &mut Rib, n: u8, asn: u32, enforce_first_as: bool) -> PeerId {
             router_id: Ipv4Addr::new(10, 0, 0, n),
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: true,
+            add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     rib.take_exports(id);

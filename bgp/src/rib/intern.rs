@@ -96,12 +96,14 @@ impl Interner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct OutClass {
     /// Towards an eBGP peer: prepend our AS, strip LOCAL_PREF and MED,
-    /// honour NO_EXPORT, skip paths holding the peer's AS.
+    /// honour NO_EXPORT. (Paths holding the peer's own AS are skipped per
+    /// peer, before the cache: see [`super::export::loops_at`]. The peer AS
+    /// is not part of the class, so that eBGP peers of different ASes share
+    /// the cached transforms: with 100 eBGP peers, a class per AS made
+    /// 100 cache entries per attribute set.)
     pub(crate) ebgp: bool,
     /// The next hop to set (next-hop-self), or `None` to keep it.
     pub(crate) next_hop: Option<IpAddr>,
-    /// The peer's AS (eBGP only; 0 for iBGP).
-    pub(crate) peer_asn: u32,
     /// For locally originated routes: their MED is ours and goes to eBGP
     /// too, their AS path holds only our prepends (sent to eBGP, not to
     /// iBGP).
@@ -335,10 +337,7 @@ pub(crate) fn transform(
     if comms.contains(&Community::NO_ADVERTISE) {
         return None;
     }
-    if class.ebgp
-        && (comms.contains(&Community::NO_EXPORT)
-            || comms.contains(&NO_EXPORT_SUBCONFED)
-            || attrs.as_path.contains(class.peer_asn))
+    if class.ebgp && (comms.contains(&Community::NO_EXPORT) || comms.contains(&NO_EXPORT_SUBCONFED))
     {
         return None;
     }

@@ -22,12 +22,41 @@ use crate::model::PathAttributes;
 /// The source slot of locally originated paths.
 pub(crate) const LOCAL: u32 = u32::MAX;
 
+/// The low bits of a path's [`Path::src`] that hold the peer slot. The
+/// byte above holds the path's index among the paths that peer sent for
+/// the prefix (ADD-PATH, RFC 7911; 0 without it), so that a path is keyed
+/// by (slot, index) in the same 4 bytes: without ADD-PATH `src` is the
+/// slot, as before, and `Path` stays 16 bytes.
+pub(crate) const SLOT_BITS: u32 = 24;
+const SLOT_MASK: u32 = (1 << SLOT_BITS) - 1;
+
+/// The peer slot of a path source ([`LOCAL`] stays [`LOCAL`]).
+pub(crate) fn slot_of(src: u32) -> u32 {
+    if src == LOCAL { LOCAL } else { src & SLOT_MASK }
+}
+
+/// The path index of a path source (0 for [`LOCAL`] and without ADD-PATH).
+pub(crate) fn index_of(src: u32) -> u8 {
+    if src == LOCAL {
+        0
+    } else {
+        (src >> SLOT_BITS) as u8
+    }
+}
+
+/// The source of path `index` of peer `slot`.
+pub(crate) fn src_of(slot: u32, index: u8) -> u32 {
+    debug_assert!(slot < SLOT_MASK, "peer slots stay below 2^24 - 1");
+    slot | (u32::from(index) << SLOT_BITS)
+}
+
 /// One candidate path.
 #[derive(Debug, Clone)]
 pub(crate) struct Path {
     /// Interned attributes.
     pub(crate) attrs: Arc<PathAttributes>,
-    /// The peer slot it was learned from, or [`LOCAL`].
+    /// The peer slot it was learned from and its ADD-PATH index
+    /// ([`src_of`]), or [`LOCAL`].
     pub(crate) src: u32,
     /// Kept from a session that went down gracefully (RFC 4724).
     pub(crate) stale: bool,
@@ -100,6 +129,13 @@ impl Paths {
     /// The path from `src`, if any.
     pub(crate) fn get(&self, src: u32) -> Option<&Path> {
         self.as_slice().iter().find(|p| p.src == src)
+    }
+
+    /// The paths from peer `slot` (several with ADD-PATH).
+    pub(crate) fn of_slot(&self, slot: u32) -> impl Iterator<Item = &Path> + '_ {
+        self.as_slice()
+            .iter()
+            .filter(move |p| slot_of(p.src) == slot)
     }
 
     /// Mutable access to every path.
@@ -370,13 +406,6 @@ pub(crate) struct PrefixList {
     v6: Vec<ipnet::Ipv6Net>,
 }
 
-impl PrefixList {
-    /// Number of prefixes.
-    pub(crate) fn len(&self) -> usize {
-        self.v4.len() + self.v6.len()
-    }
-}
-
 impl IntoIterator for PrefixList {
     type Item = IpNet;
     type IntoIter = std::iter::Chain<
@@ -528,13 +557,17 @@ impl Table {
         self.map.get_at(prefix, slot)
     }
 
-    /// Prefixes that have a path from `src` matching `pred`: a whole
-    /// table when a session goes, so kept compact (5 bytes an IPv4
+    /// Prefixes that have a path from peer `slot` matching `pred`: a
+    /// whole table when a session goes, so kept compact (5 bytes an IPv4
     /// prefix, not 18).
-    pub(crate) fn prefixes_of(&self, src: u32, pred: impl Fn(&IpNet, &Path) -> bool) -> PrefixList {
+    pub(crate) fn prefixes_of(
+        &self,
+        slot: u32,
+        pred: impl Fn(&IpNet, &Path) -> bool,
+    ) -> PrefixList {
         let mut list = PrefixList::default();
         for (n, ps) in self.iter() {
-            if ps.get(src).is_some_and(|p| pred(&n, p)) {
+            if ps.of_slot(slot).any(|p| pred(&n, p)) {
                 match n {
                     IpNet::V4(n) => list.v4.push(n),
                     IpNet::V6(n) => list.v6.push(n),
@@ -544,13 +577,29 @@ impl Table {
         list
     }
 
-    /// Apply `f` to every path from `src`.
-    pub(crate) fn for_each_path_mut(&mut self, src: u32, mut f: impl FnMut(&IpNet, &mut Path)) {
+    /// The sources of the paths of `prefix` from peer `slot` that match
+    /// `pred`.
+    pub(crate) fn sources_of(
+        &self,
+        prefix: &IpNet,
+        slot: u32,
+        pred: impl Fn(&Path) -> bool,
+    ) -> Vec<u32> {
+        self.get(prefix).map_or_else(Vec::new, |ps| {
+            ps.of_slot(slot)
+                .filter(|p| pred(p))
+                .map(|p| p.src)
+                .collect()
+        })
+    }
+
+    /// Apply `f` to every path from peer `slot`.
+    pub(crate) fn for_each_path_mut(&mut self, slot: u32, mut f: impl FnMut(&IpNet, &mut Path)) {
         let v4 = self.map.v4.iter_mut().map(|(n, e)| (IpNet::V4(*n), e));
         let v6 = self.map.v6.iter_mut().map(|(n, e)| (IpNet::V6(*n), e));
         for (n, e) in v4.chain(v6) {
             let Some(ps) = e.paths.as_mut() else { continue };
-            for p in ps.paths_mut().iter_mut().filter(|p| p.src == src) {
+            for p in ps.paths_mut().iter_mut().filter(|p| slot_of(p.src) == slot) {
                 f(&n, p);
             }
         }

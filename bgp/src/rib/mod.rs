@@ -19,6 +19,8 @@
 //! | `loc_rib.rs`   | the per-prefix table of candidate paths, best first       |
 //! | `peer.rs`      | per-peer configuration and session state, counters        |
 //! | `adj_in.rs`    | applying UPDATEs (first-AS check), sessions down, GR      |
+//! | `path_ids.rs`  | a peer's ADD-PATH Path Identifiers and their path indexes |
+//! | `add_path_out.rs` | ADD-PATH send: the paths each such peer holds     |
 //! | `local.rs`     | locally originated routes                                 |
 //! | `change.rs`    | one path change fanned out to the FIB feed and the peers  |
 //! | `journal.rs`   | the change journal and the consumers' cursors             |
@@ -32,7 +34,7 @@
 //!
 //! Not modeled: next-hop reachability, recursive next-hop resolution and
 //! IGP cost (every next hop is taken as usable and handed to the FIB as
-//! is), confederations, ADD-PATH, policy beyond
+//! is), confederations, policy beyond
 //! prefix lists and [`Rules`] (match prefix, communities, AS-path length;
 //! set LOCAL_PREF, MED, communities, prepend).
 //!
@@ -43,12 +45,21 @@
 //! [`PeerConfig::route_reflector_client`] peers the RIB reflects
 //! (`export.rs`).
 //!
+//! ADD-PATH receive (RFC 7911): a peer may send several paths for one
+//! prefix, told apart by Path Identifier ([`Rib::apply_paths`]); each is
+//! a path of its own in the table, keyed by (peer slot, path index), and
+//! takes part in best path and multipath like a path from another peer
+//! (ties between one peer's paths go to the lower index). ADD-PATH send:
+//! a peer that negotiated it gets up to [`PeerConfig::add_path_count`]
+//! paths per prefix (`add_path_out.rs`, [`Export::announce_paths`]).
+//!
 //! Adj-RIB-In is kept after import policy only (as part of the table);
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
 //! implicit: for a prefix unchanged since a peer's last take, what it holds
 //! is by definition the export of the current best path; for changed ones
 //! (see [`journal`]) the value it held is stored when it held one.
 
+mod add_path_out;
 mod adj_in;
 mod best_path;
 mod change;
@@ -61,6 +72,7 @@ mod journal;
 mod loc_rib;
 mod local;
 mod multipath;
+mod path_ids;
 mod peer;
 mod policy;
 mod prefix_map;
@@ -80,7 +92,7 @@ pub use best_path::{
     Candidate, CandidateSource, DEFAULT_LOCAL_PREF, Reason, compare, local_pref, multipath_equal,
     same_neighbor_as, select,
 };
-pub use export::Export;
+pub use export::{Export, PathGroup};
 pub use fib::BestChange;
 pub use local::Origination;
 pub use multipath::{MAX_PATHS_LIMIT, MultipathMember};
@@ -90,11 +102,11 @@ pub use rules::{Match, Rule, Rules, Set, Verdict};
 pub use soft::PolicyChange;
 pub use view::{AdjRoute, RibCounts, RouteView};
 
-use crate::model::{AddrFamily, PathAttributes};
+use crate::model::{AddPathFamilies, AddrFamily, PathAttributes};
 use hash::{FastMap, FastSet};
 use intern::{Interner, TransformCache};
 use journal::Journal;
-use loc_rib::{BestKey, LOCAL, PrefixMap, Table};
+use loc_rib::{BestKey, LOCAL, PrefixMap, Table, index_of, slot_of};
 use peer::Peer;
 
 /// A peer's handle, chosen by the caller (e.g. an index into its config).
@@ -145,6 +157,11 @@ pub struct PeerConfig {
     /// from it are reflected to every other iBGP peer, routes from other
     /// iBGP peers are reflected to it.
     pub route_reflector_client: bool,
+    /// Where ADD-PATH send is negotiated ([`PeerUp::add_path_send`]): at
+    /// most this many paths per prefix go to the peer, the best first,
+    /// then the next best ones it may receive (0 counts as 1;
+    /// `u16::MAX`: all).
+    pub add_path_count: u16,
 }
 
 impl PeerConfig {
@@ -165,6 +182,7 @@ impl PeerConfig {
             local_addr_v6: None,
             enforce_first_as: false,
             route_reflector_client: false,
+            add_path_count: 2,
         }
     }
 }
@@ -179,6 +197,14 @@ pub struct PeerUp {
     /// Whether both sides support 4-octet AS numbers (for the encoder; the
     /// RIB always works with 32-bit AS numbers).
     pub four_octet_as: bool,
+    /// The families whose prefixes the peer sends with ADD-PATH Path
+    /// Identifiers (RFC 7911; we announced receive, it announced send):
+    /// there it may send several paths per prefix ([`Rib::apply_paths`]).
+    pub add_path_receive: AddPathFamilies,
+    /// The families we send with Path Identifiers (we announced send, it
+    /// announced receive): there the peer gets up to
+    /// [`PeerConfig::add_path_count`] paths per prefix.
+    pub add_path_send: AddPathFamilies,
 }
 
 /// Where a route comes from.
@@ -285,6 +311,10 @@ pub struct Rib {
     /// the best did not (so the journal did not record them) since the FIB
     /// feed's last take.
     fib_multipath_dirty: FastSet<ipnet::IpNet>,
+    /// Established peers we send several paths to (ADD-PATH send): while
+    /// there are any, every path change is noted for them
+    /// (`add_path_out.rs`).
+    add_path_senders: usize,
 }
 
 impl Rib {
@@ -304,6 +334,7 @@ impl Rib {
             local_routes: 0,
             max_paths: [1, 1],
             fib_multipath_dirty: FastSet::default(),
+            add_path_senders: 0,
         }
     }
 
@@ -405,23 +436,24 @@ impl Rib {
 
 /// The public source of a slot.
 fn source_of(peers: &[Option<Peer>], src: u32) -> RouteSource {
-    match peers.get(src as usize).and_then(Option::as_ref) {
+    match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
         Some(p) if src != LOCAL => RouteSource::Peer(p.id),
         _ => RouteSource::Local,
     }
 }
 
 /// What best-path selection needs about a source slot, and its tie-break
-/// key (the peer id; local routes never tie).
+/// key (the peer id, then the path's ADD-PATH index among that peer's
+/// paths of the prefix; local routes never tie).
 fn candidate_info(peers: &[Option<Peer>], src: u32) -> (CandidateSource, u64) {
-    match peers.get(src as usize).and_then(Option::as_ref) {
+    match peers.get(slot_of(src) as usize).and_then(Option::as_ref) {
         Some(p) => (
             CandidateSource::Peer {
                 ebgp: p.ebgp,
                 router_id: p.router_id,
                 addr: p.config.addr,
             },
-            u64::from(p.id.0),
+            (u64::from(p.id.0) << 8) | u64::from(index_of(src)),
         ),
         None => (CandidateSource::Local, u64::MAX),
     }

@@ -96,12 +96,21 @@ pub(crate) fn members(peers: &[Option<Peer>], paths: &Paths, max: u16) -> Box<[M
         .filter(|(c, _)| multipath_equal(&best, c))
         .collect();
     equal.sort_by(|a, b| compare(&a.0, &b.0).0);
+    // With ADD-PATH one neighbor may send equal paths with the same next
+    // hop: one member per (next hop, neighbor), none repeating the best.
+    let first = (all[0].attrs.next_hop, source_of(peers, all[0].src));
+    let mut seen = vec![first];
     equal
         .into_iter()
-        .take(usize::from(max) - 1)
-        .map(|(_, p)| MultipathMember {
-            next_hop: p.attrs.next_hop,
-            source: source_of(peers, p.src),
+        .map(|(_, p)| (p.attrs.next_hop, source_of(peers, p.src)))
+        .filter(|m| {
+            let new = !seen.contains(m);
+            if new {
+                seen.push(*m);
+            }
+            new
         })
+        .take(usize::from(max) - 1)
+        .map(|(next_hop, source)| MultipathMember { next_hop, source })
         .collect()
 }

@@ -10,8 +10,9 @@ use ipnet::IpNet;
 use super::hash::FastSet;
 use super::intern::{ClassId, OutClass, TransformCache};
 use super::loc_rib::PrefixMap;
+use super::path_ids::PathIds;
 use super::{PeerConfig, PeerId, PeerUp};
-use crate::model::{AddrFamily, PathAttributes};
+use crate::model::{AddPathFamilies, AddrFamily, PathAttributes};
 
 /// How routes of one family go out to a peer; `None` where a family cannot
 /// be sent (no local address to use as next hop towards an eBGP peer).
@@ -42,18 +43,12 @@ impl ClassSpec {
         }
     }
 
-    fn new(
-        ebgp: bool,
-        peer_asn: u32,
-        next_hop_self: bool,
-        local_addr: Option<IpAddr>,
-    ) -> ClassSpec {
+    fn new(ebgp: bool, next_hop_self: bool, local_addr: Option<IpAddr>) -> ClassSpec {
         if ebgp {
             let c = |local| {
                 local_addr.map(|a| OutClass {
                     ebgp: true,
                     next_hop: Some(a),
-                    peer_asn,
                     local,
                 })
             };
@@ -67,19 +62,16 @@ impl ClassSpec {
                 learned: Some(OutClass {
                     ebgp: false,
                     next_hop: if next_hop_self { local_addr } else { None },
-                    peer_asn: 0,
                     local: false,
                 }),
                 local: Some(OutClass {
                     ebgp: false,
                     next_hop: local_addr,
-                    peer_asn: 0,
                     local: true,
                 }),
                 reflected: Some(OutClass {
                     ebgp: false,
                     next_hop: None,
-                    peer_asn: 0,
                     local: false,
                 }),
             }
@@ -94,6 +86,10 @@ pub(crate) struct Session {
     pub(crate) v4: Option<Classes>,
     /// IPv6 unicast export classes, if negotiated.
     pub(crate) v6: Option<Classes>,
+    /// Families the peer sends Path Identifiers for (ADD-PATH receive).
+    pub(crate) add_path_receive: AddPathFamilies,
+    /// Families we send several paths per prefix in (ADD-PATH send).
+    pub(crate) add_path_send: AddPathFamilies,
 }
 
 impl Session {
@@ -105,14 +101,15 @@ impl Session {
     ) -> Session {
         let has = |f: AddrFamily| up.families.contains(&f);
         let nhs = config.next_hop_self;
-        let asn = config.asn;
         Session {
             v4: has(AddrFamily::IPV4_UNICAST)
-                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v4.map(IpAddr::V4)))
+                .then(|| ClassSpec::new(ebgp, nhs, config.local_addr_v4.map(IpAddr::V4)))
                 .map(|c| c.register(cache)),
             v6: has(AddrFamily::IPV6_UNICAST)
-                .then(|| ClassSpec::new(ebgp, asn, nhs, config.local_addr_v6.map(IpAddr::V6)))
+                .then(|| ClassSpec::new(ebgp, nhs, config.local_addr_v6.map(IpAddr::V6)))
                 .map(|c| c.register(cache)),
+            add_path_receive: up.add_path_receive,
+            add_path_send: up.add_path_send,
         }
     }
 
@@ -146,6 +143,13 @@ pub(crate) struct OutState {
     /// After an export policy change: what the peer got under the old
     /// policy; the next full walk withdraws those it no longer gets.
     pub(crate) withdraw_unless_exported: Vec<IpNet>,
+    /// ADD-PATH send families: the paths the peer holds from us per
+    /// prefix, (Path Identifier, outgoing attributes), best first (an
+    /// explicit Adj-RIB-Out: the journal records best-path changes only).
+    pub(crate) sent_paths: PrefixMap<Vec<(u32, Arc<PathAttributes>)>>,
+    /// ADD-PATH send families: prefixes with any path change since the
+    /// last take.
+    pub(crate) paths_dirty: FastSet<IpNet>,
 }
 
 impl OutState {
@@ -183,6 +187,9 @@ pub(crate) struct Peer {
     /// Prefixes ignored as reflected back to us (RFC 4456), since the
     /// peer was added.
     pub(crate) reflected_loops_total: u64,
+    /// The ADD-PATH Path Identifiers of its paths in the table (empty
+    /// without ADD-PATH).
+    pub(crate) path_ids: PathIds,
 }
 
 impl Peer {
@@ -201,6 +208,7 @@ impl Peer {
             first_as_total: 0,
             unencodable_total: 0,
             reflected_loops_total: 0,
+            path_ids: PathIds::default(),
         }
     }
 
@@ -213,7 +221,13 @@ impl Peer {
             accepted: self.accepted,
             filtered,
             stale: self.stale,
-            advertised: self.out.advertised,
+            advertised: self.out.advertised
+                + self
+                    .out
+                    .sent_paths
+                    .iter()
+                    .map(|(_, v)| v.len() as u64)
+                    .sum::<u64>(),
             pending_out,
             looped_total: self.looped_total,
             first_as_total: self.first_as_total,

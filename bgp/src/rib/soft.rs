@@ -145,6 +145,8 @@ mod tests {
                 router_id: Ipv4Addr::new(10, 0, 0, 2),
                 families: vec![AddrFamily::IPV4_UNICAST],
                 four_octet_as: true,
+                add_path_receive: Default::default(),
+                add_path_send: Default::default(),
             },
         );
         (rib, p, cfg)

@@ -180,6 +180,8 @@ fn rib_with_peer_up() -> (super::Rib, super::PeerId) {
             router_id: Ipv4Addr::new(10, 0, 0, 2),
             families: vec![AddrFamily::IPV4_UNICAST],
             four_octet_as: true,
+            add_path_receive: Default::default(),
+            add_path_send: Default::default(),
         },
     );
     (rib, p)

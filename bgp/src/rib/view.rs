@@ -8,8 +8,9 @@ use std::sync::Arc;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::best_path::{Candidate, Reason, beaten_by, compare};
-use super::export::{Target, decide, reflects_to_originator, rule_changes, src_info};
+use super::export::{Target, decide, loops_at, reflects_to_originator, rule_changes, src_info};
 use super::intern::transform;
+use super::loc_rib::{LOCAL, index_of, slot_of};
 use super::rules::Verdict;
 use super::{BestRoute, PeerCounts, PeerId, Rib, RouteSource, candidate_info};
 use crate::model::PathAttributes;
@@ -35,6 +36,9 @@ pub struct RouteView {
     pub beaten_by: Option<RouteSource>,
     /// The import rule of its peer that matched it (0-based), if one did.
     pub import_rule: Option<usize>,
+    /// Its ADD-PATH Path Identifier as the peer sent it (RFC 7911); 0
+    /// without ADD-PATH.
+    pub path_id: u32,
 }
 
 /// One route of a peer's Adj-RIB-In or Adj-RIB-Out.
@@ -49,6 +53,9 @@ pub struct AdjRoute {
     /// The rule (0-based) that matched the route, if one did: an import
     /// rule (Adj-RIB-In) or an export rule (Adj-RIB-Out).
     pub rule: Option<usize>,
+    /// Its ADD-PATH Path Identifier (RFC 7911): as the peer sent it
+    /// (Adj-RIB-In) or as we send it (Adj-RIB-Out); 0 without ADD-PATH.
+    pub path_id: u32,
 }
 
 /// Totals over the whole RIB.
@@ -118,9 +125,18 @@ impl Rib {
                     reason,
                     beaten_by: beaten,
                     import_rule: p.import_rule(),
+                    path_id: self.path_id(prefix, p.src),
                 }
             })
             .collect()
+    }
+
+    /// The Path Identifier of the path of `src` for `prefix` (0: none).
+    fn path_id(&self, prefix: IpNet, src: u32) -> u32 {
+        match self.peer(slot_of(src)) {
+            Some(p) if src != LOCAL => p.path_ids.id_of(prefix, index_of(src)),
+            _ => 0,
+        }
     }
 
     /// The best route for exactly `prefix`.
@@ -157,16 +173,17 @@ impl Rib {
         let mut v: Vec<AdjRoute> = self
             .table
             .iter()
-            .filter_map(|(prefix, ps)| {
-                ps.get(slot).map(|p| AdjRoute {
+            .flat_map(|(prefix, ps)| {
+                ps.of_slot(slot).map(move |p| AdjRoute {
                     prefix,
                     attrs: p.attrs.clone(),
                     stale: p.stale,
                     rule: p.import_rule(),
+                    path_id: self.path_id(prefix, p.src),
                 })
             })
             .collect();
-        v.sort_by_key(|r| r.prefix);
+        v.sort_by_key(|r| (r.prefix, r.path_id));
         v
     }
 
@@ -187,7 +204,23 @@ impl Rib {
         }
         let out = &peer.out;
         let mut v = Vec::new();
+        // ADD-PATH send families: what it holds is kept explicitly.
+        let by_paths = t.session.add_path_send;
+        for (prefix, sent) in out.sent_paths.iter() {
+            for (id, attrs) in sent {
+                v.push(AdjRoute {
+                    prefix,
+                    attrs: attrs.clone(),
+                    stale: false,
+                    rule: None,
+                    path_id: *id,
+                });
+            }
+        }
         for (prefix, e) in self.table.map.iter() {
+            if by_paths.contains(super::adj_in::family_of(&prefix)) {
+                continue;
+            }
             let held = if e.stamp >= out.cursor {
                 // Changed since the last take: what it held then, if any.
                 out.held.get(&prefix).cloned().map(|a| (a, None))
@@ -203,10 +236,11 @@ impl Rib {
                     attrs,
                     stale: false,
                     rule,
+                    path_id: 0,
                 });
             }
         }
-        v.sort_by_key(|r| r.prefix);
+        v.sort_by_key(|r| (r.prefix, r.path_id));
         v
     }
 
@@ -222,7 +256,7 @@ impl Rib {
     ) -> Option<(Arc<PathAttributes>, Option<usize>)> {
         let se = src_info(&self.peers, src);
         let (class, reflect) = decide(t, prefix, src, se)?;
-        if reflect.is_some() && reflects_to_originator(t, attrs) {
+        if loops_at(t, attrs) || (reflect.is_some() && reflects_to_originator(t, attrs)) {
             return None;
         }
         let mut out = self.cache.peek(attrs, class).unwrap_or_else(|| {

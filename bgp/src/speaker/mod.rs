@@ -514,12 +514,20 @@ impl Speaker {
             if !export.withdraw.is_empty() {
                 crate::wire::build_withdrawals(&export.withdraw, &ctx, &mut updates);
             }
+            // ADD-PATH send families: each prefix with its Path Identifier.
+            if !export.withdraw_paths.is_empty() {
+                crate::wire::build_path_withdrawals(&export.withdraw_paths, &ctx, &mut updates);
+            }
             // Routes whose attributes fit no UPDATE are not sent; counted
             // so that `vcpectl bgp summary` shows them.
             let mut unencodable = 0;
             for (attrs, prefixes) in &export.announce {
                 unencodable +=
                     crate::wire::build_updates_counted(attrs, prefixes, &ctx, &mut updates);
+            }
+            for (attrs, paths) in &export.announce_paths {
+                unencodable +=
+                    crate::wire::build_path_updates_counted(attrs, paths, &ctx, &mut updates);
             }
             if unencodable > 0 {
                 self.rib.count_unencodable(id, unencodable as u64);

@@ -190,6 +190,8 @@ pub(super) fn act(
                     router_id: neg.peer_id,
                     families: neg.families.clone(),
                     four_octet_as: neg.four_octet_as,
+                    add_path_receive: neg.add_path.receive,
+                    add_path_send: neg.add_path.send,
                 },
             );
         }
@@ -203,10 +205,12 @@ pub(super) fn act(
                     sp.rib.end_of_rib(id, f);
                     continue;
                 }
-                if let Err(e) = sp
-                    .rib
-                    .apply(id, &r.withdrawn, &r.announced, r.attrs.as_ref())
-                {
+                if let Err(e) = sp.rib.apply_paths(
+                    id,
+                    (&r.withdrawn, &r.withdrawn_path_ids),
+                    (&r.announced, &r.announced_path_ids),
+                    r.attrs.as_ref(),
+                ) {
                     // Cease / Maximum Number of Prefixes Reached; RFC 4486
                     // §4 (Figure 1): Data = AFI (2 octets), SAFI (1), the
                     // upper bound (4), of the family that went over it.

@@ -31,15 +31,15 @@ use super::{Ctx, aspath, attrs, nlri};
 
 /// The UPDATE's fixed part: header (19), withdrawn routes length (2),
 /// total path attribute length (2).
-const UPDATE_FIXED: usize = 23;
+pub(super) const UPDATE_FIXED: usize = 23;
 /// MP attribute header with extended length.
-const MP_HEADER: usize = 4;
+pub(super) const MP_HEADER: usize = 4;
 
-const WELL_KNOWN: AttrFlags = AttrFlags(AttrFlags::TRANSITIVE);
+pub(super) const WELL_KNOWN: AttrFlags = AttrFlags(AttrFlags::TRANSITIVE);
 const OPT_TRANS: AttrFlags = AttrFlags(AttrFlags::OPTIONAL | AttrFlags::TRANSITIVE);
 const OPT_NON_TRANS: AttrFlags = AttrFlags(AttrFlags::OPTIONAL);
 
-fn attr(flags: AttrFlags, value: AttrValue) -> Attribute {
+pub(super) fn attr(flags: AttrFlags, value: AttrValue) -> Attribute {
     Attribute { flags, value }
 }
 
@@ -202,7 +202,7 @@ fn ip_size(n: &IpNet) -> usize {
 
 /// Optional non-transitive, with the Extended Length bit when the value
 /// needs it.
-fn mp_flags(value_len: usize) -> AttrFlags {
+pub(super) fn mp_flags(value_len: usize) -> AttrFlags {
     if value_len > 255 {
         AttrFlags(AttrFlags::OPTIONAL | AttrFlags::EXTENDED_LENGTH)
     } else {
@@ -214,7 +214,7 @@ fn mp_flags(value_len: usize) -> AttrFlags {
 /// run (in a vector of its exact size) and its size to `emit`. Stops early
 /// only if a single prefix does not fit an empty message. Returns how many
 /// items were handed out.
-fn pack<T, I>(
+pub(super) fn pack<T, I>(
     mut items: I,
     budget: usize,
     size: fn(&T) -> usize,
@@ -246,7 +246,7 @@ where
 
 /// The MP next hops for `attrs`: global (IPv4-mapped if IPv4) and the
 /// link-local one if set.
-fn mp_next_hops(attrs: &PathAttributes) -> Vec<IpAddr> {
+pub(super) fn mp_next_hops(attrs: &PathAttributes) -> Vec<IpAddr> {
     let global = match attrs.next_hop {
         Some(IpAddr::V6(a)) => a,
         Some(IpAddr::V4(a)) => a.to_ipv6_mapped(),
@@ -292,7 +292,7 @@ fn mp_updates(
 
 /// The attributes every UPDATE of `attrs` carries besides the next hop /
 /// MP attribute, in type-code order.
-fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
+pub(super) fn common_attributes(p: &PathAttributes, ctx: &Ctx) -> Vec<Attribute> {
     let four = ctx.four_octet_as;
     let mut v = Vec::with_capacity(12 + p.unknown.len());
     v.push(attr(WELL_KNOWN, AttrValue::Origin(p.origin)));
@@ -371,7 +371,7 @@ fn is_built_here(t: AttrType) -> bool {
     matches!(t.0, 1..=10 | 14 | 15 | 17 | 18 | 32)
 }
 
-fn encoded_len(list: &[Attribute], ctx: &Ctx) -> Option<usize> {
+pub(super) fn encoded_len(list: &[Attribute], ctx: &Ctx) -> Option<usize> {
     list.iter().map(|a| attrs::encoded_len(a, ctx).ok()).sum()
 }
 

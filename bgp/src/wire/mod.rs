@@ -36,6 +36,7 @@
 mod aspath;
 mod attrs;
 mod build;
+mod build_paths;
 mod capability;
 mod error;
 mod header;
@@ -53,6 +54,7 @@ use bytes::BytesMut;
 use crate::model::{AddPath, Message};
 
 pub use build::{build_updates, build_updates_counted, build_withdrawals, end_of_rib};
+pub use build_paths::{PathNlri, build_path_updates_counted, build_path_withdrawals};
 pub use error::{Action, AttrIssue, BGP_VERSION, DecodeError, EncodeError};
 pub use header::{HEADER_LEN, MAX_EXTENDED_MESSAGE_LEN, MAX_MESSAGE_LEN, frame_len};
 pub use routes::{Routes, routes};

@@ -10,9 +10,14 @@ use super::global::asn;
 use super::names::object_name;
 use super::policy_rule::{Direction, rule};
 use crate::diagnostic::Span;
-use crate::model::{Bgp, Neighbor, NeighborBfd, NeighborMode};
+use crate::model::{
+    AddPaths, Bgp, DEFAULT_ADD_PATHS_COUNT, MAX_ADD_PATHS_COUNT, Neighbor, NeighborBfd,
+    NeighborMode,
+};
 use crate::prefix_filter::PrefixFilter;
-use crate::reader::{Ctx, Field, Table, bad, boolean, int_in, parsed, string};
+use toml::de::DeValue;
+
+use crate::reader::{Bad, Ctx, Field, Table, bad, boolean, int_in, parsed, string};
 use crate::secret::read_password_file;
 
 /// Where a neighbor's checked fields are, for cross-reference checks.
@@ -50,6 +55,8 @@ const NEIGHBOR_KEYS: &[&str] = &[
     "peer",
     "local_address",
     "next_hop_self",
+    "add_paths",
+    "add_paths_count",
     "import_rule",
     "export_rule",
     "bfd",
@@ -250,6 +257,34 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         })
         .opt();
     let next_hop_self = t.field(ctx, "next_hop_self", boolean).opt();
+    let add_paths = t.field(ctx, "add_paths", add_paths_mode).opt();
+    let sends = add_paths.as_ref().is_some_and(|(m, _)| m.sends());
+    let add_paths_count = t
+        .field(ctx, "add_paths_count", |v| {
+            let n = match v {
+                DeValue::String(s) if s.as_ref() == "all" => u16::MAX,
+                DeValue::String(s) => {
+                    return Err(bad(
+                        format!("add_paths_count \"{s}\" is neither a number nor \"all\""),
+                        format!("use 1 to {MAX_ADD_PATHS_COUNT}, or \"all\""),
+                    ));
+                }
+                _ => int_in::<u16>(
+                    v,
+                    1,
+                    MAX_ADD_PATHS_COUNT,
+                    &format!("use 1 to {MAX_ADD_PATHS_COUNT} paths per prefix, or \"all\""),
+                )?,
+            };
+            if !sends {
+                return Err(bad(
+                    "add_paths_count without add_paths = \"send\" or \"both\": nothing is sent with ADD-PATH".to_string(),
+                    "set add_paths = \"send\" (or \"both\"), or remove add_paths_count".to_string(),
+                ));
+            }
+            Ok(n)
+        })
+        .or(DEFAULT_ADD_PATHS_COUNT);
     let bfd = bfd(ctx, t, peer.is_some());
     let import_rules = t
         .tables(ctx, "import_rule")
@@ -296,11 +331,26 @@ fn neighbor(ctx: &mut Ctx<'_>, t: &Table<'_, '_>) -> (Neighbor, NeighborLoc) {
         peer: peer.map(|(p, _)| p),
         local_address: local_address.map(|(a, _)| a),
         next_hop_self: next_hop_self.map(|(b, _)| b),
+        add_paths: add_paths.map(|(m, _)| m),
+        add_paths_count,
         import_rules,
         export_rules,
         bfd,
     };
     (n, loc)
+}
+
+/// `add_paths`: "receive", "send" or "both".
+fn add_paths_mode(v: &DeValue<'_>) -> Result<AddPaths, Bad> {
+    match string(v)?.as_str() {
+        "receive" => Ok(AddPaths::Receive),
+        "send" => Ok(AddPaths::Send),
+        "both" => Ok(AddPaths::Both),
+        other => Err(bad(
+            format!("unknown add_paths '{other}'"),
+            "use \"receive\" (take several paths per prefix), \"send\" (send several), \"both\", or remove the key (off)".to_string(),
+        )),
+    }
 }
 
 /// `bfd`, `bfd_interval_ms`, `bfd_multiplier`, `bfd_multihop`: the

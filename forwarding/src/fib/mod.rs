@@ -156,6 +156,17 @@ mod tests {
         ]);
         assert_eq!((report.upserted, report.removed, report.missing), (3, 0, 1));
         assert_eq!(fib.stats().groups, 2);
+        let same = writer.apply([FibChange::Upsert {
+            prefix: net("12.0.0.0/8"),
+            group: g(1),
+        }]);
+        assert_eq!(
+            (same.upserted, same.unchanged),
+            (0, 1),
+            "the same group again"
+        );
+        assert_eq!(same.shards_rebuilt, 0, "nothing to rebuild");
+        assert_eq!(fib.stats().groups, 2);
         writer.apply([
             FibChange::Upsert {
                 prefix: net("12.0.0.0/8"),

@@ -39,8 +39,13 @@ pub enum FibChange {
 /// What one [`FibWriter::apply`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ApplyReport {
-    /// Upserts applied (new routes plus replacements).
+    /// Upserts applied (new routes plus replacements by another next-hop
+    /// group).
     pub upserted: usize,
+    /// Upserts that found the same group there already (a route whose
+    /// best path moved to another source with the same next hops, e.g.
+    /// from one route reflector to the other): nothing changed.
+    pub unchanged: usize,
     /// Removals of routes that existed.
     pub removed: usize,
     /// Removals of routes that did not exist (ignored).
@@ -112,7 +117,11 @@ impl FibWriter {
                     if let Some(old) = old {
                         self.groups.release(old);
                     }
-                    report.upserted += 1;
+                    if old == Some(id) {
+                        report.unchanged += 1;
+                    } else {
+                        report.upserted += 1;
+                    }
                 }
                 FibChange::Remove { prefix } => {
                     let old = match prefix {

@@ -32,6 +32,20 @@ pub struct Frr {
 impl Frr {
     /// Writes `bgpd.conf` for `spec` and starts bgpd in `ns`.
     pub fn start(ns: &Netns, spec: &PeerSpec) -> Result<Frr> {
+        Frr::start_with_config(ns, spec, &config(spec))
+    }
+
+    /// The `bgpd.conf` [`Frr::start`] writes for `spec`: to add what
+    /// [`PeerSpec`] does not describe (`bgp cluster-id`, ...) and start
+    /// it with [`Frr::start_with_config`].
+    pub fn config_for(spec: &PeerSpec) -> String {
+        config(spec)
+    }
+
+    /// [`Frr::start`] with the configuration text `conf_text` instead of the
+    /// one made from `spec` (whose directory, router id and BFD settings
+    /// still place and start the daemons).
+    pub fn start_with_config(ns: &Netns, spec: &PeerSpec, conf_text: &str) -> Result<Frr> {
         anyhow::ensure!(
             std::path::Path::new(BGPD).exists(),
             "{BGPD} is missing: apt-get install -y frr"
@@ -40,7 +54,7 @@ impl Frr {
         let vty = spec.dir.join(format!("frr-{}", spec.router_id));
         std::fs::create_dir_all(&vty)?;
         let conf = vty.join("bgpd.conf");
-        std::fs::write(&conf, config(spec)).context("writing bgpd.conf")?;
+        std::fs::write(&conf, conf_text).context("writing bgpd.conf")?;
         let pid = vty.join("bgpd.pid");
         let zserv = vty.join("zserv.api");
         let mut helpers = Vec::new();
@@ -226,6 +240,9 @@ fn config(spec: &PeerSpec) -> String {
             let _ = writeln!(c, "  neighbor {} activate", n.addr);
             if n.route_reflector_client {
                 let _ = writeln!(c, "  neighbor {} route-reflector-client", n.addr);
+            }
+            if n.add_path_tx_all {
+                let _ = writeln!(c, "  neighbor {} addpath-tx-all-paths", n.addr);
             }
             if v6 && spec.v6_next_hop.is_some() {
                 let _ = writeln!(c, "  neighbor {} route-map NH6 out", n.addr);

@@ -46,6 +46,9 @@ pub struct NeighborSpec {
     /// The peer daemon is this neighbor's route reflector (RFC 4456; an
     /// iBGP neighbor): BIRD `rr client`, FRR `route-reflector-client`.
     pub route_reflector_client: bool,
+    /// Send every path of a prefix with ADD-PATH (RFC 7911); FRR only:
+    /// `neighbor X addpath-tx-all-paths`.
+    pub add_path_tx_all: bool,
 }
 
 impl NeighborSpec {
@@ -59,6 +62,7 @@ impl NeighborSpec {
             bfd: None,
             bfd_sha1: None,
             route_reflector_client: false,
+            add_path_tx_all: false,
         }
     }
 }

@@ -5,13 +5,13 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use vcpe_bgp::fsm::SessionConfig;
-use vcpe_bgp::model::{AddrFamily, Community, LargeCommunity};
+use vcpe_bgp::model::{AddPathMode, AddrFamily, Community, LargeCommunity};
 use vcpe_bgp::rib::{
     Action, Match, Origination, PeerConfig, PrefixPolicy, PrefixRule, Rule, Rules, Set,
 };
 use vcpe_bgp::speaker::NeighborConfig;
 use vcpe_config::{
-    Config, Neighbor, NeighborMode, PolicyRule, PrefixFilter, RouteAttrs, RuleAction,
+    AddPaths, Config, Neighbor, NeighborMode, PolicyRule, PrefixFilter, RouteAttrs, RuleAction,
 };
 
 /// The speaker settings of `n` in `config`.
@@ -38,6 +38,16 @@ pub fn neighbor_config(
     // Deterministic per neighbor, different between neighbors.
     s.jitter_seed = u64::from(u32::from(config.router.id)) << 16 | index as u64;
     s.connect_retry = Duration::from_secs(5);
+    // ADD-PATH (RFC 7911) for both unicast families, in the direction the
+    // file asks for.
+    let mode = n.add_paths.map(|m| match m {
+        AddPaths::Receive => AddPathMode::Receive,
+        AddPaths::Send => AddPathMode::Send,
+        AddPaths::Both => AddPathMode::Both,
+    });
+    s.add_path = mode
+        .map(|m| vec![(AddrFamily::IPV4_UNICAST, m), (AddrFamily::IPV6_UNICAST, m)])
+        .unwrap_or_default();
     let mut r = PeerConfig::new(n.remote_as, n.address);
     r.import = policy(n.import.as_deref());
     r.export = policy(n.export.as_deref());
@@ -47,6 +57,7 @@ pub fn neighbor_config(
     r.enforce_first_as = n.enforce_first_as;
     r.route_reflector_client = n.route_reflector_client;
     r.next_hop_self = n.next_hop_self.unwrap_or(true);
+    r.add_path_count = n.add_paths_count;
     let (v4, v6) = local_addresses(config, n.local_address);
     let (link_v4, link_v6) = link.unwrap_or_default();
     r.local_addr_v4 = match n.local_address {
@@ -172,6 +183,25 @@ mod tests {
             0,
             Some((Some("100.64.0.1".parse().unwrap()), None)),
         )
+    }
+
+    #[test]
+    fn add_paths_receive_announces_add_path_receive_for_both_unicast_families() {
+        assert!(neighbor("").session.add_path.is_empty(), "off by default");
+        assert_eq!(
+            neighbor("add_paths = \"receive\"\n").session.add_path,
+            vec![
+                (AddrFamily::IPV4_UNICAST, AddPathMode::Receive),
+                (AddrFamily::IPV6_UNICAST, AddPathMode::Receive),
+            ]
+        );
+        let both = neighbor("add_paths = \"both\"\nadd_paths_count = \"all\"\n");
+        assert_eq!(
+            both.session.add_path[1],
+            (AddrFamily::IPV6_UNICAST, AddPathMode::Both)
+        );
+        assert_eq!(both.rib.add_path_count, u16::MAX);
+        assert_eq!(neighbor("add_paths = \"send\"\n").rib.add_path_count, 2);
     }
 
     #[test]

@@ -62,6 +62,7 @@ pub fn adj_route(prefix: String, attrs: &PathAttributes) -> AdjRibRoute {
         filtered: false,
         best: false,
         rule: None,
+        path_id: None,
     }
 }
 

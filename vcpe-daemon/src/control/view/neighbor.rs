@@ -235,9 +235,13 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                         let mut a = adj_route(r.prefix.to_string(), &r.attrs);
                         a.stale = r.stale;
                         a.rule = r.rule.map(|i| format!("import_rule[{i}]"));
-                        a.best = rib
-                            .best(r.prefix)
-                            .is_some_and(|b| b.source == RouteSource::Peer(id));
+                        a.path_id = (r.path_id != 0).then_some(r.path_id);
+                        // With ADD-PATH the neighbor has several paths of
+                        // the prefix: the best is the one of its attributes.
+                        a.best = rib.best(r.prefix).is_some_and(|b| {
+                            b.source == RouteSource::Peer(id)
+                                && std::sync::Arc::ptr_eq(&b.attrs, &r.attrs)
+                        });
                         (r.prefix, a)
                     })
                     .collect();
@@ -259,6 +263,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                             filtered: true,
                             best: false,
                             rule: None,
+                            path_id: None,
                         },
                     )
                 }));
@@ -270,6 +275,7 @@ pub fn adj_rib(view: &View<'_>, address: &str, direction: AdjDirection) -> Reply
                 .map(|r| {
                     let mut a = adj_route(r.prefix.to_string(), &r.attrs);
                     a.rule = r.rule.map(|i| format!("export_rule[{i}]"));
+                    a.path_id = (r.path_id != 0).then_some(r.path_id);
                     (r.prefix, a)
                 })
                 .collect(),

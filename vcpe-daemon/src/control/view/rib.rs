@@ -271,6 +271,7 @@ pub fn rows(
             stale: false,
             advertised: c.advertised,
             multipath: false,
+            path_id: None,
         });
     }
     for v in bgp {
@@ -370,6 +371,7 @@ pub fn rows(
             stale: v.stale,
             advertised: false,
             multipath,
+            path_id: (v.path_id != 0).then_some(v.path_id),
         });
     }
     // The route in use first; the others keep their order.
@@ -575,6 +577,7 @@ advertise = true
             reason,
             beaten_by: (!best).then_some(RouteSource::Peer(PeerId(0))),
             import_rule: None,
+            path_id: 0,
         }
     }
 

@@ -81,6 +81,21 @@ fn a_learned_route_goes_where_its_next_hop_is_reached() {
 }
 
 #[test]
+fn a_new_best_path_with_the_same_next_hop_changes_nothing() {
+    // E.g. the best path moves from one route reflector's copy to the
+    // other's when the first reflector goes: same next hop, same entry.
+    let (mut fib, _reader) = Fib::new();
+    connected(&mut fib, "10.0.2.0/24", 1);
+    let mut bgp = BgpFib::new([net("10.0.2.0/24")]);
+    let r = bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "10.0.2.7")].into());
+    assert_eq!(r.changed, 1);
+    let r = bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "10.0.2.7")].into());
+    assert_eq!((r.changed, r.installed), (0, 1), "not counted as a change");
+    let r = bgp.apply(&mut fib, vec![learned("192.0.2.0/24", "10.0.2.8")].into());
+    assert_eq!(r.changed, 1, "another next hop is a change");
+}
+
+#[test]
 fn a_route_learned_over_a_tunnel_goes_into_it() {
     let (mut fib, _reader) = Fib::new();
     // The next hop (the peer's inner address) is also reachable on an
