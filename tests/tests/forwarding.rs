@@ -162,6 +162,12 @@ impl TwoHosts {
                 link.contains(&format!(" mtu {mtu} ")),
                 "TUN {tun} should have mtu {mtu}:\n{link}"
             );
+            // No qdisc: the kernel's default on a multi-queue TUN costs
+            // 24 MiB and most of a vcped's start-up (see link.rs).
+            ensure!(
+                link.contains(" qdisc noqueue "),
+                "TUN {tun} should be queueless (qdisc noqueue):\n{link}"
+            );
         }
 
         for (host, tun, v4, v6) in [

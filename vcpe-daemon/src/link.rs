@@ -59,8 +59,9 @@ impl std::fmt::Display for LinkError {
 
 impl std::error::Error for LinkError {}
 
-/// Sets the MTU (and a deeper transmit queue) of link `ifindex`, adds `addrs` (IPv6 ones with `NODAD`, so
-/// they are usable at once), then sets the link up.
+/// Sets the MTU (and a deeper transmit queue) of link `ifindex`, makes it
+/// queueless (see [`set_noqueue`]), adds `addrs` (IPv6 ones with `NODAD`,
+/// so they are usable at once), then sets the link up.
 ///
 /// Idempotent: an address that is already present is not an error, and
 /// the MTU and up state are simply set again. Must run inside a tokio
@@ -68,6 +69,10 @@ impl std::error::Error for LinkError {}
 pub async fn configure_link(ifindex: u32, mtu: u16, addrs: &[IpNet]) -> Result<(), LinkError> {
     with_handle(ifindex, |handle| async move {
         set_mtu(&handle, ifindex, mtu).await?;
+        if let Err(e) = set_noqueue(&handle, ifindex).await {
+            // Only start-up time and kernel memory are at stake.
+            tracing::warn!(error = %e, "TUN left with the kernel's default queueing discipline");
+        }
         for addr in addrs {
             add_address(&handle, ifindex, *addr).await?;
         }
@@ -144,6 +149,49 @@ async fn set_mtu(handle: &Handle, ifindex: u32, mtu: u16) -> Result<(), LinkErro
         .build();
     let r = handle.link().set(msg).execute().await;
     check(r, ifindex, || format!("set MTU {mtu}"), false)
+}
+
+/// Sets the root queueing discipline of link `ifindex` to `noqueue`,
+/// before the link goes up. Otherwise bringing it up attaches the kernel's
+/// default: on a multi-queue TUN (256 transmit queues, whatever number is
+/// attached) an `mq` with one `pfifo_fast` per queue, each three rings of
+/// [`TX_QUEUE_LEN`] pointers: 24 MiB of kernel memory allocated and
+/// zeroed per TUN, which was most of a vcped's start-up CPU with 64 of
+/// them starting on two cores (`bench/fleet.sh`, perf: `pfifo_fast_init`
+/// under `dev_activate`). A TUN needs no qdisc: when the reader is behind,
+/// the packets wait in the TUN's own ring per queue, sized by
+/// `txqueuelen` too, and without a qdisc a packet goes straight to it.
+async fn set_noqueue(handle: &Handle, ifindex: u32) -> Result<(), LinkError> {
+    use futures_util::StreamExt;
+    use rtnetlink::packet_core::{
+        NLM_F_ACK, NLM_F_CREATE, NLM_F_REPLACE, NLM_F_REQUEST, NetlinkMessage, NetlinkPayload,
+    };
+    use rtnetlink::packet_route::RouteNetlinkMessage;
+    use rtnetlink::packet_route::tc::{TcAttribute, TcHandle, TcMessage};
+
+    let index = i32::try_from(ifindex).map_err(|_| LinkError::NotFound { ifindex })?;
+    let mut msg = TcMessage::with_index(index);
+    msg.header.parent = TcHandle::ROOT;
+    msg.attributes.push(TcAttribute::Kind("noqueue".to_owned()));
+    let mut req = NetlinkMessage::from(RouteNetlinkMessage::NewQueueDiscipline(msg));
+    req.header.flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
+    let mut handle = handle.clone();
+    let r = async {
+        let mut replies = handle.request(req)?;
+        while let Some(m) = replies.next().await {
+            if let NetlinkPayload::Error(e) = m.payload {
+                return Err(rtnetlink::Error::NetlinkError(e));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    check(
+        r,
+        ifindex,
+        || "set the root qdisc noqueue".to_owned(),
+        false,
+    )
 }
 
 async fn set_up(handle: &Handle, ifindex: u32) -> Result<(), LinkError> {

@@ -375,12 +375,22 @@ impl Task {
                     return;
                 };
                 if let Some(key) = self.speaker.accept(now, peer) {
+                    debug!(%from, ?key, "BGP connection accepted");
                     let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
                     self.conns.insert(key, tasks);
                 }
             }
             NetEvent::Connected(key, stream) => {
-                self.connecting.remove(&key);
+                if self.connecting.remove(&key).is_none() {
+                    // The attempt was given up (its connect retry timer
+                    // expired) while this event waited in the queue: the
+                    // speaker closes it, and the neighbor, which may have
+                    // accepted it already, sees a bare close.
+                    debug!(
+                        ?key,
+                        "BGP connection up after its attempt was given up; closed"
+                    );
+                }
                 let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
                 self.conns.insert(key, tasks);
                 self.speaker.connected(now, key);
@@ -497,7 +507,10 @@ impl Task {
                 },
                 Action::Close { key } => {
                     if let Some(task) = self.connecting.remove(&key) {
+                        debug!(?key, "BGP connect attempt given up");
                         task.abort();
+                    } else if self.conns.contains_key(&key) {
+                        debug!(?key, "BGP connection closed by us");
                     }
                     let closed = self.conns.remove(&key);
                     if let (Some(c), Some(w)) = (closed, self.stopping.as_mut()) {
