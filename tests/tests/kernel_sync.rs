@@ -365,7 +365,8 @@ fn many_routes(n: usize) -> (String, Vec<String>) {
         prefixes.push(format!("10.{}.{}.0/24", 100 + i / 256, i % 256));
     }
     for i in 0..n / 4 {
-        prefixes.push(format!("fd00:9:{i:x}::/64"));
+        let net = std::net::Ipv6Addr::new(0xfd00, 9, i as u16, 0, 0, 0, 0, 0);
+        prefixes.push(format!("{net}/64"));
     }
     for (i, p) in prefixes.iter().enumerate() {
         config += &format!("\n[[route]]\nname = \"r{i}\"\nprefix = \"{p}\"\npeer = \"b\"\n");
