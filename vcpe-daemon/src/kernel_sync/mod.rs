@@ -170,6 +170,10 @@ impl KernelRoutes {
     /// What the monitor heard: schedule a resync when it matters.
     fn notice(&self, n: monitor::Notice) {
         let due = match n {
+            // Already scheduled (the rest of a flush): no lock needed.
+            monitor::Notice::RouteGone(_) if self.shared.resync_due.load(Ordering::Acquire) => {
+                false
+            }
             monitor::Notice::RouteGone(p) => self.lock().installed_and_wanted(&p),
             monitor::Notice::Link(up) => self.shared.link_up.swap(up, Ordering::AcqRel) != up,
             monitor::Notice::Overrun => true,
