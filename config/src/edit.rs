@@ -440,7 +440,11 @@ remote_as = 65003
         assert_eq!(fs::read_to_string(&target).expect("read"), "new");
         for l in [&link, &hop] {
             let meta = fs::symlink_metadata(l).expect("meta");
-            assert!(meta.file_type().is_symlink(), "{} is no longer a link", l.display());
+            assert!(
+                meta.file_type().is_symlink(),
+                "{} is no longer a link",
+                l.display()
+            );
         }
         for dir in [managed.path(), etc.path()] {
             let tmp = fs::read_dir(dir)
@@ -454,6 +458,11 @@ remote_as = 65003
         fs::remove_file(&target).expect("rm");
         let e = write_atomic(&link, "newer").unwrap_err();
         assert!(e.to_string().contains("symlink"), "{e}");
-        assert!(fs::symlink_metadata(&link).expect("meta").file_type().is_symlink());
+        assert!(
+            fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
     }
 }

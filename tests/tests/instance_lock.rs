@@ -43,7 +43,11 @@ fn has_route(ns: &Netns) -> bool {
 
 /// `vcped run --config CONFIG --socket SOCKET` in `ns`, to completion;
 /// its exit status and everything it printed.
-fn second(ns: &Netns, config: &std::path::Path, socket: &std::path::Path) -> Result<(bool, String)> {
+fn second(
+    ns: &Netns,
+    config: &std::path::Path,
+    socket: &std::path::Path,
+) -> Result<(bool, String)> {
     let vcped = cargo_bin("vcped");
     let out = ns.exec_timeout(
         [
@@ -95,7 +99,10 @@ fn a_second_vcped_on_the_same_tun_or_config_is_refused_and_harms_nothing() -> Re
     let sock2 = dir.join("second.sock");
     let (ok, text) = second(&ns, &first.config, &sock2)?;
     ensure!(!ok, "a second vcped on the same config started: {text}");
-    ensure!(text.contains(&format!("another vcped (pid {pid})")), "{text}");
+    ensure!(
+        text.contains(&format!("another vcped (pid {pid})")),
+        "{text}"
+    );
     // Another config naming the same TUN.
     let other = dir.join("other.toml");
     std::fs::write(&other, CONFIG)?;

@@ -56,7 +56,10 @@ fn route_add_writes_through_a_symlink_and_an_identical_add_is_unchanged() -> Res
     let out = vcpectl(&d, &add)?;
     ensure!(out.status.success(), "{out:?}");
     let link = std::fs::symlink_metadata(&d.config)?;
-    ensure!(link.file_type().is_symlink(), "the config is no longer a symlink");
+    ensure!(
+        link.file_type().is_symlink(),
+        "the config is no longer a symlink"
+    );
     let text = std::fs::read_to_string(&target)?;
     ensure!(
         text.starts_with("# managed by configuration management")
@@ -71,7 +74,10 @@ fn route_add_writes_through_a_symlink_and_an_identical_add_is_unchanged() -> Res
     let stdout = String::from_utf8_lossy(&out.stdout);
     ensure!(out.status.success(), "an identical add failed: {out:?}");
     ensure!(stdout.contains("already present, unchanged"), "{stdout}");
-    ensure!(std::fs::read_to_string(&target)? == text, "the file changed");
+    ensure!(
+        std::fs::read_to_string(&target)? == text,
+        "the file changed"
+    );
     // The same name for another route is still an error.
     let out = vcpectl(&d, &["route", "add", "lan2", "10.1.7.0/24", "dev", "vcpe0"])?;
     ensure!(out.status.code() == Some(1), "{out:?}");
@@ -79,7 +85,10 @@ fn route_add_writes_through_a_symlink_and_an_identical_add_is_unchanged() -> Res
         String::from_utf8_lossy(&out.stderr).contains("exists already"),
         "{out:?}"
     );
-    ensure!(std::fs::read_to_string(&target)? == text, "the file changed");
+    ensure!(
+        std::fs::read_to_string(&target)? == text,
+        "the file changed"
+    );
     let routes = d.route_list()?;
     ensure!(
         routes.iter().filter(|r| r.name == "lan2").count() == 1,

@@ -42,7 +42,10 @@ impl Locks {
         let canonical = fs::canonicalize(config).unwrap_or_else(|_| config.to_owned());
         let name = canonical
             .file_name()
-            .map(|n| n.to_string_lossy().replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_"))
+            .map(|n| {
+                n.to_string_lossy()
+                    .replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "_")
+            })
             .unwrap_or_default();
         let key = format!(
             "config-{name}-{:016x}.lock",
@@ -134,7 +137,8 @@ mod tests {
         // within one process too.
         let e = Locks::default().config(&locks, &link).unwrap_err();
         assert!(
-            e.to_string().contains(&format!("pid {}", std::process::id())),
+            e.to_string()
+                .contains(&format!("pid {}", std::process::id())),
             "{e}"
         );
         let e = Locks::default().tun(&locks, "vcpe0").unwrap_err();

@@ -63,7 +63,9 @@ pub fn remove(config: &Path) -> Vec<PathBuf> {
                     info!(file = %path.display(), "removed a temporary file left by an interrupted config write");
                     removed.push(path);
                 }
-                Err(e) => warn!(file = %path.display(), error = %e, "cannot remove a stale temporary file"),
+                Err(e) => {
+                    warn!(file = %path.display(), error = %e, "cannot remove a stale temporary file")
+                }
             }
         }
     }

@@ -463,7 +463,10 @@ mod tests {
     #[test]
     fn gre_with_empty_or_junk_inner_is_a_bad_header_not_spoofing() {
         assert_eq!(judge_gre(&[]), Err(DropReason::BadHeader));
-        assert_eq!(judge_gre(&[0xde, 0xad, 0xbe, 0xef]), Err(DropReason::BadHeader));
+        assert_eq!(
+            judge_gre(&[0xde, 0xad, 0xbe, 0xef]),
+            Err(DropReason::BadHeader)
+        );
         assert_eq!(judge_gre(&[0x00; 60]), Err(DropReason::BadHeader));
         // An IPv4 version nibble but less than a header.
         let mut short = [0u8; 16];

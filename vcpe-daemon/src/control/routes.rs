@@ -137,7 +137,11 @@ fn validate(
 /// asks (same name, prefix, next hop, target, advertise, attributes): a
 /// `route add` retried after a lost acknowledgement (the daemon stopped
 /// after writing the file) succeeds instead of saying "exists already".
-fn unchanged<'r>(spec: &RouteSpec, config: &Config, table: &'r [StaticRoute]) -> Option<&'r StaticRoute> {
+fn unchanged<'r>(
+    spec: &RouteSpec,
+    config: &Config,
+    table: &'r [StaticRoute],
+) -> Option<&'r StaticRoute> {
     let existing = table.iter().find(|r| r.name == spec.name)?;
     let others: Vec<StaticRoute> = table
         .iter()
