@@ -192,10 +192,21 @@ fn idle_connections_and_exhausted_descriptors_neither_spin_nor_flood_the_log() -
     std::thread::sleep(Duration::from_secs(1));
     let share = cpu_share(pid, Duration::from_secs(3))?;
     ensure!(
-        share < 0.25,
+        share < 0.10,
         "vcped used {:.0}% of a core with 1,100 idle control connections\n{}",
         share * 100.0,
         run.daemon.log()
+    );
+    eprintln!(
+        "vcped CPU with 1,100 idle connections: {:.1}% of a core",
+        share * 100.0
+    );
+    let log = run.daemon.log();
+    ensure!(
+        !log.contains("accept failed") && log.len() < 64 * 1024,
+        "accept failures with 1,100 idle connections ({} bytes of log):\n{}",
+        log.len(),
+        &log[log.len().saturating_sub(2000)..]
     );
     let (ok, text) = status(&run.socket)?;
     ensure!(
@@ -218,10 +229,14 @@ fn idle_connections_and_exhausted_descriptors_neither_spin_nor_flood_the_log() -
     std::thread::sleep(Duration::from_secs(1));
     let share = cpu_share(pid, Duration::from_secs(3))?;
     ensure!(
-        share < 0.25,
+        share < 0.10,
         "vcped used {:.0}% of a core with no descriptors left\n{}",
         share * 100.0,
         run.daemon.log()
+    );
+    eprintln!(
+        "vcped CPU with no descriptors left: {:.1}% of a core",
+        share * 100.0
     );
     let log = run.daemon.log();
     let warnings = log
@@ -325,23 +340,32 @@ fn handles(pid: u32, sig: libc::c_int) -> bool {
         .any(|m| m & bit != 0)
 }
 
-/// Starts vcped and sends `sig` the moment it runs its own code (before
-/// its runtime, socket or TUN exist).
+/// Starts vcped and sends `sig` the moment it takes the signal in hand
+/// (blocks or catches it), which must be before its control socket
+/// exists: during start-up. A few tries, since the test thread may be
+/// descheduled past that moment on a busy machine.
 fn signal_at_start(lab: &Lab, ns: &Netns, name: &str, sig: libc::c_int) -> Result<Run> {
-    let run = spawn(lab, ns, name, None)?;
-    let pid = run.daemon.pid();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !handles(pid, sig) {
-        ensure!(
-            Instant::now() < deadline && run.daemon.is_running(),
-            "vcped never blocked or caught signal {sig}\n{}",
-            run.daemon.log()
-        );
-        std::hint::spin_loop();
+    for attempt in 0..5 {
+        let run = spawn(lab, ns, &format!("{name}{attempt}"), None)?;
+        let pid = run.daemon.pid();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !handles(pid, sig) {
+            ensure!(
+                Instant::now() < deadline && run.daemon.is_running(),
+                "vcped never blocked or caught signal {sig}\n{}",
+                run.daemon.log()
+            );
+            std::hint::spin_loop();
+        }
+        let early = !run.socket.exists();
+        // SAFETY: plain kill(2) to our own child.
+        unsafe { libc::kill(pid as i32, sig) };
+        if early {
+            return Ok(run);
+        }
+        eprintln!("signal {sig} sent after the socket was up (try {attempt}); again");
     }
-    // SAFETY: plain kill(2) to our own child.
-    unsafe { libc::kill(pid as i32, sig) };
-    Ok(run)
+    bail!("vcped does not take signal {sig} in hand before its control socket is up")
 }
 
 #[test]
