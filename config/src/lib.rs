@@ -11,6 +11,7 @@ mod diagnostic;
 pub mod diff;
 pub mod diff_fields;
 pub mod edit;
+mod file;
 mod model;
 pub mod mtu;
 mod policy;
@@ -25,6 +26,7 @@ use std::path::Path;
 
 pub use community::{Community, CommunityError, LargeCommunity};
 pub use diagnostic::{Diagnostic, Diagnostics};
+pub use file::read_config_file;
 pub use model::{
     AddPaths, BfdAuth, Bgp, Config, Control, Encapsulation, Forwarding, Interface, Kernel, Metrics,
     Neighbor, NeighborBfd, NeighborMode, Peer, PeerBfd, RouteAttrs, RouteTarget, Router,
@@ -44,21 +46,27 @@ pub use sections::{
 pub const DEFAULT_PATH: &str = "/etc/vcpe/vcped.toml";
 
 /// Reads and validates the configuration file at `path`. Relative key-file
-/// paths inside it are resolved against the file's directory.
+/// paths inside it are resolved against the file's directory. Anything but
+/// a regular file is refused ([`read_config_file`]).
 pub fn load(path: &Path) -> Result<Config, Diagnostics> {
-    match std::fs::read_to_string(path) {
+    match read_config_file(path) {
         Ok(source) => parse(&source, path),
-        Err(e) => Err(Diagnostics {
+        Err(e) => Err(unreadable(path, &e)),
+    }
+}
+
+/// The diagnostic for a config file that cannot be read.
+pub fn unreadable(path: &Path, e: &std::io::Error) -> Diagnostics {
+    Diagnostics {
+        file: path.to_path_buf(),
+        errors: vec![Diagnostic {
             file: path.to_path_buf(),
-            errors: vec![Diagnostic {
-                file: path.to_path_buf(),
-                line: 1,
-                column: 1,
-                path: String::new(),
-                message: format!("cannot read configuration file: {e}"),
-                help: None,
-            }],
-        }),
+            line: 1,
+            column: 1,
+            path: String::new(),
+            message: format!("cannot read configuration file: {e}"),
+            help: None,
+        }],
     }
 }
 
@@ -72,10 +80,19 @@ pub fn parse(source: &str, origin: &Path) -> Result<Config, Diagnostics> {
 /// group` that exists): what `vcped run` and `vcped check-config` use, so
 /// that check-config refuses everything run would.
 pub fn load_on_host(path: &Path, host: &HostChecks) -> Result<Config, Diagnostics> {
-    match std::fs::read_to_string(path) {
-        Ok(source) => parse_inner(&source, path, Some(host)),
-        Err(_) => load(path),
+    match read_config_file(path) {
+        Ok(source) => parse_on_host(&source, path, host),
+        Err(e) => Err(unreadable(path, &e)),
     }
+}
+
+/// [`parse`] with the checks of [`load_on_host`], for text read already.
+pub fn parse_on_host(
+    source: &str,
+    origin: &Path,
+    host: &HostChecks,
+) -> Result<Config, Diagnostics> {
+    parse_inner(source, origin, Some(host))
 }
 
 fn parse_inner(

@@ -13,7 +13,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use anyhow::Context;
-use tokio::signal::unix::{SignalKind, signal};
 use tracing::info;
 use vcpe_api::{Handler, Reply, Request};
 
@@ -25,6 +24,7 @@ use crate::dataplane::Dataplane;
 use crate::routing::Routing;
 use crate::routing::bgp_feed::FibFeed;
 use crate::running_config::RunningConfig;
+use crate::signals::Sig;
 use crate::topology::Topology;
 
 /// The config at `path` as `vcped run` takes it: every check of
@@ -32,13 +32,20 @@ use crate::topology::Topology;
 /// group` that exists, at least one interface). `vcped check-config` and
 /// reloads load through here too, so they refuse what `run` refuses.
 pub fn load_config(path: &Path) -> Result<vcpe_config::Config, vcpe_config::Diagnostics> {
-    vcpe_config::load_on_host(
-        path,
-        &vcpe_config::HostChecks {
-            group_exists: |g| nix::unistd::Group::from_name(g).ok().map(|o| o.is_some()),
-        },
-    )
+    vcpe_config::load_on_host(path, &HOST)
 }
+
+/// [`load_config`] for the text of the file at `path`, read already.
+pub fn parse_config(
+    text: &str,
+    path: &Path,
+) -> Result<vcpe_config::Config, vcpe_config::Diagnostics> {
+    vcpe_config::parse_on_host(text, path, &HOST)
+}
+
+const HOST: vcpe_config::HostChecks = vcpe_config::HostChecks {
+    group_exists: |g| nix::unistd::Group::from_name(g).ok().map(|o| o.is_some()),
+};
 
 /// Runs the daemon with the config at `path` until SIGTERM or SIGINT;
 /// `socket` overrides the config's `[control] socket`. The config history
@@ -54,6 +61,9 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
 
 /// [`run`] with the config history in `history`.
 pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> anyhow::Result<()> {
+    // First of all: a signal during start-up is kept for later rather than
+    // killing the process (SIGHUP's default) or being lost.
+    let mut signals = crate::signals::Signals::install()?;
     // One daemon per config and per TUN: locked before anything is
     // touched, held until we return (after our kernel routes are gone).
     let lock_dir = crate::instance_lock::dir();
@@ -157,25 +167,53 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
         None => None,
     };
 
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    // Signals that came during start-up: a SIGTERM stops it now, a SIGHUP
+    // reloads now that it is ready.
+    let mut next = match signals.pending() {
+        Some(s) => {
+            info!(signal = ?s, "signal received during start-up, acting on it now that vcped is ready");
+            Some(s)
+        }
+        None => None,
+    };
+    // One reload at a time, off this loop (which must stay free to hear
+    // SIGTERM while a reload reads a slow file); a SIGHUP during a reload
+    // queues one more.
+    let mut reloading: Option<tokio::task::JoinHandle<()>> = None;
+    let mut again = false;
     loop {
-        tokio::select! {
-            _ = term.recv() => { info!("SIGTERM received, shutting down"); break }
-            _ = int.recv() => { info!("SIGINT received, shutting down"); break }
-            _ = hup.recv() => {
-                info!("SIGHUP received, reloading the config");
-                // Off the runtime's worker: a reload reads the file and
-                // takes the forwarding mutex.
-                let st = Arc::clone(&api);
-                match tokio::task::spawn_blocking(move || st.handle(Request::Reload)).await {
-                    Ok(Reply::Error { message }) => tracing::error!("reload refused: {message}"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "reload failed"),
+        let sig = match next.take() {
+            Some(s) => s,
+            None => tokio::select! {
+                s = signals.next() => s,
+                _ = async { reloading.as_mut().expect("guarded").await }, if reloading.is_some() => {
+                    reloading = again.then(|| reload_task(Arc::clone(&api)));
+                    again = false;
+                    continue;
                 }
+            },
+        };
+        match sig {
+            Sig::Term => {
+                info!("SIGTERM received, shutting down");
+                break;
+            }
+            Sig::Int => {
+                info!("SIGINT received, shutting down");
+                break;
+            }
+            Sig::Hup if reloading.is_some() => {
+                info!("SIGHUP received during a reload; reloading again after it");
+                again = true;
+            }
+            Sig::Hup => {
+                info!("SIGHUP received, reloading the config");
+                reloading = Some(reload_task(Arc::clone(&api)));
             }
         }
+    }
+    if let Some(r) = reloading {
+        r.abort();
     }
     if let Some(n) = &notifier {
         n.send(crate::systemd::STOPPING);
@@ -215,6 +253,18 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     info!("vcped stopped");
     drop(locks);
     Ok(())
+}
+
+/// A reload (SIGHUP) as its own task. Off the runtime's worker: a reload
+/// reads the file and takes the forwarding mutex.
+fn reload_task(api: Arc<Api>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        match tokio::task::spawn_blocking(move || api.handle(Request::Reload)).await {
+            Ok(Reply::Error { message }) => tracing::error!("reload refused: {message}"),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reload failed"),
+        }
+    })
 }
 
 /// How often `STATUS=` is refreshed when systemd set no watchdog.

@@ -23,20 +23,24 @@
 //! | [`systemd`]       | `sd_notify`: readiness, status, watchdog pings        |
 //! | [`logging`], [`malloc`] | process set-up                                  |
 
+pub mod accept_backoff;
 pub mod bfd_driver;
 pub mod bgp_driver;
+pub mod config_file;
 pub mod control;
 pub mod daemon;
 pub mod dataplane;
 pub mod instance_lock;
 pub mod kernel_sync;
 pub mod link;
+pub mod log_limit;
 pub mod logging;
 pub mod malloc;
 pub mod metrics;
 pub mod resolve;
 pub mod routing;
 pub mod running_config;
+pub mod signals;
 pub mod stale_temps;
 pub mod systemd;
 pub mod topology;

@@ -25,7 +25,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+use tracing::debug;
 use vcpe_bgp::speaker::ConnKey;
 
 use super::md5::set_md5_key;
@@ -95,17 +95,16 @@ pub fn listen(addr: SocketAddr, keys: &[(IpAddr, Vec<u8>)]) -> std::io::Result<T
 
 /// Accepts connections forever.
 pub async fn accept_loop(listener: std::sync::Arc<TcpListener>, events: Events) {
+    let mut errors = crate::accept_backoff::AcceptErrors::new("BGP listener");
     loop {
         match listener.accept().await {
             Ok((stream, from)) => {
+                errors.succeeded();
                 if events.send(NetEvent::Accepted(stream, from)).await.is_err() {
                     return;
                 }
             }
-            Err(e) => {
-                warn!(error = %e, "BGP listener accept failed");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            Err(e) => errors.pause_after(&e).await,
         }
     }
 }

@@ -145,6 +145,9 @@ fn check_config(files: &[PathBuf], elsewhere: bool) -> ExitCode {
 }
 
 fn run(format: LogFormat, config: &Path, socket: Option<&Path>, history: History) -> ExitCode {
+    // Before the first thread: a SIGHUP or SIGTERM from now on waits for
+    // the daemon's handlers instead of killing it half-started.
+    vcpe_daemon::signals::block_early();
     logging::init(format, "info");
     vcpe_daemon::malloc::tune();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -158,7 +161,11 @@ fn run(format: LogFormat, config: &Path, socket: Option<&Path>, history: History
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(vcpe_daemon::daemon::run_with(config, socket, history)) {
+    let result = runtime.block_on(vcpe_daemon::daemon::run_with(config, socket, history));
+    // A blocking task stuck on a file that does not answer must not keep
+    // a stopped daemon from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

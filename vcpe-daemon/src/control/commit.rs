@@ -97,7 +97,7 @@ pub fn recover(config: &Path, history: &History) -> anyhow::Result<()> {
     // The file itself is checked by the load that follows (which says
     // what is wrong with it), and a history that cannot be written only
     // costs the history: neither stops the start here.
-    let Ok(text) = std::fs::read_to_string(config) else {
+    let Ok(text) = vcpe_config::read_config_file(config) else {
         return Ok(());
     };
     if let Err(e) = record_start(config, history, &text) {
@@ -205,13 +205,12 @@ impl Api {
         }
         let commits = &self.commits;
         let mut pending = commits.lock();
-        let current = match std::fs::read_to_string(path) {
+        // Refuses a FIFO at once and gives up on a hung file in seconds,
+        // so the commit lock is never held for long.
+        let current = match crate::config_file::read(path) {
             Ok(t) => t,
             Err(e) => {
-                return refused(format!(
-                    "cannot read the running config file {}: {e}; nothing was applied",
-                    path.display()
-                ));
+                return refused(format!("{e}; nothing was applied"));
             }
         };
         let history = &commits.history;

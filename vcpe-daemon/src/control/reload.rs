@@ -51,9 +51,18 @@ impl Reload<'_> {
         self.routes.path
     }
 
-    /// The file's config and its difference from `running`.
-    fn compare(&self, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
-        let new = crate::daemon::load_config(self.path()).map_err(|d| Reply::Error {
+    /// The file's text, read before any lock is taken (a file that does
+    /// not answer must not stall route changes or status) and within
+    /// [`crate::config_file::READ_TIMEOUT`].
+    fn read(&self) -> Result<String, Reply> {
+        crate::config_file::read(self.path()).map_err(|e| Reply::Error {
+            message: format!("{e}\nthe running config is unchanged"),
+        })
+    }
+
+    /// The config in `text` (the file's) and its difference from `running`.
+    fn compare(&self, text: &str, running: &Config) -> Result<(Config, ConfigDiff), Reply> {
+        let new = crate::daemon::parse_config(text, self.path()).map_err(|d| Reply::Error {
             message: format!(
                 "{}\nthe running config is unchanged; fix the errors above, then reload again \
                  (`vcped check-config {}` checks a file)",
@@ -67,7 +76,11 @@ impl Reload<'_> {
 
     /// `vcpectl config diff`.
     pub fn show(&self) -> Reply {
-        match self.compare(&self.routes.running.load()) {
+        let text = match self.read() {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
+        match self.compare(&text, &self.routes.running.load()) {
             Ok((_, d)) => Reply::ConfigChanges {
                 file: self.path().display().to_string(),
                 applied: false,
@@ -79,9 +92,13 @@ impl Reload<'_> {
 
     /// `vcpectl reload` / SIGHUP.
     pub fn apply(&self) -> Reply {
+        let text = match self.read() {
+            Ok(t) => t,
+            Err(r) => return r,
+        };
         let writer = self.routes.running.write();
         let running = writer.current();
-        let (new, d) = match self.compare(&running) {
+        let (new, d) = match self.compare(&text, &running) {
             Ok(x) => x,
             Err(r) => return r,
         };

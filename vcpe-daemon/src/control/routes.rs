@@ -39,9 +39,10 @@ fn error(message: String) -> Reply {
     Reply::Error { message }
 }
 
-/// The config file's text now.
+/// The config file's text now (a FIFO or other non-regular file is refused
+/// at once rather than read).
 fn read(path: &Path) -> Result<String, EditError> {
-    std::fs::read_to_string(path).map_err(|source| EditError::Io {
+    vcpe_config::read_config_file(path).map_err(|source| EditError::Io {
         what: "reading",
         file: path.display().to_string(),
         source,

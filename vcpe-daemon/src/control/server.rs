@@ -1,20 +1,46 @@
 //! The daemon side of the control socket: accepts connections and answers
 //! requests through a handler supplied by the daemon's wiring.
+//!
+//! Bounded against a client that holds connections open: at most
+//! [`MAX_CONNECTIONS`] are served at once (the next ones get a refusal
+//! that says so), a connection idle for [`IDLE_TIMEOUT`] is closed, and a
+//! failing accept (out of file descriptors) backs off instead of spinning
+//! ([`crate::accept_backoff`]).
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tracing::{debug, warn};
+use tokio::sync::Semaphore;
+use tracing::debug;
+
+use crate::accept_backoff::AcceptErrors;
 
 use vcpe_api::{API_VERSION, Envelope, Handler, Reply};
 
 /// Longest request line accepted, so a stuck client cannot grow our memory.
 const MAX_REQUEST: usize = 1 << 20;
+
+/// Control connections served at once; one more is answered with a
+/// refusal and closed.
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Connections being refused at once (each waits up to [`REFUSE_WAIT`]
+/// for the request, so the refusal is read as its answer); past that, an
+/// extra connection is closed without a word.
+const MAX_REFUSING: usize = 64;
+
+/// How long a refused connection may take to send its request.
+const REFUSE_WAIT: Duration = Duration::from_secs(1);
+
+/// A connection with no request for this long is closed (and so is one
+/// that does not read its reply for this long).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bound control socket; the socket file is removed on drop.
 #[derive(Debug)]
@@ -70,21 +96,74 @@ impl Server {
         Ok(())
     }
 
-    /// Serves connections forever, one task per connection.
+    /// Serves connections forever, one task per connection, at most
+    /// [`MAX_CONNECTIONS`] at once.
     pub async fn serve<H: Handler + Send + Sync + 'static>(self, handler: Arc<H>) {
+        self.serve_with(handler, MAX_CONNECTIONS, IDLE_TIMEOUT)
+            .await;
+    }
+
+    async fn serve_with<H: Handler + Send + Sync + 'static>(
+        self,
+        handler: Arc<H>,
+        max: usize,
+        idle: Duration,
+    ) {
+        let slots = Arc::new(Semaphore::new(max));
+        let refusing = Arc::new(Semaphore::new(MAX_REFUSING));
+        let mut errors = AcceptErrors::new("control socket");
         loop {
-            match self.listener.accept().await {
+            let stream = match self.listener.accept().await {
                 Ok((stream, _)) => {
-                    let handler = Arc::clone(&handler);
+                    errors.succeeded();
+                    stream
+                }
+                Err(e) => {
+                    errors.pause_after(&e).await;
+                    continue;
+                }
+            };
+            let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+                if let Ok(r) = Arc::clone(&refusing).try_acquire_owned() {
                     tokio::spawn(async move {
-                        if let Err(e) = connection(stream, handler).await {
-                            debug!(error = %e, "control connection ended");
-                        }
+                        refuse(stream, max).await;
+                        drop(r);
                     });
                 }
-                Err(e) => warn!(error = %e, "control socket accept failed"),
-            }
+                continue;
+            };
+            let handler = Arc::clone(&handler);
+            tokio::spawn(async move {
+                if let Err(e) = connection(stream, handler, idle).await {
+                    debug!(error = %e, "control connection ended");
+                }
+                drop(slot);
+            });
         }
+    }
+}
+
+/// The answer to a connection past the limit.
+fn busy(max: usize) -> Reply {
+    Reply::Error {
+        message: format!(
+            "vcped already serves {max} control connections, the most it serves at once; \
+             try again in a moment, or close idle vcpectl sessions (idle ones are closed \
+             after {} s)",
+            IDLE_TIMEOUT.as_secs()
+        ),
+    }
+}
+
+/// Reads the request (briefly) so the client reads the refusal as its
+/// answer rather than a broken pipe, then answers it and closes.
+async fn refuse(stream: UnixStream, max: usize) {
+    let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
+    let _ = tokio::time::timeout(REFUSE_WAIT, lines.next_line()).await;
+    if let Ok(mut text) = serde_json::to_string(&busy(max)) {
+        text.push('\n');
+        let _ = tokio::time::timeout(REFUSE_WAIT, write.write_all(text.as_bytes())).await;
     }
 }
 
@@ -97,12 +176,20 @@ impl Drop for Server {
 async fn connection<H: Handler + Send + Sync + 'static>(
     stream: UnixStream,
     handler: Arc<H>,
+    idle: Duration,
 ) -> anyhow::Result<()> {
     // Who is on the other end (SO_PEERCRED): recorded with config changes.
     let uid = stream.peer_cred().ok().map(|c| c.uid());
     let (read, mut write) = stream.into_split();
     let mut lines = BufReader::new(read.take(MAX_REQUEST as u64)).lines();
-    while let Some(line) = lines.next_line().await? {
+    loop {
+        let Ok(next) = tokio::time::timeout(idle, lines.next_line()).await else {
+            debug!("control connection idle for {} s, closed", idle.as_secs());
+            return Ok(());
+        };
+        let Some(line) = next? else {
+            return Ok(());
+        };
         // Off the runtime's workers: a handler may wait for the routing
         // mutex (held by the FIB thread for a whole batch) or for the BGP
         // task, and must not stall BGP timers and sockets meanwhile.
@@ -110,9 +197,10 @@ async fn connection<H: Handler + Send + Sync + 'static>(
         let reply = tokio::task::spawn_blocking(move || answer(&line, h.as_ref(), uid)).await?;
         let mut text = serde_json::to_string(&reply)?;
         text.push('\n');
-        write.write_all(text.as_bytes()).await?;
+        tokio::time::timeout(idle, write.write_all(text.as_bytes()))
+            .await
+            .context("the client did not read its reply")??;
     }
-    Ok(())
 }
 
 fn answer<H: Handler>(line: &str, handler: &H, uid: Option<u32>) -> Reply {
@@ -226,5 +314,43 @@ mod tests {
         // A second bind on a live socket is refused rather than stealing it.
         let err = Server::bind(&path, 0o600).unwrap_err().to_string();
         assert!(err.contains("already answers"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn past_the_limit_a_client_is_refused_and_idle_ones_are_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ctl.sock");
+        let server = Server::bind(&path, 0o600).unwrap();
+        let idle = Duration::from_millis(500);
+        tokio::spawn(server.serve_with(Arc::new(Fixed), 2, idle));
+        let p = path.clone();
+        tokio::task::spawn_blocking(move || {
+            // Two idle connections take both places...
+            let held: Vec<_> = (0..2)
+                .map(|_| std::os::unix::net::UnixStream::connect(&p).unwrap())
+                .collect();
+            std::thread::sleep(Duration::from_millis(100));
+            // ... so a third gets the refusal as its answer.
+            let mut c = Client::connect(&p).unwrap();
+            let reply = c.call(Request::Status).unwrap();
+            let Reply::Error { message } = reply else {
+                panic!("{reply:?}")
+            };
+            assert!(
+                message.contains("already serves 2 control connections"),
+                "{message}"
+            );
+            // Idle past the timeout, they are closed: a read sees EOF.
+            for mut h in held {
+                h.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 1];
+                assert_eq!(std::io::Read::read(&mut h, &mut buf).unwrap(), 0);
+            }
+            // And the places are free again.
+            let mut c = Client::connect(&p).unwrap();
+            assert!(matches!(c.call(Request::Status).unwrap(), Reply::Status(_)));
+        })
+        .await
+        .unwrap();
     }
 }

@@ -17,7 +17,7 @@ use hyper::service::service_fn;
 use hyper::{Method, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::debug;
 use vcpe_api::Handler;
 
 use super::render::{Format, render};
@@ -62,16 +62,15 @@ fn bind_error(addr: SocketAddr, e: &io::Error) -> String {
 /// Serves scrapes forever, one task per connection; the numbers come from
 /// `handler` (the daemon's control-request handler).
 pub async fn serve<H: Handler + Send + Sync + 'static>(listener: TcpListener, handler: Arc<H>) {
+    let mut errors = crate::accept_backoff::AcceptErrors::new("metrics endpoint");
     loop {
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, _)) => {
+                errors.succeeded();
+                stream
+            }
             Err(e) => {
-                if e.kind() == io::ErrorKind::ConnectionAborted {
-                    debug!(error = %e, "metrics accept: connection aborted");
-                } else {
-                    warn!(error = %e, "metrics endpoint cannot accept connections; retrying");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                errors.pause_after(&e).await;
                 continue;
             }
         };
