@@ -39,7 +39,12 @@ fuzz_target!(|data: &[u8]| {
     }
     let _ = icmpv4::parse_error(data);
     if let Ok(p) = ipv6::Packet::new_checked(data) {
-        let _ = (p.version(), p.traffic_class(), p.flow_label(), p.hop_limit());
+        let _ = (
+            p.version(),
+            p.traffic_class(),
+            p.flow_label(),
+            p.hop_limit(),
+        );
         let (src, dst) = (p.src_addr(), p.dst_addr());
         let range = p.payload_range();
         assert!(range.end <= data.len());
@@ -48,7 +53,13 @@ fuzz_target!(|data: &[u8]| {
             match upper.protocol {
                 proto::ICMPV6 => {
                     if let Ok(i) = icmpv6::Packet::new_checked(rest) {
-                        let _ = (i.msg_type(), i.code(), i.mtu(), i.echo_ident(), i.echo_seq());
+                        let _ = (
+                            i.msg_type(),
+                            i.code(),
+                            i.mtu(),
+                            i.echo_ident(),
+                            i.echo_seq(),
+                        );
                         let _ = (i.data(), i.verify_checksum(src, dst));
                     }
                 }
