@@ -201,6 +201,28 @@ pub struct KernelSyncStats {
     pub failed: usize,
     /// Failed netlink requests since start.
     pub errors_total: u64,
+    /// Wanted prefixes not in the kernel now (other than those left to a
+    /// foreign route): being added, failed, or waiting for the TUN's link.
+    #[serde(default)]
+    pub missing: usize,
+    /// Our routes found missing from the kernel since start (deleted by
+    /// someone else, flushed with the TUN's link).
+    #[serde(default)]
+    pub lost_total: u64,
+    /// Of those, installed again since start.
+    #[serde(default)]
+    pub resynced_total: u64,
+    /// Full comparisons with the kernel's table since start (after a
+    /// notification, and every 60 s).
+    #[serde(default)]
+    pub resyncs_total: u64,
+    /// The TUN's link is up (routes are only installed while it is).
+    #[serde(default = "up")]
+    pub link_up: bool,
+}
+
+fn up() -> bool {
+    true
 }
 
 /// Counters of one tunnel peer.

@@ -225,10 +225,24 @@ pub fn set_neighbor_enabled(
 /// the old or the new file, whole: a temporary file in the same directory,
 /// written and fsynced, given the old file's permissions, renamed over
 /// `path`, then the directory fsynced so the rename itself is durable.
+///
+/// A symlinked `path` (e.g. a file managed by configuration management)
+/// is written through: the link's final target gets the text, the
+/// temporary file is made beside the target and renamed there, and the
+/// link stays a link.
 pub fn write_atomic(path: &Path, text: &str) -> Result<(), EditError> {
     let io = |what: &'static str, file: &Path| {
         let file = file.display().to_string();
         move |source| EditError::Io { what, file, source }
+    };
+    let resolved;
+    let path = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            resolved = fs::canonicalize(path)
+                .map_err(io("resolving the symlink (does its target exist?)", path))?;
+            resolved.as_path()
+        }
+        _ => path,
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -408,5 +422,47 @@ remote_as = 65003
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    }
+
+    #[test]
+    fn write_atomic_writes_through_a_symlink_and_keeps_it() {
+        let managed = tempfile::tempdir().expect("tempdir");
+        let etc = tempfile::tempdir().expect("tempdir");
+        let target = managed.path().join("vcped.toml");
+        fs::write(&target, "old").expect("write");
+        // A relative link, two hops: link -> ../managed/vcped.toml via a
+        // second link.
+        let hop = etc.path().join("hop.toml");
+        std::os::unix::fs::symlink(&target, &hop).expect("symlink");
+        let link = etc.path().join("vcped.toml");
+        std::os::unix::fs::symlink("hop.toml", &link).expect("symlink");
+        write_atomic(&link, "new").expect("atomic write");
+        assert_eq!(fs::read_to_string(&target).expect("read"), "new");
+        for l in [&link, &hop] {
+            let meta = fs::symlink_metadata(l).expect("meta");
+            assert!(
+                meta.file_type().is_symlink(),
+                "{} is no longer a link",
+                l.display()
+            );
+        }
+        for dir in [managed.path(), etc.path()] {
+            let tmp = fs::read_dir(dir)
+                .expect("dir")
+                .filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+                .count();
+            assert_eq!(tmp, 0, "temporary files left in {}", dir.display());
+        }
+        // A dangling link is refused, and stays as it is.
+        fs::remove_file(&target).expect("rm");
+        let e = write_atomic(&link, "newer").unwrap_err();
+        assert!(e.to_string().contains("symlink"), "{e}");
+        assert!(
+            fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
     }
 }

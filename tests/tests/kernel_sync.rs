@@ -350,3 +350,146 @@ fn route_sync_off_installs_nothing() -> Result<()> {
     ensure!(va.stats()?.kernel_sync.is_none());
     Ok(())
 }
+
+/// Static routes into peer b: `n` IPv4 /24s and `n / 4` IPv6 /64s, and
+/// the prefixes as `ip route` prints them.
+fn many_routes(n: usize) -> (String, Vec<String>) {
+    let mut config = String::from(
+        "[router]\nid = \"10.255.0.1\"\nasn = 65001\n\n[kernel]\ninterface = \"vcpe0\"\n\n\
+         [[interface]]\nname = \"vcpe0\"\naddresses = [\"10.255.0.1/24\", \"fd00:255::1/64\"]\n\n\
+         [[peer]]\nname = \"b\"\nendpoint = \"100.64.0.2\"\nencapsulation = \"gre\"\n\
+         allowed_prefixes = [\"10.0.0.0/8\", \"fd00::/16\"]\n",
+    );
+    let mut prefixes = Vec::new();
+    for i in 0..n {
+        prefixes.push(format!("10.{}.{}.0/24", 100 + i / 256, i % 256));
+    }
+    for i in 0..n / 4 {
+        let net = std::net::Ipv6Addr::new(0xfd00, 9, i as u16, 0, 0, 0, 0, 0);
+        prefixes.push(format!("{net}/64"));
+    }
+    for (i, p) in prefixes.iter().enumerate() {
+        config += &format!("\n[[route]]\nname = \"r{i}\"\nprefix = \"{p}\"\npeer = \"b\"\n");
+    }
+    (config, prefixes)
+}
+
+/// Waits until the kernel has exactly `want` of ours (into vcpe0), within
+/// `within`; then until `vcpectl stats` agrees with the kernel.
+fn wait_all(
+    ns: &Netns,
+    d: &Vcped,
+    want: &BTreeMap<String, String>,
+    within: Duration,
+    what: &str,
+) -> Result<()> {
+    let ok = wait_until(within, || ours(ns).is_ok_and(|m| &m == want));
+    if !ok {
+        d.daemon.print_log();
+    }
+    let have = ours(ns)?;
+    ensure!(
+        ok,
+        "{what}: {} of {} routes proto 201 in the kernel after {within:?}; missing e.g. {:?}",
+        have.len(),
+        want.len(),
+        want.keys()
+            .filter(|k| !have.contains_key(*k))
+            .take(5)
+            .collect::<Vec<_>>()
+    );
+    let agree = wait_until(Duration::from_secs(5), || {
+        d.stats()
+            .ok()
+            .and_then(|s| s.kernel_sync)
+            .is_some_and(|k| k.installed == want.len() && k.missing == 0)
+    });
+    ensure!(
+        agree,
+        "{what}: vcpectl stats disagree with the kernel ({} routes): {:?}",
+        want.len(),
+        d.stats()?.kernel_sync
+    );
+    Ok(())
+}
+
+#[test]
+fn routes_lost_in_the_kernel_are_installed_again() -> Result<()> {
+    require_root!();
+    require_tun();
+    let lab = Lab::new("ksync-lost")?;
+    let a = lab.netns("a")?;
+    let (config, prefixes) = many_routes(1000);
+    let want: BTreeMap<String, String> = prefixes
+        .iter()
+        .map(|p| (p.clone(), "vcpe0".to_owned()))
+        .collect();
+    let va = Vcped::start(&a, lab.dir(), "vcped-a", &config)?;
+    wait_all(&a, &va, &want, Duration::from_secs(30), "after start")?;
+
+    // One deleted by hand (IPv4 and IPv6): back within a bound, counted.
+    a.ip(["route", "del", "10.100.7.0/24", "proto", "201"])?;
+    a.ip(["-6", "route", "del", "fd00:9:7::/64", "proto", "201"])?;
+    ensure!(
+        ours(&a)?.len() == want.len() - 2,
+        "the deletes did not happen"
+    );
+    wait_all(
+        &a,
+        &va,
+        &want,
+        Duration::from_secs(5),
+        "after a delete by hand",
+    )?;
+    let k = va.stats()?.kernel_sync.context("no kernel_sync")?;
+    ensure!(
+        k.lost_total == 2 && k.resynced_total == 2,
+        "two lost, two installed again: {k:?}"
+    );
+
+    // The link goes down: the kernel flushes every route through it, and
+    // the stats say so.
+    a.ip(["link", "set", "vcpe0", "down"])?;
+    let down = wait_until(Duration::from_secs(5), || {
+        va.stats()
+            .ok()
+            .and_then(|s| s.kernel_sync)
+            .is_some_and(|k| !k.link_up && k.missing == want.len())
+    });
+    let k = va.stats()?.kernel_sync.context("no kernel_sync")?;
+    ensure!(down, "link down: stats {k:?}");
+    ensure!(
+        k.installed == ours(&a)?.len(),
+        "stats say {} installed, the kernel has {}",
+        k.installed,
+        ours(&a)?.len()
+    );
+    a.ip(["link", "set", "vcpe0", "up"])?;
+    wait_all(
+        &a,
+        &va,
+        &want,
+        Duration::from_secs(10),
+        "after link down, up",
+    )?;
+
+    // The issue's exact bounce: down and up at once (no pause between).
+    let before = va.stats()?.kernel_sync.context("no kernel_sync")?;
+    a.ip(["link", "set", "vcpe0", "down"])?;
+    a.ip(["link", "set", "vcpe0", "up"])?;
+    wait_all(
+        &a,
+        &va,
+        &want,
+        Duration::from_secs(10),
+        "after a quick bounce",
+    )?;
+    let k = va.stats()?.kernel_sync.context("no kernel_sync")?;
+    ensure!(
+        k.resynced_total >= before.resynced_total + want.len() as u64 && k.link_up,
+        "all counted as installed again: before {before:?}, now {k:?}"
+    );
+    let human = va.ctl(&["stats"])?;
+    ensure!(human.contains("kernel routes missing: 0 now;"), "{human}");
+    Ok(())
+}

@@ -54,6 +54,11 @@ pub async fn run(path: &Path, socket: Option<&Path>) -> anyhow::Result<()> {
 
 /// [`run`] with the config history in `history`.
 pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> anyhow::Result<()> {
+    // One daemon per config and per TUN: locked before anything is
+    // touched, held until we return (after our kernel routes are gone).
+    let lock_dir = crate::instance_lock::dir();
+    let mut locks = crate::instance_lock::Locks::default();
+    locks.config(&lock_dir, path)?;
     // An unconfirmed commit left by a crash or restart goes first: the
     // file is put back before it is loaded.
     recover(path, &history).with_context(|| {
@@ -65,6 +70,10 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
     let config = load_config(path).map_err(|d| {
         anyhow::anyhow!("{d}\nrefusing to start with an invalid config; fix the errors above and check with `vcped check-config {}`", path.display())
     })?;
+    for i in &config.interfaces {
+        locks.tun(&lock_dir, &i.name)?;
+    }
+    crate::stale_temps::remove(path);
     let socket = socket.map_or_else(|| config.control.socket.clone(), Path::to_owned);
     let mode = if config.control.group.is_some() {
         0o660
@@ -204,6 +213,7 @@ pub async fn run_with(path: &Path, socket: Option<&Path>, history: History) -> a
         d.stop();
     }
     info!("vcped stopped");
+    drop(locks);
     Ok(())
 }
 

@@ -120,6 +120,19 @@ pub fn stats(s: &Stats) -> String {
             "\nkernel routes: {} into {} (table {}, proto {}); {} left to another protocol's route, {} failed (see the log)",
             k.installed, k.interface, k.table, k.protocol, k.foreign_conflicts, k.failed
         );
+        let _ = writeln!(
+            out,
+            "kernel routes missing: {} now{}; {} lost since start, {} installed again ({} resyncs)",
+            k.missing,
+            if k.link_up {
+                ""
+            } else {
+                " (link of the TUN down)"
+            },
+            k.lost_total,
+            k.resynced_total,
+            k.resyncs_total
+        );
     }
     out
 }

@@ -575,9 +575,15 @@ impl Rx {
     /// An inner packet from `peer`: source check, then the pipeline; what
     /// leaves through an interface goes through its coalescer.
     fn inner(&mut self, peer: &TunnelPeer, pkt: &mut [u8], ctx: &ForwardCtx<'_>) {
-        if !peer.accepts_source(pkt) {
-            peer.stats.rx_spoofed.fetch_add(1, Ordering::Relaxed);
-            ctx.counters.drop_packet(DropReason::Spoofed);
+        if let Err(reason) = peer.check_inner(pkt) {
+            // Junk is a decapsulation error, not the peer spoofing.
+            let counter = if reason == DropReason::Spoofed {
+                &peer.stats.rx_spoofed
+            } else {
+                &peer.stats.rx_errors
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            ctx.counters.drop_packet(reason);
             return;
         }
         peer.count_rx_at(pkt.len(), self.now);

@@ -5,7 +5,7 @@
 //! Sending ([`TunnelPeer::send`]) is called by any worker thread for
 //! packets the FIB routes into the tunnel; receiving is the tunnel receive
 //! thread's ([`super::rx`]), which hands decapsulated packets to
-//! [`TunnelPeer::accepts_source`] and then to the pipeline.
+//! [`TunnelPeer::check_inner`] and then to the pipeline.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -20,6 +20,7 @@ use super::gre_socket::GreSocket;
 use super::roaming::Roaming;
 use super::vxlan;
 use super::wireguard::{WgPeer, WgSend};
+use crate::counters::DropReason;
 use crate::pipeline::Ingress;
 
 /// EtherType of an IPv4 payload.
@@ -222,15 +223,12 @@ pub struct TunnelPeer {
 }
 
 impl TunnelPeer {
-    /// Whether the inner packet's source address lies in one of the peer's
-    /// allowed prefixes (cryptokey-routing style: a peer only injects
-    /// traffic from prefixes it may use). A linear scan: peers have a
-    /// handful of prefixes.
-    pub fn accepts_source(&self, pkt: &[u8]) -> bool {
-        let Some(src) = inner_source(pkt) else {
-            return false;
-        };
-        self.allowed.load().iter().any(|p| p.contains(&src))
+    /// Whether the decapsulated packet may enter the pipeline: an IPv4 or
+    /// IPv6 header whose source address lies in one of the peer's allowed
+    /// prefixes (cryptokey-routing style: a peer only injects traffic from
+    /// prefixes it may use). See [`check_inner`].
+    pub fn check_inner(&self, pkt: &[u8]) -> Result<(), DropReason> {
+        check_inner(&self.allowed.load(), pkt)
     }
 
     /// Encapsulates one IP packet and sends it to the peer. `buf` is the
@@ -394,14 +392,30 @@ fn inner_destination(pkt: &[u8]) -> Option<IpAddr> {
     }
 }
 
-/// The source address of an IPv4 or IPv6 packet, if the header is there.
+/// The verdict on a decapsulated packet from a peer allowed `allowed`:
+/// [`DropReason::BadHeader`] when it is empty or no IPv4/IPv6 header
+/// (wrong version, shorter than the fixed header), so junk is never
+/// blamed on the peer as spoofing; [`DropReason::Spoofed`] when its
+/// source is outside every allowed prefix. A linear scan: peers have a
+/// handful of prefixes.
+pub fn check_inner(allowed: &[IpNet], pkt: &[u8]) -> Result<(), DropReason> {
+    let src = inner_source(pkt).ok_or(DropReason::BadHeader)?;
+    if allowed.iter().any(|p| p.contains(&src)) {
+        Ok(())
+    } else {
+        Err(DropReason::Spoofed)
+    }
+}
+
+/// The source address of an IPv4 or IPv6 packet, if the fixed header
+/// (20 bytes for IPv4, 40 for IPv6) is all there.
 fn inner_source(pkt: &[u8]) -> Option<IpAddr> {
     match pkt.first().map(|b| b >> 4) {
-        Some(4) => {
+        Some(4) if pkt.len() >= 20 => {
             let b: [u8; 4] = pkt.get(12..16)?.try_into().ok()?;
             Some(IpAddr::from(b))
         }
-        Some(6) => {
+        Some(6) if pkt.len() >= 40 => {
             let b: [u8; 16] = pkt.get(8..24)?.try_into().ok()?;
             Some(IpAddr::from(b))
         }
@@ -411,7 +425,10 @@ fn inner_source(pkt: &[u8]) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
-    use super::inner_source;
+    use super::{check_inner, inner_source};
+    use crate::counters::DropReason;
+    use crate::tunnel::gre::{self, GreHeader};
+    use ipnet::IpNet;
 
     #[test]
     fn inner_source_reads_both_families_and_refuses_short_packets() {
@@ -426,5 +443,41 @@ mod tests {
         assert_eq!(inner_source(&v4[..15]), None);
         assert_eq!(inner_source(&[]), None);
         assert_eq!(inner_source(&[0x10; 40]), None);
+    }
+
+    /// A GRE datagram decapsulated as the receive thread does, then judged.
+    fn judge_gre(inner: &[u8]) -> Result<(), DropReason> {
+        let h = GreHeader {
+            key: Some(7),
+            seq: None,
+            checksum: false,
+            protocol: 0x0800,
+        };
+        let mut datagram = Vec::new();
+        gre::encode(&h, inner, &mut datagram);
+        let (_, payload) = gre::decode(&datagram).expect("a valid GRE header");
+        let allowed: Vec<IpNet> = vec!["10.1.0.0/16".parse().expect("prefix")];
+        check_inner(&allowed, payload)
+    }
+
+    #[test]
+    fn gre_with_empty_or_junk_inner_is_a_bad_header_not_spoofing() {
+        assert_eq!(judge_gre(&[]), Err(DropReason::BadHeader));
+        assert_eq!(
+            judge_gre(&[0xde, 0xad, 0xbe, 0xef]),
+            Err(DropReason::BadHeader)
+        );
+        assert_eq!(judge_gre(&[0x00; 60]), Err(DropReason::BadHeader));
+        // An IPv4 version nibble but less than a header.
+        let mut short = [0u8; 16];
+        short[0] = 0x45;
+        short[12..16].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(judge_gre(&short), Err(DropReason::BadHeader));
+        let mut v4 = [0u8; 20];
+        v4[0] = 0x45;
+        v4[12..16].copy_from_slice(&[10, 1, 2, 3]);
+        assert_eq!(judge_gre(&v4), Ok(()));
+        v4[12..16].copy_from_slice(&[10, 9, 2, 3]);
+        assert_eq!(judge_gre(&v4), Err(DropReason::Spoofed));
     }
 }

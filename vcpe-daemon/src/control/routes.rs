@@ -133,11 +133,42 @@ fn validate(
     })
 }
 
+/// The route named as `spec` when it is already there exactly as `spec`
+/// asks (same name, prefix, next hop, target, advertise, attributes): a
+/// `route add` retried after a lost acknowledgement (the daemon stopped
+/// after writing the file) succeeds instead of saying "exists already".
+fn unchanged<'r>(
+    spec: &RouteSpec,
+    config: &Config,
+    table: &'r [StaticRoute],
+) -> Option<&'r StaticRoute> {
+    let existing = table.iter().find(|r| r.name == spec.name)?;
+    let others: Vec<StaticRoute> = table
+        .iter()
+        .filter(|r| r.name != spec.name)
+        .cloned()
+        .collect();
+    validate(spec, config, &others)
+        .is_ok_and(|r| &r == existing)
+        .then_some(existing)
+}
+
 impl Routes<'_> {
-    /// `route add`.
+    /// `route add`; adding a route identical to one present is a no-op
+    /// that succeeds (idempotent: a retry is safe).
     pub fn add(&self, spec: RouteSpec) -> Reply {
         let writer = self.running.write();
         let config = writer.current();
+        if let Some(r) = unchanged(&spec, &config, &config.routes) {
+            return Reply::Done {
+                message: format!(
+                    "route {} {} already present, unchanged (in {})",
+                    r.name,
+                    r.prefix,
+                    self.path.display()
+                ),
+            };
+        }
         let route = match validate(&spec, &config, &config.routes) {
             Ok(r) => r,
             Err(m) => return error(m),
@@ -337,6 +368,23 @@ interface = "vcpe0"
         assert!(err(s).contains("no tunnel peer"));
         let ok = validate(&spec("b", "10.8.0.0/16"), &config, &table).expect("valid");
         assert_eq!(ok.target, RouteTarget::Interface("vcpe0".into()));
+    }
+
+    #[test]
+    fn an_identical_add_is_unchanged_and_a_different_one_is_not() {
+        let config = vcpe_config::parse(CONFIG, Path::new("t.toml")).expect("valid");
+        let table = config.routes.clone();
+        let same = unchanged(&spec("a", "10.9.0.0/16"), &config, &table);
+        assert_eq!(same.map(|r| r.name.as_str()), Some("a"));
+        // Same name, anything else different: not a retry.
+        assert!(unchanged(&spec("a", "10.8.0.0/16"), &config, &table).is_none());
+        let mut s = spec("a", "10.9.0.0/16");
+        s.next_hop = Some("10.0.1.254".into());
+        assert!(unchanged(&s, &config, &table).is_none());
+        s.next_hop = None;
+        s.advertise = true;
+        assert!(unchanged(&s, &config, &table).is_none());
+        assert!(unchanged(&spec("b", "10.9.0.0/16"), &config, &table).is_none());
     }
 
     #[test]

@@ -11,6 +11,11 @@
 //! other way (a foreign route: not our protocol) is left alone and
 //! reported once; it and failed actions are tried again on
 //! [`Desired::retry`].
+//!
+//! While running, the driver compares what it believes with a fresh dump
+//! of our routes ([`Desired::resync`]): a route of ours that went missing
+//! (deleted by hand, flushed with a link bounce) is counted and added
+//! again, one of ours nobody wants is deleted.
 
 use ipnet::IpNet;
 use rustc_hash::{FxHashMap, FxHashSet};
@@ -66,6 +71,11 @@ pub struct Counts {
     pub failed: usize,
     /// Failed actions since start.
     pub errors_total: u64,
+    /// Routes of ours found missing from the kernel since start (deleted
+    /// by someone else, or flushed with the TUN's link).
+    pub lost_total: u64,
+    /// Of those, added again since start.
+    pub resynced_total: u64,
 }
 
 /// What the kernel has for a prefix, as far as we know.
@@ -88,6 +98,18 @@ enum Kernel {
 struct Entry {
     want: bool,
     kernel: Kernel,
+    /// Ours went missing from the kernel and is not back yet.
+    lost: bool,
+}
+
+impl Entry {
+    fn new() -> Entry {
+        Entry {
+            want: false,
+            kernel: Kernel::Absent,
+            lost: false,
+        }
+    }
 }
 
 /// The desired kernel routes and what the kernel has of them.
@@ -119,10 +141,7 @@ impl Desired {
         if self.excluded.contains(&prefix) {
             return false;
         }
-        let e = self.entries.entry(prefix).or_insert(Entry {
-            want: false,
-            kernel: Kernel::Absent,
-        });
+        let e = self.entries.entry(prefix).or_insert_with(Entry::new);
         if e.want == present {
             return false;
         }
@@ -137,19 +156,80 @@ impl Desired {
     pub fn reconcile(&mut self, ours: impl IntoIterator<Item = (IpNet, bool)>) {
         for (prefix, right) in ours {
             let excluded = self.excluded.contains(&prefix);
-            let e = self.entries.entry(prefix).or_insert(Entry {
-                want: false,
-                kernel: Kernel::Absent,
-            });
+            let e = self.entries.entry(prefix).or_insert_with(Entry::new);
             let kernel = if right && e.want && !excluded {
                 Kernel::Installed
             } else {
                 Kernel::Stale
             };
             Self::transition(&mut self.counts, e, kernel);
+            if e.lost && kernel == Kernel::Installed {
+                e.lost = false;
+                self.counts.resynced_total += 1;
+            }
             self.dirty.insert(prefix);
         }
         // Wanted prefixes the kernel lacks are dirty since their `set`.
+    }
+
+    /// A fresh dump of our routes in our table (as for
+    /// [`Desired::reconcile`]), taken while no action was in flight.
+    /// Routes we installed that the dump lacks are lost: counted, and
+    /// added again on the next poll; routes of ours in the dump that are
+    /// not wanted or not right are deleted; right ones of wanted prefixes
+    /// are adopted. Returns how many were found lost.
+    pub fn resync(&mut self, ours: impl IntoIterator<Item = (IpNet, bool)>) -> usize {
+        let ours: FxHashMap<IpNet, bool> = ours.into_iter().collect();
+        let mut lost = 0;
+        for (prefix, e) in &mut self.entries {
+            match e.kernel {
+                Kernel::Installed | Kernel::Stale if !ours.contains_key(prefix) => {
+                    if e.kernel == Kernel::Installed {
+                        lost += 1;
+                        e.lost = true;
+                    }
+                    Self::transition(&mut self.counts, e, Kernel::Absent);
+                    self.dirty.insert(*prefix);
+                }
+                _ => {}
+            }
+        }
+        self.counts.lost_total += lost as u64;
+        // What the dump has: known and right stays, the rest is handled
+        // as at start-up (a failed add that did reach the kernel is
+        // adopted).
+        let news: Vec<(IpNet, bool)> = ours
+            .into_iter()
+            .filter(|(p, right)| {
+                !(*right
+                    && self
+                        .entries
+                        .get(p)
+                        .is_some_and(|e| e.kernel == Kernel::Installed))
+            })
+            .collect();
+        for (prefix, _) in &news {
+            self.troubled.remove(prefix);
+        }
+        self.reconcile(news);
+        lost
+    }
+
+    /// Whether we believe the kernel has our route for `prefix` and we
+    /// want it there: a notification that it was deleted is news.
+    pub fn installed_and_wanted(&self, prefix: &IpNet) -> bool {
+        self.entries
+            .get(prefix)
+            .is_some_and(|e| e.want && e.kernel == Kernel::Installed)
+    }
+
+    /// Wanted prefixes that are not in the kernel now, other than those
+    /// left to a foreign route.
+    pub fn missing(&self) -> usize {
+        self.entries
+            .values()
+            .filter(|e| e.want && !matches!(e.kernel, Kernel::Installed | Kernel::Foreign))
+            .count()
     }
 
     /// Whether [`Desired::poll`] has something to hand out.
@@ -203,6 +283,10 @@ impl Desired {
             (Action::Delete(_), _) | (Action::Add(_), Outcome::Absent) => before,
         };
         Self::transition(&mut self.counts, e, after);
+        if e.lost && after == Kernel::Installed {
+            e.lost = false;
+            self.counts.resynced_total += 1;
+        }
         let event = match outcome {
             Outcome::Foreign if before != Kernel::Foreign => Some(Event::Conflict(prefix)),
             Outcome::Failed(why) => {
@@ -471,6 +555,95 @@ mod tests {
         d.record(a[0], Outcome::Absent);
         assert!(d.entries.is_empty());
         assert_eq!(d.counts().installed, 0);
+    }
+
+    #[test]
+    fn a_route_gone_from_the_kernel_is_counted_and_added_again() {
+        let mut d = Desired::new([]);
+        for p in ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"] {
+            d.set(net(p), true);
+        }
+        drive(&mut d, ok);
+        assert!(d.installed_and_wanted(&net("10.1.0.0/16")));
+        // Someone deleted 10.1 and pointed 10.2 elsewhere (still our
+        // protocol); 10.66 of ours appeared by hand.
+        let lost = d.resync([
+            (net("10.2.0.0/16"), false),
+            (net("10.3.0.0/16"), true),
+            (net("10.66.0.0/16"), true),
+        ]);
+        assert_eq!(lost, 1);
+        assert_eq!(d.counts().installed, 1, "only what the dump confirms");
+        assert_eq!(d.missing(), 2);
+        assert_eq!(d.counts().lost_total, 1);
+        let mut first = d.poll(1000);
+        first.sort_by_key(|a| (matches!(a, Action::Add(_)), a.prefix()));
+        assert_eq!(
+            first,
+            vec![del("10.2.0.0/16"), del("10.66.0.0/16"), add("10.1.0.0/16")]
+        );
+        for a in first {
+            d.record(a, Outcome::Done);
+        }
+        assert_eq!(drive(&mut d, ok), vec![add("10.2.0.0/16")]);
+        let c = d.counts();
+        assert_eq!((c.installed, c.lost_total, c.resynced_total), (3, 1, 1));
+        assert_eq!(d.missing(), 0);
+        // A dump that agrees changes nothing.
+        let all = ["10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"].map(|p| (net(p), true));
+        assert_eq!(d.resync(all), 0);
+        assert!(d.poll(1000).is_empty());
+    }
+
+    #[test]
+    fn a_flushed_table_is_one_batch_and_failures_while_down_retry() {
+        let mut d = Desired::new([]);
+        for i in 0..200u8 {
+            d.set(net(&format!("10.{i}.0.0/16")), true);
+        }
+        drive(&mut d, ok);
+        // Link down: the kernel flushed them all.
+        assert_eq!(d.resync([]), 200);
+        assert_eq!((d.counts().installed, d.missing()), (0, 200));
+        // Re-adds fail while the link is down; retried, counted once lost.
+        let a = d.poll(1000);
+        assert_eq!(a.len(), 200);
+        for x in &a {
+            d.record(*x, Outcome::Failed("ENETDOWN".into()));
+        }
+        assert_eq!(d.resync([]), 0, "already known missing");
+        drive(&mut d, ok);
+        d.retry();
+        drive(&mut d, ok);
+        let c = d.counts();
+        assert_eq!(
+            (c.installed, c.failed, c.lost_total, c.resynced_total),
+            (200, 0, 200, 200)
+        );
+        // An add that failed but reached the kernel is adopted by a dump.
+        d.set(net("10.250.0.0/16"), true);
+        let a = d.poll(1000);
+        d.record(a[0], Outcome::Failed("timeout".into()));
+        let all: Vec<_> = (0..200u8)
+            .map(|i| (net(&format!("10.{i}.0.0/16")), true))
+            .chain([(net("10.250.0.0/16"), true)])
+            .collect();
+        assert_eq!(d.resync(all), 0);
+        assert!(d.poll(1000).is_empty());
+        assert_eq!((d.counts().installed, d.counts().failed), (201, 0));
+    }
+
+    #[test]
+    fn a_withdrawn_route_is_not_news_when_it_goes() {
+        let mut d = Desired::new([]);
+        d.set(net("10.9.0.0/16"), true);
+        drive(&mut d, ok);
+        d.set(net("10.9.0.0/16"), false);
+        let a = d.poll(1000);
+        // Our own delete's notification arrives before its answer.
+        assert!(!d.installed_and_wanted(&net("10.9.0.0/16")));
+        d.record(a[0], Outcome::Done);
+        assert!(!d.installed_and_wanted(&net("10.9.0.0/16")));
     }
 
     #[test]

@@ -22,11 +22,25 @@
 //! which route it is and what to do, and the add is tried again every
 //! [`RETRY`]. On clean shutdown every route we installed is deleted. Routes
 //! of other protocols are never touched.
+//!
+//! While running, the kernel can lose our routes behind our back: someone
+//! deletes one by hand, or the TUN's link goes down (the kernel flushes
+//! every route through it). The [`monitor`] listens to route and link
+//! notifications; a deleted route of ours that we still want, or a link
+//! change, schedules a resync: after [`DEBOUNCE`] of quiet (so a link
+//! bounce of 100k routes is one batch), the task dumps our routes,
+//! compares ([`Desired::resync`]) and adds again what went missing. While
+//! the link is down nothing is added (it would fail); it is when the link
+//! comes back. A full resync also runs every [`RESYNC`], a backstop for
+//! whatever a notification did not say (IPv4 routes flushed with a link
+//! are not notified one by one; a full socket buffer loses them).
+//! `installed` in the stats is what the last dump or answer confirmed.
 
 pub mod desired;
+pub mod monitor;
 pub mod netlink;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -51,6 +65,17 @@ const IN_FLIGHT: usize = 32;
 /// between batches).
 const BATCH: usize = 4096;
 
+/// How often the whole table is dumped and compared, notifications or
+/// not.
+pub const RESYNC: Duration = Duration::from_secs(60);
+
+/// Quiet time after a notification before the resync: the rest of a
+/// burst (a link flush) arrives meanwhile and is the same resync.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Failure warnings logged per pass; the rest are counted in one line.
+const WARNINGS_PER_PASS: usize = 8;
+
 /// How long a clean shutdown waits for our routes to be deleted.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,6 +91,12 @@ struct Shared {
     desired: Mutex<Desired>,
     wake: Notify,
     stopping: AtomicBool,
+    /// A notification said the kernel lost something: resync.
+    resync_due: AtomicBool,
+    /// The TUN's link is up (as the last notification said).
+    link_up: AtomicBool,
+    /// Full resyncs done since start.
+    resyncs_total: AtomicU64,
     /// The TUN and table, for the stats.
     interface: String,
     table: u32,
@@ -79,6 +110,9 @@ impl KernelRoutes {
                 desired: Mutex::new(desired),
                 wake: Notify::new(),
                 stopping: AtomicBool::new(false),
+                resync_due: AtomicBool::new(false),
+                link_up: AtomicBool::new(true),
+                resyncs_total: AtomicU64::new(0),
                 interface,
                 table,
                 protocol,
@@ -113,7 +147,10 @@ impl KernelRoutes {
 
     /// The counters now (`vcpectl stats`).
     pub fn stats(&self) -> SyncStats {
-        let c = self.lock().counts();
+        let (c, missing) = {
+            let d = self.lock();
+            (d.counts(), d.missing())
+        };
         SyncStats {
             interface: self.shared.interface.clone(),
             table: self.shared.table,
@@ -122,6 +159,28 @@ impl KernelRoutes {
             foreign_conflicts: c.foreign,
             failed: c.failed,
             errors_total: c.errors_total,
+            missing,
+            lost_total: c.lost_total,
+            resynced_total: c.resynced_total,
+            resyncs_total: self.shared.resyncs_total.load(Ordering::Relaxed),
+            link_up: self.shared.link_up.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What the monitor heard: schedule a resync when it matters.
+    fn notice(&self, n: monitor::Notice) {
+        let due = match n {
+            // Already scheduled (the rest of a flush): no lock needed.
+            monitor::Notice::RouteGone(_) if self.shared.resync_due.load(Ordering::Acquire) => {
+                false
+            }
+            monitor::Notice::RouteGone(p) => self.lock().installed_and_wanted(&p),
+            monitor::Notice::Link(up) => self.shared.link_up.swap(up, Ordering::AcqRel) != up,
+            monitor::Notice::Overrun => true,
+        };
+        if due && !self.shared.resync_due.swap(true, Ordering::AcqRel) {
+            debug!(notice = ?n, "kernel route sync: resync scheduled");
+            self.shared.wake.notify_one();
         }
     }
 }
@@ -143,6 +202,19 @@ pub struct SyncStats {
     pub failed: usize,
     /// Failed netlink requests since start.
     pub errors_total: u64,
+    /// Wanted prefixes not in the kernel now (other than foreign ones):
+    /// being added, failed, or waiting for the link.
+    pub missing: usize,
+    /// Our routes found missing from the kernel since start (deleted by
+    /// someone else, flushed with the link).
+    pub lost_total: u64,
+    /// Of those, added again since start.
+    pub resynced_total: u64,
+    /// Full dumps compared since start (notifications and the periodic
+    /// one).
+    pub resyncs_total: u64,
+    /// The TUN's link is up.
+    pub link_up: bool,
 }
 
 /// The running sync task.
@@ -199,11 +271,29 @@ pub fn start(config: &Config) -> anyhow::Result<Option<(KernelRoutes, KernelSync
         )
     })?;
     let routes = KernelRoutes::new(initial(config), interface, k.table, k.protocol);
+    let heard = routes.clone();
+    let monitor =
+        monitor::listen(k.table, k.protocol, oif, move |n| heard.notice(n)).map_err(|e| {
+            anyhow::anyhow!(
+                "kernel route sync: cannot listen to route notifications ({e}); vcped needs \
+                 CAP_NET_ADMIN, or set [kernel] route_sync = false"
+            )
+        })?;
     let r = routes.clone();
     let task = tokio::spawn(async move {
         let work = std::pin::pin!(run(nl, r));
-        // The connection ends when the work drops its handle.
-        futures_util::future::select(work, Box::pin(connection)).await;
+        let monitor = async {
+            monitor.await;
+            warn!(
+                "kernel route sync: the route notification socket closed; routes lost are \
+                 found by the periodic resync only (every {}s)",
+                RESYNC.as_secs()
+            );
+            std::future::pending::<()>().await
+        };
+        // The connections end when the work drops its handle.
+        let connections = futures_util::future::join(Box::pin(connection), Box::pin(monitor));
+        futures_util::future::select(work, Box::pin(connections)).await;
     });
     Ok(Some((routes.clone(), KernelSync { routes, task })))
 }
@@ -234,18 +324,28 @@ async fn run(nl: Netlink, routes: KernelRoutes) {
     let stopping = || shared.stopping.load(Ordering::Acquire);
     let mut retry = tokio::time::interval(RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut periodic = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC, RESYNC);
+    periodic.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reconciled = false;
     while !stopping() {
         if !reconciled {
             reconciled = reconcile(&nl, &routes).await;
+        } else if shared.resync_due.load(Ordering::Acquire) {
+            // Let the rest of the burst arrive; it is this same resync.
+            tokio::time::sleep(DEBOUNCE).await;
+            shared.resync_due.store(false, Ordering::Release);
+            resync(&nl, &routes).await;
         }
-        if reconciled {
+        if reconciled && shared.link_up.load(Ordering::Acquire) {
             pass(&nl, &routes, &stopping).await;
         }
         tokio::select! {
             () = shared.wake.notified() => {}
             _ = retry.tick() => {
                 routes.lock().retry();
+            }
+            _ = periodic.tick() => {
+                shared.resync_due.store(true, Ordering::Release);
             }
         }
     }
@@ -281,6 +381,42 @@ async fn reconcile(nl: &Netlink, routes: &KernelRoutes) -> bool {
             warn!(error = %e, table = nl.table, protocol = nl.protocol,
                 "kernel route sync cannot list the kernel's routes; nothing is installed until it can (retried every {}s)", RETRY.as_secs());
             false
+        }
+    }
+}
+
+/// Dumps our routes and compares them with what we believe: what went
+/// missing is added again by the next pass.
+async fn resync(nl: &Netlink, routes: &KernelRoutes) {
+    match nl.dump_ours().await {
+        Ok(ours) => {
+            let found = ours.len();
+            let lost = routes.lock().resync(ours);
+            routes.shared.resyncs_total.fetch_add(1, Ordering::Relaxed);
+            let link_up = routes.shared.link_up.load(Ordering::Acquire);
+            if lost > 0 {
+                warn!(
+                    lost,
+                    found,
+                    link_up,
+                    table = nl.table,
+                    protocol = nl.protocol,
+                    "kernel route sync: {lost} of our kernel routes went missing (deleted by \
+                     someone else, or flushed with the link of the TUN); {}",
+                    if link_up {
+                        "adding them again"
+                    } else {
+                        "added again when the link is up"
+                    }
+                );
+            } else {
+                debug!(found, "kernel route sync: resync found nothing missing");
+            }
+        }
+        Err(e) => {
+            routes.shared.resync_due.store(true, Ordering::Release);
+            warn!(error = %e, table = nl.table, protocol = nl.protocol,
+                "kernel route sync cannot list the kernel's routes to resync; tried again at the next wake-up (at most {}s)", RETRY.as_secs());
         }
     }
 }
@@ -325,7 +461,26 @@ async fn execute(nl: &Netlink, routes: &KernelRoutes, actions: Vec<Action>) {
     } else {
         nl.describe(&conflicts).await
     };
+    let failed = events
+        .iter()
+        .filter(|e| matches!(e, Event::Failed(..)))
+        .count();
+    if failed > WARNINGS_PER_PASS {
+        warn!(
+            failed,
+            table = nl.table,
+            "kernel route sync: {failed} netlink requests failed in this pass; the first {WARNINGS_PER_PASS} follow, all are retried every {}s",
+            RETRY.as_secs()
+        );
+    }
+    let mut warned = 0;
     for e in events {
+        if matches!(e, Event::Failed(..)) {
+            warned += 1;
+            if warned > WARNINGS_PER_PASS {
+                continue;
+            }
+        }
         match e {
             Event::Conflict(p) => {
                 let theirs = described

@@ -36,10 +36,10 @@ pub struct Netlink {
 
 /// A route of the dump, as much as we look at.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Route {
-    prefix: IpNet,
-    protocol: u8,
-    table: u32,
+pub(super) struct Route {
+    pub(super) prefix: IpNet,
+    pub(super) protocol: u8,
+    pub(super) table: u32,
     kind: RouteType,
     oif: Option<u32>,
     gateway: Option<IpAddr>,
@@ -196,7 +196,7 @@ impl Netlink {
 }
 
 impl Route {
-    fn from_message(m: &RouteMessage) -> Option<Route> {
+    pub(super) fn from_message(m: &RouteMessage) -> Option<Route> {
         let h = &m.header;
         let len = h.destination_prefix_length;
         let mut dst = match h.address_family {

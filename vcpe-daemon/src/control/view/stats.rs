@@ -87,5 +87,10 @@ fn kernel_sync(k: SyncStats) -> KernelSyncStats {
         foreign_conflicts: k.foreign_conflicts,
         failed: k.failed,
         errors_total: k.errors_total,
+        missing: k.missing,
+        lost_total: k.lost_total,
+        resynced_total: k.resynced_total,
+        resyncs_total: k.resyncs_total,
+        link_up: k.link_up,
     }
 }
