@@ -7,12 +7,13 @@
 # Needs cargo-fuzz (`cargo install cargo-fuzz`) and a nightly toolchain;
 # without one, the stable toolchain is used with RUSTC_BOOTSTRAP=1 (the
 # -Z flags cargo-fuzz passes), as on a machine where only stable exists.
-# FUZZ_TARGETS="gre vxlan" limits the run to those targets.
+# FUZZ_TARGETS="gre vxlan" limits the run to those targets;
+# FUZZ_TOOLCHAIN=stable takes the stable fallback even where nightly exists.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 seconds=${1:-15}
 
-if rustup toolchain list 2>/dev/null | grep '^nightly' >/dev/null; then
+if [ "${FUZZ_TOOLCHAIN:-}" != stable ] && rustup toolchain list 2>/dev/null | grep '^nightly' >/dev/null; then
     toolchain=(+nightly)
 else
     toolchain=()
