@@ -17,6 +17,7 @@
 //! | file         | holds                                                      |
 //! |--------------|------------------------------------------------------------|
 //! | `request.rs` | the envelope, [`Request`], [`RouteSpec`], [`FlowSpec`], [`NeighborAction`] |
+//! | `request_line.rs` | [`parse_request_line`], the daemon's parser of one request line |
 //! | `reply.rs`   | [`Reply`], status, counters, BGP summary and paths         |
 //! | `view.rs`    | the inspection replies (`show route`, `explain`, ...)      |
 //! | `bfd.rs`     | [`BfdSession`], what `vcpectl bfd` shows                   |
@@ -32,6 +33,7 @@ mod commit;
 mod handler;
 mod reply;
 mod request;
+mod request_line;
 pub mod view;
 
 pub use bfd::{BfdDown, BfdSession};
@@ -44,3 +46,4 @@ pub use reply::{
     Status, TunnelCounters,
 };
 pub use request::{API_VERSION, Envelope, FlowSpec, NeighborAction, Request, RouteSpec};
+pub use request_line::parse_request_line;

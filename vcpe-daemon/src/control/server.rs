@@ -21,7 +21,7 @@ use tracing::debug;
 
 use crate::accept_backoff::AcceptErrors;
 
-use vcpe_api::{API_VERSION, Envelope, Handler, Reply};
+use vcpe_api::{Handler, Reply};
 
 /// Longest request line accepted, so a stuck client cannot grow our memory.
 const MAX_REQUEST: usize = 1 << 20;
@@ -204,28 +204,9 @@ async fn connection<H: Handler + Send + Sync + 'static>(
 }
 
 fn answer<H: Handler>(line: &str, handler: &H, uid: Option<u32>) -> Reply {
-    let value: serde_json::Value = match serde_json::from_str(line) {
-        Ok(v) => v,
-        Err(e) => {
-            return Reply::Error {
-                message: format!("request is not JSON ({e}); send one JSON object per line"),
-            };
-        }
-    };
-    let version = value.get("version").and_then(|v| v.as_u64());
-    if version != Some(u64::from(API_VERSION)) {
-        return Reply::Error {
-            message: format!(
-                "control API version {version:?} is not supported; this vcped speaks version \
-                 {API_VERSION} (use the vcpectl of the same release)"
-            ),
-        };
-    }
-    match serde_json::from_value::<Envelope>(value) {
-        Ok(env) => handler.handle_from(env.request, uid),
-        Err(e) => Reply::Error {
-            message: format!("unknown or malformed command ({e}); see `vcpectl --help`"),
-        },
+    match vcpe_api::parse_request_line(line) {
+        Ok(request) => handler.handle_from(request, uid),
+        Err(message) => Reply::Error { message },
     }
 }
 
