@@ -1,0 +1,511 @@
+//! The WireGuard handshake thread (`vcpe-wg-hs`, one per dataplane) and its
+//! bounded queue: the receive threads hand every handshake message
+//! (initiation, response, cookie reply) over by its type byte and length
+//! alone and go on with the data; nothing of a handshake runs on them.
+//!
+//! A handshake flood (issue 19 item 5: 92 kpps of initiations with a valid
+//! mac1, spoofed from a peer's own address, so on the same receive thread
+//! as its data) so costs a receive thread one copy per datagram into the
+//! queue, or nothing but a count when the queue is full
+//! (`dropped_queue_full`). This thread, at normal priority below the
+//! receive threads', does per message what may cost CPU, cheapest first:
+//!
+//! 1. mac1 and the cookie logic ([`HandshakeGate`], one per private key
+//!    of ours): under load (queue ≥ 1/8 full, sticky 1 s: [`LoadState`])
+//!    a handshake without a valid mac2 gets a cookie reply and nothing
+//!    else (`cookie_replies_sent`);
+//! 2. the DH budget ([`DhBudget`]: per source IP and overall per second;
+//!    `rate_limited`);
+//! 3. the peer: by the initiator's static key (one X25519), or by the
+//!    receiver index;
+//! 4. the handshake under the peer's lock (`accepted`), the reply sent,
+//!    the peer's queued packets released, its endpoint roamed.
+//!
+//! Going under load and recovering are logged once each (at most every
+//! [`LOG_EVERY`]), with what to do.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::counters::{DropReason, WorkerCounters};
+use crate::tunnel::handshake_gate::{
+    DH_PER_IP, DH_TOTAL, DhBudget, GateVerdict, HandshakeGate, LoadChange, LoadState,
+};
+use crate::tunnel::peer::{Encap, TunnelPeer};
+use crate::tunnel::roaming::proves_sender;
+use crate::tunnel::wireguard::{WgMessage, WgRecv, message_type, receiver_index};
+
+use super::peer_index::PeerIndex;
+use super::tables::Tables;
+use super::worker::Shared;
+
+/// Handshake messages waiting at most; more are dropped and counted.
+pub const QUEUE_CAPACITY: usize = 4096;
+
+/// The longest handshake message (an initiation).
+const MAX_LEN: usize = 148;
+
+/// Messages taken from the queue per lock.
+const TAKE: usize = 64;
+
+/// Under-load transitions logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// One handshake message as a receive thread read it.
+pub(super) struct Item {
+    /// The bind's socket, to answer on.
+    pub socket: Arc<UdpSocket>,
+    /// The peers behind it (the receive thread's list).
+    pub peers: Arc<[u32]>,
+    pub from: SocketAddr,
+    pub len: usize,
+    pub buf: [u8; MAX_LEN],
+}
+
+impl Item {
+    /// `d` (at most [`MAX_LEN`] bytes: every handshake message fits) from
+    /// `from`.
+    pub fn new(socket: &Arc<UdpSocket>, peers: &Arc<[u32]>, from: SocketAddr, d: &[u8]) -> Item {
+        let len = d.len().min(MAX_LEN);
+        let mut buf = [0u8; MAX_LEN];
+        buf[..len].copy_from_slice(&d[..len]);
+        Item {
+            socket: Arc::clone(socket),
+            peers: Arc::clone(peers),
+            from,
+            len,
+            buf,
+        }
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// What the handshake thread counted; read by the control plane.
+#[derive(Debug, Default)]
+pub struct HandshakeStats {
+    /// Messages the receive threads queued.
+    pub queued: AtomicU64,
+    /// Dropped by a receive thread: the queue was full.
+    pub dropped_queue_full: AtomicU64,
+    /// Passed the gate but over the DH budget: dropped.
+    pub rate_limited: AtomicU64,
+    /// Cookie replies sent (under load, or over a source's rate).
+    pub cookie_replies_sent: AtomicU64,
+    /// Handshake messages a peer accepted (a response or session followed).
+    pub accepted: AtomicU64,
+    /// Refused: bad mac1, no such peer, or the handshake failed (replayed,
+    /// wrong key).
+    pub refused: AtomicU64,
+    /// Whether the queue is under load now.
+    pub under_load: AtomicBool,
+    /// Since when, in ms since the dataplane started (valid while
+    /// `under_load`).
+    pub under_load_since_ms: AtomicU64,
+    /// Times it went under load.
+    pub under_load_events: AtomicU64,
+    /// Messages waiting now.
+    pub depth: AtomicUsize,
+}
+
+/// [`HandshakeStats`] read at one moment.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HandshakeSnapshot {
+    /// See [`HandshakeStats::queued`].
+    pub queued: u64,
+    /// See [`HandshakeStats::dropped_queue_full`].
+    pub dropped_queue_full: u64,
+    /// See [`HandshakeStats::rate_limited`].
+    pub rate_limited: u64,
+    /// See [`HandshakeStats::cookie_replies_sent`].
+    pub cookie_replies_sent: u64,
+    /// See [`HandshakeStats::accepted`].
+    pub accepted: u64,
+    /// See [`HandshakeStats::refused`].
+    pub refused: u64,
+    /// Seconds it has been under load, `None` when it is not.
+    pub under_load_secs: Option<u64>,
+    /// See [`HandshakeStats::under_load_events`].
+    pub under_load_events: u64,
+    /// Messages waiting now.
+    pub queue_depth: usize,
+    /// [`QUEUE_CAPACITY`].
+    pub queue_capacity: usize,
+}
+
+/// The queue between the receive threads and the handshake thread.
+#[derive(Debug, Default)]
+pub(super) struct HandshakeQueue {
+    state: Mutex<QueueState>,
+    wake: Condvar,
+    pub stats: HandshakeStats,
+}
+
+#[derive(Default)]
+struct QueueState {
+    items: VecDeque<Item>,
+    /// The handshake thread waits on the condvar (so a push must wake it).
+    sleeping: bool,
+}
+
+impl std::fmt::Debug for QueueState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueueState")
+            .field("items", &self.items.len())
+            .field("sleeping", &self.sleeping)
+            .finish()
+    }
+}
+
+impl HandshakeQueue {
+    /// Queues `items` (emptied), dropping and counting what does not fit;
+    /// wakes the handshake thread at once if it sleeps.
+    pub fn push(&self, items: &mut Vec<Item>) {
+        if items.is_empty() {
+            return;
+        }
+        let offered = items.len() as u64;
+        let (wake, dropped) = {
+            let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let room = QUEUE_CAPACITY.saturating_sub(s.items.len());
+            let dropped = items.len().saturating_sub(room);
+            items.truncate(room);
+            s.items.extend(items.drain(..));
+            self.stats.depth.store(s.items.len(), Relaxed);
+            (s.sleeping, dropped as u64)
+        };
+        items.clear();
+        self.stats.queued.fetch_add(offered - dropped, Relaxed);
+        if dropped > 0 {
+            self.stats.dropped_queue_full.fetch_add(dropped, Relaxed);
+        }
+        if wake {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Up to [`TAKE`] messages into `out`, waiting up to `timeout` for
+    /// the first; the depth before taking.
+    fn take(&self, out: &mut Vec<Item>, timeout: Duration) -> usize {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.items.is_empty() {
+            s.sleeping = true;
+            s = self
+                .wake
+                .wait_timeout(s, timeout)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+            s.sleeping = false;
+        }
+        let depth = s.items.len();
+        let n = depth.min(TAKE);
+        out.extend(s.items.drain(..n));
+        self.stats.depth.store(s.items.len(), Relaxed);
+        depth
+    }
+
+    /// The counts now; `epoch` is when the dataplane started.
+    pub fn snapshot(&self, epoch: Instant) -> HandshakeSnapshot {
+        let s = &self.stats;
+        let under_load_secs = s.under_load.load(Relaxed).then(|| {
+            let since = epoch + Duration::from_millis(s.under_load_since_ms.load(Relaxed));
+            since.elapsed().as_secs()
+        });
+        HandshakeSnapshot {
+            queued: s.queued.load(Relaxed),
+            dropped_queue_full: s.dropped_queue_full.load(Relaxed),
+            rate_limited: s.rate_limited.load(Relaxed),
+            cookie_replies_sent: s.cookie_replies_sent.load(Relaxed),
+            accepted: s.accepted.load(Relaxed),
+            refused: s.refused.load(Relaxed),
+            under_load_secs,
+            under_load_events: s.under_load_events.load(Relaxed),
+            queue_depth: s.depth.load(Relaxed),
+            queue_capacity: QUEUE_CAPACITY,
+        }
+    }
+}
+
+/// The handshake thread's state.
+struct Hs<'a> {
+    shared: &'a Shared,
+    queue: &'a HandshakeQueue,
+    counters: &'a WorkerCounters,
+    gates: HashMap<[u8; 32], HandshakeGate>,
+    budget: DhBudget,
+    load: LoadState,
+    /// Peer indexes by the receive thread's peer list they were built for
+    /// (held, so that its address is not reused).
+    indexes: Vec<(Arc<[u32]>, PeerIndex)>,
+    out: Vec<u8>,
+    last_log: Option<Instant>,
+    cookies_at_load: u64,
+}
+
+/// The thread body; returns when `shared.stop` is set.
+pub(super) fn run(shared: &Shared, queue: &HandshakeQueue, counters: &WorkerCounters) {
+    let now = Instant::now();
+    let mut hs = Hs {
+        shared,
+        queue,
+        counters,
+        gates: HashMap::new(),
+        budget: DhBudget::new(DH_PER_IP, DH_TOTAL, now),
+        load: LoadState::default(),
+        indexes: Vec::new(),
+        out: Vec::with_capacity(4096),
+        last_log: None,
+        cookies_at_load: 0,
+    };
+    let mut batch = Vec::with_capacity(TAKE);
+    while !shared.stop.load(Relaxed) {
+        let depth = queue.take(&mut batch, Duration::from_millis(250));
+        let now = Instant::now();
+        let first = batch.first().map(|i| i.from);
+        if let Some(change) = hs.load.observe(depth, QUEUE_CAPACITY, now) {
+            hs.report(change, first, now);
+        }
+        let tables = shared.tables.load_full();
+        for item in batch.drain(..) {
+            hs.handle(&item, &tables, now);
+        }
+    }
+}
+
+impl Hs<'_> {
+    /// Publishes and logs a change of the under-load state.
+    fn report(&mut self, change: LoadChange, source: Option<SocketAddr>, now: Instant) {
+        let s = &self.queue.stats;
+        let cookies = s.cookie_replies_sent.load(Relaxed);
+        let log = self
+            .last_log
+            .is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY);
+        match change {
+            LoadChange::Loaded => {
+                let since = now.saturating_duration_since(self.shared.epoch).as_millis();
+                s.under_load_since_ms.store(since as u64, Relaxed);
+                s.under_load.store(true, Relaxed);
+                s.under_load_events.fetch_add(1, Relaxed);
+                self.cookies_at_load = cookies;
+                if log {
+                    self.last_log = Some(now);
+                    tracing::warn!(
+                        from = %source.map_or_else(|| "?".to_owned(), |s| s.to_string()),
+                        queue_capacity = QUEUE_CAPACITY,
+                        "WireGuard handshake flood: the handshake queue is under load; every handshake now needs a cookie (mac2) and the data path is not affected. Check where the handshakes come from (`vcpectl stats`: handshakes; tcpdump on the underlay); a peer that keeps restarting, or a spoofing flood; filter it upstream if it lasts"
+                    );
+                }
+            }
+            LoadChange::Recovered(lasted) => {
+                s.under_load.store(false, Relaxed);
+                if log {
+                    self.last_log = Some(now);
+                    tracing::info!(
+                        lasted_secs = lasted.as_secs(),
+                        cookie_replies = cookies - self.cookies_at_load,
+                        "WireGuard handshake queue recovered: no longer under load; cookies are required only above 100 handshakes per second from one address again"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One handshake message.
+    fn handle(&mut self, item: &Item, tables: &Arc<Tables>, now: Instant) {
+        let (queue, counters) = (self.queue, self.counters);
+        let d = item.bytes();
+        let Some(kind) = message_type(d) else {
+            refuse(queue, counters, DropReason::BadTunnel);
+            return;
+        };
+        let under_load = self.load.since().is_some();
+        let slot = self.index_slot(&item.peers);
+        let (peers, index) = &mut self.indexes[slot];
+        index.refresh(peers, tables);
+        // Cheapest first: mac1 and cookies, for each private key of ours
+        // on this bind (usually one).
+        let mut verified = None;
+        for private in index.privates() {
+            let gate = self
+                .gates
+                .entry(*private)
+                .or_insert_with(|| HandshakeGate::new(private, now));
+            match gate.check(item.from, d, under_load) {
+                GateVerdict::Invalid => continue,
+                GateVerdict::Cookie(reply) => {
+                    let _ = item.socket.send_to(&reply, item.from);
+                    queue.stats.cookie_replies_sent.fetch_add(1, Relaxed);
+                    return;
+                }
+                GateVerdict::Pass(v) => {
+                    verified = Some(v);
+                    break;
+                }
+            }
+        }
+        let Some(verified) = verified else {
+            refuse(queue, counters, DropReason::BadTunnel);
+            return;
+        };
+        if kind != WgMessage::CookieReply && !self.budget.take(item.from.ip(), now) {
+            queue.stats.rate_limited.fetch_add(1, Relaxed);
+            return;
+        }
+        let id = match kind {
+            WgMessage::HandshakeInit => index.by_initiator(d, tables),
+            _ => receiver_index(d).and_then(|i| {
+                index.by_receiver_index(i, tables, || {
+                    peers.iter().copied().find(|&id| {
+                        matches!(tables.tunnel(id as usize).map(|p| &p.encap),
+                            Some(Encap::WireGuard { roaming, .. }) if roaming.owns(i))
+                    })
+                })
+            }),
+        };
+        let Some(peer) = id.and_then(|id| tables.tunnel(id as usize)) else {
+            refuse(queue, counters, DropReason::UnknownPeer);
+            return;
+        };
+        let peer = Arc::clone(peer);
+        self.handshake(&peer, item, kind, verified);
+    }
+
+    /// The handshake under the peer's lock; replies sent after it.
+    fn handshake(
+        &mut self,
+        peer: &TunnelPeer,
+        item: &Item,
+        kind: WgMessage,
+        verified: crate::tunnel::handshake_gate::Verified,
+    ) {
+        let Encap::WireGuard {
+            peer: wg,
+            socket,
+            roaming,
+            ..
+        } = &peer.encap
+        else {
+            return;
+        };
+        self.out.clear();
+        let mut flushed = Vec::new();
+        let r = {
+            let mut wg = wg.lock().unwrap_or_else(|e| e.into_inner());
+            let r = wg.handshake(verified, &mut self.out);
+            roaming.publish(wg.local_indices());
+            if !matches!(r, WgRecv::Error(_)) {
+                let mut buf = Vec::new();
+                while wg.flush_queued_append(&mut buf) {
+                    flushed.push(std::mem::take(&mut buf));
+                }
+            }
+            r
+        };
+        match r {
+            WgRecv::Error(_) => {
+                peer.stats.rx_errors.fetch_add(1, Relaxed);
+                refuse(self.queue, self.counters, DropReason::BadTunnel);
+                return;
+            }
+            WgRecv::Reply => {
+                let _ = socket.send_to(&self.out, item.from);
+            }
+            WgRecv::Packet { .. } | WgRecv::Done => {}
+        }
+        self.queue.stats.accepted.fetch_add(1, Relaxed);
+        if proves_sender(Some(kind), &r, &self.out)
+            && let Some(previous) = roaming.roam(item.from)
+        {
+            roamed(&peer.name, previous, item.from);
+        }
+        let to = roaming.endpoint().unwrap_or(item.from);
+        for d in &flushed {
+            let _ = socket.send_to(d, to);
+        }
+    }
+
+    /// The slot of the peer index for `peers` (a receive thread's list;
+    /// a few per bind), created if new.
+    fn index_slot(&mut self, peers: &Arc<[u32]>) -> usize {
+        if let Some(i) = self.indexes.iter().position(|(p, _)| Arc::ptr_eq(p, peers)) {
+            return i;
+        }
+        // Lists replaced by a reload are forgotten wholesale.
+        if self.indexes.len() >= 64 {
+            self.indexes.clear();
+        }
+        self.indexes.push((Arc::clone(peers), PeerIndex::default()));
+        self.indexes.len() - 1
+    }
+}
+
+/// Counts a refused handshake message.
+fn refuse(queue: &HandshakeQueue, counters: &WorkerCounters, reason: DropReason) {
+    queue.stats.refused.fetch_add(1, Relaxed);
+    counters.drop_packet(reason);
+}
+
+/// Logs that a WireGuard peer's endpoint moved (`previous`: where it was).
+pub(super) fn roamed(peer: &str, previous: Option<SocketAddr>, to: SocketAddr) {
+    match previous {
+        Some(old) => {
+            tracing::info!(peer = %peer, from = %old, to = %to, "WireGuard peer roamed: its endpoint follows the latest authenticated packet");
+        }
+        None => {
+            tracing::info!(peer = %peer, endpoint = %to, "WireGuard peer connected: endpoint learned from its first authenticated packet");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(socket: &Arc<UdpSocket>, peers: &Arc<[u32]>) -> Item {
+        Item::new(socket, peers, "10.0.0.1:1".parse().unwrap(), &[1; 148])
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let peers: Arc<[u32]> = Arc::from(vec![0u32]);
+        let q = HandshakeQueue::default();
+        let mut items: Vec<Item> = (0..QUEUE_CAPACITY + 10)
+            .map(|_| item(&socket, &peers))
+            .collect();
+        q.push(&mut items);
+        assert!(items.is_empty());
+        let s = q.snapshot(Instant::now());
+        assert_eq!(s.queued, QUEUE_CAPACITY as u64);
+        assert_eq!(s.dropped_queue_full, 10);
+        assert_eq!(s.queue_depth, QUEUE_CAPACITY);
+        let mut out = Vec::new();
+        assert_eq!(q.take(&mut out, Duration::ZERO), QUEUE_CAPACITY);
+        assert_eq!(out.len(), TAKE);
+        assert_eq!(out[0].bytes(), &[1; 148]);
+    }
+
+    #[test]
+    fn a_push_wakes_the_sleeping_thread_at_once() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        let peers: Arc<[u32]> = Arc::from(vec![0u32]);
+        let q = Arc::new(HandshakeQueue::default());
+        let q2 = Arc::clone(&q);
+        let t = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let started = Instant::now();
+            q2.take(&mut out, Duration::from_secs(30));
+            (out.len(), started.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        q.push(&mut vec![item(&socket, &peers)]);
+        let (n, waited) = t.join().unwrap();
+        assert_eq!(n, 1);
+        assert!(waited < Duration::from_secs(30), "woken by the push");
+    }
+}
