@@ -204,11 +204,15 @@ impl DhBudget {
 mod tests {
     use super::*;
     use crate::tunnel::wireguard::WgMessage;
-    use crate::tunnel::wireguard::{WgConfig, WgPeer, WgRecv, message_type, public_key};
+    use crate::tunnel::wireguard::{WgConfig, WgPeer, WgRecv, WgTick, message_type, public_key};
 
     const SRC: SocketAddr =
         SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 1)), 51820);
     const VICTIM: [u8; 32] = [0x22; 32];
+    /// An IPv4 header alone (20 bytes): what makes a peer start a handshake.
+    const PACKET: [u8; 20] = [
+        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
 
     /// A fresh initiation to [`VICTIM`] from a new key.
     fn initiation(seed: u8) -> Vec<u8> {
@@ -219,7 +223,7 @@ mod tests {
             persistent_keepalive: None,
         });
         let mut out = Vec::new();
-        a.tick(&mut out);
+        a.encapsulate(&PACKET, &mut out);
         assert_eq!(message_type(&out), Some(WgMessage::HandshakeInit));
         out
     }
@@ -270,15 +274,18 @@ mod tests {
             persistent_keepalive: None,
         });
         let mut init = Vec::new();
-        a.tick(&mut init);
+        a.encapsulate(&PACKET, &mut init);
         let GateVerdict::Cookie(cookie) = gate.check(SRC, &init, true) else {
             panic!("no cookie");
         };
         // The initiator takes the cookie; its next initiation carries mac2.
         assert_eq!(a.decapsulate(SRC, &cookie, &mut Vec::new()), WgRecv::Done);
+        // gotatun retries after 5 s (plus jitter) and reads the real clock.
         let mut retry = Vec::new();
-        std::thread::sleep(Duration::from_millis(5100));
-        a.tick(&mut retry);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline && a.tick(&mut retry) != WgTick::Datagram {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         assert_eq!(message_type(&retry), Some(WgMessage::HandshakeInit));
         assert!(matches!(
             gate.check(SRC, &retry, true),

@@ -78,8 +78,12 @@ fn initiation(victim: [u8; 32]) -> Result<Vec<u8>> {
         preshared_key: None,
         persistent_keepalive: None,
     });
+    // An IPv4 header alone: a packet to send makes the peer initiate.
+    let packet = [
+        0x45, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+    ];
     let mut out = Vec::new();
-    peer.tick(&mut out);
+    peer.encapsulate(&packet, &mut out);
     if message_type(&out) != Some(WgMessage::HandshakeInit) {
         bail!("gotatun made no initiation");
     }
