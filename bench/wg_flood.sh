@@ -77,7 +77,7 @@ for i in 1 2; do
     ns $h ip route add default via 10.$i.0.1
     ns $v sysctl -qw net.ipv4.ip_forward=1
 done
-wg genkey > "$WORK/a.key"; wg genkey > "$WORK/b.key"; chmod 600 "$WORK"/*.key
+(umask 077; wg genkey > "$WORK/a.key"; wg genkey > "$WORK/b.key")
 PUB_A=$(wg pubkey < "$WORK/a.key"); PUB_B=$(wg pubkey < "$WORK/b.key")
 conf() { # n m peer_public
     cat <<EOF
@@ -90,6 +90,10 @@ route_sync = false
 name = "vcpe0"
 addresses = ["10.255.0.$1/24"]
 mtu = 1420
+[[route]]
+name = "local"
+prefix = "10.$1.0.0/24"
+interface = "vcpe0"
 [[route]]
 name = "remote"
 prefix = "10.$2.0.0/24"
@@ -108,14 +112,15 @@ EOF
 }
 conf 1 2 "$PUB_B" > "$WORK/a.toml"; conf 2 1 "$PUB_A" > "$WORK/b.toml"
 for v in a b; do
-    ns $v "$BIN/vcped" run --config "$WORK/$v.toml" --socket "$WORK/$v.sock" > "$WORK/$v.log" 2>&1 &
+    # Not through ns(): $! is then vcped's own pid (ip execs it).
+    ip netns exec "$P$v" "$BIN/vcped" run --config "$WORK/$v.toml" --socket "$WORK/$v.sock" > "$WORK/$v.log" 2>&1 &
     PIDS+=($!)
 done
 for v in a b; do
     for _ in $(seq 50); do "$BIN/vcpectl" --socket "$WORK/$v.sock" status >/dev/null 2>&1 && break; sleep 0.2; done
 done
 ns a ip route add 10.2.0.0/24 dev vcpe0; ns b ip route add 10.1.0.0/24 dev vcpe0
-for _ in $(seq 20); do ns hb ping -c1 -W1 10.1.0.10 >/dev/null 2>&1 && break; done
+for _ in $(seq 20); do ns hb ping -c1 -W1 10.1.0.10 >/dev/null 2>&1 && break; sleep 0.5; done
 ns hb ping -c3 -W1 -q 10.1.0.10 >/dev/null || { echo "tunnel not up; logs in $WORK" >&2; cat "$WORK"/a.log >&2; exit 1; }
 ns ha iperf3 -s -D -B 10.1.0.10 --pidfile "$WORK/iperf3.pid"
 sleep 0.5
@@ -132,6 +137,10 @@ import json,sys
 h=json.load(sys.stdin).get("handshakes")
 print("-" if h is None else "cookies=%d queue_full=%d rate_limited=%d accepted=%d refused=%d under_load_events=%d" % (h["cookie_replies_sent"],h["dropped_queue_full"],h["rate_limited"],h["accepted"],h["refused"],h["under_load_events"]))' 2>/dev/null || echo "-"; }
 
+rcvbuf() { # ns: UDP datagrams dropped for a full socket buffer (RcvbufErrors)
+    ns $1 awk '/^Udp:/ { if (!h) { for (i = 1; i <= NF; i++) if ($i == "RcvbufErrors") c = i; h = 1 } else print $c }' /proc/net/snmp
+}
+
 run() { # mode
     local flood_pid=""
     if [ "$1" = flood ]; then
@@ -141,8 +150,11 @@ run() { # mode
         sleep 2
     fi
     cpu > "$WORK/cpu0"
+    local ra rb rh
+    ra=$(rcvbuf a); rb=$(rcvbuf b); rh=$(rcvbuf ha)
     ns hb iperf3 -c 10.1.0.10 -u -b "$UDP_RATE" -l "$UDP_LEN" -t "$DURATION" -J > "$WORK/iperf.json" || true
     cpu > "$WORK/cpu1"
+    ra=$(( $(rcvbuf a) - ra )); rb=$(( $(rcvbuf b) - rb )); rh=$(( $(rcvbuf ha) - rh ))
     [ -n "$flood_pid" ] && wait "$flood_pid" || true
     local loss
     loss=$(python3 -c 'import json,sys; e=json.load(open(sys.argv[1]))["end"]["sum"]; print("%.2f%% (%d/%d)" % (e["lost_percent"], e["lost_packets"], e["packets"]))' "$WORK/iperf.json" 2>/dev/null || echo FAIL)
@@ -151,6 +163,7 @@ run() { # mode
     printf "%-6s loss %-22s %s\n" "$1" "$loss" "$([ "$1" = flood ] && cat "$WORK/flood.out" | tr -d '\n')"
     printf "       vcped A threads (cpu during iperf3): %s\n" "$threads"
     printf "       vcped A handshakes (cumulative): %s\n" "$(hs)"
+    printf "       UDP socket buffer drops during iperf3: vCPE A %s, vCPE B %s, host A (iperf3 server) %s\n" "$ra" "$rb" "$rh"
 }
 
 echo "vcped from $BIN; iperf3 UDP ${UDP_RATE}bit/s of ${UDP_LEN} B, ${DURATION} s, host B -> host A; flood ${FLOOD_PPS} pps"

@@ -7,15 +7,17 @@
 //! mac1, spoofed from a peer's own address, so on the same receive thread
 //! as its data) so costs a receive thread one copy per datagram into the
 //! queue, or nothing but a count when the queue is full
-//! (`dropped_queue_full`). This thread, at normal priority below the
-//! receive threads', does per message what may cost CPU, cheapest first:
+//! (`dropped_queue_full`). This thread, at a priority below the receive
+//! threads' and ordinary processes' (nice 10), does per message what may
+//! cost CPU, cheapest first:
 //!
 //! 1. mac1 and the cookie logic ([`HandshakeGate`], one per private key
 //!    of ours): under load (queue ≥ 1/8 full, sticky 1 s: [`LoadState`])
 //!    a handshake without a valid mac2 gets a cookie reply and nothing
 //!    else (`cookie_replies_sent`);
-//! 2. the DH budget ([`DhBudget`]: per source IP and overall per second;
-//!    `rate_limited`);
+//! 2. the DH budget ([`DhBudget`]: per second, per source IP and overall
+//!    for handshakes with a valid cookie, overall for those without; when
+//!    the latter is spent the thread goes under load; `rate_limited`);
 //! 3. the peer: by the initiator's static key (one X25519), or by the
 //!    receiver index;
 //! 4. the handshake under the peer's lock (`accepted`), the reply sent,
@@ -32,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use crate::counters::{DropReason, WorkerCounters};
 use crate::tunnel::handshake_gate::{
-    DH_PER_IP, DH_TOTAL, DhBudget, GateVerdict, HandshakeGate, LoadChange, LoadState,
+    DH_OPEN_TOTAL, DH_PER_IP, DH_TOTAL, DhBudget, GateVerdict, HandshakeGate, LoadChange, LoadState,
 };
 use crate::tunnel::peer::{Encap, TunnelPeer};
 use crate::tunnel::roaming::proves_sender;
@@ -50,6 +52,13 @@ const MAX_LEN: usize = 148;
 
 /// Messages taken from the queue per lock.
 const TAKE: usize = 64;
+
+/// The handshake thread's nice value: below the workers and receive
+/// threads (-10) and below ordinary processes (0), so that a flood it
+/// answers with cookies takes what CPU is left, not the data's or the
+/// applications' (its queue then overflows, which costs a receive thread
+/// a count). An idle machine runs it at once all the same.
+const HANDSHAKE_NICE: libc::c_int = 10;
 
 /// Under-load transitions logged at most this often.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -237,28 +246,47 @@ struct Hs<'a> {
     queue: &'a HandshakeQueue,
     counters: &'a WorkerCounters,
     gates: HashMap<[u8; 32], HandshakeGate>,
-    budget: DhBudget,
+    /// DHs for handshakes that proved their address (mac2).
+    proven: DhBudget,
+    /// DHs for those that passed without (up to 100 per address).
+    open: DhBudget,
     load: LoadState,
     /// Peer indexes by the receive thread's peer list they were built for
     /// (held, so that its address is not reused).
     indexes: Vec<(Arc<[u32]>, PeerIndex)>,
     out: Vec<u8>,
+    cookies: Cookies,
     last_log: Option<Instant>,
     cookies_at_load: u64,
 }
 
 /// The thread body; returns when `shared.stop` is set.
 pub(super) fn run(shared: &Shared, queue: &HandshakeQueue, counters: &WorkerCounters) {
+    // SAFETY: gettid has no preconditions; setpriority with PRIO_PROCESS
+    // and a thread id changes only this thread's nice value (Linux).
+    let rc = unsafe {
+        libc::setpriority(
+            libc::PRIO_PROCESS,
+            libc::gettid() as libc::id_t,
+            HANDSHAKE_NICE,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!(nice = HANDSHAKE_NICE, error = %std::io::Error::last_os_error(),
+            "could not lower the handshake thread's priority");
+    }
     let now = Instant::now();
     let mut hs = Hs {
         shared,
         queue,
         counters,
         gates: HashMap::new(),
-        budget: DhBudget::new(DH_PER_IP, DH_TOTAL, now),
+        proven: DhBudget::new(DH_PER_IP, DH_TOTAL, now),
+        open: DhBudget::new(u32::MAX, DH_OPEN_TOTAL, now),
         load: LoadState::default(),
         indexes: Vec::new(),
         out: Vec::with_capacity(4096),
+        cookies: Cookies::default(),
         last_log: None,
         cookies_at_load: 0,
     };
@@ -274,6 +302,46 @@ pub(super) fn run(shared: &Shared, queue: &HandshakeQueue, counters: &WorkerCoun
         for item in batch.drain(..) {
             hs.handle(&item, &tables, now);
         }
+        hs.cookies.flush();
+    }
+}
+
+/// Cookie replies to one destination, sent together: one UDP GSO
+/// `sendmsg` for up to [`TAKE`] of them (a flood from one address is
+/// answered at a fraction of the syscalls, and of the receiver's work).
+#[derive(Default)]
+struct Cookies {
+    to: Option<(Arc<UdpSocket>, SocketAddr)>,
+    buf: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Cookies {
+    /// Adds `reply` for `to` from `socket`; sends what was batched first
+    /// if that was for another destination.
+    fn add(&mut self, socket: &Arc<UdpSocket>, to: SocketAddr, reply: &[u8]) {
+        let same = self
+            .to
+            .as_ref()
+            .is_some_and(|(s, t)| Arc::ptr_eq(s, socket) && *t == to);
+        let uniform = self.ends.first().is_none_or(|&first| first == reply.len());
+        if !same || !uniform || self.ends.len() >= TAKE {
+            self.flush();
+            self.to = Some((Arc::clone(socket), to));
+        }
+        self.buf.extend_from_slice(reply);
+        self.ends.push(self.buf.len());
+    }
+
+    /// Sends what is batched.
+    fn flush(&mut self) {
+        if let Some((socket, to)) = self.to.take()
+            && !self.ends.is_empty()
+        {
+            crate::tunnel::batch::send_udp(&socket, &self.buf, &self.ends, to);
+        }
+        self.buf.clear();
+        self.ends.clear();
     }
 }
 
@@ -330,6 +398,7 @@ impl Hs<'_> {
         // Cheapest first: mac1 and cookies, for each private key of ours
         // on this bind (usually one).
         let mut verified = None;
+        let mut proven = false;
         for private in index.privates() {
             let gate = self
                 .gates
@@ -338,12 +407,16 @@ impl Hs<'_> {
             match gate.check(item.from, d, under_load) {
                 GateVerdict::Invalid => continue,
                 GateVerdict::Cookie(reply) => {
-                    let _ = item.socket.send_to(&reply, item.from);
+                    self.cookies.add(&item.socket, item.from, &reply);
                     queue.stats.cookie_replies_sent.fetch_add(1, Relaxed);
                     return;
                 }
-                GateVerdict::Pass(v) => {
+                GateVerdict::Pass {
+                    verified: v,
+                    proven: p,
+                } => {
                     verified = Some(v);
+                    proven = p;
                     break;
                 }
             }
@@ -352,9 +425,19 @@ impl Hs<'_> {
             refuse(queue, counters, DropReason::BadTunnel);
             return;
         };
-        if kind != WgMessage::CookieReply && !self.budget.take(item.from.ip(), now) {
-            queue.stats.rate_limited.fetch_add(1, Relaxed);
-            return;
+        if kind != WgMessage::CookieReply {
+            let budget = if proven {
+                &mut self.proven
+            } else {
+                &mut self.open
+            };
+            if !budget.take(item.from.ip(), now) {
+                queue.stats.rate_limited.fetch_add(1, Relaxed);
+                if !proven && let Some(change) = self.load.force(now) {
+                    self.report(change, Some(item.from), now);
+                }
+                return;
+            }
         }
         let id = match kind {
             WgMessage::HandshakeInit => index.by_initiator(d, tables),

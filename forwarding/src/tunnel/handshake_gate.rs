@@ -10,9 +10,13 @@
 //!   an XChaCha20-Poly1305 of 16 bytes): no DH, no peer lookup.
 //! - [`LoadState`]: "under load" = the handshake queue at least 1/8 full,
 //!   sticky for [`UNDER_LOAD_HOLD`] after it was last seen so.
-//! - [`DhBudget`]: what passed the gate is still capped per second, per
-//!   source IP and overall, before it reaches the DH (a flood with valid
-//!   cookies, from addresses the flooder owns).
+//! - [`DhBudget`]: what passed the gate is still capped per second before
+//!   it reaches the DH. A handshake that proved its address (valid mac2)
+//!   has a budget of its own, per source IP and overall (a flood with
+//!   valid cookies, from addresses the flooder owns), so that handshakes
+//!   that passed without a cookie (up to 100 per address) cannot spend it;
+//!   when those exhaust theirs, the caller goes under load, and cookies
+//!   are required from everyone.
 //!
 //! We write no cryptography here: the MACs and cookies are gotatun's.
 
@@ -38,9 +42,13 @@ pub const UNDER_LOAD_HOLD: Duration = Duration::from_secs(1);
 /// allows 20 per second per source under load).
 pub const DH_PER_IP: u32 = 20;
 
-/// Handshakes per second that reach the DH in all (each costs a few
-/// X25519 operations, ~50 µs each on a slow core).
+/// Handshakes with a valid cookie per second that reach the DH in all
+/// (each costs a few X25519 operations, ~50 µs each on a slow core).
 pub const DH_TOTAL: u32 = 2000;
+
+/// Handshakes without a cookie per second that reach the DH in all (each
+/// address gets 100 before it needs one); beyond, everyone needs one.
+pub const DH_OPEN_TOTAL: u32 = 1000;
 
 /// A handshake message that passed the gate: hand it to
 /// [`crate::tunnel::wireguard::WgPeer::handshake`].
@@ -51,7 +59,12 @@ pub struct Verified(pub(crate) WgKind);
 #[derive(Debug)]
 pub enum GateVerdict {
     /// Go on: find the peer, then [`crate::tunnel::wireguard::WgPeer::handshake`].
-    Pass(Verified),
+    Pass {
+        /// The message.
+        verified: Verified,
+        /// Its mac2 was checked: the sender proved its address.
+        proven: bool,
+    },
     /// Send this cookie reply back to the source; nothing else.
     Cookie(Vec<u8>),
     /// Not for this key (mac1 wrong) or malformed: drop.
@@ -66,6 +79,9 @@ pub struct HandshakeGate {
     /// Limit 0: a cookie always (under load).
     strict: RateLimiter,
     last_reset: Instant,
+    /// Handshakes per source IP since `last_reset`, as `normal` counts
+    /// them (it does not tell whether it checked mac2).
+    seen: HashMap<IpAddr, u64>,
 }
 
 impl std::fmt::Debug for HandshakeGate {
@@ -82,6 +98,7 @@ impl HandshakeGate {
             normal: RateLimiter::new(&public, PER_IP_BEFORE_COOKIE),
             strict: RateLimiter::new(&public, 0),
             last_reset: now,
+            seen: HashMap::new(),
         }
     }
 
@@ -94,16 +111,27 @@ impl HandshakeGate {
         if self.last_reset.elapsed() >= Duration::from_secs(1) {
             self.normal.try_reset_count();
             self.strict.try_reset_count();
+            self.seen.clear();
             self.last_reset = Instant::now();
         }
-        let limiter = if under_load {
-            &self.strict
+        let handshake = matches!(datagram.first(), Some(1 | 2));
+        let (limiter, proven) = if under_load {
+            (&self.strict, handshake)
         } else {
-            &self.normal
+            let mut proven = false;
+            if handshake {
+                let n = self.seen.entry(src.ip()).or_insert(0);
+                *n += 1;
+                proven = *n > PER_IP_BEFORE_COOKIE;
+            }
+            (&self.normal, proven)
         };
         let packet = Packet::from_bytes(BytesMut::from(datagram));
         match limiter.verify_packet(src, packet) {
-            Ok(kind) => GateVerdict::Pass(Verified(kind)),
+            Ok(kind) => GateVerdict::Pass {
+                verified: Verified(kind),
+                proven,
+            },
             Err(TunnResult::WriteToNetwork(reply)) => {
                 GateVerdict::Cookie(Packet::from(reply).as_ref().to_vec())
             }
@@ -149,6 +177,17 @@ impl LoadState {
             }
             _ => None,
         }
+    }
+
+    /// Goes under load at `now` whatever the queue's depth (the DH budget
+    /// of handshakes without a cookie is spent); what changed.
+    pub fn force(&mut self, now: Instant) -> Option<LoadChange> {
+        self.last_loaded = Some(now);
+        if self.since.is_none() {
+            self.since = Some(now);
+            return Some(LoadChange::Loaded);
+        }
+        None
     }
 
     /// Since when it is under load, if it is.
@@ -261,6 +300,32 @@ mod tests {
             .filter(|_| matches!(gate.check(SRC, &init, false), GateVerdict::Cookie(_)))
             .count();
         assert_eq!(cookies, 50);
+        // Over the rate, a valid cookie passes, and counts as proven.
+        let mut a = WgPeer::new(WgConfig {
+            private_key: [6; 32],
+            peer_public_key: public_key(&VICTIM),
+            preshared_key: None,
+            persistent_keepalive: None,
+        });
+        let mut init = Vec::new();
+        a.encapsulate(&PACKET, &mut init);
+        let GateVerdict::Cookie(cookie) = gate.check(SRC, &init, false) else {
+            panic!("no cookie");
+        };
+        assert_eq!(a.decapsulate(SRC, &cookie, &mut Vec::new()), WgRecv::Done);
+        let mut retry = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while Instant::now() < deadline && a.tick(&mut retry) != WgTick::Datagram {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // (The per-second counts were reset meanwhile: go over again.)
+        for _ in 0..100 {
+            gate.check(SRC, &initiation(7), false);
+        }
+        assert!(matches!(
+            gate.check(SRC, &retry, false),
+            GateVerdict::Pass { proven: true, .. }
+        ));
     }
 
     #[test]
@@ -289,7 +354,7 @@ mod tests {
         assert_eq!(message_type(&retry), Some(WgMessage::HandshakeInit));
         assert!(matches!(
             gate.check(SRC, &retry, true),
-            GateVerdict::Pass(_)
+            GateVerdict::Pass { proven: true, .. }
         ));
     }
 
@@ -307,6 +372,11 @@ mod tests {
         );
         assert!(s.since().is_none());
         assert_eq!(s.observe(0, 4096, t0 + Duration::from_secs(5)), None);
+        let t1 = t0 + Duration::from_secs(6);
+        assert_eq!(s.force(t1), Some(LoadChange::Loaded));
+        assert_eq!(s.force(t1), None);
+        assert_eq!(s.observe(0, 4096, t1 + Duration::from_millis(500)), None);
+        assert!(s.since().is_some());
     }
 
     #[test]
