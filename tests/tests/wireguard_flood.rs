@@ -73,7 +73,7 @@ fn cpu_of(threads: &[(String, u64)], prefix: &str) -> u64 {
 
 /// `wg_flood` in `ns` (vCPE B's): `pps` initiations a second to vCPE A's
 /// key for `seconds`, from B's address and port.
-fn flood(ns: &vcpe_tests::Netns, key: &str, pps: u32, seconds: u32) -> Result<vcpe_tests::Daemon> {
+fn start_flood(ns: &vcpe_tests::Netns, key: &str, pps: u32, seconds: u32) -> Result<vcpe_tests::Daemon> {
     let (pps, seconds) = (pps.to_string(), seconds.to_string());
     ns.spawn(
         "wg_flood",
@@ -139,7 +139,7 @@ fn handshake_flood_from_the_peers_address_leaves_the_tunnel_working_and_shows() 
     // 20 kpps (CI machines are slow; the bench floods at 92 kpps) for
     // 10 s, from B's own address and WireGuard port: more than the
     // handshake thread of a debug build answers, so its queue overflows.
-    let flood = flood(&vcpe_b, &pub_a, 20_000, 10)?;
+    let flood = start_flood(&vcpe_b, &pub_a, 20_000, 10)?;
     std::thread::sleep(Duration::from_secs(2));
 
     // Pings through the tunnel while it floods: a few may be lost.
@@ -205,12 +205,14 @@ fn handshake_flood_from_the_peers_address_leaves_the_tunnel_working_and_shows() 
     // reply, and its next one, with the cookie, a session. (While the queue
     // overflows, as above, a handshake waits for one of its retries, every
     // 5 s, to find room: the same holds for the kernel's WireGuard.)
-    let flood = flood(&vcpe_b, &pub_a, 1_000, 40)?;
+    let flood = start_flood(&vcpe_b, &pub_a, 1_000, 40)?;
     std::thread::sleep(Duration::from_secs(2));
     let before = handshakes(&a)?;
     b.daemon.stop();
     drop(b);
     let b = Vcped::start(&vcpe_b, lab.dir(), "vcped-b2", &config_b)?;
+    // Its TUN is new: the kernel route into it went with the old one.
+    vcpe_b.route_dev("10.1.0.0/24", "vcpe0")?;
     let started = Instant::now();
     let again = wait_until(Duration::from_secs(25), || {
         host_b

@@ -274,7 +274,7 @@ mod tests {
         let init = initiation(1);
         assert!(matches!(
             gate.check(SRC, &init, false),
-            GateVerdict::Pass(_)
+            GateVerdict::Pass { proven: false, .. }
         ));
         match gate.check(SRC, &init, true) {
             GateVerdict::Cookie(c) => assert_eq!(message_type(&c), Some(WgMessage::CookieReply)),
