@@ -73,7 +73,12 @@ fn cpu_of(threads: &[(String, u64)], prefix: &str) -> u64 {
 
 /// `wg_flood` in `ns` (vCPE B's): `pps` initiations a second to vCPE A's
 /// key for `seconds`, from B's address and port.
-fn start_flood(ns: &vcpe_tests::Netns, key: &str, pps: u32, seconds: u32) -> Result<vcpe_tests::Daemon> {
+fn start_flood(
+    ns: &vcpe_tests::Netns,
+    key: &str,
+    pps: u32,
+    seconds: u32,
+) -> Result<vcpe_tests::Daemon> {
     let (pps, seconds) = (pps.to_string(), seconds.to_string());
     ns.spawn(
         "wg_flood",

@@ -368,6 +368,36 @@ mod tests {
     }
 
     #[test]
+    fn list_shows_a_handshake_flood_under_the_table() {
+        let h = HandshakeCounters {
+            under_load: true,
+            under_load_secs: Some(7),
+            under_load_events: 1,
+            cookie_replies_sent: 459_000,
+            dropped_queue_full: 12,
+            accepted: 3,
+            queue_depth: 600,
+            queue_capacity: 4096,
+            ..Default::default()
+        };
+        let text = list(&[info()], Some(&h));
+        assert!(
+            text.contains("wireguard handshakes: UNDER LOAD for 7 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("queue 600/4096, under load 1 times"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 accepted, 459000 cookie replies sent, 12 dropped (queue full), 0 rate limited, 0 refused"),
+            "{text}"
+        );
+        let calm = list(&[info()], Some(&HandshakeCounters::default()));
+        assert!(calm.contains("wireguard handshakes: normal;"), "{calm}");
+    }
+
+    #[test]
     fn list_names_our_key_and_what_hostnames_resolve_to() {
         let mut t = info();
         t.endpoint_configured = Some("hub.example.net:51820".to_owned());
