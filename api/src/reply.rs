@@ -87,7 +87,7 @@ pub enum Reply {
         /// The WireGuard handshake thread, shared by every WireGuard
         /// tunnel (`None` without any).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        handshakes: Option<HandshakeCounters>,
+        handshakes: Option<Box<HandshakeCounters>>,
     },
     /// Answer to [`Request::BfdSessions`](crate::Request::BfdSessions).
     BfdSessions {

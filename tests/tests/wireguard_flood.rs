@@ -38,9 +38,9 @@ fn config(n: u8, key: &std::path::Path, peer_public: &str) -> String {
 /// The handshake counters `vcpectl tunnel list --json` shows.
 fn handshakes(v: &Vcped) -> Result<HandshakeCounters> {
     match v.reply(&["tunnel", "list"])? {
-        Reply::Tunnels { handshakes, .. } => {
-            handshakes.context("`vcpectl tunnel list` shows no WireGuard handshake counters")
-        }
+        Reply::Tunnels { handshakes, .. } => handshakes
+            .map(|h| *h)
+            .context("`vcpectl tunnel list` shows no WireGuard handshake counters"),
         other => anyhow::bail!("vcpectl tunnel list: {other:?}"),
     }
 }

@@ -332,7 +332,7 @@ fn print(reply: &Reply, style: Style) {
         Reply::Tunnels {
             tunnels,
             handshakes,
-        } => print!("{}", tunnel::list(tunnels, handshakes.as_ref())),
+        } => print!("{}", tunnel::list(tunnels, handshakes.as_deref())),
         Reply::BfdSessions { sessions, drops } => print!("{}", bfd::sessions(sessions, drops)),
         Reply::ConfigChanges {
             file,

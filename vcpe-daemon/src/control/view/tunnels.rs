@@ -125,7 +125,7 @@ pub fn list(view: &View<'_>) -> Reply {
         let wireguard = running
             .iter()
             .any(|t| matches!(t.encap, Encap::WireGuard { .. }));
-        let handshakes = wireguard.then(|| super::stats::handshakes(&f.handshakes()));
+        let handshakes = wireguard.then(|| Box::new(super::stats::handshakes(&f.handshakes())));
         // In config order, each with its running tunnel (by name: ids are
         // not config indexes once a reload added or removed peers).
         let tunnels = view
