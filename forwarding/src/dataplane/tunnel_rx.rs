@@ -384,7 +384,8 @@ impl Rx {
     }
 
     /// A GRO buffer with WireGuard handshake messages (or junk): those to
-    /// the handshake thread's queue, data datagram by datagram.
+    /// the handshake thread's queue (a response or cookie reply only if
+    /// its receiver index is one of ours), data datagram by datagram.
     fn wireguard_mixed(
         &mut self,
         from: SocketAddr,
@@ -402,9 +403,21 @@ impl Rx {
                     }
                     None => ctx.counters.drop_packet(DropReason::UnknownPeer),
                 },
-                Some(_) => self
-                    .handshakes
-                    .push(Item::new(socket, &self.peers_shared, from, d)),
+                Some(WgMessage::HandshakeInit) => {
+                    self.handshakes
+                        .push(Item::new(socket, &self.peers_shared, from, d))
+                }
+                // Addressed to a session index of ours: found without
+                // crypto, so replies to nothing we sent (cookie replies
+                // of a flood spoofed from our address) stop here.
+                Some(WgMessage::HandshakeResp | WgMessage::CookieReply) => {
+                    if self.find_wireguard(from, d).is_some() {
+                        self.handshakes
+                            .push(Item::new(socket, &self.peers_shared, from, d));
+                    } else {
+                        ctx.counters.drop_packet(DropReason::UnknownPeer);
+                    }
+                }
                 None => ctx.counters.drop_packet(DropReason::UnknownPeer),
             }
         }
