@@ -422,7 +422,9 @@ impl Hs<'_> {
             }
         }
         let Some(verified) = verified else {
-            refuse(queue, counters, DropReason::BadTunnel);
+            // mac1 is for none of our keys: a stranger's, as a datagram
+            // of no peer.
+            refuse(queue, counters, DropReason::UnknownPeer);
             return;
         };
         if kind != WgMessage::CookieReply {
