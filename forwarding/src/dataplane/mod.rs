@@ -39,11 +39,13 @@
 //! | `worker.rs`    | a worker's loop                                        |
 //! | `tunnel_rx.rs` | a tunnel receive thread's loop                         |
 //! | `rx_group.rs`  | a receive thread's place in its bind's group; its counts |
-//! | `handshake.rs` | the WireGuard handshake thread and its bounded queue   |
+//! | `handshake.rs` | the WireGuard handshake thread (`vcpe-wg-hs`)          |
+//! | `handshake_queue.rs` | its bounded queue and counts                     |
 //! | `packet_io.rs` | writing a packet to a TUN or a tunnel                  |
 
 mod control;
 mod handshake;
+mod handshake_queue;
 mod packet_io;
 mod peer_index;
 mod rx_group;
@@ -67,7 +69,7 @@ use crate::tun::TunQueue;
 use crate::tunnel::gre_socket::GreSocket;
 use crate::tunnel::peer::TunnelPeer;
 
-pub use handshake::{HandshakeSnapshot, QUEUE_CAPACITY as HANDSHAKE_QUEUE_CAPACITY};
+pub use handshake_queue::{HandshakeSnapshot, QUEUE_CAPACITY as HANDSHAKE_QUEUE_CAPACITY};
 pub use rx_group::{RxGroup, RxThreadSnapshot, RxThreadStats};
 pub use worker::BATCH;
 
@@ -259,7 +261,7 @@ impl Dataplane {
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
             epoch: std::time::Instant::now(),
-            handshakes: handshake::HandshakeQueue::default(),
+            handshakes: handshake_queue::HandshakeQueue::default(),
         });
         // Deal queue i of every port to worker i, by interface id; keep
         // dups for the receive threads.

@@ -58,7 +58,7 @@ use crate::tunnel::wireguard::{WgMessage, WgRecv, WgTick, message_type, receiver
 
 use super::UnderlaySocket;
 use super::control::{Mailbox, RxCommand};
-use super::handshake::Item;
+use super::handshake_queue::Item;
 use super::peer_index::PeerIndex;
 use super::rx_group::{RxGroup, RxThreadStats};
 use super::tables::Tables;

@@ -55,7 +55,7 @@ pub(super) struct Shared {
     pub epoch: Instant,
     /// WireGuard handshake messages from the receive threads to the
     /// handshake thread.
-    pub handshakes: super::handshake::HandshakeQueue,
+    pub handshakes: super::handshake_queue::HandshakeQueue,
 }
 
 impl Shared {
