@@ -7,6 +7,7 @@
 //!   connect  ──Connected/Failed──┤
 //!   reader   ──Data/Closed───────┼──▶ events ──▶ speaker task
 //!   writer   ──Stalled/Progress──┘
+//!   writer   ──(key, bytes written)──▶ written ──▶ speaker task
 //!   speaker task ──Bytes──▶ writer (per connection, unbounded, in order)
 //! ```
 //!
@@ -14,6 +15,15 @@
 //! falls behind a big table dump, the readers stop reading and TCP flow
 //! control slows the sender down, instead of the whole dump piling up in
 //! memory.
+//!
+//! The writer channel is unbounded, but the speaker bounds what it holds:
+//! each writer reports every completed write on the `written` channel
+//! ([`Written`]) and the speaker stops encoding route changes towards a
+//! connection with more than `vcpe_bgp::speaker::OUT_HIGH` bytes unwritten
+//! (they wait in the RIB, coalesced per prefix). That report channel is
+//! unbounded so that a writer never waits on the speaker task (which may
+//! itself be waiting for the writer to finish, at shutdown); it holds at
+//! most one small message per write handed to a writer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +54,9 @@ pub const EVENT_QUEUE: usize = 64;
 
 /// The sending side of the event channel.
 pub type Events = mpsc::Sender<NetEvent>;
+
+/// Where writers report completed writes: (connection, bytes written).
+pub type Written = mpsc::UnboundedSender<(ConnKey, u64)>;
 
 /// A write that has not completed after this long reports the connection
 /// stalled (RFC 9687: the speaker's send hold timer takes it from there).
@@ -162,7 +175,7 @@ pub struct ConnTasks {
 
 impl ConnTasks {
     /// Starts the reader and the writer of `stream`.
-    pub fn start(key: ConnKey, stream: TcpStream, events: Events) -> ConnTasks {
+    pub fn start(key: ConnKey, stream: TcpStream, events: Events, done: Written) -> ConnTasks {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let ev = events.clone();
@@ -221,6 +234,7 @@ impl ConnTasks {
                     debug!(error = %e, "BGP write failed");
                     return;
                 }
+                let _ = done.send((key, bytes.len() as u64));
             }
             // The speaker closed the connection: everything queued is
             // written (a NOTIFICATION included); now say goodbye.
