@@ -11,7 +11,8 @@
 //! ```
 //!
 //! The flapper announces 10,000 /24s, then withdraws and announces them
-//! all again [`FLAPS`] times, and ends with the last quarter withdrawn.
+//! all again [`FLAPS`] times ([`FLAP_PHASE`] apart), and ends with the
+//! last quarter withdrawn.
 //! The slow neighbor reads [`SLOW_READ`] bytes every [`SLOW_EVERY`] (so
 //! TCP never stalls long enough for the send hold timer) and sends its
 //! KEEPALIVEs. Meanwhile `vcpectl bgp neighbor 10.78.2.1 --json` must show
@@ -57,6 +58,11 @@ const ROUTES: u32 = 10_000;
 const FINAL: u32 = ROUTES * 3 / 4;
 /// Withdraw-all, announce-all rounds.
 const FLAPS: usize = 30;
+/// Time between the withdrawals and the announcements of a flap (and
+/// between flaps): long enough for vcped to export each, as for a real
+/// flap (withdrawals and announcements of the same routes taken in one
+/// export pass cancel out, and would not show the queue).
+const FLAP_PHASE: Duration = Duration::from_millis(120);
 /// The slow neighbor reads this much ...
 const SLOW_READ: usize = 200;
 /// ... this often.
@@ -132,9 +138,10 @@ fn run(vcped: &Vcped, pid: u32, flap_ns: &Netns, slow_ns: &Netns) -> Result<()> 
             let keepalive = keepalive_bytes();
             for _ in 0..FLAPS {
                 fw.write_all(&withdraw)?;
+                std::thread::sleep(FLAP_PHASE);
                 fw.write_all(&announce)?;
                 fw.write_all(&keepalive)?;
-                std::thread::sleep(Duration::from_millis(100));
+                std::thread::sleep(FLAP_PHASE);
             }
             fw.write_all(&last_quarter)?;
             done.store(true, Ordering::Relaxed);
@@ -207,8 +214,10 @@ fn churn_and_catch_up(
         "vcped queued up to {max_queued} bytes towards a slow neighbor (bound {QUEUE_BOUND}): \
          its output is not held back"
     );
+    // (It may be caught up again by now: the slow neighbor's socket
+    // buffers take bursts as TCP's window opens.)
     ensure!(
-        behind_seen && n.counters.out_behind,
+        behind_seen,
         "vcped never reported the slow neighbor's output behind"
     );
     ensure!(
