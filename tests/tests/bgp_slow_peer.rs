@@ -20,11 +20,14 @@
 //! and coalesces them per prefix); without that, every flap's UPDATEs
 //! queue up in vcped (130 KB per flap in the issue). Then it reads at full
 //! speed: the UPDATEs it decodes must leave it with exactly prefixes
-//! 0..7500, and vcped's queue towards it empty. vcped's RSS (VmRSS) is
-//! printed before the slow neighbor comes, at the end of the churn and
-//! after it leaves; after it leaves it must be back within
-//! [`RSS_MARGIN_KB`] of before (a generous margin: a leak of the queued
-//! UPDATEs is megabytes per flap).
+//! 0..7500, and vcped's queue towards it empty. Last, it stops reading
+//! altogether, the flapper flaps again until vcped's writes towards it
+//! are stuck, and the operator drops it (`vcpectl bgp disable`): vcped
+//! must let go of its socket within a few seconds (`ss` in its
+//! namespace), although the peer keeps the connection open, and its RSS
+//! (VmRSS) must be back within [`RSS_MARGIN_KB`] of what it was before
+//! the slow neighbor came (a generous margin: a leak of the queued
+//! UPDATEs is megabytes; the figures are printed).
 
 use std::collections::BTreeSet;
 use std::fs::File;
@@ -32,7 +35,7 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -67,6 +70,9 @@ const FLAP_PHASE: Duration = Duration::from_millis(120);
 const SLOW_READ: usize = 200;
 /// ... this often.
 const SLOW_EVERY: Duration = Duration::from_secs(1);
+/// TCP buffer sizes (min, default, max) of vcped's sends and the slow
+/// neighbor's receives.
+const SOCKET_BUFFERS: &str = "4096 16384 131072";
 /// Hold time both test peers propose (KEEPALIVEs every second).
 const HOLD: u16 = 9;
 /// Bytes vcped may queue towards the slow neighbor: its high watermark
@@ -90,16 +96,21 @@ fn a_slow_neighbor_under_churn_gets_bounded_coalesced_output() -> Result<()> {
     dut.addr("eth1", &format!("{VCPE_SLOW}/24"))?;
     flap_ns.addr("eth0", &format!("{FLAP}/24"))?;
     slow_ns.addr("eth0", &format!("{SLOW}/24"))?;
+    // Small socket buffers towards the slow neighbor (the defaults grow
+    // to megabytes while it reads at full speed), so that what vcped
+    // queues shows soon after it stops reading.
+    dut.sysctl("net.ipv4.tcp_wmem", SOCKET_BUFFERS)?;
+    slow_ns.sysctl("net.ipv4.tcp_rmem", SOCKET_BUFFERS)?;
     let vcped = start_vcped(&dut, lab.dir())?;
     let pid = vcped.daemon.pid();
-    let r = run(&vcped, pid, &flap_ns, &slow_ns);
+    let r = run(&vcped, pid, &dut, &flap_ns, &slow_ns);
     if r.is_err() {
         vcped.daemon.print_log();
     }
     r
 }
 
-fn run(vcped: &Vcped, pid: u32, flap_ns: &Netns, slow_ns: &Netns) -> Result<()> {
+fn run(vcped: &Vcped, pid: u32, dut: &Netns, flap_ns: &Netns, slow_ns: &Netns) -> Result<()> {
     let ctx = Ctx {
         four_octet_as: true,
         ..Ctx::default()
@@ -130,29 +141,44 @@ fn run(vcped: &Vcped, pid: u32, flap_ns: &Netns, slow_ns: &Netns) -> Result<()> 
     // Churn, watching the queue towards the slow neighbor. The flapper
     // sends KEEPALIVEs until the end of the test.
     let t0 = Instant::now();
-    let done = Arc::new(AtomicBool::new(false));
+    // Round 1: FLAPS flaps, ending with the last quarter withdrawn; round
+    // 2 (when `go` says so): a third as many, table restored.
+    let go = Arc::new(AtomicU32::new(1));
+    let done = Arc::new(AtomicU32::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let flaps = {
-        let (done, stop) = (Arc::clone(&done), Arc::clone(&stop));
+        let (go, done, stop) = (Arc::clone(&go), Arc::clone(&done), Arc::clone(&stop));
         std::thread::spawn(move || -> std::io::Result<()> {
             let keepalive = keepalive_bytes();
-            for _ in 0..FLAPS {
-                fw.write_all(&withdraw)?;
-                std::thread::sleep(FLAP_PHASE);
-                fw.write_all(&announce)?;
-                fw.write_all(&keepalive)?;
-                std::thread::sleep(FLAP_PHASE);
-            }
-            fw.write_all(&last_quarter)?;
-            done.store(true, Ordering::Relaxed);
+            let mut last_keepalive = Instant::now();
+            let mut round = 0;
             while !stop.load(Ordering::Relaxed) {
-                fw.write_all(&keepalive)?;
-                std::thread::sleep(Duration::from_secs(1));
+                if go.load(Ordering::Relaxed) > round {
+                    let n = if round == 0 { FLAPS } else { FLAPS / 3 };
+                    for _ in 0..n {
+                        fw.write_all(&withdraw)?;
+                        std::thread::sleep(FLAP_PHASE);
+                        fw.write_all(&announce)?;
+                        fw.write_all(&keepalive)?;
+                        std::thread::sleep(FLAP_PHASE);
+                    }
+                    if round == 0 {
+                        fw.write_all(&last_quarter)?;
+                    }
+                    round += 1;
+                    done.store(round, Ordering::Relaxed);
+                }
+                if last_keepalive.elapsed() >= Duration::from_secs(1) {
+                    fw.write_all(&keepalive)?;
+                    last_keepalive = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
             Ok(())
         })
     };
-    let r = churn_and_catch_up(vcped, pid, &done, reader, t0, rss_before);
+    let r = churn_and_catch_up(vcped, pid, &done, &reader, t0, rss_before)
+        .and_then(|()| stop_reading_and_drop(vcped, pid, dut, &go, &done, reader, rss_before));
     stop.store(true, Ordering::Relaxed);
     let flapped = flaps.join().map_err(|_| anyhow!("the flapper panicked"))?;
     r?;
@@ -164,15 +190,15 @@ fn run(vcped: &Vcped, pid: u32, flap_ns: &Netns, slow_ns: &Netns) -> Result<()> 
 fn churn_and_catch_up(
     vcped: &Vcped,
     pid: u32,
-    done: &AtomicBool,
-    reader: SlowReader,
+    done: &AtomicU32,
+    reader: &SlowReader,
     t0: Instant,
     rss_before: u64,
 ) -> Result<()> {
     let mut max_queued = 0;
     let mut behind_seen = false;
     loop {
-        let last = done.load(Ordering::Relaxed);
+        let last = done.load(Ordering::Relaxed) >= 1;
         let n = vcped.neighbor(&SLOW.to_string())?;
         max_queued = max_queued.max(n.counters.out_queued_bytes);
         behind_seen |= n.counters.out_behind;
@@ -227,7 +253,7 @@ fn churn_and_catch_up(
     );
 
     // Full speed: exactly the final table, and nothing left queued.
-    reader.fast.store(true, Ordering::Relaxed);
+    reader.mode.store(FAST, Ordering::Relaxed);
     let want: BTreeSet<IpNet> = (0..FINAL).map(prefix).collect();
     let caught_up = wait_for(CATCH_UP, "the slow neighbor to catch up", || {
         let n = vcped.neighbor(&SLOW.to_string())?;
@@ -255,25 +281,59 @@ fn churn_and_catch_up(
         want.len()
     );
 
-    // It leaves: RSS back near where it was before it came.
-    reader.stop.store(true, Ordering::Relaxed);
-    drop(reader);
-    wait_for(
-        Duration::from_secs(10),
-        "the slow session to go down",
-        || Ok(!vcped.neighbor(&SLOW.to_string())?.established),
-    )?;
+    Ok(())
+}
+
+/// The slow neighbor stops reading, the flapper flaps again until vcped's
+/// writes towards it are stuck, and the operator drops it (`vcpectl bgp
+/// disable`, as the send hold timer would after 8 minutes): vcped lets
+/// go of its socket and what was queued for it within `LINGER` (3 s),
+/// although the peer keeps the TCP connection open, and its RSS is back
+/// near where it was before the slow neighbor came.
+fn stop_reading_and_drop(
+    vcped: &Vcped,
+    pid: u32,
+    dut: &Netns,
+    go: &AtomicU32,
+    done: &AtomicU32,
+    reader: SlowReader,
+    rss_before: u64,
+) -> Result<()> {
+    reader.mode.store(PAUSED, Ordering::Relaxed);
+    go.store(2, Ordering::Relaxed);
+    wait_for(Duration::from_secs(30), "the second round of flaps", || {
+        Ok(done.load(Ordering::Relaxed) >= 2)
+    })?;
+    let stuck = vcped.neighbor(&SLOW.to_string())?.counters.out_queued_bytes;
+    ensure!(
+        stuck > 0,
+        "nothing queued towards a neighbor that reads nothing: the test did not fill its socket"
+    );
+    let rss_stuck = rss_kb(pid)?;
+    vcped.ctl(&["bgp", "disable", &SLOW.to_string()])?;
+    let owned = || -> Result<bool> {
+        let out = dut.run_ok(["ss", "-tnpH", "dst", &SLOW.to_string()])?;
+        Ok(out.contains("vcped"))
+    };
+    let released = wait_for(
+        Duration::from_secs(8),
+        "vcped to let go of the dropped neighbor's socket",
+        || Ok(!owned()?),
+    );
     std::thread::sleep(Duration::from_millis(500));
     let rss_after = rss_kb(pid)?;
     eprintln!(
-        "bgp_slow_peer: vcped VmRSS {rss_before} kB before the slow neighbor, {rss_churned} kB \
-         after the churn, {rss_after} kB after it left"
+        "bgp_slow_peer: {stuck} bytes stuck towards the neighbor that stopped reading; vcped \
+         VmRSS {rss_before} kB before the slow neighbor came, {rss_stuck} kB stuck, \
+         {rss_after} kB after it was dropped"
     );
+    released?;
     ensure!(
         rss_after <= rss_before + RSS_MARGIN_KB,
-        "vcped's RSS is {rss_after} kB after the slow neighbor left, {rss_before} kB before it \
-         came"
+        "vcped's RSS is {rss_after} kB after the slow neighbor was dropped, {rss_before} kB \
+         before it came"
     );
+    drop(reader);
     Ok(())
 }
 
@@ -327,6 +387,11 @@ fn peer(ns: &Netns, addr: Ipv4Addr, asn: u32) -> Result<Session> {
     handshake(&params, stream).map_err(|e| anyhow!("BGP handshake as {addr}: {e}"))
 }
 
+/// Reading modes of the slow neighbor.
+const SLOW_MODE: u8 = 0;
+const FAST: u8 = 1;
+const PAUSED: u8 = 2;
+
 /// What the slow neighbor got.
 #[derive(Debug, Default, Clone)]
 struct Got {
@@ -340,7 +405,8 @@ struct Got {
 /// until `fast`, then everything as it comes; applies the UPDATEs to its
 /// table; sends a KEEPALIVE every second.
 struct SlowReader {
-    fast: Arc<AtomicBool>,
+    /// [`SLOW_MODE`], [`FAST`] or [`PAUSED`].
+    mode: Arc<AtomicU8>,
     stop: Arc<AtomicBool>,
     got: Arc<Mutex<Got>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -355,10 +421,10 @@ impl SlowReader {
         } = s;
         let (mut stream, mut buf) = reader.into_parts();
         stream.set_read_timeout(Some(Duration::from_millis(100)))?;
-        let fast = Arc::new(AtomicBool::new(false));
+        let mode = Arc::new(AtomicU8::new(SLOW_MODE));
         let stop = Arc::new(AtomicBool::new(false));
         let got = Arc::new(Mutex::new(Got::default()));
-        let (f, st, g) = (Arc::clone(&fast), Arc::clone(&stop), Arc::clone(&got));
+        let (m, st, g) = (Arc::clone(&mode), Arc::clone(&stop), Arc::clone(&got));
         let thread = std::thread::spawn(move || {
             let keepalive = keepalive_bytes();
             let mut chunk = vec![0u8; 64 * 1024];
@@ -372,8 +438,9 @@ impl SlowReader {
                     }
                     last_keepalive = Instant::now();
                 }
-                let fast = f.load(Ordering::Relaxed);
-                if !fast && last_read.elapsed() < SLOW_EVERY {
+                let mode = m.load(Ordering::Relaxed);
+                let fast = mode == FAST;
+                if mode == PAUSED || (!fast && last_read.elapsed() < SLOW_EVERY) {
                     std::thread::sleep(Duration::from_millis(50));
                     continue;
                 }
@@ -403,7 +470,7 @@ impl SlowReader {
             }
         });
         Ok(SlowReader {
-            fast,
+            mode,
             stop,
             got,
             thread: Some(thread),

@@ -166,7 +166,11 @@ pub struct ConnTasks {
     writer: Option<mpsc::UnboundedSender<Bytes>>,
     /// Tells the reader we closed the connection (sent on drop).
     closing: Option<oneshot::Sender<()>>,
-    /// The writer task: it ends once everything queued is written.
+    /// Tells the writer we closed the connection (dropped with us): it
+    /// gives up on what is still queued [`LINGER`] later.
+    _closing_writer: oneshot::Sender<()>,
+    /// The writer task: it ends once everything queued is written, or
+    /// [`LINGER`] after we closed the connection.
     written: Option<JoinHandle<()>>,
     /// The reader task: it ends at the peer's close, or [`LINGER`] after
     /// ours.
@@ -214,7 +218,13 @@ impl ConnTasks {
             let _ = tokio::time::timeout(LINGER, drain).await;
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let (closing_writer, mut closed) = oneshot::channel::<()>();
         let written = tokio::spawn(async move {
+            // Once we closed the connection: when to stop waiting for a
+            // peer that does not read (its socket, and what is queued for
+            // it, would otherwise live as long as the peer keeps the TCP
+            // connection open).
+            let mut give_up: Option<tokio::time::Instant> = None;
             while let Some(bytes) = rx.recv().await {
                 let mut write = pin!(wr.write_all(&bytes));
                 let mut stalled = false;
@@ -224,6 +234,15 @@ impl ConnTasks {
                         _ = tokio::time::sleep(STALL_AFTER), if !stalled => {
                             stalled = true;
                             let _ = events.send(NetEvent::Stalled(key)).await;
+                        }
+                        _ = &mut closed, if give_up.is_none() => {
+                            give_up = Some(tokio::time::Instant::now() + LINGER);
+                        }
+                        () = tokio::time::sleep_until(
+                            give_up.unwrap_or_else(tokio::time::Instant::now),
+                        ), if give_up.is_some() => {
+                            debug!(?key, "BGP peer does not read; dropped what was queued for it");
+                            return;
                         }
                     }
                 };
@@ -243,6 +262,7 @@ impl ConnTasks {
         ConnTasks {
             writer: Some(tx),
             closing: Some(closing),
+            _closing_writer: closing_writer,
             written: Some(written),
             _reader: reader,
         }
@@ -256,7 +276,8 @@ impl ConnTasks {
     }
 
     /// Closes the connection after what is queued (a NOTIFICATION, say):
-    /// the writer task, which ends when it is written.
+    /// the writer task, which ends when it is written, or [`LINGER`] later
+    /// if the peer does not read.
     pub fn close(mut self) -> Option<JoinHandle<()>> {
         self.writer = None;
         self.written.take()
