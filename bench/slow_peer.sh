@@ -27,6 +27,9 @@
 #   READ_BYTES=200  EVERY_MS=10000
 #   NO_BUILD=1               skip the cargo build
 #   CARGO_TARGET_DIR         where the binaries are (default: ./target)
+#   VCPED, VCPECTL, CHURN    the binaries themselves (e.g. VCPED and VCPECTL
+#                            of an older build, for a before/after; with
+#                            NO_BUILD=1)
 #   KEEP_LOGS=1              keep the work directory
 set -euo pipefail
 
@@ -39,9 +42,9 @@ EVERY_MS=${EVERY_MS:-10000}
 P="vsp$$-"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
-VCPED=$TARGET/release/vcped
-VCPECTL=$TARGET/release/vcpectl
-CHURN=$TARGET/release/examples/bgp_churn
+VCPED=${VCPED:-$TARGET/release/vcped}
+VCPECTL=${VCPECTL:-$TARGET/release/vcpectl}
+CHURN=${CHURN:-$TARGET/release/examples/bgp_churn}
 WORK=$(mktemp -d "/tmp/vsp$$.XXXXXX")
 NAMESPACES=()
 PIDS=()
