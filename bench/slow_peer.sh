@@ -145,9 +145,10 @@ rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$DUT/status"; }
 # queued: bytes queued towards the slow peer, and whether it is behind
 queued() {
     ctl bgp neighbor 10.79.2.1 --json \
-        | grep -o '"\(out_queued_bytes\|out_behind\|pending_out\)":[a-z0-9]*' | tr '\n' ' '
+        | grep -o '"\(out_queued_bytes\|out_behind\|pending_out\)": *[a-z0-9]*' | tr -d ' "' \
+        | tr '\n' ' '
 }
-accepted() { ctl bgp neighbor 10.79.1.1 --json | grep -o '"accepted":[0-9]*' | cut -d: -f2; }
+accepted() { ctl bgp neighbor 10.79.1.1 --json | grep -o '"accepted": *[0-9]*' | grep -o '[0-9]*$'; }
 
 FLOG=$WORK/flap.out
 # The flaps start DELAY_MS after the table: time for the slow peer to come.
@@ -170,7 +171,7 @@ echo "rss_kb with slow peer: $(rss)"
 last=0
 while ! grep -q '"flapped"' "$FLOG"; do
     kill -0 "${PIDS[1]}" 2>/dev/null || die "the flapper ended: $(tail -n 5 "$FLOG")"
-    n=$(grep -o '"n":[0-9]*' "$FLOG" | tail -n1 | cut -d: -f2)
+    n=$(grep -o '"n":[0-9]*' "$FLOG" | tail -n1 | cut -d: -f2 || true)
     n=${n:-0}
     if ((n >= last + SAMPLE)); then
         echo "flap $n: rss_kb $(rss) $(queued)"

@@ -13,7 +13,8 @@
 //! Both establish their session (hold time 240, a KEEPALIVE every 30 s)
 //! and run until killed. The flapper writes the table, prints
 //! `{"event":"table"}`, waits `--delay-ms`, then per flap the withdrawals and the table again,
-//! printing `{"event":"flap","n":I}` after each, `--interval-ms` apart,
+//! printing `{"event":"flap","n":I}` after each, the withdrawals and the
+//! announcements `--interval-ms` apart and the flaps too,
 //! and `{"event":"flapped"}` at the end. The slow peer prints
 //! `{"event":"up"}` and reads `--read-bytes` bytes every `--every-ms`
 //! (`--read-bytes 0`: never reads).
@@ -163,7 +164,10 @@ fn flap(a: &Args, mut s: Session) -> Result<()> {
     std::thread::sleep(a.delay);
     let keepalive = keepalive_bytes();
     for n in 1..=a.flaps {
+        // Apart, so that the speaker exports each (withdrawals and
+        // announcements of the same routes in one export pass cancel out).
         s.writer.write_all(&withdraw).map_err(io)?;
+        std::thread::sleep(a.interval);
         s.writer.write_all(&announce).map_err(io)?;
         s.writer.write_all(&keepalive).map_err(io)?;
         println!("{{\"event\":\"flap\",\"n\":{n}}}");
