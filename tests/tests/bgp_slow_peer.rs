@@ -177,7 +177,7 @@ fn run(vcped: &Vcped, pid: u32, dut: &Netns, flap_ns: &Netns, slow_ns: &Netns) -
             Ok(())
         })
     };
-    let r = churn_and_catch_up(vcped, pid, &done, &reader, t0, rss_before)
+    let r = churn_and_catch_up(vcped, pid, &done, &reader, t0)
         .and_then(|()| stop_reading_and_drop(vcped, pid, dut, &go, &done, reader, rss_before));
     stop.store(true, Ordering::Relaxed);
     let flapped = flaps.join().map_err(|_| anyhow!("the flapper panicked"))?;
@@ -193,7 +193,6 @@ fn churn_and_catch_up(
     done: &AtomicU32,
     reader: &SlowReader,
     t0: Instant,
-    rss_before: u64,
 ) -> Result<()> {
     let mut max_queued = 0;
     let mut behind_seen = false;
@@ -229,7 +228,7 @@ fn churn_and_catch_up(
     eprintln!(
         "bgp_slow_peer: {FLAPS} flaps of {ROUTES} routes in {:.1} s; queued towards the slow \
          neighbor at most {max_queued} bytes (behind seen: {behind_seen}); now {} bytes, {} \
-         changes pending, behind {}",
+         changes pending, behind {}; vcped VmRSS {rss_churned} kB",
         t0.elapsed().as_secs_f64(),
         n.counters.out_queued_bytes,
         n.counters.pending_out,
