@@ -111,7 +111,7 @@ enum Value {
 }
 
 /// One metric family: name without `_total`/unit suffixes, and samples.
-struct Family<'a> {
+pub(super) struct Family<'a> {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
@@ -129,10 +129,10 @@ impl<'a> Family<'a> {
             samples: Vec::new(),
         }
     }
-    fn counter(name: &'static str, help: &'static str) -> Family<'a> {
+    pub(super) fn counter(name: &'static str, help: &'static str) -> Family<'a> {
         Family::new(MetricType::Counter, name, help)
     }
-    fn gauge(name: &'static str, help: &'static str) -> Family<'a> {
+    pub(super) fn gauge(name: &'static str, help: &'static str) -> Family<'a> {
         Family::new(MetricType::Gauge, name, help)
     }
     /// An info family: each sample's labels are the information, value 1.
@@ -143,7 +143,7 @@ impl<'a> Family<'a> {
         self.unit = Some(unit);
         self
     }
-    fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
+    pub(super) fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
         self.samples.push((labels, Value::Int(value)));
         self
     }
@@ -240,6 +240,9 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
     out.push(success);
     if let Ok(stats) = &s.stats {
         out.extend(dataplane(stats, s.now));
+        if let Some(k) = &stats.kernel_sync {
+            out.extend(super::kernel::families(k));
+        }
     }
     if let Some(Ok(tunnels)) = &s.tunnels {
         out.extend(tunnel_states(tunnels, s.now));
@@ -631,7 +634,7 @@ fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use vcpe_api::{PortCounters, TunnelCounters};
 
@@ -650,7 +653,7 @@ mod tests {
         }
     }
 
-    fn stats() -> Stats {
+    pub(crate) fn stats() -> Stats {
         Stats {
             workers: 2,
             fib_v4_routes: 5,
@@ -754,7 +757,7 @@ mod tests {
         assert_eq!(fsm_state("Idle (BFD down)"), ("Idle", false));
     }
 
-    fn scrape() -> Scrape {
+    pub(crate) fn scrape() -> Scrape {
         Scrape {
             status: status(),
             stats: Ok(stats()),
