@@ -619,6 +619,17 @@ fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
             "Announced prefixes ignored as reflected back to us (RFC 4456: our ORIGINATOR_ID or cluster id).",
         )
         .each(neighbors, "neighbor", addr, |n| Some(n.reflected_loops_total)),
+        Family::gauge(
+            "vcpe_bgp_out_queued_bytes",
+            "Bytes queued in vcped towards the neighbor, not yet taken by its socket.",
+        )
+        .unit(Unit::Bytes)
+        .each(neighbors, "neighbor", addr, |n| Some(n.out_queued_bytes)),
+        Family::gauge(
+            "vcpe_bgp_out_behind",
+            "1 if route changes towards the neighbor are held back (it reads slowly; they wait coalesced per prefix), else 0.",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(u64::from(n.out_behind))),
     ]
 }
 
@@ -698,6 +709,8 @@ pub(super) mod tests {
             reflected_loops_total: 4,
             last_error: None,
             established_transitions: 1,
+            out_queued_bytes: 512,
+            out_behind: false,
             description: Some("vpc02 \"east\"".into()),
         }
     }
