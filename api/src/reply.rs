@@ -348,6 +348,14 @@ pub struct BgpNeighbor {
     /// Times the session reached Established since start (flaps).
     #[serde(default)]
     pub established_transitions: u64,
+    /// Bytes queued in vcped towards the neighbor, not yet taken by its
+    /// socket (a slow reader's backlog; bounded, see `out_behind`).
+    #[serde(default)]
+    pub out_queued_bytes: u64,
+    /// Route changes towards the neighbor are held back because it reads
+    /// slowly: they wait coalesced (one per prefix) until its queue drains.
+    #[serde(default)]
+    pub out_behind: bool,
     /// The config's `description` of the neighbor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,

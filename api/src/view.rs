@@ -201,8 +201,16 @@ pub struct NeighborCounters {
     pub stale: u64,
     /// Prefixes it holds from us.
     pub advertised: u64,
-    /// Changes queued towards it.
+    /// Changes queued towards it (prefixes, at most one per prefix of
+    /// the table).
     pub pending_out: u64,
+    /// Bytes queued in vcped towards it, not yet taken by its socket.
+    #[serde(default)]
+    pub out_queued_bytes: u64,
+    /// Its output is behind (it reads slowly): route changes wait in the
+    /// RIB, coalesced per prefix (`pending_out`), until the queue drains.
+    #[serde(default)]
+    pub out_behind: bool,
     /// Prefixes ignored for an AS loop, since start.
     pub looped_total: u64,
     /// Prefixes withdrawn by `enforce_first_as`, since start.

@@ -50,6 +50,7 @@ use vcpe_bgp::wire::{HEADER_LEN, decode, routes};
 // the load test (tests/tests/bgp_load.rs); this crate cannot depend on the
 // test harness, so the file is compiled in here.
 #[path = "../../tests/src/bgp_feed.rs"]
+#[allow(dead_code)] // Shared: `Reader::into_parts` is for bgp_churn and the tests.
 mod feeder;
 
 use feeder::{Profile, Result, Session, SessionParams, Table, handshake, keepalive_bytes};

@@ -153,6 +153,13 @@ impl Reader {
         }
     }
 
+    /// The socket, and the bytes read from it that no [`Reader::next`]
+    /// returned yet (to go on reading it another way).
+    pub fn into_parts(self) -> (TcpStream, Vec<u8>) {
+        let rest = self.buf[self.start..self.end].to_vec();
+        (self.stream, rest)
+    }
+
     /// The next whole message (header included), or an error on EOF, a
     /// read error or a framing error.
     pub fn next(&mut self, ctx: &Ctx) -> Result<&[u8]> {

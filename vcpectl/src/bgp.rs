@@ -273,6 +273,17 @@ pub fn neighbor(d: &NeighborDetail) -> String {
         ),
     ));
     pairs.push((
+        "output",
+        if c.out_behind {
+            format!(
+                "behind: {} bytes queued, {} changes pending, coalesced (the neighbor reads slowly)",
+                c.out_queued_bytes, c.pending_out
+            )
+        } else {
+            format!("{} bytes queued", c.out_queued_bytes)
+        },
+    ));
+    pairs.push((
         "messages",
         format!(
             "in {} ({} UPDATEs), out {} ({} UPDATEs)",

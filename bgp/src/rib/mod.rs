@@ -57,7 +57,7 @@
 //! rejected prefixes are remembered only to count them. Adj-RIB-Out is
 //! implicit: for a prefix unchanged since a peer's last take, what it holds
 //! is by definition the export of the current best path; for changed ones
-//! (see [`journal`]) the value it held is stored when it held one.
+//! (see `journal.rs`) the value it held is stored when it held one.
 
 mod add_path_out;
 mod adj_in;

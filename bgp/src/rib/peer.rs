@@ -254,8 +254,10 @@ pub struct PeerCounts {
     /// Prefixes the peer holds from us, as of the last
     /// [`super::Rib::take_exports`].
     pub advertised: u64,
-    /// Changes queued towards the peer (journal records since its last
-    /// take; a prefix changed in several rounds may count more than once).
+    /// Changes queued towards the peer: journal records since its last
+    /// take, at most the table's prefixes (withdrawn ones included) however
+    /// often they changed; an upper bound (a prefix changed in several
+    /// rounds may count more than once while fewer than that).
     pub pending_out: u64,
     /// Announced prefixes ignored for an AS loop, since the peer was added.
     pub looped_total: u64,

@@ -289,7 +289,11 @@ impl Rib {
     pub fn peer_counts(&self, id: PeerId) -> Option<PeerCounts> {
         let p = self.slot(id).and_then(|s| self.peer(s))?;
         let pending = if p.session.is_some() && p.out.recording() {
-            self.journal.window_len(p.out.cursor)
+            // Each prefix counts once however often it changed, and every
+            // changed prefix is in the table (removed ones as tombstones).
+            self.journal
+                .window_len(p.out.cursor)
+                .min(self.table.map.len() as u64)
         } else {
             0
         };

@@ -12,6 +12,7 @@
 //!   driver                       Speaker
 //!   accept()/connect() ───────▶  accept / connected / connect_failed
 //!   read(conn) bytes  ────────▶  received(now, key, &bytes)
+//!   write(conn) done  ────────▶  written(now, key, n)
 //!   sleep_until(poll_timeout) ▶  handle_timeout(now)
 //!   poll_action() ◀────────────  Connect / Write / Close / Up / Down
 //!   FIB ◀──────────────────────  take_fib_changes()
@@ -22,7 +23,7 @@
 //! | group     | methods                                                          |
 //! |-----------|------------------------------------------------------------------|
 //! | getters   | `rib`, `summaries`, `neighbor_detail`, `neighbor_by_addr`, `fib_changes_bound` |
-//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `send_stalled`, `send_progress`, `handle_timeout`, `bfd_down`, `bfd_up` |
+//! | inputs (`handle_*`: what happened) | `received`, `accept`, `connected`, `connect_failed`, `closed`, `written`, `send_stalled`, `send_progress`, `handle_timeout`, `bfd_down`, `bfd_up` |
 //! | mutators  | `add_neighbor`, `remove_neighbor`, `originate`, `withdraw_local`, `disable`, `enable`, `refresh`, `set_maximum_paths` (a setting: no `now`) |
 //! | outputs (`poll_*`: what to do) | `poll_action`, `poll_timeout`, `take_fib_changes`, `take_fib_changes_with` |
 //!
@@ -34,6 +35,19 @@
 //! hold; the driver reads at most one socket buffer at a time, so a table
 //! dump of a million routes arrives as thousands of small calls and timers
 //! (keepalives of every session) run between them.
+//!
+//! Output flow control: the speaker counts, per connection, the bytes it
+//! handed out in [`Action::Write`] that the driver has not reported
+//! written yet ([`Speaker::written`]). Past [`OUT_HIGH`] the connection's
+//! output is *behind*: route changes are no longer encoded towards it and
+//! wait in the RIB instead, where the Adj-RIB-Out pending state is one
+//! entry per changed prefix (a prefix that flaps a hundred times is still
+//! one change); once the driver reports the queue down to [`OUT_LOW`],
+//! the next poll encodes everything pending, coalesced. KEEPALIVEs,
+//! NOTIFICATIONs and ROUTE-REFRESHes are never held back (they are small
+//! and the session depends on them). A driver must report every write:
+//! one that never calls `written` gets no route changes past the first
+//! [`OUT_HIGH`] bytes.
 //!
 //! Batching: route changes are encoded towards the neighbors only when the
 //! driver next calls [`Speaker::poll_action`], so a driver that hands in
@@ -63,6 +77,21 @@ pub use view::NeighborDetail;
 pub use view::NeighborSummary;
 
 use neighbor::Neighbor;
+
+/// Unwritten bytes towards a connection past which its route output is
+/// held back (see the module doc). What a connection has queued beyond
+/// its socket buffer (the kernel's, up to a few MiB) only waits, and a
+/// slow reader would otherwise get every encoded UPDATE of every change
+/// queued in the daemon. 256 KiB is a few thousand changes, enough to keep
+/// a socket that drains at any useful speed busy between two polls; a
+/// table dump or a coalesced catch-up may exceed it once (one take is
+/// bounded by the table).
+pub const OUT_HIGH: u64 = 256 * 1024;
+
+/// Unwritten bytes at or below which held-back output resumes: a quarter
+/// of [`OUT_HIGH`], so that output resumes with one large coalesced batch
+/// rather than with one small batch per write.
+pub const OUT_LOW: u64 = OUT_HIGH / 4;
 
 /// One connection of one neighbor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -208,6 +237,24 @@ impl Speaker {
     /// The connection was closed or reset by the other side.
     pub fn closed(&mut self, now: Instant, key: ConnKey) {
         self.conn_event(now, key, crate::fsm::ConnEvent::Closed);
+    }
+
+    /// `bytes` of what [`Action::Write`] handed out for connection `key`
+    /// are written (taken by the socket). Held-back route changes towards
+    /// it go out at the next [`Speaker::poll_action`] once its unwritten
+    /// bytes are down to [`OUT_LOW`].
+    pub fn written(&mut self, now: Instant, key: ConnKey, bytes: u64) {
+        let Some(i) = self.index(key.peer) else {
+            return;
+        };
+        let Some(c) = self.neighbors[i].conns.get_mut(&key.conn) else {
+            return;
+        };
+        c.unwritten = c.unwritten.saturating_sub(bytes);
+        if c.behind && c.unwritten <= OUT_LOW {
+            c.behind = false;
+            self.flush_exports(now);
+        }
     }
 
     /// Writes to the connection are blocked (RFC 9687 send hold timer).
@@ -497,10 +544,19 @@ impl Speaker {
         self.exports_due = Some(now);
     }
 
-    /// Encodes every neighbor's pending Adj-RIB-Out changes.
+    /// Encodes every neighbor's pending Adj-RIB-Out changes, except
+    /// towards a connection whose output is behind (see [`OUT_HIGH`]):
+    /// its changes stay pending in the RIB.
     fn encode_exports(&mut self, now: Instant) {
         for i in 0..self.neighbors.len() {
-            if self.neighbors[i].established.is_none() {
+            let n = &mut self.neighbors[i];
+            let Some(c) = n.established.and_then(|c| n.conns.get_mut(&c)) else {
+                continue;
+            };
+            if c.unwritten >= OUT_HIGH {
+                c.behind = true;
+            }
+            if c.behind {
                 continue;
             }
             let id = self.neighbors[i].id;
@@ -556,6 +612,9 @@ impl Speaker {
                 }
             }
             if !out.is_empty() {
+                if let Some(c) = n.conns.get_mut(&conn) {
+                    c.unwritten += out.len() as u64;
+                }
                 self.actions.push_back(Action::Write {
                     key: ConnKey { peer: id, conn },
                     bytes: out.freeze(),

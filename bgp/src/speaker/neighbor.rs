@@ -14,12 +14,20 @@ use crate::model::{Message, Notification, error_code, subcode};
 use crate::rib::{PeerId, PeerUp};
 use crate::wire::{self, AttrIssue, Ctx};
 
-/// Per-connection read state.
+/// Per-connection state: what was read and not yet decoded, and the
+/// output flow control (see [`super::OUT_HIGH`]).
 #[derive(Debug, Default)]
 pub(super) struct Conn {
     inbuf: BytesMut,
     /// A decode error or garbage ended this stream: ignore further bytes.
     dead: bool,
+    /// Bytes handed out in [`Action::Write`]s and not yet reported
+    /// written ([`Speaker::written`]).
+    pub unwritten: u64,
+    /// Output is behind: route changes are not encoded towards this
+    /// connection until `unwritten` is back down to [`super::OUT_LOW`];
+    /// they wait in the RIB, one pending change per prefix.
+    pub behind: bool,
 }
 
 /// One neighbor.
@@ -78,6 +86,20 @@ impl Neighbor {
 
     pub fn open_conn(&mut self, conn: ConnId) {
         self.conns.entry(conn).or_default();
+    }
+
+    /// Bytes handed out towards the neighbor and not yet written, over
+    /// all its connections.
+    pub fn unwritten(&self) -> u64 {
+        self.conns.values().map(|c| c.unwritten).sum()
+    }
+
+    /// Whether route changes towards the Established connection are held
+    /// back (its output is behind).
+    pub fn behind(&self) -> bool {
+        self.established
+            .and_then(|c| self.conns.get(&c))
+            .is_some_and(|c| c.behind)
     }
 
     /// Appends bytes read from `conn`.
@@ -160,10 +182,15 @@ pub(super) fn act(
             };
             let mut out = BytesMut::new();
             match m.encode(&ctx, &mut out) {
-                Ok(()) => sp.actions.push_back(Action::Write {
-                    key: ConnKey { peer: id, conn },
-                    bytes: out.freeze(),
-                }),
+                Ok(()) => {
+                    if let Some(c) = n.conns.get_mut(&conn) {
+                        c.unwritten += out.len() as u64;
+                    }
+                    sp.actions.push_back(Action::Write {
+                        key: ConnKey { peer: id, conn },
+                        bytes: out.freeze(),
+                    })
+                }
                 Err(e) => {
                     n.encode_errors += 1;
                     n.last_encode_error = Some(e.to_string());

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 mod bfd_down;
+mod slow_peer;
 
 use super::*;
 use crate::fsm::{DownReason, SessionConfig};
@@ -99,6 +100,7 @@ impl Pair {
                         if let Some(&(_, bk)) = self.links.iter().find(|l| l.0 == key) {
                             self.b.received(self.now, bk, &bytes);
                         }
+                        self.a.written(self.now, key, bytes.len() as u64);
                     }
                     Action::Close { key } => {
                         if let Some(p) = self.links.iter().position(|l| l.0 == key) {
@@ -118,6 +120,7 @@ impl Pair {
                         if let Some(&(ak, _)) = self.links.iter().find(|l| l.1 == key) {
                             self.a.received(self.now, ak, &bytes);
                         }
+                        self.b.written(self.now, key, bytes.len() as u64);
                     }
                     Action::Close { key } => {
                         if let Some(p) = self.links.iter().position(|l| l.1 == key) {

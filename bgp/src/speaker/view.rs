@@ -45,6 +45,12 @@ pub struct NeighborSummary {
     /// ORIGINATOR_ID ours, or our cluster id in CLUSTER_LIST), since it
     /// was added.
     pub reflected_loops_total: u64,
+    /// Bytes handed to the driver for writing towards it and not yet
+    /// written (queued in the daemon, beyond the socket's buffer).
+    pub out_queued_bytes: u64,
+    /// Its output is behind ([`super::OUT_HIGH`]): route changes wait in
+    /// the RIB, coalesced per prefix, until the queue drains.
+    pub out_behind: bool,
     /// Administratively down (`vcpectl bgp disable`, or max-prefix).
     pub disabled: bool,
     /// Why it last went down, and what to do.
@@ -76,6 +82,8 @@ pub(super) fn summary(n: &Neighbor, rib: &Rib, now: Instant) -> NeighborSummary 
         first_as_total: counts.as_ref().map_or(0, |c| c.first_as_total),
         unencodable_total: counts.as_ref().map_or(0, |c| c.unencodable_total),
         reflected_loops_total: counts.as_ref().map_or(0, |c| c.reflected_loops_total),
+        out_queued_bytes: n.unwritten(),
+        out_behind: n.behind(),
         disabled: n.disabled,
         last_error: n.last_down.as_ref().map(ToString::to_string),
     }

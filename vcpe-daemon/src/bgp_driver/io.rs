@@ -7,6 +7,7 @@
 //!   connect  ──Connected/Failed──┤
 //!   reader   ──Data/Closed───────┼──▶ events ──▶ speaker task
 //!   writer   ──Stalled/Progress──┘
+//!   writer   ──(key, bytes written)──▶ written ──▶ speaker task
 //!   speaker task ──Bytes──▶ writer (per connection, unbounded, in order)
 //! ```
 //!
@@ -14,6 +15,15 @@
 //! falls behind a big table dump, the readers stop reading and TCP flow
 //! control slows the sender down, instead of the whole dump piling up in
 //! memory.
+//!
+//! The writer channel is unbounded, but the speaker bounds what it holds:
+//! each writer reports every completed write on the `written` channel
+//! ([`Written`]) and the speaker stops encoding route changes towards a
+//! connection with more than `vcpe_bgp::speaker::OUT_HIGH` bytes unwritten
+//! (they wait in the RIB, coalesced per prefix). That report channel is
+//! unbounded so that a writer never waits on the speaker task (which may
+//! itself be waiting for the writer to finish, at shutdown); it holds at
+//! most one small message per write handed to a writer.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +54,9 @@ pub const EVENT_QUEUE: usize = 64;
 
 /// The sending side of the event channel.
 pub type Events = mpsc::Sender<NetEvent>;
+
+/// Where writers report completed writes: (connection, bytes written).
+pub type Written = mpsc::UnboundedSender<(ConnKey, u64)>;
 
 /// A write that has not completed after this long reports the connection
 /// stalled (RFC 9687: the speaker's send hold timer takes it from there).
@@ -153,7 +166,11 @@ pub struct ConnTasks {
     writer: Option<mpsc::UnboundedSender<Bytes>>,
     /// Tells the reader we closed the connection (sent on drop).
     closing: Option<oneshot::Sender<()>>,
-    /// The writer task: it ends once everything queued is written.
+    /// Tells the writer we closed the connection (dropped with us): it
+    /// gives up on what is still queued [`LINGER`] later.
+    _closing_writer: oneshot::Sender<()>,
+    /// The writer task: it ends once everything queued is written, or
+    /// [`LINGER`] after we closed the connection.
     written: Option<JoinHandle<()>>,
     /// The reader task: it ends at the peer's close, or [`LINGER`] after
     /// ours.
@@ -162,7 +179,7 @@ pub struct ConnTasks {
 
 impl ConnTasks {
     /// Starts the reader and the writer of `stream`.
-    pub fn start(key: ConnKey, stream: TcpStream, events: Events) -> ConnTasks {
+    pub fn start(key: ConnKey, stream: TcpStream, events: Events, done: Written) -> ConnTasks {
         let _ = stream.set_nodelay(true);
         let (mut rd, mut wr) = stream.into_split();
         let ev = events.clone();
@@ -201,7 +218,13 @@ impl ConnTasks {
             let _ = tokio::time::timeout(LINGER, drain).await;
         });
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let (closing_writer, mut closed) = oneshot::channel::<()>();
         let written = tokio::spawn(async move {
+            // Once we closed the connection: when to stop waiting for a
+            // peer that does not read (its socket, and what is queued for
+            // it, would otherwise live as long as the peer keeps the TCP
+            // connection open).
+            let mut give_up: Option<tokio::time::Instant> = None;
             while let Some(bytes) = rx.recv().await {
                 let mut write = pin!(wr.write_all(&bytes));
                 let mut stalled = false;
@@ -212,6 +235,15 @@ impl ConnTasks {
                             stalled = true;
                             let _ = events.send(NetEvent::Stalled(key)).await;
                         }
+                        _ = &mut closed, if give_up.is_none() => {
+                            give_up = Some(tokio::time::Instant::now() + LINGER);
+                        }
+                        () = tokio::time::sleep_until(
+                            give_up.unwrap_or_else(tokio::time::Instant::now),
+                        ), if give_up.is_some() => {
+                            debug!(?key, "BGP peer does not read; dropped what was queued for it");
+                            return;
+                        }
                     }
                 };
                 if stalled {
@@ -221,6 +253,7 @@ impl ConnTasks {
                     debug!(error = %e, "BGP write failed");
                     return;
                 }
+                let _ = done.send((key, bytes.len() as u64));
             }
             // The speaker closed the connection: everything queued is
             // written (a NOTIFICATION included); now say goodbye.
@@ -229,6 +262,7 @@ impl ConnTasks {
         ConnTasks {
             writer: Some(tx),
             closing: Some(closing),
+            _closing_writer: closing_writer,
             written: Some(written),
             _reader: reader,
         }
@@ -242,7 +276,8 @@ impl ConnTasks {
     }
 
     /// Closes the connection after what is queued (a NOTIFICATION, say):
-    /// the writer task, which ends when it is written.
+    /// the writer task, which ends when it is written, or [`LINGER`] later
+    /// if the peer does not read.
     pub fn close(mut self) -> Option<JoinHandle<()>> {
         self.writer = None;
         self.written.take()

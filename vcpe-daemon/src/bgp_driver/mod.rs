@@ -37,7 +37,7 @@ use vcpe_config::{Config, RouteAttrs};
 
 use crate::routing::bgp_feed::FibFeed;
 use crate::routing::bgp_routes::FibBatch;
-use io::{ConnTasks, Conns, Events, NetEvent};
+use io::{ConnTasks, Conns, Events, NetEvent, Written};
 
 /// Requests from the control API to the speaker task.
 #[derive(Debug)]
@@ -228,6 +228,7 @@ fn start_here(
     }
     let (ev_tx, ev_rx) = mpsc::channel(io::EVENT_QUEUE);
     let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+    let (written_tx, written_rx) = mpsc::unbounded_channel();
     info!(listen = %bgp.listen, neighbors = bgp.neighbors.len(), "BGP speaker started");
     let listener = std::sync::Arc::new(listener);
     tokio::spawn(io::accept_loop(
@@ -242,13 +243,14 @@ fn start_here(
         conns: Conns::new(),
         connecting: HashMap::new(),
         events_tx: ev_tx,
+        written_tx,
         neighbors: local_addrs,
         originated,
         fib,
         attempts: down::Attempts::default(),
         stopping: None,
     };
-    let task = tokio::spawn(task.run(ev_rx, cmd_rx));
+    let task = tokio::spawn(task.run(ev_rx, cmd_rx, written_rx));
     Ok((BgpHandle { commands: cmd_tx }, task))
 }
 
@@ -270,6 +272,9 @@ struct Task {
     /// would take for a new one.
     connecting: HashMap<ConnKey, tokio::task::JoinHandle<()>>,
     events_tx: Events,
+    /// Given to every connection's writer: it reports completed writes
+    /// (the speaker's output flow control).
+    written_tx: Written,
     neighbors: Vec<NeighborIo>,
     originated: std::collections::BTreeSet<IpNet>,
     fib: FibFeed,
@@ -288,6 +293,7 @@ impl Task {
         mut self,
         mut events: mpsc::Receiver<NetEvent>,
         mut commands: mpsc::UnboundedReceiver<Command>,
+        mut written: mpsc::UnboundedReceiver<(ConnKey, u64)>,
     ) {
         self.act();
         let fib_ready = self.fib.ready();
@@ -324,6 +330,14 @@ impl Task {
                         return;
                     }
                 },
+                Some((key, n)) = written.recv() => {
+                    // Every report waiting, then one export pass.
+                    let now = Instant::now();
+                    self.speaker.written(now, key, n);
+                    while let Ok((key, n)) = written.try_recv() {
+                        self.speaker.written(now, key, n);
+                    }
+                }
                 () = sleep => self.speaker.handle_timeout(Instant::now()),
                 // The FIB thread is idle again: hand it what waited.
                 () = fib_ready.notified() => {}
@@ -376,7 +390,12 @@ impl Task {
                 };
                 if let Some(key) = self.speaker.accept(now, peer) {
                     debug!(%from, ?key, "BGP connection accepted");
-                    let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
+                    let tasks = ConnTasks::start(
+                        key,
+                        stream,
+                        self.events_tx.clone(),
+                        self.written_tx.clone(),
+                    );
                     self.conns.insert(key, tasks);
                 }
             }
@@ -391,7 +410,8 @@ impl Task {
                         "BGP connection up after its attempt was given up; closed"
                     );
                 }
-                let tasks = ConnTasks::start(key, stream, self.events_tx.clone());
+                let tasks =
+                    ConnTasks::start(key, stream, self.events_tx.clone(), self.written_tx.clone());
                 self.conns.insert(key, tasks);
                 self.speaker.connected(now, key);
             }

@@ -64,6 +64,8 @@ pub fn summary(bgp: Option<&BgpHandle>, config: &vcpe_config::Config) -> Reply {
                     reflected_loops_total: s.reflected_loops_total,
                     last_error: s.last_error,
                     established_transitions: s.established_transitions,
+                    out_queued_bytes: s.out_queued_bytes,
+                    out_behind: s.out_behind,
                     description: config
                         .bgp
                         .as_ref()

@@ -77,7 +77,7 @@ pub fn neighbor(
                     path.display()
                 ));
             }
-            let text = std::fs::read_to_string(path)
+            let text = crate::config_file::read_io(path)
                 .map_err(|e| format!("reading {}: {e}", path.display()))
                 .and_then(|t| {
                     let m = (!enable).then_some(message.as_str());

@@ -40,9 +40,11 @@ fn error(message: String) -> Reply {
 }
 
 /// The config file's text now (a FIFO or other non-regular file is refused
-/// at once rather than read).
+/// at once rather than read; a read that hangs is given up after
+/// [`crate::config_file::READ_TIMEOUT`], so a hung mount does not hold the
+/// writer turn, which every route change and reload waits for).
 fn read(path: &Path) -> Result<String, EditError> {
-    vcpe_config::read_config_file(path).map_err(|source| EditError::Io {
+    crate::config_file::read_io(path).map_err(|source| EditError::Io {
         what: "reading",
         file: path.display().to_string(),
         source,

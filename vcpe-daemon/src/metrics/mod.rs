@@ -9,6 +9,7 @@
 //!          ◀──text─────────  render.rs ◀──Reply::{Status,Stats,BgpSummary}──┘
 //! ```
 
+mod kernel;
 pub mod process;
 pub mod render;
 pub mod serve;

@@ -111,7 +111,7 @@ enum Value {
 }
 
 /// One metric family: name without `_total`/unit suffixes, and samples.
-struct Family<'a> {
+pub(super) struct Family<'a> {
     name: &'static str,
     help: &'static str,
     unit: Option<Unit>,
@@ -129,10 +129,10 @@ impl<'a> Family<'a> {
             samples: Vec::new(),
         }
     }
-    fn counter(name: &'static str, help: &'static str) -> Family<'a> {
+    pub(super) fn counter(name: &'static str, help: &'static str) -> Family<'a> {
         Family::new(MetricType::Counter, name, help)
     }
-    fn gauge(name: &'static str, help: &'static str) -> Family<'a> {
+    pub(super) fn gauge(name: &'static str, help: &'static str) -> Family<'a> {
         Family::new(MetricType::Gauge, name, help)
     }
     /// An info family: each sample's labels are the information, value 1.
@@ -143,7 +143,7 @@ impl<'a> Family<'a> {
         self.unit = Some(unit);
         self
     }
-    fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
+    pub(super) fn sample(mut self, labels: Labels<'a>, value: u64) -> Family<'a> {
         self.samples.push((labels, Value::Int(value)));
         self
     }
@@ -240,6 +240,9 @@ fn families(s: &Scrape) -> Vec<Family<'_>> {
     out.push(success);
     if let Ok(stats) = &s.stats {
         out.extend(dataplane(stats, s.now));
+        if let Some(k) = &stats.kernel_sync {
+            out.extend(super::kernel::families(k));
+        }
     }
     if let Some(Ok(tunnels)) = &s.tunnels {
         out.extend(tunnel_states(tunnels, s.now));
@@ -646,11 +649,22 @@ fn bgp(neighbors: &[BgpNeighbor], now: u64) -> Vec<Family<'_>> {
             "Announced prefixes ignored as reflected back to us (RFC 4456: our ORIGINATOR_ID or cluster id).",
         )
         .each(neighbors, "neighbor", addr, |n| Some(n.reflected_loops_total)),
+        Family::gauge(
+            "vcpe_bgp_out_queued_bytes",
+            "Bytes queued in vcped towards the neighbor, not yet taken by its socket.",
+        )
+        .unit(Unit::Bytes)
+        .each(neighbors, "neighbor", addr, |n| Some(n.out_queued_bytes)),
+        Family::gauge(
+            "vcpe_bgp_out_behind",
+            "1 if route changes towards the neighbor are held back (it reads slowly; they wait coalesced per prefix), else 0.",
+        )
+        .each(neighbors, "neighbor", addr, |n| Some(u64::from(n.out_behind))),
     ]
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use vcpe_api::{PortCounters, TunnelCounters};
 
@@ -669,7 +683,7 @@ mod tests {
         }
     }
 
-    fn stats() -> Stats {
+    pub(crate) fn stats() -> Stats {
         Stats {
             workers: 2,
             fib_v4_routes: 5,
@@ -732,6 +746,8 @@ mod tests {
             reflected_loops_total: 4,
             last_error: None,
             established_transitions: 1,
+            out_queued_bytes: 512,
+            out_behind: false,
             description: Some("vpc02 \"east\"".into()),
         }
     }
@@ -778,7 +794,7 @@ mod tests {
         assert_eq!(fsm_state("Idle (BFD down)"), ("Idle", false));
     }
 
-    fn scrape() -> Scrape {
+    pub(crate) fn scrape() -> Scrape {
         Scrape {
             status: status(),
             stats: Ok(stats()),

@@ -166,6 +166,8 @@ fn detail(view: &View<'_>, d: Detail) -> NeighborDetail {
             stale: counts.stale,
             advertised: counts.advertised,
             pending_out: counts.pending_out,
+            out_queued_bytes: s.out_queued_bytes,
+            out_behind: s.out_behind,
             looped_total: counts.looped_total,
             first_as_total: counts.first_as_total,
             unencodable_total: counts.unencodable_total,
