@@ -207,7 +207,8 @@ fn handshake_flood_from_the_peers_address_leaves_the_tunnel_working_and_shows() 
     // A fresh handshake during a lighter flood (1 kpps: over the 100
     // handshakes a second one address may make without a cookie): B
     // restarts; its initiation from the flooded address gets a cookie
-    // reply, and its next one, with the cookie, a session. (While the queue
+    // reply (unless it is among the address's first 100 of that second),
+    // and its next one, with the cookie, a session. (While the queue
     // overflows, as above, a handshake waits for one of its retries, every
     // 5 s, to find room: the same holds for the kernel's WireGuard.)
     let flood = start_flood(&vcpe_b, &pub_a, 1_000, 40)?;

@@ -25,8 +25,9 @@
 //! 4. the handshake under the peer's lock (`accepted`), the reply sent,
 //!    the peer's queued packets released, its endpoint roamed.
 //!
-//! Going under load and recovering are logged once each (at most every
-//! [`LOG_EVERY`]), with what to do.
+//! A flood is logged once when the queue first goes under load (with what
+//! to do) and once when it has not been for [`LOG_EVERY`] (the state
+//! itself may flap while a flood lasts).
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
@@ -40,7 +41,9 @@ use crate::tunnel::handshake_gate::{
 };
 use crate::tunnel::peer::{Encap, TunnelPeer};
 use crate::tunnel::roaming::proves_sender;
-use crate::tunnel::wireguard::{WgMessage, WgRecv, message_type, receiver_index};
+use crate::tunnel::wireguard::{
+    WgMessage, WgRecv, initiator_public_key, message_type, receiver_index,
+};
 
 use super::handshake_queue::{HandshakeQueue, Item, QUEUE_CAPACITY, TAKE};
 use super::peer_index::PeerIndex;
@@ -73,8 +76,12 @@ struct Hs<'a> {
     indexes: Vec<(Arc<[u32]>, PeerIndex)>,
     out: Vec<u8>,
     cookies: Cookies,
-    last_log: Option<Instant>,
-    cookies_at_load: u64,
+    /// When a peer index was last rebuilt for a message no key matched.
+    rebuilt: Instant,
+    /// The flood being logged: when it started, cookie replies sent then.
+    episode: Option<(Instant, u64)>,
+    /// Since when it is no longer under load (while `episode`).
+    calm_since: Option<Instant>,
 }
 
 /// The thread body; returns when `shared.stop` is set.
@@ -104,8 +111,9 @@ pub(super) fn run(shared: &Shared, queue: &HandshakeQueue, counters: &WorkerCoun
         indexes: Vec::new(),
         out: Vec::with_capacity(4096),
         cookies: Cookies::default(),
-        last_log: None,
-        cookies_at_load: 0,
+        rebuilt: now,
+        episode: None,
+        calm_since: None,
     };
     let mut batch = Vec::with_capacity(TAKE);
     while !shared.stop.load(Relaxed) {
@@ -115,6 +123,7 @@ pub(super) fn run(shared: &Shared, queue: &HandshakeQueue, counters: &WorkerCoun
         if let Some(change) = hs.load.observe(depth, QUEUE_CAPACITY, now) {
             hs.report(change, first, now);
         }
+        hs.log_recovery(now);
         let tables = shared.tables.load_full();
         for item in batch.drain(..) {
             hs.handle(&item, &tables, now);
@@ -163,41 +172,49 @@ impl Cookies {
 }
 
 impl Hs<'_> {
-    /// Publishes and logs a change of the under-load state.
+    /// Publishes a change of the under-load state; logs the start of a
+    /// flood (once per flood: the state may flap while it lasts).
     fn report(&mut self, change: LoadChange, source: Option<SocketAddr>, now: Instant) {
         let s = &self.queue.stats;
-        let cookies = s.cookie_replies_sent.load(Relaxed);
-        let log = self
-            .last_log
-            .is_none_or(|t| now.saturating_duration_since(t) >= LOG_EVERY);
         match change {
             LoadChange::Loaded => {
                 let since = now.saturating_duration_since(self.shared.epoch).as_millis();
                 s.under_load_since_ms.store(since as u64, Relaxed);
                 s.under_load.store(true, Relaxed);
                 s.under_load_events.fetch_add(1, Relaxed);
-                self.cookies_at_load = cookies;
-                if log {
-                    self.last_log = Some(now);
+                self.calm_since = None;
+                if self.episode.is_none() {
+                    self.episode = Some((now, s.cookie_replies_sent.load(Relaxed)));
                     tracing::warn!(
                         from = %source.map_or_else(|| "?".to_owned(), |s| s.to_string()),
                         queue_capacity = QUEUE_CAPACITY,
-                        "WireGuard handshake flood: the handshake queue is under load; every handshake now needs a cookie (mac2) and the data path is not affected. Check where the handshakes come from (`vcpectl stats`: handshakes; tcpdump on the underlay); a peer that keeps restarting, or a spoofing flood; filter it upstream if it lasts"
+                        "WireGuard handshake flood: the handshake queue is under load; every handshake now needs a cookie (mac2) and the data path is not affected. Check where the handshakes come from (`vcpectl stats`: handshakes; tcpdump on the underlay): a peer that keeps restarting, or a spoofing flood; filter it upstream if it lasts"
                     );
                 }
             }
-            LoadChange::Recovered(lasted) => {
+            LoadChange::Recovered(_) => {
                 s.under_load.store(false, Relaxed);
-                if log {
-                    self.last_log = Some(now);
-                    tracing::info!(
-                        lasted_secs = lasted.as_secs(),
-                        cookie_replies = cookies - self.cookies_at_load,
-                        "WireGuard handshake queue recovered: no longer under load; cookies are required only above 100 handshakes per second from one address again"
-                    );
-                }
+                self.calm_since = Some(now);
             }
         }
+    }
+
+    /// Logs the end of a flood once it has been calm for [`LOG_EVERY`].
+    fn log_recovery(&mut self, now: Instant) {
+        let (Some((start, cookies)), Some(calm)) = (self.episode, self.calm_since) else {
+            return;
+        };
+        if now.saturating_duration_since(calm) < LOG_EVERY {
+            return;
+        }
+        let sent = self.queue.stats.cookie_replies_sent.load(Relaxed);
+        tracing::info!(
+            lasted_secs = calm.saturating_duration_since(start).as_secs(),
+            cookie_replies = sent - cookies,
+            "WireGuard handshake flood over: the handshake queue has not been under load for 10 s; cookies are required again only above 100 handshakes per second from one address"
+        );
+        self.episode = None;
+        self.calm_since = None;
     }
 
     /// One handshake message.
@@ -210,32 +227,47 @@ impl Hs<'_> {
         };
         let under_load = self.load.since().is_some();
         let slot = self.index_slot(&item.peers);
-        let (peers, index) = &mut self.indexes[slot];
-        index.refresh(peers, tables);
         // Cheapest first: mac1 and cookies, for each private key of ours
         // on this bind (usually one).
         let mut verified = None;
         let mut proven = false;
-        for private in index.privates() {
-            let gate = self
-                .gates
-                .entry(*private)
-                .or_insert_with(|| HandshakeGate::new(private, now));
-            match gate.check(item.from, d, under_load) {
-                GateVerdict::Invalid => continue,
-                GateVerdict::Cookie(reply) => {
-                    self.cookies.add(&item.socket, item.from, &reply);
-                    queue.stats.cookie_replies_sent.fetch_add(1, Relaxed);
-                    return;
-                }
-                GateVerdict::Pass {
-                    verified: v,
-                    proven: p,
-                } => {
-                    verified = Some(v);
-                    proven = p;
+        for attempt in 0..2 {
+            let (peers, index) = &mut self.indexes[slot];
+            if attempt == 1 {
+                // Our key may have been rotated in place (a reload swaps
+                // a peer's keys without a new table): rebuild, at most
+                // once a second (a flood of junk is no reason to).
+                if now.saturating_duration_since(self.rebuilt) < Duration::from_secs(1) {
                     break;
                 }
+                self.rebuilt = now;
+                index.invalidate();
+            }
+            index.refresh(peers, tables);
+            for private in index.privates() {
+                let gate = self
+                    .gates
+                    .entry(*private)
+                    .or_insert_with(|| HandshakeGate::new(private, now));
+                match gate.check(item.from, d, under_load) {
+                    GateVerdict::Invalid => continue,
+                    GateVerdict::Cookie(reply) => {
+                        self.cookies.add(&item.socket, item.from, &reply);
+                        queue.stats.cookie_replies_sent.fetch_add(1, Relaxed);
+                        return;
+                    }
+                    GateVerdict::Pass {
+                        verified: v,
+                        proven: p,
+                    } => {
+                        verified = Some(v);
+                        proven = p;
+                        break;
+                    }
+                }
+            }
+            if verified.is_some() {
+                break;
             }
         }
         let Some(verified) = verified else {
@@ -258,8 +290,16 @@ impl Hs<'_> {
                 return;
             }
         }
+        let (peers, index) = &mut self.indexes[slot];
         let id = match kind {
-            WgMessage::HandshakeInit => index.by_initiator(d, tables),
+            WgMessage::HandshakeInit => index.by_initiator(d, tables).or_else(|| {
+                // A key changed in place since the index was built: scan
+                // (one X25519 per distinct private key; the DH budget
+                // above bounds how often), and rebuild the index.
+                let id = scan_initiator(peers, tables, d)?;
+                index.invalidate();
+                Some(id)
+            }),
             _ => receiver_index(d).and_then(|i| {
                 index.by_receiver_index(i, tables, || {
                     peers.iter().copied().find(|&id| {
@@ -344,6 +384,28 @@ impl Hs<'_> {
         self.indexes.push((Arc::clone(peers), PeerIndex::default()));
         self.indexes.len() - 1
     }
+}
+
+/// The peer among `peers` whose static key sent initiation `d`, by
+/// decrypting it with each of our private keys.
+fn scan_initiator(peers: &[u32], tables: &Tables, d: &[u8]) -> Option<u32> {
+    let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
+    peers.iter().copied().find(|&id| {
+        let Some(Encap::WireGuard { keys, .. }) = tables.tunnel(id as usize).map(|p| &p.encap)
+        else {
+            return false;
+        };
+        let keys = keys.load();
+        let initiator = match &cache {
+            Some((private, k)) if *private == keys.private => *k,
+            _ => {
+                let k = initiator_public_key(&keys.private, d);
+                cache = Some((keys.private, k));
+                k
+            }
+        };
+        initiator == Some(keys.peer_public)
+    })
 }
 
 /// Counts a refused handshake message.
