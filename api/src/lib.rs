@@ -42,8 +42,8 @@ pub use client::{Client, ClientError};
 pub use commit::{Applied, HistoryEntry, PendingConfirm};
 pub use handler::Handler;
 pub use reply::{
-    BgpNeighbor, BgpRoute, KernelSyncStats, PortCounters, ReceiveThreadCounters, Reply, Stats,
-    Status, TunnelCounters,
+    BgpNeighbor, BgpRoute, HandshakeCounters, KernelSyncStats, PortCounters, ReceiveThreadCounters,
+    Reply, Stats, Status, TunnelCounters,
 };
 pub use request::{API_VERSION, Envelope, FlowSpec, NeighborAction, Request, RouteSpec};
 pub use request_line::parse_request_line;

@@ -84,6 +84,10 @@ pub enum Reply {
     Tunnels {
         /// One per `[[peer]]`, config order.
         tunnels: Vec<TunnelInfo>,
+        /// The WireGuard handshake thread, shared by every WireGuard
+        /// tunnel (`None` without any).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        handshakes: Option<Box<HandshakeCounters>>,
     },
     /// Answer to [`Request::BfdSessions`](crate::Request::BfdSessions).
     BfdSessions {
@@ -163,6 +167,44 @@ pub struct Stats {
     /// they started (a WireGuard or VXLAN bind has one per worker).
     #[serde(default)]
     pub receive_threads: Vec<ReceiveThreadCounters>,
+    /// The WireGuard handshake thread: queue, cookies, under load.
+    #[serde(default)]
+    pub handshakes: HandshakeCounters,
+}
+
+/// The WireGuard handshake thread (`vcpe-wg-hs`): every handshake message
+/// the receive threads read goes through its bounded queue, never
+/// through the data path. Under load (a handshake flood: the queue at
+/// least 1/8 full, for at least a second) every handshake must carry a
+/// cookie, which it gets in a cookie reply.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct HandshakeCounters {
+    /// Whether the queue is under load now.
+    pub under_load: bool,
+    /// Seconds it has been under load, while it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub under_load_secs: Option<u64>,
+    /// Times it went under load since start.
+    pub under_load_events: u64,
+    /// Handshake messages queued by the receive threads.
+    pub queued: u64,
+    /// Dropped by a receive thread: the queue was full.
+    pub dropped_queue_full: u64,
+    /// Dropped: over the handshakes per second allowed to reach the key
+    /// exchange (per source address and in all).
+    pub rate_limited: u64,
+    /// Cookie replies sent (under load, or over 100 handshakes per second
+    /// from one address).
+    pub cookie_replies_sent: u64,
+    /// Handshake messages a peer accepted.
+    pub accepted: u64,
+    /// Refused: bad mac1 (not for our key), no such peer, replayed or
+    /// failed handshakes.
+    pub refused: u64,
+    /// Messages waiting now.
+    pub queue_depth: usize,
+    /// The queue's size.
+    pub queue_capacity: usize,
 }
 
 /// One tunnel receive thread.

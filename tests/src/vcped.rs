@@ -148,7 +148,7 @@ impl Vcped {
     /// `vcpectl tunnel list`.
     pub fn tunnels(&self) -> Result<Vec<TunnelInfo>> {
         match self.reply(&["tunnel", "list"])? {
-            Reply::Tunnels { tunnels } => Ok(tunnels),
+            Reply::Tunnels { tunnels, .. } => Ok(tunnels),
             other => bail!("vcpectl tunnel list: {other:?}"),
         }
     }

@@ -75,6 +75,8 @@ pub struct StatsSnapshot {
     pub events: Vec<(&'static str, u64)>,
     /// The tunnel receive threads, in the order they started.
     pub receive_threads: Vec<vcpe_forwarding::dataplane::RxThreadSnapshot>,
+    /// The WireGuard handshake thread.
+    pub handshakes: vcpe_forwarding::dataplane::HandshakeSnapshot,
 }
 
 /// The counters of one TUN interface.
@@ -391,7 +393,13 @@ impl Dataplane {
             drops: snap.named_drops().collect(),
             events: snap.named_events().collect(),
             receive_threads: self.workers.receive_threads(),
+            handshakes: self.workers.handshakes(),
         }
+    }
+
+    /// The WireGuard handshake thread's counts and load.
+    pub fn handshakes(&self) -> vcpe_forwarding::dataplane::HandshakeSnapshot {
+        self.workers.handshakes()
     }
 
     /// The tunnel peers, by tunnel id.

@@ -329,7 +329,10 @@ fn print(reply: &Reply, style: Style) {
             direction,
             routes,
         } => print!("{}", bgp::adj_rib(neighbor, *direction, routes)),
-        Reply::Tunnels { tunnels } => print!("{}", tunnel::list(tunnels)),
+        Reply::Tunnels {
+            tunnels,
+            handshakes,
+        } => print!("{}", tunnel::list(tunnels, handshakes.as_deref())),
         Reply::BfdSessions { sessions, drops } => print!("{}", bfd::sessions(sessions, drops)),
         Reply::ConfigChanges {
             file,

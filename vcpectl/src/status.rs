@@ -114,6 +114,10 @@ pub fn stats(s: &Stats) -> String {
         out += "\n";
         out += &t.render();
     }
+    if s.handshakes.queued + s.handshakes.dropped_queue_full > 0 {
+        out += "\n";
+        out += &crate::tunnel::handshake_lines(&s.handshakes);
+    }
     if let Some(k) = &s.kernel_sync {
         let _ = writeln!(
             out,

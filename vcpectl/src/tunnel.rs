@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 use vcpe_api::view::TunnelInfo;
-use vcpe_api::{Client, Reply, Request};
+use vcpe_api::{Client, HandshakeCounters, Reply, Request};
 
 use crate::Exit;
 use crate::table::{Align, Table, ago, bytes, duration};
@@ -95,7 +95,7 @@ pub fn show(socket: &Path, name: &str, json: bool) -> Exit {
         }
     };
     let tunnels = match reply {
-        Reply::Tunnels { tunnels } => tunnels,
+        Reply::Tunnels { tunnels, .. } => tunnels,
         Reply::Error { message } => {
             eprintln!("vcpectl: {message}");
             return Exit::Refused;
@@ -207,7 +207,7 @@ pub fn detail(x: &TunnelInfo) -> String {
 }
 
 /// `vcpectl tunnel list`.
-pub fn list(tunnels: &[TunnelInfo]) -> String {
+pub fn list(tunnels: &[TunnelInfo], handshakes: Option<&HandshakeCounters>) -> String {
     if tunnels.is_empty() {
         return "no tunnel peers configured ([[peer]] sections)\n".to_owned();
     }
@@ -288,7 +288,34 @@ pub fn list(tunnels: &[TunnelInfo]) -> String {
         out += &e;
         out.push('\n');
     }
+    if let Some(h) = handshakes {
+        out += &handshake_lines(h);
+    }
     out
+}
+
+/// The WireGuard handshake thread in two lines (`vcpectl tunnels`,
+/// `vcpectl stats`): whether it is under load (a handshake flood), then
+/// its counts.
+pub fn handshake_lines(h: &HandshakeCounters) -> String {
+    let state = match h.under_load_secs {
+        Some(secs) => format!(
+            "UNDER LOAD for {secs} s (a handshake flood: every handshake needs a cookie; data is not affected; see the log for the source)"
+        ),
+        None => "normal".to_owned(),
+    };
+    format!(
+        "wireguard handshakes: {state}; queue {}/{}, under load {} times\n\
+         wireguard handshakes: {} accepted, {} cookie replies sent, {} dropped (queue full), {} rate limited, {} refused\n",
+        h.queue_depth,
+        h.queue_capacity,
+        h.under_load_events,
+        h.accepted,
+        h.cookie_replies_sent,
+        h.dropped_queue_full,
+        h.rate_limited,
+        h.refused,
+    )
 }
 
 #[cfg(test)]
@@ -341,11 +368,41 @@ mod tests {
     }
 
     #[test]
+    fn list_shows_a_handshake_flood_under_the_table() {
+        let h = HandshakeCounters {
+            under_load: true,
+            under_load_secs: Some(7),
+            under_load_events: 1,
+            cookie_replies_sent: 459_000,
+            dropped_queue_full: 12,
+            accepted: 3,
+            queue_depth: 600,
+            queue_capacity: 4096,
+            ..Default::default()
+        };
+        let text = list(&[info()], Some(&h));
+        assert!(
+            text.contains("wireguard handshakes: UNDER LOAD for 7 s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("queue 600/4096, under load 1 times"),
+            "{text}"
+        );
+        assert!(
+            text.contains("3 accepted, 459000 cookie replies sent, 12 dropped (queue full), 0 rate limited, 0 refused"),
+            "{text}"
+        );
+        let calm = list(&[info()], Some(&HandshakeCounters::default()));
+        assert!(calm.contains("wireguard handshakes: normal;"), "{calm}");
+    }
+
+    #[test]
     fn list_names_our_key_and_what_hostnames_resolve_to() {
         let mut t = info();
         t.endpoint_configured = Some("hub.example.net:51820".to_owned());
         t.endpoint_resolved = Some("192.0.2.1:51820".to_owned());
-        let text = list(&[t]);
+        let text = list(&[t], None);
         assert!(
             text.lines().next().unwrap_or("").starts_with("PEER"),
             "{text}"

@@ -16,7 +16,9 @@
 //! a receive thread ([`tunnel_rx`]; a WireGuard or VXLAN bind has a group
 //! of `SO_REUSEPORT` sockets, one per worker, and so as many threads, see
 //! `rx_group.rs`) that decapsulates, checks the inner
-//! source against the peer's allowed prefixes and forwards, writing into
+//! source against the peer's allowed prefixes and forwards (WireGuard
+//! handshake messages go to the one handshake thread, [`handshake`], so
+//! that a handshake flood never runs on the data path), writing into
 //! the TUN devices through dups of the workers' queue fds (the kernel takes
 //! concurrent writes; only the owning worker reads a queue): each flow
 //! into the queue its hash picks, so that the TUN steers the flow's return
@@ -37,9 +39,13 @@
 //! | `worker.rs`    | a worker's loop                                        |
 //! | `tunnel_rx.rs` | a tunnel receive thread's loop                         |
 //! | `rx_group.rs`  | a receive thread's place in its bind's group; its counts |
+//! | `handshake.rs` | the WireGuard handshake thread (`vcpe-wg-hs`)          |
+//! | `handshake_queue.rs` | its bounded queue and counts                     |
 //! | `packet_io.rs` | writing a packet to a TUN or a tunnel                  |
 
 mod control;
+mod handshake;
+mod handshake_queue;
 mod packet_io;
 mod peer_index;
 mod rx_group;
@@ -63,6 +69,7 @@ use crate::tun::TunQueue;
 use crate::tunnel::gre_socket::GreSocket;
 use crate::tunnel::peer::TunnelPeer;
 
+pub use handshake_queue::{HandshakeSnapshot, QUEUE_CAPACITY as HANDSHAKE_QUEUE_CAPACITY};
 pub use rx_group::{RxGroup, RxThreadSnapshot, RxThreadStats};
 pub use worker::BATCH;
 
@@ -142,6 +149,8 @@ pub struct DataplaneSpec {
 /// A running dataplane; stops its workers on [`Dataplane::stop`] or drop.
 pub struct Dataplane {
     workers: Vec<(Postbox<WorkerCommand>, JoinHandle<()>)>,
+    /// The WireGuard handshake thread.
+    handshake: Option<JoinHandle<()>>,
     rx: BTreeMap<SocketId, RxHandle>,
     next_socket: u64,
     /// Each port's queues (dups of the workers' ones, by worker) and USO,
@@ -252,6 +261,7 @@ impl Dataplane {
             counters: Arc::clone(&counters),
             stop: Arc::clone(&stop),
             epoch: std::time::Instant::now(),
+            handshakes: handshake_queue::HandshakeQueue::default(),
         });
         // Deal queue i of every port to worker i, by interface id; keep
         // dups for the receive threads.
@@ -276,6 +286,7 @@ impl Dataplane {
         }
         let mut dp = Dataplane {
             workers: Vec::with_capacity(workers),
+            handshake: None,
             rx: BTreeMap::new(),
             next_socket: 0,
             ports,
@@ -294,6 +305,14 @@ impl Dataplane {
                 .map_err(StartError::Spawn)?;
             dp.workers.push((post, t));
         }
+        let shared = Arc::clone(&dp.shared);
+        let lease = dp.counters.lease();
+        dp.handshake = Some(
+            std::thread::Builder::new()
+                .name("vcpe-wg-hs".to_owned())
+                .spawn(move || handshake::run(&shared, &shared.handshakes, &lease))
+                .map_err(StartError::Spawn)?,
+        );
         for socket in spec.tunnel_sockets {
             dp.start_socket(socket)?;
         }
@@ -505,6 +524,12 @@ impl Dataplane {
             .collect()
     }
 
+    /// What the WireGuard handshake thread counted, and whether it is
+    /// under load (a handshake flood).
+    pub fn handshakes(&self) -> HandshakeSnapshot {
+        self.shared.handshakes.snapshot(self.shared.epoch)
+    }
+
     /// Stops the workers and waits for them (at most one poll interval).
     pub fn stop(mut self) {
         self.shutdown();
@@ -517,6 +542,9 @@ impl Dataplane {
         }
         for (_, h) in std::mem::take(&mut self.rx) {
             let _ = h.thread.join();
+        }
+        if let Some(t) = self.handshake.take() {
+            let _ = t.join();
         }
     }
 }

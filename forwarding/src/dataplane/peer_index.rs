@@ -97,6 +97,11 @@ impl PeerIndex {
         }
     }
 
+    /// Our distinct private keys among the socket's WireGuard peers.
+    pub fn privates(&self) -> &[[u8; 32]] {
+        &self.privates
+    }
+
     /// The GRE or VXLAN peer at underlay address `ip`.
     pub fn by_addr(&self, ip: IpAddr) -> Option<u32> {
         self.by_addr.get(&ip.to_canonical()).copied()

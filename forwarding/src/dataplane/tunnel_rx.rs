@@ -23,10 +23,13 @@
 //!
 //! WireGuard timers (handshake retries, rekeying, keepalives) are ticked
 //! from the receive threads, every [`TICK`]: each peer by exactly one
-//! thread of its bind's group ([`RxGroup::ticks`]). A handshake message
-//! is answered, and a peer roams, on whichever thread received it (the
-//! peer's state is behind its lock); every reply leaves from the bind's
-//! port (any socket of the group: they share it).
+//! thread of its bind's group ([`RxGroup::ticks`]). A receive thread does
+//! not process handshake messages: it recognises them by type and length
+//! and hands them to the handshake thread ([`super::handshake`]), so that
+//! a handshake flood costs the data path a copy per datagram at most; a
+//! peer roams on data on whichever thread received it (the peer's state is
+//! behind its lock); every reply leaves from the bind's port (any socket
+//! of the group: they share it).
 //!
 //! A receive thread runs as long as its socket is used: its peer list and
 //! the TUN queues it writes into change while it runs, by messages in its
@@ -51,12 +54,11 @@ use crate::tunnel::peer::{Encap, TunnelPeer};
 use crate::tunnel::roaming::{Roaming, proves_sender};
 use crate::tunnel::udp_batch::{self, RecvBatch};
 use crate::tunnel::vxlan::{self, Frame};
-use crate::tunnel::wireguard::{
-    WgMessage, WgRecv, WgTick, initiator_public_key, message_type, receiver_index,
-};
+use crate::tunnel::wireguard::{WgMessage, WgRecv, WgTick, message_type, receiver_index};
 
 use super::UnderlaySocket;
 use super::control::{Mailbox, RxCommand};
+use super::handshake_queue::Item;
 use super::peer_index::PeerIndex;
 use super::rx_group::{RxGroup, RxThreadStats};
 use super::tables::Tables;
@@ -68,12 +70,6 @@ const TICK: Duration = Duration::from_millis(250);
 /// Receive calls per wake-up before the thread looks at its timers, the
 /// stop flag and a fresh FIB snapshot.
 const ROUNDS: usize = 8;
-
-/// Handshake initiations whose sender we look up by its static public key
-/// (one X25519 operation each) per [`TICK`]; beyond that an initiation is
-/// matched by its source endpoint only, so a flood of forged initiations
-/// cannot eat the receive thread and known peers still get through.
-const INIT_LOOKUP_BUDGET: u32 = 64;
 
 /// Bytes per GRE receive buffer (one underlay datagram).
 const GRE_BUF_LEN: usize = 65_536;
@@ -128,8 +124,10 @@ struct Rx {
     last: Option<(SocketAddr, usize)>,
     /// When the current receive batch was read.
     now: Instant,
-    /// Initiations still looked up by public key this tick.
-    init_budget: u32,
+    /// `t.peers` as handed along with handshake messages.
+    peers_shared: Arc<[u32]>,
+    /// Handshake messages of this batch, for the handshake thread.
+    handshakes: Vec<Item>,
     /// The socket's peers by address, key and receiver index.
     index: PeerIndex,
 }
@@ -157,6 +155,7 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         UnderlaySocket::Gre(s) => s.as_raw_fd(),
         UnderlaySocket::Udp(s) => s.as_raw_fd(),
     };
+    let t_peers = t.peers.clone();
     let mut rx = Rx {
         gro: t
             .tun_queues
@@ -173,7 +172,8 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
         reply: [0u8; REPLY_BUF_LEN],
         last: None,
         now: Instant::now(),
-        init_budget: INIT_LOOKUP_BUDGET,
+        peers_shared: Arc::from(t_peers),
+        handshakes: Vec::new(),
         index: PeerIndex::default(),
     };
     let mut last_tick = Instant::now();
@@ -181,7 +181,6 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
     while !shared.stop.load(Ordering::Relaxed) {
         if last_tick.elapsed() >= TICK {
             last_tick = Instant::now();
-            rx.init_budget = INIT_LOOKUP_BUDGET;
             rx.tables = shared.tables.load_full();
             tick(&rx.t.peers, rx.t.group, &rx.tables, &mut rx.scratch);
         }
@@ -208,7 +207,8 @@ pub(super) fn run(t: RxThread, shared: &Shared, counters: &WorkerCounters) {
                 (UnderlaySocket::Udp(s), Some(batch)) => {
                     let s = Arc::clone(s);
                     batch.recv(&s).map(|n| {
-                        let datagrams = rx.udp_batch(batch, &ctx);
+                        let datagrams = rx.udp_batch(batch, &s, &ctx);
+                        shared.handshakes.push(&mut rx.handshakes);
                         rx.t.stats.count(datagrams);
                         n == udp_batch::SLOTS
                     })
@@ -276,6 +276,7 @@ impl Rx {
                 done.signal();
             }
             RxCommand::SetPeers(peers) => {
+                self.peers_shared = Arc::from(peers.as_slice());
                 self.t.peers = peers;
                 // The cached peer may no longer be this socket's.
                 self.last = None;
@@ -288,9 +289,8 @@ impl Rx {
 }
 
 impl Rx {
-    /// The WireGuard peer of a datagram: by the receiver index (responses,
-    /// cookie replies, data); an initiation by the initiator's static
-    /// public key (by its endpoint once [`INIT_LOOKUP_BUDGET`] is spent).
+    /// The WireGuard peer of a datagram by its receiver index (data; the
+    /// handshake thread finds the peers of handshake messages).
     fn find_wireguard(&mut self, from: SocketAddr, d: &[u8]) -> Option<Arc<TunnelPeer>> {
         self.index.refresh(&self.t.peers, &self.tables);
         let peers = &self.t.peers;
@@ -303,46 +303,8 @@ impl Rx {
             }
         };
         let id = match message_type(d)? {
-            WgMessage::HandshakeInit => {
-                // By the sender's static key, as WireGuard does (a roamed
-                // peer may arrive from another peer's stale endpoint);
-                // under a flood of initiations, by endpoint only, so known
-                // peers still get through.
-                if self.init_budget > 0 {
-                    self.init_budget -= 1;
-                    match self.index.by_initiator(d, tables) {
-                        Some(id) => id,
-                        None => {
-                            // A key changed in place since the index was
-                            // built (or no peer sent it): scan.
-                            let mut cache: Option<([u8; 32], Option<[u8; 32]>)> = None;
-                            let id = peers.iter().copied().find(|&id| {
-                                let Some((_, _, keys)) = wg(id) else {
-                                    return false;
-                                };
-                                let keys = keys.load();
-                                let initiator = match &cache {
-                                    Some((private, k)) if *private == keys.private => *k,
-                                    _ => {
-                                        let k = initiator_public_key(&keys.private, d);
-                                        cache = Some((keys.private, k));
-                                        k
-                                    }
-                                };
-                                initiator == Some(keys.peer_public)
-                            })?;
-                            self.index.invalidate();
-                            id
-                        }
-                    }
-                } else {
-                    peers.iter().copied().find(|&id| {
-                        wg(id).is_some_and(|(_, r, _)| {
-                            r.endpoint().is_some_and(|e| same_endpoint(e, from))
-                        })
-                    })?
-                }
-            }
+            // The handshake thread's (see `udp_batch`).
+            WgMessage::HandshakeInit => return None,
             _ => {
                 let index = receiver_index(d)?;
                 let cached = self.last.map(|(_, id)| id as u32);
@@ -377,7 +339,12 @@ impl Rx {
 
     /// Handles everything one `recvmmsg` on a UDP socket brought; how many
     /// datagrams that was (a GRO buffer counts as its segments).
-    fn udp_batch(&mut self, batch: &mut RecvBatch, ctx: &ForwardCtx<'_>) -> usize {
+    fn udp_batch(
+        &mut self,
+        batch: &mut RecvBatch,
+        socket: &Arc<std::net::UdpSocket>,
+        ctx: &ForwardCtx<'_>,
+    ) -> usize {
         let mut datagrams = 0;
         let wireguard = self.t.peers.first().is_some_and(|&id| {
             self.tables
@@ -386,6 +353,13 @@ impl Rx {
         });
         for (from, segment, buf) in batch.buffers() {
             datagrams += buf.len().div_ceil(segment).max(1);
+            // WireGuard handshake messages (by type and length only: one
+            // byte per datagram) go to the handshake thread; a GRO run is
+            // split only when it holds any.
+            if wireguard && buf.chunks(segment).any(|d| d.first() != Some(&4)) {
+                self.wireguard_mixed(from, segment, buf, socket, ctx);
+                continue;
+            }
             let peer = if wireguard {
                 let first = &buf[..segment.min(buf.len())];
                 self.find_wireguard(from, first)
@@ -407,6 +381,46 @@ impl Rx {
             }
         }
         datagrams
+    }
+
+    /// A GRO buffer with WireGuard handshake messages (or junk): those to
+    /// the handshake thread's queue (a response or cookie reply only if
+    /// its receiver index is one of ours), data datagram by datagram.
+    fn wireguard_mixed(
+        &mut self,
+        from: SocketAddr,
+        segment: usize,
+        buf: &mut [u8],
+        socket: &Arc<std::net::UdpSocket>,
+        ctx: &ForwardCtx<'_>,
+    ) {
+        for d in buf.chunks_mut(segment) {
+            match message_type(d) {
+                Some(WgMessage::Data) => match self.find_wireguard(from, d) {
+                    Some(peer) => {
+                        let len = d.len();
+                        self.wireguard(&peer, from, len, d, ctx);
+                    }
+                    None => ctx.counters.drop_packet(DropReason::UnknownPeer),
+                },
+                Some(WgMessage::HandshakeInit) => {
+                    self.handshakes
+                        .push(Item::new(socket, &self.peers_shared, from, d))
+                }
+                // Addressed to a session index of ours: found without
+                // crypto, so replies to nothing we sent (cookie replies
+                // of a flood spoofed from our address) stop here.
+                Some(WgMessage::HandshakeResp | WgMessage::CookieReply) => {
+                    if self.find_wireguard(from, d).is_some() {
+                        self.handshakes
+                            .push(Item::new(socket, &self.peers_shared, from, d));
+                    } else {
+                        ctx.counters.drop_packet(DropReason::UnknownPeer);
+                    }
+                }
+                None => ctx.counters.drop_packet(DropReason::UnknownPeer),
+            }
+        }
     }
 
     /// Decrypts the datagrams of one GRO buffer under one lock of the
@@ -466,14 +480,7 @@ impl Rx {
         }
         // Roaming: the endpoint follows the latest authenticated source.
         if authenticated && let Some(previous) = roaming.roam(from) {
-            match previous {
-                Some(old) => {
-                    tracing::info!(peer = %peer.name, from = %old, to = %from, "WireGuard peer roamed: its endpoint follows the latest authenticated packet");
-                }
-                None => {
-                    tracing::info!(peer = %peer.name, endpoint = %from, "WireGuard peer connected: endpoint learned from its first authenticated packet");
-                }
-            }
+            super::handshake::roamed(&peer.name, previous, from);
         }
         // Replies (handshake responses, cookies) go back where the datagram
         // came from; queued packets to the peer's endpoint.
@@ -652,11 +659,6 @@ fn send_flow(queues: &[TunQueue], hdr: Option<&VnetHdr>, pkt: &[u8], ctx: &Forwa
     if q.send(hdr, pkt).is_err() {
         ctx.counters.event(Event::TxError);
     }
-}
-
-/// Endpoint equality that treats a v4-mapped IPv6 source as IPv4.
-fn same_endpoint(a: SocketAddr, b: SocketAddr) -> bool {
-    a.port() == b.port() && same_ip(a.ip(), b.ip())
 }
 
 /// Address equality that treats a v4-mapped IPv6 address as IPv4.

@@ -53,6 +53,9 @@ pub(super) struct Shared {
     pub counters: Arc<Counters>,
     pub stop: Arc<AtomicBool>,
     pub epoch: Instant,
+    /// WireGuard handshake messages from the receive threads to the
+    /// handshake thread.
+    pub handshakes: super::handshake_queue::HandshakeQueue,
 }
 
 impl Shared {

@@ -175,7 +175,7 @@ impl TxBatch {
 /// Sends the datagrams in `buf` (ending at `ends`) to `to`: one UDP GSO
 /// `sendmsg`, or one by one where the kernel has no UDP GSO. Returns how
 /// many went out.
-fn send_udp(socket: &UdpSocket, buf: &[u8], ends: &[usize], to: SocketAddr) -> usize {
+pub(crate) fn send_udp(socket: &UdpSocket, buf: &[u8], ends: &[usize], to: SocketAddr) -> usize {
     let n = ends.len();
     let seg = ends[0];
     if n == 1 {

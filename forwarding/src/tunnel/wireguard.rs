@@ -69,6 +69,8 @@ use gotatun::noise::{Tunn, TunnResult};
 use gotatun::packet::{Packet, WgKind};
 use gotatun::x25519::{PublicKey, StaticSecret};
 
+use super::handshake_gate::Verified;
+
 /// Bytes that WireGuard adds around an inner packet on an IPv4 underlay:
 /// 20 (IPv4), 8 (UDP), 16 (data header: type, receiver index, counter) and
 /// 16 (Poly1305 tag). Tunnel MTU = underlay MTU - `OVERHEAD_V4`. We do not
@@ -343,6 +345,19 @@ impl WgPeer {
             Err(TunnResult::Err(e)) => return WgRecv::Error(e.into()),
             Err(_) => return WgRecv::Error(WgError::Malformed),
         };
+        self.handle(kind, out)
+    }
+
+    /// Processes a handshake message that passed a
+    /// [`HandshakeGate`](super::handshake_gate::HandshakeGate) (mac1 and
+    /// cookie checked there; this peer's own rate limiter is not asked
+    /// again). Appends to `out` as [`WgPeer::decapsulate_append`].
+    pub fn handshake(&mut self, verified: Verified, out: &mut Vec<u8>) -> WgRecv {
+        self.handle(verified.0, out)
+    }
+
+    /// The Noise state machine on a checked message.
+    fn handle(&mut self, kind: WgKind, out: &mut Vec<u8>) -> WgRecv {
         match self.tunn.handle_incoming_packet(kind) {
             TunnResult::Done => WgRecv::Done,
             TunnResult::Err(e) => WgRecv::Error(e.into()),

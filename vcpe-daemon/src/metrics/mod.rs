@@ -43,7 +43,7 @@ pub fn collect(handler: &dyn Handler) -> Option<Scrape> {
         other => Some(Err(format!("unexpected reply to bfd: {other:?}"))),
     };
     let tunnels = (status.peers > 0).then(|| match handler.handle(Request::TunnelList) {
-        Reply::Tunnels { tunnels } => Ok(tunnels),
+        Reply::Tunnels { tunnels, .. } => Ok(tunnels),
         Reply::Error { message } => Err(message),
         other => Err(format!("unexpected reply to tunnel list: {other:?}")),
     });

@@ -509,7 +509,37 @@ fn dataplane(s: &Stats, now: u64) -> Vec<Family<'_>> {
         )
         .sample(vec![], s.fib_route_changes),
         receive_threads,
+        handshakes(&s.handshakes),
+        Family::gauge(
+            "vcpe_wireguard_handshake_under_load",
+            "1 while the WireGuard handshake queue is under load (a handshake flood: every handshake needs a cookie).",
+        )
+        .sample(vec![], u64::from(s.handshakes.under_load)),
+        Family::gauge(
+            "vcpe_wireguard_handshake_queue_depth",
+            "WireGuard handshake messages waiting for the handshake thread.",
+        )
+        .sample(vec![], s.handshakes.queue_depth as u64),
     ]
+}
+
+/// What the WireGuard handshake thread did with the handshake messages.
+fn handshakes(h: &vcpe_api::HandshakeCounters) -> Family<'static> {
+    [
+        ("accepted", h.accepted),
+        ("cookie_reply_sent", h.cookie_replies_sent),
+        ("dropped_queue_full", h.dropped_queue_full),
+        ("rate_limited", h.rate_limited),
+        ("refused", h.refused),
+    ]
+    .into_iter()
+    .fold(
+        Family::counter(
+            "vcpe_wireguard_handshakes",
+            "WireGuard handshake messages by outcome: accepted by a peer, answered with a cookie reply (under load), dropped (queue full, rate limited) or refused.",
+        ),
+        |f, (outcome, n)| f.sample(vec![("outcome", Cow::Borrowed(outcome))], n),
+    )
 }
 
 /// The BGP FSM state of a `bgp summary` state text ("Established",
@@ -690,6 +720,13 @@ pub(super) mod tests {
                 datagrams: 42,
                 batches: 7,
             }],
+            handshakes: vcpe_api::HandshakeCounters {
+                under_load: true,
+                under_load_secs: Some(3),
+                cookie_replies_sent: 9,
+                accepted: 2,
+                ..Default::default()
+            },
         }
     }
 
@@ -907,6 +944,9 @@ pub(super) mod tests {
             "vcpe_fib_routes{family=\"ipv6\"} 3",
             "vcpe_fib_route_changes_total 11",
             "vcpe_tunnel_receive_thread_datagrams_total{thread=\"vcpe-tun-rx-0\",socket=\"wireguard 0.0.0.0:51820\"} 42",
+            "vcpe_wireguard_handshakes_total{outcome=\"cookie_reply_sent\"} 9",
+            "vcpe_wireguard_handshakes_total{outcome=\"accepted\"} 2",
+            "vcpe_wireguard_handshake_under_load 1",
             "vcpe_bgp_session_established{neighbor=\"10.255.0.2\"} 1",
             "vcpe_bgp_session_established{neighbor=\"fd00::3\"} 0",
             "vcpe_bgp_session_state{neighbor=\"10.255.0.2\",state=\"Established\"} 1",

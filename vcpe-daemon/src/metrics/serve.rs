@@ -212,6 +212,7 @@ mod tests {
                     fib_route_changes: 1,
                     kernel_sync: None,
                     receive_threads: vec![],
+                    handshakes: Default::default(),
                 })),
                 _ => Reply::Error {
                     message: "not answered in this test".into(),

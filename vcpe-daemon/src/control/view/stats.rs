@@ -2,8 +2,10 @@
 //! sync's snapshots in the API's terms.
 
 use vcpe_api::{
-    KernelSyncStats, PortCounters, ReceiveThreadCounters, Reply, Stats, TunnelCounters,
+    HandshakeCounters, KernelSyncStats, PortCounters, ReceiveThreadCounters, Reply, Stats,
+    TunnelCounters,
 };
+use vcpe_forwarding::dataplane::HandshakeSnapshot;
 
 use super::View;
 use crate::dataplane::{StatsSnapshot, TunnelSnapshot};
@@ -55,6 +57,24 @@ pub fn reply(s: StatsSnapshot, r: RoutingStats) -> Stats {
                 batches: t.batches,
             })
             .collect(),
+        handshakes: handshakes(&s.handshakes),
+    }
+}
+
+/// The handshake thread's snapshot in the API's terms.
+pub fn handshakes(h: &HandshakeSnapshot) -> HandshakeCounters {
+    HandshakeCounters {
+        under_load: h.under_load_secs.is_some(),
+        under_load_secs: h.under_load_secs,
+        under_load_events: h.under_load_events,
+        queued: h.queued,
+        dropped_queue_full: h.dropped_queue_full,
+        rate_limited: h.rate_limited,
+        cookie_replies_sent: h.cookie_replies_sent,
+        accepted: h.accepted,
+        refused: h.refused,
+        queue_depth: h.queue_depth,
+        queue_capacity: h.queue_capacity,
     }
 }
 

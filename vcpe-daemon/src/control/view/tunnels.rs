@@ -122,9 +122,14 @@ fn configured_endpoint(p: &Peer) -> Option<String> {
 pub fn list(view: &View<'_>) -> Reply {
     let r = view.with_dataplane(|f| {
         let running = f.tunnel_peers();
+        let wireguard = running
+            .iter()
+            .any(|t| matches!(t.encap, Encap::WireGuard { .. }));
+        let handshakes = wireguard.then(|| Box::new(super::stats::handshakes(&f.handshakes())));
         // In config order, each with its running tunnel (by name: ids are
         // not config indexes once a reload added or removed peers).
-        view.config
+        let tunnels = view
+            .config
             .peers
             .iter()
             .filter_map(|p| Some((running.iter().find(|t| t.name == p.name)?, p)))
@@ -187,10 +192,14 @@ pub fn list(view: &View<'_>) -> Reply {
                     keepalive_secs,
                 }
             })
-            .collect()
+            .collect::<Vec<_>>();
+        (tunnels, handshakes)
     });
     match r {
-        Ok(tunnels) => Reply::Tunnels { tunnels },
+        Ok((tunnels, handshakes)) => Reply::Tunnels {
+            tunnels,
+            handshakes,
+        },
         Err(m) => error(m),
     }
 }
