@@ -239,8 +239,10 @@ wait_bgp() {
     local v=$1 want_est=$2 want_acc=$3 js est acc
     for _ in $(seq 300); do
         js=$(ctl "$v" --json bgp summary 2>/dev/null || true)
-        est=$(grep -o '"Established"' <<<"$js" | wc -l)
-        acc=$(grep -oE '"accepted": *[0-9]+' <<<"$js" | awk -F: '{ s += $2 } END { print s + 0 }')
+        # No match is an answer (0), not an error: grep exits 1 then, which
+        # pipefail would turn into the end of the script.
+        est=$({ grep -o '"Established"' <<<"$js" || true; } | wc -l)
+        acc=$({ grep -oE '"accepted": *[0-9]+' <<<"$js" || true; } | awk -F: '{ s += $2 } END { print s + 0 }')
         if [[ $est -ge $want_est && $acc -ge $want_acc ]]; then return 0; fi
         sleep 0.1
     done
