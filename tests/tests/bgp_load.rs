@@ -25,11 +25,9 @@
 //! thread of its own, so neither the polling nor the FIB may delay a
 //! KEEPALIVE.
 
-use std::fs::File;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -38,8 +36,7 @@ use anyhow::{Context, Result, anyhow, bail, ensure};
 use vcpe_bgp::model::Message;
 use vcpe_bgp::wire::{Ctx, decode, frame_len};
 use vcpe_tests::bgp_feed::{Profile, Reader, Session, SessionParams, Table, handshake};
-use vcpe_tests::netns::NETNS_RUN_DIR;
-use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, require_tun};
+use vcpe_tests::{Lab, Netns, Vcped, connect_in, names::ifname, require_root, require_tun};
 
 const VCPE: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 2);
 const VCPE_AS: u32 = 65010;
@@ -205,37 +202,6 @@ mode = "passive"
         hold = HOLD.as_secs()
     );
     Vcped::start(ns, dir, "vcped", &text)
-}
-
-/// A TCP connection to `to` made from inside `ns`: a helper thread enters
-/// the namespace (`setns` changes only the calling thread) and connects;
-/// the socket stays in `ns` for good. Retries while vcped's listener is not
-/// up yet.
-fn connect_in(ns: &Netns, to: SocketAddr) -> Result<TcpStream> {
-    let path = PathBuf::from(NETNS_RUN_DIR).join(ns.name());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            // SAFETY: plain syscall on an fd we own; it affects only this
-            // thread, which ends right after connecting.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("entering network namespace {}", ns.name()));
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) if Instant::now() >= deadline => {
-                        return Err(e).with_context(|| format!("connecting to vcped at {to}"));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
-                }
-            }
-        })
-        .join()
-        .map_err(|_| anyhow!("the connecting thread panicked"))?
-    })
 }
 
 /// What the reader thread heard from vcped.

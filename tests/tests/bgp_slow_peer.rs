@@ -30,11 +30,9 @@
 //! UPDATEs is megabytes; the figures are printed).
 
 use std::collections::BTreeSet;
-use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::os::fd::AsRawFd;
-use std::path::{Path, PathBuf};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -45,8 +43,7 @@ use ipnet::{IpNet, Ipv4Net};
 use vcpe_bgp::model::{AsPath, Message, Origin, PathAttributes, Update};
 use vcpe_bgp::wire::{Ctx, build_updates, build_withdrawals, decode, frame_len, routes};
 use vcpe_tests::bgp_feed::{Session, SessionParams, handshake, keepalive_bytes};
-use vcpe_tests::netns::NETNS_RUN_DIR;
-use vcpe_tests::{Lab, Netns, Vcped, names::ifname, require_root, require_tun};
+use vcpe_tests::{Lab, Netns, Vcped, connect_in, names::ifname, require_root, require_tun};
 
 const VCPE_AS: u32 = 65010;
 const VCPE_FLAP: Ipv4Addr = Ipv4Addr::new(10, 78, 1, 2);
@@ -584,34 +581,4 @@ mode = "passive"
 "#
     );
     Vcped::start(ns, dir, "vcped", &text)
-}
-
-/// A TCP connection to `to` made from inside `ns` (as in `bgp_load.rs`): a
-/// helper thread enters the namespace and connects; the socket stays in
-/// `ns`. Retries while vcped's listener is not up yet.
-fn connect_in(ns: &Netns, to: SocketAddr) -> Result<TcpStream> {
-    let path = PathBuf::from(NETNS_RUN_DIR).join(ns.name());
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let f = File::open(&path).with_context(|| format!("opening {}", path.display()))?;
-            // SAFETY: plain syscall on an fd we own; it affects only this
-            // thread, which ends right after connecting.
-            if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                return Err(std::io::Error::last_os_error())
-                    .with_context(|| format!("entering network namespace {}", ns.name()));
-            }
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                match TcpStream::connect_timeout(&to, Duration::from_secs(5)) {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) if Instant::now() >= deadline => {
-                        return Err(e).with_context(|| format!("connecting to vcped at {to}"));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(100)),
-                }
-            }
-        })
-        .join()
-        .map_err(|_| anyhow!("the connecting thread panicked"))?
-    })
 }
